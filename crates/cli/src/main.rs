@@ -1,0 +1,191 @@
+//! `milvus-backup`: the command-line front end. It turns flags into calls on
+//! the core library and results into text (or JSON with `--json`); all
+//! behaviour lives in `milvus_backup`.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use milvus_backup::config::{Config, LoadOptions};
+use milvus_backup::{check, Error, ErrorKind};
+
+use crate::output::Output;
+
+const EXAMPLES: &str = "\
+Examples:
+  milvus-backup check
+  milvus-backup --config configs/backup.yaml config show
+  milvus-backup --set milvus.address=10.0.0.5 --set minio.bucketName=milvus check
+  milvus-backup --json check";
+
+/// Backup and restore for the Milvus vector database.
+///
+/// Reads the same configs/backup.yaml as zilliztech/milvus-backup. Settings
+/// come from built-in defaults, then the config file, then environment
+/// variables (MILVUS_ADDRESS, MINIO_SECRET_KEY, ...), then --set.
+#[derive(Debug, Parser)]
+#[command(name = "milvus-backup", version, after_help = EXAMPLES)]
+struct Cli {
+    /// Config file; built-in defaults are used when the default file is absent.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "configs/backup.yaml"
+    )]
+    config: PathBuf,
+
+    /// Override one config key, e.g. --set milvus.port=19531 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+
+    /// Print one JSON object with the result instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check that Milvus and both storages are reachable and usable.
+    #[command(
+        after_help = "Example:\n  milvus-backup check\n\nEach step prints OK, WARN, FAIL or SKIP; any FAIL exits non-zero."
+    )]
+    Check,
+    /// Create a backup.
+    Create(Unbuilt),
+    /// Restore a backup.
+    Restore(Unbuilt),
+    /// List backups.
+    List(Unbuilt),
+    /// Show one backup in detail.
+    Get(Unbuilt),
+    /// Delete backups.
+    Delete(Unbuilt),
+    /// Verify a backup's files and checksums.
+    Verify(Unbuilt),
+    /// Serve the REST API.
+    Server(Unbuilt),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration with every secret masked.
+    #[command(after_help = "Example:\n  MILVUS_ADDRESS=10.0.0.5 milvus-backup config show")]
+    Show,
+}
+
+/// Accepts any arguments for a command that later work will build.
+#[derive(Debug, clap::Args)]
+struct Unbuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.json, cli.quiet);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.error(
+                &Error::internal(format!("cannot start the async runtime: {e}")),
+                &[],
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let (config, secrets) = match load_config(&cli, &out) {
+        Ok(c) => c,
+        Err(e) => {
+            out.error(&e, &[]);
+            return exit_code(e.kind());
+        }
+    };
+    init_logging(&config);
+    match runtime.block_on(run(cli.command, &config, &out)) {
+        Ok(code) => code,
+        Err(e) => {
+            out.error(&e, &secrets);
+            exit_code(e.kind())
+        }
+    }
+}
+
+fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> {
+    let user_named = cli.config.as_path() != std::path::Path::new("configs/backup.yaml");
+    let (config, report) = Config::load(&LoadOptions {
+        file: Some(&cli.config),
+        file_required: user_named,
+        sets: &cli.sets,
+        env: std::env::vars().collect(),
+    })?;
+    for w in &report.warnings {
+        out.warn(w);
+    }
+    let secrets = config.secrets().into_iter().map(str::to_string).collect();
+    Ok((config, secrets))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("error,milvus_backup={}", config.log.level))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .try_init();
+}
+
+fn exit_code(kind: ErrorKind) -> ExitCode {
+    ExitCode::from(kind.exit_code().clamp(1, 255) as u8)
+}
+
+async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode, Error> {
+    match command {
+        Command::Check => {
+            let report = check::run(config).await;
+            out.check_report(&report);
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                exit_code(ErrorKind::Remote)
+            })
+        }
+        Command::Config(ConfigCommand::Show) => {
+            if out.json {
+                out.json_value(&config.to_masked_json());
+            } else {
+                print!("{}", config.to_masked_yaml());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Create(_) => Err(unbuilt("create")),
+        Command::Restore(_) => Err(unbuilt("restore")),
+        Command::List(_) => Err(unbuilt("list")),
+        Command::Get(_) => Err(unbuilt("get")),
+        Command::Delete(_) => Err(unbuilt("delete")),
+        Command::Verify(_) => Err(unbuilt("verify")),
+        Command::Server(_) => Err(unbuilt("server")),
+    }
+}
+
+fn unbuilt(name: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("`{name}` is not implemented yet"),
+    )
+}

@@ -1,0 +1,79 @@
+//! How results reach the user: text lines on a terminal or in a pipe, or one
+//! JSON object with `--json`. Errors are always one line on stderr, scrubbed
+//! of secret values.
+
+use milvus_backup::check::{CheckReport, StepStatus};
+use milvus_backup::Error;
+use serde::Serialize;
+
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Output {
+    pub fn new(json: bool, quiet: bool) -> Output {
+        Output { json, quiet }
+    }
+
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// Prints an error as one line; with `--json` also as an object on stdout.
+    pub fn error(&self, err: &Error, secrets: &[String]) {
+        let mut message = err.to_string().replace('\n', " ");
+        for s in secrets {
+            message = message.replace(s.as_str(), "****");
+        }
+        if self.json {
+            self.json_value(&serde_json::json!({
+                "ok": false,
+                "error": { "kind": err.kind(), "message": message },
+            }));
+        }
+        eprintln!("error: {message}");
+    }
+
+    pub fn json_value<T: Serialize>(&self, value: &T) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot encode the result as JSON: {e}"),
+        }
+    }
+
+    pub fn check_report(&self, report: &CheckReport) {
+        if self.json {
+            self.json_value(&serde_json::json!({
+                "ok": report.passed(),
+                "milvus_version": report.milvus_version,
+                "steps": report.steps,
+            }));
+            return;
+        }
+        for step in &report.steps {
+            if self.quiet && step.status != StepStatus::Fail {
+                continue;
+            }
+            let tag = match step.status {
+                StepStatus::Ok => "OK  ",
+                StepStatus::Warn => "WARN",
+                StepStatus::Fail => "FAIL",
+                StepStatus::Skip => "SKIP",
+            };
+            println!("{tag}  {:<15} {}", step.name, step.detail);
+        }
+        if !self.quiet {
+            println!(
+                "{}",
+                if report.passed() {
+                    "check passed"
+                } else {
+                    "check FAILED"
+                }
+            );
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Milvus access over gRPC (`milvus-sdk-rust`'s generated client).
+//!
+//! Owns: connecting (auth, TLS modes 0/1/2, timeouts), per-call database
+//! selection (the `dbname` header), retries with backoff on transient
+//! failures only, turning Milvus's in-band `Status` into typed errors that
+//! keep the server's reason, and version/feature detection.
+//! Does not own: what the calls are used for (backup, restore).
+
+use std::future::Future;
+use std::time::Duration;
+
+use base64::Engine;
+use milvus::proto::common::Status;
+use milvus::proto::milvus as pb;
+use milvus::proto::milvus::milvus_service_client::MilvusServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::config::MilvusConfig;
+use crate::error::{Error, ErrorKind, Result};
+
+pub use milvus::proto;
+
+/// The database Milvus uses when none is named, and the only one on 2.2.
+pub const DEFAULT_DB: &str = "default";
+
+/// A parsed Milvus server version, e.g. `v2.3.5-lite` → 2.3.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl Version {
+    pub fn parse(text: &str) -> Option<Version> {
+        let t = text.trim().trim_start_matches(['v', 'V']);
+        let core = t.split(['-', '+', ' ']).next()?;
+        let mut it = core.split('.').map(|p| p.parse::<u32>());
+        Some(Version {
+            major: it.next()?.ok()?,
+            minor: it.next().unwrap_or(Ok(0)).ok()?,
+            patch: it.next().unwrap_or(Ok(0)).ok()?,
+        })
+    }
+
+    /// Whether the server has databases: 2.2 answers `ListDatabases` with Unimplemented.
+    pub fn has_databases(self) -> bool {
+        self >= Version {
+            major: 2,
+            minor: 3,
+            patch: 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// A connected Milvus client. Cheap to clone.
+#[derive(Clone)]
+pub struct MilvusClient {
+    inner: MilvusServiceClient<Channel>,
+    auth: Option<MetadataValue<tonic::metadata::Ascii>>,
+    address: String,
+    /// The server's version string as it reports it, e.g. `v2.3.5-lite`.
+    pub version_text: String,
+    pub version: Option<Version>,
+}
+
+const ATTEMPTS: u32 = 4;
+
+impl MilvusClient {
+    /// Connects and asks the server for its version.
+    pub async fn connect(cfg: &MilvusConfig) -> Result<MilvusClient> {
+        let scheme = if cfg.tls_mode == 0 { "http" } else { "https" };
+        let address = format!("{}:{}", cfg.address, cfg.port);
+        let uri = format!("{scheme}://{address}");
+        let mut endpoint = Endpoint::from_shared(uri.clone())
+            .map_err(|e| {
+                Error::invalid_input(format!(
+                    "milvus.address `{}` is not a valid host: {e}",
+                    cfg.address
+                ))
+            })?
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(cfg.request_timeout))
+            .tcp_nodelay(true);
+        if cfg.tls_mode > 0 {
+            endpoint = endpoint.tls_config(tls_config(cfg)?).map_err(|e| {
+                Error::invalid_input(format!("TLS settings for Milvus at {address}: {e}"))
+            })?;
+        }
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| unreachable_error(&address, &e))?;
+        let inner = MilvusServiceClient::new(channel)
+            .max_decoding_message_size(512 * 1024 * 1024)
+            .max_encoding_message_size(512 * 1024 * 1024);
+        let auth = if cfg.authorization_enabled {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                cfg.user,
+                cfg.password.expose()
+            ));
+            Some(MetadataValue::try_from(token).map_err(|_| {
+                Error::invalid_input(
+                    "milvus.user/milvus.password contain characters that cannot be sent",
+                )
+            })?)
+        } else {
+            None
+        };
+        let mut client = MilvusClient {
+            inner,
+            auth,
+            address,
+            version_text: String::new(),
+            version: None,
+        };
+        let resp = client
+            .call(
+                "GetVersion",
+                "",
+                pb::GetVersionRequest {},
+                |mut c, r| async move { c.get_version(r).await },
+            )
+            .await?;
+        check_status(resp.status.as_ref(), "GetVersion")?;
+        client.version = Version::parse(&resp.version);
+        client.version_text = resp.version;
+        Ok(client)
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Runs one RPC with the auth and database headers, retrying transient
+    /// transport failures with backoff.
+    pub async fn call<Req, Resp, F, Fut>(
+        &self,
+        what: &str,
+        db: &str,
+        msg: Req,
+        f: F,
+    ) -> Result<Resp>
+    where
+        Req: Clone,
+        F: Fn(MilvusServiceClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let mut delay = Duration::from_millis(300);
+        let mut attempt = 1;
+        loop {
+            let mut req = tonic::Request::new(msg.clone());
+            if let Some(auth) = &self.auth {
+                req.metadata_mut().insert("authorization", auth.clone());
+            }
+            if !db.is_empty() {
+                if let Ok(v) = MetadataValue::try_from(db) {
+                    req.metadata_mut().insert("dbname", v);
+                }
+            }
+            match f(self.inner.clone(), req).await {
+                Ok(resp) => return Ok(resp.into_inner()),
+                Err(status) => {
+                    let err = status_error(&self.address, what, &status);
+                    if !err.is_temporary() || attempt >= ATTEMPTS {
+                        return Err(err);
+                    }
+                    tracing::debug!(what, attempt, "retrying after transient error: {status}");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Database names; `["default"]` on servers without databases.
+    pub async fn list_databases(&self) -> Result<Vec<String>> {
+        if self.version.is_some_and(|v| !v.has_databases()) {
+            return Ok(vec![DEFAULT_DB.to_string()]);
+        }
+        let resp = self
+            .call(
+                "ListDatabases",
+                "",
+                pb::ListDatabasesRequest::default(),
+                |mut c, r| async move { c.list_databases(r).await },
+            )
+            .await;
+        match resp {
+            Ok(resp) => {
+                check_status(resp.status.as_ref(), "ListDatabases")?;
+                Ok(resp.db_names)
+            }
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(vec![DEFAULT_DB.to_string()]),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Collection names in one database.
+    pub async fn list_collections(&self, db: &str) -> Result<Vec<String>> {
+        let req = pb::ShowCollectionsRequest {
+            db_name: db.to_string(),
+            ..Default::default()
+        };
+        let resp = self
+            .call("ShowCollections", db, req, |mut c, r| async move {
+                c.show_collections(r).await
+            })
+            .await?;
+        check_status(
+            resp.status.as_ref(),
+            &format!("ShowCollections in database `{db}`"),
+        )?;
+        Ok(resp.collection_names)
+    }
+}
+
+fn tls_config(cfg: &MilvusConfig) -> Result<ClientTlsConfig> {
+    let mut tls = ClientTlsConfig::new();
+    if !cfg.server_name.is_empty() {
+        tls = tls.domain_name(cfg.server_name.clone());
+    }
+    if cfg.ca_cert_path.is_empty() {
+        tls = tls.with_native_roots();
+    } else {
+        let pem = read_file(&cfg.ca_cert_path, "milvus.caCertPath")?;
+        tls = tls.ca_certificate(Certificate::from_pem(pem));
+    }
+    if cfg.tls_mode == 2 {
+        if cfg.mtls_cert_path.is_empty() || cfg.mtls_key_path.is_empty() {
+            return Err(Error::invalid_input(
+                "milvus.tlsMode 2 (mutual TLS) needs milvus.mtlsCertPath and milvus.mtlsKeyPath",
+            ));
+        }
+        let cert = read_file(&cfg.mtls_cert_path, "milvus.mtlsCertPath")?;
+        let key = read_file(&cfg.mtls_key_path, "milvus.mtlsKeyPath")?;
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Ok(tls)
+}
+
+fn read_file(path: &str, key: &str) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::invalid_input(format!("cannot read {key} `{path}`: {e}")))
+}
+
+fn unreachable_error(address: &str, e: &tonic::transport::Error) -> Error {
+    let detail = error_chain(e);
+    Error::new(
+        ErrorKind::Unreachable,
+        format!("cannot reach Milvus at {address} ({detail}) — check milvus.address and milvus.port, and that Milvus is running"),
+    )
+    .temporary(true)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Maps a gRPC status to an error; transport-level trouble is temporary.
+fn status_error(address: &str, what: &str, status: &tonic::Status) -> Error {
+    use tonic::Code;
+    let msg = status.message();
+    match status.code() {
+        Code::Unavailable | Code::Unknown if msg.contains("connect") || msg.contains("transport") => Error::new(
+            ErrorKind::Unreachable,
+            format!("cannot reach Milvus at {address} during {what} ({msg}) — check milvus.address and milvus.port, and that Milvus is running"),
+        )
+        .temporary(true),
+        Code::Unavailable | Code::ResourceExhausted | Code::Aborted => {
+            Error::remote(format!("Milvus {what} failed: {msg}")).temporary(true)
+        }
+        Code::DeadlineExceeded => Error::remote(format!(
+            "Milvus {what} timed out at {address} — raise milvus.requestTimeout or check the server's load"
+        ))
+        .temporary(true),
+        Code::Unauthenticated | Code::PermissionDenied => Error::new(
+            ErrorKind::PermissionDenied,
+            format!("Milvus at {address} refused {what}: {msg} — check milvus.user/milvus.password and milvus.authorizationEnabled"),
+        ),
+        Code::Unimplemented => Error::new(ErrorKind::Unsupported, format!("Milvus at {address} does not support {what}")),
+        _ => Error::remote(format!("Milvus {what} failed: {} ({msg})", status.code())),
+    }
+}
+
+/// Turns Milvus's in-band status into an error that keeps the server's reason.
+pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
+    let Some(s) = status else { return Ok(()) };
+    #[allow(deprecated)] // 2.2/2.3 servers fill only `error_code`
+    let code = s.error_code;
+    if code == 0 && s.code == 0 {
+        return Ok(());
+    }
+    let reason = if s.reason.is_empty() {
+        "no reason given"
+    } else {
+        s.reason.as_str()
+    };
+    let lower = reason.to_ascii_lowercase();
+    let kind = if lower.contains("not found")
+        || lower.contains("not exist")
+        || lower.contains("can't find")
+    {
+        ErrorKind::NotFound
+    } else if lower.contains("auth") || lower.contains("permission") || lower.contains("privilege")
+    {
+        ErrorKind::PermissionDenied
+    } else if lower.contains("unimplemented")
+        || lower.contains("not implemented")
+        || lower.contains("unknown method")
+    {
+        ErrorKind::Unsupported
+    } else {
+        ErrorKind::Remote
+    };
+    Err(Error::new(kind, format!("Milvus {what} failed: {reason}")).temporary(s.retriable))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(
+            Version::parse("v2.3.5-lite"),
+            Some(Version {
+                major: 2,
+                minor: 3,
+                patch: 5
+            })
+        );
+        assert_eq!(
+            Version::parse("2.2.16"),
+            Some(Version {
+                major: 2,
+                minor: 2,
+                patch: 16
+            })
+        );
+        assert!(Version::parse("v2.2.16").unwrap() < Version::parse("v2.3.0").unwrap());
+        assert!(!Version::parse("v2.2.8").unwrap().has_databases());
+        assert!(!Version::parse("v2.2.16").unwrap().has_databases());
+        assert!(Version::parse("v2.3.5").unwrap().has_databases());
+        assert_eq!(Version::parse("garbage"), None);
+    }
+
+    #[test]
+    fn status_keeps_the_server_reason() {
+        #[allow(deprecated)]
+        let s = Status {
+            error_code: 1,
+            reason: "collection not found[collection=x]".into(),
+            ..Default::default()
+        };
+        let e = check_status(Some(&s), "DescribeCollection").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(e.to_string().contains("collection not found[collection=x]"));
+        assert!(check_status(Some(&Status::default()), "x").is_ok());
+    }
+}

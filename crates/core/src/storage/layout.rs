@@ -1,0 +1,113 @@
+//! Every object key the tool reads or writes is built here, and only here.
+//!
+//! Keys are relative to a [`Storage`](super::Storage)'s root (Milvus's
+//! `minio.rootPath`, or the backup side's `minio.backupRootPath`).
+//!
+//! Milvus storage (written by Milvus, read by us):
+//! ```text
+//! insert_log/<collID>/<partID>/<segID>/<fieldID>/<logID>
+//! delta_log/<collID>/<partID>/<segID>/<logID>
+//! stats_log/<collID>/<partID>/<segID>/<fieldID>/<logID>      (not backed up)
+//! ```
+//!
+//! Backup storage (the anchor's layout, so both tools read each other's):
+//! ```text
+//! <backup>/meta/backup_meta.json       brief: id, name, timestamp, size, version
+//! <backup>/meta/collection_meta.json   {"infos": [CollectionBackupInfo]}
+//! <backup>/meta/partition_meta.json    {"infos": [PartitionBackupInfo]}
+//! <backup>/meta/segment_meta.json      {"infos": [SegmentBackupInfo]}
+//! <backup>/meta/manifest.json          ours: per-file size and checksum, encodings
+//! <backup>/meta/full_meta.json         the whole tree; written LAST — a backup
+//!                                      without it is incomplete
+//! <backup>/binlogs/insert_log/<coll>/<part>/<group>/<seg>/<field>/<logID>
+//! <backup>/binlogs/delta_log/<coll>/<part>/<group>/<seg>/<logID>
+//! ```
+//! `group` is the segment id; older anchor backups have no group level, and
+//! readers accept both.
+//!
+//! Restore staging, in the *target* Milvus's storage:
+//! ```text
+//! backup_staging/<task>/insert_log/<coll>/<part>/<seg>/<field>/<logID>
+//! backup_staging/<task>/delta_log/<coll>/<part>/<seg>/<logID>
+//! ```
+//!
+//! Probe objects of `check`: `milvus_backup_check/<uuid>` on both sides.
+
+/// Folder of all files of one segment's insert logs in Milvus storage.
+pub fn milvus_insert_log_dir(collection: i64, partition: i64, segment: i64) -> String {
+    format!("insert_log/{collection}/{partition}/{segment}/")
+}
+
+/// Folder of one segment's delete logs in Milvus storage.
+pub fn milvus_delta_log_dir(collection: i64, partition: i64, segment: i64) -> String {
+    format!("delta_log/{collection}/{partition}/{segment}/")
+}
+
+/// Folder of one backup; ends with `/`.
+pub fn backup_dir(name: &str) -> String {
+    format!("{name}/")
+}
+
+pub const BACKUP_META: &str = "backup_meta.json";
+pub const COLLECTION_META: &str = "collection_meta.json";
+pub const PARTITION_META: &str = "partition_meta.json";
+pub const SEGMENT_META: &str = "segment_meta.json";
+pub const FULL_META: &str = "full_meta.json";
+pub const MANIFEST: &str = "manifest.json";
+
+/// One of the backup's meta files (`BACKUP_META`, `FULL_META`, ...).
+pub fn backup_meta_file(name: &str, file: &str) -> String {
+    format!("{name}/meta/{file}")
+}
+
+/// Where a segment's insert-log folder goes inside a backup.
+pub fn backup_insert_log_dir(name: &str, collection: i64, partition: i64, segment: i64) -> String {
+    format!("{name}/binlogs/insert_log/{collection}/{partition}/{segment}/{segment}/")
+}
+
+/// Where a segment's delta-log folder goes inside a backup.
+pub fn backup_delta_log_dir(name: &str, collection: i64, partition: i64, segment: i64) -> String {
+    format!("{name}/binlogs/delta_log/{collection}/{partition}/{segment}/{segment}/")
+}
+
+/// A staging folder for one restore task in the target Milvus's storage.
+pub fn staging_dir(task: &str) -> String {
+    format!("backup_staging/{task}/")
+}
+
+/// A probe object used by `check`.
+pub fn probe_key(id: &str) -> String {
+    format!("milvus_backup_check/{id}")
+}
+
+/// Joins a folder (ending in `/` or empty) and a name.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() || dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_anchor_layout() {
+        assert_eq!(milvus_insert_log_dir(1, 2, 3), "insert_log/1/2/3/");
+        assert_eq!(milvus_delta_log_dir(1, 2, 3), "delta_log/1/2/3/");
+        assert_eq!(backup_meta_file("b1", FULL_META), "b1/meta/full_meta.json");
+        assert_eq!(
+            backup_insert_log_dir("b1", 1, 2, 3),
+            "b1/binlogs/insert_log/1/2/3/3/"
+        );
+        assert_eq!(
+            backup_delta_log_dir("b1", 1, 2, 3),
+            "b1/binlogs/delta_log/1/2/3/3/"
+        );
+        assert_eq!(join("a/", "b"), "a/b");
+        assert_eq!(join("a", "b"), "a/b");
+        assert_eq!(join("", "b"), "b");
+    }
+}

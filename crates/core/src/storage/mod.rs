@@ -1,0 +1,615 @@
+//! Object storage: one [`Storage`] for Milvus's own files and one for the
+//! backups, both over OpenDAL.
+//!
+//! Each `Storage` is an OpenDAL operator on the whole bucket (or, for local
+//! storage, on the base directory) plus the root path that every key is
+//! relative to. Keeping the operator at bucket level lets two `Storage`s in
+//! the same bucket copy server-side, whatever their roots.
+//!
+//! Layers, inside out: the service, then timeouts (a stuck request fails
+//! instead of hanging), then retries with jittered backoff (OpenDAL retries
+//! only errors it marks temporary).
+//!
+//! Object keys are built in [`layout`], nowhere else.
+
+pub mod layout;
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use opendal::layers::{RetryLayer, TimeoutLayer};
+use opendal::{services, ErrorKind as DalKind, Operator};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, MinioConfig, Secret};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The storage services a config can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Local,
+    S3,
+    Gcs,
+    Azure,
+    Oss,
+    Cos,
+}
+
+impl Provider {
+    /// Maps the anchor's `storageType` names to a provider.
+    pub fn from_storage_type(name: &str) -> Result<Provider> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "local" => Provider::Local,
+            "minio" | "s3" | "aws" => Provider::S3,
+            "gcp" | "gcpnative" => Provider::Gcs,
+            "azure" => Provider::Azure,
+            "ali" | "aliyun" => Provider::Oss,
+            "tc" | "tencent" => Provider::Cos,
+            other => {
+                return Err(Error::invalid_input(format!(
+                    "storage type `{other}` is not supported — use one of {}",
+                    crate::config::STORAGE_TYPES.join(", ")
+                )))
+            }
+        })
+    }
+}
+
+/// Which side of the tool a storage is; named in messages and config hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Milvus,
+    Backup,
+}
+
+/// Everything needed to open one storage.
+#[derive(Debug, Clone)]
+pub struct StorageSpec {
+    pub side: Side,
+    pub provider: Provider,
+    /// `host:port` for network services; unused for local.
+    pub address: String,
+    pub use_ssl: bool,
+    pub region: String,
+    pub bucket: String,
+    /// Key prefix (or base directory for local storage).
+    pub root: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub token: Secret,
+    pub use_iam: bool,
+    pub iam_endpoint: String,
+    pub gcp_credential_json: String,
+}
+
+impl StorageSpec {
+    /// The storage where Milvus keeps its binlogs (`minio.*`).
+    pub fn milvus(config: &Config) -> Result<StorageSpec> {
+        let m = &config.minio;
+        Ok(StorageSpec {
+            side: Side::Milvus,
+            provider: Provider::from_storage_type(&m.storage_type)?,
+            address: host_port(&m.address, m.port),
+            use_ssl: m.use_ssl,
+            region: m.region.clone(),
+            bucket: m.bucket_name.clone(),
+            root: m.root_path.clone(),
+            access_key_id: m.access_key_id.clone(),
+            secret_access_key: m.secret_access_key.clone(),
+            token: m.token.clone(),
+            use_iam: m.use_iam,
+            iam_endpoint: m.iam_endpoint.clone(),
+            gcp_credential_json: m.gcp_credential_json.clone(),
+        })
+    }
+
+    /// The storage where backups live (`minio.backup*`, each falling back to
+    /// the Milvus-side value when empty, as in the anchor).
+    pub fn backup(config: &Config) -> Result<StorageSpec> {
+        let m: &MinioConfig = &config.minio;
+        let storage_type = or(&m.backup_storage_type, &m.storage_type);
+        let address = or(&m.backup_address, &m.address);
+        let port = if m.backup_port == 0 {
+            m.port
+        } else {
+            m.backup_port
+        };
+        Ok(StorageSpec {
+            side: Side::Backup,
+            provider: Provider::from_storage_type(storage_type)?,
+            address: host_port(address, port),
+            use_ssl: m.backup_use_ssl.unwrap_or(m.use_ssl),
+            region: or(&m.backup_region, &m.region).to_string(),
+            bucket: m.backup_bucket_name.clone(),
+            root: m.backup_root_path.clone(),
+            access_key_id: m.backup_access_key_id.clone(),
+            secret_access_key: m.backup_secret_access_key.clone(),
+            token: m.backup_token.clone(),
+            use_iam: m.backup_use_iam.unwrap_or(m.use_iam),
+            iam_endpoint: or(&m.backup_iam_endpoint, &m.iam_endpoint).to_string(),
+            gcp_credential_json: or(&m.backup_gcp_credential_json, &m.gcp_credential_json)
+                .to_string(),
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        if self.address.contains("://") {
+            self.address.clone()
+        } else {
+            let scheme = if self.use_ssl { "https" } else { "http" };
+            format!("{scheme}://{}", self.address)
+        }
+    }
+
+    /// Config keys the user should look at, for error hints.
+    fn keys(&self) -> (&'static str, &'static str, &'static str) {
+        match self.side {
+            Side::Milvus => (
+                "minio.bucketName",
+                "minio.address/minio.port",
+                "minio.accessKeyID/minio.secretAccessKey",
+            ),
+            Side::Backup => (
+                "minio.backupBucketName",
+                "minio.backupAddress/minio.backupPort",
+                "minio.backupAccessKeyID/minio.backupSecretAccessKey",
+            ),
+        }
+    }
+
+    /// A short human description, e.g. `s3 bucket a-bucket at http://h:9000`.
+    pub fn describe(&self) -> String {
+        match self.provider {
+            Provider::Local => format!("local directory {}", self.root),
+            _ => format!("bucket `{}` at {}", self.bucket, self.endpoint()),
+        }
+    }
+}
+
+fn or<'a>(a: &'a str, b: &'a str) -> &'a str {
+    if a.is_empty() {
+        b
+    } else {
+        a
+    }
+}
+
+fn host_port(address: &str, port: u16) -> String {
+    // An address that already carries a port or a scheme is used as given.
+    if address.contains("://")
+        || address
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        address.to_string()
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
+/// A listed object: key relative to the storage root, and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// What one copy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOutcome {
+    pub bytes: u64,
+    /// SHA-256 of the content when it passed through the tool.
+    pub sha256: Option<String>,
+    pub server_side: bool,
+}
+
+/// One side's object storage.
+#[derive(Clone)]
+pub struct Storage {
+    op: Operator,
+    spec: StorageSpec,
+    /// Prefix joined before every key (`root/`), empty for local storage.
+    prefix: String,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("spec", &self.spec).finish()
+    }
+}
+
+const CHUNK: usize = 8 * 1024 * 1024;
+
+impl Storage {
+    /// Opens a storage; makes no request yet.
+    pub fn open(spec: StorageSpec) -> Result<Storage> {
+        static INIT: std::sync::Once = std::sync::Once::new();
+        INIT.call_once(opendal::install_default);
+
+        let s = &spec;
+        let invalid = |e: opendal::Error| {
+            Error::invalid_input(format!("cannot configure storage {}: {e}", s.describe()))
+        };
+        let (op, prefix) = match s.provider {
+            Provider::Local => {
+                if s.root.is_empty() {
+                    return Err(Error::invalid_input(
+                        "local storage needs a directory: set minio.rootPath (Milvus side) or minio.backupRootPath (backup side)",
+                    ));
+                }
+                let b = services::Fs::default().root(&s.root);
+                (Operator::new(b).map_err(invalid)?, String::new())
+            }
+            Provider::S3 => {
+                let mut b = services::S3::default()
+                    .root("/")
+                    .bucket(&s.bucket)
+                    .endpoint(&s.endpoint())
+                    .region(if s.region.is_empty() {
+                        "us-east-1"
+                    } else {
+                        &s.region
+                    });
+                if s.use_iam {
+                    // Credentials come from the environment / instance metadata.
+                } else {
+                    b = b
+                        .access_key_id(&s.access_key_id)
+                        .secret_access_key(s.secret_access_key.expose())
+                        .disable_config_load()
+                        .disable_ec2_metadata();
+                    if !s.token.is_empty() {
+                        b = b.session_token(s.token.expose());
+                    }
+                }
+                (Operator::new(b).map_err(invalid)?, root_prefix(&s.root))
+            }
+            Provider::Gcs => {
+                let mut b = services::Gcs::default().root("/").bucket(&s.bucket);
+                if !s.gcp_credential_json.is_empty() {
+                    b = b.credential_path(&s.gcp_credential_json);
+                }
+                (Operator::new(b).map_err(invalid)?, root_prefix(&s.root))
+            }
+            Provider::Azure => {
+                let b = services::Azblob::default()
+                    .root("/")
+                    .container(&s.bucket)
+                    .endpoint(&s.endpoint())
+                    .account_name(&s.access_key_id)
+                    .account_key(s.secret_access_key.expose());
+                (Operator::new(b).map_err(invalid)?, root_prefix(&s.root))
+            }
+            Provider::Oss => {
+                let b = services::Oss::default()
+                    .root("/")
+                    .bucket(&s.bucket)
+                    .endpoint(&s.endpoint())
+                    .access_key_id(&s.access_key_id)
+                    .access_key_secret(s.secret_access_key.expose());
+                (Operator::new(b).map_err(invalid)?, root_prefix(&s.root))
+            }
+            Provider::Cos => {
+                let b = services::Cos::default()
+                    .root("/")
+                    .bucket(&s.bucket)
+                    .endpoint(&s.endpoint())
+                    .secret_id(&s.access_key_id)
+                    .secret_key(s.secret_access_key.expose());
+                (Operator::new(b).map_err(invalid)?, root_prefix(&s.root))
+            }
+        };
+        let op = op
+            .layer(
+                TimeoutLayer::new()
+                    .with_timeout(Duration::from_secs(120))
+                    .with_io_timeout(Duration::from_secs(60)),
+            )
+            .layer(
+                RetryLayer::new()
+                    .with_max_times(3)
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_jitter(),
+            );
+        Ok(Storage { op, spec, prefix })
+    }
+
+    pub fn spec(&self) -> &StorageSpec {
+        &self.spec
+    }
+
+    /// The full object key (within the bucket) of a root-relative key.
+    fn abs(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key.trim_start_matches('/'))
+    }
+
+    /// Whether `other` is the same bucket on the same service with the same
+    /// identity, so objects can be copied between them server-side.
+    pub fn same_bucket_as(&self, other: &Storage) -> bool {
+        let (a, b) = (&self.spec, &other.spec);
+        a.provider == b.provider
+            && match a.provider {
+                Provider::Local => true,
+                _ => {
+                    a.endpoint() == b.endpoint()
+                        && a.bucket == b.bucket
+                        && a.access_key_id == b.access_key_id
+                        && a.secret_access_key == b.secret_access_key
+                }
+            }
+    }
+
+    /// Lists every object under `prefix` (a folder ending in `/`, or a key
+    /// prefix), recursively, following pagination.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let abs = self.abs(prefix);
+        let lister = match self.op.lister_with(&abs).recursive(true).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == DalKind::NotFound && self.spec.provider == Provider::Local => {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(self.map_err(e, "list", prefix)),
+        };
+        let entries: Vec<opendal::Entry> = lister
+            .try_collect()
+            .await
+            .map_err(|e| self.map_err(e, "list", prefix))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if !entry.metadata().is_file() {
+                continue;
+            }
+            let key = entry
+                .path()
+                .strip_prefix(&self.prefix)
+                .unwrap_or(entry.path())
+                .to_string();
+            let size = match self.spec.provider {
+                // Directory listings carry no sizes; ask the filesystem.
+                Provider::Local => self.stat(&key).await?.unwrap_or(0),
+                _ => entry.metadata().content_length(),
+            };
+            out.push(ObjectInfo { key, size });
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Whether anything is stored under `prefix`; reads one listing page only.
+    pub async fn has_objects(&self, prefix: &str) -> Result<bool> {
+        let abs = self.abs(prefix);
+        let mut lister = match self.op.lister_with(&abs).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => return Ok(false),
+            Err(e) => return Err(self.map_err(e, "list", prefix)),
+        };
+        while let Some(entry) = lister.next().await {
+            let entry = entry.map_err(|e| self.map_err(e, "list", prefix))?;
+            if entry.path() != abs {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Size of an object, or `None` when it does not exist.
+    pub async fn stat(&self, key: &str) -> Result<Option<u64>> {
+        match self.op.stat(&self.abs(key)).await {
+            Ok(m) => Ok(Some(m.content_length())),
+            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => Ok(None),
+            Err(e) => Err(self.map_err(e, "stat", key)),
+        }
+    }
+
+    pub async fn read(&self, key: &str) -> Result<Vec<u8>> {
+        self.op
+            .read(&self.abs(key))
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| self.map_err(e, "read", key))
+    }
+
+    pub async fn write(&self, key: &str, data: Vec<u8>) -> Result<()> {
+        self.op
+            .write(&self.abs(key), data)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_err(e, "write", key))
+    }
+
+    /// Deletes one object; a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.op
+            .delete(&self.abs(key))
+            .await
+            .map_err(|e| self.map_err(e, "delete", key))
+    }
+
+    /// Deletes every object under a folder key (ending in `/`).
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let objects = self.list(prefix).await?;
+        let count = objects.len() as u64;
+        let keys = objects.into_iter().map(|o| self.abs(&o.key));
+        self.op
+            .delete_iter(keys)
+            .await
+            .map_err(|e| self.map_err(e, "delete", prefix))?;
+        if self.spec.provider == Provider::Local {
+            // Leave no empty folders behind on a filesystem.
+            let _ = self.op.delete_with(&self.abs(prefix)).recursive(true).await;
+        }
+        Ok(count)
+    }
+
+    /// Copies `src` of this storage to `dst_key` of `dst`: server-side when
+    /// both are the same bucket, streamed through the tool (hashing on the
+    /// way) otherwise.
+    pub async fn copy_to(&self, src: &str, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
+        if self.same_bucket_as(dst) {
+            let meta = self
+                .op
+                .copy(&self.abs(src), &dst.abs(dst_key))
+                .await
+                .map_err(|e| self.map_err(e, "copy", src))?;
+            let bytes = match meta.content_length() {
+                0 => dst.stat(dst_key).await?.unwrap_or(0),
+                n => n,
+            };
+            return Ok(CopyOutcome {
+                bytes,
+                sha256: None,
+                server_side: true,
+            });
+        }
+        self.stream_to(src, dst, dst_key).await
+    }
+
+    /// Copies through the tool, computing SHA-256 of the bytes as they pass.
+    pub async fn stream_to(&self, src: &str, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
+        let reader = self
+            .op
+            .reader_with(&self.abs(src))
+            .chunk(CHUNK)
+            .concurrent(2)
+            .await
+            .map_err(|e| self.map_err(e, "read", src))?;
+        let mut stream = reader
+            .into_bytes_stream(..)
+            .await
+            .map_err(|e| self.map_err(e, "read", src))?;
+        let mut writer = dst
+            .op
+            .writer_with(&dst.abs(dst_key))
+            .chunk(CHUNK)
+            .concurrent(2)
+            .await
+            .map_err(|e| dst.map_err(e, "write", dst_key))?;
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                Error::remote(format!(
+                    "reading `{src}` from {}: {e}",
+                    self.spec.describe()
+                ))
+                .temporary(true)
+            })?;
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+            if let Err(e) = writer.write(chunk).await {
+                let _ = writer.abort().await;
+                return Err(dst.map_err(e, "write", dst_key));
+            }
+        }
+        writer
+            .close()
+            .await
+            .map_err(|e| dst.map_err(e, "write", dst_key))?;
+        Ok(CopyOutcome {
+            bytes,
+            sha256: Some(hex::encode(hasher.finalize())),
+            server_side: false,
+        })
+    }
+
+    /// SHA-256 and size of an object, read in full.
+    pub async fn sha256(&self, key: &str) -> Result<(String, u64)> {
+        let reader = self
+            .op
+            .reader_with(&self.abs(key))
+            .chunk(CHUNK)
+            .await
+            .map_err(|e| self.map_err(e, "read", key))?;
+        let mut stream = reader
+            .into_bytes_stream(..)
+            .await
+            .map_err(|e| self.map_err(e, "read", key))?;
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                Error::remote(format!(
+                    "reading `{key}` from {}: {e}",
+                    self.spec.describe()
+                ))
+            })?;
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+        }
+        Ok((hex::encode(hasher.finalize()), bytes))
+    }
+
+    /// Turns an OpenDAL error into one line that names the object, the
+    /// storage and the config keys to check.
+    fn map_err(&self, e: opendal::Error, op: &str, key: &str) -> Error {
+        let (bucket_key, addr_key, cred_key) = self.spec.keys();
+        let what = self.spec.describe();
+        let text = e.to_string();
+        let err = if is_missing_bucket(&e) {
+            Error::not_found(format!(
+                "bucket `{}` not found at {} — create it or check {bucket_key}",
+                self.spec.bucket,
+                self.spec.endpoint()
+            ))
+        } else {
+            match e.kind() {
+                DalKind::NotFound => Error::not_found(format!("`{}` not found in {what}", self.abs(key))),
+                DalKind::PermissionDenied => Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!("{what} refused the credentials ({}) — check {cred_key}", s3_code(&text).unwrap_or("access denied")),
+                ),
+                DalKind::ConfigInvalid => Error::invalid_input(format!("storage {what} is misconfigured: {text}")),
+                _ if is_connect_error(&text) => Error::new(
+                    ErrorKind::Unreachable,
+                    format!("cannot reach storage at {} — check {addr_key} and that the service is running", self.spec.endpoint()),
+                )
+                .temporary(true),
+                _ if matches!(s3_code(&text), Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied")) => {
+                    Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!("{what} refused the credentials ({}) — check {cred_key}", s3_code(&text).unwrap_or_default()),
+                    )
+                }
+                _ => Error::remote(format!("{op} `{}` in {what} failed: {}", self.abs(key), first_line(&text)))
+                    .temporary(e.is_temporary()),
+            }
+        };
+        err.with_source(e)
+    }
+}
+
+fn root_prefix(root: &str) -> String {
+    let r = root.trim_matches('/');
+    if r.is_empty() {
+        String::new()
+    } else {
+        format!("{r}/")
+    }
+}
+
+fn is_missing_bucket(e: &opendal::Error) -> bool {
+    let t = e.to_string();
+    t.contains("NoSuchBucket") || t.contains("The specified bucket does not exist")
+}
+
+fn is_connect_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("connection refused")
+        || t.contains("error sending request")
+        || t.contains("dns error")
+        || t.contains("failed to lookup")
+        || t.contains("tcp connect error")
+}
+
+/// The S3 error code in an OpenDAL error text, if any.
+fn s3_code(text: &str) -> Option<&str> {
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = text[start..].find("</Code>")? + start;
+    Some(&text[start..end])
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or(text);
+    line.chars().take(300).collect()
+}

@@ -1,0 +1,677 @@
+#!/usr/bin/env python3
+"""Deterministic Milvus test data: generate, dump, describe, drop.
+
+Runs with a test-env venv python (pymilvus 2.3.7 for Milvus 2.3, 2.2.17 for
+Milvus 2.2): `$MBT_PY_23 scripts/gen_data.py ...`.
+
+  generate --host H --port P [--prefix gen_] [--rows 2000] [--seed 42]
+      (Re)creates the prefixed collections below and prints one JSON object:
+      {"server_version", "features", "collections": [{db, name, rows, pk,
+      pk_type, auto_id, partitions, loaded, ...}]}; `rows` is the count
+      expected after the deletes.
+  dump --host H --port P --collection NAME [--db DB] [--format jsonl|json]
+      Every row (all fields, vectors, JSON, arrays, dynamic keys under
+      "$meta") sorted by primary key, one canonical JSON object per line.
+  describe --host H --port P --collection NAME [--db DB]
+      Schema, consistency level, description, partitions, indexes as JSON,
+      without ids or timestamps, so equal schemas compare equal.
+  drop --host H --port P [--prefix gen_]
+      Drops the prefixed collections (every database) and prefixed databases.
+
+What `generate` makes (names get the prefix):
+  all_types     int64 pk (not autoID), every scalar type of the server (bool,
+                int8..int64, float, double, varchar, JSON >=2.2.8, arrays of
+                int64/varchar >=2.3), float vector, dynamic field (>=2.2.9),
+                partitions p1 p2 besides _default, 2 shards, 2 flushed insert
+                batches, flushed deletes, IVF_FLAT index, loaded
+  varchar_pk    varchar pk, 2 flushed batches, deletes, HNSW index, loaded
+  autoid        autoID int64 pk, IVF_FLAT index, not loaded
+  binary_vec    binary vector, BIN_IVF_FLAT index, deletes, not loaded
+  partition_key varchar partition key, num_partitions=4 (>=2.2.9), loaded
+  in_db2        in database <prefix>db2 (servers with databases, >=2.3)
+"""
+import argparse
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+import zlib
+
+os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+from google.protobuf import json_format  # noqa: E402
+from pymilvus import (  # noqa: E402
+    Collection,
+    CollectionSchema,
+    DataType,
+    FieldSchema,
+    Partition,
+    connections,
+    utility,
+)
+from pymilvus.grpc_gen import milvus_pb2  # noqa: E402
+
+try:  # pymilvus >= 2.2.9
+    from pymilvus import db as milvus_db
+except ImportError:  # pragma: no cover
+    milvus_db = None
+
+TIMEOUT = 120  # seconds, every RPC
+FETCH_BATCH = 1000  # rows per `pk in [...]` query in dump
+MIN_INT64_EXPR = -9223372036854775807  # the parser cannot take -2**63 literally
+
+
+def log(msg):
+    print(f"[gen_data] {msg}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ server
+
+
+def parse_version(text):
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", text or "")
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+class Server:
+    """One Milvus server; one pymilvus alias per database."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, str(port)
+        self.aliases = {}
+        default = self.alias("default")
+        self.version_text = utility.get_server_version(using=default)
+        self.version = parse_version(self.version_text)
+        v = self.version
+        self.features = {
+            "json": v >= (2, 2, 8),
+            "dynamic_field": v >= (2, 2, 9),
+            "partition_key": v >= (2, 2, 9),
+            "array": v >= (2, 3, 0),
+            "databases": v >= (2, 3, 0) and self._has_databases(default),
+        }
+
+    def alias(self, db):
+        db = db or "default"
+        if db not in self.aliases:
+            name = f"gen_{self.port}_{db}"
+            kwargs = {}
+            if db != "default":
+                kwargs["db_name"] = db
+            connections.connect(alias=name, host=self.host, port=self.port, timeout=30, **kwargs)
+            self.aliases[db] = name
+        return self.aliases[db]
+
+    def stub(self, db):
+        return connections._fetch_handler(self.alias(db))._stub  # noqa: SLF001
+
+    @staticmethod
+    def _has_databases(alias):
+        if milvus_db is None:
+            return False
+        try:
+            milvus_db.list_database(using=alias, timeout=TIMEOUT)
+            return True
+        except Exception:  # noqa: BLE001 - Unimplemented on servers without databases
+            return False
+
+    def databases(self):
+        if not self.features["databases"]:
+            return ["default"]
+        return sorted(milvus_db.list_database(using=self.alias("default"), timeout=TIMEOUT))
+
+
+# ------------------------------------------------------------------ values
+
+
+def rng_for(seed, name):
+    return random.Random(seed * 1_000_003 + zlib.crc32(name.encode()))
+
+
+def f32(x):
+    """Round to float32 so what we insert is exactly what Milvus returns."""
+    import struct
+
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def float_vec(r, dim):
+    return [f32(r.uniform(-1.0, 1.0)) for _ in range(dim)]
+
+
+def binary_vec(r, dim):
+    return bytes(r.getrandbits(8) for _ in range(dim // 8))
+
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+         "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "ünïcødé", "空"]
+
+
+def word(r, n=3):
+    return "-".join(r.choice(WORDS) for _ in range(r.randint(1, n)))
+
+
+def rows_to_columns(schema_fields, rows):
+    return [[row[f] for row in rows] for f in schema_fields]
+
+
+# ------------------------------------------------------------------ generate
+
+
+def drop_prefixed(server, prefix):
+    dropped = []
+    for db in server.databases():
+        alias = server.alias(db)
+        for name in utility.list_collections(using=alias, timeout=TIMEOUT):
+            if name.startswith(prefix):
+                utility.drop_collection(name, using=alias, timeout=TIMEOUT)
+                dropped.append(f"{db}.{name}")
+        if db != "default" and db.startswith(prefix):
+            milvus_db.drop_database(db, using=server.alias("default"), timeout=TIMEOUT)
+            dropped.append(f"database {db}")
+    return dropped
+
+
+def create_collection(server, db, name, fields, *, description, consistency, shards=1,
+                      dynamic=False, num_partitions=None):
+    kwargs = {}
+    if dynamic:
+        kwargs["enable_dynamic_field"] = True
+    schema = CollectionSchema(fields, description=description, **kwargs)
+    ckw = {"shards_num": shards, "consistency_level": consistency, "timeout": TIMEOUT}
+    if num_partitions:
+        ckw["num_partitions"] = num_partitions
+    return Collection(name, schema, using=server.alias(db), **ckw)
+
+
+def insert_rows(coll, rows, dynamic, partition=None):
+    if not rows:
+        return
+    if dynamic:
+        # row-based insert carries the keys that are not in the schema into $meta
+        coll.insert(rows, partition_name=partition, timeout=TIMEOUT)
+    else:
+        names = [f.name for f in coll.schema.fields if not (f.is_primary and f.auto_id)]
+        coll.insert(rows_to_columns(names, rows), partition_name=partition, timeout=TIMEOUT)
+
+
+def in_expr(field, values):
+    return f"{field} in {json.dumps(list(values), ensure_ascii=False)}"
+
+
+def delete_and_flush(coll, pk, values):
+    values = list(values)
+    for i in range(0, len(values), 500):
+        coll.delete(in_expr(pk, values[i:i + 500]), timeout=TIMEOUT)
+    coll.flush(timeout=TIMEOUT)
+    return len(values)
+
+
+def gen_all_types(server, prefix, n, seed):
+    feats = server.features
+    name = f"{prefix}all_types"
+    r = rng_for(seed, name)
+    dim = 16
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True, auto_id=False, description="primary key"),
+        FieldSchema("f_bool", DataType.BOOL),
+        FieldSchema("f_int8", DataType.INT8),
+        FieldSchema("f_int16", DataType.INT16),
+        FieldSchema("f_int32", DataType.INT32),
+        FieldSchema("f_int64", DataType.INT64),
+        FieldSchema("f_float", DataType.FLOAT),
+        FieldSchema("f_double", DataType.DOUBLE),
+        FieldSchema("f_varchar", DataType.VARCHAR, max_length=256, description="text"),
+    ]
+    if feats["json"]:
+        fields.append(FieldSchema("f_json", DataType.JSON))
+    if feats["array"]:
+        fields.append(FieldSchema("f_array_int64", DataType.ARRAY, element_type=DataType.INT64,
+                                  max_capacity=8))
+        fields.append(FieldSchema("f_array_varchar", DataType.ARRAY, element_type=DataType.VARCHAR,
+                                  max_capacity=4, max_length=32))
+    fields.append(FieldSchema("vec", DataType.FLOAT_VECTOR, dim=dim))
+    dynamic = feats["dynamic_field"]
+    coll = create_collection(server, "default", name, fields, description="every scalar type",
+                             consistency="Strong", shards=2, dynamic=dynamic)
+    partitions = ["_default", "p1", "p2"]
+    for p in partitions[1:]:
+        coll.create_partition(p, description=f"partition {p}", timeout=TIMEOUT)
+
+    def make_row(i):
+        row = {
+            "id": i * 3 - n,  # negative and positive keys
+            "f_bool": r.random() < 0.5,
+            "f_int8": r.randint(-128, 127),
+            "f_int16": r.randint(-32768, 32767),
+            "f_int32": r.randint(-(2**31), 2**31 - 1),
+            "f_int64": r.randint(-(2**63), 2**63 - 1),
+            "f_float": f32(r.uniform(-1e6, 1e6)),
+            "f_double": r.uniform(-1e12, 1e12),
+            "f_varchar": word(r, 5),
+        }
+        if feats["json"]:
+            row["f_json"] = {"i": i, "tag": word(r, 1), "nested": {"x": r.randint(0, 9), "l": [1, "a", None]},
+                             "flag": r.random() < 0.3}
+        if feats["array"]:
+            row["f_array_int64"] = [r.randint(-(2**40), 2**40) for _ in range(r.randint(0, 8))]
+            row["f_array_varchar"] = [word(r, 1) for _ in range(r.randint(0, 4))]
+        row["vec"] = float_vec(r, dim)
+        if dynamic:
+            if i % 2 == 0:
+                row["dyn_str"] = word(r, 2)
+            if i % 3 == 0:
+                row["dyn_num"] = r.randint(0, 1000)
+        return row
+
+    rows = [make_row(i) for i in range(n)]
+    # two batches, each flushed, spread over three partitions
+    half = n // 2
+    for batch in (rows[:half], rows[half:]):
+        for k, p in enumerate(partitions):
+            insert_rows(coll, batch[k::3], dynamic, partition=p)
+        coll.flush(timeout=TIMEOUT)
+    victims = [row["id"] for row in rows if row["id"] % 7 == 0]
+    deleted = delete_and_flush(coll, "id", victims)
+    coll.create_index("vec", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 16}},
+                      index_name="vec_ivf", timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+    return info("default", name, n - deleted, "id", "int64", partitions, loaded=True,
+                deleted=deleted, dynamic=dynamic, shards=2)
+
+
+def gen_varchar_pk(server, prefix, n, seed):
+    name = f"{prefix}varchar_pk"
+    r = rng_for(seed, name)
+    fields = [
+        FieldSchema("pk", DataType.VARCHAR, is_primary=True, max_length=64),
+        FieldSchema("n", DataType.INT32),
+        FieldSchema("vec", DataType.FLOAT_VECTOR, dim=8),
+    ]
+    coll = create_collection(server, "default", name, fields, description="varchar primary key",
+                             consistency="Bounded")
+    rows = [{"pk": f"key-{i:06d}-{word(r, 1)}", "n": i, "vec": float_vec(r, 8)} for i in range(n)]
+    half = n // 2
+    for batch in (rows[:half], rows[half:]):
+        insert_rows(coll, batch, False)
+        coll.flush(timeout=TIMEOUT)
+    deleted = delete_and_flush(coll, "pk", [row["pk"] for row in rows if row["n"] % 10 == 3])
+    coll.create_index("vec", {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 8, "efConstruction": 32}},
+                      index_name="vec_hnsw", timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+    return info("default", name, n - deleted, "pk", "varchar", ["_default"], loaded=True, deleted=deleted)
+
+
+def gen_autoid(server, prefix, n, seed):
+    name = f"{prefix}autoid"
+    r = rng_for(seed, name)
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True, auto_id=True),
+        FieldSchema("label", DataType.VARCHAR, max_length=64),
+        FieldSchema("vec", DataType.FLOAT_VECTOR, dim=8),
+    ]
+    coll = create_collection(server, "default", name, fields, description="autoID primary key",
+                             consistency="Session")
+    rows = [{"label": f"row-{i:06d}", "vec": float_vec(r, 8)} for i in range(n)]
+    insert_rows(coll, rows, False)
+    coll.flush(timeout=TIMEOUT)
+    coll.create_index("vec", {"index_type": "IVF_FLAT", "metric_type": "COSINE" if server.version >= (2, 3, 0)
+                              else "IP", "params": {"nlist": 8}}, index_name="vec_idx", timeout=TIMEOUT)
+    return info("default", name, n, "id", "int64", ["_default"], loaded=False, auto_id=True)
+
+
+def gen_binary(server, prefix, n, seed):
+    name = f"{prefix}binary_vec"
+    r = rng_for(seed, name)
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True),
+        FieldSchema("bvec", DataType.BINARY_VECTOR, dim=64),
+    ]
+    coll = create_collection(server, "default", name, fields, description="binary vectors",
+                             consistency="Eventually")
+    rows = [{"id": i, "bvec": binary_vec(r, 64)} for i in range(n)]
+    half = n // 2
+    for batch in (rows[:half], rows[half:]):
+        insert_rows(coll, batch, False)
+        coll.flush(timeout=TIMEOUT)
+    deleted = delete_and_flush(coll, "id", range(0, n, 50))
+    coll.create_index("bvec", {"index_type": "BIN_IVF_FLAT", "metric_type": "HAMMING", "params": {"nlist": 8}},
+                      index_name="bvec_idx", timeout=TIMEOUT)
+    return info("default", name, n - deleted, "id", "int64", ["_default"], loaded=False, deleted=deleted)
+
+
+def gen_partition_key(server, prefix, n, seed):
+    name = f"{prefix}partition_key"
+    r = rng_for(seed, name)
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True),
+        FieldSchema("tenant", DataType.VARCHAR, max_length=32, is_partition_key=True),
+        FieldSchema("vec", DataType.FLOAT_VECTOR, dim=8),
+    ]
+    coll = create_collection(server, "default", name, fields, description="partition key",
+                             consistency="Strong", num_partitions=4)
+    rows = [{"id": i, "tenant": f"tenant-{r.randint(0, 9)}", "vec": float_vec(r, 8)} for i in range(n)]
+    half = n // 2
+    for batch in (rows[:half], rows[half:]):
+        insert_rows(coll, batch, False)
+        coll.flush(timeout=TIMEOUT)
+    deleted = delete_and_flush(coll, "id", range(1, n, 40))
+    coll.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}},
+                      index_name="vec_flat", timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+    parts = sorted(p.name for p in coll.partitions)
+    return info("default", name, n - deleted, "id", "int64", parts, loaded=True, deleted=deleted,
+                partition_key="tenant")
+
+
+def gen_db2(server, prefix, n, seed):
+    db = f"{prefix}db2"
+    milvus_db.create_database(db, using=server.alias("default"), timeout=TIMEOUT)
+    name = f"{prefix}in_db2"
+    r = rng_for(seed, name)
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True),
+        FieldSchema("score", DataType.DOUBLE),
+        FieldSchema("vec", DataType.FLOAT_VECTOR, dim=8),
+    ]
+    coll = create_collection(server, db, name, fields, description="in a second database",
+                             consistency="Bounded")
+    rows = [{"id": 1_000_000 + i, "score": r.random(), "vec": float_vec(r, 8)} for i in range(n)]
+    insert_rows(coll, rows, False)
+    coll.flush(timeout=TIMEOUT)
+    deleted = delete_and_flush(coll, "id", [1_000_000 + i for i in range(0, n, 100)])
+    coll.create_index("vec", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 8}},
+                      index_name="vec_idx", timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+    return info(db, name, n - deleted, "id", "int64", ["_default"], loaded=True, deleted=deleted)
+
+
+def info(db, name, rows, pk, pk_type, partitions, *, loaded, auto_id=False, deleted=0, **extra):
+    d = {"db": db, "name": name, "rows": rows, "pk": pk, "pk_type": pk_type, "auto_id": auto_id,
+         "partitions": partitions, "loaded": loaded, "deleted": deleted}
+    d.update(extra)
+    return d
+
+
+def cmd_generate(args):
+    server = Server(args.host, args.port)
+    t0 = time.monotonic()
+    dropped = drop_prefixed(server, args.prefix)
+    if dropped:
+        log(f"dropped earlier data: {', '.join(dropped)}")
+    makers = [gen_all_types, gen_varchar_pk, gen_autoid, gen_binary]
+    if server.features["partition_key"]:
+        makers.append(gen_partition_key)
+    if server.features["databases"]:
+        makers.append(gen_db2)
+    out = []
+    for make in makers:
+        t = time.monotonic()
+        out.append(make(server, args.prefix, args.rows, args.seed))
+        log(f"{out[-1]['db']}.{out[-1]['name']}: {out[-1]['rows']} rows in {time.monotonic() - t:.1f}s")
+    result = {"server_version": server.version_text, "features": server.features,
+              "prefix": args.prefix, "seed": args.seed, "rows_per_collection": args.rows,
+              "collections": out, "seconds": round(time.monotonic() - t0, 1)}
+    print(json.dumps(result, indent=2, sort_keys=True))
+
+
+# ------------------------------------------------------------------ describe
+
+
+def kv_list_to_dict(pairs):
+    out = {}
+    for p in pairs or []:
+        key, value = p.get("key"), p.get("value", "")
+        if key == "params":  # index params nest a JSON object
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return dict(sorted(out.items()))
+
+
+def describe_raw(server, db, name):
+    req = milvus_pb2.DescribeCollectionRequest(collection_name=name)
+    if db != "default" and hasattr(req, "db_name"):
+        req.db_name = db
+    resp = server.stub(db).DescribeCollection(req, timeout=TIMEOUT)
+    if resp.status.error_code != 0 or getattr(resp.status, "code", 0) not in (0, None):
+        raise SystemExit(f"describe {db}.{name}: {resp.status.reason}")
+    return resp
+
+
+def describe(server, db, name):
+    alias = server.alias(db)
+    resp = describe_raw(server, db, name)
+    schema = json_format.MessageToDict(resp.schema, preserving_proto_field_name=True)
+    fields = []
+    for f in schema.get("fields", []):
+        f.pop("fieldID", None)
+        f["type_params"] = kv_list_to_dict(f.get("type_params"))
+        f["index_params"] = kv_list_to_dict(f.get("index_params"))
+        for k in ("type_params", "index_params"):
+            if not f[k]:
+                del f[k]
+        if f.get("element_type") == "None":
+            del f["element_type"]
+        fields.append(dict(sorted(f.items())))
+    coll = Collection(name, using=alias)
+    partitions = sorted(p.name for p in coll.partitions)
+    indexes = []
+    for idx in coll.indexes:
+        params = dict(idx.params)
+        if isinstance(params.get("params"), str):
+            try:
+                params["params"] = json.loads(params["params"])
+            except ValueError:
+                pass
+        indexes.append({"field_name": idx.field_name, "index_name": idx.index_name,
+                        "params": dict(sorted(params.items()))})
+    indexes.sort(key=lambda x: (x["field_name"], x["index_name"]))
+    desc = json_format.MessageToDict(resp, preserving_proto_field_name=True)
+    try:
+        load_state = str(utility.load_state(name, using=alias, timeout=TIMEOUT)).split(".")[-1]
+    except Exception:  # noqa: BLE001
+        load_state = "unknown"
+    out = {
+        "db": db,
+        "name": schema.get("name", name),
+        "description": schema.get("description", ""),
+        "auto_id": any(f.get("autoID") for f in fields),
+        "enable_dynamic_field": bool(schema.get("enable_dynamic_field", False)),
+        "consistency_level": desc.get("consistency_level", "Strong"),
+        "shards_num": resp.shards_num,
+        "num_partitions": getattr(resp, "num_partitions", 0),
+        "properties": kv_list_to_dict(desc.get("properties")),
+        "aliases": sorted(resp.aliases),
+        "fields": fields,
+        "partitions": partitions,
+        "indexes": indexes,
+        "load_state": load_state,
+    }
+    return out
+
+
+def cmd_describe(args):
+    server = Server(args.host, args.port)
+    print(json.dumps(describe(server, args.db, args.collection), indent=2, sort_keys=True,
+                     ensure_ascii=False))
+
+
+# ------------------------------------------------------------------ dump
+
+DEFAULT_INDEX = {
+    DataType.FLOAT_VECTOR: {"index_type": "FLAT", "metric_type": "L2", "params": {}},
+    DataType.BINARY_VECTOR: {"index_type": "BIN_FLAT", "metric_type": "HAMMING", "params": {}},
+}
+
+
+def canonical(value):
+    """JSON-safe, deterministic form of one field value."""
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return repr(value)
+        return value
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        if len(value) == 1 and isinstance(value[0], (bytes, bytearray)):  # binary vector
+            return value[0].hex()
+        return [canonical(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return canonical(value.tolist())
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def ensure_loaded(coll, alias):
+    """Index + load so the collection can be queried; returns an undo list."""
+    undo = []
+    state = str(utility.load_state(coll.name, using=alias, timeout=TIMEOUT))
+    if state.endswith("Loaded"):
+        return undo
+    indexed = {idx.field_name for idx in coll.indexes}
+    for f in coll.schema.fields:
+        if f.dtype in DEFAULT_INDEX and f.name not in indexed:
+            coll.create_index(f.name, DEFAULT_INDEX[f.dtype], index_name=f"gen_dump_{f.name}", timeout=TIMEOUT)
+            undo.append(("drop_index", f"gen_dump_{f.name}"))
+    coll.load(timeout=TIMEOUT)
+    undo.insert(0, ("release", None))
+    return undo
+
+
+def undo_load(coll, undo):
+    for action, arg in undo:
+        if action == "release":
+            coll.release(timeout=TIMEOUT)
+        elif action == "drop_index":
+            coll.drop_index(index_name=arg, timeout=TIMEOUT)
+
+
+def all_pks(coll, pk_field, is_varchar):
+    expr = f'{pk_field} >= ""' if is_varchar else f"{pk_field} >= {MIN_INT64_EXPR}"
+    res = coll.query(expr, output_fields=[pk_field],
+                     consistency_level="Strong", timeout=TIMEOUT)
+    return sorted(r[pk_field] for r in res)
+
+
+def dump_rows(server, db, name):
+    alias = server.alias(db)
+    coll = Collection(name, using=alias)
+    fields = coll.schema.fields
+    pk = next(f for f in fields if f.is_primary)
+    is_varchar = pk.dtype == DataType.VARCHAR
+    names = [f.name for f in fields]
+    dynamic = bool(getattr(coll.schema, "enable_dynamic_field", False))
+    undo = ensure_loaded(coll, alias)
+    try:
+        pks = all_pks(coll, pk.name, is_varchar)
+        if len(set(pks)) != len(pks):
+            log(f"warning: {len(pks) - len(set(pks))} duplicate primary keys in {db}.{name}")
+        output = names + (["$meta"] if dynamic else [])
+        for i in range(0, len(pks), FETCH_BATCH):
+            chunk = pks[i:i + FETCH_BATCH]
+            res = coll.query(in_expr(pk.name, chunk), output_fields=output, consistency_level="Strong",
+                             timeout=TIMEOUT)
+            res.sort(key=lambda row: row[pk.name])
+            if len(res) != len(chunk):
+                raise SystemExit(f"dump {db}.{name}: asked for {len(chunk)} rows, got {len(res)}")
+            for row in res:
+                yield normalise_row(row, names, dynamic)
+    finally:
+        undo_load(coll, undo)
+
+
+def normalise_row(row, names, dynamic):
+    out = {}
+    meta = {}
+    for k, v in row.items():
+        if k in names:
+            out[k] = canonical(v)
+        elif k == "$meta":
+            meta.update(v if isinstance(v, dict) else json.loads(v))
+        else:  # a dynamic key flattened into the row
+            meta[k] = v
+    if dynamic:
+        out["$meta"] = canonical(meta)
+    return out
+
+
+def cmd_dump(args):
+    server = Server(args.host, args.port)
+    t0 = time.monotonic()
+    n = 0
+    if args.format == "json":
+        rows = list(dump_rows(server, args.db, args.collection))
+        n = len(rows)
+        print(json.dumps({"db": args.db, "collection": args.collection, "count": n, "rows": rows},
+                         sort_keys=True, ensure_ascii=False))
+    else:
+        for row in dump_rows(server, args.db, args.collection):
+            sys.stdout.write(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
+            n += 1
+    log(f"dumped {n} rows of {args.db}.{args.collection} in {time.monotonic() - t0:.1f}s")
+
+
+def cmd_drop(args):
+    server = Server(args.host, args.port)
+    dropped = drop_prefixed(server, args.prefix)
+    print(json.dumps({"dropped": dropped}))
+
+
+# ------------------------------------------------------------------ main
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp):
+        sp.add_argument("--host", default=os.environ.get("MBT_HOST", "127.0.0.1"))
+        sp.add_argument("--port", type=int, required=True)
+
+    g = sub.add_parser("generate")
+    common(g)
+    g.add_argument("--prefix", default="gen_")
+    g.add_argument("--rows", type=int, default=2000)
+    g.add_argument("--seed", type=int, default=42)
+    d = sub.add_parser("dump")
+    common(d)
+    d.add_argument("--collection", required=True)
+    d.add_argument("--db", default="default")
+    d.add_argument("--format", choices=["jsonl", "json"], default="jsonl")
+    s = sub.add_parser("describe")
+    common(s)
+    s.add_argument("--collection", required=True)
+    s.add_argument("--db", default="default")
+    x = sub.add_parser("drop")
+    common(x)
+    x.add_argument("--prefix", default="gen_")
+    args = p.parse_args(argv)
+    if getattr(args, "prefix", None) is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.prefix):
+        p.error("--prefix must be letters, digits, underscores, not starting with a digit")
+    if getattr(args, "rows", 1) < 1:
+        p.error("--rows must be at least 1")
+    {"generate": cmd_generate, "dump": cmd_dump, "describe": cmd_describe, "drop": cmd_drop}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
+        try:
+            for a in list(connections.list_connections()):
+                connections.disconnect(a[0])
+        except Exception:  # noqa: BLE001
+            pass
