@@ -2,7 +2,9 @@
 //! the core library and results into text (or JSON with `--json`); all
 //! behaviour lives in `milvus_backup`.
 
+mod commands;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +18,8 @@ use crate::output::Output;
 const EXAMPLES: &str = "\
 Examples:
   milvus-backup check
+  milvus-backup create -n nightly -c docs,images
+  milvus-backup list
   milvus-backup --config configs/backup.yaml config show
   milvus-backup --set milvus.address=10.0.0.5 --set minio.bucketName=milvus check
   milvus-backup --json check";
@@ -60,16 +64,20 @@ enum Command {
         after_help = "Example:\n  milvus-backup check\n\nEach step prints OK, WARN, FAIL or SKIP; any FAIL exits non-zero."
     )]
     Check,
-    /// Create a backup.
-    Create(Unbuilt),
+    /// Create a backup of collections (flush, copy binlogs, write meta).
+    #[command(after_help = commands::CREATE_EXAMPLES)]
+    Create(commands::CreateArgs),
     /// Restore a backup.
     Restore(Unbuilt),
-    /// List backups.
-    List(Unbuilt),
-    /// Show one backup in detail.
-    Get(Unbuilt),
-    /// Delete backups.
-    Delete(Unbuilt),
+    /// List backups with their state, collections, entities and size.
+    #[command(after_help = commands::LIST_EXAMPLES)]
+    List(commands::ListArgs),
+    /// Show one backup in detail (the whole document with --json).
+    #[command(after_help = commands::GET_EXAMPLES)]
+    Get(commands::GetArgs),
+    /// Delete one backup, old backups, or all of them.
+    #[command(after_help = commands::DELETE_EXAMPLES)]
+    Delete(commands::DeleteArgs),
     /// Verify a backup's files and checksums.
     Verify(Unbuilt),
     /// Serve the REST API.
@@ -173,11 +181,19 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Create(_) => Err(unbuilt("create")),
+        Command::Create(args) => commands::create(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::Restore(_) => Err(unbuilt("restore")),
-        Command::List(_) => Err(unbuilt("list")),
-        Command::Get(_) => Err(unbuilt("get")),
-        Command::Delete(_) => Err(unbuilt("delete")),
+        Command::List(args) => commands::list(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Get(args) => commands::get(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Delete(args) => commands::delete(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::Verify(_) => Err(unbuilt("verify")),
         Command::Server(_) => Err(unbuilt("server")),
     }

@@ -5,12 +5,25 @@
 //! - [`config`]: the anchor-compatible `backup.yaml`, environment and `--set`.
 //! - [`milvus`]: the gRPC client wrapper and version features.
 //! - [`storage`]: OpenDAL operators, copy, and every object key ([`storage::layout`]).
+//! - [`format`]: the on-disk meta files (the anchor's) and our manifest.
+//! - [`selection`]: which collections an operation covers.
+//! - [`backup`]: `create`; [`catalog`]: `list`, `get`, `delete`.
 //! - [`check`]: the `check` command's probe of Milvus and both storages.
+//! - [`gc`]: pausing Milvus's garbage collection during copies.
+//! - [`progress`]: progress events for the front ends.
 
+pub mod backup;
+pub mod catalog;
 pub mod check;
 pub mod config;
+pub mod context;
 pub mod error;
+pub mod format;
+pub mod gc;
 pub mod milvus;
+pub mod progress;
+pub mod selection;
 pub mod storage;
 
+pub use context::Context;
 pub use error::{Error, ErrorKind, Result};

@@ -224,6 +224,196 @@ impl MilvusClient {
     }
 }
 
+impl MilvusClient {
+    /// The collection's schema, ids, shards, consistency, properties, aliases.
+    pub async fn describe_collection(
+        &self,
+        db: &str,
+        name: &str,
+    ) -> Result<pb::DescribeCollectionResponse> {
+        let req = pb::DescribeCollectionRequest {
+            db_name: db.to_string(),
+            collection_name: name.to_string(),
+            ..Default::default()
+        };
+        let resp = self
+            .call("DescribeCollection", db, req, |mut c, r| async move {
+                c.describe_collection(r).await
+            })
+            .await?;
+        check_status(
+            resp.status.as_ref(),
+            &format!("DescribeCollection of `{db}.{name}`"),
+        )?;
+        Ok(resp)
+    }
+
+    /// (partition name, partition id) pairs.
+    pub async fn show_partitions(&self, db: &str, collection: &str) -> Result<Vec<(String, i64)>> {
+        let req = pb::ShowPartitionsRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        let resp = self
+            .call("ShowPartitions", db, req, |mut c, r| async move {
+                c.show_partitions(r).await
+            })
+            .await?;
+        check_status(
+            resp.status.as_ref(),
+            &format!("ShowPartitions of `{db}.{collection}`"),
+        )?;
+        Ok(resp
+            .partition_names
+            .into_iter()
+            .zip(resp.partition_i_ds)
+            .collect())
+    }
+
+    /// The collection's indexes; empty when it has none.
+    pub async fn describe_indexes(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<Vec<pb::IndexDescription>> {
+        let req = pb::DescribeIndexRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        let resp = self
+            .call("DescribeIndex", db, req, |mut c, r| async move {
+                c.describe_index(r).await
+            })
+            .await?;
+        match check_status(
+            resp.status.as_ref(),
+            &format!("DescribeIndex of `{db}.{collection}`"),
+        ) {
+            Ok(()) => Ok(resp.index_descriptions),
+            // "index not found" is how a collection without index answers.
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `Loaded`, `NotLoad`, `Loading` or `NotExist`, as the anchor records it.
+    pub async fn load_state(&self, db: &str, collection: &str) -> Result<String> {
+        let req = pb::GetLoadStateRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        let resp = self
+            .call("GetLoadState", db, req, |mut c, r| async move {
+                c.get_load_state(r).await
+            })
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::Unsupported => return Ok("NotLoad".into()),
+            Err(e) => return Err(e),
+        };
+        check_status(
+            resp.status.as_ref(),
+            &format!("GetLoadState of `{db}.{collection}`"),
+        )?;
+        Ok(match resp.state {
+            3 => "Loaded",
+            2 => "Loading",
+            0 => "NotExist",
+            _ => "NotLoad",
+        }
+        .to_string())
+    }
+
+    /// Seals and persists the collection's growing data; returns the segment
+    /// ids and flush timestamp to wait on.
+    pub async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)> {
+        let req = pb::FlushRequest {
+            db_name: db.to_string(),
+            collection_names: vec![collection.to_string()],
+            ..Default::default()
+        };
+        let resp = self
+            .call("Flush", db, req, |mut c, r| async move { c.flush(r).await })
+            .await?;
+        check_status(
+            resp.status.as_ref(),
+            &format!("Flush of `{db}.{collection}`"),
+        )?;
+        let mut segments: Vec<i64> = resp
+            .coll_seg_i_ds
+            .get(collection)
+            .map(|l| l.data.clone())
+            .unwrap_or_default();
+        if let Some(l) = resp.flush_coll_seg_i_ds.get(collection) {
+            segments.extend(l.data.iter().copied());
+        }
+        segments.sort_unstable();
+        segments.dedup();
+        let ts = resp.coll_flush_ts.get(collection).copied().unwrap_or(0);
+        Ok((segments, ts))
+    }
+
+    /// Whether the segments of a flush are persisted.
+    pub async fn flush_done(
+        &self,
+        db: &str,
+        collection: &str,
+        segments: &[i64],
+        flush_ts: u64,
+    ) -> Result<bool> {
+        let req = pb::GetFlushStateRequest {
+            segment_i_ds: segments.to_vec(),
+            flush_ts,
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+        };
+        let resp = self
+            .call("GetFlushState", db, req, |mut c, r| async move {
+                c.get_flush_state(r).await
+            })
+            .await?;
+        check_status(
+            resp.status.as_ref(),
+            &format!("GetFlushState of `{db}.{collection}`"),
+        )?;
+        Ok(resp.flushed)
+    }
+
+    /// The collection's persisted segments (all states).
+    pub async fn persistent_segments(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<Vec<pb::PersistentSegmentInfo>> {
+        let req = pb::GetPersistentSegmentInfoRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        let resp = self
+            .call("GetPersistentSegmentInfo", db, req, |mut c, r| async move {
+                c.get_persistent_segment_info(r).await
+            })
+            .await?;
+        check_status(
+            resp.status.as_ref(),
+            &format!("GetPersistentSegmentInfo of `{db}.{collection}`"),
+        )?;
+        Ok(resp.infos)
+    }
+}
+
+/// `SegmentState` values of `PersistentSegmentInfo.state`.
+pub mod segment_state {
+    pub const SEALED: i32 = 3;
+    pub const FLUSHED: i32 = 4;
+    pub const FLUSHING: i32 = 5;
+}
+
 fn tls_config(cfg: &MilvusConfig) -> Result<ClientTlsConfig> {
     let mut tls = ClientTlsConfig::new();
     if !cfg.server_name.is_empty() {

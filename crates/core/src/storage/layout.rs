@@ -17,8 +17,9 @@
 //! <backup>/meta/partition_meta.json    {"infos": [PartitionBackupInfo]}
 //! <backup>/meta/segment_meta.json      {"infos": [SegmentBackupInfo]}
 //! <backup>/meta/manifest.json          ours: per-file size and checksum, encodings
-//! <backup>/meta/full_meta.json         the whole tree; written LAST — a backup
+//! <backup>/meta/full_meta.json         the whole tree; written last of the anchor files — a backup
 //!                                      without it is incomplete
+//! <backup>/meta/summary.json           ours: what `list` shows; written after full_meta.json
 //! <backup>/binlogs/insert_log/<coll>/<part>/<group>/<seg>/<field>/<logID>
 //! <backup>/binlogs/delta_log/<coll>/<part>/<group>/<seg>/<logID>
 //! ```
@@ -54,6 +55,7 @@ pub const PARTITION_META: &str = "partition_meta.json";
 pub const SEGMENT_META: &str = "segment_meta.json";
 pub const FULL_META: &str = "full_meta.json";
 pub const MANIFEST: &str = "manifest.json";
+pub const SUMMARY: &str = "summary.json";
 
 /// One of the backup's meta files (`BACKUP_META`, `FULL_META`, ...).
 pub fn backup_meta_file(name: &str, file: &str) -> String {

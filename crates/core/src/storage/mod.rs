@@ -80,6 +80,8 @@ pub struct StorageSpec {
     pub use_iam: bool,
     pub iam_endpoint: String,
     pub gcp_credential_json: String,
+    /// Never copy server-side to or from this storage (`minio.crossStorage`).
+    pub force_stream: bool,
 }
 
 impl StorageSpec {
@@ -100,6 +102,7 @@ impl StorageSpec {
             use_iam: m.use_iam,
             iam_endpoint: m.iam_endpoint.clone(),
             gcp_credential_json: m.gcp_credential_json.clone(),
+            force_stream: false,
         })
     }
 
@@ -129,6 +132,7 @@ impl StorageSpec {
             iam_endpoint: or(&m.backup_iam_endpoint, &m.iam_endpoint).to_string(),
             gcp_credential_json: or(&m.backup_gcp_credential_json, &m.gcp_credential_json)
                 .to_string(),
+            force_stream: false,
         })
     }
 
@@ -328,7 +332,9 @@ impl Storage {
     /// identity, so objects can be copied between them server-side.
     pub fn same_bucket_as(&self, other: &Storage) -> bool {
         let (a, b) = (&self.spec, &other.spec);
-        a.provider == b.provider
+        !a.force_stream
+            && !b.force_stream
+            && a.provider == b.provider
             && match a.provider {
                 Provider::Local => true,
                 _ => {
@@ -391,6 +397,34 @@ impl Storage {
             }
         }
         Ok(false)
+    }
+
+    /// Names of the immediate sub-folders of a folder key (`""` for the root).
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        let abs = self.abs(prefix);
+        let lister = match self.op.lister_with(&abs).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(self.map_err(e, "list", prefix)),
+        };
+        let entries: Vec<opendal::Entry> = lister
+            .try_collect()
+            .await
+            .map_err(|e| self.map_err(e, "list", prefix))?;
+        let mut out: Vec<String> = entries
+            .iter()
+            .filter(|e| e.metadata().is_dir() && e.path() != abs)
+            .filter_map(|e| {
+                e.path()
+                    .strip_prefix(&abs)
+                    .map(|n| n.trim_end_matches('/').to_string())
+            })
+            .filter(|n| !n.is_empty())
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     /// Size of an object, or `None` when it does not exist.

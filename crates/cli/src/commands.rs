@@ -1,0 +1,280 @@
+//! The backup catalogue commands: `create`, `list`, `get`, `delete`. Each
+//! maps flags onto the core's options and prints the result.
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use milvus_backup::backup::{self, BackupOptions};
+use milvus_backup::catalog::{self, BackupState};
+use milvus_backup::config::Config;
+use milvus_backup::selection::Selection;
+use milvus_backup::{Context, Error, Result};
+
+use crate::output::{human_bytes, Output};
+use crate::progress::CliProgress;
+
+pub const CREATE_EXAMPLES: &str = "\
+Examples:
+  milvus-backup create                                  # every collection of every database
+  milvus-backup create -n nightly -c docs,images        # two collections of `default`
+  milvus-backup create -n kb -c db1.docs -d db2         # db1.docs plus all of db2
+  milvus-backup create -a '{\"db1\":[\"c1\"],\"db2\":[]}'
+  milvus-backup create --filter 'db1.*,default.docs'
+  milvus-backup --json create -n nightly               # one JSON object for scripts";
+
+pub const LIST_EXAMPLES: &str = "\
+Examples:
+  milvus-backup list
+  milvus-backup list --collection docs
+  milvus-backup --json list";
+
+pub const GET_EXAMPLES: &str = "\
+Examples:
+  milvus-backup get -n nightly
+  milvus-backup --json get -n nightly > nightly.json";
+
+pub const DELETE_EXAMPLES: &str = "\
+Examples:
+  milvus-backup delete -n nightly
+  milvus-backup delete --older-than 30d
+  milvus-backup delete --all --yes";
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Backup name (letters, digits, `_`); default backup_<UTC time>.
+    #[arg(short = 'n', long)]
+    name: Option<String>,
+    /// Collections, `coll` or `db.coll`, comma-separated.
+    #[arg(
+        short = 'c',
+        long = "colls",
+        alias = "collections",
+        value_delimiter = ','
+    )]
+    colls: Vec<String>,
+    /// Whole databases, comma-separated.
+    #[arg(short = 'd', long = "databases", value_delimiter = ',')]
+    databases: Vec<String>,
+    /// JSON map of database to collections, e.g. '{"db1":["c1"],"db2":[]}'.
+    #[arg(
+        short = 'a',
+        long = "database_collections",
+        alias = "database-collections"
+    )]
+    database_collections: Option<String>,
+    /// Patterns `db.coll` or `db.*`, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    filter: Vec<String>,
+    /// Skip the flush: back up only what Milvus has already persisted.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Back up metadata only, no data files.
+    #[arg(long = "meta_only", alias = "meta-only")]
+    meta_only: bool,
+    /// Also back up users and roles.
+    #[arg(long)]
+    rbac: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only backups that contain this collection (`coll` or `db.coll`).
+    #[arg(long)]
+    collection: Option<String>,
+    /// Also list the collections of each backup.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Backup name.
+    #[arg(short = 'n', long)]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Backup name.
+    #[arg(short = 'n', long, required_unless_present_any = ["all", "older_than"])]
+    name: Option<String>,
+    /// Delete every backup older than this age (e.g. 30d, 12h, 2w).
+    #[arg(long, conflicts_with_all = ["name", "all"])]
+    older_than: Option<String>,
+    /// Delete every backup (needs --yes).
+    #[arg(long, conflicts_with = "name")]
+    all: bool,
+    /// Confirm --all.
+    #[arg(long)]
+    yes: bool,
+}
+
+pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
+    let selection = Selection {
+        collections: args.colls,
+        databases: args.databases,
+        db_collections: match &args.database_collections {
+            Some(text) => Selection::parse_db_collections(text)?,
+            None => Default::default(),
+        },
+        filter: args.filter,
+    };
+    let opts = BackupOptions {
+        name: args.name,
+        selection,
+        force: args.force,
+        meta_only: args.meta_only,
+        rbac: args.rbac,
+    };
+    let ctx = Context::open(config)?;
+    let progress = CliProgress::new(out.quiet, out.json);
+    let stats = backup::create(&ctx, &opts, &progress).await?;
+    if out.json {
+        out.json_value(&stats);
+    } else if !out.quiet {
+        println!(
+            "backup `{}` created: {} collection(s), {} entities, {} in {} files, {:.1} s",
+            stats.name,
+            stats.collections,
+            stats.entities,
+            human_bytes(stats.size_bytes),
+            stats.files,
+            stats.duration_s
+        );
+    }
+    Ok(())
+}
+
+pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
+    let ctx = Context::open(config)?;
+    let mut rows = catalog::list(&ctx.backup_storage).await?;
+    if let Some(c) = &args.collection {
+        let full = milvus_backup::selection::CollectionRef::parse(c).to_string();
+        rows.retain(|r| {
+            r.collections
+                .iter()
+                .any(|x| x == &full || (!c.contains('.') && x.ends_with(&format!(".{c}"))))
+        });
+    }
+    if out.json {
+        out.json_value(&rows);
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:<10} {:>11} {:>12} {:>10}  CREATED (UTC)",
+        "NAME", "STATE", "COLLECTIONS", "ENTITIES", "SIZE"
+    );
+    for r in &rows {
+        let created = chrono::DateTime::from_timestamp_millis(r.backup_timestamp as i64)
+            .filter(|_| r.backup_timestamp > 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".into());
+        let state = match r.state {
+            BackupState::Complete => "complete",
+            BackupState::Incomplete => "INCOMPLETE",
+        };
+        println!(
+            "{:<40} {:<10} {:>11} {:>12} {:>10}  {created}",
+            r.name,
+            state,
+            r.collections.len(),
+            r.entities,
+            human_bytes(r.size_bytes.max(0) as u64)
+        );
+        if args.verbose {
+            for c in &r.collections {
+                println!("    {c}");
+            }
+        }
+    }
+    if rows.is_empty() && !out.quiet {
+        eprintln!("no backups in {}", ctx.backup_storage.spec().describe());
+    }
+    Ok(())
+}
+
+pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
+    let ctx = Context::open(config)?;
+    let info = catalog::get(&ctx.backup_storage, &args.name).await?;
+    if out.json {
+        out.json_value(&info);
+        return Ok(());
+    }
+    let created = chrono::DateTime::from_timestamp_millis(info.backup_timestamp as i64)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    println!("name:           {}", info.name);
+    println!("id:             {}", info.id);
+    println!("created:        {created}");
+    println!("milvus version: {}", info.milvus_version);
+    println!("size:           {}", human_bytes(info.size.max(0) as u64));
+    println!("entities:       {}", catalog::entities(&info));
+    println!("collections:");
+    for c in &info.collection_backups {
+        let segments: usize = c
+            .partition_backups
+            .iter()
+            .map(|p| p.segment_backups.len())
+            .sum();
+        let rows: i64 = c
+            .partition_backups
+            .iter()
+            .flat_map(|p| &p.segment_backups)
+            .map(|s| s.num_of_rows)
+            .sum();
+        println!(
+            "  {}.{}  fields: {}  partitions: {}  segments: {}  entities: {}  indexes: {}  load: {}",
+            c.db_name,
+            c.collection_name,
+            c.schema.fields.len(),
+            c.partition_backups.len(),
+            segments,
+            rows,
+            c.index_infos.len(),
+            c.load_state
+        );
+    }
+    Ok(())
+}
+
+pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<()> {
+    let ctx = Context::open(config)?;
+    let storage = &ctx.backup_storage;
+    let names: Vec<String> = if let Some(name) = args.name {
+        vec![name]
+    } else if args.all {
+        if !args.yes {
+            return Err(Error::invalid_input(
+                "delete --all removes every backup; add --yes to confirm",
+            ));
+        }
+        catalog::list(storage)
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    } else {
+        let age = catalog::parse_age(args.older_than.as_deref().unwrap_or_default())?;
+        let cutoff = chrono::Utc::now().timestamp_millis() as u64 - age * 1000;
+        catalog::list(storage)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == BackupState::Complete && r.backup_timestamp < cutoff)
+            .map(|r| r.name)
+            .collect()
+    };
+    let mut deleted = Vec::new();
+    for name in &names {
+        catalog::delete(storage, name).await?;
+        deleted.push(name.clone());
+        if !out.quiet && !out.json {
+            println!("deleted backup `{name}`");
+        }
+    }
+    if out.json {
+        out.json_value(&serde_json::json!({ "deleted": deleted }));
+    } else if deleted.is_empty() && !out.quiet && std::io::stdout().is_terminal() {
+        println!("nothing to delete");
+    }
+    Ok(())
+}

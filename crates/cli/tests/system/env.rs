@@ -1,0 +1,207 @@
+//! The running test environment, as described by `scripts/testenv.sh env`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use milvus_backup::config::{Config, LoadOptions};
+
+/// Variables written by `scripts/testenv.sh start`, from the process
+/// environment or, failing that, from the run directory's `env.sh`.
+pub fn vars() -> &'static HashMap<String, String> {
+    static VARS: OnceLock<HashMap<String, String>> = OnceLock::new();
+    VARS.get_or_init(|| {
+        let mut vars: HashMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with("MBT_")).collect();
+        if !vars.contains_key("MBT_S3_ENDPOINT") {
+            let run_dir = std::env::var("MILVUS_BACKUP_TESTENV")
+                .unwrap_or_else(|_| "/tmp/milvus-backup-testenv".into());
+            let file = PathBuf::from(run_dir).join("env.sh");
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|_| {
+                panic!(
+                    "no test environment: {} is missing — run `scripts/testenv.sh start` (or scripts/test.sh)",
+                    file.display()
+                )
+            });
+            for line in text.lines() {
+                if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+                    vars.insert(k.to_string(), v.trim_matches('"').to_string());
+                }
+            }
+        }
+        vars
+    })
+}
+
+pub fn var(name: &str) -> String {
+    vars().get(name).cloned().unwrap_or_else(|| {
+        panic!("test environment lacks {name} — is scripts/testenv.sh up to date and started?")
+    })
+}
+
+/// `host:port` → (`host`, `port`) of an `http://host:port` endpoint.
+pub fn host_port(endpoint: &str) -> (String, u16) {
+    let hp = endpoint
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    let (h, p) = hp.rsplit_once(':').expect("endpoint has a port");
+    (h.to_string(), p.parse().expect("numeric port"))
+}
+
+/// A unique, valid name for a test object (`t_<test>_<random>`).
+pub fn unique(test: &str) -> String {
+    format!(
+        "t_{test}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// A backup.yaml pointing at Milvus instance `inst` (A, B, L, V22) with
+/// backups in the S3 bucket `milvus-backup` under `backup_root`.
+pub fn config_yaml(inst: &str, backup_root: &str) -> String {
+    let (s3_host, s3_port) = host_port(&var("MBT_S3_ENDPOINT"));
+    let storage = var(&format!("MBT_{inst}_STORAGE"));
+    let (storage_type, bucket, root) = if storage == "local" {
+        (
+            "local".to_string(),
+            String::new(),
+            var(&format!("MBT_{inst}_ROOT")),
+        )
+    } else {
+        (
+            "minio".to_string(),
+            var(&format!("MBT_{inst}_BUCKET")),
+            var(&format!("MBT_{inst}_ROOT")),
+        )
+    };
+    format!(
+        r#"
+milvus:
+  address: {host}
+  port: {port}
+minio:
+  storageType: {storage_type}
+  address: {s3_host}
+  port: {s3_port}
+  accessKeyID: {ak}
+  secretAccessKey: {sk}
+  bucketName: "{bucket}"
+  rootPath: "{root}"
+  backupStorageType: minio
+  backupAccessKeyID: {ak}
+  backupSecretAccessKey: {sk}
+  backupBucketName: {backup_bucket}
+  backupRootPath: "{backup_root}"
+backup:
+  gcPause: {{ enable: true, seconds: 120, address: "{mgmt}" }}
+"#,
+        host = var(&format!("MBT_{inst}_HOST")),
+        port = var(&format!("MBT_{inst}_PORT")),
+        mgmt = var(&format!("MBT_{inst}_MGMT")),
+        ak = var("MBT_S3_ACCESS_KEY"),
+        sk = var("MBT_S3_SECRET_KEY"),
+        backup_bucket = var("MBT_BACKUP_BUCKET"),
+    )
+}
+
+/// Writes `yaml` to a fresh temporary file; keep the guard alive while used.
+pub fn config_file(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("backup.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    (dir, path)
+}
+
+/// Parses a config the way the CLI does, with extra `--set` pairs.
+pub fn config(yaml: &str, sets: &[String]) -> Config {
+    let (_dir, path) = config_file(yaml);
+    Config::load(&LoadOptions {
+        file: Some(&path),
+        file_required: true,
+        sets,
+        env: Default::default(),
+    })
+    .unwrap()
+    .0
+}
+
+/// One collection made by `scripts/gen_data.py generate`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Generated {
+    pub db: String,
+    pub name: String,
+    /// Rows left after the generator's deletes.
+    pub rows: i64,
+    pub deleted: i64,
+    pub partitions: Vec<String>,
+}
+
+impl Generated {
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.db, self.name)
+    }
+}
+
+/// The generated data set on instance `inst`, made once per test run
+/// (prefix `sys_`), shared by every test that only reads it.
+pub fn generated(inst: &'static str) -> &'static [Generated] {
+    // One cell per instance, so instances generate concurrently.
+    static A: OnceLock<Vec<Generated>> = OnceLock::new();
+    static L: OnceLock<Vec<Generated>> = OnceLock::new();
+    static V22: OnceLock<Vec<Generated>> = OnceLock::new();
+    static B: OnceLock<Vec<Generated>> = OnceLock::new();
+    let cell = match inst {
+        "A" => &A,
+        "L" => &L,
+        "V22" => &V22,
+        "B" => &B,
+        other => panic!("no instance {other}"),
+    };
+    cell.get_or_init(|| generate(inst))
+}
+
+fn generate(inst: &str) -> Vec<Generated> {
+    let python = if var(&format!("MBT_{inst}_VERSION")).starts_with("2.2") {
+        var("MBT_PY_22")
+    } else {
+        var("MBT_PY_23")
+    };
+    let out = std::process::Command::new(python)
+        .arg(var("MBT_GEN_DATA"))
+        .args([
+            "generate",
+            "--host",
+            &var(&format!("MBT_{inst}_HOST")),
+            "--port",
+            &var(&format!("MBT_{inst}_PORT")),
+        ])
+        .args(["--prefix", "sys_", "--rows", "2000"])
+        .env("no_proxy", "127.0.0.1,localhost")
+        .output()
+        .expect("run gen_data.py");
+    assert!(
+        out.status.success(),
+        "gen_data.py failed on {inst}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("gen_data.py prints JSON");
+    serde_json::from_value(v["collections"].clone()).unwrap()
+}
+
+/// The CLI binary, with no inherited settings that could change its behaviour.
+pub fn cli() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("milvus-backup").unwrap();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MILVUS_")
+            || k.starts_with("MINIO_")
+            || k.starts_with("BACKUP_")
+            || k == "RUST_LOG"
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1")
+        .env("no_proxy", "127.0.0.1,localhost");
+    cmd
+}

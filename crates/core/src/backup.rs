@@ -1,0 +1,630 @@
+//! `create`: a physical backup of selected collections.
+//!
+//! Options → Plan → Stats: [`BackupOptions`] say what the user asked for,
+//! [`plan`] reads metadata and segment file lists from Milvus into a
+//! [`BackupPlan`] (which `--dry-run` could print), and [`execute`] copies
+//! the files and writes the meta, returning [`BackupStats`].
+//!
+//! Completeness: every binlog and the per-level meta files are written
+//! first, `full_meta.json` last, then our `summary.json`. A backup without
+//! `full_meta.json` is incomplete, and on any failure the tool removes what
+//! it wrote.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::format::{self, *};
+use crate::gc::GcPause;
+use crate::milvus::{segment_state, MilvusClient};
+use crate::progress::Progress;
+use crate::selection::{CollectionRef, Selection};
+use crate::storage::layout;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct BackupOptions {
+    /// Backup name; a time-based one when `None`.
+    pub name: Option<String>,
+    pub selection: Selection,
+    /// Skip the flush (`-f/--force`).
+    pub force: bool,
+    /// Metadata only, no binlogs.
+    pub meta_only: bool,
+    /// Back up users and roles too.
+    pub rbac: bool,
+}
+
+/// One file to copy from Milvus storage into the backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCopy {
+    /// Key in Milvus storage, relative to its root.
+    pub source: String,
+    /// Key relative to the backup folder.
+    pub target: String,
+    pub size: u64,
+}
+
+/// Everything the backup will contain, before anything is copied.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupPlan {
+    pub name: String,
+    pub info: BackupInfo,
+    pub files: Vec<FileCopy>,
+    #[serde(skip)]
+    pub started: Option<Instant>,
+}
+
+/// What a finished backup did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackupStats {
+    pub name: String,
+    pub collections: usize,
+    pub entities: i64,
+    pub size_bytes: u64,
+    pub copied_bytes: u64,
+    pub files: u64,
+    pub duration_s: f64,
+}
+
+/// Backup names the anchor accepts: `^[A-Za-z_][A-Za-z0-9_]*$`, ≤ 128 chars.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "invalid backup name `{name}` — use letters, digits and `_`, starting with a letter or `_`, at most 128 characters"
+        )))
+    }
+}
+
+/// `backup_YYYY_MM_DD_HH_MM_SS_<nanos>` in UTC, like the anchor.
+pub fn default_name() -> String {
+    let now = chrono::Utc::now();
+    format!(
+        "backup_{}_{}",
+        now.format("%Y_%m_%d_%H_%M_%S"),
+        now.timestamp_subsec_nanos()
+    )
+}
+
+/// Creates a backup: plan, then execute.
+pub async fn create(
+    ctx: &Context,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupStats> {
+    let started = Instant::now();
+    let name = opts.name.clone().unwrap_or_else(default_name);
+    validate_name(&name)?;
+    if ctx
+        .backup_storage
+        .has_objects(&layout::backup_dir(&name))
+        .await?
+    {
+        return Err(Error::already_exists(format!(
+            "backup `{name}` already exists in {} — choose another name or delete it first",
+            ctx.backup_storage.spec().describe()
+        )));
+    }
+    if opts.rbac {
+        return Err(Error::new(
+            crate::ErrorKind::Unsupported,
+            "--rbac is not supported yet: users and roles are not backed up",
+        ));
+    }
+    let client = ctx.milvus().await?;
+    let collections = opts.selection.resolve(&client).await?;
+    if collections.is_empty() {
+        return Err(Error::not_found(format!(
+            "Milvus at {} has no collections to back up",
+            client.address()
+        )));
+    }
+    let mut plan = plan(ctx, &client, &name, &collections, opts, progress).await?;
+    plan.started = Some(started);
+    let result = execute(ctx, &plan, progress).await;
+    if result.is_err() {
+        // Leave nothing that could be mistaken for a backup.
+        if let Err(e) = ctx
+            .backup_storage
+            .delete_prefix(&layout::backup_dir(&name))
+            .await
+        {
+            progress.warn(&format!(
+                "could not remove the partial backup `{name}`: {e}"
+            ));
+        }
+    }
+    result
+}
+
+/// Reads metadata and segment files; flushes first unless `force`.
+pub async fn plan(
+    ctx: &Context,
+    client: &MilvusClient,
+    name: &str,
+    collections: &[CollectionRef],
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupPlan> {
+    let now = chrono::Utc::now();
+    let mut info = BackupInfo {
+        id: uuid::Uuid::new_v4().to_string(),
+        state_code: 2,
+        name: name.to_string(),
+        backup_timestamp: now.timestamp_millis() as u64,
+        start_time: now.timestamp_millis(),
+        progress: 100,
+        milvus_version: client.version_text.clone(),
+        format: "milvus-backup-rs".into(),
+        ..Default::default()
+    };
+    let mut files = Vec::new();
+    let root = ctx.milvus_storage.spec().root.trim_matches('/').to_string();
+
+    for (i, coll) in collections.iter().enumerate() {
+        progress.step(&format!("[{}/{}] reading {coll}", i + 1, collections.len()));
+        let mut cinfo = collection_meta(client, coll).await?;
+        if !opts.force && !opts.meta_only {
+            flush_and_wait(client, coll, progress).await?;
+        }
+        let segments: Vec<_> = client
+            .persistent_segments(&coll.db, &coll.name)
+            .await?
+            .into_iter()
+            .filter(|s| s.state == segment_state::FLUSHED)
+            .collect();
+        let mut by_partition: BTreeMap<i64, Vec<SegmentBackupInfo>> = BTreeMap::new();
+        if !opts.meta_only {
+            for seg in &segments {
+                let (sinfo, seg_files) = segment_files(ctx, &root, name, seg).await?;
+                files.extend(seg_files);
+                by_partition
+                    .entry(seg.partition_id)
+                    .or_default()
+                    .push(sinfo);
+            }
+        }
+        for part in &mut cinfo.partition_backups {
+            part.segment_backups = by_partition.remove(&part.partition_id).unwrap_or_default();
+            part.size = part.segment_backups.iter().map(|s| s.size).sum();
+        }
+        if !by_partition.is_empty() {
+            let ids: Vec<String> = by_partition.keys().map(i64::to_string).collect();
+            return Err(Error::remote(format!(
+                "collection {coll}: segments belong to partitions {} that ShowPartitions did not list — retry the backup",
+                ids.join(", ")
+            )));
+        }
+        cinfo.size = cinfo.partition_backups.iter().map(|p| p.size).sum();
+        info.size += cinfo.size;
+        info.collection_backups.push(cinfo);
+    }
+    if let Ok(dbs) = client.list_databases().await {
+        info.database_backups = dbs
+            .into_iter()
+            .filter(|d| collections.iter().any(|c| &c.db == d))
+            .map(|db_name| DatabaseBackupInfo {
+                db_name,
+                ..Default::default()
+            })
+            .collect();
+    }
+    Ok(BackupPlan {
+        name: name.to_string(),
+        info,
+        files,
+        started: None,
+    })
+}
+
+async fn collection_meta(
+    client: &MilvusClient,
+    coll: &CollectionRef,
+) -> Result<CollectionBackupInfo> {
+    let desc = client.describe_collection(&coll.db, &coll.name).await?;
+    let schema = desc
+        .schema
+        .as_ref()
+        .ok_or_else(|| Error::remote(format!("DescribeCollection of {coll} returned no schema")))?;
+    let indexes = client.describe_indexes(&coll.db, &coll.name).await?;
+    let partitions = client.show_partitions(&coll.db, &coll.name).await?;
+    let load_state = client.load_state(&coll.db, &coll.name).await?;
+    Ok(CollectionBackupInfo {
+        id: uuid::Uuid::new_v4().to_string(),
+        state_code: 2,
+        progress: 100,
+        collection_id: desc.collection_id,
+        db_name: coll.db.clone(),
+        collection_name: coll.name.clone(),
+        schema: format::schema_from_proto(schema),
+        shards_num: desc.shards_num,
+        consistency_level: desc.consistency_level,
+        backup_timestamp: chrono::Utc::now().timestamp_millis() as u64,
+        has_index: !indexes.is_empty(),
+        index_infos: indexes
+            .iter()
+            .map(|ix| IndexInfo {
+                field_name: ix.field_name.clone(),
+                index_name: ix.index_name.clone(),
+                index_type: ix
+                    .params
+                    .iter()
+                    .find(|p| p.key == "index_type")
+                    .map(|p| p.value.clone())
+                    .unwrap_or_default(),
+                params: ix
+                    .params
+                    .iter()
+                    .map(|p| (p.key.clone(), p.value.clone()))
+                    .collect(),
+            })
+            .collect(),
+        load_state: load_state.clone(),
+        properties: kvs(&desc.properties),
+        num_partitions: desc.num_partitions,
+        aliases: desc.aliases.clone(),
+        partition_backups: partitions
+            .into_iter()
+            .map(|(partition_name, partition_id)| PartitionBackupInfo {
+                partition_id,
+                partition_name,
+                collection_id: desc.collection_id,
+                load_state: load_state.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// Flushes one collection and waits (bounded) until its segments persist.
+async fn flush_and_wait(
+    client: &MilvusClient,
+    coll: &CollectionRef,
+    progress: &dyn Progress,
+) -> Result<()> {
+    const LIMIT: Duration = Duration::from_secs(600);
+    let (segments, ts) = client.flush(&coll.db, &coll.name).await?;
+    let start = Instant::now();
+    let mut announced = false;
+    while !client
+        .flush_done(&coll.db, &coll.name, &segments, ts)
+        .await?
+    {
+        if start.elapsed() > LIMIT {
+            return Err(Error::remote(format!(
+                "flush of {coll} did not finish within {} s — check Milvus's data node, or use --force to back up without flushing",
+                LIMIT.as_secs()
+            ))
+            .temporary(true));
+        }
+        if !announced {
+            progress.step(&format!(
+                "waiting for {coll} to flush {} segment(s)",
+                segments.len()
+            ));
+            announced = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// Lists a segment's insert and delta logs and plans their copies.
+async fn segment_files(
+    ctx: &Context,
+    root: &str,
+    name: &str,
+    seg: &milvus::proto::milvus::PersistentSegmentInfo,
+) -> Result<(SegmentBackupInfo, Vec<FileCopy>)> {
+    let (c, p, s) = (seg.collection_id, seg.partition_id, seg.segment_id);
+    let insert_dir = layout::milvus_insert_log_dir(c, p, s);
+    let delta_dir = layout::milvus_delta_log_dir(c, p, s);
+    let inserts = ctx.milvus_storage.list(&insert_dir).await?;
+    let deltas = ctx.milvus_storage.list(&delta_dir).await?;
+    let backup_dir = layout::backup_dir(name);
+    let logical = |key: &str| {
+        if root.is_empty() {
+            key.to_string()
+        } else {
+            format!("{root}/{key}")
+        }
+    };
+    let log_id = |key: &str| {
+        key.rsplit('/')
+            .next()
+            .and_then(|l| l.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+
+    let mut files = Vec::new();
+    let mut fields: BTreeMap<i64, Vec<Binlog>> = BTreeMap::new();
+    for obj in &inserts {
+        let rest = &obj.key[insert_dir.len()..];
+        let Some((field, _)) = rest.split_once('/') else {
+            continue;
+        };
+        let field: i64 = field.parse().map_err(|_| {
+            Error::remote(format!(
+                "unexpected object `{}` in segment {s}'s insert logs",
+                obj.key
+            ))
+        })?;
+        let target = layout::join(&layout::backup_insert_log_dir(name, c, p, s), rest);
+        files.push(FileCopy {
+            source: obj.key.clone(),
+            target: target[backup_dir.len()..].to_string(),
+            size: obj.size,
+        });
+        fields.entry(field).or_default().push(Binlog {
+            log_path: logical(&obj.key),
+            log_size: obj.size as i64,
+            log_id: log_id(&obj.key),
+            entries_num: 0,
+            ..Default::default()
+        });
+    }
+    if seg.num_rows > 0 && fields.is_empty() && seg.level != 1 {
+        return Err(Error::remote(format!(
+            "segment {s} of collection {c} has {} rows but no insert logs under `{insert_dir}` — check minio.rootPath matches Milvus's",
+            seg.num_rows
+        )));
+    }
+    let counts: Vec<(i64, usize)> = fields.iter().map(|(f, l)| (*f, l.len())).collect();
+    if let Some(max) = counts.iter().map(|(_, n)| *n).max() {
+        if let Some((field, n)) = counts.iter().find(|(_, n)| *n != max) {
+            return Err(Error::remote(format!(
+                "segment {s} of collection {c}: field {field} has {n} insert log(s) but other fields have {max} — orphaned or missing binlogs; compact or repair the collection before backing it up"
+            )));
+        }
+    }
+    let mut delta_logs = Vec::new();
+    for obj in &deltas {
+        let rest = &obj.key[delta_dir.len()..];
+        let target = layout::join(&layout::backup_delta_log_dir(name, c, p, s), rest);
+        files.push(FileCopy {
+            source: obj.key.clone(),
+            target: target[backup_dir.len()..].to_string(),
+            size: obj.size,
+        });
+        delta_logs.push(Binlog {
+            log_path: logical(&obj.key),
+            log_size: obj.size as i64,
+            log_id: log_id(&obj.key),
+            ..Default::default()
+        });
+    }
+    let size: u64 = inserts.iter().chain(deltas.iter()).map(|o| o.size).sum();
+    let info = SegmentBackupInfo {
+        segment_id: s,
+        collection_id: c,
+        partition_id: p,
+        num_of_rows: seg.num_rows,
+        binlogs: fields
+            .into_iter()
+            .map(|(field_id, binlogs)| FieldBinlog { field_id, binlogs })
+            .collect(),
+        deltalogs: if delta_logs.is_empty() {
+            Vec::new()
+        } else {
+            vec![FieldBinlog {
+                field_id: 0,
+                binlogs: delta_logs,
+            }]
+        },
+        statslogs: Vec::new(),
+        size: size as i64,
+        backuped: true,
+        group_id: s,
+        is_l0: seg.level == 1,
+    };
+    Ok((info, files))
+}
+
+/// Copies the planned files and writes the meta files, `full_meta.json` last.
+pub async fn execute(
+    ctx: &Context,
+    plan: &BackupPlan,
+    progress: &dyn Progress,
+) -> Result<BackupStats> {
+    let started = plan.started.unwrap_or_else(Instant::now);
+    let name = &plan.name;
+    let backup_dir = layout::backup_dir(name);
+    let gc = if ctx.config.backup.gc_pause.enable && !plan.files.is_empty() {
+        Some(GcPause::start(&ctx.config.backup.gc_pause, progress).await)
+    } else {
+        None
+    };
+
+    let total: u64 = plan.files.iter().map(|f| f.size).sum();
+    progress.step(&format!(
+        "copying {} files ({} bytes)",
+        plan.files.len(),
+        total
+    ));
+    progress.transfer_start(plan.files.len() as u64, total);
+    let copied = Arc::new(AtomicU64::new(0));
+    let parallel = ctx.config.backup.parallelism.copydata.max(1) as usize;
+    let results: Result<Vec<ManifestFile>> = futures::stream::iter(plan.files.iter().map(|f| {
+        let copied = copied.clone();
+        let target = format!("{backup_dir}{}", f.target);
+        async move {
+            let (sha256, size) = copy_file(ctx, &f.source, &target, f.size).await?;
+            copied.fetch_add(size, Ordering::Relaxed);
+            progress.transfer_advance(size);
+            Ok(ManifestFile {
+                path: f.target.clone(),
+                size,
+                sha256,
+                source: f.source.clone(),
+            })
+        }
+    }))
+    .buffer_unordered(parallel)
+    .try_collect()
+    .await;
+    progress.transfer_end();
+    if let Some(gc) = gc {
+        gc.resume().await;
+    }
+    let mut manifest_files = results?;
+    manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    progress.step("writing metadata");
+    let mut info = plan.info.clone();
+    info.end_time = chrono::Utc::now().timestamp_millis();
+    write_meta(ctx, name, &info, manifest_files, started).await
+}
+
+/// Copies one file; returns its SHA-256 and size as stored. A server-side
+/// copy is read back once so the manifest's checksum is of the stored bytes.
+async fn copy_file(
+    ctx: &Context,
+    source: &str,
+    target: &str,
+    expected: u64,
+) -> Result<(String, u64)> {
+    let outcome = ctx
+        .milvus_storage
+        .copy_to(source, &ctx.backup_storage, target)
+        .await?;
+    let (sha, size) = match outcome.sha256 {
+        Some(sha) => (sha, outcome.bytes),
+        None => ctx.backup_storage.sha256(target).await?,
+    };
+    if size != expected {
+        return Err(Error::remote(format!(
+            "`{source}` changed while it was copied ({expected} bytes listed, {size} copied) — Milvus may be compacting; retry the backup"
+        )));
+    }
+    Ok((sha, size))
+}
+
+async fn write_json<T: Serialize>(ctx: &Context, key: &str, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::internal(format!("encoding {key}: {e}")))?;
+    ctx.backup_storage.write(key, bytes).await
+}
+
+async fn write_meta(
+    ctx: &Context,
+    name: &str,
+    info: &BackupInfo,
+    files: Vec<ManifestFile>,
+    started: Instant,
+) -> Result<BackupStats> {
+    let meta = |f: &str| layout::backup_meta_file(name, f);
+    let mut segments = Vec::new();
+    let mut partitions = Vec::new();
+    let mut collections = Vec::new();
+    for c in &info.collection_backups {
+        for p in &c.partition_backups {
+            segments.extend(p.segment_backups.iter().cloned());
+            partitions.push(PartitionBackupInfo {
+                segment_backups: Vec::new(),
+                ..p.clone()
+            });
+        }
+        collections.push(CollectionBackupInfo {
+            partition_backups: Vec::new(),
+            ..c.clone()
+        });
+    }
+    let entities: i64 = segments.iter().map(|s| s.num_of_rows).sum();
+    let size_bytes: u64 = files.iter().map(|f| f.size).sum();
+    let file_count = files.len() as u64;
+    let created_at = chrono::Utc::now().to_rfc3339();
+
+    write_json(ctx, &meta(layout::SEGMENT_META), &Infos { infos: segments }).await?;
+    write_json(
+        ctx,
+        &meta(layout::PARTITION_META),
+        &Infos { infos: partitions },
+    )
+    .await?;
+    write_json(
+        ctx,
+        &meta(layout::COLLECTION_META),
+        &Infos { infos: collections },
+    )
+    .await?;
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tool: "milvus-backup-rs".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        backup_name: name.to_string(),
+        created_at: created_at.clone(),
+        files,
+    };
+    write_json(ctx, &meta(layout::MANIFEST), &manifest).await?;
+    write_json(
+        ctx,
+        &meta(layout::BACKUP_META),
+        &BackupInfo {
+            collection_backups: Vec::new(),
+            ..info.clone()
+        },
+    )
+    .await?;
+    // The completion mark: nothing may be written before it that a reader
+    // of a complete backup needs.
+    write_json(ctx, &meta(layout::FULL_META), info).await?;
+    let summary = Summary {
+        format_version: FORMAT_VERSION,
+        name: name.to_string(),
+        id: info.id.clone(),
+        created_at,
+        backup_timestamp: info.backup_timestamp,
+        milvus_version: info.milvus_version.clone(),
+        collections: info
+            .collection_backups
+            .iter()
+            .map(|c| format!("{}.{}", c.db_name, c.collection_name))
+            .collect(),
+        entities,
+        size_bytes: size_bytes as i64,
+        files: file_count,
+    };
+    write_json(ctx, &meta(layout::SUMMARY), &summary).await?;
+    Ok(BackupStats {
+        name: name.to_string(),
+        collections: info.collection_backups.len(),
+        entities,
+        size_bytes,
+        copied_bytes: size_bytes,
+        files: file_count,
+        duration_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated_like_the_anchor() {
+        for ok in ["a", "_x", "backup_2024_01_01", &"a".repeat(128)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1abc", "a-b", "a b", "a.b", &"a".repeat(129), "ä"] {
+            let e = validate_name(bad).unwrap_err();
+            assert!(e.to_string().contains("invalid backup name"), "{bad}");
+        }
+        assert!(validate_name(&default_name()).is_ok());
+    }
+}

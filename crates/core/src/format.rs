@@ -1,0 +1,379 @@
+//! The on-disk backup format: the anchor's meta files (protobuf-JSON of its
+//! messages: snake_case, integer enums) and our own `manifest.json` and
+//! `summary.json`, which the anchor ignores.
+//!
+//! Unknown fields are kept out of the anchor's files so the Go tool reads
+//! our backups; every field of theirs has a default so we read theirs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use milvus::proto::common::KeyValuePair;
+use milvus::proto::schema as pbs;
+
+/// Version of our additions (`manifest.json`, `summary.json`).
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+pub fn kvs(pairs: &[KeyValuePair]) -> Vec<KeyValue> {
+    pairs
+        .iter()
+        .map(|p| KeyValue {
+            key: p.key.clone(),
+            value: p.value.clone(),
+        })
+        .collect()
+}
+
+pub fn to_pairs(kvs: &[KeyValue]) -> Vec<KeyValuePair> {
+    kvs.iter()
+        .map(|kv| KeyValuePair {
+            key: kv.key.clone(),
+            value: kv.value.clone(),
+        })
+        .collect()
+}
+
+/// The whole backup (`full_meta.json`); `backup_meta.json` is this with
+/// `collection_backups` emptied.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackupInfo {
+    pub id: String,
+    pub state_code: i32,
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub progress: i32,
+    pub name: String,
+    pub backup_timestamp: u64,
+    pub collection_backups: Vec<CollectionBackupInfo>,
+    pub size: i64,
+    pub milvus_version: String,
+    pub database_backups: Vec<DatabaseBackupInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac_meta: Option<serde_json::Value>,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseBackupInfo {
+    pub db_name: String,
+    pub db_id: i64,
+    pub properties: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CollectionBackupInfo {
+    pub id: String,
+    pub state_code: i32,
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub progress: i32,
+    pub collection_id: i64,
+    pub db_name: String,
+    pub collection_name: String,
+    pub schema: CollectionSchema,
+    pub shards_num: i32,
+    pub consistency_level: i32,
+    pub partition_backups: Vec<PartitionBackupInfo>,
+    pub backup_timestamp: u64,
+    pub size: i64,
+    pub has_index: bool,
+    pub index_infos: Vec<IndexInfo>,
+    pub load_state: String,
+    pub backup_physical_timestamp: u64,
+    pub properties: Vec<KeyValue>,
+    pub num_partitions: i64,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CollectionSchema {
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "autoID")]
+    pub auto_id: bool,
+    pub fields: Vec<FieldSchema>,
+    pub enable_dynamic_field: bool,
+    pub properties: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FieldSchema {
+    #[serde(rename = "fieldID")]
+    pub field_id: i64,
+    pub name: String,
+    pub is_primary_key: bool,
+    pub description: String,
+    pub data_type: i32,
+    pub type_params: Vec<KeyValue>,
+    pub index_params: Vec<KeyValue>,
+    #[serde(rename = "autoID")]
+    pub auto_id: bool,
+    pub state: i32,
+    pub element_type: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<serde_json::Value>,
+    pub is_dynamic: bool,
+    pub is_partition_key: bool,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IndexInfo {
+    pub field_name: String,
+    pub index_name: String,
+    pub index_type: String,
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PartitionBackupInfo {
+    pub partition_id: i64,
+    pub partition_name: String,
+    pub collection_id: i64,
+    pub segment_backups: Vec<SegmentBackupInfo>,
+    pub size: i64,
+    pub load_state: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SegmentBackupInfo {
+    pub segment_id: i64,
+    pub collection_id: i64,
+    pub partition_id: i64,
+    pub num_of_rows: i64,
+    pub binlogs: Vec<FieldBinlog>,
+    pub deltalogs: Vec<FieldBinlog>,
+    pub statslogs: Vec<FieldBinlog>,
+    pub size: i64,
+    pub backuped: bool,
+    pub group_id: i64,
+    pub is_l0: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FieldBinlog {
+    #[serde(rename = "fieldID")]
+    pub field_id: i64,
+    pub binlogs: Vec<Binlog>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Binlog {
+    pub entries_num: i64,
+    pub timestamp_from: u64,
+    pub timestamp_to: u64,
+    pub log_path: String,
+    pub log_size: i64,
+    pub log_id: i64,
+}
+
+/// `{"infos": [...]}`, the shape of the per-level meta files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Infos<T> {
+    #[serde(default = "Vec::new")]
+    pub infos: Vec<T>,
+}
+
+/// Ours: every stored file with its size and content checksum.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub tool: String,
+    pub tool_version: String,
+    pub backup_name: String,
+    pub created_at: String,
+    /// Files by key relative to the backup folder.
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ManifestFile {
+    /// Key relative to the backup folder, e.g. `binlogs/insert_log/...`.
+    pub path: String,
+    /// Bytes as stored.
+    pub size: u64,
+    /// SHA-256 of the bytes as stored.
+    pub sha256: String,
+    /// Where the file came from in Milvus storage (relative to its root).
+    pub source: String,
+}
+
+/// Ours: what `list` shows, written right after `full_meta.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    pub format_version: u32,
+    pub name: String,
+    pub id: String,
+    pub created_at: String,
+    pub backup_timestamp: u64,
+    pub milvus_version: String,
+    pub collections: Vec<String>,
+    pub entities: i64,
+    pub size_bytes: i64,
+    pub files: u64,
+}
+
+/// Our fields of an anchor schema, from the server's protobuf schema.
+#[allow(deprecated)] // collection-level auto_id is what 2.2/2.3 servers use
+pub fn schema_from_proto(s: &pbs::CollectionSchema) -> CollectionSchema {
+    CollectionSchema {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        auto_id: s.auto_id,
+        enable_dynamic_field: s.enable_dynamic_field,
+        properties: kvs(&s.properties),
+        fields: s
+            .fields
+            .iter()
+            .map(|f| FieldSchema {
+                field_id: f.field_id,
+                name: f.name.clone(),
+                is_primary_key: f.is_primary_key,
+                description: f.description.clone(),
+                data_type: f.data_type,
+                type_params: kvs(&f.type_params),
+                index_params: kvs(&f.index_params),
+                auto_id: f.auto_id,
+                state: f.state,
+                element_type: f.element_type,
+                default_value: f.default_value.as_ref().and_then(default_to_json),
+                is_dynamic: f.is_dynamic,
+                is_partition_key: f.is_partition_key,
+                nullable: f.nullable,
+            })
+            .collect(),
+    }
+}
+
+/// The server's protobuf schema for a backed-up schema.
+#[allow(deprecated)] // collection-level auto_id is what 2.2/2.3 servers use
+pub fn schema_to_proto(s: &CollectionSchema) -> pbs::CollectionSchema {
+    pbs::CollectionSchema {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        auto_id: s.auto_id,
+        enable_dynamic_field: s.enable_dynamic_field,
+        properties: to_pairs(&s.properties),
+        fields: s
+            .fields
+            .iter()
+            .map(|f| pbs::FieldSchema {
+                field_id: f.field_id,
+                name: f.name.clone(),
+                is_primary_key: f.is_primary_key,
+                description: f.description.clone(),
+                data_type: f.data_type,
+                type_params: to_pairs(&f.type_params),
+                index_params: to_pairs(&f.index_params),
+                auto_id: f.auto_id,
+                element_type: f.element_type,
+                default_value: f.default_value.as_ref().and_then(default_from_json),
+                is_dynamic: f.is_dynamic,
+                is_partition_key: f.is_partition_key,
+                nullable: f.nullable,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn default_to_json(v: &pbs::ValueField) -> Option<serde_json::Value> {
+    use pbs::value_field::Data;
+    let (k, v) = match v.data.as_ref()? {
+        Data::BoolData(b) => ("bool_data", serde_json::json!(b)),
+        Data::IntData(i) => ("int_data", serde_json::json!(i)),
+        Data::LongData(i) => ("long_data", serde_json::json!(i)),
+        Data::FloatData(f) => ("float_data", serde_json::json!(f)),
+        Data::DoubleData(f) => ("double_data", serde_json::json!(f)),
+        Data::StringData(s) => ("string_data", serde_json::json!(s)),
+        _ => return None,
+    };
+    Some(serde_json::json!({ k: v }))
+}
+
+fn default_from_json(v: &serde_json::Value) -> Option<pbs::ValueField> {
+    use pbs::value_field::Data;
+    let (k, v) = v.as_object()?.iter().next()?;
+    let data = match k.as_str() {
+        "bool_data" => Data::BoolData(v.as_bool()?),
+        "int_data" => Data::IntData(v.as_i64()? as i32),
+        "long_data" => Data::LongData(v.as_i64()?),
+        "float_data" => Data::FloatData(v.as_f64()? as f32),
+        "double_data" => Data::DoubleData(v.as_f64()?),
+        "string_data" => Data::StringData(v.as_str()?.to_string()),
+        _ => return None,
+    };
+    Some(pbs::ValueField { data: Some(data) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_round_trips_through_proto() {
+        let proto = pbs::CollectionSchema {
+            name: "c".into(),
+            description: "d".into(),
+            enable_dynamic_field: true,
+            fields: vec![pbs::FieldSchema {
+                field_id: 100,
+                name: "pk".into(),
+                is_primary_key: true,
+                data_type: 5,
+                type_params: vec![KeyValuePair {
+                    key: "k".into(),
+                    value: "v".into(),
+                }],
+                default_value: Some(pbs::ValueField {
+                    data: Some(pbs::value_field::Data::LongData(7)),
+                }),
+                is_partition_key: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let ours = schema_from_proto(&proto);
+        assert_eq!(schema_to_proto(&ours), proto);
+    }
+
+    #[test]
+    fn field_names_match_the_anchor() {
+        let f = FieldSchema {
+            field_id: 101,
+            auto_id: true,
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["fieldID"], 101);
+        assert_eq!(v["autoID"], true);
+        assert!(v.get("data_type").is_some());
+        // The anchor's files read with missing fields defaulted.
+        let seg: SegmentBackupInfo = serde_json::from_str(r#"{"segment_id": 5, "binlogs": [{"fieldID": 0, "binlogs": [{"log_path": "p", "log_size": 3}]}]}"#).unwrap();
+        assert_eq!(seg.binlogs[0].binlogs[0].log_size, 3);
+    }
+}

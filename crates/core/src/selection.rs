@@ -1,0 +1,229 @@
+//! Which collections an operation works on: the union of the anchor's
+//! selection forms (`-c`, `-d`, `-a`, `--filter`); nothing selected means
+//! every collection of every database.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::milvus::{MilvusClient, DEFAULT_DB};
+
+/// A collection's full name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CollectionRef {
+    pub db: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for CollectionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.db, self.name)
+    }
+}
+
+impl CollectionRef {
+    /// `coll` (in the default database) or `db.coll`.
+    pub fn parse(text: &str) -> CollectionRef {
+        match text.split_once('.') {
+            Some((db, name)) => CollectionRef {
+                db: db.to_string(),
+                name: name.to_string(),
+            },
+            None => CollectionRef {
+                db: DEFAULT_DB.to_string(),
+                name: text.to_string(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Selection {
+    /// `coll` or `db.coll`.
+    pub collections: Vec<String>,
+    /// Whole databases.
+    pub databases: Vec<String>,
+    /// `{"db1": ["c1"], "db2": []}`; an empty list means the whole database.
+    pub db_collections: BTreeMap<String, Vec<String>>,
+    /// `db.coll` or `db.*` patterns.
+    pub filter: Vec<String>,
+}
+
+impl Selection {
+    pub fn is_empty(&self) -> bool {
+        self.collections.is_empty()
+            && self.databases.is_empty()
+            && self.db_collections.is_empty()
+            && self.filter.is_empty()
+    }
+
+    /// Parses the `-a/--database_collections` JSON (an object, or a string
+    /// holding one, as the anchor's clients send it).
+    pub fn parse_db_collections(text: &str) -> Result<BTreeMap<String, Vec<String>>> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            Error::invalid_input(format!(
+                "database_collections is not valid JSON ({e}) — expected e.g. {{\"db1\":[\"c1\"],\"db2\":[]}}"
+            ))
+        })?;
+        let value = match value {
+            serde_json::Value::String(inner) => return Self::parse_db_collections(&inner),
+            v => v,
+        };
+        serde_json::from_value(value).map_err(|e| {
+            Error::invalid_input(format!(
+                "database_collections must map database names to lists of collection names ({e})"
+            ))
+        })
+    }
+
+    /// Resolves the selection against the server, checking that every named
+    /// database and collection exists.
+    pub async fn resolve(&self, client: &MilvusClient) -> Result<Vec<CollectionRef>> {
+        let databases = client.list_databases().await?;
+        let mut cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        async fn collections_of<'a>(
+            client: &MilvusClient,
+            databases: &[String],
+            cache: &'a mut BTreeMap<String, Vec<String>>,
+            db: &str,
+        ) -> Result<&'a Vec<String>> {
+            if !databases.iter().any(|d| d == db) {
+                return Err(Error::not_found(format!(
+                    "database `{db}` not found in Milvus at {} — it has: {}",
+                    client.address(),
+                    databases.join(", ")
+                )));
+            }
+            if !cache.contains_key(db) {
+                let list = client.list_collections(db).await?;
+                cache.insert(db.to_string(), list);
+            }
+            Ok(&cache[db])
+        }
+
+        let mut out = BTreeSet::new();
+        if self.is_empty() {
+            for db in &databases {
+                for c in collections_of(client, &databases, &mut cache, db)
+                    .await?
+                    .clone()
+                {
+                    out.insert(CollectionRef {
+                        db: db.clone(),
+                        name: c,
+                    });
+                }
+            }
+            return Ok(out.into_iter().collect());
+        }
+        let mut named: Vec<CollectionRef> = self
+            .collections
+            .iter()
+            .map(|c| CollectionRef::parse(c))
+            .collect();
+        let mut whole_dbs: Vec<String> = self.databases.clone();
+        for (db, colls) in &self.db_collections {
+            if colls.is_empty() {
+                whole_dbs.push(db.clone());
+            }
+            named.extend(colls.iter().map(|c| CollectionRef {
+                db: db.clone(),
+                name: c.clone(),
+            }));
+        }
+        for db in &whole_dbs {
+            for c in collections_of(client, &databases, &mut cache, db)
+                .await?
+                .clone()
+            {
+                out.insert(CollectionRef {
+                    db: db.clone(),
+                    name: c,
+                });
+            }
+        }
+        for r in named {
+            let list = collections_of(client, &databases, &mut cache, &r.db).await?;
+            if !list.contains(&r.name) {
+                return Err(Error::not_found(format!(
+                    "collection `{r}` not found in Milvus at {} — check the collection and database names",
+                    client.address()
+                )));
+            }
+            out.insert(r);
+        }
+        for pattern in &self.filter {
+            let p = CollectionRef::parse(pattern);
+            let list = collections_of(client, &databases, &mut cache, &p.db)
+                .await?
+                .clone();
+            let matched: Vec<String> = list
+                .into_iter()
+                .filter(|c| glob_match(&p.name, c))
+                .collect();
+            if matched.is_empty() {
+                return Err(Error::not_found(format!(
+                    "filter `{pattern}` matches no collection"
+                )));
+            }
+            out.extend(matched.into_iter().map(|name| CollectionRef {
+                db: p.db.clone(),
+                name,
+            }));
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "abc"));
+        assert!(glob_match("a*", "abc"));
+        assert!(glob_match("*c", "abc"));
+        assert!(glob_match("a*c", "abbbc"));
+        assert!(!glob_match("a*d", "abc"));
+        assert!(glob_match("abc", "abc"));
+        assert!(!glob_match("ab", "abc"));
+    }
+
+    #[test]
+    fn refs_and_db_collections_parse() {
+        assert_eq!(CollectionRef::parse("db1.c").to_string(), "db1.c");
+        assert_eq!(CollectionRef::parse("c").to_string(), "default.c");
+        let m = Selection::parse_db_collections(r#"{"db1":["c1"],"db2":[]}"#).unwrap();
+        assert_eq!(m["db1"], vec!["c1"]);
+        let s = Selection::parse_db_collections(r#""{\"db1\":[\"c1\"]}""#).unwrap();
+        assert_eq!(s["db1"], vec!["c1"]);
+        assert!(Selection::parse_db_collections("[1]").is_err());
+    }
+}
