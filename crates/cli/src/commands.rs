@@ -7,6 +7,7 @@ use clap::Args;
 use milvus_backup::backup::{self, BackupOptions};
 use milvus_backup::catalog::{self, BackupState};
 use milvus_backup::config::Config;
+use milvus_backup::restore::RestoreOptions;
 use milvus_backup::selection::Selection;
 use milvus_backup::{Context, Error, Result};
 
@@ -21,6 +22,14 @@ Examples:
   milvus-backup create -a '{\"db1\":[\"c1\"],\"db2\":[]}'
   milvus-backup create --filter 'db1.*,default.docs'
   milvus-backup --json create -n nightly               # one JSON object for scripts";
+
+pub const RESTORE_EXAMPLES: &str = "\
+Examples:
+  milvus-backup restore -n nightly -s _restored           # every collection, renamed c -> c_restored
+  milvus-backup restore -n nightly -c docs --drop_exist_collection --restore_index
+  milvus-backup restore -n nightly -r db1.docs:db2.docs_v2,images:images_old
+  milvus-backup restore -n nightly --collection docs --target-collection docs_copy
+  milvus-backup --json restore -n nightly -s _r";
 
 pub const LIST_EXAMPLES: &str = "\
 Examples:
@@ -72,6 +81,75 @@ pub struct CreateArgs {
     #[arg(long = "meta_only", alias = "meta-only")]
     meta_only: bool,
     /// Also back up users and roles.
+    #[arg(long)]
+    rbac: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup to restore.
+    #[arg(short = 'n', long)]
+    name: String,
+    /// Collections of the backup, `coll` or `db.coll`, comma-separated (default: all).
+    #[arg(
+        short = 'c',
+        long = "collections",
+        alias = "colls",
+        value_delimiter = ','
+    )]
+    collections: Vec<String>,
+    /// Databases of the backup to restore, comma-separated.
+    #[arg(short = 'd', long = "databases", value_delimiter = ',')]
+    databases: Vec<String>,
+    /// JSON map of database to collections, e.g. '{"db1":["c1"],"db2":[]}'.
+    #[arg(
+        short = 'a',
+        long = "database_collections",
+        alias = "database-collections"
+    )]
+    database_collections: Option<String>,
+    /// Suffix appended to every restored collection's name.
+    #[arg(short = 's', long, default_value = "")]
+    suffix: String,
+    /// Renames, comma-separated: db1.c1:db2.c1_new, c2:c2_new, db1.*:db2.*
+    #[arg(short = 'r', long, value_delimiter = ',')]
+    rename: Vec<String>,
+    /// One collection to restore (with --target-collection).
+    #[arg(long, requires = "target_collection")]
+    collection: Option<String>,
+    /// New name for --collection.
+    #[arg(
+        long = "target-collection",
+        alias = "target_collection",
+        requires = "collection"
+    )]
+    target_collection: Option<String>,
+    /// Drop a target collection that already exists, then restore.
+    #[arg(long = "drop_exist_collection", alias = "drop-exist-collection")]
+    drop_exist_collection: bool,
+    /// Import into target collections that already exist.
+    #[arg(long = "skip_create_collection", alias = "skip-create-collection")]
+    skip_create_collection: bool,
+    /// Recreate collections, partitions and indexes but no data.
+    #[arg(long = "meta_only", alias = "meta-only")]
+    meta_only: bool,
+    /// Recreate the backed-up indexes.
+    #[arg(
+        long = "restore_index",
+        visible_alias = "rebuild_index",
+        alias = "restore-index"
+    )]
+    restore_index: bool,
+    /// Use AUTOINDEX for vector indexes (keeps the metric type).
+    #[arg(long = "use_auto_index", alias = "use-auto-index")]
+    use_auto_index: bool,
+    /// With --skip_create_collection: drop the target's indexes first.
+    #[arg(long = "drop_exist_index", alias = "drop-exist-index")]
+    drop_exist_index: bool,
+    /// Do not load collections that were loaded at backup time.
+    #[arg(long = "no-load")]
+    no_load: bool,
+    /// Restore users and roles too.
     #[arg(long)]
     rbac: bool,
 }
@@ -140,6 +218,58 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
             human_bytes(stats.size_bytes),
             stats.files,
             stats.duration_s
+        );
+    }
+    Ok(())
+}
+
+pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result<()> {
+    if args.rbac {
+        return Err(Error::new(
+            milvus_backup::ErrorKind::Unsupported,
+            "--rbac is not supported yet: users and roles are not restored",
+        ));
+    }
+    let mut collections = args.collections;
+    let mut renames = args.rename;
+    if let (Some(from), Some(to)) = (args.collection, args.target_collection) {
+        collections.push(from.clone());
+        renames.push(format!("{from}:{to}"));
+    }
+    let opts = RestoreOptions {
+        backup_name: args.name,
+        collections,
+        databases: args.databases,
+        db_collections: match &args.database_collections {
+            Some(text) => Selection::parse_db_collections(text)?,
+            None => Default::default(),
+        },
+        suffix: args.suffix,
+        renames,
+        drop_exist_collection: args.drop_exist_collection,
+        skip_create_collection: args.skip_create_collection,
+        meta_only: args.meta_only,
+        restore_index: args.restore_index,
+        use_auto_index: args.use_auto_index,
+        drop_exist_index: args.drop_exist_index,
+        load: !args.no_load,
+    };
+    let ctx = Context::open(config)?;
+    let progress = CliProgress::new(out.quiet, out.json);
+    let stats = milvus_backup::restore::restore(&ctx, &opts, &progress).await?;
+    if out.json {
+        out.json_value(&stats);
+    } else if !out.quiet {
+        println!(
+            "restored {} collection(s) from `{}`: {} entities in {} segments, {} staged, {:.1} s (staging {:.1} s, import {:.1} s)",
+            stats.collections,
+            stats.backup,
+            stats.entities,
+            stats.segments,
+            human_bytes(stats.staged_bytes),
+            stats.duration_s,
+            stats.staging_s,
+            stats.import_s
         );
     }
     Ok(())

@@ -67,8 +67,9 @@ enum Command {
     /// Create a backup of collections (flush, copy binlogs, write meta).
     #[command(after_help = commands::CREATE_EXAMPLES)]
     Create(commands::CreateArgs),
-    /// Restore a backup.
-    Restore(Unbuilt),
+    /// Restore collections from a backup into Milvus.
+    #[command(after_help = commands::RESTORE_EXAMPLES)]
+    Restore(commands::RestoreArgs),
     /// List backups with their state, collections, entities and size.
     #[command(after_help = commands::LIST_EXAMPLES)]
     List(commands::ListArgs),
@@ -184,7 +185,9 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
         Command::Create(args) => commands::create(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),
-        Command::Restore(_) => Err(unbuilt("restore")),
+        Command::Restore(args) => commands::restore(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::List(args) => commands::list(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),

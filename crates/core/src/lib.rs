@@ -22,6 +22,7 @@ pub mod format;
 pub mod gc;
 pub mod milvus;
 pub mod progress;
+pub mod restore;
 pub mod selection;
 pub mod storage;
 

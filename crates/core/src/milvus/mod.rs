@@ -407,6 +407,191 @@ impl MilvusClient {
     }
 }
 
+/// Calls an RPC whose whole answer is a `Status`.
+macro_rules! status_rpc {
+    ($self:ident, $what:expr, $db:expr, $req:expr, $method:ident) => {{
+        let what: String = $what;
+        let status = $self
+            .call(
+                &what,
+                $db,
+                $req,
+                |mut c, r| async move { c.$method(r).await },
+            )
+            .await?;
+        check_status(Some(&status), &what)
+    }};
+}
+
+/// Writes: what restore needs.
+impl MilvusClient {
+    pub async fn create_database(&self, db: &str) -> Result<()> {
+        let req = pb::CreateDatabaseRequest {
+            db_name: db.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("CreateDatabase `{db}`"),
+            "",
+            req,
+            create_database
+        )
+    }
+
+    pub async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()> {
+        let db = req.db_name.clone();
+        status_rpc!(
+            self,
+            format!("CreateCollection `{db}.{}`", req.collection_name),
+            &db,
+            req,
+            create_collection
+        )
+    }
+
+    pub async fn drop_collection(&self, db: &str, name: &str) -> Result<()> {
+        let req = pb::DropCollectionRequest {
+            db_name: db.to_string(),
+            collection_name: name.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("DropCollection `{db}.{name}`"),
+            db,
+            req,
+            drop_collection
+        )
+    }
+
+    pub async fn create_partition(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+    ) -> Result<()> {
+        let req = pb::CreatePartitionRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            partition_name: partition.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("CreatePartition `{partition}` of `{db}.{collection}`"),
+            db,
+            req,
+            create_partition
+        )
+    }
+
+    pub async fn create_index(
+        &self,
+        db: &str,
+        collection: &str,
+        field: &str,
+        index_name: &str,
+        params: Vec<proto::common::KeyValuePair>,
+    ) -> Result<()> {
+        let req = pb::CreateIndexRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            field_name: field.to_string(),
+            index_name: index_name.to_string(),
+            extra_params: params,
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("CreateIndex `{index_name}` on `{db}.{collection}.{field}`"),
+            db,
+            req,
+            create_index
+        )
+    }
+
+    pub async fn drop_index(
+        &self,
+        db: &str,
+        collection: &str,
+        field: &str,
+        index_name: &str,
+    ) -> Result<()> {
+        let req = pb::DropIndexRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            field_name: field.to_string(),
+            index_name: index_name.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("DropIndex `{index_name}` on `{db}.{collection}`"),
+            db,
+            req,
+            drop_index
+        )
+    }
+
+    pub async fn load_collection(&self, db: &str, collection: &str) -> Result<()> {
+        let req = pb::LoadCollectionRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            replica_number: 1,
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("LoadCollection `{db}.{collection}`"),
+            db,
+            req,
+            load_collection
+        )
+    }
+
+    pub async fn create_alias(&self, db: &str, collection: &str, alias: &str) -> Result<()> {
+        let req = pb::CreateAliasRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            alias: alias.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("CreateAlias `{alias}` for `{db}.{collection}`"),
+            db,
+            req,
+            create_alias
+        )
+    }
+
+    /// Starts a bulk import; returns the server's task ids.
+    pub async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>> {
+        let db = req.db_name.clone();
+        let what = format!("Import into `{db}.{}`", req.collection_name);
+        let resp = self
+            .call(&what, &db, req, |mut c, r| async move { c.import(r).await })
+            .await?;
+        check_status(resp.status.as_ref(), &what)?;
+        Ok(resp.tasks)
+    }
+
+    pub async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse> {
+        let req = pb::GetImportStateRequest { task };
+        let resp = self
+            .call("GetImportState", "", req, |mut c, r| async move {
+                c.get_import_state(r).await
+            })
+            .await?;
+        check_status(
+            resp.status.as_ref(),
+            &format!("GetImportState of task {task}"),
+        )?;
+        Ok(resp)
+    }
+}
+
 /// `SegmentState` values of `PersistentSegmentInfo.state`.
 pub mod segment_state {
     pub const SEALED: i32 = 3;

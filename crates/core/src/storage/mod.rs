@@ -323,7 +323,13 @@ impl Storage {
         &self.spec
     }
 
-    /// The full object key (within the bucket) of a root-relative key.
+    /// The full object key within the bucket (for local storage: the path
+    /// below the base directory) of a root-relative key. Milvus's `Import`
+    /// takes paths in this form.
+    pub fn full_key(&self, key: &str) -> String {
+        self.abs(key)
+    }
+
     fn abs(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key.trim_start_matches('/'))
     }

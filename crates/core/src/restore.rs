@@ -1,0 +1,658 @@
+//! `restore`: collections from a backup back into a Milvus.
+//!
+//! Options → Plan → Stats. [`plan`] maps each backed-up collection to its
+//! target name (suffix, renames, `--collection/--target-collection`) and
+//! checks every target before anything changes; [`execute`] recreates the
+//! database, collection (same schema, field order and ids, shards,
+//! consistency level, properties, partition-key partitions), partitions and
+//! indexes, then ingests each segment with `Import` in backup mode.
+//!
+//! Milvus reads import files from its own storage. When the backup is in a
+//! different bucket or service, each segment's files are first staged into
+//! the target's storage under `backup_staging/<task>/`, and removed after
+//! the import (success or not) unless `backup.keepTempFiles`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::format::{self, BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
+use crate::milvus::{proto, MilvusClient};
+use crate::progress::Progress;
+use crate::selection::CollectionRef;
+use crate::storage::layout;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestoreOptions {
+    pub backup_name: String,
+    /// Collections of the backup to restore (`coll` or `db.coll`); all when empty.
+    pub collections: Vec<String>,
+    /// Databases of the backup to restore; all when empty.
+    pub databases: Vec<String>,
+    pub db_collections: BTreeMap<String, Vec<String>>,
+    /// Appended to every target collection name.
+    pub suffix: String,
+    /// `db1.c1:db2.c1_new`, `c2:c2_new` or `db1.*:db2.*`.
+    pub renames: Vec<String>,
+    pub drop_exist_collection: bool,
+    pub skip_create_collection: bool,
+    pub meta_only: bool,
+    pub restore_index: bool,
+    pub use_auto_index: bool,
+    pub drop_exist_index: bool,
+    /// Load collections that were loaded at backup time (needs an index).
+    pub load: bool,
+}
+
+/// One collection to restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionTask {
+    pub source: CollectionRef,
+    pub target: CollectionRef,
+    /// The target exists and will be dropped (`--drop_exist_collection`).
+    pub drop_existing: bool,
+    /// The target exists and is reused (`--skip_create_collection`).
+    pub reuse_existing: bool,
+    #[serde(skip)]
+    pub meta: CollectionBackupInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePlan {
+    pub backup: String,
+    pub tasks: Vec<CollectionTask>,
+    /// Whether segment files must be copied into the target's storage.
+    pub staging: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreStats {
+    pub backup: String,
+    pub collections: usize,
+    pub entities: i64,
+    pub segments: usize,
+    pub staged_bytes: u64,
+    pub duration_s: f64,
+    pub staging_s: f64,
+    pub import_s: f64,
+}
+
+/// Restores a backup: plan, then execute.
+pub async fn restore(
+    ctx: &Context,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreStats> {
+    let started = Instant::now();
+    let info = catalog::get(&ctx.backup_storage, &opts.backup_name).await?;
+    let client = ctx.milvus().await?;
+    let plan = plan(ctx, &client, &info, opts).await?;
+    let mut stats = execute(ctx, &client, &plan, opts, progress).await?;
+    stats.duration_s = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Parses one rename rule into (from, to) references; `*` renames a database.
+fn parse_rename(rule: &str) -> Result<(String, String)> {
+    rule.split_once(':')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "rename `{rule}` must look like old:new, db1.old:db2.new or db1.*:db2.*"
+            ))
+        })
+}
+
+/// The target name of a backed-up collection under the options.
+fn target_of(
+    source: &CollectionRef,
+    opts: &RestoreOptions,
+    renames: &[(String, String)],
+) -> CollectionRef {
+    for (from, to) in renames {
+        let (f, t) = (CollectionRef::parse(from), CollectionRef::parse(to));
+        if f.name == "*" && f.db == source.db {
+            return CollectionRef {
+                db: t.db,
+                name: format!("{}{}", source.name, opts.suffix),
+            };
+        }
+        if f == *source || (!from.contains('.') && f.name == source.name) {
+            let db = if to.contains('.') {
+                t.db
+            } else {
+                source.db.clone()
+            };
+            return CollectionRef { db, name: t.name };
+        }
+    }
+    CollectionRef {
+        db: source.db.clone(),
+        name: format!("{}{}", source.name, opts.suffix),
+    }
+}
+
+/// Picks the collections, names their targets and checks every target.
+pub async fn plan(
+    ctx: &Context,
+    client: &MilvusClient,
+    info: &BackupInfo,
+    opts: &RestoreOptions,
+) -> Result<RestorePlan> {
+    if !opts.suffix.is_empty()
+        && !opts
+            .suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(Error::invalid_input(format!(
+            "suffix `{}` may only contain letters, digits and `_`",
+            opts.suffix
+        )));
+    }
+    if opts.drop_exist_collection && opts.skip_create_collection {
+        return Err(Error::invalid_input(
+            "--drop_exist_collection and --skip_create_collection contradict each other; pick one",
+        ));
+    }
+    let renames: Vec<(String, String)> = opts
+        .renames
+        .iter()
+        .map(|r| parse_rename(r))
+        .collect::<Result<_>>()?;
+    let in_backup: Vec<CollectionRef> = info
+        .collection_backups
+        .iter()
+        .map(|c| CollectionRef {
+            db: c.db_name.clone(),
+            name: c.collection_name.clone(),
+        })
+        .collect();
+    let mut wanted: Vec<CollectionRef> = opts
+        .collections
+        .iter()
+        .map(|c| CollectionRef::parse(c))
+        .collect();
+    for (db, colls) in &opts.db_collections {
+        if colls.is_empty() {
+            wanted.extend(in_backup.iter().filter(|c| &c.db == db).cloned());
+        }
+        wanted.extend(colls.iter().map(|c| CollectionRef {
+            db: db.clone(),
+            name: c.clone(),
+        }));
+    }
+    for db in &opts.databases {
+        if !in_backup.iter().any(|c| &c.db == db) {
+            return Err(Error::not_found(format!(
+                "backup `{}` has no database `{db}`",
+                info.name
+            )));
+        }
+        wanted.extend(in_backup.iter().filter(|c| &c.db == db).cloned());
+    }
+    let selected = if wanted.is_empty() && opts.collections.is_empty() {
+        in_backup.clone()
+    } else {
+        for w in &wanted {
+            if !in_backup.contains(w) {
+                return Err(Error::not_found(format!(
+                    "collection `{w}` is not in backup `{}` — it has: {}",
+                    info.name,
+                    in_backup
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let mut w = wanted;
+        w.sort();
+        w.dedup();
+        w
+    };
+
+    let mut existing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let databases = client.list_databases().await?;
+    let mut tasks = Vec::new();
+    for source in selected {
+        let target = target_of(&source, opts, &renames);
+        if !databases.contains(&target.db) && !client.version.is_some_and(|v| v.has_databases()) {
+            return Err(Error::invalid_input(format!(
+                "Milvus {} has no databases; restore into `default` (e.g. -r {source}:default.{})",
+                client.version_text, target.name
+            )));
+        }
+        let exists = if databases.contains(&target.db) {
+            if !existing.contains_key(&target.db) {
+                existing.insert(
+                    target.db.clone(),
+                    client.list_collections(&target.db).await?,
+                );
+            }
+            existing[&target.db].contains(&target.name)
+        } else {
+            false
+        };
+        if exists && !opts.drop_exist_collection && !opts.skip_create_collection {
+            return Err(Error::already_exists(format!(
+                "collection `{target}` already exists in Milvus at {} — restore under another name (-s/--suffix or -r/--rename), or pass --drop_exist_collection to replace it or --skip_create_collection to import into it",
+                client.address()
+            )));
+        }
+        if !exists && opts.skip_create_collection {
+            return Err(Error::not_found(format!(
+                "--skip_create_collection: collection `{target}` does not exist in Milvus at {}",
+                client.address()
+            )));
+        }
+        let meta = info
+            .collection_backups
+            .iter()
+            .find(|c| c.db_name == source.db && c.collection_name == source.name)
+            .cloned()
+            .expect("selected from the backup");
+        tasks.push(CollectionTask {
+            source,
+            target,
+            drop_existing: exists && opts.drop_exist_collection,
+            reuse_existing: exists && opts.skip_create_collection,
+            meta,
+        });
+    }
+    let mut targets: Vec<&CollectionRef> = tasks.iter().map(|t| &t.target).collect();
+    targets.sort();
+    if targets.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::invalid_input(
+            "two collections would be restored under the same name; adjust -r/--rename",
+        ));
+    }
+    let staging = !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage);
+    Ok(RestorePlan {
+        backup: info.name.clone(),
+        tasks,
+        staging,
+    })
+}
+
+/// Runs a plan.
+pub async fn execute(
+    ctx: &Context,
+    client: &MilvusClient,
+    plan: &RestorePlan,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreStats> {
+    let mut stats = RestoreStats {
+        backup: plan.backup.clone(),
+        collections: plan.tasks.len(),
+        ..Default::default()
+    };
+    let databases = client.list_databases().await?;
+    for (i, task) in plan.tasks.iter().enumerate() {
+        progress.step(&format!(
+            "[{}/{}] restoring {} as {}",
+            i + 1,
+            plan.tasks.len(),
+            task.source,
+            task.target
+        ));
+        if client.version.is_some_and(|v| v.has_databases()) && !databases.contains(&task.target.db)
+        {
+            match client.create_database(&task.target.db).await {
+                Ok(()) => {}
+                Err(e) if e.to_string().contains("already exist") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        recreate_collection(client, task, opts).await?;
+        if !opts.meta_only {
+            let s = restore_data(ctx, client, plan, task, progress).await?;
+            stats.entities += s.entities;
+            stats.segments += s.segments;
+            stats.staged_bytes += s.staged_bytes;
+            stats.staging_s += s.staging_s;
+            stats.import_s += s.import_s;
+        }
+        if opts.load
+            && task.meta.load_state == "Loaded"
+            && (opts.restore_index || task.reuse_existing)
+        {
+            progress.step(&format!("loading {}", task.target));
+            if let Err(e) = client
+                .load_collection(&task.target.db, &task.target.name)
+                .await
+            {
+                progress.warn(&format!("{} restored but not loaded: {e}", task.target));
+            }
+        }
+    }
+    Ok(stats)
+}
+
+async fn recreate_collection(
+    client: &MilvusClient,
+    task: &CollectionTask,
+    opts: &RestoreOptions,
+) -> Result<()> {
+    let (t, meta) = (&task.target, &task.meta);
+    if task.drop_existing {
+        client.drop_collection(&t.db, &t.name).await?;
+    }
+    if !task.reuse_existing {
+        let mut schema = format::schema_to_proto(&meta.schema);
+        schema.name = t.name.clone();
+        let has_partition_key = meta.schema.fields.iter().any(|f| f.is_partition_key);
+        client
+            .create_collection(proto::milvus::CreateCollectionRequest {
+                db_name: t.db.clone(),
+                collection_name: t.name.clone(),
+                schema: schema.encode_to_vec(),
+                shards_num: meta.shards_num,
+                consistency_level: meta.consistency_level,
+                properties: format::to_pairs(&meta.properties),
+                num_partitions: if has_partition_key {
+                    meta.num_partitions
+                } else {
+                    0
+                },
+                ..Default::default()
+            })
+            .await?;
+        if !has_partition_key {
+            for p in &meta.partition_backups {
+                if p.partition_name != "_default" {
+                    client
+                        .create_partition(&t.db, &t.name, &p.partition_name)
+                        .await?;
+                }
+            }
+        }
+        for alias in &meta.aliases {
+            if let Err(e) = client.create_alias(&t.db, &t.name, alias).await {
+                tracing::warn!("alias `{alias}` not restored for {t}: {e}");
+            }
+        }
+    }
+    if opts.restore_index {
+        if opts.drop_exist_index && task.reuse_existing {
+            for ix in client.describe_indexes(&t.db, &t.name).await? {
+                client
+                    .drop_index(&t.db, &t.name, &ix.field_name, &ix.index_name)
+                    .await?;
+            }
+        }
+        for ix in &meta.index_infos {
+            let mut params: BTreeMap<String, String> = ix.params.clone();
+            if opts.use_auto_index && is_vector_index(&ix.index_type) {
+                params.retain(|k, _| k == "metric_type");
+                params.insert("index_type".into(), "AUTOINDEX".into());
+            }
+            let pairs = params
+                .into_iter()
+                .map(|(key, value)| proto::common::KeyValuePair { key, value })
+                .collect();
+            client
+                .create_index(&t.db, &t.name, &ix.field_name, &ix.index_name, pairs)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn is_vector_index(index_type: &str) -> bool {
+    !matches!(
+        index_type,
+        "" | "STL_SORT" | "Trie" | "TRIE" | "INVERTED" | "BITMAP"
+    )
+}
+
+#[derive(Default)]
+struct DataStats {
+    entities: i64,
+    segments: usize,
+    staged_bytes: u64,
+    staging_s: f64,
+    import_s: f64,
+}
+
+/// Stages (when needed) and imports every segment of one collection.
+async fn restore_data(
+    ctx: &Context,
+    client: &MilvusClient,
+    plan: &RestorePlan,
+    task: &CollectionTask,
+    progress: &dyn Progress,
+) -> Result<DataStats> {
+    let segments: Vec<(&str, &SegmentBackupInfo)> = task
+        .meta
+        .partition_backups
+        .iter()
+        .flat_map(|p| {
+            p.segment_backups
+                .iter()
+                .map(move |s| (p.partition_name.as_str(), s))
+        })
+        .filter(|(_, s)| !s.binlogs.is_empty() || !s.deltalogs.is_empty())
+        .collect();
+    let total_bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
+    progress.transfer_start(segments.len() as u64, total_bytes);
+    let staged = AtomicU64::new(0);
+    let staging_ns = AtomicU64::new(0);
+    let import_ns = AtomicU64::new(0);
+    let parallel = ctx.config.backup.parallelism.import_job.max(1) as usize;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+
+    let result: Result<Vec<i64>> =
+        futures::stream::iter(segments.iter().map(|(partition, seg)| {
+            let (staged, staging_ns, import_ns, run_id) =
+                (&staged, &staging_ns, &import_ns, &run_id);
+            async move {
+                let t0 = Instant::now();
+                let (paths, staged_dir, bytes) =
+                    stage_segment_for_import(ctx, plan, &task.meta, seg, run_id).await?;
+                staged.fetch_add(bytes, Ordering::Relaxed);
+                staging_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let t1 = Instant::now();
+                let imported = import_segment(client, task, partition, seg, paths).await;
+                import_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                if let Some(dir) = staged_dir {
+                    if !ctx.config.backup.keep_temp_files {
+                        if let Err(e) = ctx.milvus_storage.delete_prefix(&dir).await {
+                            progress.warn(&format!(
+                                "could not remove staging files under `{dir}`: {e}"
+                            ));
+                        }
+                    }
+                }
+                let rows = imported?;
+                progress.transfer_advance(seg.size.max(0) as u64);
+                Ok(rows)
+            }
+        }))
+        .buffer_unordered(parallel)
+        .try_collect()
+        .await;
+    progress.transfer_end();
+    if !ctx.config.backup.keep_temp_files && plan.staging {
+        // Failed or cancelled siblings may leave files; sweep the run's folder.
+        let _ = ctx
+            .milvus_storage
+            .delete_prefix(&layout::staging_dir(&run_id))
+            .await;
+    }
+    let rows = result?;
+    Ok(DataStats {
+        entities: rows.iter().sum(),
+        segments: segments.len(),
+        staged_bytes: staged.load(Ordering::Relaxed),
+        staging_s: staging_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        import_s: import_ns.load(Ordering::Relaxed) as f64 / 1e9,
+    })
+}
+
+/// Makes one segment's files readable by the target Milvus and returns the
+/// import paths, the staging folder to clean (if any) and the bytes staged.
+async fn stage_segment_for_import(
+    ctx: &Context,
+    plan: &RestorePlan,
+    coll: &CollectionBackupInfo,
+    seg: &SegmentBackupInfo,
+    run_id: &str,
+) -> Result<(Vec<String>, Option<String>, u64)> {
+    let name = &plan.backup;
+    let (c, p, s) = (coll.collection_id, seg.partition_id, seg.segment_id);
+    let insert_dir = layout::backup_insert_log_dir(name, c, p, s);
+    let delta_dir = layout::backup_delta_log_dir(name, c, p, s);
+    let has_deltas = seg.deltalogs.iter().any(|d| !d.binlogs.is_empty());
+    // Milvus takes backup-mode imports only as exactly two paths, insert
+    // and delta logs; an empty delta path means "no deletes".
+    if !plan.staging {
+        let delta = if has_deltas {
+            ctx.backup_storage.full_key(&delta_dir)
+        } else {
+            String::new()
+        };
+        return Ok((
+            vec![ctx.backup_storage.full_key(&insert_dir), delta],
+            None,
+            0,
+        ));
+    }
+    let stage = layout::join(&layout::staging_dir(run_id), &format!("{s}/"));
+    let stage_insert = layout::join(&stage, &format!("insert_log/{s}/"));
+    let stage_delta = layout::join(&stage, &format!("delta_log/{s}/"));
+    let mut bytes = 0;
+    for (from_dir, to_dir) in [(&insert_dir, &stage_insert), (&delta_dir, &stage_delta)] {
+        for obj in ctx.backup_storage.list(from_dir).await? {
+            let rest = &obj.key[from_dir.len()..];
+            let out = ctx
+                .backup_storage
+                .copy_to(&obj.key, &ctx.milvus_storage, &layout::join(to_dir, rest))
+                .await?;
+            bytes += out.bytes;
+        }
+    }
+    let delta = if has_deltas {
+        ctx.milvus_storage.full_key(&stage_delta)
+    } else {
+        String::new()
+    };
+    Ok((
+        vec![ctx.milvus_storage.full_key(&stage_insert), delta],
+        Some(stage),
+        bytes,
+    ))
+}
+
+/// Imports one segment in backup mode and waits (bounded) for the result.
+async fn import_segment(
+    client: &MilvusClient,
+    task: &CollectionTask,
+    partition: &str,
+    seg: &SegmentBackupInfo,
+    paths: Vec<String>,
+) -> Result<i64> {
+    const LIMIT: Duration = Duration::from_secs(3600);
+    let t = &task.target;
+    let fail = |reason: String| {
+        Error::remote(format!(
+            "import of segment {} into {t} (partition `{partition}`) failed: {reason}",
+            seg.segment_id
+        ))
+    };
+    let opt = |k: &str, v: &str| proto::common::KeyValuePair {
+        key: k.into(),
+        value: v.into(),
+    };
+    let tasks = client
+        .import(proto::milvus::ImportRequest {
+            db_name: t.db.clone(),
+            collection_name: t.name.clone(),
+            partition_name: partition.to_string(),
+            files: paths,
+            options: vec![opt("backup", "true"), opt("skip_disk_quota_check", "true")],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let start = Instant::now();
+    let mut rows = 0;
+    for id in tasks {
+        loop {
+            let st = client
+                .import_state(id)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            match st.state {
+                6 => {
+                    rows += st.row_count;
+                    break;
+                }
+                1 | 7 => {
+                    let reason = st
+                        .infos
+                        .iter()
+                        .find(|kv| kv.key == "failed_reason")
+                        .map(|kv| kv.value.clone())
+                        .unwrap_or_else(|| "no reason given".into());
+                    return Err(fail(format!("Milvus says: {reason}")));
+                }
+                _ if start.elapsed() > LIMIT => {
+                    return Err(
+                        fail(format!("not finished after {} s", LIMIT.as_secs())).temporary(true)
+                    );
+                }
+                _ => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> CollectionRef {
+        CollectionRef::parse(s)
+    }
+
+    #[test]
+    fn targets_follow_suffix_and_renames() {
+        let opts = RestoreOptions {
+            suffix: "_bak".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            target_of(&r("c1"), &opts, &[]).to_string(),
+            "default.c1_bak"
+        );
+        let renames = vec![
+            parse_rename("db1.c1:db2.n1").unwrap(),
+            parse_rename("c2:n2").unwrap(),
+            parse_rename("db3.*:db4.*").unwrap(),
+        ];
+        let opts = RestoreOptions::default();
+        assert_eq!(
+            target_of(&r("db1.c1"), &opts, &renames).to_string(),
+            "db2.n1"
+        );
+        assert_eq!(
+            target_of(&r("c2"), &opts, &renames).to_string(),
+            "default.n2"
+        );
+        assert_eq!(target_of(&r("db3.x"), &opts, &renames).to_string(), "db4.x");
+        assert_eq!(target_of(&r("db9.x"), &opts, &renames).to_string(), "db9.x");
+        assert!(parse_rename("nocolon").is_err());
+    }
+}
