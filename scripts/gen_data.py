@@ -22,13 +22,18 @@ What `generate` makes (names get the prefix):
   all_types     int64 pk (not autoID), every scalar type of the server (bool,
                 int8..int64, float, double, varchar, JSON >=2.2.8, arrays of
                 int64/varchar >=2.3), float vector, dynamic field (>=2.2.9),
-                partitions p1 p2 besides _default, 2 shards, 2 flushed insert
-                batches, flushed deletes, IVF_FLAT index, loaded
-  varchar_pk    varchar pk, 2 flushed batches, deletes, HNSW index, loaded
-  autoid        autoID int64 pk, IVF_FLAT index, not loaded
-  binary_vec    binary vector, BIN_IVF_FLAT index, deletes, not loaded
+                partitions p1 p2 besides _default, 2 shards, IVF_FLAT index,
+                loaded
+  varchar_pk    varchar pk, HNSW index, loaded
+  autoid        autoID int64 pk, IVF_FLAT index, no deletes, not loaded
+  binary_vec    binary vector, BIN_IVF_FLAT index, not loaded
   partition_key varchar partition key, num_partitions=4 (>=2.2.9), loaded
-  in_db2        in database <prefix>db2 (servers with databases, >=2.3)
+  in_db2        in database <prefix>db2 (servers with databases, >=2.3), loaded
+Every collection gets two flushed insert batches (so several segments) and,
+except autoid, flushed deletes (see write_segments for what 2.2 persists).
+Values come from seeded RNGs per collection, so the same seed gives the same
+rows on every server (array values come from their own stream, so the other
+fields match between 2.2 and 2.3).
 """
 import argparse
 import json
@@ -49,7 +54,6 @@ from pymilvus import (  # noqa: E402
     CollectionSchema,
     DataType,
     FieldSchema,
-    Partition,
     connections,
     utility,
 )
@@ -62,7 +66,7 @@ except ImportError:  # pragma: no cover
 
 TIMEOUT = 120  # seconds, every RPC
 FETCH_BATCH = 1000  # rows per `pk in [...]` query in dump
-MIN_INT64_EXPR = -9223372036854775807  # the parser cannot take -2**63 literally
+MIN_INT64_EXPR = -9223372036854775807  # the expression parser cannot take -2**63
 
 
 def log(msg):
@@ -93,6 +97,8 @@ class Server:
             "partition_key": v >= (2, 2, 9),
             "array": v >= (2, 3, 0),
             "databases": v >= (2, 3, 0) and self._has_databases(default),
+            # see write_segments
+            "flushed_segment_deletes": v >= (2, 3, 0),
         }
 
     def alias(self, db):
@@ -155,10 +161,6 @@ def word(r, n=3):
     return "-".join(r.choice(WORDS) for _ in range(r.randint(1, n)))
 
 
-def rows_to_columns(schema_fields, rows):
-    return [[row[f] for row in rows] for f in schema_fields]
-
-
 # ------------------------------------------------------------------ generate
 
 
@@ -188,33 +190,49 @@ def create_collection(server, db, name, fields, *, description, consistency, sha
     return Collection(name, schema, using=server.alias(db), **ckw)
 
 
-def insert_rows(coll, rows, dynamic, partition=None):
-    if not rows:
-        return
-    if dynamic:
-        # row-based insert carries the keys that are not in the schema into $meta
-        coll.insert(rows, partition_name=partition, timeout=TIMEOUT)
-    else:
-        names = [f.name for f in coll.schema.fields if not (f.is_primary and f.auto_id)]
-        coll.insert(rows_to_columns(names, rows), partition_name=partition, timeout=TIMEOUT)
+def insert_rows(coll, rows, partition=None):
+    """Row-based insert: keys outside the schema go to $meta (dynamic field),
+    and pymilvus takes the field types from the schema, not from Python."""
+    for i in range(0, len(rows), 1000):
+        coll.insert(rows[i:i + 1000], partition_name=partition, timeout=TIMEOUT)
 
 
 def in_expr(field, values):
     return f"{field} in {json.dumps(list(values), ensure_ascii=False)}"
 
 
-def delete_and_flush(coll, pk, values):
-    values = list(values)
-    for i in range(0, len(values), 500):
-        coll.delete(in_expr(pk, values[i:i + 500]), timeout=TIMEOUT)
+def write_segments(server, coll, pk, rows, victim, partitions=None):
+    """Two flushed insert batches (so at least two segments per partition and
+    shard), then deletes, then a flush. Returns the number of deleted rows.
+
+    The deletes are sent while the second batch is still a growing segment:
+    Milvus 2.2 only writes delta_log files for segments that the Flush seals,
+    so on 2.2 only second-batch rows are deleted (deletes of already flushed
+    segments would stay in the datanode's memory and never reach storage);
+    from 2.3 on, rows of both batches are deleted."""
+    parts = partitions or [None]
+
+    def insert(batch):
+        for k, p in enumerate(parts):
+            insert_rows(coll, batch[k::len(parts)], partition=p)
+
+    half = len(rows) // 2
+    insert(rows[:half])
     coll.flush(timeout=TIMEOUT)
-    return len(values)
+    insert(rows[half:])
+    pool = rows if server.features["flushed_segment_deletes"] else rows[half:]
+    victims = [row[pk] for row in pool if victim(row)]
+    for i in range(0, len(victims), 500):
+        coll.delete(in_expr(pk, victims[i:i + 500]), timeout=TIMEOUT)
+    coll.flush(timeout=TIMEOUT)
+    return len(victims)
 
 
 def gen_all_types(server, prefix, n, seed):
     feats = server.features
     name = f"{prefix}all_types"
     r = rng_for(seed, name)
+    ra = rng_for(seed, name + "/array")  # separate stream: other fields equal across versions
     dim = 16
     fields = [
         FieldSchema("id", DataType.INT64, is_primary=True, auto_id=False, description="primary key"),
@@ -258,8 +276,8 @@ def gen_all_types(server, prefix, n, seed):
             row["f_json"] = {"i": i, "tag": word(r, 1), "nested": {"x": r.randint(0, 9), "l": [1, "a", None]},
                              "flag": r.random() < 0.3}
         if feats["array"]:
-            row["f_array_int64"] = [r.randint(-(2**40), 2**40) for _ in range(r.randint(0, 8))]
-            row["f_array_varchar"] = [word(r, 1) for _ in range(r.randint(0, 4))]
+            row["f_array_int64"] = [ra.randint(-(2**40), 2**40) for _ in range(ra.randint(0, 8))]
+            row["f_array_varchar"] = [word(ra, 1) for _ in range(ra.randint(0, 4))]
         row["vec"] = float_vec(r, dim)
         if dynamic:
             if i % 2 == 0:
@@ -270,13 +288,7 @@ def gen_all_types(server, prefix, n, seed):
 
     rows = [make_row(i) for i in range(n)]
     # two batches, each flushed, spread over three partitions
-    half = n // 2
-    for batch in (rows[:half], rows[half:]):
-        for k, p in enumerate(partitions):
-            insert_rows(coll, batch[k::3], dynamic, partition=p)
-        coll.flush(timeout=TIMEOUT)
-    victims = [row["id"] for row in rows if row["id"] % 7 == 0]
-    deleted = delete_and_flush(coll, "id", victims)
+    deleted = write_segments(server, coll, "id", rows, lambda row: row["id"] % 7 == 0, partitions)
     coll.create_index("vec", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 16}},
                       index_name="vec_ivf", timeout=TIMEOUT)
     coll.load(timeout=TIMEOUT)
@@ -295,11 +307,7 @@ def gen_varchar_pk(server, prefix, n, seed):
     coll = create_collection(server, "default", name, fields, description="varchar primary key",
                              consistency="Bounded")
     rows = [{"pk": f"key-{i:06d}-{word(r, 1)}", "n": i, "vec": float_vec(r, 8)} for i in range(n)]
-    half = n // 2
-    for batch in (rows[:half], rows[half:]):
-        insert_rows(coll, batch, False)
-        coll.flush(timeout=TIMEOUT)
-    deleted = delete_and_flush(coll, "pk", [row["pk"] for row in rows if row["n"] % 10 == 3])
+    deleted = write_segments(server, coll, "pk", rows, lambda row: row["n"] % 10 == 3)
     coll.create_index("vec", {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 8, "efConstruction": 32}},
                       index_name="vec_hnsw", timeout=TIMEOUT)
     coll.load(timeout=TIMEOUT)
@@ -317,8 +325,7 @@ def gen_autoid(server, prefix, n, seed):
     coll = create_collection(server, "default", name, fields, description="autoID primary key",
                              consistency="Session")
     rows = [{"label": f"row-{i:06d}", "vec": float_vec(r, 8)} for i in range(n)]
-    insert_rows(coll, rows, False)
-    coll.flush(timeout=TIMEOUT)
+    write_segments(server, coll, "id", rows, lambda row: False)
     coll.create_index("vec", {"index_type": "IVF_FLAT", "metric_type": "COSINE" if server.version >= (2, 3, 0)
                               else "IP", "params": {"nlist": 8}}, index_name="vec_idx", timeout=TIMEOUT)
     return info("default", name, n, "id", "int64", ["_default"], loaded=False, auto_id=True)
@@ -334,11 +341,7 @@ def gen_binary(server, prefix, n, seed):
     coll = create_collection(server, "default", name, fields, description="binary vectors",
                              consistency="Eventually")
     rows = [{"id": i, "bvec": binary_vec(r, 64)} for i in range(n)]
-    half = n // 2
-    for batch in (rows[:half], rows[half:]):
-        insert_rows(coll, batch, False)
-        coll.flush(timeout=TIMEOUT)
-    deleted = delete_and_flush(coll, "id", range(0, n, 50))
+    deleted = write_segments(server, coll, "id", rows, lambda row: row["id"] % 50 == 0)
     coll.create_index("bvec", {"index_type": "BIN_IVF_FLAT", "metric_type": "HAMMING", "params": {"nlist": 8}},
                       index_name="bvec_idx", timeout=TIMEOUT)
     return info("default", name, n - deleted, "id", "int64", ["_default"], loaded=False, deleted=deleted)
@@ -355,11 +358,7 @@ def gen_partition_key(server, prefix, n, seed):
     coll = create_collection(server, "default", name, fields, description="partition key",
                              consistency="Strong", num_partitions=4)
     rows = [{"id": i, "tenant": f"tenant-{r.randint(0, 9)}", "vec": float_vec(r, 8)} for i in range(n)]
-    half = n // 2
-    for batch in (rows[:half], rows[half:]):
-        insert_rows(coll, batch, False)
-        coll.flush(timeout=TIMEOUT)
-    deleted = delete_and_flush(coll, "id", range(1, n, 40))
+    deleted = write_segments(server, coll, "id", rows, lambda row: row["id"] % 40 == 1)
     coll.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}},
                       index_name="vec_flat", timeout=TIMEOUT)
     coll.load(timeout=TIMEOUT)
@@ -381,9 +380,7 @@ def gen_db2(server, prefix, n, seed):
     coll = create_collection(server, db, name, fields, description="in a second database",
                              consistency="Bounded")
     rows = [{"id": 1_000_000 + i, "score": r.random(), "vec": float_vec(r, 8)} for i in range(n)]
-    insert_rows(coll, rows, False)
-    coll.flush(timeout=TIMEOUT)
-    deleted = delete_and_flush(coll, "id", [1_000_000 + i for i in range(0, n, 100)])
+    deleted = write_segments(server, coll, "id", rows, lambda row: row["id"] % 100 == 0)
     coll.create_index("vec", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 8}},
                       index_name="vec_idx", timeout=TIMEOUT)
     coll.load(timeout=TIMEOUT)
@@ -557,10 +554,18 @@ def undo_load(coll, undo):
 
 
 def all_pks(coll, pk_field, is_varchar):
-    expr = f'{pk_field} >= ""' if is_varchar else f"{pk_field} >= {MIN_INT64_EXPR}"
-    res = coll.query(expr, output_fields=[pk_field],
-                     consistency_level="Strong", timeout=TIMEOUT)
-    return sorted(r[pk_field] for r in res)
+    """Every primary key, sorted. A query without limit has no 16384-row cap
+    (checked with 20,000 rows on 2.2.16 and 2.3.5); only the key column
+    travels, the rows follow in batches of FETCH_BATCH."""
+    if is_varchar:
+        exprs = [f'{pk_field} >= ""']
+    else:
+        exprs = [f"{pk_field} >= {MIN_INT64_EXPR}", f"{pk_field} < {MIN_INT64_EXPR}"]
+    pks = []
+    for expr in exprs:
+        res = coll.query(expr, output_fields=[pk_field], consistency_level="Strong", timeout=TIMEOUT)
+        pks.extend(r[pk_field] for r in res)
+    return sorted(pks)
 
 
 def dump_rows(server, db, name):
@@ -669,6 +674,9 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # e.g. `dump ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     finally:
         try:
             for a in list(connections.list_connections()):

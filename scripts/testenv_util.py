@@ -10,11 +10,14 @@ Subcommands:
                                     fails when a key is missing
   etcd-conf OUT NAME DATA_DIR CLIENT_PORT PEER_PORT
                                     write an embedded-etcd config file
+  hide-symbols BIN OUT LIB...       copy BIN to OUT with the dynamic exports that
+                                    LIBs also define renamed (see below)
   ports-free PORT...                exit 1 (naming the port) if one is taken
   spawn PIDFILE LOG CWD [ENV=VAL ...] -- CMD...
                                     start CMD detached (new session, stdin
                                     /dev/null), write its own pid to PIDFILE
   http-ok URL TIMEOUT [TEXT]        exit 0 if URL answers 2xx (containing TEXT)
+  http-ok-many TIMEOUT NAME=URL[|TEXT]...  print the NAMEs that answer
   wait-milvus HOST PORT PID TIMEOUT wait until GetVersion answers (run with a
                                     venv python that has pymilvus)
   make-buckets ENDPOINT AK SK REGION BUCKET...   (needs boto3)
@@ -58,6 +61,109 @@ def cmd_unpack(site_packages, out_dir):
     if os.path.isfile(glog):
         with open(glog, "rb") as f, open(os.path.join(out_dir, "glog.conf"), "wb") as g:
             g.write(f.read())
+
+
+def _elf_sections(data):
+    import struct
+
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        die("not a little-endian ELF64 file")
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    out = []
+    for i in range(shnum):
+        name, typ, _flags, _addr, off, size, link, _info, _align, entsize = struct.unpack_from(
+            "<IIQQQQIIQQ", data, shoff + i * shentsize)
+        out.append({"type": typ, "offset": off, "size": size, "link": link, "entsize": entsize})
+    return out
+
+
+def _dynsym_names(path, defined_only=True):
+    """(name offset, name) of the dynamic symbols of an ELF64 file."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    secs = _elf_sections(data)
+    dynsym = next((s for s in secs if s["type"] == 11), None)  # SHT_DYNSYM
+    if dynsym is None:
+        return data, None, []
+    strtab = secs[dynsym["link"]]
+    out = []
+    for off in range(dynsym["offset"], dynsym["offset"] + dynsym["size"], dynsym["entsize"]):
+        st_name, _info, _other, st_shndx = struct.unpack_from("<IBBH", data, off)
+        if st_name == 0 or (defined_only and st_shndx == 0):
+            continue
+        start = strtab["offset"] + st_name
+        end = data.index(b"\0", start)
+        out.append((start, data[start:end].decode("latin-1")))
+    return data, strtab, out
+
+
+def _self_relocated(path):
+    """Names of symbols that the file's own dynamic relocations refer to."""
+    import struct
+
+    with open(path, "rb") as f:
+        data = f.read()
+    secs = _elf_sections(data)
+    dynsym = next(s for s in secs if s["type"] == 11)
+    strtab = secs[dynsym["link"]]
+    names = set()
+    for sec in secs:
+        if sec["type"] != 4 or sec["link"] != secs.index(dynsym):  # SHT_RELA against .dynsym
+            continue
+        for off in range(sec["offset"], sec["offset"] + sec["size"], sec["entsize"] or 24):
+            _r_offset, r_info, _addend = struct.unpack_from("<QQq", data, off)
+            idx = r_info >> 32
+            if idx == 0:
+                continue
+            (st_name,) = struct.unpack_from("<I", data, dynsym["offset"] + idx * dynsym["entsize"])
+            start = strtab["offset"] + st_name
+            names.add(data[start:data.index(b"\0", start)].decode("latin-1"))
+    return names
+
+
+def cmd_hide_symbols(binary, out, libs):
+    """Milvus 2.2.16-lite exports every symbol of the OpenSSL 1.1 it links
+    statically; the bundled AWS SDK, built for OpenSSL 1.0 (libcrypto.so.10),
+    then binds HMAC_Init_ex & co. to those and crashes while creating its S3
+    client. Renaming the clashing exports in .dynstr makes the dynamic linker
+    resolve the SDK's calls to libcrypto.so.10; the binary's own (static)
+    calls do not go through .dynsym and are unaffected, except the few the
+    binary itself binds through dynamic relocations: those keep their names
+    (allocators and two asm helpers; harmless for plain-http S3)."""
+    clash = set()
+    for lib in libs:
+        clash.update(name.split("@")[0] for _, name in _dynsym_names(lib)[2])
+    data, strtab, syms = _dynsym_names(binary, defined_only=False)
+    if strtab is None:
+        die(f"{binary} has no dynamic symbol table")
+    data = bytearray(data)
+    clash -= _self_relocated(binary)
+    # Offsets any symbol name starts at; a renamed name must not be the tail
+    # of another (string tables merge tails).
+    starts = {start for start, _ in syms}
+    tab_lo = strtab["offset"]
+    renamed = skipped = 0
+    defined = {start: name for start, name in _dynsym_names(binary)[2]}
+    for start, name in defined.items():
+        if name not in clash:
+            continue
+        lo = data.rindex(b"\0", tab_lo, start) + 1 if start > tab_lo else tab_lo
+        if any(o in starts for o in range(lo, start)):
+            skipped += 1
+            continue
+        data[start] = ord("Q") if name[0] != "Q" else ord("Z")
+        renamed += 1
+    if renamed == 0:
+        die("no clashing symbols found; is this the expected binary?")
+    tmp = f"{out}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, out)
+    print(f"renamed {renamed} exports, skipped {skipped} (shared string tails)")
 
 
 TEMPLATE_VAR = re.compile(r"\{\{(.*?)\}\}")
@@ -205,14 +311,30 @@ def no_proxy_opener():
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def cmd_http_ok(url, timeout, text=None):
+def http_ok(url, timeout, text=None):
     try:
         with no_proxy_opener().open(url, timeout=float(timeout)) as r:
             body = r.read(4096).decode("utf-8", "replace")
-            ok = 200 <= r.status < 300 and (text is None or text in body)
+            return 200 <= r.status < 300 and (text is None or text in body)
     except (urllib.error.URLError, OSError, ValueError):
-        ok = False
-    sys.exit(0 if ok else 1)
+        return False
+
+
+def cmd_http_ok(url, timeout, text=None):
+    sys.exit(0 if http_ok(url, timeout, text) else 1)
+
+
+def cmd_http_ok_many(timeout, pairs):
+    """NAME=URL[|TEXT] ...: print the NAMEs whose URL answers (in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def check(pair):
+        name, rest = pair.split("=", 1)
+        url, _, text = rest.partition("|")
+        return name if http_ok(url, timeout, text or None) else None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(pairs))) as ex:
+        print(" ".join(n for n in ex.map(check, pairs) if n))
 
 
 def pid_alive(pid):
@@ -284,10 +406,14 @@ def main(argv):
         cmd_render(args[0], args[1], args[2:])
     elif cmd == "etcd-conf":
         cmd_etcd_conf(*args)
+    elif cmd == "hide-symbols":
+        cmd_hide_symbols(args[0], args[1], args[2:])
     elif cmd == "ports-free":
         cmd_ports_free(args)
     elif cmd == "spawn":
         cmd_spawn(args[0], args[1], args[2], args[3:])
+    elif cmd == "http-ok-many":
+        cmd_http_ok_many(args[0], args[1:])
     elif cmd == "http-ok":
         cmd_http_ok(*args)
     elif cmd == "wait-milvus":

@@ -316,7 +316,24 @@ pub async fn execute(
         }
         recreate_collection(client, task, opts).await?;
         if !opts.meta_only {
-            let s = restore_data(ctx, client, plan, task, progress).await?;
+            let s = match restore_data(ctx, client, plan, task, progress).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // A half-filled collection we created would block a retry.
+                    if !task.reuse_existing {
+                        if let Err(drop_err) = client
+                            .drop_collection(&task.target.db, &task.target.name)
+                            .await
+                        {
+                            progress.warn(&format!(
+                                "could not drop the partly restored {}: {drop_err}",
+                                task.target
+                            ));
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             stats.entities += s.entities;
             stats.segments += s.segments;
             stats.staged_bytes += s.staged_bytes;
@@ -450,7 +467,12 @@ async fn restore_data(
     let staging_ns = AtomicU64::new(0);
     let import_ns = AtomicU64::new(0);
     let parallel = ctx.config.backup.parallelism.import_job.max(1) as usize;
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    // Named after the backup so leftovers are easy to attribute.
+    let run_id = format!(
+        "{}_{}",
+        plan.backup,
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
 
     let result: Result<Vec<i64>> =
         futures::stream::iter(segments.iter().map(|(partition, seg)| {
@@ -615,6 +637,12 @@ async fn import_segment(
                 _ => tokio::time::sleep(Duration::from_millis(300)).await,
             }
         }
+    }
+    if rows == 0 && seg.num_of_rows > 0 {
+        return Err(fail(format!(
+            "Milvus finished the import but loaded no rows of the {} backed up — it did not find the files; check that minio.bucketName/minio.rootPath match the target Milvus's own storage settings",
+            seg.num_of_rows
+        )));
     }
     Ok(rows)
 }

@@ -106,12 +106,12 @@ fn check_with_a_missing_bucket_fails_with_the_reason() {
 
 #[test]
 fn check_with_wrong_s3_credentials_fails_with_the_reason() {
-    // S3B enforces credentials; point the backup side at it with a bad secret.
-    let (host, port) = host_port(&var("MBT_S3B_ENDPOINT"));
+    // S3AUTH checks credentials and knows none; point the backup side at it.
+    let (host, port) = host_port(&var("MBT_S3AUTH_ENDPOINT"));
     let fails = failing_check(&[
         format!("minio.backupAddress={host}"),
         format!("minio.backupPort={port}"),
-        format!("minio.backupAccessKeyID={}", var("MBT_S3B_ACCESS_KEY")),
+        "minio.backupAccessKeyID=AKIAWRONG".into(),
         "minio.backupSecretAccessKey=WrongSecret987".into(),
         "minio.crossStorage=true".into(),
     ]);

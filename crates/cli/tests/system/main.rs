@@ -6,4 +6,5 @@ mod backup;
 mod check;
 mod config_cli;
 mod env;
+mod restore;
 mod storage;

@@ -15,6 +15,11 @@ fn s3(endpoint_var: &str, bucket: &str, root: &str) -> Storage {
     } else {
         (var("MBT_S3_ACCESS_KEY"), var("MBT_S3_SECRET_KEY"))
     };
+    let ak = if endpoint_var == "MBT_S3AUTH_ENDPOINT" {
+        "AKIAUNKNOWN".to_string()
+    } else {
+        ak
+    };
     Storage::open(StorageSpec {
         side: Side::Backup,
         provider: Provider::S3,
@@ -176,13 +181,19 @@ async fn s3_missing_key_and_bucket_give_clear_errors() {
 
 #[tokio::test]
 async fn s3_wrong_credentials_are_named() {
-    let mut spec = s3("MBT_S3B_ENDPOINT", "milvus-backup", "r").spec().clone();
+    // S3AUTH checks credentials and knows none.
+    let mut spec = s3("MBT_S3AUTH_ENDPOINT", "milvus-backup", "r")
+        .spec()
+        .clone();
     spec.secret_access_key = Secret::new("definitely-wrong");
     let st = Storage::open(spec).unwrap();
     let err = st.list("").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     let text = err.to_string();
-    assert!(text.contains("minio.backupAccessKeyID"), "{text}");
+    assert!(
+        text.contains("refused the credentials") && text.contains("minio.backupAccessKeyID"),
+        "{text}"
+    );
     assert!(!text.contains("definitely-wrong"), "secret leaked: {text}");
 }
 

@@ -74,8 +74,11 @@ pub fn backup_delta_log_dir(name: &str, collection: i64, partition: i64, segment
 
 /// A staging folder for one restore task in the target Milvus's storage.
 pub fn staging_dir(task: &str) -> String {
-    format!("backup_staging/{task}/")
+    format!("{STAGING_ROOT}{task}/")
 }
+
+/// Parent of every restore's staging folder.
+pub const STAGING_ROOT: &str = "backup_staging/";
 
 /// A probe object used by `check`.
 pub fn probe_key(id: &str) -> String {

@@ -323,11 +323,17 @@ impl Storage {
         &self.spec
     }
 
-    /// The full object key within the bucket (for local storage: the path
-    /// below the base directory) of a root-relative key. Milvus's `Import`
-    /// takes paths in this form.
+    /// The full object key within the bucket (for local storage: the
+    /// absolute path) of a root-relative key. Milvus's `Import` takes paths
+    /// in this form.
     pub fn full_key(&self, key: &str) -> String {
-        self.abs(key)
+        match self.spec.provider {
+            // Milvus's local chunk manager takes absolute paths.
+            Provider::Local => {
+                format!("{}/{}", self.spec.root.trim_end_matches('/'), self.abs(key))
+            }
+            _ => self.abs(key),
+        }
     }
 
     fn abs(&self, key: &str) -> String {
@@ -342,7 +348,8 @@ impl Storage {
             && !b.force_stream
             && a.provider == b.provider
             && match a.provider {
-                Provider::Local => true,
+                // Each local operator is rooted at its own directory.
+                Provider::Local => a.root == b.root,
                 _ => {
                     a.endpoint() == b.endpoint()
                         && a.bucket == b.bucket
