@@ -13,8 +13,9 @@ pub struct CliProgress {
     bar: Mutex<Option<ProgressBar>>,
     interactive: bool,
     silent: bool,
-    /// For plain output: when the last progress line was printed.
-    plain: Mutex<(Instant, u64, u64, u64)>,
+    /// For plain output: when the last line was printed, items done, items in all.
+    plain: Mutex<(Instant, u64, u64)>,
+    unit: Mutex<String>,
 }
 
 impl CliProgress {
@@ -23,7 +24,8 @@ impl CliProgress {
             bar: Mutex::new(None),
             interactive: std::io::stderr().is_terminal(),
             silent: quiet || json,
-            plain: Mutex::new((Instant::now(), 0, 0, 0)),
+            plain: Mutex::new((Instant::now(), 0, 0)),
+            unit: Mutex::new(String::new()),
         }
     }
 }
@@ -39,10 +41,11 @@ impl Progress for CliProgress {
         }
     }
 
-    fn transfer_start(&self, files: u64, bytes: u64) {
-        if self.silent || files == 0 {
+    fn transfer_start(&self, items: u64, unit: &str, bytes: u64) {
+        if self.silent || items == 0 {
             return;
         }
+        *self.unit.lock().unwrap() = unit.to_string();
         if self.interactive {
             let bar = ProgressBar::new(bytes);
             bar.set_style(
@@ -51,11 +54,11 @@ impl Progress for CliProgress {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            bar.set_message(format!("0/{files} files"));
+            bar.set_message(format!("0/{items} {unit}"));
             bar.enable_steady_tick(Duration::from_millis(200));
             *self.bar.lock().unwrap() = Some(bar);
         }
-        *self.plain.lock().unwrap() = (Instant::now(), 0, files, bytes);
+        *self.plain.lock().unwrap() = (Instant::now(), 0, items);
     }
 
     fn transfer_advance(&self, bytes: u64) {
@@ -64,16 +67,17 @@ impl Progress for CliProgress {
         }
         let mut plain = self.plain.lock().unwrap();
         plain.1 += 1;
-        let done_files = plain.1;
+        let done = plain.1;
+        let unit = self.unit.lock().unwrap();
         if let Some(bar) = self.bar.lock().unwrap().as_ref() {
             bar.inc(bytes);
-            bar.set_message(format!("{done_files}/{} files", plain.2));
+            bar.set_message(format!("{done}/{} {unit}", plain.2));
             return;
         }
         // Plain output: a line at most every 5 s, and at the end.
-        if plain.0.elapsed() >= Duration::from_secs(5) || done_files == plain.2 {
+        if plain.0.elapsed() >= Duration::from_secs(5) || done == plain.2 {
             plain.0 = Instant::now();
-            eprintln!("  {done_files}/{} files copied", plain.2);
+            eprintln!("  {done}/{} {unit} done", plain.2);
         }
     }
 

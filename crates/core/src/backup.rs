@@ -457,7 +457,7 @@ pub async fn execute(
         plan.files.len(),
         total
     ));
-    progress.transfer_start(plan.files.len() as u64, total);
+    progress.transfer_start(plan.files.len() as u64, "files", total);
     let copied = Arc::new(AtomicU64::new(0));
     let parallel = ctx.config.backup.parallelism.copydata.max(1) as usize;
     let results: Result<Vec<ManifestFile>> = futures::stream::iter(plan.files.iter().map(|f| {

@@ -34,7 +34,13 @@ pub struct BackupListing {
 
 /// Every backup (complete or not), newest first.
 pub async fn list(storage: &Storage) -> Result<Vec<BackupListing>> {
-    let names = storage.list_dirs("").await?;
+    // Folders whose names no backup can have (e.g. `check`'s probes) are not backups.
+    let names: Vec<String> = storage
+        .list_dirs("")
+        .await?
+        .into_iter()
+        .filter(|n| crate::backup::validate_name(n).is_ok())
+        .collect();
     let mut rows: Vec<BackupListing> = futures::stream::iter(
         names
             .into_iter()

@@ -5,9 +5,10 @@
 pub trait Progress: Send + Sync {
     /// A new step begins, e.g. "flushing 3 collections".
     fn step(&self, message: &str);
-    /// A transfer of `files` files and `bytes` bytes begins.
-    fn transfer_start(&self, files: u64, bytes: u64);
-    /// One file of `bytes` bytes is done.
+    /// A transfer of `items` items (`unit`: "files", "segments") and `bytes`
+    /// bytes begins.
+    fn transfer_start(&self, items: u64, unit: &str, bytes: u64);
+    /// One item of `bytes` bytes is done.
     fn transfer_advance(&self, bytes: u64);
     /// The transfer ended (successfully or not).
     fn transfer_end(&self);
@@ -20,7 +21,7 @@ pub struct Silent;
 
 impl Progress for Silent {
     fn step(&self, _: &str) {}
-    fn transfer_start(&self, _: u64, _: u64) {}
+    fn transfer_start(&self, _: u64, _: &str, _: u64) {}
     fn transfer_advance(&self, _: u64) {}
     fn transfer_end(&self) {}
     fn warn(&self, message: &str) {

@@ -462,7 +462,7 @@ async fn restore_data(
         .filter(|(_, s)| !s.binlogs.is_empty() || !s.deltalogs.is_empty())
         .collect();
     let total_bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
-    progress.transfer_start(segments.len() as u64, total_bytes);
+    progress.transfer_start(segments.len() as u64, "segments", total_bytes);
     let staged = AtomicU64::new(0);
     let staging_ns = AtomicU64::new(0);
     let import_ns = AtomicU64::new(0);

@@ -46,6 +46,36 @@ fn check_passes_against_milvus_a_and_s3() {
 }
 
 #[test]
+fn check_leaves_nothing_that_lists_as_a_backup() {
+    // A local backup directory keeps empty folders; they must not list.
+    let dir = tempfile::tempdir().unwrap();
+    let (_d, cfg) = config_file(&config_yaml("A", "unused"));
+    let local = [
+        "--set".to_string(),
+        "minio.backupStorageType=local".to_string(),
+        "--set".to_string(),
+        format!("minio.backupRootPath={}", dir.path().display()),
+    ];
+    cli()
+        .arg("--config")
+        .arg(&cfg)
+        .args(&local)
+        .arg("check")
+        .assert()
+        .success();
+    let out = cli()
+        .arg("--json")
+        .arg("--config")
+        .arg(&cfg)
+        .args(&local)
+        .arg("list")
+        .assert()
+        .success();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
+#[test]
 fn check_json_reports_every_step() {
     let (_d, cfg) = config_file(&config_yaml("A", &unique("checkjson")));
     let out = cli()

@@ -161,6 +161,13 @@ pub fn generated(inst: &'static str) -> &'static [Generated] {
 }
 
 fn generate(inst: &str) -> Vec<Generated> {
+    let out = gen_data(inst, &["generate", "--prefix", "sys_", "--rows", "2000"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("gen_data.py prints JSON");
+    serde_json::from_value(v["collections"].clone()).unwrap()
+}
+
+/// Runs a `scripts/gen_data.py` subcommand against instance `inst`.
+pub fn gen_data(inst: &str, args: &[&str]) -> String {
     let python = if var(&format!("MBT_{inst}_VERSION")).starts_with("2.2") {
         var("MBT_PY_22")
     } else {
@@ -168,25 +175,23 @@ fn generate(inst: &str) -> Vec<Generated> {
     };
     let out = std::process::Command::new(python)
         .arg(var("MBT_GEN_DATA"))
+        .arg(args[0])
         .args([
-            "generate",
             "--host",
             &var(&format!("MBT_{inst}_HOST")),
             "--port",
             &var(&format!("MBT_{inst}_PORT")),
         ])
-        .args(["--prefix", "sys_", "--rows", "2000"])
+        .args(&args[1..])
         .env("no_proxy", "127.0.0.1,localhost")
         .output()
-        .expect("run gen_data.py");
+        .unwrap();
     assert!(
         out.status.success(),
-        "gen_data.py failed on {inst}: {}",
+        "gen_data {args:?} on {inst}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("gen_data.py prints JSON");
-    serde_json::from_value(v["collections"].clone()).unwrap()
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The CLI binary, with no inherited settings that could change its behaviour.

@@ -8,36 +8,8 @@ use milvus_backup::Context;
 use predicates::prelude::*;
 
 use crate::env::{
-    cli, config, config_file, config_yaml, generated, host_port, unique, var, Generated,
+    cli, config, config_file, config_yaml, gen_data, generated, host_port, unique, var, Generated,
 };
-
-/// Runs a gen_data.py subcommand against instance `inst`.
-fn gen_data(inst: &str, args: &[&str]) -> String {
-    let python = if var(&format!("MBT_{inst}_VERSION")).starts_with("2.2") {
-        var("MBT_PY_22")
-    } else {
-        var("MBT_PY_23")
-    };
-    let out = std::process::Command::new(python)
-        .arg(var("MBT_GEN_DATA"))
-        .arg(args[0])
-        .args([
-            "--host",
-            &var(&format!("MBT_{inst}_HOST")),
-            "--port",
-            &var(&format!("MBT_{inst}_PORT")),
-        ])
-        .args(&args[1..])
-        .env("no_proxy", "127.0.0.1,localhost")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gen_data {args:?} on {inst}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Schema, partitions and indexes of a collection, without its name and db.
 fn describe(inst: &str, db: &str, name: &str) -> serde_json::Value {

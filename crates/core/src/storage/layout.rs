@@ -32,7 +32,7 @@
 //! backup_staging/<task>/delta_log/<coll>/<part>/<seg>/<logID>
 //! ```
 //!
-//! Probe objects of `check`: `milvus_backup_check/<uuid>` on both sides.
+//! Probe objects of `check`: `.milvus_backup_check/<uuid>` on both sides.
 
 /// Folder of all files of one segment's insert logs in Milvus storage.
 pub fn milvus_insert_log_dir(collection: i64, partition: i64, segment: i64) -> String {
@@ -80,9 +80,11 @@ pub fn staging_dir(task: &str) -> String {
 /// Parent of every restore's staging folder.
 pub const STAGING_ROOT: &str = "backup_staging/";
 
-/// A probe object used by `check`.
+/// A probe object used by `check`. The folder's name is not a valid backup
+/// name, so `list` never mistakes it (or its empty directory on a local
+/// filesystem) for a backup.
 pub fn probe_key(id: &str) -> String {
-    format!("milvus_backup_check/{id}")
+    format!(".milvus_backup_check/{id}")
 }
 
 /// Joins a folder (ending in `/` or empty) and a name.
