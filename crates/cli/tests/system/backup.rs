@@ -425,6 +425,15 @@ async fn a_killed_backup_is_incomplete_and_can_be_deleted() {
     cli()
         .arg("--config")
         .arg(&cfg)
+        .args(["restore", "-n", &name, "-s", "_never"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "backup `{name}` is incomplete"
+        )));
+    cli()
+        .arg("--config")
+        .arg(&cfg)
         .args(["delete", "-n", &name])
         .assert()
         .success();
