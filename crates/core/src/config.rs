@@ -683,11 +683,6 @@ impl Config {
         .filter(|s| s.len() >= 4 && !["Milvus", "minioadmin"].contains(s))
         .collect()
     }
-
-    /// Names of every key that holds a secret, e.g. `milvus.password`.
-    pub fn secret_keys() -> impl Iterator<Item = &'static str> {
-        KEYS.iter().filter(|k| k.secret).map(|k| k.path)
-    }
 }
 
 fn find_key(path: &str) -> Option<&'static Key> {

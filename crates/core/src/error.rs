@@ -23,8 +23,6 @@ pub enum ErrorKind {
     Remote,
     /// Not built yet.
     Unsupported,
-    /// The operation was cancelled.
-    Cancelled,
     /// Anything else.
     Internal,
 }
@@ -40,7 +38,6 @@ impl ErrorKind {
             ErrorKind::Unreachable => 6,
             ErrorKind::Remote => 7,
             ErrorKind::Unsupported => 8,
-            ErrorKind::Cancelled => 130,
             ErrorKind::Internal => 1,
         }
     }
@@ -100,12 +97,6 @@ impl Error {
 
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
-        self
-    }
-
-    /// Prepends context to the message, keeping kind and retry status.
-    pub fn context(mut self, context: impl fmt::Display) -> Self {
-        self.message = format!("{context}: {}", self.message);
         self
     }
 

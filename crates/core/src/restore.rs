@@ -199,7 +199,7 @@ pub async fn plan(
         }
         wanted.extend(in_backup.iter().filter(|c| &c.db == db).cloned());
     }
-    let selected = if wanted.is_empty() && opts.collections.is_empty() {
+    let selected = if wanted.is_empty() {
         in_backup.clone()
     } else {
         for w in &wanted {
