@@ -79,8 +79,10 @@ enum Command {
     /// Delete one backup, old backups, or all of them.
     #[command(after_help = commands::DELETE_EXAMPLES)]
     Delete(commands::DeleteArgs),
-    /// Verify a backup's files and checksums.
-    Verify(Unbuilt),
+    /// Verify backups: meta files agree, every file exists with its size
+    /// (and, with --deep, its checksum).
+    #[command(after_help = commands::VERIFY_EXAMPLES)]
+    Verify(commands::VerifyArgs),
     /// Serve the REST API.
     Server(Unbuilt),
     /// Inspect the configuration.
@@ -197,7 +199,10 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
         Command::Delete(args) => commands::delete(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),
-        Command::Verify(_) => Err(unbuilt("verify")),
+        Command::Verify(args) => Ok(match commands::verify(config, args, out).await? {
+            true => ExitCode::SUCCESS,
+            false => exit_code(ErrorKind::Corrupt),
+        }),
         Command::Server(_) => Err(unbuilt("server")),
     }
 }

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Remote,
     /// Not built yet.
     Unsupported,
+    /// A backup is damaged: files missing, truncated or changed.
+    Corrupt,
     /// Anything else.
     Internal,
 }
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Unreachable => 6,
             ErrorKind::Remote => 7,
             ErrorKind::Unsupported => 8,
+            ErrorKind::Corrupt => 9,
             ErrorKind::Internal => 1,
         }
     }

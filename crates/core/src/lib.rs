@@ -8,6 +8,7 @@
 //! - [`format`]: the on-disk meta files (the anchor's) and our manifest.
 //! - [`selection`]: which collections an operation covers.
 //! - [`backup`]: `create`; [`catalog`]: `list`, `get`, `delete`.
+//! - [`verify`]: meta consistency, file presence, sizes and checksums.
 //! - [`check`]: the `check` command's probe of Milvus and both storages.
 //! - [`gc`]: pausing Milvus's garbage collection during copies.
 //! - [`progress`]: progress events for the front ends.
@@ -25,6 +26,7 @@ pub mod progress;
 pub mod restore;
 pub mod selection;
 pub mod storage;
+pub mod verify;
 
 pub use context::Context;
 pub use error::{Error, ErrorKind, Result};

@@ -80,7 +80,7 @@ fn unknown_keys_warn_but_run() {
 #[test]
 fn unbuilt_commands_say_so() {
     cli()
-        .args(["verify"])
+        .args(["server"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("not implemented yet"));

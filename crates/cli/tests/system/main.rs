@@ -8,3 +8,4 @@ mod config_cli;
 mod env;
 mod restore;
 mod storage;
+mod verify;

@@ -1,0 +1,212 @@
+//! `verify`: is a backup whole and unchanged?
+//!
+//! Plain: the meta files parse and agree with each other (the per-level
+//! files with `full_meta.json`, the manifest with the segments' binlogs),
+//! and every file of the manifest exists with its recorded size. `deep`
+//! also reads every file and compares its SHA-256. Each problem names the
+//! file; the caller turns any problem into a failure.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::catalog;
+use crate::error::{Error, Result};
+use crate::format::{CollectionBackupInfo, Infos, PartitionBackupInfo, SegmentBackupInfo};
+use crate::progress::Progress;
+use crate::storage::{layout, Storage};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    pub name: String,
+    pub deep: bool,
+    pub files: u64,
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// The file (relative to the backup folder) or meta file concerned.
+    pub path: String,
+    pub problem: String,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, path: impl Into<String>, problem: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            problem: problem.into(),
+        });
+    }
+}
+
+async fn read_infos<T: serde::de::DeserializeOwned>(
+    storage: &Storage,
+    key: &str,
+) -> Result<Option<Vec<T>>> {
+    match storage.read(key).await {
+        Ok(bytes) => Ok(serde_json::from_slice::<Infos<T>>(&bytes)
+            .ok()
+            .map(|i| i.infos)),
+        Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Verifies one backup; `Err` only when it cannot be read at all.
+pub async fn verify(
+    storage: &Storage,
+    name: &str,
+    deep: bool,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let info = catalog::get(storage, name).await?;
+    let mut report = VerifyReport {
+        name: name.to_string(),
+        deep,
+        ..Default::default()
+    };
+    let meta = |f: &str| layout::backup_meta_file(name, f);
+
+    // The per-level files must describe the same tree as full_meta.json.
+    let segments: Vec<&SegmentBackupInfo> = info
+        .collection_backups
+        .iter()
+        .flat_map(|c| &c.partition_backups)
+        .flat_map(|p| &p.segment_backups)
+        .collect();
+    let partitions = info
+        .collection_backups
+        .iter()
+        .map(|c| c.partition_backups.len())
+        .sum::<usize>();
+    let levels = [
+        (
+            layout::COLLECTION_META,
+            read_infos::<CollectionBackupInfo>(storage, &meta(layout::COLLECTION_META))
+                .await?
+                .map(|v| v.len()),
+            info.collection_backups.len(),
+        ),
+        (
+            layout::PARTITION_META,
+            read_infos::<PartitionBackupInfo>(storage, &meta(layout::PARTITION_META))
+                .await?
+                .map(|v| v.len()),
+            partitions,
+        ),
+        (
+            layout::SEGMENT_META,
+            read_infos::<SegmentBackupInfo>(storage, &meta(layout::SEGMENT_META))
+                .await?
+                .map(|v| v.len()),
+            segments.len(),
+        ),
+    ];
+    for (file, found, expected) in levels {
+        match found {
+            None => report.problem(format!("meta/{file}"), "missing or not valid JSON"),
+            Some(n) if n != expected => report.problem(
+                format!("meta/{file}"),
+                format!("lists {n} entries but full_meta.json has {expected}"),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    let Some(manifest) = catalog::manifest(storage, name).await? else {
+        report.problem(
+            format!("meta/{}", layout::MANIFEST),
+            "missing: this backup has no checksums (made by another tool?); only the meta files were checked",
+        );
+        return Ok(report);
+    };
+    // Every binlog the segments name must be in the manifest.
+    let sources: HashSet<&str> = manifest.files.iter().map(|f| f.source.as_str()).collect();
+    for seg in &segments {
+        for log in seg
+            .binlogs
+            .iter()
+            .chain(&seg.deltalogs)
+            .flat_map(|f| &f.binlogs)
+        {
+            let rel = log
+                .log_path
+                .split_once("insert_log/")
+                .map(|(_, r)| format!("insert_log/{r}"))
+                .or_else(|| {
+                    log.log_path
+                        .split_once("delta_log/")
+                        .map(|(_, r)| format!("delta_log/{r}"))
+                })
+                .unwrap_or_else(|| log.log_path.clone());
+            if !sources.contains(rel.as_str()) {
+                report.problem(
+                    &log.log_path,
+                    format!(
+                        "segment {} names this binlog but the manifest does not",
+                        seg.segment_id
+                    ),
+                );
+            }
+        }
+    }
+
+    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+    progress.step(&format!(
+        "{} {} files ({} bytes) of `{name}`",
+        if deep { "reading" } else { "checking" },
+        manifest.files.len(),
+        total
+    ));
+    progress.transfer_start(
+        manifest.files.len() as u64,
+        "files",
+        if deep { total } else { 0 },
+    );
+    let dir = Arc::new(layout::backup_dir(name));
+    let checks = futures::stream::iter(manifest.files.iter().map(|f| {
+        let dir = dir.clone();
+        async move {
+            let key = layout::join(&dir, &f.path);
+            let found = if deep {
+                match storage.sha256(&key).await {
+                    Ok((_, size)) if size != f.size => Some(format!("size {size}, manifest says {}", f.size)),
+                    Ok((sha, _)) if sha != f.sha256 => Some(format!("checksum {sha} differs from the manifest's {} — the file was changed or damaged", f.sha256)),
+                    Ok(_) => None,
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => Some("missing".to_string()),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                match storage.stat(&key).await? {
+                    None => Some("missing".to_string()),
+                    Some(size) if size != f.size => Some(format!("size {size}, manifest says {}", f.size)),
+                    Some(_) => None,
+                }
+            };
+            progress.transfer_advance(if deep { f.size } else { 0 });
+            Ok::<_, Error>((f, found))
+        }
+    }))
+    .buffer_unordered(32)
+    .collect::<Vec<_>>()
+    .await;
+    progress.transfer_end();
+    for result in checks {
+        let (f, found) = result?;
+        report.files += 1;
+        report.bytes += f.size;
+        if let Some(problem) = found {
+            report.problem(&f.path, problem);
+        }
+    }
+    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
