@@ -57,6 +57,30 @@ Examples:
   milvus-backup delete --older-than 30d
   milvus-backup delete --all --yes";
 
+/// The database-level selection flags shared by `create` and `restore`.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Whole databases, comma-separated.
+    #[arg(short = 'd', long = "databases", value_delimiter = ',')]
+    databases: Vec<String>,
+    /// JSON map of database to collections, e.g. '{"db1":["c1"],"db2":[]}'.
+    #[arg(
+        short = 'a',
+        long = "database_collections",
+        alias = "database-collections"
+    )]
+    database_collections: Option<String>,
+}
+
+impl DatabaseArgs {
+    fn db_collections(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        match &self.database_collections {
+            Some(text) => Selection::parse_db_collections(text),
+            None => Ok(Default::default()),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Backup name (letters, digits, `_`); default backup_<UTC time>.
@@ -70,16 +94,8 @@ pub struct CreateArgs {
         value_delimiter = ','
     )]
     colls: Vec<String>,
-    /// Whole databases, comma-separated.
-    #[arg(short = 'd', long = "databases", value_delimiter = ',')]
-    databases: Vec<String>,
-    /// JSON map of database to collections, e.g. '{"db1":["c1"],"db2":[]}'.
-    #[arg(
-        short = 'a',
-        long = "database_collections",
-        alias = "database-collections"
-    )]
-    database_collections: Option<String>,
+    #[command(flatten)]
+    dbs: DatabaseArgs,
     /// Patterns `db.coll` or `db.*`, comma-separated.
     #[arg(long, value_delimiter = ',')]
     filter: Vec<String>,
@@ -107,16 +123,8 @@ pub struct RestoreArgs {
         value_delimiter = ','
     )]
     collections: Vec<String>,
-    /// Databases of the backup to restore, comma-separated.
-    #[arg(short = 'd', long = "databases", value_delimiter = ',')]
-    databases: Vec<String>,
-    /// JSON map of database to collections, e.g. '{"db1":["c1"],"db2":[]}'.
-    #[arg(
-        short = 'a',
-        long = "database_collections",
-        alias = "database-collections"
-    )]
-    database_collections: Option<String>,
+    #[command(flatten)]
+    dbs: DatabaseArgs,
     /// Suffix appended to every restored collection's name.
     #[arg(short = 's', long, default_value = "")]
     suffix: String,
@@ -217,11 +225,8 @@ pub struct DeleteArgs {
 pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
     let selection = Selection {
         collections: args.colls,
-        databases: args.databases,
-        db_collections: match &args.database_collections {
-            Some(text) => Selection::parse_db_collections(text)?,
-            None => Default::default(),
-        },
+        db_collections: args.dbs.db_collections()?,
+        databases: args.dbs.databases,
         filter: args.filter,
     };
     let opts = BackupOptions {
@@ -266,11 +271,8 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
     let opts = RestoreOptions {
         backup_name: args.name,
         collections,
-        databases: args.databases,
-        db_collections: match &args.database_collections {
-            Some(text) => Selection::parse_db_collections(text)?,
-            None => Default::default(),
-        },
+        db_collections: args.dbs.db_collections()?,
+        databases: args.dbs.databases,
         suffix: args.suffix,
         renames,
         drop_exist_collection: args.drop_exist_collection,

@@ -214,16 +214,15 @@ pub async fn plan(
         info.size += cinfo.size;
         info.collection_backups.push(cinfo);
     }
-    if let Ok(dbs) = client.list_databases().await {
-        info.database_backups = dbs
-            .into_iter()
-            .filter(|d| collections.iter().any(|c| &c.db == d))
-            .map(|db_name| DatabaseBackupInfo {
-                db_name,
-                ..Default::default()
-            })
-            .collect();
-    }
+    // The selection was resolved against the server's databases already.
+    let dbs: std::collections::BTreeSet<&str> = collections.iter().map(|c| c.db.as_str()).collect();
+    info.database_backups = dbs
+        .into_iter()
+        .map(|db_name| DatabaseBackupInfo {
+            db_name: db_name.to_string(),
+            ..Default::default()
+        })
+        .collect();
     Ok(BackupPlan {
         name: name.to_string(),
         info,

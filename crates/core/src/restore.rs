@@ -70,6 +70,9 @@ pub struct RestorePlan {
     pub tasks: Vec<CollectionTask>,
     /// Whether segment files must be copied into the target's storage.
     pub staging: bool,
+    /// The target's databases when the plan was made.
+    #[serde(skip)]
+    pub databases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -281,6 +284,7 @@ pub async fn plan(
         backup: info.name.clone(),
         tasks,
         staging,
+        databases,
     })
 }
 
@@ -297,7 +301,6 @@ pub async fn execute(
         collections: plan.tasks.len(),
         ..Default::default()
     };
-    let databases = client.list_databases().await?;
     for (i, task) in plan.tasks.iter().enumerate() {
         progress.step(&format!(
             "[{}/{}] restoring {} as {}",
@@ -306,7 +309,8 @@ pub async fn execute(
             task.source,
             task.target
         ));
-        if client.version.is_some_and(|v| v.has_databases()) && !databases.contains(&task.target.db)
+        if client.version.is_some_and(|v| v.has_databases())
+            && !plan.databases.contains(&task.target.db)
         {
             match client.create_database(&task.target.db).await {
                 Ok(()) => {}

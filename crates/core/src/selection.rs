@@ -103,26 +103,17 @@ impl Selection {
         }
 
         let mut out = BTreeSet::new();
-        if self.is_empty() {
-            for db in &databases {
-                for c in collections_of(client, &databases, &mut cache, db)
-                    .await?
-                    .clone()
-                {
-                    out.insert(CollectionRef {
-                        db: db.clone(),
-                        name: c,
-                    });
-                }
-            }
-            return Ok(out.into_iter().collect());
-        }
         let mut named: Vec<CollectionRef> = self
             .collections
             .iter()
             .map(|c| CollectionRef::parse(c))
             .collect();
-        let mut whole_dbs: Vec<String> = self.databases.clone();
+        // Nothing selected means every database, whole.
+        let mut whole_dbs: Vec<String> = if self.is_empty() {
+            databases.clone()
+        } else {
+            self.databases.clone()
+        };
         for (db, colls) in &self.db_collections {
             if colls.is_empty() {
                 whole_dbs.push(db.clone());

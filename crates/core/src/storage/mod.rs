@@ -359,21 +359,36 @@ impl Storage {
             }
     }
 
+    /// A lister of `prefix`, or `None` when there is nothing there (a
+    /// missing folder; a missing bucket stays an error).
+    async fn lister(&self, prefix: &str, recursive: bool) -> Result<Option<opendal::Lister>> {
+        match self
+            .op
+            .lister_with(&self.abs(prefix))
+            .recursive(recursive)
+            .await
+        {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => Ok(None),
+            Err(e) => Err(self.map_err(e, "list", prefix)),
+        }
+    }
+
+    /// Every entry of a listing, following pagination.
+    async fn entries(&self, prefix: &str, recursive: bool) -> Result<Vec<opendal::Entry>> {
+        match self.lister(prefix, recursive).await? {
+            Some(l) => l
+                .try_collect()
+                .await
+                .map_err(|e| self.map_err(e, "list", prefix)),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Lists every object under `prefix` (a folder ending in `/`, or a key
     /// prefix), recursively, following pagination.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        let abs = self.abs(prefix);
-        let lister = match self.op.lister_with(&abs).recursive(true).await {
-            Ok(l) => l,
-            Err(e) if e.kind() == DalKind::NotFound && self.spec.provider == Provider::Local => {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(self.map_err(e, "list", prefix)),
-        };
-        let entries: Vec<opendal::Entry> = lister
-            .try_collect()
-            .await
-            .map_err(|e| self.map_err(e, "list", prefix))?;
+        let entries = self.entries(prefix, true).await?;
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             if !entry.metadata().is_file() {
@@ -398,10 +413,8 @@ impl Storage {
     /// Whether anything is stored under `prefix`; reads one listing page only.
     pub async fn has_objects(&self, prefix: &str) -> Result<bool> {
         let abs = self.abs(prefix);
-        let mut lister = match self.op.lister_with(&abs).await {
-            Ok(l) => l,
-            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => return Ok(false),
-            Err(e) => return Err(self.map_err(e, "list", prefix)),
+        let Some(mut lister) = self.lister(prefix, false).await? else {
+            return Ok(false);
         };
         while let Some(entry) = lister.next().await {
             let entry = entry.map_err(|e| self.map_err(e, "list", prefix))?;
@@ -415,18 +428,9 @@ impl Storage {
     /// Names of the immediate sub-folders of a folder key (`""` for the root).
     pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
         let abs = self.abs(prefix);
-        let lister = match self.op.lister_with(&abs).await {
-            Ok(l) => l,
-            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(self.map_err(e, "list", prefix)),
-        };
-        let entries: Vec<opendal::Entry> = lister
-            .try_collect()
-            .await
-            .map_err(|e| self.map_err(e, "list", prefix))?;
-        let mut out: Vec<String> = entries
+        let mut out: Vec<String> = self
+            .entries(prefix, false)
+            .await?
             .iter()
             .filter(|e| e.metadata().is_dir() && e.path() != abs)
             .filter_map(|e| {
