@@ -21,7 +21,11 @@ Examples:
   milvus-backup create -n kb -c db1.docs -d db2         # db1.docs plus all of db2
   milvus-backup create -a '{\"db1\":[\"c1\"],\"db2\":[]}'
   milvus-backup create --filter 'db1.*,default.docs'
-  milvus-backup --json create -n nightly               # one JSON object for scripts";
+  milvus-backup --json create -n nightly               # one JSON object for scripts
+  milvus-backup create -n n2 --compress zstd --compress-level 9
+  MILVUS_BACKUP_ENCRYPTION_KEY=$(cat key.txt) milvus-backup create -n n3 --encrypt
+  milvus-backup create -n n4 --base-backup nightly    # share unchanged files with `nightly`
+  milvus-backup create -n n5 --incremental            # base: newest backup of the same collections";
 
 pub const RESTORE_EXAMPLES: &str = "\
 Examples:
@@ -55,7 +59,20 @@ pub const DELETE_EXAMPLES: &str = "\
 Examples:
   milvus-backup delete -n nightly
   milvus-backup delete --older-than 30d
-  milvus-backup delete --all --yes";
+  milvus-backup delete --all --yes
+  milvus-backup delete --apply-retention --dry-run   # what backup.maxBackupNum / retentionDays remove
+  milvus-backup delete --apply-retention
+
+Files that incremental backups share are moved to a remaining backup, so
+deleting backups in any order never breaks the others.";
+
+pub const KEYGEN_EXAMPLES: &str = "\
+Examples:
+  milvus-backup keygen > backup-key.txt && chmod 600 backup-key.txt
+  milvus-backup --set backup.encryption.keyFile=backup-key.txt create --encrypt -n nightly
+
+Keep the key file safe and apart from the backups: without it, encrypted
+backups cannot be restored.";
 
 /// The database-level selection flags shared by `create` and `restore`.
 #[derive(Debug, Args)]
@@ -108,6 +125,27 @@ pub struct CreateArgs {
     /// Also back up users and roles.
     #[arg(long)]
     rbac: bool,
+    /// Compress stored files: zstd, gzip or none (default: backup.compression
+    /// and backup.compressionAlgorithm).
+    #[arg(long, value_name = "ALGORITHM", value_parser = ["zstd", "gzip", "none"])]
+    compress: Option<String>,
+    /// Compression level (zstd -7..22, gzip 1..9; default: backup.compressionLevel).
+    #[arg(
+        long = "compress-level",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    compress_level: Option<i32>,
+    /// Encrypt files and schemas with the key in MILVUS_BACKUP_ENCRYPTION_KEY
+    /// or backup.encryption.keyFile (see `milvus-backup keygen`).
+    #[arg(long)]
+    encrypt: bool,
+    /// Incremental: share files unchanged since this backup instead of copying them.
+    #[arg(long = "base-backup", alias = "base_backup", value_name = "NAME")]
+    base_backup: Option<String>,
+    /// Incremental on the newest complete backup of the same collections.
+    #[arg(long, conflicts_with = "base_backup")]
+    incremental: bool,
 }
 
 #[derive(Debug, Args)]
@@ -209,7 +247,7 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// Backup name.
-    #[arg(short = 'n', long, required_unless_present_any = ["all", "older_than"])]
+    #[arg(short = 'n', long, required_unless_present_any = ["all", "older_than", "apply_retention"])]
     name: Option<String>,
     /// Delete every backup older than this age (e.g. 30d, 12h, 2w).
     #[arg(long, conflicts_with_all = ["name", "all"])]
@@ -220,6 +258,12 @@ pub struct DeleteArgs {
     /// Confirm --all.
     #[arg(long)]
     yes: bool,
+    /// Delete what backup.maxBackupNum and backup.retentionDays say to.
+    #[arg(long = "apply-retention", conflicts_with_all = ["name", "all", "older_than"])]
+    apply_retention: bool,
+    /// Only show what would be deleted.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
 }
 
 pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
@@ -235,6 +279,11 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         force: args.force,
         meta_only: args.meta_only,
         rbac: args.rbac,
+        compress: args.compress,
+        compress_level: args.compress_level,
+        encrypt: args.encrypt,
+        base_backup: args.base_backup,
+        incremental: args.incremental,
     };
     let ctx = Context::open(config)?;
     let progress = CliProgress::new(out.quiet, out.json);
@@ -251,6 +300,16 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
             stats.files,
             stats.duration_s
         );
+        if let Some(base) = &stats.base_backup {
+            println!(
+                "incremental on `{base}`: {} file(s) shared, {} copied",
+                stats.shared_files,
+                human_bytes(stats.copied_bytes)
+            );
+        }
+        for gone in &stats.retention_deleted {
+            println!("retention: deleted backup `{gone}`");
+        }
     }
     Ok(())
 }
@@ -453,7 +512,16 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
 pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let storage = &ctx.backup_storage;
-    let names: Vec<String> = if let Some(name) = args.name {
+    let names: Vec<String> = if args.apply_retention {
+        let policy = catalog::Retention::from_config(&ctx.config.backup);
+        if !policy.is_active() {
+            return Err(Error::invalid_input(
+                "no retention policy is set — set backup.maxBackupNum and/or backup.retentionDays (e.g. --set backup.maxBackupNum=7)",
+            ));
+        }
+        let now = chrono::Utc::now().timestamp_millis() as u64;
+        policy.victims(&catalog::list(storage).await?, now, &[])
+    } else if let Some(name) = args.name {
         vec![name]
     } else if args.all {
         if !args.yes {
@@ -476,6 +544,19 @@ pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<(
             .map(|r| r.name)
             .collect()
     };
+    if args.dry_run {
+        if out.json {
+            out.json_value(&serde_json::json!({ "would_delete": names }));
+        } else {
+            for name in &names {
+                println!("would delete backup `{name}`");
+            }
+            if names.is_empty() && !out.quiet {
+                println!("nothing to delete");
+            }
+        }
+        return Ok(());
+    }
     let mut deleted = Vec::new();
     for name in &names {
         catalog::delete(storage, name).await?;

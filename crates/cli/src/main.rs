@@ -64,6 +64,9 @@ enum Command {
         after_help = "Example:\n  milvus-backup check\n\nEach step prints OK, WARN, FAIL or SKIP; any FAIL exits non-zero."
     )]
     Check,
+    /// Print a new encryption key (an age identity) for `create --encrypt`.
+    #[command(after_help = commands::KEYGEN_EXAMPLES)]
+    Keygen,
     /// Create a backup of collections (flush, copy binlogs, write meta).
     #[command(after_help = commands::CREATE_EXAMPLES)]
     Create(commands::CreateArgs),
@@ -175,6 +178,15 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             } else {
                 exit_code(ErrorKind::Remote)
             })
+        }
+        Command::Keygen => {
+            let (secret, public) = milvus_backup::codec::Key::generate();
+            if out.json {
+                out.json_value(&serde_json::json!({ "key": secret, "recipient": public }));
+            } else {
+                println!("# milvus-backup encryption key; recipient: {public}\n{secret}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Show) => {
             if out.json {

@@ -11,13 +11,13 @@
 //! it wrote.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::catalog;
+use crate::codec::{self, Compression, Encoder};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::format::{self, *};
@@ -39,6 +39,18 @@ pub struct BackupOptions {
     pub meta_only: bool,
     /// Back up users and roles too.
     pub rbac: bool,
+    /// `zstd`, `gzip` or `none`; from `backup.compression` and
+    /// `backup.compressionAlgorithm` when `None`.
+    pub compress: Option<String>,
+    /// From `backup.compressionLevel` when `None`.
+    pub compress_level: Option<i32>,
+    /// Encrypt with the configured key (`backup.encryption.*`).
+    pub encrypt: bool,
+    /// Share unchanged files with this earlier backup.
+    pub base_backup: Option<String>,
+    /// Share unchanged files with the newest complete backup of the same
+    /// collections, if there is one.
+    pub incremental: bool,
 }
 
 /// One file to copy from Milvus storage into the backup.
@@ -57,6 +69,12 @@ pub struct BackupPlan {
     pub name: String,
     pub info: BackupInfo,
     pub files: Vec<FileCopy>,
+    /// How new files are stored.
+    #[serde(skip)]
+    pub encoder: Encoder,
+    /// The base of an incremental backup and its manifest.
+    #[serde(skip)]
+    pub base: Option<(String, Manifest)>,
     #[serde(skip)]
     pub started: Option<Instant>,
 }
@@ -68,9 +86,17 @@ pub struct BackupStats {
     pub collections: usize,
     pub entities: i64,
     pub size_bytes: u64,
+    /// Bytes written by this backup; files shared with the base are not counted.
     pub copied_bytes: u64,
     pub files: u64,
+    /// Files shared with the base backup instead of copied.
+    pub shared_files: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<String>,
     pub duration_s: f64,
+    /// Backups removed by the retention policy afterwards.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retention_deleted: Vec<String>,
 }
 
 /// Backup names the anchor accepts: `^[A-Za-z_][A-Za-z0-9_]*$`, ≤ 128 chars.
@@ -134,8 +160,12 @@ pub async fn create(
             client.address()
         )));
     }
+    let encoder = encoder(ctx, opts)?;
+    let base = base_backup(ctx, opts, &collections, progress).await?;
     let mut plan = plan(ctx, &client, &name, &collections, opts, progress).await?;
     plan.started = Some(started);
+    plan.encoder = encoder;
+    plan.base = base;
     let result = execute(ctx, &plan, progress).await;
     if result.is_err() {
         // Leave nothing that could be mistaken for a backup.
@@ -149,7 +179,87 @@ pub async fn create(
             ));
         }
     }
-    result
+    let mut stats = result?;
+    let policy = catalog::Retention::from_config(&ctx.config.backup);
+    if policy.is_active() {
+        match catalog::apply_retention(&ctx.backup_storage, &policy, &[&name], false, progress)
+            .await
+        {
+            Ok(gone) => stats.retention_deleted = gone,
+            Err(e) => progress.warn(&format!("retention policy not applied: {e}")),
+        }
+    }
+    Ok(stats)
+}
+
+/// How new files are stored, from the options and the config.
+fn encoder(ctx: &Context, opts: &BackupOptions) -> Result<Encoder> {
+    let cfg = &ctx.config.backup;
+    let compression = match &opts.compress {
+        Some(name) => Compression::parse(name)?,
+        None if cfg.compression => Compression::parse(&cfg.compression_algorithm)?,
+        None => Compression::None,
+    };
+    let level = opts.compress_level.unwrap_or(cfg.compression_level);
+    compression.check_level(level)?;
+    let key = if opts.encrypt {
+        Some(ctx.backup_storage.key().cloned().ok_or_else(|| {
+            Error::invalid_input(
+                "--encrypt needs a key: set MILVUS_BACKUP_ENCRYPTION_KEY or backup.encryption.keyFile (generate one with `milvus-backup keygen`)",
+            )
+        })?)
+    } else {
+        None
+    };
+    Ok(Encoder {
+        compression,
+        level,
+        key,
+    })
+}
+
+/// The base of an incremental backup: the one named, or with
+/// `--incremental` the newest complete backup of the same collections.
+async fn base_backup(
+    ctx: &Context,
+    opts: &BackupOptions,
+    collections: &[CollectionRef],
+    progress: &dyn Progress,
+) -> Result<Option<(String, Manifest)>> {
+    let storage = &ctx.backup_storage;
+    let name = match &opts.base_backup {
+        Some(name) => {
+            catalog::get(storage, name).await?;
+            name.clone()
+        }
+        None if opts.incremental => {
+            let mut wanted: Vec<String> = collections.iter().map(|c| c.to_string()).collect();
+            wanted.sort();
+            let found = catalog::list(storage).await?.into_iter().find(|b| {
+                let mut have = b.collections.clone();
+                have.sort();
+                b.state == catalog::BackupState::Complete && have == wanted
+            });
+            match found {
+                Some(b) => b.name,
+                None => {
+                    progress
+                        .step("no earlier backup of the same collections: making a full backup");
+                    return Ok(None);
+                }
+            }
+        }
+        None => return Ok(None),
+    };
+    let manifest = catalog::manifest(storage, &name).await?.ok_or_else(|| {
+        Error::invalid_input(format!(
+            "base backup `{name}` has no manifest (it was made by another tool), so its files cannot be shared — make a full backup instead"
+        ))
+    })?;
+    progress.step(&format!(
+        "incremental: sharing unchanged files with `{name}`"
+    ));
+    Ok(Some((name, manifest)))
 }
 
 /// Reads metadata and segment files; flushes first unless `force`.
@@ -227,6 +337,8 @@ pub async fn plan(
         name: name.to_string(),
         info,
         files,
+        encoder: Encoder::default(),
+        base: None,
         started: None,
     })
 }
@@ -443,51 +555,165 @@ pub async fn execute(
 ) -> Result<BackupStats> {
     let started = plan.started.unwrap_or_else(Instant::now);
     let name = &plan.name;
-    let backup_dir = layout::backup_dir(name);
     let gc = if ctx.config.backup.gc_pause.enable && !plan.files.is_empty() {
         Some(GcPause::start(&ctx.config.backup.gc_pause, progress).await)
     } else {
         None
     };
 
-    let total: u64 = plan.files.iter().map(|f| f.size).sum();
+    // Files unchanged since the base are referenced, the rest copied.
+    let shared: BTreeMap<&str, ManifestFile> = match &plan.base {
+        Some((base, manifest)) => plan
+            .files
+            .iter()
+            .filter_map(|f| Some((f.source.as_str(), share(plan, base, manifest, f)?)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let to_copy: Vec<&FileCopy> = plan
+        .files
+        .iter()
+        .filter(|f| !shared.contains_key(f.source.as_str()))
+        .collect();
+    let total: u64 = to_copy.iter().map(|f| f.size).sum();
     progress.step(&format!(
-        "copying {} files ({} bytes)",
-        plan.files.len(),
-        total
+        "copying {} files ({} bytes){}",
+        to_copy.len(),
+        total,
+        if shared.is_empty() {
+            String::new()
+        } else {
+            format!(", sharing {} unchanged files with the base", shared.len())
+        }
     ));
-    progress.transfer_start(plan.files.len() as u64, "files", total);
-    let copied = Arc::new(AtomicU64::new(0));
-    let parallel = ctx.config.backup.parallelism.copydata.max(1) as usize;
-    let results: Result<Vec<ManifestFile>> = futures::stream::iter(plan.files.iter().map(|f| {
-        let copied = copied.clone();
-        let target = format!("{backup_dir}{}", f.target);
-        async move {
-            let (sha256, size) = copy_file(ctx, &f.source, &target, f.size).await?;
-            copied.fetch_add(size, Ordering::Relaxed);
-            progress.transfer_advance(size);
-            Ok(ManifestFile {
-                path: f.target.clone(),
-                size,
-                sha256,
-                source: f.source.clone(),
-            })
+    // A shared file must still be where the base says, at its size.
+    let missing = futures::stream::iter(shared.values().map(|f| async move {
+        let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
+        match ctx.backup_storage.stat(&key).await {
+            Ok(Some(n)) if n == f.size => Ok(None),
+            Ok(_) => Ok(Some(key)),
+            Err(e) => Err(e),
         }
     }))
-    .buffer_unordered(parallel)
-    .try_collect()
-    .await;
+    .buffer_unordered(32)
+    .try_filter_map(|k| async move { Ok(k) })
+    .try_collect::<Vec<String>>()
+    .await?;
+    if let Some(key) = missing.first() {
+        return Err(Error::new(
+            crate::ErrorKind::Corrupt,
+            format!(
+                "the base backup's file `{key}` is missing or has the wrong size — run `milvus-backup verify` on the base, or make a full backup"
+            ),
+        ));
+    }
+    progress.transfer_start(to_copy.len() as u64, "files", total);
+    let copied = copy_all(ctx, plan, &to_copy, progress).await;
     progress.transfer_end();
     if let Some(gc) = gc {
         gc.resume().await;
     }
-    let mut manifest_files = results?;
-    manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
+    finish_execute(ctx, plan, shared, copied?, started, progress).await
+}
 
+/// The manifest entry of `f` referring to the base's copy, when the base
+/// holds the same Milvus file stored the same way.
+fn share(plan: &BackupPlan, base: &str, manifest: &Manifest, f: &FileCopy) -> Option<ManifestFile> {
+    let b = manifest.files.iter().find(|b| b.source == f.source)?;
+    let same_key = match (&manifest.encryption, &plan.encoder.key) {
+        (None, None) => true,
+        (Some(e), Some(k)) => e.recipient == k.recipient(),
+        _ => false,
+    };
+    let same = b.path == f.target
+        && b.raw_size.unwrap_or(b.size) == f.size
+        && b.encoding == plan.encoder.encoding()
+        && same_key;
+    same.then(|| ManifestFile {
+        stored_in: Some(b.holder(base).to_string()),
+        ..b.clone()
+    })
+}
+
+/// Copies files concurrently, encoding them as the plan says.
+async fn copy_all(
+    ctx: &Context,
+    plan: &BackupPlan,
+    files: &[&FileCopy],
+    progress: &dyn Progress,
+) -> Result<Vec<ManifestFile>> {
+    let backup_dir = layout::backup_dir(&plan.name);
+    let parallel = ctx.config.backup.parallelism.copydata.max(1) as usize;
+    futures::stream::iter(files.iter().map(|f| {
+        let target = format!("{backup_dir}{}", f.target);
+        async move {
+            let entry = if plan.encoder.encoding().is_plain() {
+                let (sha256, size) = copy_file(ctx, &f.source, &target, f.size).await?;
+                ManifestFile {
+                    path: f.target.clone(),
+                    size,
+                    sha256,
+                    source: f.source.clone(),
+                    ..Default::default()
+                }
+            } else {
+                let e = codec::encode_copy(
+                    &ctx.milvus_storage,
+                    &f.source,
+                    &ctx.backup_storage,
+                    &target,
+                    &plan.encoder,
+                )
+                .await?;
+                check_unchanged(&f.source, f.size, e.raw_size)?;
+                ManifestFile {
+                    path: f.target.clone(),
+                    size: e.size,
+                    sha256: e.sha256,
+                    source: f.source.clone(),
+                    encoding: plan.encoder.encoding(),
+                    raw_size: Some(e.raw_size),
+                    raw_sha256: (!plan.encoder.encoding().encrypted).then_some(e.raw_sha256),
+                    stored_in: None,
+                }
+            };
+            progress.transfer_advance(f.size);
+            Ok(entry)
+        }
+    }))
+    .buffer_unordered(parallel)
+    .try_collect()
+    .await
+}
+
+async fn finish_execute(
+    ctx: &Context,
+    plan: &BackupPlan,
+    shared: BTreeMap<&str, ManifestFile>,
+    copied: Vec<ManifestFile>,
+    started: Instant,
+    progress: &dyn Progress,
+) -> Result<BackupStats> {
+    let copied_bytes: u64 = copied.iter().map(|f| f.size).sum();
+    let shared_files = shared.len() as u64;
+    let mut manifest_files: Vec<ManifestFile> =
+        copied.into_iter().chain(shared.into_values()).collect();
+    manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
     progress.step("writing metadata");
     let mut info = plan.info.clone();
     info.end_time = chrono::Utc::now().timestamp_millis();
-    write_meta(ctx, name, &info, manifest_files, started).await
+    let mut stats = write_meta(ctx, plan, &info, manifest_files, copied_bytes, started).await?;
+    stats.shared_files = shared_files;
+    Ok(stats)
+}
+
+fn check_unchanged(source: &str, expected: u64, size: u64) -> Result<()> {
+    if size != expected {
+        return Err(Error::remote(format!(
+            "`{source}` changed while it was copied ({expected} bytes listed, {size} copied) — Milvus may be compacting; retry the backup"
+        )));
+    }
+    Ok(())
 }
 
 /// Copies one file; returns its SHA-256 and size as stored. A server-side
@@ -506,27 +732,38 @@ async fn copy_file(
         Some(sha) => (sha, outcome.bytes),
         None => ctx.backup_storage.sha256(target).await?,
     };
-    if size != expected {
-        return Err(Error::remote(format!(
-            "`{source}` changed while it was copied ({expected} bytes listed, {size} copied) — Milvus may be compacting; retry the backup"
-        )));
-    }
+    check_unchanged(source, expected, size)?;
     Ok((sha, size))
 }
 
-async fn write_json<T: Serialize>(ctx: &Context, key: &str, value: &T) -> Result<()> {
+/// Writes a meta file; sealed with `seal`'s key when given.
+async fn write_json<T: Serialize>(
+    ctx: &Context,
+    key: &str,
+    value: &T,
+    seal: Option<&codec::Key>,
+) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::internal(format!("encoding {key}: {e}")))?;
+    let bytes = match seal {
+        Some(k) => codec::seal(&bytes, k),
+        None => bytes,
+    };
     ctx.backup_storage.write(key, bytes).await
 }
 
 async fn write_meta(
     ctx: &Context,
-    name: &str,
+    plan: &BackupPlan,
     info: &BackupInfo,
     files: Vec<ManifestFile>,
+    copied_bytes: u64,
     started: Instant,
 ) -> Result<BackupStats> {
+    let name = plan.name.as_str();
+    // Schemas are as private as the data; the brief, manifest and summary
+    // stay readable so backups can be listed and checked without the key.
+    let seal = plan.encoder.key.as_ref();
     let meta = |f: &str| layout::backup_meta_file(name, f);
     let mut segments = Vec::new();
     let mut partitions = Vec::new();
@@ -549,17 +786,25 @@ async fn write_meta(
     let file_count = files.len() as u64;
     let created_at = chrono::Utc::now().to_rfc3339();
 
-    write_json(ctx, &meta(layout::SEGMENT_META), &Infos { infos: segments }).await?;
+    write_json(
+        ctx,
+        &meta(layout::SEGMENT_META),
+        &Infos { infos: segments },
+        seal,
+    )
+    .await?;
     write_json(
         ctx,
         &meta(layout::PARTITION_META),
         &Infos { infos: partitions },
+        seal,
     )
     .await?;
     write_json(
         ctx,
         &meta(layout::COLLECTION_META),
         &Infos { infos: collections },
+        seal,
     )
     .await?;
     let manifest = Manifest {
@@ -568,9 +813,18 @@ async fn write_meta(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         backup_name: name.to_string(),
         created_at: created_at.clone(),
+        compression: (!plan.encoder.compression.is_none()).then_some(CompressionInfo {
+            algorithm: plan.encoder.compression,
+            level: plan.encoder.level,
+        }),
+        encryption: seal.map(|k| EncryptionInfo {
+            scheme: "age-x25519".into(),
+            recipient: k.recipient(),
+        }),
+        base_backup: plan.base.as_ref().map(|(b, _)| b.clone()),
         files,
     };
-    write_json(ctx, &meta(layout::MANIFEST), &manifest).await?;
+    write_json(ctx, &meta(layout::MANIFEST), &manifest, None).await?;
     write_json(
         ctx,
         &meta(layout::BACKUP_META),
@@ -578,11 +832,12 @@ async fn write_meta(
             collection_backups: Vec::new(),
             ..info.clone()
         },
+        None,
     )
     .await?;
     // The completion mark: nothing may be written before it that a reader
     // of a complete backup needs.
-    write_json(ctx, &meta(layout::FULL_META), info).await?;
+    write_json(ctx, &meta(layout::FULL_META), info, seal).await?;
     let summary = Summary {
         format_version: FORMAT_VERSION,
         name: name.to_string(),
@@ -598,16 +853,22 @@ async fn write_meta(
         entities,
         size_bytes: size_bytes as i64,
         files: file_count,
+        copied_bytes: copied_bytes as i64,
+        base_backup: manifest.base_backup.clone(),
+        compression: plan.encoder.compression,
+        encrypted: seal.is_some(),
     };
-    write_json(ctx, &meta(layout::SUMMARY), &summary).await?;
+    write_json(ctx, &meta(layout::SUMMARY), &summary, None).await?;
     Ok(BackupStats {
         name: name.to_string(),
         collections: info.collection_backups.len(),
         entities,
         size_bytes,
-        copied_bytes: size_bytes,
+        copied_bytes,
         files: file_count,
+        base_backup: manifest.base_backup.clone(),
         duration_s: started.elapsed().as_secs_f64(),
+        ..Default::default()
     })
 }
 

@@ -180,7 +180,10 @@ pub struct GcPauseConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EncryptionConfig {
+    /// Path of a file holding an age identity (`AGE-SECRET-KEY-1...`).
     pub key_file: String,
+    /// The identity itself; wins over `key_file`.
+    pub key: Secret,
 }
 
 impl Default for LogConfig {
@@ -517,6 +520,7 @@ const KEYS: &[Key] = &[
         Kind::Str,
         &["BACKUP_ENCRYPTION_KEY_FILE"],
     ),
+    secret("backup.encryption.key", &["MILVUS_BACKUP_ENCRYPTION_KEY"]),
     key(
         "backup.maxBackupNum",
         Kind::Int(0, 1_000_000),
@@ -676,6 +680,7 @@ impl Config {
             self.minio.token.expose(),
             self.minio.backup_secret_access_key.expose(),
             self.minio.backup_token.expose(),
+            self.backup.encryption.key.expose(),
         ]
         .into_iter()
         // The built-in defaults are public; scrubbing them would mangle

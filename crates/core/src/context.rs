@@ -25,7 +25,8 @@ impl Context {
         Ok(Context {
             config: config.clone(),
             milvus_storage: Storage::open(milvus_spec)?,
-            backup_storage: Storage::open(backup_spec)?,
+            backup_storage: Storage::open(backup_spec)?
+                .with_key(crate::codec::Key::from_config(&config.backup.encryption)?),
         })
     }
 

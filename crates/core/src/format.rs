@@ -203,8 +203,51 @@ pub struct Manifest {
     pub tool_version: String,
     pub backup_name: String,
     pub created_at: String,
+    /// Compression of the files this backup wrote (`none` when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<CompressionInfo>,
+    /// Encryption of files and schema-bearing meta files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionInfo>,
+    /// The backup this one was made incrementally from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<String>,
     /// Files by key relative to the backup folder.
     pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    /// Whether every file is stored plainly inside this backup's own
+    /// folder, so Milvus could import it in place.
+    pub fn self_contained_plain(&self) -> bool {
+        self.files
+            .iter()
+            .all(|f| f.encoding.is_plain() && f.stored_in.is_none())
+    }
+
+    /// The backups whose folders hold files this one refers to.
+    pub fn referenced_backups(&self) -> std::collections::BTreeSet<&str> {
+        self.files
+            .iter()
+            .filter_map(|f| f.stored_in.as_deref())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CompressionInfo {
+    pub algorithm: crate::codec::Compression,
+    pub level: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EncryptionInfo {
+    /// `age-x25519`: age files for one X25519 recipient.
+    pub scheme: String,
+    /// The recipient (public key) the files were sealed for.
+    pub recipient: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -218,6 +261,38 @@ pub struct ManifestFile {
     pub sha256: String,
     /// Where the file came from in Milvus storage (relative to its root).
     pub source: String,
+    /// How the bytes are stored; absent for files as Milvus wrote them.
+    #[serde(skip_serializing_if = "crate::codec::Encoding::is_plain")]
+    pub encoding: crate::codec::Encoding,
+    /// Size of the file as Milvus wrote it, when stored encoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_size: Option<u64>,
+    /// SHA-256 of the file as Milvus wrote it, when stored compressed but
+    /// not encrypted (a plaintext checksum would leak through a sealed one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_sha256: Option<String>,
+    /// Another backup whose folder holds the bytes, at the same `path`
+    /// (incremental backups); absent when this backup holds them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_in: Option<String>,
+}
+
+impl ManifestFile {
+    /// The backup whose folder holds this file's bytes.
+    pub fn holder<'a>(&'a self, backup: &'a str) -> &'a str {
+        self.stored_in.as_deref().unwrap_or(backup)
+    }
+
+    /// What reading the stored file must find.
+    pub fn expected(&self) -> crate::codec::Expected<'_> {
+        crate::codec::Expected {
+            size: self.size,
+            sha256: &self.sha256,
+            encoding: self.encoding,
+            raw_size: self.raw_size,
+            raw_sha256: self.raw_sha256.as_deref(),
+        }
+    }
 }
 
 /// Ours: what `list` shows, written right after `full_meta.json`.
@@ -234,6 +309,12 @@ pub struct Summary {
     pub entities: i64,
     pub size_bytes: i64,
     pub files: u64,
+    /// Bytes this backup stored itself (the rest it shares with its base).
+    pub copied_bytes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<String>,
+    pub compression: crate::codec::Compression,
+    pub encrypted: bool,
 }
 
 /// Our fields of an anchor schema, from the server's protobuf schema.

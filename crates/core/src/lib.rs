@@ -5,6 +5,7 @@
 //! - [`config`]: the anchor-compatible `backup.yaml`, environment and `--set`.
 //! - [`milvus`]: the gRPC client wrapper and version features.
 //! - [`storage`]: OpenDAL operators, copy, and every object key ([`storage::layout`]).
+//! - [`codec`]: compression and encryption of stored files, and the key.
 //! - [`format`]: the on-disk meta files (the anchor's) and our manifest.
 //! - [`selection`]: which collections an operation covers.
 //! - [`backup`]: `create`; [`catalog`]: `list`, `get`, `delete`.
@@ -16,6 +17,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod check;
+pub mod codec;
 pub mod config;
 pub mod context;
 pub mod error;

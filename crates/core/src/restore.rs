@@ -21,9 +21,10 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog;
+use crate::codec;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::format::{self, BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
+use crate::format::{self, BackupInfo, CollectionBackupInfo, Manifest, SegmentBackupInfo};
 use crate::milvus::{proto, MilvusClient};
 use crate::progress::Progress;
 use crate::selection::CollectionRef;
@@ -68,8 +69,12 @@ pub struct CollectionTask {
 pub struct RestorePlan {
     pub backup: String,
     pub tasks: Vec<CollectionTask>,
-    /// Whether segment files must be copied into the target's storage.
+    /// Whether segment files must be copied into the target's storage
+    /// (it cannot read the backup's, or they are encoded or shared).
     pub staging: bool,
+    /// The backup's manifest: where each file is and how it is stored.
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
     /// The target's databases when the plan was made.
     #[serde(skip)]
     pub databases: Vec<String>,
@@ -279,12 +284,15 @@ pub async fn plan(
             "two collections would be restored under the same name; adjust -r/--rename",
         ));
     }
-    let staging = !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage);
+    let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
+    let staging = !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
+        || manifest.as_ref().is_some_and(|m| !m.self_contained_plain());
     Ok(RestorePlan {
         backup: info.name.clone(),
         tasks,
         staging,
         databases,
+        manifest,
     })
 }
 
@@ -557,15 +565,62 @@ async fn stage_segment_for_import(
     let stage = layout::join(&layout::staging_dir(run_id), &format!("{s}/"));
     let stage_insert = layout::join(&stage, &format!("insert_log/{s}/"));
     let stage_delta = layout::join(&stage, &format!("delta_log/{s}/"));
+    let backup_dir = layout::backup_dir(name);
     let mut bytes = 0;
     for (from_dir, to_dir) in [(&insert_dir, &stage_insert), (&delta_dir, &stage_delta)] {
-        for obj in ctx.backup_storage.list(from_dir).await? {
-            let rest = &obj.key[from_dir.len()..];
-            let out = ctx
+        // (key in backup storage, path under the segment folder, manifest entry)
+        let files: Vec<(String, String, Option<&format::ManifestFile>)> = match &plan.manifest {
+            Some(m) => {
+                let rel = &from_dir[backup_dir.len()..];
+                m.files
+                    .iter()
+                    .filter_map(|f| {
+                        let rest = f.path.strip_prefix(rel)?;
+                        let holder = layout::backup_dir(f.holder(name));
+                        Some((layout::join(&holder, &f.path), rest.to_string(), Some(f)))
+                    })
+                    .collect()
+            }
+            // Another tool's backup: whatever the folder holds, as is.
+            None => ctx
                 .backup_storage
-                .copy_to(&obj.key, &ctx.milvus_storage, &layout::join(to_dir, rest))
-                .await?;
-            bytes += out.bytes;
+                .list(from_dir)
+                .await?
+                .into_iter()
+                .map(|o| {
+                    let rest = o.key[from_dir.len()..].to_string();
+                    (o.key, rest, None)
+                })
+                .collect(),
+        };
+        for (key, rest, entry) in files {
+            let dst = layout::join(to_dir, &rest);
+            let server_side = entry.is_none_or(|f| f.encoding.is_plain())
+                && ctx.backup_storage.same_bucket_as(&ctx.milvus_storage);
+            bytes += match entry {
+                // Checked (and decoded) on the way: damage stops the restore.
+                Some(f) if !server_side => codec::decode_copy(
+                    &ctx.backup_storage,
+                    &key,
+                    &f.expected(),
+                    Some((&ctx.milvus_storage, &dst)),
+                )
+                .await?
+                .map_err(|damage| {
+                    Error::new(
+                        crate::ErrorKind::Corrupt,
+                        format!(
+                            "backup file `{key}` is damaged: {damage} — nothing of segment {s} was imported; run `milvus-backup verify --deep -n {name}`"
+                        ),
+                    )
+                })?,
+                _ => {
+                    ctx.backup_storage
+                        .copy_to(&key, &ctx.milvus_storage, &dst)
+                        .await?
+                        .bytes
+                }
+            };
         }
     }
     let delta = if has_deltas {

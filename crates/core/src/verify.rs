@@ -7,12 +7,12 @@
 //! file; the caller turns any problem into a failure.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::catalog;
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::format::{CollectionBackupInfo, Infos, PartitionBackupInfo, SegmentBackupInfo};
 use crate::progress::Progress;
@@ -51,11 +51,9 @@ async fn read_infos<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     key: &str,
 ) -> Result<Option<Vec<T>>> {
-    match storage.read(key).await {
-        Ok(bytes) => Ok(serde_json::from_slice::<Infos<T>>(&bytes)
-            .ok()
-            .map(|i| i.infos)),
-        Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
+    match catalog::read_json::<Infos<T>>(storage, key).await {
+        Ok(infos) => Ok(infos.map(|i| i.infos)),
+        Err(e) if e.kind() == crate::ErrorKind::Remote => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -171,23 +169,25 @@ pub async fn verify(
         "files",
         if deep { total } else { 0 },
     );
-    let dir = Arc::new(layout::backup_dir(name));
     let checks = futures::stream::iter(manifest.files.iter().map(|f| {
-        let dir = dir.clone();
         async move {
-            let key = layout::join(&dir, &f.path);
+            // Shared files of an incremental backup live in another backup's folder.
+            let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
             let found = if deep {
-                match storage.sha256(&key).await {
-                    Ok((_, size)) if size != f.size => Some(format!("size {size}, manifest says {}", f.size)),
-                    Ok((sha, _)) if sha != f.sha256 => Some(format!("checksum {sha} differs from the manifest's {} — the file was changed or damaged", f.sha256)),
-                    Ok(_) => None,
+                // Reads every byte: checksum as stored, then decrypts and
+                // decompresses where the file is encoded.
+                match codec::decode_copy(storage, &key, &f.expected(), None).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(damage)) => Some(damage),
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => Some("missing".to_string()),
                     Err(e) => return Err(e),
                 }
             } else {
                 match storage.stat(&key).await? {
                     None => Some("missing".to_string()),
-                    Some(size) if size != f.size => Some(format!("size {size}, manifest says {}", f.size)),
+                    Some(size) if size != f.size => {
+                        Some(format!("size {size}, manifest says {}", f.size))
+                    }
                     Some(_) => None,
                 }
             };

@@ -8,4 +8,5 @@ mod config_cli;
 mod env;
 mod restore;
 mod storage;
+mod trust;
 mod verify;

@@ -27,7 +27,13 @@ fn describe(inst: &str, db: &str, name: &str) -> serde_json::Value {
 
 /// Asserts that `target` on `to` equals `source` on `from`: description
 /// first (dumping may add an index to load), then every row.
-fn assert_same_collection(from: &str, source: &Generated, to: &str, db: &str, target: &str) {
+pub(crate) fn assert_same_collection(
+    from: &str,
+    source: &Generated,
+    to: &str,
+    db: &str,
+    target: &str,
+) {
     let (a, b) = (
         describe(from, &source.db, &source.name),
         describe(to, db, target),
@@ -56,7 +62,7 @@ fn assert_same_collection(from: &str, source: &Generated, to: &str, db: &str, ta
     );
 }
 
-fn drop_collection(inst: &str, db: &str, name: &str) {
+pub(crate) fn drop_collection(inst: &str, db: &str, name: &str) {
     let cfg = config(&config_yaml(inst, "unused"), &[]);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let ctx = Context::open(&cfg).unwrap();
@@ -69,7 +75,7 @@ fn drop_collection(inst: &str, db: &str, name: &str) {
     });
 }
 
-fn run(cfg: &std::path::Path, sets: &[String], args: &[&str]) -> serde_json::Value {
+pub(crate) fn run(cfg: &std::path::Path, sets: &[String], args: &[&str]) -> serde_json::Value {
     let mut cmd = cli();
     cmd.arg("--json").arg("--config").arg(cfg);
     for s in sets {
@@ -114,7 +120,7 @@ fn round_trip(
 }
 
 /// A collection with deletes and one of another kind (autoID, varchar...).
-fn pick(inst: &'static str, names: &[&str]) -> Vec<Generated> {
+pub(crate) fn pick(inst: &'static str, names: &[&str]) -> Vec<Generated> {
     generated(inst)
         .iter()
         .filter(|g| names.iter().any(|n| g.name.ends_with(n)))

@@ -214,6 +214,8 @@ pub struct Storage {
     spec: StorageSpec,
     /// Prefix joined before every key (`root/`), empty for local storage.
     prefix: String,
+    /// The key that opens encrypted backups (backup storage only).
+    key: Option<std::sync::Arc<crate::codec::Key>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -316,7 +318,23 @@ impl Storage {
                     .with_max_delay(Duration::from_secs(5))
                     .with_jitter(),
             );
-        Ok(Storage { op, spec, prefix })
+        Ok(Storage {
+            op,
+            spec,
+            prefix,
+            key: None,
+        })
+    }
+
+    /// This storage with the key that opens (and seals) encrypted backups.
+    pub fn with_key(mut self, key: Option<crate::codec::Key>) -> Storage {
+        self.key = key.map(std::sync::Arc::new);
+        self
+    }
+
+    /// The encryption key, when one is configured.
+    pub fn key(&self) -> Option<&crate::codec::Key> {
+        self.key.as_deref()
     }
 
     pub fn spec(&self) -> &StorageSpec {
@@ -562,6 +580,32 @@ impl Storage {
             sha256: Some(hex::encode(hasher.finalize())),
             server_side: false,
         })
+    }
+
+    /// A streaming reader of a whole object.
+    pub async fn open_read(&self, key: &str) -> Result<opendal::FuturesAsyncReader> {
+        let reader = self
+            .op
+            .reader_with(&self.abs(key))
+            .chunk(CHUNK)
+            .concurrent(2)
+            .await
+            .map_err(|e| self.map_err(e, "read", key))?;
+        reader
+            .into_futures_async_read(..)
+            .await
+            .map_err(|e| self.map_err(e, "read", key))
+    }
+
+    /// A streaming writer of an object; it exists once the writer is closed.
+    pub async fn open_write(&self, key: &str) -> Result<opendal::FuturesAsyncWriter> {
+        self.op
+            .writer_with(&self.abs(key))
+            .chunk(CHUNK)
+            .concurrent(2)
+            .await
+            .map(|w| w.into_futures_async_write())
+            .map_err(|e| self.map_err(e, "write", key))
     }
 
     /// SHA-256 and size of an object, read in full.
