@@ -35,6 +35,11 @@ pub struct BackupListing {
     /// Milliseconds since the epoch (the anchor's `backup_timestamp`).
     pub backup_timestamp: u64,
     pub milvus_version: String,
+    /// The backup an incremental one shares files with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<String>,
+    pub compression: codec::Compression,
+    pub encrypted: bool,
 }
 
 /// Every backup (complete or not), newest first.
@@ -94,6 +99,9 @@ async fn listing(storage: &Storage, name: &str) -> Result<Option<BackupListing>>
             size_bytes: s.size_bytes,
             backup_timestamp: s.backup_timestamp,
             milvus_version: s.milvus_version,
+            base_backup: s.base_backup,
+            compression: s.compression,
+            encrypted: s.encrypted,
         }));
     }
     // The anchor's backups, and ours interrupted before the summary.
@@ -113,9 +121,14 @@ async fn listing(storage: &Storage, name: &str) -> Result<Option<BackupListing>>
             size_bytes: info.size,
             backup_timestamp: info.backup_timestamp,
             milvus_version: info.milvus_version,
+            ..incomplete(name)
         }));
     }
-    Ok(Some(BackupListing {
+    Ok(Some(incomplete(name)))
+}
+
+fn incomplete(name: &str) -> BackupListing {
+    BackupListing {
         name: name.to_string(),
         id: String::new(),
         state: BackupState::Incomplete,
@@ -124,7 +137,10 @@ async fn listing(storage: &Storage, name: &str) -> Result<Option<BackupListing>>
         size_bytes: 0,
         backup_timestamp: 0,
         milvus_version: String::new(),
-    }))
+        base_backup: None,
+        compression: codec::Compression::None,
+        encrypted: false,
+    }
 }
 
 /// Rows of every segment of a backup.
@@ -355,14 +371,9 @@ mod tests {
 
     fn backup(name: &str, days_old: u64, state: BackupState) -> BackupListing {
         BackupListing {
-            name: name.into(),
-            id: String::new(),
             state,
-            collections: Vec::new(),
-            entities: 0,
-            size_bytes: 0,
             backup_timestamp: NOW - days_old * 86_400_000,
-            milvus_version: String::new(),
+            ..incomplete(name)
         }
     }
 
