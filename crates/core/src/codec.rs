@@ -362,9 +362,15 @@ pub async fn encode_copy(
             ))
         }
     }
-    let mut reader = TallyReader {
-        inner: from.open_read(src).await?,
-        tally: raw.clone(),
+    // A plain copy's raw bytes are its stored bytes: hash them once.
+    let plain = enc.encoding().is_plain();
+    let mut reader: DynRead = if plain {
+        Box::new(from.open_read(src).await?)
+    } else {
+        Box::new(TallyReader {
+            inner: from.open_read(src).await?,
+            tally: raw.clone(),
+        })
     };
     let mut buf = vec![0u8; BUF];
     loop {
@@ -376,7 +382,11 @@ pub async fn encode_copy(
     }
     w.close().await.map_err(io)?;
     let (sha256, size) = finish(&stored);
-    let (raw_sha256, raw_size) = finish(&raw);
+    let (raw_sha256, raw_size) = if plain {
+        (sha256.clone(), size)
+    } else {
+        finish(&raw)
+    };
     Ok(Encoded {
         size,
         sha256,

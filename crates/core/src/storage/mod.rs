@@ -536,48 +536,11 @@ impl Storage {
 
     /// Copies through the tool, computing SHA-256 of the bytes as they pass.
     pub async fn stream_to(&self, src: &str, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
-        let reader = self
-            .op
-            .reader_with(&self.abs(src))
-            .chunk(CHUNK)
-            .concurrent(2)
-            .await
-            .map_err(|e| self.map_err(e, "read", src))?;
-        let mut stream = reader
-            .into_bytes_stream(..)
-            .await
-            .map_err(|e| self.map_err(e, "read", src))?;
-        let mut writer = dst
-            .op
-            .writer_with(&dst.abs(dst_key))
-            .chunk(CHUNK)
-            .concurrent(2)
-            .await
-            .map_err(|e| dst.map_err(e, "write", dst_key))?;
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::remote(format!(
-                    "reading `{src}` from {}: {e}",
-                    self.spec.describe()
-                ))
-                .temporary(true)
-            })?;
-            hasher.update(&chunk);
-            bytes += chunk.len() as u64;
-            if let Err(e) = writer.write(chunk).await {
-                let _ = writer.abort().await;
-                return Err(dst.map_err(e, "write", dst_key));
-            }
-        }
-        writer
-            .close()
-            .await
-            .map_err(|e| dst.map_err(e, "write", dst_key))?;
+        let plain = crate::codec::Encoder::default();
+        let copied = crate::codec::encode_copy(self, src, dst, dst_key, &plain).await?;
         Ok(CopyOutcome {
-            bytes,
-            sha256: Some(hex::encode(hasher.finalize())),
+            bytes: copied.size,
+            sha256: Some(copied.sha256),
             server_side: false,
         })
     }
