@@ -481,6 +481,25 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     println!("milvus version: {}", info.milvus_version);
     println!("size:           {}", human_bytes(info.size.max(0) as u64));
     println!("entities:       {}", catalog::entities(&info));
+    if let Some(m) = catalog::manifest(&ctx.backup_storage, &args.name).await? {
+        let mut stored = Vec::new();
+        if let Some(c) = &m.compression {
+            stored.push(format!("{:?}-{}", c.algorithm, c.level).to_lowercase());
+        }
+        if let Some(e) = &m.encryption {
+            stored.push(format!("encrypted for {}", e.recipient));
+        }
+        if !stored.is_empty() {
+            println!("stored:         {}", stored.join(", "));
+        }
+        let shared = m.files.iter().filter(|f| f.stored_in.is_some()).count();
+        if let Some(base) = &m.base_backup {
+            println!(
+                "incremental:    on `{base}`, {shared} of {} files shared",
+                m.files.len()
+            );
+        }
+    }
     println!("collections:");
     for c in &info.collection_backups {
         let segments: usize = c

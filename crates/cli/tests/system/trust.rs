@@ -118,6 +118,15 @@ fn compressed_encrypted_backup_restores_identically_and_refuses_wrong_keys_and_d
     cli()
         .arg("--config")
         .arg(&cfg_a)
+        .args(["--set", &key_set[0], "get", "-n", &name])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "stored:         zstd-3, encrypted for age1",
+        ));
+    cli()
+        .arg("--config")
+        .arg(&cfg_a)
         .args(["--set", &key_set[0], "verify", "--deep", "-n", &name])
         .assert()
         .success();
