@@ -24,6 +24,7 @@ use crate::format::{self, *};
 use crate::gc::GcPause;
 use crate::milvus::{segment_state, MilvusClient};
 use crate::progress::Progress;
+use crate::sample::{self, CollectionSample, Sample};
 use crate::selection::{CollectionRef, Selection};
 use crate::storage::layout;
 
@@ -59,6 +60,9 @@ pub struct BackupPlan {
     pub files: Vec<FileCopy>,
     #[serde(skip)]
     pub started: Option<Instant>,
+    /// Rows sampled before the flush, for `verify --restore-test`.
+    #[serde(skip)]
+    pub samples: Vec<CollectionSample>,
 }
 
 /// What a finished backup did.
@@ -174,11 +178,21 @@ pub async fn plan(
         ..Default::default()
     };
     let mut files = Vec::new();
+    let mut samples = Vec::new();
     let root = ctx.milvus_storage.spec().root.trim_matches('/').to_string();
 
     for (i, coll) in collections.iter().enumerate() {
         progress.step(&format!("[{}/{}] reading {coll}", i + 1, collections.len()));
         let mut cinfo = collection_meta(client, coll).await?;
+        // Before the flush, so every sampled row is in the flushed segments.
+        if !opts.force && !opts.meta_only {
+            match sample::take(client, &cinfo).await {
+                Ok(s) => samples.extend(s),
+                Err(e) => progress.warn(&format!(
+                    "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
+                )),
+            }
+        }
         if !opts.force && !opts.meta_only {
             flush_and_wait(client, coll, progress).await?;
         }
@@ -228,6 +242,7 @@ pub async fn plan(
         info,
         files,
         started: None,
+        samples,
     })
 }
 
@@ -485,6 +500,15 @@ pub async fn execute(
     manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
 
     progress.step("writing metadata");
+    if !plan.samples.is_empty() {
+        let sample = Sample::new(plan.samples.clone());
+        write_json(
+            ctx,
+            &layout::backup_meta_file(name, layout::SAMPLE),
+            &sample,
+        )
+        .await?;
+    }
     let mut info = plan.info.clone();
     info.end_time = chrono::Utc::now().timestamp_millis();
     write_meta(ctx, name, &info, manifest_files, started).await
