@@ -34,6 +34,8 @@ pub const SAMPLE_ROWS: usize = 50;
 pub const CANDIDATES: u64 = 1000;
 /// Values whose canonical JSON is longer are stored as a SHA-256.
 const INLINE_LIMIT: usize = 200;
+/// How [`check`] ends the message of a row that was not found.
+pub const MISSING: &str = " is missing";
 /// The dynamic field's name.
 const DYNAMIC_FIELD: &str = "$meta";
 /// Version of `meta/sample.json`.
@@ -200,7 +202,7 @@ pub async fn check(
     let mut problems = Vec::new();
     for row in &sample.rows {
         let Some(restored) = found.get(&row.pk.to_string()) else {
-            problems.push(format!("row with primary key {} is missing", row.pk));
+            problems.push(format!("row with primary key {}{MISSING}", row.pk));
             continue;
         };
         for (field, cell) in &row.fields {
