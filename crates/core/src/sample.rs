@@ -30,8 +30,10 @@ use crate::milvus::MilvusClient;
 
 /// Rows sampled per collection.
 pub const SAMPLE_ROWS: usize = 50;
-/// Primary keys read to choose the sampled rows from.
-pub const CANDIDATES: u64 = 1000;
+/// Primary keys read to choose the sampled rows from: Milvus's largest
+/// query limit, so a collection up to that size is sampled over all its
+/// segments (a smaller limit may return the keys of one segment only).
+pub const CANDIDATES: u64 = 16384;
 /// Values whose canonical JSON is longer are stored as a SHA-256.
 const INLINE_LIMIT: usize = 200;
 /// How [`check`] ends the message of a row that was not found.
