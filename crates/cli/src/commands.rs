@@ -38,7 +38,7 @@ Examples:
   milvus-backup verify -n nightly --deep     # also read every file and compare its SHA-256
   milvus-backup verify --all
   milvus-backup --json verify --all --deep
-  milvus-backup verify -n nightly --restore-test   # also restore into throwaway collections and compare
+  milvus-backup verify -n nightly --restore-test   # also restore, compare rows, drop
 
 --restore-test restores every collection of the backup into the configured
 Milvus as default.<name>_vrt_<8 hex>, compares each segment's row count and
