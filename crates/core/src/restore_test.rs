@@ -68,6 +68,9 @@ pub struct CollectionTest {
     pub sample_compared: bool,
     /// Problems this collection's test found.
     pub problems: usize,
+    /// The throwaway collection was (or may have been) created.
+    #[serde(skip)]
+    pub created: bool,
     pub dropped: bool,
 }
 
@@ -132,17 +135,19 @@ pub async fn run(
         )
         .await;
         test.problems = problems.len() - before;
-        // Always drop, also after a failure; "not found": never created.
-        test.dropped = match client.drop_collection(DEFAULT_DB, &target).await {
-            Ok(()) => true,
-            Err(e) if e.kind() == ErrorKind::NotFound => true,
-            Err(e) => {
-                progress.warn(&format!(
+        // Always drop what we created, also after a failure — and never a
+        // collection that was there before (the plan refuses those).
+        test.dropped = !test.created
+            || match client.drop_collection(DEFAULT_DB, &target).await {
+                Ok(()) => true,
+                Err(e) if e.kind() == ErrorKind::NotFound => true,
+                Err(e) => {
+                    progress.warn(&format!(
                     "could not drop the throwaway collection {DEFAULT_DB}.{target}: {e} — drop it by hand"
                 ));
-                false
-            }
-        };
+                    false
+                }
+            };
         stats.collections.push(test);
         result?;
     }
@@ -194,6 +199,7 @@ async fn test_collection(
         // Aliases belong to the real collection.
         task.meta.aliases.clear();
     }
+    test.created = true;
     if let Err(e) = restore::execute(ctx, client, &plan, &opts, &WarningsOnly(progress)).await {
         if e.kind() == ErrorKind::Unreachable {
             return Err(e);
@@ -220,7 +226,7 @@ async fn test_collection(
     test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
     let bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
     progress.transfer_start(segments.len() as u64, "segments", bytes);
-    let run_id = format!("{name}{THROWAWAY_MARK}{}", &target[target.len() - 8..]);
+    let run_id = format!("{name}_{target}");
     let parallel = ctx.config.backup.parallelism.import_job.max(1) as usize;
     let outcomes: Vec<(&SegmentBackupInfo, Result<i64>)> =
         futures::stream::iter(segments.iter().map(|(partition, seg)| {
