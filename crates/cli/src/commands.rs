@@ -7,6 +7,7 @@ use clap::Args;
 use milvus_backup::backup::{self, BackupOptions};
 use milvus_backup::catalog::{self, BackupState};
 use milvus_backup::config::Config;
+use milvus_backup::progress::Progress;
 use milvus_backup::restore::RestoreOptions;
 use milvus_backup::selection::Selection;
 use milvus_backup::{Context, Error, Result};
@@ -41,6 +42,11 @@ Examples:
   milvus-backup verify -n nightly --deep     # also read every file and compare its SHA-256
   milvus-backup verify --all
   milvus-backup --json verify --all --deep
+  milvus-backup verify -n nightly --restore-test   # also restore, compare rows, drop
+
+--restore-test restores every collection of the backup into the configured
+Milvus as default.<name>_vrt_<8 hex>, compares each segment's row count and
+the rows sampled when the backup was made, then drops those collections.
 
 Exit code 9 when a backup is damaged; each bad file is named.";
 
@@ -225,6 +231,10 @@ pub struct VerifyArgs {
     /// Read every file and compare its checksum, not only its size.
     #[arg(long)]
     deep: bool,
+    /// Also restore into throwaway collections on the configured Milvus,
+    /// compare row counts and sampled rows, then drop them.
+    #[arg(long = "restore-test", alias = "restore_test")]
+    restore_test: bool,
 }
 
 #[derive(Debug, Args)]
@@ -379,7 +389,16 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
     let progress = CliProgress::new(out.quiet, out.json);
     let mut reports = Vec::new();
     for name in &names {
-        let report = milvus_backup::verify::verify(storage, name, args.deep, &progress).await?;
+        let mut report = milvus_backup::verify::verify(storage, name, args.deep, &progress).await?;
+        if args.restore_test {
+            if !report.ok() {
+                progress.step(&format!(
+                    "the file checks of `{name}` found {} problem(s); running the restore test anyway to see what still restores",
+                    report.problems.len()
+                ));
+            }
+            report.merge(milvus_backup::verify::restore_test(&ctx, name, &progress).await?);
+        }
         if !out.json {
             for p in &report.problems {
                 println!("BAD  {name}: {}: {}", p.path, p.problem);
@@ -395,6 +414,9 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
                         "present with their sizes"
                     }
                 );
+            }
+            if let Some(rt) = report.restore_test.as_ref().filter(|_| !out.quiet) {
+                print_restore_test(name, rt);
             }
         }
         reports.push(report);
@@ -415,6 +437,29 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
         );
     }
     Ok(bad.is_empty())
+}
+
+fn print_restore_test(name: &str, rt: &milvus_backup::restore_test::RestoreTestStats) {
+    for c in &rt.collections {
+        let sample = if c.sample_compared {
+            format!("{} sampled rows compared", c.sampled_rows)
+        } else if c.sampled_rows > 0 {
+            "sample not compared".to_string()
+        } else {
+            "no row sample".to_string()
+        };
+        println!(
+            "{}  {name}: restore test of {} as {}: {}/{} segments, {} rows imported of {} backed up, {sample}{}",
+            if c.problems == 0 { "OK " } else { "BAD" },
+            c.collection,
+            c.restored_as,
+            c.segments - c.failed_segments,
+            c.segments,
+            c.imported_rows,
+            c.backed_up_rows,
+            if c.dropped { "" } else { " (NOT dropped)" }
+        );
+    }
 }
 
 pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {

@@ -83,7 +83,7 @@ enum Command {
     #[command(after_help = commands::DELETE_EXAMPLES)]
     Delete(commands::DeleteArgs),
     /// Verify backups: meta files agree, every file exists with its size
-    /// (and, with --deep, its checksum).
+    /// (and, with --deep, its checksum; with --restore-test, that it restores).
     #[command(after_help = commands::VERIFY_EXAMPLES)]
     Verify(commands::VerifyArgs),
     /// Serve the REST API.

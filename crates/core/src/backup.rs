@@ -24,6 +24,7 @@ use crate::format::{self, *};
 use crate::gc::GcPause;
 use crate::milvus::{segment_state, MilvusClient};
 use crate::progress::Progress;
+use crate::sample::{self, CollectionSample, Sample};
 use crate::selection::{CollectionRef, Selection};
 use crate::storage::layout;
 
@@ -77,6 +78,9 @@ pub struct BackupPlan {
     pub base: Option<(String, Manifest)>,
     #[serde(skip)]
     pub started: Option<Instant>,
+    /// Rows sampled before the flush, for `verify --restore-test`.
+    #[serde(skip)]
+    pub samples: Vec<CollectionSample>,
 }
 
 /// What a finished backup did.
@@ -284,11 +288,21 @@ pub async fn plan(
         ..Default::default()
     };
     let mut files = Vec::new();
+    let mut samples = Vec::new();
     let root = ctx.milvus_storage.spec().root.trim_matches('/').to_string();
 
     for (i, coll) in collections.iter().enumerate() {
         progress.step(&format!("[{}/{}] reading {coll}", i + 1, collections.len()));
         let mut cinfo = collection_meta(client, coll).await?;
+        // Before the flush, so every sampled row is in the flushed segments.
+        if !opts.force && !opts.meta_only {
+            match sample::take(client, &cinfo).await {
+                Ok(s) => samples.extend(s),
+                Err(e) => progress.warn(&format!(
+                    "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
+                )),
+            }
+        }
         if !opts.force && !opts.meta_only {
             flush_and_wait(client, coll, progress).await?;
         }
@@ -340,6 +354,7 @@ pub async fn plan(
         encoder: Encoder::default(),
         base: None,
         started: None,
+        samples,
     })
 }
 
@@ -700,6 +715,15 @@ async fn finish_execute(
         copied.into_iter().chain(shared.into_values()).collect();
     manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
     progress.step("writing metadata");
+    if !plan.samples.is_empty() {
+        let sample = Sample::new(plan.samples.clone());
+        write_json(
+            ctx,
+            &layout::backup_meta_file(name, layout::SAMPLE),
+            &sample,
+        )
+        .await?;
+    }
     let mut info = plan.info.clone();
     info.end_time = chrono::Utc::now().timestamp_millis();
     let mut stats = write_meta(ctx, plan, &info, manifest_files, copied_bytes, started).await?;

@@ -170,6 +170,11 @@ pub async fn manifest(storage: &Storage, name: &str) -> Result<Option<Manifest>>
     read_json(storage, &layout::backup_meta_file(name, layout::MANIFEST)).await
 }
 
+/// The rows sampled when the backup was made (`meta/sample.json`), when it has them.
+pub async fn read_sample(storage: &Storage, name: &str) -> Result<Option<crate::sample::Sample>> {
+    read_json(storage, &layout::backup_meta_file(name, layout::SAMPLE)).await
+}
+
 fn not_found(storage: &Storage, name: &str) -> Error {
     Error::not_found(format!(
         "backup `{name}` not found in {} — see `milvus-backup list`",

@@ -10,6 +10,8 @@
 //! - [`selection`]: which collections an operation covers.
 //! - [`backup`]: `create`; [`catalog`]: `list`, `get`, `delete`.
 //! - [`verify`]: meta consistency, file presence, sizes and checksums.
+//! - [`sample`], [`restore_test`]: `verify --restore-test`, a throwaway
+//!   restore compared with rows sampled at backup time.
 //! - [`check`]: the `check` command's probe of Milvus and both storages.
 //! - [`gc`]: pausing Milvus's garbage collection during copies.
 //! - [`progress`]: progress events for the front ends.
@@ -26,6 +28,8 @@ pub mod gc;
 pub mod milvus;
 pub mod progress;
 pub mod restore;
+pub mod restore_test;
+pub mod sample;
 pub mod selection;
 pub mod storage;
 pub mod verify;

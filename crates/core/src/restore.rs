@@ -706,6 +706,36 @@ async fn import_segment(
     Ok(rows)
 }
 
+/// Stages (when needed) and imports one segment of a planned task, then
+/// removes what it staged; returns the rows Milvus imported. For callers
+/// that judge each segment's outcome themselves (`verify --restore-test`);
+/// they sweep `layout::staging_dir(run_id)` when done.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn restore_segment(
+    ctx: &Context,
+    client: &MilvusClient,
+    plan: &RestorePlan,
+    task: &CollectionTask,
+    partition: &str,
+    seg: &SegmentBackupInfo,
+    run_id: &str,
+    progress: &dyn Progress,
+) -> Result<i64> {
+    let (paths, staged_dir, _) =
+        stage_segment_for_import(ctx, plan, &task.meta, seg, run_id).await?;
+    let imported = import_segment(client, task, partition, seg, paths).await;
+    if let Some(dir) = staged_dir {
+        if !ctx.config.backup.keep_temp_files {
+            if let Err(e) = ctx.milvus_storage.delete_prefix(&dir).await {
+                progress.warn(&format!(
+                    "could not remove staging files under `{dir}`: {e}"
+                ));
+            }
+        }
+    }
+    imported
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

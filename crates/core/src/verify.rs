@@ -25,6 +25,9 @@ pub struct VerifyReport {
     pub files: u64,
     pub bytes: u64,
     pub problems: Vec<Problem>,
+    /// What `--restore-test` did, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<crate::restore_test::RestoreTestStats>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -209,4 +212,32 @@ pub async fn verify(
     }
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
+}
+
+/// `--restore-test`: restores the backup into throwaway collections on the
+/// configured Milvus, compares row counts and the row sample, drops them
+/// (see [`crate::restore_test`]). Returns a report with only the restore
+/// test's problems; [`VerifyReport::merge`] adds them to the file checks'.
+/// `Err` only when the test cannot run (backup unreadable, Milvus
+/// unreachable).
+pub async fn restore_test(
+    ctx: &crate::Context,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let (stats, problems) = crate::restore_test::run(ctx, name, progress).await?;
+    Ok(VerifyReport {
+        name: name.to_string(),
+        problems,
+        restore_test: Some(stats),
+        ..Default::default()
+    })
+}
+
+impl VerifyReport {
+    /// Adds the restore test's findings to this (file checks') report.
+    pub fn merge(&mut self, restore_test: VerifyReport) {
+        self.problems.extend(restore_test.problems);
+        self.restore_test = restore_test.restore_test.or(self.restore_test.take());
+    }
 }

@@ -592,6 +592,42 @@ impl MilvusClient {
     }
 }
 
+/// Reads: row queries (for `verify --restore-test`'s row samples).
+impl MilvusClient {
+    /// Rows matching `expr` with strong consistency, as Milvus's columns;
+    /// at most `limit` rows when given. The collection must be loaded.
+    pub async fn query(
+        &self,
+        db: &str,
+        collection: &str,
+        expr: &str,
+        output_fields: &[String],
+        limit: Option<u64>,
+    ) -> Result<Vec<proto::schema::FieldData>> {
+        let req = pb::QueryRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            expr: expr.to_string(),
+            output_fields: output_fields.to_vec(),
+            query_params: limit
+                .map(|n| proto::common::KeyValuePair {
+                    key: "limit".into(),
+                    value: n.to_string(),
+                })
+                .into_iter()
+                .collect(),
+            consistency_level: proto::common::ConsistencyLevel::Strong as i32,
+            ..Default::default()
+        };
+        let what = format!("Query of `{db}.{collection}`");
+        let resp = self
+            .call(&what, db, req, |mut c, r| async move { c.query(r).await })
+            .await?;
+        check_status(resp.status.as_ref(), &what)?;
+        Ok(resp.fields_data)
+    }
+}
+
 /// `SegmentState` values of `PersistentSegmentInfo.state`.
 pub mod segment_state {
     pub const SEALED: i32 = 3;

@@ -17,6 +17,7 @@
 //! <backup>/meta/partition_meta.json    {"infos": [PartitionBackupInfo]}
 //! <backup>/meta/segment_meta.json      {"infos": [SegmentBackupInfo]}
 //! <backup>/meta/manifest.json          ours: per-file size and checksum, encodings
+//! <backup>/meta/sample.json            ours: rows sampled for `verify --restore-test`
 //! <backup>/meta/full_meta.json         the whole tree; written last of the anchor files — a backup
 //!                                      without it is incomplete
 //! <backup>/meta/summary.json           ours: what `list` shows; written after full_meta.json
@@ -56,6 +57,8 @@ pub const SEGMENT_META: &str = "segment_meta.json";
 pub const FULL_META: &str = "full_meta.json";
 pub const MANIFEST: &str = "manifest.json";
 pub const SUMMARY: &str = "summary.json";
+/// Ours: rows sampled at backup time for `verify --restore-test`.
+pub const SAMPLE: &str = "sample.json";
 
 /// One of the backup's meta files (`BACKUP_META`, `FULL_META`, ...).
 pub fn backup_meta_file(name: &str, file: &str) -> String {
