@@ -153,9 +153,13 @@ fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> 
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("error,milvus_backup={}", config.log.level))
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("error,milvus_backup={}", config.log.level))
+        })
+        // OpenDAL's signer prints credentials at debug level; never let it,
+        // whatever RUST_LOG asks for.
+        .add_directive("reqsign=info".parse().expect("valid directive"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

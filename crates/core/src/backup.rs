@@ -716,11 +716,13 @@ async fn finish_execute(
     manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
     progress.step("writing metadata");
     if !plan.samples.is_empty() {
+        // Sampled rows are data: sealed like the binlogs.
         let sample = Sample::new(plan.samples.clone());
         write_json(
             ctx,
-            &layout::backup_meta_file(name, layout::SAMPLE),
+            &layout::backup_meta_file(&plan.name, layout::SAMPLE),
             &sample,
+            plan.encoder.key.as_ref(),
         )
         .await?;
     }

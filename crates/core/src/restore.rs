@@ -491,26 +491,14 @@ async fn restore_data(
             let (staged, staging_ns, import_ns, run_id) =
                 (&staged, &staging_ns, &import_ns, &run_id);
             async move {
-                let t0 = Instant::now();
-                let (paths, staged_dir, bytes) =
-                    stage_segment_for_import(ctx, plan, &task.meta, seg, run_id).await?;
-                staged.fetch_add(bytes, Ordering::Relaxed);
-                staging_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                let t1 = Instant::now();
-                let imported = import_segment(client, task, partition, seg, paths).await;
-                import_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                if let Some(dir) = staged_dir {
-                    if !ctx.config.backup.keep_temp_files {
-                        if let Err(e) = ctx.milvus_storage.delete_prefix(&dir).await {
-                            progress.warn(&format!(
-                                "could not remove staging files under `{dir}`: {e}"
-                            ));
-                        }
-                    }
-                }
-                let rows = imported?;
+                let done =
+                    restore_segment(ctx, client, plan, task, partition, seg, run_id, progress)
+                        .await?;
+                staged.fetch_add(done.staged_bytes, Ordering::Relaxed);
+                staging_ns.fetch_add(done.staging.as_nanos() as u64, Ordering::Relaxed);
+                import_ns.fetch_add(done.import.as_nanos() as u64, Ordering::Relaxed);
                 progress.transfer_advance(seg.size.max(0) as u64);
-                Ok(rows)
+                Ok(done.rows)
             }
         }))
         .buffer_unordered(parallel)
@@ -706,10 +694,18 @@ async fn import_segment(
     Ok(rows)
 }
 
+/// What restoring one segment took.
+pub(crate) struct SegmentRestore {
+    /// Rows Milvus imported.
+    pub rows: i64,
+    pub staged_bytes: u64,
+    pub staging: Duration,
+    pub import: Duration,
+}
+
 /// Stages (when needed) and imports one segment of a planned task, then
-/// removes what it staged; returns the rows Milvus imported. For callers
-/// that judge each segment's outcome themselves (`verify --restore-test`);
-/// they sweep `layout::staging_dir(run_id)` when done.
+/// removes what it staged. The caller sweeps `layout::staging_dir(run_id)`
+/// when all its segments are done (a failed staging may leave files).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore_segment(
     ctx: &Context,
@@ -720,10 +716,14 @@ pub(crate) async fn restore_segment(
     seg: &SegmentBackupInfo,
     run_id: &str,
     progress: &dyn Progress,
-) -> Result<i64> {
-    let (paths, staged_dir, _) =
+) -> Result<SegmentRestore> {
+    let t0 = Instant::now();
+    let (paths, staged_dir, staged_bytes) =
         stage_segment_for_import(ctx, plan, &task.meta, seg, run_id).await?;
+    let staging = t0.elapsed();
+    let t1 = Instant::now();
     let imported = import_segment(client, task, partition, seg, paths).await;
+    let import = t1.elapsed();
     if let Some(dir) = staged_dir {
         if !ctx.config.backup.keep_temp_files {
             if let Err(e) = ctx.milvus_storage.delete_prefix(&dir).await {
@@ -733,7 +733,12 @@ pub(crate) async fn restore_segment(
             }
         }
     }
-    imported
+    Ok(SegmentRestore {
+        rows: imported?,
+        staged_bytes,
+        staging,
+        import,
+    })
 }
 
 #[cfg(test)]

@@ -235,7 +235,8 @@ async fn test_collection(
                 let r = restore::restore_segment(
                     ctx, client, plan, task, partition, seg, run_id, progress,
                 )
-                .await;
+                .await
+                .map(|done| done.rows);
                 progress.transfer_advance(seg.size.max(0) as u64);
                 (*seg, r)
             }

@@ -165,6 +165,7 @@ fn check_never_prints_secrets_even_at_debug_level() {
         ])
         .args(["--set", "minio.backupSecretAccessKey=BkSecret4711"])
         .arg("check")
+        .env("RUST_LOG", "debug")
         .assert()
         .stdout(predicate::str::contains("PwSecret4711").not())
         .stderr(predicate::str::contains("PwSecret4711").not())
