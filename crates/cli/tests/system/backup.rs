@@ -197,7 +197,7 @@ fn selection_forms_pick_the_right_collections() {
     // -a with a JSON string, plus --filter with a wildcard.
     let name = unique("sel");
     let a = format!("{{\"{}\": [\"{}\"]}}", first.db, first.name);
-    let filter = format!("{}.sys_*", db2[0].db);
+    let filter = format!("{}.{}*", db2[0].db, crate::env::gen_prefix());
     let stats = create_json(
         &cfg,
         &["-n", &name, "-a", &a, "--filter", &filter, "--meta_only"],

@@ -161,9 +161,18 @@ pub fn generated(inst: &'static str) -> &'static [Generated] {
 }
 
 fn generate(inst: &str) -> Vec<Generated> {
-    let out = gen_data(inst, &["generate", "--prefix", "sys_", "--rows", "2000"]);
+    let out = gen_data(
+        inst,
+        &["generate", "--prefix", &gen_prefix(), "--rows", "2000"],
+    );
     let v: serde_json::Value = serde_json::from_str(&out).expect("gen_data.py prints JSON");
     serde_json::from_value(v["collections"].clone()).unwrap()
+}
+
+/// Prefix of the generated collections: `sys_`, or `MBT_GEN_PREFIX` so that
+/// two test runs against the same servers do not regenerate each other's data.
+pub fn gen_prefix() -> String {
+    std::env::var("MBT_GEN_PREFIX").unwrap_or_else(|_| "sys_".into())
 }
 
 /// Runs a `scripts/gen_data.py` subcommand against instance `inst`.

@@ -577,13 +577,20 @@ impl MilvusClient {
         Ok(resp.tasks)
     }
 
+    /// The state of one import task. The call runs to completion even when
+    /// the caller is dropped (a cancelled task): Milvus 2.3.5's proxy
+    /// crashes on a GetImportState whose client went away mid-call.
     pub async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse> {
         let req = pb::GetImportStateRequest { task };
-        let resp = self
-            .call("GetImportState", "", req, |mut c, r| async move {
+        let this = self.clone();
+        let resp = tokio::spawn(async move {
+            this.call("GetImportState", "", req, |mut c, r| async move {
                 c.get_import_state(r).await
             })
-            .await?;
+            .await
+        })
+        .await
+        .map_err(|e| Error::internal(format!("GetImportState of task {task}: {e}")))??;
         check_status(
             resp.status.as_ref(),
             &format!("GetImportState of task {task}"),
