@@ -570,12 +570,6 @@ pub async fn execute(
 ) -> Result<BackupStats> {
     let started = plan.started.unwrap_or_else(Instant::now);
     let name = &plan.name;
-    let gc = if ctx.config.backup.gc_pause.enable && !plan.files.is_empty() {
-        Some(GcPause::start(&ctx.config.backup.gc_pause, progress).await)
-    } else {
-        None
-    };
-
     // Files unchanged since the base are referenced, the rest copied.
     let shared: BTreeMap<&str, ManifestFile> = match &plan.base {
         Some((base, manifest)) => plan
@@ -622,6 +616,12 @@ pub async fn execute(
             ),
         ));
     }
+    // Milvus must not collect the files while they are copied.
+    let gc = if ctx.config.backup.gc_pause.enable && !to_copy.is_empty() {
+        Some(GcPause::start(&ctx.config.backup.gc_pause, progress).await)
+    } else {
+        None
+    };
     progress.transfer_start(to_copy.len() as u64, "files", total);
     let copied = copy_all(ctx, plan, &to_copy, progress).await;
     progress.transfer_end();
