@@ -115,7 +115,8 @@ pub struct CreateRequest {
 }
 
 /// A map of database to collections, or a JSON string holding one.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)] // schema only
 pub enum DbCollections {
     Map(BTreeMap<String, Vec<String>>),
@@ -123,7 +124,8 @@ pub enum DbCollections {
 }
 
 /// A list of strings, or one comma-separated string.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)] // schema only
 pub enum StringList {
     List(Vec<String>),

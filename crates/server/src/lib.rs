@@ -67,6 +67,7 @@ pub const DEFAULT_PORT: u16 = 8080;
         routes::healthz,
         routes::metrics,
     ),
+    components(schemas(api::ErrorResponse)),
     tags(
         (name = "backup", description = "Create, list, get, delete and verify backups"),
         (name = "restore", description = "Restore backups into Milvus"),

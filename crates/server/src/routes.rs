@@ -217,7 +217,7 @@ async fn remove_backup(storage: &Storage, name: &str) {
 
 /// Says hello (liveness for the anchor's clients).
 #[utoipa::path(get, path = "/api/v1/hello", tag = "backup",
-    responses((status = 200, body = HelloResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = HelloResponse), ErrorResponses))]
 pub async fn hello(rid: Rid) -> Response {
     ok(&rid, "Hello, This is backup service")
 }
@@ -345,7 +345,7 @@ pub struct ListQuery {
 
 /// Lists every backup in backup storage, newest first.
 #[utoipa::path(get, path = "/api/v1/list", tag = "backup", params(ListQuery),
-    responses((status = 200, body = ListResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = ListResponse), ErrorResponses))]
 pub async fn list(
     State(s): State<Shared>,
     rid: Rid,
@@ -414,7 +414,7 @@ pub struct GetBackupQuery {
 /// One backup by name or id: a complete backup in storage (whoever made
 /// it), or the task of this server making it (state, progress, error).
 #[utoipa::path(get, path = "/api/v1/get_backup", tag = "backup", params(GetBackupQuery),
-    responses((status = 200, body = BackupResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = BackupResponse), ErrorResponses))]
 pub async fn get_backup(
     State(s): State<Shared>,
     rid: Rid,
@@ -482,7 +482,7 @@ pub struct DeleteQuery {
 
 /// Deletes one backup, completion marks first.
 #[utoipa::path(delete, path = "/api/v1/delete", tag = "backup", params(DeleteQuery),
-    responses((status = 200, body = DeleteResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = DeleteResponse), ErrorResponses))]
 pub async fn delete(
     State(s): State<Shared>,
     rid: Rid,
@@ -591,7 +591,7 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
 /// (poll `get_restore` with `async: true`).
 #[utoipa::path(post, path = "/api/v1/restore", tag = "restore", request_body = RestoreRequest,
     params(("request_id" = Option<String>, Header, description = "Echoed as requestId")),
-    responses((status = 200, body = RestoreResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = RestoreResponse), ErrorResponses))]
 pub async fn restore(
     State(s): State<Shared>,
     rid: Rid,
@@ -799,7 +799,7 @@ pub struct IdQuery {
 
 /// A restore task of this server (also one from before a restart).
 #[utoipa::path(get, path = "/api/v1/get_restore", tag = "restore", params(IdQuery),
-    responses((status = 200, body = RestoreResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = RestoreResponse), ErrorResponses))]
 pub async fn get_restore(
     State(s): State<Shared>,
     rid: Rid,
@@ -829,7 +829,7 @@ fn task_of(s: &AppState, id: &str, kind: TaskKind) -> Result<TaskRecord, ApiErro
 /// Verifies a backup: meta files agree, every file exists with its size
 /// (`deep`: and its SHA-256). The verdict is `data.ok` and `data.problems`.
 #[utoipa::path(post, path = "/api/v1/verify", tag = "backup", request_body = VerifyRequest,
-    responses((status = 200, body = VerifyResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = VerifyResponse), ErrorResponses))]
 pub async fn verify(
     State(s): State<Shared>,
     rid: Rid,
@@ -877,7 +877,7 @@ pub async fn verify(
 
 /// A verify task.
 #[utoipa::path(get, path = "/api/v1/get_verify", tag = "backup", params(IdQuery),
-    responses((status = 200, body = VerifyResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = VerifyResponse), ErrorResponses))]
 pub async fn get_verify(
     State(s): State<Shared>,
     rid: Rid,
@@ -891,7 +891,7 @@ pub async fn get_verify(
 /// cancelled create leaves no backup, a cancelled restore drops the
 /// collection it was filling. 409 when the task already finished.
 #[utoipa::path(post, path = "/api/v1/cancel", tag = "tasks", params(IdQuery),
-    responses((status = 200, body = CancelResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = CancelResponse), ErrorResponses))]
 pub async fn cancel(
     State(s): State<Shared>,
     rid: Rid,
@@ -918,7 +918,7 @@ pub struct TasksQuery {
 
 /// Every task this server knows, newest first.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TasksQuery),
-    responses((status = 200, body = TasksResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = TasksResponse), ErrorResponses))]
 pub async fn tasks(
     State(s): State<Shared>,
     rid: Rid,
@@ -948,7 +948,7 @@ pub async fn tasks(
 /// Probes Milvus and both storages (write, copy, read back, delete).
 /// `code` is 0 when every step passed, 3 otherwise.
 #[utoipa::path(get, path = "/api/v1/check", tag = "backup",
-    responses((status = 200, body = CheckResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = CheckResponse), ErrorResponses))]
 pub async fn check(State(s): State<Shared>, rid: Rid) -> Response {
     let report = check::run(&s.config).await;
     let passed = report.passed();
@@ -985,7 +985,7 @@ pub async fn check(State(s): State<Shared>, rid: Rid) -> Response {
 
 /// Liveness; never needs the token.
 #[utoipa::path(get, path = "/api/v1/healthz", tag = "tasks", security(()),
-    responses((status = 200, body = HealthResponse)))]
+    responses((status = 200, description = "Success", body = HealthResponse)))]
 pub async fn healthz(rid: Rid) -> Response {
     ok(
         &rid,

@@ -344,7 +344,7 @@ impl TaskManager {
             .filter_map(|r| async move { r })
             .collect()
             .await;
-        records.sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        records.sort_by_key(|r| std::cmp::Reverse(r.start_time));
         records.truncate(MAX_LOADED);
         let count = records.len();
         for mut r in records {
