@@ -463,10 +463,13 @@ pub async fn get_backup(
             let t = task.filter(|t| t.state == TaskState::Success);
             Ok(ok(&rid, backup_brief_of_info(&info, t.as_ref())))
         }
-        // This server's failed, cancelled or interrupted attempt.
-        Err(e) if e.kind() != ErrorKind::Unreachable && task.is_some() => {
-            let t = task.unwrap();
-            Ok(ok(&rid, backup_brief_of_task(&t)))
+        // This server's failed, cancelled or interrupted attempt (a
+        // successful one whose backup is gone is simply not found).
+        Err(e)
+            if e.kind() != ErrorKind::Unreachable
+                && task.as_ref().is_some_and(|t| t.state != TaskState::Success) =>
+        {
+            Ok(ok(&rid, backup_brief_of_task(&task.unwrap())))
         }
         Err(e) if e.kind() == ErrorKind::InvalidInput => Err(ApiError::conflict(e.to_string())),
         Err(e) => Err(err(e)),

@@ -7,5 +7,6 @@ mod check;
 mod config_cli;
 mod env;
 mod restore;
+mod server;
 mod storage;
 mod verify;

@@ -27,7 +27,13 @@ fn describe(inst: &str, db: &str, name: &str) -> serde_json::Value {
 
 /// Asserts that `target` on `to` equals `source` on `from`: description
 /// first (dumping may add an index to load), then every row.
-fn assert_same_collection(from: &str, source: &Generated, to: &str, db: &str, target: &str) {
+pub(crate) fn assert_same_collection(
+    from: &str,
+    source: &Generated,
+    to: &str,
+    db: &str,
+    target: &str,
+) {
     let (a, b) = (
         describe(from, &source.db, &source.name),
         describe(to, db, target),
@@ -56,7 +62,7 @@ fn assert_same_collection(from: &str, source: &Generated, to: &str, db: &str, ta
     );
 }
 
-fn drop_collection(inst: &str, db: &str, name: &str) {
+pub(crate) fn drop_collection(inst: &str, db: &str, name: &str) {
     let cfg = config(&config_yaml(inst, "unused"), &[]);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let ctx = Context::open(&cfg).unwrap();
