@@ -84,13 +84,14 @@ done
 
 started=$(date +%s)
 set +e
-"$st" run "$base/api/v1/docs/openapi.json" \
+# (from the scratch folder: schemathesis writes a cache where it runs)
+(cd "$work" && "$st" run "$base/api/v1/docs/openapi.json" \
     --checks not_a_server_error,response_schema_conformance \
     --max-examples "$max_examples" --seed "$seed" --workers 1 \
     --phases "${MBT_ST_PHASES:-examples,fuzzing}" \
     --request-timeout 120 \
     --suppress-health-check all \
-    --no-color 2>&1 | tee "$work/st.out"
+    --no-color) 2>&1 | tee "$work/st.out"
 rc=${PIPESTATUS[0]}
 set -e
 echo "schemathesis finished in $(( $(date +%s) - started )) s (exit code $rc)"
