@@ -1013,3 +1013,115 @@ pub async fn metrics(State(s): State<Shared>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn db_collections_are_taken_as_object_or_string() {
+        let want = BTreeMap::from([("db1".to_string(), vec!["c1".to_string()])]);
+        assert_eq!(parse_db_collections(&json!({"db1": ["c1"]})).unwrap(), want);
+        assert_eq!(
+            parse_db_collections(&json!("{\"db1\": [\"c1\"]}")).unwrap(),
+            want
+        );
+        assert!(parse_db_collections(&json!(null)).unwrap().is_empty());
+        assert!(parse_db_collections(&json!("")).unwrap().is_empty());
+        let e = parse_db_collections(&json!(5)).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn filters_are_a_list_or_a_comma_separated_string() {
+        assert_eq!(
+            parse_list(&json!("db1.*, default.docs"), "filter").unwrap(),
+            vec!["db1.*", "default.docs"]
+        );
+        assert_eq!(
+            parse_list(&json!(["db1.*"]), "filter").unwrap(),
+            vec!["db1.*"]
+        );
+        assert!(parse_list(&json!([1]), "filter").is_err());
+        assert!(parse_list(&json!({}), "filter").is_err());
+    }
+
+    #[test]
+    fn restore_requests_map_onto_the_core_options() {
+        let req: RestoreRequest = serde_json::from_value(json!({
+            "backup_name": "b1",
+            "collection_names": ["docs"],
+            "collection_renames": {"docs": "docs_v2"},
+            "metaOnly": true,
+            "drop_exist_collection": true,
+            "restoreIndex": true
+        }))
+        .unwrap();
+        let o = restore_options(&req).unwrap();
+        assert_eq!(o.backup_name, "b1");
+        assert_eq!(o.renames, vec!["docs:docs_v2"]);
+        assert!(o.meta_only && o.drop_exist_collection && o.restore_index && o.load);
+
+        let plan: RestoreRequest = serde_json::from_value(json!({
+            "backup_name": "b1",
+            "restorePlan": {
+                "mapping": [
+                    {"source": "db1", "target": "db2", "colls": []},
+                    {"source": "db3", "target": "db4", "colls": [{"source": "a", "target": "b"}]}
+                ],
+                "filter": {"db1": {"colls": ["x"]}}
+            }
+        }))
+        .unwrap();
+        let o = restore_options(&plan).unwrap();
+        assert_eq!(o.renames, vec!["db1.*:db2.*", "db3.a:db4.b"]);
+        assert_eq!(o.db_collections["db1"], vec!["x"]);
+
+        let both: RestoreRequest = serde_json::from_value(json!({
+            "backup_name": "b1", "collection_suffix": "_x", "restorePlan": {"mapping": []}
+        }))
+        .unwrap();
+        assert!(restore_options(&both).is_err());
+        let overrides: RestoreRequest = serde_json::from_value(json!({
+            "backup_name": "b1",
+            "restorePlan": {"mapping": [{"source": "a", "target": "b",
+                "colls": [{"source": "c", "target": "d", "override": {"shardNum": 2}}]}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            restore_options(&overrides).unwrap_err().code,
+            code::NOT_SUPPORT
+        );
+    }
+
+    #[test]
+    fn task_ids_are_checked() {
+        assert!(valid_task_id("abc-DEF_123"));
+        assert!(!valid_task_id(""));
+        assert!(!valid_task_id("a b"));
+        assert!(!valid_task_id("../x"));
+        assert!(!valid_task_id(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn core_errors_map_to_fitting_statuses() {
+        use milvus_backup::Error;
+        let secrets = vec!["hunter2".to_string()];
+        let cases = [
+            (Error::invalid_input("x"), StatusCode::BAD_REQUEST),
+            (Error::not_found("x"), StatusCode::NOT_FOUND),
+            (Error::already_exists("x"), StatusCode::CONFLICT),
+            (Error::remote("x"), StatusCode::BAD_GATEWAY),
+            (Error::internal("x"), StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from_core(&e, &secrets).status, status);
+        }
+        let e = Error::remote("login with hunter2 refused");
+        assert_eq!(
+            ApiError::from_core(&e, &secrets).message,
+            "login with **** refused"
+        );
+    }
+}

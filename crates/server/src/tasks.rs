@@ -799,3 +799,46 @@ where
 {
     Box::pin(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_keep_the_anchor_codes() {
+        assert_eq!(TaskState::Initial.code(), 0);
+        assert_eq!(TaskState::Executing.code(), 1);
+        assert_eq!(TaskState::Success.code(), 2);
+        for s in [
+            TaskState::Failed,
+            TaskState::Cancelled,
+            TaskState::Interrupted,
+        ] {
+            assert_eq!(s.code(), 3);
+            assert!(s.is_terminal());
+        }
+        assert!(!TaskState::Executing.is_terminal());
+    }
+
+    #[test]
+    fn records_round_trip_and_fractions_use_bytes_then_items() {
+        let mut r = TaskRecord::new(TaskKind::Restore, "t1".into(), "b1");
+        r.state = TaskState::Cancelled;
+        let back: TaskRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(back.state, TaskState::Cancelled);
+        assert_eq!(back.kind, TaskKind::Restore);
+        let t = Transfer {
+            total_bytes: 200,
+            done_bytes: 50,
+            total_items: 4,
+            done_items: 3,
+        };
+        assert_eq!(t.fraction(), 0.25);
+        let t = Transfer {
+            total_items: 4,
+            done_items: 3,
+            ..Default::default()
+        };
+        assert_eq!(t.fraction(), 0.75);
+    }
+}
