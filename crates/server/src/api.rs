@@ -91,7 +91,6 @@ envelope!(
 pub struct CreateRequest {
     /// Backup name (`^[A-Za-z_][A-Za-z0-9_]*$`, at most 128 characters);
     /// `backup_<UTC time>` when empty.
-    #[schema(example = "nightly")]
     pub backup_name: String,
     /// Collections, `coll` (database `default`) or `db.coll`; every
     /// collection of every database when nothing is selected.
@@ -137,7 +136,6 @@ pub enum StringList {
 #[serde(default)]
 pub struct RestoreRequest {
     /// The backup to restore.
-    #[schema(example = "nightly")]
     pub backup_name: String,
     /// Collections of the backup (`coll` or `db.coll`); all when empty.
     pub collection_names: Vec<String>,
@@ -214,7 +212,6 @@ pub struct RestoreCollectionMapping {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct VerifyRequest {
-    #[schema(example = "nightly")]
     pub backup_name: String,
     /// Also read every file and compare its SHA-256.
     pub deep: bool,

@@ -362,13 +362,17 @@ pub async fn list(
                 .any(|x| x == &full || (!c.contains('.') && x.ends_with(&format!(".{c}"))))
         });
     }
+    let creating: std::collections::HashSet<String> = s
+        .tasks
+        .all()
+        .into_iter()
+        .filter(|t| t.kind == TaskKind::Create && !t.state.is_terminal())
+        .map(|t| t.backup_name)
+        .collect();
     let items: Vec<BackupListItem> = rows
         .into_iter()
         .map(|r| {
-            let running = r.state == BackupState::Incomplete
-                && s.tasks
-                    .running_on(&r.name)
-                    .is_some_and(|t| t.kind == TaskKind::Create);
+            let running = r.state == BackupState::Incomplete && creating.contains(&r.name);
             BackupListItem {
                 state_code: match (r.state, running) {
                     (BackupState::Complete, _) => 2,
