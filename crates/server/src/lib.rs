@@ -218,6 +218,13 @@ pub fn bind_address(config: &Config, opts: &ServeOptions) -> Result<SocketAddr> 
 /// and recorded as interrupted.
 pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
     let addr = bind_address(&config, &opts)?;
+    // Bind first: a taken port fails at once, before storage is read.
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::new(
+            milvus_backup::ErrorKind::Unreachable,
+            format!("cannot listen on {addr}: {e} — choose another port with -p or http.address"),
+        )
+    })?;
     let ctx = Context::open(&config)?;
     let secrets: Vec<String> = config
         .secrets()
@@ -242,12 +249,6 @@ pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
         token,
         secrets,
     });
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        Error::new(
-            milvus_backup::ErrorKind::Unreachable,
-            format!("cannot listen on {addr}: {e} — choose another port with -p or http.address"),
-        )
-    })?;
     tracing::info!(
         "serving the REST API on http://{addr}/api/v1 (docs at /api/v1/docs/index.html){}",
         if state.token.is_some() {

@@ -477,6 +477,16 @@ async fn cancel_stops_a_running_create_and_leaves_no_backup() {
         let Some(id) = start_slow_create(&s, &yaml, &name).await else {
             continue;
         };
+        // The name is taken while its create runs (or exists once it ended).
+        let (status, dup) = s
+            .post("/create", json!({"backup_name": name, "async": true}))
+            .await;
+        assert_eq!(status, 409, "{dup}");
+        let msg = dup["msg"].as_str().unwrap();
+        if msg.contains("already exists") {
+            continue;
+        }
+        assert!(msg.contains("being created"), "{dup}");
         let (status, body) = s.post(&format!("/cancel?id={id}"), json!({})).await;
         if status == 409
             && body["msg"]
