@@ -77,7 +77,7 @@ trap cleanup EXIT
 
 base=http://127.0.0.1:$port
 for _ in $(seq 100); do
-    curl -sf "$base/api/v1/healthz" >/dev/null 2>&1 && break
+    python3 -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)' "$base/api/v1/healthz" >/dev/null 2>&1 && break
     kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
     sleep 0.2
 done
