@@ -61,6 +61,8 @@ PINS=("setuptools<70" "marshmallow<3.20" "environs<10")
 SPEC_23=("milvus==2.3.5" "pymilvus==2.3.7" "${PINS[@]}")
 SPEC_22=("milvus==2.2.16" "pymilvus==2.2.17" "${PINS[@]}")
 SPEC_MOTO=("moto[server]" "boto3")
+# The REST API fuzzer (scripts/schemathesis.sh).
+SPEC_SCHEMATHESIS=("schemathesis==4.32.5")
 CONSTRAINTS_DIR=$SCRIPT_DIR/testenv-constraints
 
 # S3 credentials: moto accepts anything.
@@ -206,7 +208,8 @@ install_venv() {
 installed() {
     [[ -f $(marker_for venv-2.3.5 "${SPEC_23[@]}") ]] &&
         [[ -f $(marker_for venv-2.2.16 "${SPEC_22[@]}") ]] &&
-        [[ -f $(marker_for venv-moto "${SPEC_MOTO[@]}") ]]
+        [[ -f $(marker_for venv-moto "${SPEC_MOTO[@]}") ]] &&
+        [[ -f $(marker_for venv-schemathesis "${SPEC_SCHEMATHESIS[@]}") ]]
 }
 
 cmd_install() {
@@ -223,6 +226,8 @@ cmd_install() {
     install_venv venv-2.3.5 "${SPEC_23[@]}" &
     pids+=($!)
     install_venv venv-2.2.16 "${SPEC_22[@]}" &
+    pids+=($!)
+    install_venv venv-schemathesis "${SPEC_SCHEMATHESIS[@]}" &
     pids+=($!)
     for p in "${pids[@]}"; do wait "$p" || rc=1; done
     exec 8>&-
@@ -464,6 +469,7 @@ write_env() {
         kv MBT_PY_23 "$(venv_dir 2.3.5)/bin/python"
         kv MBT_PY_22 "$(venv_dir 2.2.16)/bin/python"
         kv MBT_GEN_DATA "$SCRIPT_DIR/gen_data.py"
+        kv MBT_SCHEMATHESIS "$CACHE_DIR/venv-schemathesis/bin/schemathesis"
     } >"$tmp"
     mv "$tmp" "$f"
 }

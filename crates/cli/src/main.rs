@@ -86,8 +86,9 @@ enum Command {
     /// (and, with --deep, its checksum; with --restore-test, that it restores).
     #[command(after_help = commands::VERIFY_EXAMPLES)]
     Verify(commands::VerifyArgs),
-    /// Serve the REST API.
-    Server(Unbuilt),
+    /// Serve the REST API (/api/v1, docs at /api/v1/docs/index.html).
+    #[command(after_help = SERVER_EXAMPLES)]
+    Server(ServerArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -100,11 +101,17 @@ enum ConfigCommand {
     Show,
 }
 
-/// Accepts any arguments for a command that later work will build.
+const SERVER_EXAMPLES: &str = "\
+Examples:
+  milvus-backup server                         # 0.0.0.0:8080 (http.address)
+  milvus-backup --set http.address=127.0.0.1 server -p 9090
+  MILVUS_BACKUP_AUTH_TOKEN=s3cret milvus-backup server   # bearer token required";
+
 #[derive(Debug, clap::Args)]
-struct Unbuilt {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+struct ServerArgs {
+    /// Port to listen on (default 8080, or the port in http.address).
+    #[arg(short = 'p', long)]
+    port: Option<u16>,
 }
 
 fn main() -> ExitCode {
@@ -219,13 +226,11 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             true => ExitCode::SUCCESS,
             false => exit_code(ErrorKind::Corrupt),
         }),
-        Command::Server(_) => Err(unbuilt("server")),
+        Command::Server(args) => milvus_backup_server::serve(
+            config.clone(),
+            milvus_backup_server::ServeOptions { port: args.port },
+        )
+        .await
+        .map(|_| ExitCode::SUCCESS),
     }
-}
-
-fn unbuilt(name: &str) -> Error {
-    Error::new(
-        ErrorKind::Unsupported,
-        format!("`{name}` is not implemented yet"),
-    )
 }

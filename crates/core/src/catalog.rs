@@ -244,15 +244,17 @@ async fn rehome_shared_files(storage: &Storage, name: &str) -> Result<()> {
         .map(|f| f.path.clone())
         .collect();
     let (from, to) = (layout::backup_dir(name), layout::backup_dir(&heir));
-    futures::stream::iter(paths.iter().map(|p| {
-        let (src, dst) = (layout::join(&from, p), layout::join(&to, p));
-        async move { storage.copy_to(&src, storage, &dst).await.map(|_| ()) }
-    }))
-    .buffer_unordered(16)
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect::<Result<Vec<()>>>()?;
+    let copies: Vec<(String, String)> = paths
+        .iter()
+        .map(|p| (layout::join(&from, p), layout::join(&to, p)))
+        .collect();
+    futures::stream::iter(copies)
+        .map(|(src, dst)| async move { storage.copy_to(&src, storage, &dst).await.map(|_| ()) })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>>>()?;
     for (backup, mut m) in referrers {
         for f in m
             .files

@@ -78,10 +78,15 @@ fn unknown_keys_warn_but_run() {
 }
 
 #[test]
-fn unbuilt_commands_say_so() {
+fn server_fails_fast_when_its_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
     cli()
-        .args(["server"])
+        .args(["--set", "http.address=127.0.0.1", "server", "-p", &port])
+        .timeout(std::time::Duration::from_secs(30))
         .assert()
         .failure()
-        .stderr(predicate::str::contains("not implemented yet"));
+        .stderr(predicate::str::contains(format!(
+            "cannot listen on 127.0.0.1:{port}"
+        )));
 }

@@ -7,6 +7,7 @@ mod check;
 mod config_cli;
 mod env;
 mod restore;
+mod server;
 mod storage;
 mod trust;
 mod verify;

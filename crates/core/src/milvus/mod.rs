@@ -735,6 +735,7 @@ pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
     let lower = reason.to_ascii_lowercase();
     let kind = if lower.contains("not found")
         || lower.contains("not exist")
+        || lower.contains("doesn't exist")
         || lower.contains("can't find")
     {
         ErrorKind::NotFound

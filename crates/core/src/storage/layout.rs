@@ -34,6 +34,10 @@
 //! ```
 //!
 //! Probe objects of `check`: `.milvus_backup_check/<uuid>` on both sides.
+//!
+//! Task records of the REST server, in backup storage:
+//! `.milvus_backup_tasks/<task id>.json` (the folder's name is no valid
+//! backup name, so `list` never shows it).
 
 /// Folder of all files of one segment's insert logs in Milvus storage.
 pub fn milvus_insert_log_dir(collection: i64, partition: i64, segment: i64) -> String {
@@ -90,6 +94,14 @@ pub fn probe_key(id: &str) -> String {
     format!(".milvus_backup_check/{id}")
 }
 
+/// Folder of the REST server's task records in backup storage.
+pub const TASKS_DIR: &str = ".milvus_backup_tasks/";
+
+/// The record of one REST server task.
+pub fn task_record(id: &str) -> String {
+    format!("{TASKS_DIR}{id}.json")
+}
+
 /// Joins a folder (ending in `/` or empty) and a name.
 pub fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() || dir.ends_with('/') {
@@ -119,5 +131,8 @@ mod tests {
         assert_eq!(join("a/", "b"), "a/b");
         assert_eq!(join("a", "b"), "a/b");
         assert_eq!(join("", "b"), "b");
+        assert_eq!(task_record("t1"), ".milvus_backup_tasks/t1.json");
+        // `list` skips folders whose names no backup can have.
+        assert!(crate::backup::validate_name(TASKS_DIR.trim_end_matches('/')).is_err());
     }
 }

@@ -1,0 +1,664 @@
+//! The wire format of `/api/v1`: request bodies and the `{requestId, code,
+//! msg, data}` envelopes, with the anchor's field names (snake_case, plus
+//! its camelCase `errorMessage`, `requestId` and restore flags). Every type
+//! here derives its OpenAPI schema; nothing here does any work.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::tasks::{SubTask, TaskRecord, TaskState};
+
+macro_rules! envelope {
+    ($(#[$doc:meta])* $name:ident, $data:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            /// Echo of the `request_id` header, or a fresh UUID.
+            #[serde(rename = "requestId")]
+            pub request_id: String,
+            /// 0 success, 400 bad parameter, 404 not found, 1 not supported,
+            /// 2 no permission, 3 failure.
+            pub code: i32,
+            /// `success`, or what went wrong and what to do.
+            pub msg: String,
+            pub data: Option<$data>,
+        }
+    };
+}
+
+envelope!(
+    /// Any failure: the message says what went wrong; `data` may hold the
+    /// task the failure concerns.
+    ErrorResponse,
+    serde_json::Value
+);
+envelope!(
+    /// A greeting.
+    HelloResponse,
+    String
+);
+envelope!(
+    /// One backup, or the task making it.
+    BackupResponse,
+    BackupBrief
+);
+envelope!(
+    /// Every backup in backup storage, newest first.
+    ListResponse,
+    Vec<BackupListItem>
+);
+envelope!(
+    /// The outcome of a delete.
+    DeleteResponse,
+    DeleteResult
+);
+envelope!(
+    /// A restore task.
+    RestoreResponse,
+    RestoreTask
+);
+envelope!(
+    /// A verify task.
+    VerifyResponse,
+    VerifyTask
+);
+envelope!(
+    /// The tasks this server knows (its own and those recorded in storage).
+    TasksResponse,
+    Vec<TaskSummary>
+);
+envelope!(
+    /// A task after a cancel request.
+    CancelResponse,
+    TaskSummary
+);
+envelope!(
+    /// The probe of Milvus and both storages.
+    CheckResponse,
+    CheckResult
+);
+envelope!(
+    /// Liveness.
+    HealthResponse,
+    Health
+);
+
+/// `POST /create`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct CreateRequest {
+    /// Backup name (`^[A-Za-z_][A-Za-z0-9_]*$`, at most 128 characters);
+    /// `backup_<UTC time>` when empty.
+    pub backup_name: String,
+    /// Collections, `coll` (database `default`) or `db.coll`; every
+    /// collection of every database when nothing is selected.
+    pub collection_names: Vec<String>,
+    /// `{"db1": ["c1"], "db2": []}` (an empty list means the whole
+    /// database), as a JSON object or a string holding one.
+    #[schema(value_type = Option<DbCollections>)]
+    pub db_collections: serde_json::Value,
+    /// Return at once with the task; poll `get_backup`.
+    #[serde(rename = "async")]
+    pub is_async: bool,
+    /// Skip the flush: back up what Milvus has persisted already.
+    pub force: bool,
+    /// Metadata only, no data files.
+    pub meta_only: bool,
+    /// Users and roles too (not supported yet).
+    pub rbac: bool,
+    /// Patterns `db.coll` or `db.*`, as a list or a comma-separated string.
+    #[schema(value_type = Option<StringList>)]
+    pub filter: serde_json::Value,
+}
+
+/// A map of database to collections, or a JSON string holding one.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // schema only
+pub enum DbCollections {
+    Map(BTreeMap<String, Vec<String>>),
+    Text(String),
+}
+
+/// A list of strings, or one comma-separated string.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // schema only
+pub enum StringList {
+    List(Vec<String>),
+    Text(String),
+}
+
+/// `POST /restore`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RestoreRequest {
+    /// The backup to restore.
+    pub backup_name: String,
+    /// Collections of the backup (`coll` or `db.coll`); all when empty.
+    pub collection_names: Vec<String>,
+    /// `{"db1": ["c1"], "db2": []}`, as an object or a string holding one.
+    #[schema(value_type = Option<DbCollections>)]
+    pub db_collections: serde_json::Value,
+    /// Appended to every target collection name.
+    pub collection_suffix: String,
+    /// `{"old": "new", "db1.old": "db2.new", "db1.*": "db2.*"}`.
+    pub collection_renames: BTreeMap<String, String>,
+    /// Return at once with the task; poll `get_restore`.
+    #[serde(rename = "async")]
+    pub is_async: bool,
+    /// Task id to use (letters, digits, `_`, `-`; at most 64); generated when empty.
+    pub id: String,
+    #[serde(rename = "metaOnly", alias = "meta_only")]
+    pub meta_only: bool,
+    #[serde(rename = "restoreIndex", alias = "restore_index")]
+    pub restore_index: bool,
+    #[serde(rename = "useAutoIndex", alias = "use_auto_index")]
+    pub use_auto_index: bool,
+    #[serde(rename = "dropExistCollection", alias = "drop_exist_collection")]
+    pub drop_exist_collection: bool,
+    #[serde(rename = "dropExistIndex", alias = "drop_exist_index")]
+    pub drop_exist_index: bool,
+    #[serde(rename = "skipCreateCollection", alias = "skip_create_collection")]
+    pub skip_create_collection: bool,
+    /// Users and roles too (not supported yet).
+    pub rbac: bool,
+    /// Accepted for compatibility; segments are imported one per job.
+    #[serde(rename = "useV2Restore")]
+    pub use_v2_restore: bool,
+    /// Database/collection mapping; not combined with suffix or renames.
+    #[serde(rename = "restorePlan")]
+    pub restore_plan: Option<RestorePlan>,
+}
+
+/// The anchor's `restorePlan`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RestorePlan {
+    pub mapping: Vec<RestoreMapping>,
+    /// Database → collections of the backup to restore.
+    pub filter: BTreeMap<String, RestoreFilter>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RestoreFilter {
+    pub colls: Vec<String>,
+}
+
+/// One source database restored into a target database.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RestoreMapping {
+    pub source: String,
+    pub target: String,
+    /// Collections renamed on the way; the whole database when empty.
+    pub colls: Vec<RestoreCollectionMapping>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RestoreCollectionMapping {
+    pub source: String,
+    pub target: String,
+    /// Not supported yet: must be absent or empty.
+    #[serde(rename = "override")]
+    pub overrides: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `POST /verify`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct VerifyRequest {
+    pub backup_name: String,
+    /// Also read every file and compare its SHA-256.
+    pub deep: bool,
+    /// Return at once with the task; poll `get_verify`.
+    #[serde(rename = "async")]
+    pub is_async: bool,
+}
+
+/// Task states: `state_code` keeps the anchor's 0–3 for its clients;
+/// `state` tells cancelled and interrupted apart from failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StateName {
+    Initial,
+    Executing,
+    Success,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+/// A backup: complete in storage, or the task making it.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct BackupBrief {
+    /// The backup's id (the creating task's id until the backup is written).
+    pub id: String,
+    /// The task that made (or makes) this backup, when this server ran it.
+    pub task_id: String,
+    pub name: String,
+    /// 0 initial, 1 executing, 2 success, 3 failed (also cancelled, interrupted).
+    pub state_code: i32,
+    pub state: Option<StateName>,
+    /// 0–100.
+    pub progress: i32,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    /// Milliseconds since the epoch.
+    pub start_time: i64,
+    pub end_time: i64,
+    pub backup_timestamp: u64,
+    /// Bytes of data files.
+    pub size: i64,
+    pub milvus_version: String,
+    /// What the task is doing now.
+    pub step: String,
+    pub collection_backups: Vec<CollectionBrief>,
+}
+
+/// One collection of a backup (segments left out).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct CollectionBrief {
+    pub id: String,
+    pub collection_id: i64,
+    pub db_name: String,
+    pub collection_name: String,
+    pub state_code: i32,
+    pub state: Option<StateName>,
+    pub progress: i32,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub backup_timestamp: u64,
+    pub size: i64,
+    pub shards_num: i32,
+    pub consistency_level: i32,
+    pub has_index: bool,
+    pub index_infos: Vec<IndexInfo>,
+    /// `Loaded` or `NotLoad`.
+    pub load_state: String,
+    /// The collection schema as stored in the backup.
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<serde_json::Value>,
+    pub partition_backups: Vec<PartitionBrief>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct IndexInfo {
+    pub field_name: String,
+    pub index_name: String,
+    pub index_type: String,
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct PartitionBrief {
+    pub partition_id: i64,
+    pub partition_name: String,
+    pub size: i64,
+    pub load_state: String,
+    pub segments: i64,
+    pub entities: i64,
+}
+
+/// One row of `list`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackupListItem {
+    pub id: String,
+    pub name: String,
+    /// 2 complete; 1 being written by this server; 3 incomplete (interrupted).
+    pub state_code: i32,
+    /// `complete` or `incomplete`.
+    pub state: String,
+    pub size: i64,
+    pub entities: i64,
+    pub milvus_version: String,
+    pub backup_timestamp: u64,
+    pub collection_backups: Vec<CollectionName>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CollectionName {
+    pub db_name: String,
+    pub collection_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeleteResult {
+    pub backup_name: String,
+    /// Objects removed from backup storage.
+    pub deleted_objects: u64,
+}
+
+/// A restore task (the anchor's `RestoreBackupTask`).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct RestoreTask {
+    pub id: String,
+    pub backup_name: String,
+    pub state_code: i32,
+    pub state: Option<StateName>,
+    pub progress: i32,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub restored_size: i64,
+    pub to_restore_size: i64,
+    pub step: String,
+    pub collection_restore_tasks: Vec<CollectionRestoreTask>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct CollectionRestoreTask {
+    pub id: String,
+    pub state_code: i32,
+    pub state: Option<StateName>,
+    pub progress: i32,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub source_db_name: String,
+    pub source_collection_name: String,
+    pub target_db_name: String,
+    pub target_collection_name: String,
+    pub restored_size: i64,
+    pub to_restore_size: i64,
+}
+
+/// A verify task and, once done, its verdict.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct VerifyTask {
+    pub id: String,
+    pub backup_name: String,
+    pub deep: bool,
+    pub state_code: i32,
+    pub state: Option<StateName>,
+    pub progress: i32,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    /// Whether the backup is whole (once the task succeeded).
+    pub ok: Option<bool>,
+    pub files: u64,
+    pub bytes: u64,
+    pub problems: Vec<VerifyProblem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerifyProblem {
+    pub path: String,
+    pub problem: String,
+}
+
+/// Any task, briefly.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskSummary {
+    pub id: String,
+    /// `create`, `restore` or `verify`.
+    pub kind: String,
+    pub backup_name: String,
+    pub state_code: i32,
+    pub state: StateName,
+    pub progress: i32,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub step: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckResult {
+    pub passed: bool,
+    pub milvus_version: Option<String>,
+    pub steps: Vec<CheckStep>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckStep {
+    pub name: String,
+    /// OK, WARN, FAIL or SKIP.
+    pub status: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+impl From<TaskState> for StateName {
+    fn from(s: TaskState) -> StateName {
+        match s {
+            TaskState::Initial => StateName::Initial,
+            TaskState::Executing => StateName::Executing,
+            TaskState::Success => StateName::Success,
+            TaskState::Failed => StateName::Failed,
+            TaskState::Cancelled => StateName::Cancelled,
+            TaskState::Interrupted => StateName::Interrupted,
+        }
+    }
+}
+
+impl TaskSummary {
+    pub fn of(r: &TaskRecord) -> TaskSummary {
+        TaskSummary {
+            id: r.id.clone(),
+            kind: r.kind.as_str().to_string(),
+            backup_name: r.backup_name.clone(),
+            state_code: r.state.code(),
+            state: r.state.into(),
+            progress: r.progress,
+            error_message: r.error_message.clone(),
+            start_time: r.start_time,
+            end_time: r.end_time,
+            step: r.step.clone(),
+        }
+    }
+}
+
+impl RestoreTask {
+    pub fn of(r: &TaskRecord) -> RestoreTask {
+        RestoreTask {
+            id: r.id.clone(),
+            backup_name: r.backup_name.clone(),
+            state_code: r.state.code(),
+            state: Some(r.state.into()),
+            progress: r.progress,
+            error_message: r.error_message.clone(),
+            start_time: r.start_time,
+            end_time: r.end_time,
+            restored_size: r.collections.iter().map(|c| c.done_bytes as i64).sum(),
+            to_restore_size: r.collections.iter().map(|c| c.size).sum(),
+            step: r.step.clone(),
+            collection_restore_tasks: r
+                .collections
+                .iter()
+                .map(|c| collection_restore_task(&r.id, c))
+                .collect(),
+        }
+    }
+}
+
+fn split(full: &str) -> (String, String) {
+    match full.split_once('.') {
+        Some((db, name)) => (db.to_string(), name.to_string()),
+        None => ("default".to_string(), full.to_string()),
+    }
+}
+
+fn collection_restore_task(task: &str, c: &SubTask) -> CollectionRestoreTask {
+    let (source_db_name, source_collection_name) = split(&c.source);
+    let (target_db_name, target_collection_name) = split(&c.target);
+    CollectionRestoreTask {
+        id: format!("{task}/{}", c.target),
+        state_code: c.state.code(),
+        state: Some(c.state.into()),
+        progress: c.progress,
+        error_message: c.error_message.clone(),
+        start_time: c.start_time,
+        end_time: c.end_time,
+        source_db_name,
+        source_collection_name,
+        target_db_name,
+        target_collection_name,
+        restored_size: c.done_bytes as i64,
+        to_restore_size: c.size,
+    }
+}
+
+impl VerifyTask {
+    pub fn of(r: &TaskRecord) -> VerifyTask {
+        let result = r.result.as_ref();
+        let get_u64 = |k: &str| {
+            result
+                .and_then(|v| v.get(k))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
+        };
+        VerifyTask {
+            id: r.id.clone(),
+            backup_name: r.backup_name.clone(),
+            deep: r
+                .options
+                .get("deep")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            state_code: r.state.code(),
+            state: Some(r.state.into()),
+            progress: r.progress,
+            error_message: r.error_message.clone(),
+            start_time: r.start_time,
+            end_time: r.end_time,
+            ok: result.map(|v| {
+                v.get("problems")
+                    .and_then(|p| p.as_array())
+                    .is_none_or(|p| p.is_empty())
+            }),
+            files: get_u64("files"),
+            bytes: get_u64("bytes"),
+            problems: result
+                .and_then(|v| v.get("problems"))
+                .and_then(|p| serde_json::from_value(p.clone()).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A create task's view, before (or instead of) the stored backup.
+pub fn backup_brief_of_task(r: &TaskRecord) -> BackupBrief {
+    BackupBrief {
+        id: if r.backup_id.is_empty() {
+            r.id.clone()
+        } else {
+            r.backup_id.clone()
+        },
+        task_id: r.id.clone(),
+        name: r.backup_name.clone(),
+        state_code: r.state.code(),
+        state: Some(r.state.into()),
+        progress: r.progress,
+        error_message: r.error_message.clone(),
+        start_time: r.start_time,
+        end_time: r.end_time,
+        backup_timestamp: 0,
+        size: r.collections.iter().map(|c| c.size).sum(),
+        milvus_version: String::new(),
+        step: r.step.clone(),
+        collection_backups: r
+            .collections
+            .iter()
+            .map(|c| {
+                let (db_name, collection_name) = split(&c.source);
+                CollectionBrief {
+                    db_name,
+                    collection_name,
+                    state_code: c.state.code(),
+                    state: Some(c.state.into()),
+                    progress: c.progress,
+                    error_message: c.error_message.clone(),
+                    start_time: c.start_time,
+                    end_time: c.end_time,
+                    size: c.size,
+                    ..Default::default()
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A complete backup from storage (state 2), merged with its task when known.
+pub fn backup_brief_of_info(
+    info: &milvus_backup::format::BackupInfo,
+    task: Option<&TaskRecord>,
+) -> BackupBrief {
+    let done = StateName::Success;
+    BackupBrief {
+        id: info.id.clone(),
+        task_id: task.map(|t| t.id.clone()).unwrap_or_default(),
+        name: info.name.clone(),
+        state_code: 2,
+        state: Some(done),
+        progress: 100,
+        error_message: String::new(),
+        start_time: task.map(|t| t.start_time).unwrap_or(info.start_time),
+        end_time: task.map(|t| t.end_time).unwrap_or(info.end_time),
+        backup_timestamp: info.backup_timestamp,
+        size: info.size,
+        milvus_version: info.milvus_version.clone(),
+        step: String::new(),
+        collection_backups: info
+            .collection_backups
+            .iter()
+            .map(|c| CollectionBrief {
+                id: c.id.clone(),
+                collection_id: c.collection_id,
+                db_name: c.db_name.clone(),
+                collection_name: c.collection_name.clone(),
+                state_code: 2,
+                state: Some(done),
+                progress: 100,
+                error_message: String::new(),
+                start_time: c.start_time,
+                end_time: c.end_time,
+                backup_timestamp: c.backup_timestamp,
+                size: c.size,
+                shards_num: c.shards_num,
+                consistency_level: c.consistency_level,
+                has_index: c.has_index,
+                index_infos: c
+                    .index_infos
+                    .iter()
+                    .map(|i| IndexInfo {
+                        field_name: i.field_name.clone(),
+                        index_name: i.index_name.clone(),
+                        index_type: i.index_type.clone(),
+                        params: i.params.clone(),
+                    })
+                    .collect(),
+                load_state: c.load_state.clone(),
+                schema: serde_json::to_value(&c.schema).ok(),
+                partition_backups: c
+                    .partition_backups
+                    .iter()
+                    .map(|p| PartitionBrief {
+                        partition_id: p.partition_id,
+                        partition_name: p.partition_name.clone(),
+                        size: p.size,
+                        load_state: p.load_state.clone(),
+                        segments: p.segment_backups.len() as i64,
+                        entities: p.segment_backups.iter().map(|s| s.num_of_rows).sum(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,124 @@
+//! How failures become HTTP answers: one exhaustive `match` from the core's
+//! [`ErrorKind`] to a status and an anchor response code, and the
+//! `{requestId, code, msg, data}` envelope every error is sent in.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use milvus_backup::{Error, ErrorKind};
+
+use crate::api::ErrorResponse;
+
+/// Anchor response codes (`backuppb.ResponseCode`).
+pub mod code {
+    pub const SUCCESS: i32 = 0;
+    pub const NOT_SUPPORT: i32 = 1;
+    pub const NO_PERMISSION: i32 = 2;
+    pub const FAIL: i32 = 3;
+    pub const PARAMETER_ERROR: i32 = 400;
+    pub const NOT_FOUND: i32 = 404;
+}
+
+/// An error on its way to the client: status, anchor code, message and
+/// (sometimes) the task record it concerns.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: i32,
+    pub message: String,
+    pub data: Option<serde_json::Value>,
+    pub request_id: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: i32, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            data: None,
+            request_id: String::new(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code::PARAMETER_ERROR, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code::FAIL, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code::NO_PERMISSION, message)
+    }
+
+    /// Maps a core error; `secrets` are scrubbed from the message.
+    pub fn from_core(err: &Error, secrets: &[String]) -> ApiError {
+        let (status, code) = match err.kind() {
+            ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, code::PARAMETER_ERROR),
+            ErrorKind::NotFound => (StatusCode::NOT_FOUND, code::NOT_FOUND),
+            ErrorKind::AlreadyExists => (StatusCode::CONFLICT, code::FAIL),
+            // The request asks for something this build cannot do.
+            ErrorKind::Unsupported => (StatusCode::BAD_REQUEST, code::NOT_SUPPORT),
+            // A damaged backup cannot be used for what was asked.
+            ErrorKind::Corrupt => (StatusCode::UNPROCESSABLE_ENTITY, code::FAIL),
+            // Milvus or storage refused our credentials or failed: the fault
+            // is upstream of this server.
+            ErrorKind::PermissionDenied | ErrorKind::Remote => {
+                (StatusCode::BAD_GATEWAY, code::FAIL)
+            }
+            ErrorKind::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, code::FAIL),
+            ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, code::FAIL),
+        };
+        if status.is_server_error() {
+            tracing::error!("{}", scrub(&format!("{err:#}"), secrets));
+        }
+        ApiError::new(status, code, scrub(&err.to_string(), secrets))
+    }
+
+    pub fn with_data(mut self, data: impl serde::Serialize) -> ApiError {
+        self.data = serde_json::to_value(data).ok();
+        self
+    }
+
+    pub fn with_request_id(mut self, id: &str) -> ApiError {
+        self.request_id = id.to_string();
+        self
+    }
+}
+
+/// Replaces every secret value in `text` with `****`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.replace('\n', " ");
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), "****");
+    }
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorResponse {
+            request_id: if self.request_id.is_empty() {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                self.request_id
+            },
+            code: self.code,
+            msg: self.message,
+            data: self.data,
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
