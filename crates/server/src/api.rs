@@ -111,6 +111,16 @@ pub struct CreateRequest {
     /// Patterns `db.coll` or `db.*`, as a list or a comma-separated string.
     #[schema(value_type = Option<StringList>)]
     pub filter: serde_json::Value,
+    /// Ours: `zstd`, `gzip` or `none`; `backup.compression*` when absent.
+    pub compress: Option<String>,
+    /// Ours: compression level (zstd -7..22, gzip 1..9).
+    pub compress_level: Option<i32>,
+    /// Ours: encrypt with the server's configured key (`backup.encryption.*`).
+    pub encrypt: bool,
+    /// Ours: share files unchanged since this backup (incremental).
+    pub base_backup: Option<String>,
+    /// Ours: incremental on the newest complete backup of the same collections.
+    pub incremental: bool,
 }
 
 /// A map of database to collections, or a JSON string holding one.
@@ -215,6 +225,9 @@ pub struct VerifyRequest {
     pub backup_name: String,
     /// Also read every file and compare its SHA-256.
     pub deep: bool,
+    /// Also restore the backup into throwaway collections on the server's
+    /// Milvus, compare row counts and the row sample, and drop them.
+    pub restore_test: bool,
     /// Return at once with the task; poll `get_verify`.
     #[serde(rename = "async")]
     pub is_async: bool,
@@ -389,6 +402,11 @@ pub struct VerifyTask {
     pub files: u64,
     pub bytes: u64,
     pub problems: Vec<VerifyProblem>,
+    /// With `restore_test`: per collection, the throwaway name, segments,
+    /// rows backed up and imported, sampled rows compared.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -545,6 +563,7 @@ impl VerifyTask {
             }),
             files: get_u64("files"),
             bytes: get_u64("bytes"),
+            restore_test: result.and_then(|v| v.get("restore_test")).cloned(),
             problems: result
                 .and_then(|v| v.get("problems"))
                 .and_then(|p| serde_json::from_value(p.clone()).ok())

@@ -292,6 +292,11 @@ pub async fn create(
         selection,
         force: req.force,
         meta_only: req.meta_only,
+        compress: req.compress.clone(),
+        compress_level: req.compress_level,
+        encrypt: req.encrypt,
+        base_backup: req.base_backup.clone().filter(|b| !b.is_empty()),
+        incremental: req.incremental,
         ..Default::default()
     };
     let (storage, cleanup_name) = (s.ctx.backup_storage.clone(), name.clone());
@@ -834,7 +839,8 @@ fn task_of(s: &AppState, id: &str, kind: TaskKind) -> Result<TaskRecord, ApiErro
 }
 
 /// Verifies a backup: meta files agree, every file exists with its size
-/// (`deep`: and its SHA-256). The verdict is `data.ok` and `data.problems`.
+/// (`deep`: and its SHA-256; `restore_test`: and it restores with the
+/// recorded rows). The verdict is `data.ok` and `data.problems`.
 #[utoipa::path(post, path = "/api/v1/verify", tag = "backup", request_body = VerifyRequest,
     responses((status = 200, description = "Success", body = VerifyResponse), ErrorResponses))]
 pub async fn verify(
@@ -856,14 +862,22 @@ pub async fn verify(
         Err(e) => return Err(err(e)),
     }
     let mut record = TaskRecord::new(TaskKind::Verify, uuid::Uuid::new_v4().to_string(), &name);
-    record.options = serde_json::json!({ "deep": req.deep, "async": req.is_async });
-    let (deep, vname) = (req.deep, name.clone());
+    record.options = serde_json::json!({
+        "deep": req.deep,
+        "restore_test": req.restore_test,
+        "async": req.is_async,
+    });
+    let (deep, restore_test, vname) = (req.deep, req.restore_test, name.clone());
     let task = s.tasks.spawn(
         record,
         None,
         move |ctx, _, progress| {
             boxed(async move {
-                let report = verify::verify(&ctx.backup_storage, &vname, deep, &progress).await?;
+                let mut report =
+                    verify::verify(&ctx.backup_storage, &vname, deep, &progress).await?;
+                if restore_test {
+                    report.merge(verify::restore_test(&ctx, &vname, &progress).await?);
+                }
                 Ok(serde_json::to_value(&report).unwrap_or_default())
             })
         },

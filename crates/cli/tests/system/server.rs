@@ -371,7 +371,7 @@ async fn sync_create_returns_the_whole_brief_and_names_are_unique() {
     let (status, body) = s
         .post(
             "/create",
-            json!({"backup_name": name, "collection_names": [g.full_name()]}),
+            json!({"backup_name": name, "collection_names": [g.full_name()], "compress": "zstd"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -420,10 +420,16 @@ async fn sync_create_returns_the_whole_brief_and_names_are_unique() {
     assert_eq!(row["state_code"], 2);
 
     let (status, v) = s
-        .post("/verify", json!({"backup_name": name, "deep": true}))
+        .post(
+            "/verify",
+            json!({"backup_name": name, "deep": true, "restore_test": true}),
+        )
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["ok"], true, "{v}");
+    let tested = &v["data"]["restore_test"]["collections"][0];
+    assert_eq!(tested["collection"], g.full_name().as_str(), "{v}");
+    assert!(tested["imported_rows"].as_i64().unwrap() > 0, "{v}");
     assert!(v["data"]["files"].as_u64().unwrap() > 0);
     let verify_id = v["data"]["id"].as_str().unwrap();
     let (status, again) = s.get(&format!("/get_verify?id={verify_id}")).await;
