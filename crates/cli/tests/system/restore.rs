@@ -221,19 +221,38 @@ async fn failed_import_reports_the_reason_and_leaves_no_staging_files() {
     let (_d, cfg) = config_file(&yaml);
     let name = unique("f");
     run(&cfg, &[], &["create", "-n", &name, "-c", &g.full_name()]);
-    // Damage every insert log of the backup: Milvus cannot parse them.
+    // Replace every insert log with bytes Milvus cannot parse, and record
+    // them in the manifest: the files pass the checksum check while staged
+    // (a changed file alone is refused before import, see trust.rs), so it
+    // is Milvus's import that fails.
     let ctx = Context::open(&config(&yaml, &[])).unwrap();
     let files = ctx
         .backup_storage
         .list(&format!("{name}/binlogs/insert_log/"))
         .await
         .unwrap();
+    let garbage = b"not a binlog".to_vec();
     for f in &files {
         ctx.backup_storage
-            .write(&f.key, b"not a binlog".to_vec())
+            .write(&f.key, garbage.clone())
             .await
             .unwrap();
     }
+    let manifest_key = layout::backup_meta_file(&name, layout::MANIFEST);
+    let mut manifest: milvus_backup::format::Manifest =
+        serde_json::from_slice(&ctx.backup_storage.read(&manifest_key).await.unwrap()).unwrap();
+    for f in manifest
+        .files
+        .iter_mut()
+        .filter(|f| f.path.contains("insert_log/"))
+    {
+        f.size = garbage.len() as u64;
+        f.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&garbage));
+    }
+    ctx.backup_storage
+        .write(&manifest_key, serde_json::to_vec(&manifest).unwrap())
+        .await
+        .unwrap();
     let out = cli()
         .arg("--config")
         .arg(&cfg)
