@@ -454,6 +454,20 @@ struct DataStats {
     import_s: f64,
 }
 
+/// The segments of a backed-up collection that have files to import, with
+/// their partition's name.
+pub(crate) fn segments_with_files(coll: &CollectionBackupInfo) -> Vec<(&str, &SegmentBackupInfo)> {
+    coll.partition_backups
+        .iter()
+        .flat_map(|p| {
+            p.segment_backups
+                .iter()
+                .map(move |s| (p.partition_name.as_str(), s))
+        })
+        .filter(|(_, s)| !s.binlogs.is_empty() || !s.deltalogs.is_empty())
+        .collect()
+}
+
 /// Stages (when needed) and imports every segment of one collection.
 async fn restore_data(
     ctx: &Context,
@@ -462,17 +476,7 @@ async fn restore_data(
     task: &CollectionTask,
     progress: &dyn Progress,
 ) -> Result<DataStats> {
-    let segments: Vec<(&str, &SegmentBackupInfo)> = task
-        .meta
-        .partition_backups
-        .iter()
-        .flat_map(|p| {
-            p.segment_backups
-                .iter()
-                .map(move |s| (p.partition_name.as_str(), s))
-        })
-        .filter(|(_, s)| !s.binlogs.is_empty() || !s.deltalogs.is_empty())
-        .collect();
+    let segments = segments_with_files(&task.meta);
     let total_bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
     progress.transfer_start(segments.len() as u64, "segments", total_bytes);
     let staged = AtomicU64::new(0);

@@ -212,16 +212,7 @@ async fn test_collection(
     }
     let task = &plan.tasks[0];
 
-    let segments: Vec<(&str, &SegmentBackupInfo)> = coll
-        .partition_backups
-        .iter()
-        .flat_map(|p| {
-            p.segment_backups
-                .iter()
-                .map(move |s| (p.partition_name.as_str(), s))
-        })
-        .filter(|(_, s)| !s.binlogs.is_empty() || !s.deltalogs.is_empty())
-        .collect();
+    let segments = restore::segments_with_files(coll);
     test.segments = segments.len();
     test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
     let bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();

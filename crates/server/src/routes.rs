@@ -42,6 +42,16 @@ impl AppState {
         let rid = rid.0.clone();
         move |e| ApiError::from_core(&e, &self.secrets).with_request_id(&rid)
     }
+
+    /// A request's `backup_name`: present and a valid backup name.
+    fn backup_name(&self, rid: &Rid, raw: &str) -> Result<String, ApiError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(ApiError::bad_request("backup_name is required"));
+        }
+        backup::validate_name(name).map_err(self.core(rid))?;
+        Ok(name.to_string())
+    }
 }
 
 /// The request id: the anchor's `request_id` header, `X-Request-Id`, or a fresh UUID.
@@ -500,11 +510,7 @@ pub async fn delete(
     rid: Rid,
     Params(q): Params<DeleteQuery>,
 ) -> Result<Response, ApiError> {
-    let name = q.backup_name.trim();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("backup_name is required"));
-    }
-    backup::validate_name(name).map_err(s.core(&rid))?;
+    let name = &s.backup_name(&rid, &q.backup_name)?;
     if let Some(t) = s.tasks.running_on(name) {
         return Err(ApiError::conflict(format!(
             "backup `{name}` is in use by running {} task `{}` — wait for it or cancel it first",
@@ -610,11 +616,7 @@ pub async fn restore(
     JsonBody(req): JsonBody<RestoreRequest>,
 ) -> Result<Response, ApiError> {
     let err = s.core(&rid);
-    let name = req.backup_name.trim().to_string();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("backup_name is required"));
-    }
-    backup::validate_name(&name).map_err(&err)?;
+    let name = s.backup_name(&rid, &req.backup_name)?;
     if req.rbac {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -849,11 +851,7 @@ pub async fn verify(
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     let err = s.core(&rid);
-    let name = req.backup_name.trim().to_string();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("backup_name is required"));
-    }
-    backup::validate_name(&name).map_err(&err)?;
+    let name = s.backup_name(&rid, &req.backup_name)?;
     match catalog::get(&s.ctx.backup_storage, &name).await {
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::InvalidInput => {
