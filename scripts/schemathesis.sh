@@ -56,7 +56,7 @@ backup:
   gcPause: { enable: false }
 YAML
 
-RUST_LOG=error,milvus_backup=info "$bin" --config "$work/backup.yaml" server -p "$port" >"$work/server.log" 2>&1 &
+RUST_LOG=error,milvus_backup=info,milvus_backup_core=info,milvus_backup_server=info "$bin" --config "$work/backup.yaml" server -p "$port" >"$work/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
     kill "$server_pid" 2>/dev/null || true

@@ -1,19 +1,40 @@
-//! The backup catalogue commands: `create`, `list`, `get`, `delete`. Each
-//! maps flags onto the core's options and prints the result.
+//! The operation commands: `create`, `restore`, `verify`, `list`, `get`,
+//! `delete`. Each maps flags onto the core's options, drives the core's
+//! plan and execute (printing the plan instead with `--dry-run`), and
+//! prints the result. Ctrl-C cancels: the core removes what it wrote.
 
 use std::io::IsTerminal;
 
 use clap::Args;
-use milvus_backup::backup::{self, BackupOptions};
-use milvus_backup::catalog::{self, BackupState};
-use milvus_backup::config::Config;
-use milvus_backup::progress::Progress;
-use milvus_backup::restore::RestoreOptions;
-use milvus_backup::selection::Selection;
-use milvus_backup::{Context, Error, Result};
+use milvus_backup_core::backup::{self, BackupOptions, BackupPlan};
+use milvus_backup_core::catalog::{self, BackupState};
+use milvus_backup_core::config::Config;
+use milvus_backup_core::delete::{self, DeleteOptions, DeleteTarget, Retention};
+use milvus_backup_core::restore::{self, RestoreOptions, RestorePlan};
+use milvus_backup_core::selection::Selection;
+use milvus_backup_core::verify::{self, VerifyOptions};
+use milvus_backup_core::{CancellationToken, Context, Error, Result};
 
 use crate::output::{human_bytes, Output};
 use crate::progress::CliProgress;
+
+/// A token that Ctrl-C cancels.
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "cancelling: stopping and removing what was written (Ctrl-C again to quit at once)"
+            );
+            t.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    token
+}
 
 pub const CREATE_EXAMPLES: &str = "\
 Examples:
@@ -26,7 +47,9 @@ Examples:
   milvus-backup create -n n2 --compress zstd --compress-level 9
   MILVUS_BACKUP_ENCRYPTION_KEY=$(cat key.txt) milvus-backup create -n n3 --encrypt
   milvus-backup create -n n4 --base-backup nightly    # share unchanged files with `nightly`
-  milvus-backup create -n n5 --incremental            # base: newest backup of the same collections";
+  milvus-backup create -n n5 --incremental            # base: newest backup of the same collections
+  milvus-backup create -n n6 -c docs --dry-run        # what would be copied; writes nothing
+  milvus-backup --json create -n n6 --dry-run         # the plan as JSON";
 
 pub const RESTORE_EXAMPLES: &str = "\
 Examples:
@@ -34,7 +57,8 @@ Examples:
   milvus-backup restore -n nightly -c docs --drop_exist_collection --restore_index
   milvus-backup restore -n nightly -r db1.docs:db2.docs_v2,images:images_old
   milvus-backup restore -n nightly --collection docs --target-collection docs_copy
-  milvus-backup --json restore -n nightly -s _r";
+  milvus-backup --json restore -n nightly -s _r
+  milvus-backup restore -n nightly -s _r --dry-run        # targets, refusals, staging, import jobs";
 
 pub const VERIFY_EXAMPLES: &str = "\
 Examples:
@@ -152,6 +176,10 @@ pub struct CreateArgs {
     /// Incremental on the newest complete backup of the same collections.
     #[arg(long, conflicts_with = "base_backup")]
     incremental: bool,
+    /// Print the plan (collections, segments, files, bytes, what is shared)
+    /// and write nothing.
+    #[arg(long = "dry-run", alias = "dry_run")]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +241,10 @@ pub struct RestoreArgs {
     /// Restore users and roles too.
     #[arg(long)]
     rbac: bool,
+    /// Print the plan (targets, what exists and would be refused, staging,
+    /// import jobs) and change nothing.
+    #[arg(long = "dry-run", alias = "dry_run")]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -294,10 +326,18 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         encrypt: args.encrypt,
         base_backup: args.base_backup,
         incremental: args.incremental,
+        tuning: None,
     };
     let ctx = Context::open(config)?;
+    let plan = backup::plan(&ctx, &opts).await?;
+    if args.dry_run {
+        print_backup_plan(&plan, out);
+        return Ok(());
+    }
     let progress = CliProgress::new(out.quiet, out.json);
-    let stats = backup::create(&ctx, &opts, &progress).await?;
+    let result = backup::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
+    progress.finish();
+    let stats = result?;
     if out.json {
         out.json_value(&stats);
     } else if !out.quiet {
@@ -324,10 +364,58 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
     Ok(())
 }
 
+fn print_backup_plan(plan: &BackupPlan, out: &Output) {
+    if out.json {
+        out.json_value(&serde_json::json!({ "dry_run": true, "plan": plan }));
+        return;
+    }
+    println!(
+        "dry run: backup `{}` of Milvus {} — nothing was written",
+        plan.name, plan.milvus
+    );
+    for c in &plan.collections {
+        let shared = c.files.iter().filter(|f| f.shared_with.is_some()).count();
+        println!(
+            "  {}: {} segment(s), {} file(s), {}{}",
+            c.collection,
+            c.segments,
+            c.files.len(),
+            human_bytes(c.bytes),
+            if shared > 0 {
+                format!(" ({shared} shared with the base)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let t = &plan.totals;
+    println!(
+        "total: {} collection(s), {} segment(s), {} file(s), {}; copies {} file(s) ({})",
+        t.collections,
+        t.segments,
+        t.files,
+        human_bytes(t.bytes),
+        t.files - t.shared_files,
+        human_bytes(t.bytes - t.shared_bytes)
+    );
+    if let Some(base) = &plan.base_backup {
+        println!(
+            "incremental on `{base}`: shares {} file(s) ({})",
+            t.shared_files,
+            human_bytes(t.shared_bytes)
+        );
+    }
+    if plan.flush {
+        println!("a flush runs first, so the segments and files may grow");
+    }
+    for note in &plan.notes {
+        println!("{note}");
+    }
+}
+
 pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result<()> {
     if args.rbac {
-        return Err(Error::new(
-            milvus_backup::ErrorKind::Unsupported,
+        return Err(Error::unsupported(
             "--rbac is not supported yet: users and roles are not restored",
         ));
     }
@@ -351,10 +439,19 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         use_auto_index: args.use_auto_index,
         drop_exist_index: args.drop_exist_index,
         load: !args.no_load,
+        tuning: None,
     };
     let ctx = Context::open(config)?;
+    let plan = restore::plan(&ctx, &opts).await?;
+    if args.dry_run {
+        print_restore_plan(&plan, &ctx, out);
+        // A plan that would be refused fails like the restore would.
+        return plan.check();
+    }
     let progress = CliProgress::new(out.quiet, out.json);
-    let stats = milvus_backup::restore::restore(&ctx, &opts, &progress).await?;
+    let result = restore::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
+    progress.finish();
+    let stats = result?;
     if out.json {
         out.json_value(&stats);
     } else if !out.quiet {
@@ -373,33 +470,62 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
     Ok(())
 }
 
+fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
+    if out.json {
+        out.json_value(&serde_json::json!({ "dry_run": true, "plan": plan }));
+        return;
+    }
+    println!(
+        "dry run: restore `{}` into Milvus {} — nothing was changed",
+        plan.backup, plan.milvus
+    );
+    for t in &plan.tasks {
+        let action = match &t.refused {
+            Some(r) => format!("REFUSED: {}", r.reason),
+            None if t.reuse_existing => "import into the existing collection".to_string(),
+            None if t.drop_existing => "drop the existing collection, recreate".to_string(),
+            None => "create".to_string(),
+        };
+        let bytes: u64 = t.imports.iter().map(|j| j.bytes).sum();
+        println!(
+            "  {} -> {}: {action}{}; {} import job(s), {}",
+            t.source,
+            t.target,
+            if t.create_database {
+                format!(" (creating database `{}`)", t.target.db)
+            } else {
+                String::new()
+            },
+            t.imports.len(),
+            human_bytes(bytes)
+        );
+    }
+    match &plan.staging_dir {
+        Some(dir) => println!(
+            "staging: segment files are copied to `{dir}` in {} first",
+            ctx.milvus_storage.spec().describe()
+        ),
+        None => println!("staging: none, Milvus reads the backup's files in place"),
+    }
+}
+
 /// Returns whether every verified backup is whole; the problems are printed.
 pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<bool> {
     let ctx = Context::open(config)?;
-    let storage = &ctx.backup_storage;
-    let names: Vec<String> = match args.name {
-        Some(name) => vec![name],
-        None => catalog::list(storage)
-            .await?
-            .into_iter()
-            .filter(|r| r.state == BackupState::Complete)
-            .map(|r| r.name)
-            .collect(),
+    let opts = VerifyOptions {
+        backups: args.name.into_iter().collect(),
+        deep: args.deep,
+        restore_test: args.restore_test,
+        tuning: None,
     };
+    let plan = verify::plan(&ctx, &opts).await?;
     let progress = CliProgress::new(out.quiet, out.json);
-    let mut reports = Vec::new();
-    for name in &names {
-        let mut report = milvus_backup::verify::verify(storage, name, args.deep, &progress).await?;
-        if args.restore_test {
-            if !report.ok() {
-                progress.step(&format!(
-                    "the file checks of `{name}` found {} problem(s); running the restore test anyway to see what still restores",
-                    report.problems.len()
-                ));
-            }
-            report.merge(milvus_backup::verify::restore_test(&ctx, name, &progress).await?);
-        }
-        if !out.json {
+    let result = verify::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
+    progress.finish();
+    let reports = result?;
+    if !out.json {
+        for report in &reports {
+            let name = &report.name;
             for p in &report.problems {
                 println!("BAD  {name}: {}: {}", p.path, p.problem);
             }
@@ -419,7 +545,6 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
                 print_restore_test(name, rt);
             }
         }
-        reports.push(report);
     }
     if out.json {
         out.json_value(&reports);
@@ -439,7 +564,7 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
     Ok(bad.is_empty())
 }
 
-fn print_restore_test(name: &str, rt: &milvus_backup::restore_test::RestoreTestStats) {
+fn print_restore_test(name: &str, rt: &milvus_backup_core::rehearsal::RestoreTestStats) {
     for c in &rt.collections {
         let sample = if c.sample_compared {
             format!("{} sampled rows compared", c.sampled_rows)
@@ -466,7 +591,7 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let mut rows = catalog::list(&ctx.backup_storage).await?;
     if let Some(c) = &args.collection {
-        let full = milvus_backup::selection::CollectionRef::parse(c).to_string();
+        let full = milvus_backup_core::selection::CollectionRef::parse(c).to_string();
         rows.retain(|r| {
             r.collections
                 .iter()
@@ -489,6 +614,7 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
         let state = match r.state {
             BackupState::Complete => "complete",
             BackupState::Incomplete => "INCOMPLETE",
+            BackupState::Damaged => "DAMAGED",
         };
         println!(
             "{:<40} {:<10} {:>11} {:>12} {:>10}  {created}",
@@ -575,64 +701,51 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
 
 pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
-    let storage = &ctx.backup_storage;
-    let names: Vec<String> = if args.apply_retention {
-        let policy = catalog::Retention::from_config(&ctx.config.backup);
-        if !policy.is_active() {
-            return Err(Error::invalid_input(
-                "no retention policy is set — set backup.maxBackupNum and/or backup.retentionDays (e.g. --set backup.maxBackupNum=7)",
-            ));
-        }
-        let now = chrono::Utc::now().timestamp_millis() as u64;
-        policy.victims(&catalog::list(storage).await?, now, &[])
+    let target = if args.apply_retention {
+        DeleteTarget::Retention(Retention::from_config(&ctx.config.backup))
     } else if let Some(name) = args.name {
-        vec![name]
+        DeleteTarget::Names(vec![name])
     } else if args.all {
-        if !args.yes {
+        if !args.yes && !args.dry_run {
             return Err(Error::invalid_input(
                 "delete --all removes every backup; add --yes to confirm",
             ));
         }
-        catalog::list(storage)
-            .await?
-            .into_iter()
-            .map(|r| r.name)
-            .collect()
+        DeleteTarget::All
     } else {
-        let age = catalog::parse_age(args.older_than.as_deref().unwrap_or_default())?;
-        let cutoff = chrono::Utc::now().timestamp_millis() as u64 - age * 1000;
-        catalog::list(storage)
-            .await?
-            .into_iter()
-            .filter(|r| r.state == BackupState::Complete && r.backup_timestamp < cutoff)
-            .map(|r| r.name)
-            .collect()
+        DeleteTarget::OlderThan(delete::parse_age(
+            args.older_than.as_deref().unwrap_or_default(),
+        )?)
     };
+    let opts = DeleteOptions {
+        target,
+        keep: Vec::new(),
+    };
+    let plan = delete::plan(&ctx.backup_storage, &opts).await?;
     if args.dry_run {
         if out.json {
-            out.json_value(&serde_json::json!({ "would_delete": names }));
+            out.json_value(&serde_json::json!({ "would_delete": plan.backups }));
         } else {
-            for name in &names {
+            for name in &plan.backups {
                 println!("would delete backup `{name}`");
             }
-            if names.is_empty() && !out.quiet {
+            if plan.backups.is_empty() && !out.quiet {
                 println!("nothing to delete");
             }
         }
         return Ok(());
     }
-    let mut deleted = Vec::new();
-    for name in &names {
-        catalog::delete(storage, name).await?;
-        deleted.push(name.clone());
-        if !out.quiet && !out.json {
+    let progress = CliProgress::new(true, out.json);
+    let stats = delete::execute(&ctx.backup_storage, &plan, &progress, &cancel_on_ctrl_c()).await?;
+    if out.json {
+        out.json_value(&serde_json::json!({ "deleted": stats.deleted }));
+    } else if !out.quiet {
+        for name in &stats.deleted {
             println!("deleted backup `{name}`");
         }
-    }
-    if out.json {
-        out.json_value(&serde_json::json!({ "deleted": deleted }));
-    } else if deleted.is_empty() && !out.quiet && std::io::stdout().is_terminal() {
-        println!("nothing to delete");
+        if stats.deleted.is_empty() && std::io::stdout().is_terminal() {
+            println!("nothing to delete");
+        }
     }
     Ok(())
 }

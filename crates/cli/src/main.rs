@@ -1,6 +1,6 @@
 //! `milvus-backup`: the command-line front end. It turns flags into calls on
 //! the core library and results into text (or JSON with `--json`); all
-//! behaviour lives in `milvus_backup`.
+//! behaviour lives in `milvus_backup_core`.
 
 mod commands;
 mod output;
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use milvus_backup::config::{Config, LoadOptions};
-use milvus_backup::{check, Error, ErrorKind};
+use milvus_backup_core::config::{Config, LoadOptions};
+use milvus_backup_core::{check, Error, ErrorKind};
 
 use crate::output::Output;
 
@@ -162,7 +162,10 @@ fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("error,milvus_backup={}", config.log.level))
+            tracing_subscriber::EnvFilter::new(format!(
+                "error,milvus_backup={0},milvus_backup_core={0},milvus_backup_server={0}",
+                config.log.level
+            ))
         })
         // OpenDAL's signer prints credentials at debug level; never let it,
         // whatever RUST_LOG asks for.
@@ -191,7 +194,7 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             })
         }
         Command::Keygen => {
-            let (secret, public) = milvus_backup::codec::Key::generate();
+            let (secret, public) = milvus_backup_core::key::Key::generate();
             if out.json {
                 out.json_value(&serde_json::json!({ "key": secret, "recipient": public }));
             } else {

@@ -2,8 +2,8 @@
 //! JSON object with `--json`. Errors are always one line on stderr, scrubbed
 //! of secret values.
 
-use milvus_backup::check::{CheckReport, StepStatus};
-use milvus_backup::Error;
+use milvus_backup_core::check::{CheckReport, StepStatus};
+use milvus_backup_core::Error;
 use serde::Serialize;
 
 pub struct Output {
@@ -29,9 +29,19 @@ impl Output {
             message = message.replace(s.as_str(), "****");
         }
         if self.json {
+            let context: serde_json::Map<String, serde_json::Value> = err
+                .context()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone().into()))
+                .collect();
             self.json_value(&serde_json::json!({
                 "ok": false,
-                "error": { "kind": err.kind(), "message": message },
+                "error": {
+                    "kind": err.kind(),
+                    "message": message,
+                    "operation": err.operation(),
+                    "context": context,
+                },
             }));
         }
         eprintln!("error: {message}");

@@ -1,96 +1,127 @@
-//! Progress on the terminal: an indicatif bar (files, bytes, rate, ETA) when
-//! stderr is a terminal, plain step lines otherwise, nothing with `--quiet`
-//! or `--json`.
+//! Progress on the terminal, rendered from the core's typed events: stage
+//! lines, and for transfers an indicatif bar (items, bytes, rate, ETA) when
+//! stderr is a terminal or a line every few seconds otherwise; nothing but
+//! warnings with `--quiet` or `--json`.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use milvus_backup::progress::Progress;
+use milvus_backup_core::events::{Event, EventSink};
 
 pub struct CliProgress {
-    bar: Mutex<Option<ProgressBar>>,
     interactive: bool,
     silent: bool,
-    /// For plain output: when the last line was printed, items done, items in all.
-    plain: Mutex<(Instant, u64, u64)>,
-    unit: Mutex<String>,
+    transfer: Mutex<Option<Transfer>>,
+}
+
+/// The transfer shown now.
+struct Transfer {
+    bar: Option<ProgressBar>,
+    /// The bar counts items, not bytes (a transfer without byte totals).
+    by_items: bool,
+    unit: &'static str,
+    total: u64,
+    done: u64,
+    last_line: Instant,
 }
 
 impl CliProgress {
     pub fn new(quiet: bool, json: bool) -> CliProgress {
         CliProgress {
-            bar: Mutex::new(None),
             interactive: std::io::stderr().is_terminal(),
             silent: quiet || json,
-            plain: Mutex::new((Instant::now(), 0, 0)),
-            unit: Mutex::new(String::new()),
-        }
-    }
-}
-
-impl Progress for CliProgress {
-    fn step(&self, message: &str) {
-        if self.silent {
-            return;
-        }
-        match self.bar.lock().unwrap().as_ref() {
-            Some(bar) => bar.println(message),
-            None => eprintln!("{message}"),
+            transfer: Mutex::new(None),
         }
     }
 
-    fn transfer_start(&self, items: u64, unit: &str, bytes: u64) {
-        if self.silent || items == 0 {
-            return;
+    fn line(&self, transfer: &Option<Transfer>, text: &str) {
+        match transfer.as_ref().and_then(|t| t.bar.as_ref()) {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
         }
-        *self.unit.lock().unwrap() = unit.to_string();
-        if self.interactive {
-            let bar = ProgressBar::new(bytes);
+    }
+
+    /// Ends the bar shown now, if any.
+    pub fn finish(&self) {
+        if let Some(t) = self.transfer.lock().unwrap().take() {
+            if let Some(bar) = t.bar {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    fn start_transfer(&self, items: u64, unit: &'static str, bytes: u64) -> Option<Transfer> {
+        if items == 0 {
+            return None;
+        }
+        let bar = self.interactive.then(|| {
+            let bar = ProgressBar::new(if bytes > 0 { bytes } else { items });
+            let template = if bytes > 0 {
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
+            } else {
+                "{spinner} [{elapsed_precise}] {wide_bar} {msg}"
+            };
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_message(format!("0/{items} {unit}"));
             bar.enable_steady_tick(Duration::from_millis(200));
-            *self.bar.lock().unwrap() = Some(bar);
-        }
-        *self.plain.lock().unwrap() = (Instant::now(), 0, items);
+            bar
+        });
+        Some(Transfer {
+            bar,
+            by_items: bytes == 0,
+            unit,
+            total: items,
+            done: 0,
+            last_line: Instant::now(),
+        })
     }
+}
 
-    fn transfer_advance(&self, bytes: u64) {
+impl EventSink for CliProgress {
+    fn emit(&self, event: Event) {
+        let mut transfer = self.transfer.lock().unwrap();
+        if let Event::Warning { message } = &event {
+            self.line(&transfer, &format!("warning: {message}"));
+            return;
+        }
         if self.silent {
             return;
         }
-        let mut plain = self.plain.lock().unwrap();
-        plain.1 += 1;
-        let done = plain.1;
-        let unit = self.unit.lock().unwrap();
-        if let Some(bar) = self.bar.lock().unwrap().as_ref() {
-            bar.inc(bytes);
-            bar.set_message(format!("{done}/{} {unit}", plain.2));
-            return;
-        }
-        // Plain output: a line at most every 5 s, and at the end.
-        if plain.0.elapsed() >= Duration::from_secs(5) || done == plain.2 {
-            plain.0 = Instant::now();
-            eprintln!("  {done}/{} {unit} done", plain.2);
-        }
-    }
-
-    fn transfer_end(&self) {
-        if let Some(bar) = self.bar.lock().unwrap().take() {
-            bar.finish_and_clear();
-        }
-    }
-
-    fn warn(&self, message: &str) {
-        match self.bar.lock().unwrap().as_ref() {
-            Some(bar) => bar.println(format!("warning: {message}")),
-            None => eprintln!("warning: {message}"),
+        match event {
+            Event::Phase(phase) => {
+                if let Some(bar) = transfer.take().and_then(|t| t.bar) {
+                    bar.finish_and_clear();
+                }
+                eprintln!("{phase}");
+                if let Some((items, unit, bytes)) = phase.transfer() {
+                    *transfer = self.start_transfer(items, unit, bytes);
+                }
+            }
+            Event::Note { message } => self.line(&transfer, &message),
+            Event::FileDone { bytes, .. } | Event::SegmentImported { bytes, .. } => {
+                let Some(t) = transfer.as_mut() else { return };
+                t.done += 1;
+                match &t.bar {
+                    Some(bar) => {
+                        bar.inc(if t.by_items { 1 } else { bytes });
+                        bar.set_message(format!("{}/{} {}", t.done, t.total, t.unit));
+                    }
+                    // Plain output: a line at most every 5 s, and at the end.
+                    None if t.last_line.elapsed() >= Duration::from_secs(5)
+                        || t.done == t.total =>
+                    {
+                        t.last_line = Instant::now();
+                        eprintln!("  {}/{} {} done", t.done, t.total, t.unit);
+                    }
+                    None => {}
+                }
+            }
+            _ => {}
         }
     }
 }

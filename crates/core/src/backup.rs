@@ -1,14 +1,17 @@
 //! `create`: a physical backup of selected collections.
 //!
-//! Options → Plan → Stats: [`BackupOptions`] say what the user asked for,
-//! [`plan`] reads metadata and segment file lists from Milvus into a
-//! [`BackupPlan`] (which `--dry-run` could print), and [`execute`] copies
-//! the files and writes the meta, returning [`BackupStats`].
+//! Options → Plan → Stats: [`BackupOptions`] say what the user asked for;
+//! [`plan`] checks the name, resolves the selection once, reads each
+//! collection's metadata and lists its persisted segments and files, and
+//! decides what an incremental backup shares with its base — without
+//! changing anything (`--dry-run` prints it). [`execute`] samples rows,
+//! flushes and lists the segments again (a flush makes new ones), copies
+//! the files, writes the meta files, then applies the retention policy.
 //!
 //! Completeness: every binlog and the per-level meta files are written
 //! first, `full_meta.json` last, then our `summary.json`. A backup without
-//! `full_meta.json` is incomplete, and on any failure the tool removes what
-//! it wrote.
+//! `full_meta.json` is incomplete; when `execute` fails or is cancelled it
+//! removes what it wrote ([`catalog::remove`], completion marks first).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,16 +20,22 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::catalog;
-use crate::codec::{self, Compression, Encoder};
+use crate::codec::{self, Compression, Encoder, Encoding};
+use crate::config::GcPauseConfig;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::delete::{self, DeleteOptions, DeleteTarget, Retention};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{self, *};
 use crate::gc::GcPause;
-use crate::milvus::{segment_state, MilvusClient};
-use crate::progress::Progress;
-use crate::sample::{self, CollectionSample, Sample};
+use crate::key;
+use crate::milvus::{segment_state, Milvus};
+use crate::naming::{default_backup_name, validate_backup_name};
+use crate::sample::{self, Sample};
 use crate::selection::{CollectionRef, Selection};
 use crate::storage::layout;
+use crate::tuning::Tuning;
+use crate::{cancellable, CancellationToken};
 
 /// What the user asked for.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
@@ -52,6 +61,9 @@ pub struct BackupOptions {
     /// Share unchanged files with the newest complete backup of the same
     /// collections, if there is one.
     pub incremental: bool,
+    /// Parallelism; from `backup.*` when `None`.
+    #[serde(default)]
+    pub tuning: Option<Tuning>,
 }
 
 /// One file to copy from Milvus storage into the backup.
@@ -62,25 +74,72 @@ pub struct FileCopy {
     /// Key relative to the backup folder.
     pub target: String,
     pub size: u64,
+    /// The base backup that holds the same file already: it is shared, not
+    /// copied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_with: Option<String>,
+}
+
+/// One collection of a backup plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionPlan {
+    /// `db.coll`.
+    pub collection: String,
+    pub segments: usize,
+    /// Bytes of its files.
+    pub bytes: u64,
+    pub files: Vec<FileCopy>,
+    #[serde(skip)]
+    source: CollectionRef,
+    /// Its metadata, with the segments attached to the partitions.
+    #[serde(skip)]
+    meta: CollectionBackupInfo,
+}
+
+/// Totals of a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PlanTotals {
+    pub collections: usize,
+    pub segments: usize,
+    pub files: u64,
+    pub bytes: u64,
+    /// Files (and their bytes) shared with the base instead of copied.
+    pub shared_files: u64,
+    pub shared_bytes: u64,
 }
 
 /// Everything the backup will contain, before anything is copied.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupPlan {
     pub name: String,
-    pub info: BackupInfo,
-    pub files: Vec<FileCopy>,
+    /// The Milvus backed up, e.g. `127.0.0.1:19530 (v2.3.5)`.
+    pub milvus: String,
+    pub collections: Vec<CollectionPlan>,
+    pub totals: PlanTotals,
+    /// Whether `execute` samples and flushes first (then lists again).
+    pub flush: bool,
+    pub meta_only: bool,
     /// How new files are stored.
+    pub encoding: Encoding,
+    pub compression_level: i32,
+    /// The backup unchanged files are shared with.
+    pub base_backup: Option<String>,
+    /// Things the user should know about the plan (e.g. why it is full).
+    pub notes: Vec<String>,
+    pub tuning: Tuning,
+    /// Applied after a successful backup (never to it).
+    pub retention: Retention,
     #[serde(skip)]
-    pub encoder: Encoder,
-    /// The base of an incremental backup and its manifest.
+    encoder: Encoder,
     #[serde(skip)]
-    pub base: Option<(String, Manifest)>,
+    base_manifest: Option<Manifest>,
+    /// The backup's brief (no collections: those are in `collections`).
     #[serde(skip)]
-    pub started: Option<Instant>,
-    /// Rows sampled before the flush, for `verify --restore-test`.
+    info: BackupInfo,
     #[serde(skip)]
-    pub samples: Vec<CollectionSample>,
+    gc_pause: GcPauseConfig,
+    #[serde(skip)]
+    started: Option<Instant>,
 }
 
 /// What a finished backup did.
@@ -103,43 +162,67 @@ pub struct BackupStats {
     pub retention_deleted: Vec<String>,
 }
 
-/// Backup names the anchor accepts: `^[A-Za-z_][A-Za-z0-9_]*$`, ≤ 128 chars.
-pub fn validate_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_input(format!(
-            "invalid backup name `{name}` — use letters, digits and `_`, starting with a letter or `_`, at most 128 characters"
-        )))
+impl BackupPlan {
+    fn recount(&mut self) {
+        let mut t = PlanTotals {
+            collections: self.collections.len(),
+            ..Default::default()
+        };
+        for c in &mut self.collections {
+            c.bytes = c.files.iter().map(|f| f.size).sum();
+            t.segments += c.segments;
+            t.files += c.files.len() as u64;
+            t.bytes += c.bytes;
+            for f in c.files.iter().filter(|f| f.shared_with.is_some()) {
+                t.shared_files += 1;
+                t.shared_bytes += f.size;
+            }
+        }
+        self.totals = t;
     }
-}
 
-/// `backup_YYYY_MM_DD_HH_MM_SS_<nanos>` in UTC, like the anchor.
-pub fn default_name() -> String {
-    let now = chrono::Utc::now();
-    format!(
-        "backup_{}_{}",
-        now.format("%Y_%m_%d_%H_%M_%S"),
-        now.timestamp_subsec_nanos()
-    )
+    /// The work ahead as an event: the bytes to copy per collection.
+    pub fn planned(&self) -> Event {
+        Event::Planned {
+            operation: Operation::Create,
+            collections: self
+                .collections
+                .iter()
+                .map(|c| {
+                    let copied = c.files.iter().filter(|f| f.shared_with.is_none());
+                    PlannedCollection {
+                        name: c.collection.clone(),
+                        target: None,
+                        segments: c.segments,
+                        files: copied.clone().count() as u64,
+                        bytes: copied.map(|f| f.size).sum(),
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Creates a backup: plan, then execute.
 pub async fn create(
     ctx: &Context,
     opts: &BackupOptions,
-    progress: &dyn Progress,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
 ) -> Result<BackupStats> {
+    let plan = plan(ctx, opts).await?;
+    execute(ctx, &plan, events, cancel).await
+}
+
+/// Plans a backup; changes nothing.
+pub async fn plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
+    make_plan(ctx, opts).await.during("create")
+}
+
+async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
     let started = Instant::now();
-    let name = opts.name.clone().unwrap_or_else(default_name);
-    validate_name(&name)?;
+    let name = opts.name.clone().unwrap_or_else(default_backup_name);
+    validate_backup_name(&name)?;
     if ctx
         .backup_storage
         .has_objects(&layout::backup_dir(&name))
@@ -151,49 +234,83 @@ pub async fn create(
         )));
     }
     if opts.rbac {
-        return Err(Error::new(
-            crate::ErrorKind::Unsupported,
+        return Err(Error::unsupported(
             "--rbac is not supported yet: users and roles are not backed up",
         ));
     }
+    let encoder = encoder(ctx, opts)?;
     let client = ctx.milvus().await?;
-    let collections = opts.selection.resolve(&client).await?;
-    if collections.is_empty() {
+    let client = client.as_ref();
+    let selected = opts.selection.resolve(client).await?;
+    if selected.is_empty() {
         return Err(Error::not_found(format!(
             "Milvus at {} has no collections to back up",
             client.address()
         )));
     }
-    let encoder = encoder(ctx, opts)?;
-    let base = base_backup(ctx, opts, &collections, progress).await?;
-    let mut plan = plan(ctx, &client, &name, &collections, opts, progress).await?;
-    plan.started = Some(started);
-    plan.encoder = encoder;
-    plan.base = base;
-    let result = execute(ctx, &plan, progress).await;
-    if result.is_err() {
-        // Leave nothing that could be mistaken for a backup.
-        if let Err(e) = ctx
-            .backup_storage
-            .delete_prefix(&layout::backup_dir(&name))
+    let mut notes = Vec::new();
+    let base = base_backup(ctx, opts, &selected, &mut notes).await?;
+    let now = chrono::Utc::now();
+    let info = BackupInfo {
+        id: uuid::Uuid::new_v4().to_string(),
+        state_code: 2,
+        name: name.clone(),
+        backup_timestamp: now.timestamp_millis() as u64,
+        start_time: now.timestamp_millis(),
+        progress: 100,
+        milvus_version: client.version_text().to_string(),
+        format: "milvus-backup-rs".into(),
+        // The selection was resolved against the server's databases already.
+        database_backups: selected
+            .iter()
+            .map(|c| c.db.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|db_name| DatabaseBackupInfo {
+                db_name: db_name.to_string(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut plan = BackupPlan {
+        name: name.clone(),
+        milvus: format!("{} ({})", client.address(), client.version_text()),
+        collections: Vec::new(),
+        totals: PlanTotals::default(),
+        flush: !opts.force && !opts.meta_only,
+        meta_only: opts.meta_only,
+        encoding: encoder.encoding(),
+        compression_level: encoder.level,
+        base_backup: base.as_ref().map(|(b, _)| b.clone()),
+        notes,
+        tuning: opts
+            .tuning
+            .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
+        retention: Retention::from_config(&ctx.config.backup),
+        encoder,
+        base_manifest: base.map(|(_, m)| m),
+        info,
+        gc_pause: ctx.config.backup.gc_pause.clone(),
+        started: Some(started),
+    };
+    for coll in &selected {
+        let meta = collection_meta(client, coll).await.at("collection", coll)?;
+        let mut c = CollectionPlan {
+            collection: coll.to_string(),
+            segments: 0,
+            bytes: 0,
+            files: Vec::new(),
+            source: coll.clone(),
+            meta,
+        };
+        list_segments(ctx, client, &plan, &mut c)
             .await
-        {
-            progress.warn(&format!(
-                "could not remove the partial backup `{name}`: {e}"
-            ));
-        }
+            .at("collection", coll)?;
+        plan.collections.push(c);
     }
-    let mut stats = result?;
-    let policy = catalog::Retention::from_config(&ctx.config.backup);
-    if policy.is_active() {
-        match catalog::apply_retention(&ctx.backup_storage, &policy, &[&name], false, progress)
-            .await
-        {
-            Ok(gone) => stats.retention_deleted = gone,
-            Err(e) => progress.warn(&format!("retention policy not applied: {e}")),
-        }
-    }
-    Ok(stats)
+    plan.recount();
+    Ok(plan)
 }
 
 /// How new files are stored, from the options and the config.
@@ -228,7 +345,7 @@ async fn base_backup(
     ctx: &Context,
     opts: &BackupOptions,
     collections: &[CollectionRef],
-    progress: &dyn Progress,
+    notes: &mut Vec<String>,
 ) -> Result<Option<(String, Manifest)>> {
     let storage = &ctx.backup_storage;
     let name = match &opts.base_backup {
@@ -247,8 +364,9 @@ async fn base_backup(
             match found {
                 Some(b) => b.name,
                 None => {
-                    progress
-                        .step("no earlier backup of the same collections: making a full backup");
+                    notes.push(
+                        "no earlier backup of the same collections: making a full backup".into(),
+                    );
                     return Ok(None);
                 }
             }
@@ -260,106 +378,66 @@ async fn base_backup(
             "base backup `{name}` has no manifest (it was made by another tool), so its files cannot be shared — make a full backup instead"
         ))
     })?;
-    progress.step(&format!(
+    notes.push(format!(
         "incremental: sharing unchanged files with `{name}`"
     ));
     Ok(Some((name, manifest)))
 }
 
-/// Reads metadata and segment files; flushes first unless `force`.
-pub async fn plan(
+/// Lists the collection's flushed segments and their files into `c`,
+/// marking the files its base already holds.
+async fn list_segments(
     ctx: &Context,
-    client: &MilvusClient,
-    name: &str,
-    collections: &[CollectionRef],
-    opts: &BackupOptions,
-    progress: &dyn Progress,
-) -> Result<BackupPlan> {
-    let now = chrono::Utc::now();
-    let mut info = BackupInfo {
-        id: uuid::Uuid::new_v4().to_string(),
-        state_code: 2,
-        name: name.to_string(),
-        backup_timestamp: now.timestamp_millis() as u64,
-        start_time: now.timestamp_millis(),
-        progress: 100,
-        milvus_version: client.version_text.clone(),
-        format: "milvus-backup-rs".into(),
-        ..Default::default()
-    };
-    let mut files = Vec::new();
-    let mut samples = Vec::new();
+    client: &dyn Milvus,
+    plan: &BackupPlan,
+    c: &mut CollectionPlan,
+) -> Result<()> {
     let root = ctx.milvus_storage.spec().root.trim_matches('/').to_string();
-
-    for (i, coll) in collections.iter().enumerate() {
-        progress.step(&format!("[{}/{}] reading {coll}", i + 1, collections.len()));
-        let mut cinfo = collection_meta(client, coll).await?;
-        // Before the flush, so every sampled row is in the flushed segments.
-        if !opts.force && !opts.meta_only {
-            match sample::take(client, &cinfo).await {
-                Ok(s) => samples.extend(s),
-                Err(e) => progress.warn(&format!(
-                    "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
-                )),
-            }
-        }
-        if !opts.force && !opts.meta_only {
-            flush_and_wait(client, coll, progress).await?;
-        }
-        let segments: Vec<_> = client
-            .persistent_segments(&coll.db, &coll.name)
-            .await?
-            .into_iter()
-            .filter(|s| s.state == segment_state::FLUSHED)
-            .collect();
-        let mut by_partition: BTreeMap<i64, Vec<SegmentBackupInfo>> = BTreeMap::new();
-        if !opts.meta_only {
-            for seg in &segments {
-                let (sinfo, seg_files) = segment_files(ctx, &root, name, seg).await?;
-                files.extend(seg_files);
-                by_partition
-                    .entry(seg.partition_id)
-                    .or_default()
-                    .push(sinfo);
-            }
-        }
-        for part in &mut cinfo.partition_backups {
-            part.segment_backups = by_partition.remove(&part.partition_id).unwrap_or_default();
-            part.size = part.segment_backups.iter().map(|s| s.size).sum();
-        }
-        if !by_partition.is_empty() {
-            let ids: Vec<String> = by_partition.keys().map(i64::to_string).collect();
-            return Err(Error::remote(format!(
-                "collection {coll}: segments belong to partitions {} that ShowPartitions did not list — retry the backup",
-                ids.join(", ")
-            )));
-        }
-        cinfo.size = cinfo.partition_backups.iter().map(|p| p.size).sum();
-        info.size += cinfo.size;
-        info.collection_backups.push(cinfo);
-    }
-    // The selection was resolved against the server's databases already.
-    let dbs: std::collections::BTreeSet<&str> = collections.iter().map(|c| c.db.as_str()).collect();
-    info.database_backups = dbs
+    let coll = &c.source;
+    let segments: Vec<_> = client
+        .persistent_segments(&coll.db, &coll.name)
+        .await?
         .into_iter()
-        .map(|db_name| DatabaseBackupInfo {
-            db_name: db_name.to_string(),
-            ..Default::default()
-        })
+        .filter(|s| s.state == segment_state::FLUSHED)
         .collect();
-    Ok(BackupPlan {
-        name: name.to_string(),
-        info,
-        files,
-        encoder: Encoder::default(),
-        base: None,
-        started: None,
-        samples,
-    })
+    let mut files = Vec::new();
+    let mut by_partition: BTreeMap<i64, Vec<SegmentBackupInfo>> = BTreeMap::new();
+    if !plan.meta_only {
+        for seg in &segments {
+            let (sinfo, seg_files) = segment_files(ctx, &root, &plan.name, seg)
+                .await
+                .at("segment", seg.segment_id)?;
+            files.extend(seg_files);
+            by_partition
+                .entry(seg.partition_id)
+                .or_default()
+                .push(sinfo);
+        }
+    }
+    for part in &mut c.meta.partition_backups {
+        part.segment_backups = by_partition.remove(&part.partition_id).unwrap_or_default();
+        part.size = part.segment_backups.iter().map(|s| s.size).sum();
+    }
+    if !by_partition.is_empty() {
+        let ids: Vec<String> = by_partition.keys().map(i64::to_string).collect();
+        return Err(Error::remote(format!(
+            "collection {coll}: segments belong to partitions {} that ShowPartitions did not list — retry the backup",
+            ids.join(", ")
+        )));
+    }
+    c.meta.size = c.meta.partition_backups.iter().map(|p| p.size).sum();
+    c.segments = if plan.meta_only { 0 } else { segments.len() };
+    if let (Some(base), Some(manifest)) = (&plan.base_backup, &plan.base_manifest) {
+        for f in &mut files {
+            f.shared_with = share(&plan.encoder, base, manifest, f).map(|_| base.clone());
+        }
+    }
+    c.files = files;
+    Ok(())
 }
 
 async fn collection_meta(
-    client: &MilvusClient,
+    client: &dyn Milvus,
     coll: &CollectionRef,
 ) -> Result<CollectionBackupInfo> {
     let desc = client.describe_collection(&coll.db, &coll.name).await?;
@@ -420,9 +498,9 @@ async fn collection_meta(
 
 /// Flushes one collection and waits (bounded) until its segments persist.
 async fn flush_and_wait(
-    client: &MilvusClient,
+    client: &dyn Milvus,
     coll: &CollectionRef,
-    progress: &dyn Progress,
+    events: &dyn EventSink,
 ) -> Result<()> {
     const LIMIT: Duration = Duration::from_secs(600);
     let (segments, ts) = client.flush(&coll.db, &coll.name).await?;
@@ -440,10 +518,10 @@ async fn flush_and_wait(
             .temporary(true));
         }
         if !announced {
-            progress.step(&format!(
-                "waiting for {coll} to flush {} segment(s)",
-                segments.len()
-            ));
+            events.phase(Phase::Flushing {
+                collection: coll.to_string(),
+                segments: segments.len(),
+            });
             announced = true;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -456,7 +534,7 @@ async fn segment_files(
     ctx: &Context,
     root: &str,
     name: &str,
-    seg: &milvus::proto::milvus::PersistentSegmentInfo,
+    seg: &crate::milvus::proto::milvus::PersistentSegmentInfo,
 ) -> Result<(SegmentBackupInfo, Vec<FileCopy>)> {
     let (c, p, s) = (seg.collection_id, seg.partition_id, seg.segment_id);
     let insert_dir = layout::milvus_insert_log_dir(c, p, s);
@@ -496,6 +574,7 @@ async fn segment_files(
             source: obj.key.clone(),
             target: target[backup_dir.len()..].to_string(),
             size: obj.size,
+            shared_with: None,
         });
         fields.entry(field).or_default().push(Binlog {
             log_path: logical(&obj.key),
@@ -527,6 +606,7 @@ async fn segment_files(
             source: obj.key.clone(),
             target: target[backup_dir.len()..].to_string(),
             size: obj.size,
+            shared_with: None,
         });
         delta_logs.push(Binlog {
             log_path: logical(&obj.key),
@@ -562,87 +642,199 @@ async fn segment_files(
     Ok((info, files))
 }
 
-/// Copies the planned files and writes the meta files, `full_meta.json` last.
+/// Runs a plan: sample and flush (then list again), copy, write the meta
+/// files, apply retention. On failure or cancel, nothing of the backup is
+/// left.
 pub async fn execute(
     ctx: &Context,
     plan: &BackupPlan,
-    progress: &dyn Progress,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
 ) -> Result<BackupStats> {
     let started = plan.started.unwrap_or_else(Instant::now);
-    let name = &plan.name;
-    // Files unchanged since the base are referenced, the rest copied.
-    let shared: BTreeMap<&str, ManifestFile> = match &plan.base {
-        Some((base, manifest)) => plan
-            .files
-            .iter()
-            .filter_map(|f| Some((f.source.as_str(), share(plan, base, manifest, f)?)))
-            .collect(),
-        None => BTreeMap::new(),
+    let result = cancellable(cancel, run(ctx, plan, events, cancel)).await;
+    let mut stats = match result {
+        Ok(stats) => stats,
+        Err(e) => {
+            // Leave nothing that could be mistaken for a backup.
+            if let Err(removal) = catalog::remove(&ctx.backup_storage, &plan.name).await {
+                events.warn(format!(
+                    "could not remove the partial backup `{}`: {removal}",
+                    plan.name
+                ));
+            }
+            return Err(e.during("create").at("backup", &plan.name));
+        }
     };
-    let to_copy: Vec<&FileCopy> = plan
-        .files
-        .iter()
-        .filter(|f| !shared.contains_key(f.source.as_str()))
-        .collect();
-    let total: u64 = to_copy.iter().map(|f| f.size).sum();
-    progress.step(&format!(
-        "copying {} files ({} bytes){}",
-        to_copy.len(),
-        total,
-        if shared.is_empty() {
-            String::new()
-        } else {
-            format!(", sharing {} unchanged files with the base", shared.len())
+    if plan.retention.is_active() {
+        let opts = DeleteOptions {
+            target: DeleteTarget::Retention(plan.retention),
+            keep: vec![plan.name.clone()],
+        };
+        match delete::delete(&ctx.backup_storage, &opts, events, cancel).await {
+            Ok(done) => stats.retention_deleted = done.deleted,
+            Err(e) => events.warn(format!("retention policy not applied: {e}")),
         }
-    ));
-    // A shared file must still be where the base says, at its size.
-    let missing = futures::stream::iter(shared.values().map(|f| async move {
-        let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
-        match ctx.backup_storage.stat(&key).await {
-            Ok(Some(n)) if n == f.size => Ok(None),
-            Ok(_) => Ok(Some(key)),
-            Err(e) => Err(e),
-        }
-    }))
-    .buffer_unordered(32)
-    .try_filter_map(|k| async move { Ok(k) })
-    .try_collect::<Vec<String>>()
-    .await?;
-    if let Some(key) = missing.first() {
-        return Err(Error::new(
-            crate::ErrorKind::Corrupt,
-            format!(
-                "the base backup's file `{key}` is missing or has the wrong size — run `milvus-backup verify` on the base, or make a full backup"
-            ),
-        ));
     }
+    stats.duration_s = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+async fn run(
+    ctx: &Context,
+    plan: &BackupPlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<BackupStats> {
+    let started = Instant::now();
+    for note in &plan.notes {
+        events.note(note.clone());
+    }
+    let mut plan = plan.clone();
+    events.emit(plan.planned());
+    let client = ctx.milvus().await?;
+    let client = client.as_ref();
+    let mut samples = Vec::new();
+    let n = plan.collections.len();
+    for i in 0..n {
+        let coll = plan.collections[i].source.clone();
+        events.emit(Event::CollectionStarted { index: i });
+        events.phase(Phase::Reading {
+            index: i,
+            of: n,
+            collection: coll.to_string(),
+        });
+        if !plan.flush {
+            continue;
+        }
+        // Right before the flush, so every sampled row is in the flushed segments.
+        match sample::take(client, &plan.collections[i].meta).await {
+            Ok(s) => samples.extend(s),
+            Err(e) => events.warn(format!(
+                "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
+            )),
+        }
+        flush_and_wait(client, &coll, events)
+            .await
+            .at("collection", &coll)?;
+        let mut c = plan.collections[i].clone();
+        list_segments(ctx, client, &plan, &mut c)
+            .await
+            .at("collection", &coll)?;
+        plan.collections[i] = c;
+    }
+    if plan.flush {
+        plan.recount();
+        events.emit(plan.planned());
+    }
+    let copied = copy_phase(ctx, &plan, events, cancel).await?;
+    events.phase(Phase::WritingMeta);
+    let stats = write_meta(ctx, &plan, copied, samples, started).await?;
+    for index in 0..n {
+        events.emit(Event::CollectionFinished { index, error: None });
+    }
+    Ok(stats)
+}
+
+/// The manifest entries of a backup's files: copied, or shared with the base.
+struct Copied {
+    files: Vec<ManifestFile>,
+    copied_bytes: u64,
+    shared_files: u64,
+}
+
+/// Copies the files not shared with the base (checking the base still holds
+/// the shared ones), with Milvus's garbage collection paused.
+async fn copy_phase(
+    ctx: &Context,
+    plan: &BackupPlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<Copied> {
+    let mut shared: Vec<ManifestFile> = Vec::new();
+    let mut to_copy: Vec<(usize, &FileCopy)> = Vec::new();
+    for (i, c) in plan.collections.iter().enumerate() {
+        for f in &c.files {
+            let entry = match (&f.shared_with, &plan.base_manifest) {
+                (Some(base), Some(m)) => share(&plan.encoder, base, m, f),
+                _ => None,
+            };
+            match entry {
+                Some(e) => shared.push(e),
+                None => to_copy.push((i, f)),
+            }
+        }
+    }
+    let total: u64 = to_copy.iter().map(|(_, f)| f.size).sum();
+    events.phase(Phase::Copying {
+        files: to_copy.len() as u64,
+        bytes: total,
+        shared: shared.len() as u64,
+    });
+    check_base_holds(ctx, plan, &shared).await?;
     // Milvus must not collect the files while they are copied.
-    let gc = if ctx.config.backup.gc_pause.enable && !to_copy.is_empty() {
-        Some(GcPause::start(&ctx.config.backup.gc_pause, progress).await)
+    let gc = if plan.gc_pause.enable && !to_copy.is_empty() {
+        Some(GcPause::start(&plan.gc_pause, events).await)
     } else {
         None
     };
-    progress.transfer_start(to_copy.len() as u64, "files", total);
-    let copied = copy_all(ctx, plan, &to_copy, progress).await;
-    progress.transfer_end();
+    let copied = cancellable(cancel, copy_all(ctx, plan, &to_copy, events)).await;
     if let Some(gc) = gc {
         gc.resume().await;
     }
-    finish_execute(ctx, plan, shared, copied?, started, progress).await
+    let copied = copied?;
+    let copied_bytes = copied.iter().map(|f| f.size).sum();
+    let shared_files = shared.len() as u64;
+    let mut files: Vec<ManifestFile> = copied.into_iter().chain(shared).collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Copied {
+        files,
+        copied_bytes,
+        shared_files,
+    })
+}
+
+/// A shared file must still be where the base says, at its size.
+async fn check_base_holds(ctx: &Context, plan: &BackupPlan, shared: &[ManifestFile]) -> Result<()> {
+    let name = &plan.name;
+    let missing = futures::stream::iter(shared.iter().map(|f| async move {
+        let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
+        match ctx.backup_storage.stat(&key).await {
+            Ok(Some(n)) if n == f.size => Ok(None),
+            Ok(_) => Ok(Some((f.holder(name).to_string(), key))),
+            Err(e) => Err(e),
+        }
+    }))
+    .buffer_unordered(plan.tuning.meta_parallelism)
+    .try_filter_map(|k| async move { Ok(k) })
+    .try_collect::<Vec<(String, String)>>()
+    .await?;
+    let Some((base, key)) = missing.into_iter().next() else {
+        return Ok(());
+    };
+    match catalog::get(&ctx.backup_storage, &base).await {
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::not_found(format!(
+            "base backup `{base}` was deleted while this backup was being made — make a full backup, or choose another base"
+        ))),
+        _ => Err(Error::corrupt(format!(
+            "the base backup's file `{key}` is missing or has the wrong size — run `milvus-backup verify -n {base}`, or make a full backup"
+        ))
+        .at("key", key)),
+    }
 }
 
 /// The manifest entry of `f` referring to the base's copy, when the base
 /// holds the same Milvus file stored the same way.
-fn share(plan: &BackupPlan, base: &str, manifest: &Manifest, f: &FileCopy) -> Option<ManifestFile> {
+fn share(encoder: &Encoder, base: &str, manifest: &Manifest, f: &FileCopy) -> Option<ManifestFile> {
     let b = manifest.files.iter().find(|b| b.source == f.source)?;
-    let same_key = match (&manifest.encryption, &plan.encoder.key) {
+    let same_key = match (&manifest.encryption, &encoder.key) {
         (None, None) => true,
         (Some(e), Some(k)) => e.recipient == k.recipient(),
         _ => false,
     };
     let same = b.path == f.target
         && b.raw_size.unwrap_or(b.size) == f.size
-        && b.encoding == plan.encoder.encoding()
+        && b.encoding == encoder.encoding()
         && same_key;
     same.then(|| ManifestFile {
         stored_in: Some(b.holder(base).to_string()),
@@ -654,83 +846,73 @@ fn share(plan: &BackupPlan, base: &str, manifest: &Manifest, f: &FileCopy) -> Op
 async fn copy_all(
     ctx: &Context,
     plan: &BackupPlan,
-    files: &[&FileCopy],
-    progress: &dyn Progress,
+    files: &[(usize, &FileCopy)],
+    events: &dyn EventSink,
 ) -> Result<Vec<ManifestFile>> {
     let backup_dir = layout::backup_dir(&plan.name);
-    let parallel = ctx.config.backup.parallelism.copydata.max(1) as usize;
-    futures::stream::iter(files.iter().map(|f| {
+    futures::stream::iter(files.iter().map(|(collection, f)| {
         let target = format!("{backup_dir}{}", f.target);
         async move {
-            let entry = if plan.encoder.encoding().is_plain() {
-                let (sha256, size) = copy_file(ctx, &f.source, &target, f.size).await?;
-                ManifestFile {
-                    path: f.target.clone(),
-                    size,
-                    sha256,
-                    source: f.source.clone(),
-                    ..Default::default()
-                }
-            } else {
-                let e = codec::encode_copy(
-                    &ctx.milvus_storage,
-                    &f.source,
-                    &ctx.backup_storage,
-                    &target,
-                    &plan.encoder,
-                )
-                .await?;
-                check_unchanged(&f.source, f.size, e.raw_size)?;
-                ManifestFile {
-                    path: f.target.clone(),
-                    size: e.size,
-                    sha256: e.sha256,
-                    source: f.source.clone(),
-                    encoding: plan.encoder.encoding(),
-                    raw_size: Some(e.raw_size),
-                    raw_sha256: (!plan.encoder.encoding().encrypted).then_some(e.raw_sha256),
-                    stored_in: None,
-                }
-            };
-            progress.transfer_advance(f.size);
+            let entry = copy_file(ctx, &plan.encoder, f, &target)
+                .await
+                .at("key", &f.source)?;
+            events.emit(Event::FileDone {
+                collection: Some(*collection),
+                bytes: f.size,
+            });
             Ok(entry)
         }
     }))
-    .buffer_unordered(parallel)
+    .buffer_unordered(plan.tuning.copy_parallelism)
     .try_collect()
     .await
 }
 
-async fn finish_execute(
+/// Copies one file; its manifest entry has the checksum of the stored
+/// bytes (a server-side copy is read back once to hash it).
+async fn copy_file(
     ctx: &Context,
-    plan: &BackupPlan,
-    shared: BTreeMap<&str, ManifestFile>,
-    copied: Vec<ManifestFile>,
-    started: Instant,
-    progress: &dyn Progress,
-) -> Result<BackupStats> {
-    let copied_bytes: u64 = copied.iter().map(|f| f.size).sum();
-    let shared_files = shared.len() as u64;
-    let mut manifest_files: Vec<ManifestFile> =
-        copied.into_iter().chain(shared.into_values()).collect();
-    manifest_files.sort_by(|a, b| a.path.cmp(&b.path));
-    progress.step("writing metadata");
-    if !plan.samples.is_empty() {
-        // Sampled rows are data: sealed like the binlogs.
-        let sample = Sample::new(plan.samples.clone());
-        write_json(
-            ctx,
-            &layout::backup_meta_file(&plan.name, layout::SAMPLE),
-            &sample,
-            plan.encoder.key.as_ref(),
-        )
-        .await?;
+    encoder: &Encoder,
+    f: &FileCopy,
+    target: &str,
+) -> Result<ManifestFile> {
+    if encoder.encoding().is_plain() {
+        let outcome = ctx
+            .milvus_storage
+            .copy_to(&f.source, &ctx.backup_storage, target)
+            .await?;
+        let (sha256, size) = match outcome.sha256 {
+            Some(sha) => (sha, outcome.bytes),
+            None => ctx.backup_storage.sha256(target).await?,
+        };
+        check_unchanged(&f.source, f.size, size)?;
+        return Ok(ManifestFile {
+            path: f.target.clone(),
+            size,
+            sha256,
+            source: f.source.clone(),
+            ..Default::default()
+        });
     }
-    let mut info = plan.info.clone();
-    info.end_time = chrono::Utc::now().timestamp_millis();
-    let mut stats = write_meta(ctx, plan, &info, manifest_files, copied_bytes, started).await?;
-    stats.shared_files = shared_files;
-    Ok(stats)
+    let e = codec::encode_copy(
+        &ctx.milvus_storage,
+        &f.source,
+        &ctx.backup_storage,
+        target,
+        encoder,
+    )
+    .await?;
+    check_unchanged(&f.source, f.size, e.raw_size)?;
+    Ok(ManifestFile {
+        path: f.target.clone(),
+        size: e.size,
+        sha256: e.sha256,
+        source: f.source.clone(),
+        encoding: encoder.encoding(),
+        raw_size: Some(e.raw_size),
+        raw_sha256: (!encoder.encoding().encrypted).then_some(e.raw_sha256),
+        stored_in: None,
+    })
 }
 
 fn check_unchanged(source: &str, expected: u64, size: u64) -> Result<()> {
@@ -742,51 +924,52 @@ fn check_unchanged(source: &str, expected: u64, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// Copies one file; returns its SHA-256 and size as stored. A server-side
-/// copy is read back once so the manifest's checksum is of the stored bytes.
-async fn copy_file(
-    ctx: &Context,
-    source: &str,
-    target: &str,
-    expected: u64,
-) -> Result<(String, u64)> {
-    let outcome = ctx
-        .milvus_storage
-        .copy_to(source, &ctx.backup_storage, target)
-        .await?;
-    let (sha, size) = match outcome.sha256 {
-        Some(sha) => (sha, outcome.bytes),
-        None => ctx.backup_storage.sha256(target).await?,
-    };
-    check_unchanged(source, expected, size)?;
-    Ok((sha, size))
-}
-
 /// Writes a meta file; sealed with `seal`'s key when given.
 async fn write_json<T: Serialize>(
     ctx: &Context,
     key: &str,
     value: &T,
-    seal: Option<&codec::Key>,
+    seal: Option<&key::Key>,
 ) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::internal(format!("encoding {key}: {e}")))?;
     let bytes = match seal {
-        Some(k) => codec::seal(&bytes, k),
+        Some(k) => key::seal(&bytes, k),
         None => bytes,
     };
     ctx.backup_storage.write(key, bytes).await
 }
 
+/// Writes the sample and the meta files, `full_meta.json` (the completion
+/// mark) and then `summary.json` last.
 async fn write_meta(
     ctx: &Context,
     plan: &BackupPlan,
-    info: &BackupInfo,
-    files: Vec<ManifestFile>,
-    copied_bytes: u64,
+    copied: Copied,
+    samples: Vec<sample::CollectionSample>,
     started: Instant,
 ) -> Result<BackupStats> {
     let name = plan.name.as_str();
+    let Copied {
+        files,
+        copied_bytes,
+        shared_files,
+    } = copied;
+    if !samples.is_empty() {
+        // Sampled rows are data: sealed like the binlogs.
+        write_json(
+            ctx,
+            &layout::backup_meta_file(name, layout::SAMPLE),
+            &Sample::new(samples),
+            plan.encoder.key.as_ref(),
+        )
+        .await?;
+    }
+    let mut info = plan.info.clone();
+    info.end_time = chrono::Utc::now().timestamp_millis();
+    info.collection_backups = plan.collections.iter().map(|c| c.meta.clone()).collect();
+    info.size = info.collection_backups.iter().map(|c| c.size).sum();
+    let info = &info;
     // Schemas are as private as the data; the brief, manifest and summary
     // stay readable so backups can be listed and checked without the key.
     let seal = plan.encoder.key.as_ref();
@@ -847,7 +1030,7 @@ async fn write_meta(
             scheme: "age-x25519".into(),
             recipient: k.recipient(),
         }),
-        base_backup: plan.base.as_ref().map(|(b, _)| b.clone()),
+        base_backup: plan.base_backup.clone(),
         files,
     };
     write_json(ctx, &meta(layout::MANIFEST), &manifest, None).await?;
@@ -892,25 +1075,9 @@ async fn write_meta(
         size_bytes,
         copied_bytes,
         files: file_count,
+        shared_files,
         base_backup: manifest.base_backup.clone(),
         duration_s: started.elapsed().as_secs_f64(),
         ..Default::default()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_validated_like_the_anchor() {
-        for ok in ["a", "_x", "backup_2024_01_01", &"a".repeat(128)] {
-            assert!(validate_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "1abc", "a-b", "a b", "a.b", &"a".repeat(129), "ä"] {
-            let e = validate_name(bad).unwrap_err();
-            assert!(e.to_string().contains("invalid backup name"), "{bad}");
-        }
-        assert!(validate_name(&default_name()).is_ok());
-    }
 }

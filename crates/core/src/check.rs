@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::milvus::MilvusClient;
+use crate::milvus::{Milvus, MilvusClient};
 use crate::storage::{layout, Storage, StorageSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,9 +58,9 @@ pub async fn run(config: &Config) -> CheckReport {
             report.push(
                 "milvus",
                 StepStatus::Ok,
-                format!("Milvus {} at {}", client.version_text, client.address()),
+                format!("Milvus {} at {}", client.version_text(), client.address()),
             );
-            report.milvus_version = Some(client.version_text.clone());
+            report.milvus_version = Some(client.version_text().to_string());
         }
         Err(e) => report.push("milvus", StepStatus::Fail, e.to_string()),
     }

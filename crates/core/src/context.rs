@@ -1,9 +1,12 @@
 //! The connections one operation works with: Milvus, Milvus's storage and
-//! backup storage, all opened from one [`Config`].
+//! backup storage, all opened from one [`Config`] — or, in unit tests,
+//! given directly (a fake Milvus, in-memory storages).
+
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::milvus::MilvusClient;
+use crate::milvus::{Milvus, MilvusClient};
 use crate::storage::{Storage, StorageSpec};
 
 #[derive(Clone)]
@@ -11,6 +14,15 @@ pub struct Context {
     pub config: Config,
     pub milvus_storage: Storage,
     pub backup_storage: Storage,
+    milvus: MilvusSource,
+}
+
+#[derive(Clone)]
+enum MilvusSource {
+    /// Connect to `config.milvus` on every [`Context::milvus`].
+    Configured,
+    /// Always this one (tests).
+    Given(Arc<dyn Milvus>),
 }
 
 impl Context {
@@ -26,12 +38,33 @@ impl Context {
             config: config.clone(),
             milvus_storage: Storage::open(milvus_spec)?,
             backup_storage: Storage::open(backup_spec)?
-                .with_key(crate::codec::Key::from_config(&config.backup.encryption)?),
+                .with_key(crate::key::Key::from_config(&config.backup.encryption)?),
+            milvus: MilvusSource::Configured,
         })
     }
 
-    /// Connects to the configured Milvus.
-    pub async fn milvus(&self) -> Result<MilvusClient> {
-        MilvusClient::connect(&self.config.milvus).await
+    /// A context of given parts, for tests of the operations.
+    pub fn with_parts(
+        config: Config,
+        milvus: Arc<dyn Milvus>,
+        milvus_storage: Storage,
+        backup_storage: Storage,
+    ) -> Context {
+        Context {
+            config,
+            milvus_storage,
+            backup_storage,
+            milvus: MilvusSource::Given(milvus),
+        }
+    }
+
+    /// Connects to the configured Milvus (or hands out the given one).
+    pub async fn milvus(&self) -> Result<Arc<dyn Milvus>> {
+        match &self.milvus {
+            MilvusSource::Configured => {
+                Ok(Arc::new(MilvusClient::connect(&self.config.milvus).await?))
+            }
+            MilvusSource::Given(m) => Ok(m.clone()),
+        }
     }
 }

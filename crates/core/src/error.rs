@@ -1,6 +1,8 @@
-//! Typed errors of the core: each says *what* failed, *where* (key, object,
-//! collection) and what the user can do. Front ends print them in one line and
-//! map [`Error::kind`] to exit codes or HTTP statuses.
+//! Typed errors of the core: each says *what* failed (a message that tells
+//! the user what to do), during which *operation*, and *where* (collection,
+//! segment, object key) as structured fields. Front ends print them in one
+//! line and map [`Error::kind`] to exit codes or HTTP statuses; retry logic
+//! asks [`Error::is_temporary`]. Nothing decides by searching message text.
 
 use std::fmt;
 
@@ -15,16 +17,24 @@ pub enum ErrorKind {
     NotFound,
     /// A named object exists already.
     AlreadyExists,
+    /// The object is not in a state that allows the operation (an
+    /// incomplete backup, one in use).
+    Conflict,
     /// Credentials were refused.
     PermissionDenied,
-    /// A server could not be reached.
+    /// A server could not be reached or said it is unavailable.
     Unreachable,
+    /// A service asked us to slow down (rate limits, `SlowDown`).
+    Throttled,
     /// The remote service failed while doing what we asked.
     Remote,
     /// Not built yet.
     Unsupported,
-    /// A backup is damaged: files missing, truncated or changed.
+    /// The backup's own bytes are wrong: files missing, truncated, changed,
+    /// or meta files that do not parse. Never a guess from a failed read.
     Corrupt,
+    /// The operation was cancelled (a cancel request, Ctrl-C, shutdown).
+    Cancelled,
     /// Anything else.
     Internal,
 }
@@ -36,11 +46,15 @@ impl ErrorKind {
             ErrorKind::InvalidInput => 2,
             ErrorKind::NotFound => 3,
             ErrorKind::AlreadyExists => 4,
+            // Like bad input to a script: the request cannot be done as asked.
+            ErrorKind::Conflict => 2,
             ErrorKind::PermissionDenied => 5,
             ErrorKind::Unreachable => 6,
             ErrorKind::Remote => 7,
             ErrorKind::Unsupported => 8,
             ErrorKind::Corrupt => 9,
+            ErrorKind::Throttled => 10,
+            ErrorKind::Cancelled => 130,
             ErrorKind::Internal => 1,
         }
     }
@@ -52,13 +66,35 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     temporary: bool,
+    /// The operation that failed (`create`, `restore`, `verify`, ...).
+    operation: Option<&'static str>,
+    /// Where it failed: `("collection", "db.c")`, `("segment", "42")`,
+    /// `("key", "b1/meta/manifest.json")`.
+    context: Vec<(&'static str, String)>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl fmt::Display for Error {
+    /// One line: the message, then the context fields it does not already
+    /// name. The alternate form (`{:#}`) also names the operation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        if f.alternate() {
+            if let Some(op) = self.operation {
+                write!(f, "{op}: ")?;
+            }
+        }
+        f.write_str(&self.message)?;
+        let extra: Vec<String> = self
+            .context
+            .iter()
+            .filter(|(_, v)| !self.message.contains(v.as_str()))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !extra.is_empty() {
+            write!(f, " ({})", extra.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -68,6 +104,8 @@ impl Error {
             kind,
             message: message.into(),
             temporary: false,
+            operation: None,
+            context: Vec::new(),
             source: None,
         }
     }
@@ -84,12 +122,32 @@ impl Error {
         Self::new(ErrorKind::AlreadyExists, message)
     }
 
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+
     pub fn remote(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Remote, message)
     }
 
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Corrupt, message)
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
+    }
+
+    /// The operation stopped because it was asked to.
+    pub fn cancelled() -> Self {
+        Self::new(
+            ErrorKind::Cancelled,
+            "cancelled: the operation was stopped and what it had written was removed",
+        )
     }
 
     /// Marks the error as one that may go away when retried.
@@ -103,6 +161,20 @@ impl Error {
         self
     }
 
+    /// Names the operation that failed, unless an inner step already did.
+    pub fn during(mut self, operation: &'static str) -> Self {
+        self.operation.get_or_insert(operation);
+        self
+    }
+
+    /// Adds a context field (`collection`, `segment`, `key`, `backup`).
+    pub fn at(mut self, field: &'static str, value: impl fmt::Display) -> Self {
+        if !self.context.iter().any(|(k, _)| *k == field) {
+            self.context.push((field, value.to_string()));
+        }
+        self
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -110,6 +182,59 @@ impl Error {
     pub fn is_temporary(&self) -> bool {
         self.temporary
     }
+
+    pub fn operation(&self) -> Option<&'static str> {
+        self.operation
+    }
+
+    pub fn context(&self) -> &[(&'static str, String)] {
+        &self.context
+    }
+
+    /// The message alone, without the context fields.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Adds operation and context to the error of a `Result`.
+pub trait ResultExt<T> {
+    fn during(self, operation: &'static str) -> Result<T>;
+    fn at(self, field: &'static str, value: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn during(self, operation: &'static str) -> Result<T> {
+        self.map_err(|e| e.during(operation))
+    }
+    fn at(self, field: &'static str, value: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| e.at(field, value))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_is_rendered_once_in_one_line() {
+        let e = Error::remote("import of segment 7 failed")
+            .at("segment", 7)
+            .at("collection", "default.docs")
+            .during("restore")
+            .during("outer");
+        assert_eq!(
+            e.to_string(),
+            "import of segment 7 failed (collection default.docs)"
+        );
+        assert_eq!(
+            format!("{e:#}"),
+            "restore: import of segment 7 failed (collection default.docs)"
+        );
+        assert_eq!(e.operation(), Some("restore"));
+        assert_eq!(e.context().len(), 2);
+        assert_eq!(ErrorKind::Corrupt.exit_code(), 9);
+    }
+}

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::config::GcPauseConfig;
-use crate::progress::Progress;
+use crate::events::{Emit, EventSink};
 
 /// A running pause, renewed in the background until [`GcPause::resume`].
 pub struct GcPause {
@@ -16,7 +16,7 @@ pub struct GcPause {
 
 impl GcPause {
     /// Asks Milvus to pause GC; warns (and carries on) when it cannot.
-    pub async fn start(cfg: &GcPauseConfig, progress: &dyn Progress) -> GcPause {
+    pub async fn start(cfg: &GcPauseConfig, events: &dyn EventSink) -> GcPause {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .no_proxy()
@@ -39,7 +39,7 @@ impl GcPause {
                     }
                 }));
             }
-            Err(e) => progress.warn(&format!(
+            Err(e) => events.warn(format!(
                 "could not pause Milvus garbage collection at {} ({e}); the backup goes on, but files compacted meanwhile may be missed — check backup.gcPause.address",
                 pause.address
             )),

@@ -1,20 +1,30 @@
 //! milvus-backup core: everything the tool does, behind thin front ends
 //! (the `milvus-backup` CLI and its REST server).
 //!
-//! Modules, one concept each:
+//! Every operation has one shape: `XxxOptions` in, an inspectable `XxxPlan`
+//! (what `--dry-run` prints), `execute(plan, events, cancel)` that reports
+//! typed [`events`] and stops on a cancellation token, and `XxxStats` out.
+//!
+//! Modules, one concept each, leaves first (no module depends on one
+//! listed after it that depends on it back):
+//! - [`error`], [`naming`], [`stream`], [`key`], [`events`]: leaves — error
+//!   kinds, backup-name rules, byte tallies, the encryption key, progress.
 //! - [`config`]: the anchor-compatible `backup.yaml`, environment and `--set`.
-//! - [`milvus`]: the gRPC client wrapper and version features.
+//! - [`milvus`]: the [`milvus::Milvus`] calls and their gRPC client.
 //! - [`storage`]: OpenDAL operators, copy, and every object key ([`storage::layout`]).
-//! - [`codec`]: compression and encryption of stored files, and the key.
+//! - [`codec`]: compression and encryption of stored files.
 //! - [`format`]: the on-disk meta files (the anchor's) and our manifest.
 //! - [`selection`]: which collections an operation covers.
-//! - [`backup`]: `create`; [`catalog`]: `list`, `get`, `delete`.
-//! - [`verify`]: meta consistency, file presence, sizes and checksums.
-//! - [`sample`], [`restore_test`]: `verify --restore-test`, a throwaway
-//!   restore compared with rows sampled at backup time.
+//! - [`catalog`]: the backups in storage — `list`, `get`, reading meta;
+//!   [`delete`]: deleting backups and retention.
+//! - [`backup`]: `create`; [`restore`]: `restore`.
+//! - [`verify`]: meta consistency, file presence, sizes and checksums, and
+//!   [`rehearsal`] (`--restore-test`), a throwaway restore compared with
+//!   rows [`sample`]d at backup time.
 //! - [`check`]: the `check` command's probe of Milvus and both storages.
 //! - [`gc`]: pausing Milvus's garbage collection during copies.
-//! - [`progress`]: progress events for the front ends.
+//! - [`context`]: the connections one operation uses; [`tuning`]: the
+//!   parallelism and temp-file settings a plan carries.
 
 pub mod backup;
 pub mod catalog;
@@ -22,17 +32,38 @@ pub mod check;
 pub mod codec;
 pub mod config;
 pub mod context;
+pub mod delete;
 pub mod error;
+pub mod events;
 pub mod format;
 pub mod gc;
+pub mod key;
 pub mod milvus;
-pub mod progress;
+pub mod naming;
+pub mod rehearsal;
 pub mod restore;
-pub mod restore_test;
 pub mod sample;
 pub mod selection;
 pub mod storage;
+pub mod stream;
+pub mod tuning;
 pub mod verify;
 
+#[cfg(test)]
+mod testkit;
+
 pub use context::Context;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, ResultExt};
+pub use tokio_util::sync::CancellationToken;
+
+/// Runs `work` until it ends or `cancel` fires (then `ErrorKind::Cancelled`).
+pub async fn cancellable<T>(
+    cancel: &CancellationToken,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Error::cancelled()),
+        r = work => r,
+    }
+}

@@ -1,16 +1,22 @@
 //! `restore`: collections from a backup back into a Milvus.
 //!
 //! Options → Plan → Stats. [`plan`] maps each backed-up collection to its
-//! target name (suffix, renames, `--collection/--target-collection`) and
-//! checks every target before anything changes; [`execute`] recreates the
-//! database, collection (same schema, field order and ids, shards,
-//! consistency level, properties, partition-key partitions), partitions and
-//! indexes, then ingests each segment with `Import` in backup mode.
+//! target name (suffix, renames, `--collection/--target-collection`),
+//! checks every target (what exists, what would be refused), decides where
+//! segments are staged and lists the import jobs — changing nothing
+//! (`--dry-run` prints it). [`execute`] refuses a plan with any refusal,
+//! then for each collection recreates the database, collection (same
+//! schema, field order and ids, shards, consistency level, properties,
+//! partition-key partitions), partitions and indexes, and ingests each
+//! segment with `Import` in backup mode.
 //!
 //! Milvus reads import files from its own storage. When the backup is in a
-//! different bucket or service, each segment's files are first staged into
-//! the target's storage under `backup_staging/<task>/`, and removed after
-//! the import (success or not) unless `backup.keepTempFiles`.
+//! different bucket or service, or its files are encoded or shared, each
+//! segment's files are first staged into the target's storage under the
+//! plan's staging folder, and removed after the import (success or not)
+//! unless `backup.keepTempFiles`. A collection whose restore fails or is
+//! cancelled is dropped again (unless it was reused), and the staging
+//! folder is swept.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,12 +29,14 @@ use serde::{Deserialize, Serialize};
 use crate::catalog;
 use crate::codec;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{self, BackupInfo, CollectionBackupInfo, Manifest, SegmentBackupInfo};
-use crate::milvus::{proto, MilvusClient};
-use crate::progress::Progress;
+use crate::milvus::{proto, Milvus};
 use crate::selection::CollectionRef;
 use crate::storage::layout;
+use crate::tuning::Tuning;
+use crate::{cancellable, CancellationToken};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RestoreOptions {
@@ -50,6 +58,32 @@ pub struct RestoreOptions {
     pub drop_exist_index: bool,
     /// Load collections that were loaded at backup time (needs an index).
     pub load: bool,
+    /// Parallelism and temp files; from `backup.*` when `None`.
+    #[serde(default)]
+    pub tuning: Option<Tuning>,
+}
+
+/// Why a planned collection would not be restored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub kind: ErrorKind,
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(kind: ErrorKind, reason: String) -> Refusal {
+        Refusal { kind, reason }
+    }
+}
+
+/// One segment to import.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportJob {
+    pub partition: String,
+    pub segment: i64,
+    /// Rows the backup recorded (before deletes).
+    pub rows: i64,
+    pub bytes: u64,
 }
 
 /// One collection to restore.
@@ -57,10 +91,18 @@ pub struct RestoreOptions {
 pub struct CollectionTask {
     pub source: CollectionRef,
     pub target: CollectionRef,
+    /// The target exists in Milvus now.
+    pub exists: bool,
     /// The target exists and will be dropped (`--drop_exist_collection`).
     pub drop_existing: bool,
     /// The target exists and is reused (`--skip_create_collection`).
     pub reuse_existing: bool,
+    /// The target's database will be created.
+    pub create_database: bool,
+    /// Why this collection would not be restored; `execute` refuses then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
+    pub imports: Vec<ImportJob>,
     #[serde(skip)]
     pub meta: CollectionBackupInfo,
 }
@@ -68,16 +110,17 @@ pub struct CollectionTask {
 #[derive(Debug, Clone, Serialize)]
 pub struct RestorePlan {
     pub backup: String,
+    /// The Milvus restored into, e.g. `127.0.0.1:19530 (v2.3.5)`.
+    pub milvus: String,
     pub tasks: Vec<CollectionTask>,
-    /// Whether segment files must be copied into the target's storage
-    /// (it cannot read the backup's, or they are encoded or shared).
-    pub staging: bool,
+    /// Where segment files are copied for Milvus to read, in its storage:
+    /// when it cannot read the backup's, or they are encoded or shared.
+    pub staging_dir: Option<String>,
+    pub options: RestoreOptions,
+    pub tuning: Tuning,
     /// The backup's manifest: where each file is and how it is stored.
     #[serde(skip)]
     pub manifest: Option<Manifest>,
-    /// The target's databases when the plan was made.
-    #[serde(skip)]
-    pub databases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -92,19 +135,43 @@ pub struct RestoreStats {
     pub import_s: f64,
 }
 
+impl RestorePlan {
+    /// The first refusal of the plan, as the error `execute` gives.
+    pub fn check(&self) -> Result<()> {
+        match self.tasks.iter().find_map(|t| t.refused.as_ref()) {
+            Some(r) => Err(Error::new(r.kind, r.reason.clone()).during("restore")),
+            None => Ok(()),
+        }
+    }
+
+    /// The work ahead as an event: the bytes to import per collection.
+    pub fn planned(&self) -> Event {
+        Event::Planned {
+            operation: Operation::Restore,
+            collections: self
+                .tasks
+                .iter()
+                .map(|t| PlannedCollection {
+                    name: t.source.to_string(),
+                    target: Some(t.target.to_string()),
+                    segments: t.imports.len(),
+                    files: 0,
+                    bytes: t.imports.iter().map(|j| j.bytes).sum(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Restores a backup: plan, then execute.
 pub async fn restore(
     ctx: &Context,
     opts: &RestoreOptions,
-    progress: &dyn Progress,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
 ) -> Result<RestoreStats> {
-    let started = Instant::now();
-    let info = catalog::get(&ctx.backup_storage, &opts.backup_name).await?;
-    let client = ctx.milvus().await?;
-    let plan = plan(ctx, &client, &info, opts).await?;
-    let mut stats = execute(ctx, &client, &plan, opts, progress).await?;
-    stats.duration_s = started.elapsed().as_secs_f64();
-    Ok(stats)
+    let plan = plan(ctx, opts).await?;
+    execute(ctx, &plan, events, cancel).await
 }
 
 /// Parses one rename rule into (from, to) references; `*` renames a database.
@@ -148,10 +215,23 @@ fn target_of(
     }
 }
 
-/// Picks the collections, names their targets and checks every target.
-pub async fn plan(
+/// Plans a restore of `opts.backup_name`; changes nothing. Refusals of
+/// single collections are in the plan ([`RestorePlan::check`]); bad options
+/// and an unreadable backup are errors.
+pub async fn plan(ctx: &Context, opts: &RestoreOptions) -> Result<RestorePlan> {
+    let info = catalog::get(&ctx.backup_storage, &opts.backup_name)
+        .await
+        .during("restore")?;
+    let client = ctx.milvus().await.during("restore")?;
+    plan_from(ctx, client.as_ref(), &info, opts)
+        .await
+        .during("restore")
+}
+
+/// [`plan`] of a backup already read.
+pub(crate) async fn plan_from(
     ctx: &Context,
-    client: &MilvusClient,
+    client: &dyn Milvus,
     info: &BackupInfo,
     opts: &RestoreOptions,
 ) -> Result<RestorePlan> {
@@ -187,8 +267,8 @@ pub async fn plan(
     let mut wanted: Vec<CollectionRef> = opts
         .collections
         .iter()
-        .map(|c| CollectionRef::parse(c))
-        .collect();
+        .map(|c| CollectionRef::parse_checked(c))
+        .collect::<Result<_>>()?;
     for (db, colls) in &opts.db_collections {
         if colls.is_empty() {
             wanted.extend(in_backup.iter().filter(|c| &c.db == db).cloned());
@@ -234,11 +314,16 @@ pub async fn plan(
     let mut tasks = Vec::new();
     for source in selected {
         let target = target_of(&source, opts, &renames);
-        if !databases.contains(&target.db) && !client.version.is_some_and(|v| v.has_databases()) {
-            return Err(Error::invalid_input(format!(
+        let mut refused = None;
+        let has_databases = client.version().is_some_and(|v| v.has_databases());
+        if !databases.contains(&target.db) && !has_databases {
+            refused = Some(Refusal::new(
+                ErrorKind::InvalidInput,
+                format!(
                 "Milvus {} has no databases; restore into `default` (e.g. -r {source}:default.{})",
-                client.version_text, target.name
-            )));
+                client.version_text(), target.name
+            ),
+            ));
         }
         let exists = if databases.contains(&target.db) {
             if !existing.contains_key(&target.db) {
@@ -252,16 +337,19 @@ pub async fn plan(
             false
         };
         if exists && !opts.drop_exist_collection && !opts.skip_create_collection {
-            return Err(Error::already_exists(format!(
+            refused.get_or_insert(Refusal::new(ErrorKind::AlreadyExists, format!(
                 "collection `{target}` already exists in Milvus at {} — restore under another name (-s/--suffix or -r/--rename), or pass --drop_exist_collection to replace it or --skip_create_collection to import into it",
                 client.address()
             )));
         }
         if !exists && opts.skip_create_collection {
-            return Err(Error::not_found(format!(
+            refused.get_or_insert(Refusal::new(
+                ErrorKind::NotFound,
+                format!(
                 "--skip_create_collection: collection `{target}` does not exist in Milvus at {}",
                 client.address()
-            )));
+            ),
+            ));
         }
         let meta = info
             .collection_backups
@@ -269,11 +357,28 @@ pub async fn plan(
             .find(|c| c.db_name == source.db && c.collection_name == source.name)
             .cloned()
             .expect("selected from the backup");
+        let imports: Vec<ImportJob> = if opts.meta_only {
+            Vec::new()
+        } else {
+            segments_with_files(&meta)
+                .into_iter()
+                .map(|(partition, s)| ImportJob {
+                    partition: partition.to_string(),
+                    segment: s.segment_id,
+                    rows: s.num_of_rows,
+                    bytes: s.size.max(0) as u64,
+                })
+                .collect()
+        };
         tasks.push(CollectionTask {
+            create_database: has_databases && !databases.contains(&target.db),
             source,
             target,
+            exists,
             drop_existing: exists && opts.drop_exist_collection,
             reuse_existing: exists && opts.skip_create_collection,
+            refused,
+            imports,
             meta,
         });
     }
@@ -287,91 +392,172 @@ pub async fn plan(
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
     let staging = !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
         || manifest.as_ref().is_some_and(|m| !m.self_contained_plain());
+    // Named after the backup so leftovers are easy to attribute.
+    let staging_dir = staging.then(|| {
+        layout::staging_dir(&format!(
+            "{}_{}",
+            info.name,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ))
+    });
     Ok(RestorePlan {
         backup: info.name.clone(),
+        milvus: format!("{} ({})", client.address(), client.version_text()),
         tasks,
-        staging,
-        databases,
+        staging_dir,
+        options: opts.clone(),
+        tuning: opts
+            .tuning
+            .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
         manifest,
     })
 }
 
-/// Runs a plan.
+/// Runs a plan, one collection at a time; refuses a plan with refusals.
 pub async fn execute(
     ctx: &Context,
-    client: &MilvusClient,
     plan: &RestorePlan,
-    opts: &RestoreOptions,
-    progress: &dyn Progress,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
 ) -> Result<RestoreStats> {
+    let started = Instant::now();
+    plan.check()?;
+    events.emit(plan.planned());
+    let client = ctx.milvus().await.during("restore")?;
+    let client = client.as_ref();
     let mut stats = RestoreStats {
         backup: plan.backup.clone(),
         collections: plan.tasks.len(),
         ..Default::default()
     };
-    for (i, task) in plan.tasks.iter().enumerate() {
-        progress.step(&format!(
-            "[{}/{}] restoring {} as {}",
-            i + 1,
-            plan.tasks.len(),
-            task.source,
-            task.target
-        ));
-        if client.version.is_some_and(|v| v.has_databases())
-            && !plan.databases.contains(&task.target.db)
-        {
-            match client.create_database(&task.target.db).await {
-                Ok(()) => {}
-                Err(e) if e.to_string().contains("already exist") => {}
-                Err(e) => return Err(e),
+    let result = restore_all(ctx, client, plan, events, cancel, &mut stats).await;
+    if let Some(dir) = plan.staging_dir.as_deref() {
+        if !plan.tuning.keep_temp_files {
+            // Failed or cancelled imports may leave files; sweep the folder.
+            if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
+                events.warn(format!("could not remove staging files under `{dir}`: {e}"));
             }
         }
-        recreate_collection(client, task, opts).await?;
-        if !opts.meta_only {
-            let s = match restore_data(ctx, client, plan, task, progress).await {
-                Ok(s) => s,
-                Err(e) => {
-                    // A half-filled collection we created would block a retry.
-                    if !task.reuse_existing {
-                        if let Err(drop_err) = client
-                            .drop_collection(&task.target.db, &task.target.name)
-                            .await
-                        {
-                            progress.warn(&format!(
+    }
+    result.during("restore")?;
+    stats.duration_s = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+async fn restore_all(
+    ctx: &Context,
+    client: &dyn Milvus,
+    plan: &RestorePlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+    stats: &mut RestoreStats,
+) -> Result<()> {
+    let opts = &plan.options;
+    for (i, task) in plan.tasks.iter().enumerate() {
+        events.emit(Event::CollectionStarted { index: i });
+        events.phase(Phase::Restoring {
+            index: i,
+            of: plan.tasks.len(),
+            source: task.source.to_string(),
+            target: task.target.to_string(),
+        });
+        let outcome = cancellable(
+            cancel,
+            restore_collection(ctx, client, plan, i, task, events),
+        )
+        .await
+        .at("collection", &task.target);
+        let done = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                // A half-filled collection we created would block a retry.
+                if !task.reuse_existing {
+                    if let Err(drop_err) = client
+                        .drop_collection(&task.target.db, &task.target.name)
+                        .await
+                    {
+                        if drop_err.kind() != ErrorKind::NotFound {
+                            events.warn(format!(
                                 "could not drop the partly restored {}: {drop_err}",
                                 task.target
                             ));
                         }
                     }
-                    return Err(e);
                 }
-            };
-            stats.entities += s.entities;
-            stats.segments += s.segments;
-            stats.staged_bytes += s.staged_bytes;
-            stats.staging_s += s.staging_s;
-            stats.import_s += s.import_s;
-        }
+                events.emit(Event::CollectionFinished {
+                    index: i,
+                    error: Some(e.to_string()),
+                });
+                return Err(e);
+            }
+        };
+        stats.entities += done.entities;
+        stats.segments += done.segments;
+        stats.staged_bytes += done.staged_bytes;
+        stats.staging_s += done.staging_s;
+        stats.import_s += done.import_s;
         if opts.load
             && task.meta.load_state == "Loaded"
             && (opts.restore_index || task.reuse_existing)
         {
-            progress.step(&format!("loading {}", task.target));
+            events.phase(Phase::Loading {
+                collection: task.target.to_string(),
+            });
             if let Err(e) = client
                 .load_collection(&task.target.db, &task.target.name)
                 .await
             {
-                progress.warn(&format!("{} restored but not loaded: {e}", task.target));
+                events.warn(format!("{} restored but not loaded: {e}", task.target));
+            }
+        }
+        events.emit(Event::CollectionFinished {
+            index: i,
+            error: None,
+        });
+    }
+    Ok(())
+}
+
+/// Recreates one collection and (unless meta only) imports its segments.
+async fn restore_collection(
+    ctx: &Context,
+    client: &dyn Milvus,
+    plan: &RestorePlan,
+    index: usize,
+    task: &CollectionTask,
+    events: &dyn EventSink,
+) -> Result<DataStats> {
+    if task.create_database {
+        ensure_database(client, &task.target.db).await?;
+    }
+    recreate_collection(client, index, task, &plan.options, events).await?;
+    if plan.options.meta_only {
+        return Ok(DataStats::default());
+    }
+    restore_data(ctx, client, plan, index, task, events).await
+}
+
+/// Creates a database unless it exists by now (an earlier collection of the
+/// plan, or another client, may have made it).
+async fn ensure_database(client: &dyn Milvus, db: &str) -> Result<()> {
+    match client.create_database(db).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if client.list_databases().await?.iter().any(|d| d == db) {
+                Ok(())
+            } else {
+                Err(e)
             }
         }
     }
-    Ok(stats)
 }
 
 async fn recreate_collection(
-    client: &MilvusClient,
+    client: &dyn Milvus,
+    index: usize,
     task: &CollectionTask,
     opts: &RestoreOptions,
+    events: &dyn EventSink,
 ) -> Result<()> {
     let (t, meta) = (&task.target, &task.meta);
     if task.drop_existing {
@@ -408,7 +594,7 @@ async fn recreate_collection(
         }
         for alias in &meta.aliases {
             if let Err(e) = client.create_alias(&t.db, &t.name, alias).await {
-                tracing::warn!("alias `{alias}` not restored for {t}: {e}");
+                events.warn(format!("alias `{alias}` not restored for {t}: {e}"));
             }
         }
     }
@@ -433,6 +619,11 @@ async fn recreate_collection(
             client
                 .create_index(&t.db, &t.name, &ix.field_name, &ix.index_name, pairs)
                 .await?;
+            events.emit(Event::IndexBuilt {
+                collection: index,
+                field: ix.field_name.clone(),
+                index: ix.index_name.clone(),
+            });
         }
     }
     Ok(())
@@ -471,52 +662,41 @@ pub(crate) fn segments_with_files(coll: &CollectionBackupInfo) -> Vec<(&str, &Se
 /// Stages (when needed) and imports every segment of one collection.
 async fn restore_data(
     ctx: &Context,
-    client: &MilvusClient,
+    client: &dyn Milvus,
     plan: &RestorePlan,
+    index: usize,
     task: &CollectionTask,
-    progress: &dyn Progress,
+    events: &dyn EventSink,
 ) -> Result<DataStats> {
     let segments = segments_with_files(&task.meta);
     let total_bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
-    progress.transfer_start(segments.len() as u64, "segments", total_bytes);
+    events.phase(Phase::Importing {
+        collection: task.target.to_string(),
+        segments: segments.len(),
+        bytes: total_bytes,
+    });
     let staged = AtomicU64::new(0);
     let staging_ns = AtomicU64::new(0);
     let import_ns = AtomicU64::new(0);
-    let parallel = ctx.config.backup.parallelism.import_job.max(1) as usize;
-    // Named after the backup so leftovers are easy to attribute.
-    let run_id = format!(
-        "{}_{}",
-        plan.backup,
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-
-    let result: Result<Vec<i64>> =
-        futures::stream::iter(segments.iter().map(|(partition, seg)| {
-            let (staged, staging_ns, import_ns, run_id) =
-                (&staged, &staging_ns, &import_ns, &run_id);
-            async move {
-                let done =
-                    restore_segment(ctx, client, plan, task, partition, seg, run_id, progress)
-                        .await?;
-                staged.fetch_add(done.staged_bytes, Ordering::Relaxed);
-                staging_ns.fetch_add(done.staging.as_nanos() as u64, Ordering::Relaxed);
-                import_ns.fetch_add(done.import.as_nanos() as u64, Ordering::Relaxed);
-                progress.transfer_advance(seg.size.max(0) as u64);
-                Ok(done.rows)
-            }
-        }))
-        .buffer_unordered(parallel)
-        .try_collect()
-        .await;
-    progress.transfer_end();
-    if !ctx.config.backup.keep_temp_files && plan.staging {
-        // Failed or cancelled siblings may leave files; sweep the run's folder.
-        let _ = ctx
-            .milvus_storage
-            .delete_prefix(&layout::staging_dir(&run_id))
-            .await;
-    }
-    let rows = result?;
+    let rows: Vec<i64> = futures::stream::iter(segments.iter().map(|(partition, seg)| {
+        let (staged, staging_ns, import_ns) = (&staged, &staging_ns, &import_ns);
+        async move {
+            let done = restore_segment(ctx, client, plan, task, partition, seg, events).await?;
+            staged.fetch_add(done.staged_bytes, Ordering::Relaxed);
+            staging_ns.fetch_add(done.staging.as_nanos() as u64, Ordering::Relaxed);
+            import_ns.fetch_add(done.import.as_nanos() as u64, Ordering::Relaxed);
+            events.emit(Event::SegmentImported {
+                collection: index,
+                segment: seg.segment_id,
+                rows: done.rows,
+                bytes: seg.size.max(0) as u64,
+            });
+            Ok::<_, Error>(done.rows)
+        }
+    }))
+    .buffer_unordered(plan.tuning.import_parallelism)
+    .try_collect()
+    .await?;
     Ok(DataStats {
         entities: rows.iter().sum(),
         segments: segments.len(),
@@ -533,7 +713,6 @@ async fn stage_segment_for_import(
     plan: &RestorePlan,
     coll: &CollectionBackupInfo,
     seg: &SegmentBackupInfo,
-    run_id: &str,
 ) -> Result<(Vec<String>, Option<String>, u64)> {
     let name = &plan.backup;
     let (c, p, s) = (coll.collection_id, seg.partition_id, seg.segment_id);
@@ -542,7 +721,7 @@ async fn stage_segment_for_import(
     let has_deltas = seg.deltalogs.iter().any(|d| !d.binlogs.is_empty());
     // Milvus takes backup-mode imports only as exactly two paths, insert
     // and delta logs; an empty delta path means "no deletes".
-    if !plan.staging {
+    let Some(staging_dir) = plan.staging_dir.as_deref() else {
         let delta = if has_deltas {
             ctx.backup_storage.full_key(&delta_dir)
         } else {
@@ -553,8 +732,8 @@ async fn stage_segment_for_import(
             None,
             0,
         ));
-    }
-    let stage = layout::join(&layout::staging_dir(run_id), &format!("{s}/"));
+    };
+    let stage = layout::join(staging_dir, &format!("{s}/"));
     let stage_insert = layout::join(&stage, &format!("insert_log/{s}/"));
     let stage_delta = layout::join(&stage, &format!("delta_log/{s}/"));
     let backup_dir = layout::backup_dir(name);
@@ -599,12 +778,10 @@ async fn stage_segment_for_import(
                 )
                 .await?
                 .map_err(|damage| {
-                    Error::new(
-                        crate::ErrorKind::Corrupt,
-                        format!(
-                            "backup file `{key}` is damaged: {damage} — nothing of segment {s} was imported; run `milvus-backup verify --deep -n {name}`"
-                        ),
-                    )
+                    Error::corrupt(format!(
+                        "backup file `{key}` is damaged: {damage} — nothing of segment {s} was imported; run `milvus-backup verify --deep -n {name}`"
+                    ))
+                    .at("key", &key)
                 })?,
                 _ => {
                     ctx.backup_storage
@@ -629,7 +806,7 @@ async fn stage_segment_for_import(
 
 /// Imports one segment in backup mode and waits (bounded) for the result.
 async fn import_segment(
-    client: &MilvusClient,
+    client: &dyn Milvus,
     task: &CollectionTask,
     partition: &str,
     seg: &SegmentBackupInfo,
@@ -637,12 +814,19 @@ async fn import_segment(
 ) -> Result<i64> {
     const LIMIT: Duration = Duration::from_secs(3600);
     let t = &task.target;
-    let fail = |reason: String| {
-        Error::remote(format!(
-            "import of segment {} into {t} (partition `{partition}`) failed: {reason}",
-            seg.segment_id
-        ))
+    let fail_as = |kind: ErrorKind, reason: String| {
+        Error::new(
+            kind,
+            format!(
+                "import of segment {} into {t} (partition `{partition}`) failed: {reason}",
+                seg.segment_id
+            ),
+        )
+        .at("segment", seg.segment_id)
     };
+    let fail = |reason: String| fail_as(ErrorKind::Remote, reason);
+    // A failed call keeps its kind (an unreachable Milvus stays unreachable).
+    let failed_call = |e: Error| fail_as(e.kind(), e.to_string()).temporary(e.is_temporary());
     let opt = |k: &str, v: &str| proto::common::KeyValuePair {
         key: k.into(),
         value: v.into(),
@@ -657,15 +841,12 @@ async fn import_segment(
             ..Default::default()
         })
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(failed_call)?;
     let start = Instant::now();
     let mut rows = 0;
     for id in tasks {
         loop {
-            let st = client
-                .import_state(id)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            let st = client.import_state(id).await.map_err(failed_call)?;
             match st.state {
                 6 => {
                     rows += st.row_count;
@@ -708,32 +889,29 @@ pub(crate) struct SegmentRestore {
 }
 
 /// Stages (when needed) and imports one segment of a planned task, then
-/// removes what it staged. The caller sweeps `layout::staging_dir(run_id)`
-/// when all its segments are done (a failed staging may leave files).
-#[allow(clippy::too_many_arguments)]
+/// removes what it staged. The plan's staging folder is swept by whoever
+/// runs the plan (a failed staging may leave files).
 pub(crate) async fn restore_segment(
     ctx: &Context,
-    client: &MilvusClient,
+    client: &dyn Milvus,
     plan: &RestorePlan,
     task: &CollectionTask,
     partition: &str,
     seg: &SegmentBackupInfo,
-    run_id: &str,
-    progress: &dyn Progress,
+    events: &dyn EventSink,
 ) -> Result<SegmentRestore> {
     let t0 = Instant::now();
-    let (paths, staged_dir, staged_bytes) =
-        stage_segment_for_import(ctx, plan, &task.meta, seg, run_id).await?;
+    let (paths, staged_dir, staged_bytes) = stage_segment_for_import(ctx, plan, &task.meta, seg)
+        .await
+        .at("segment", seg.segment_id)?;
     let staging = t0.elapsed();
     let t1 = Instant::now();
     let imported = import_segment(client, task, partition, seg, paths).await;
     let import = t1.elapsed();
     if let Some(dir) = staged_dir {
-        if !ctx.config.backup.keep_temp_files {
+        if !plan.tuning.keep_temp_files {
             if let Err(e) = ctx.milvus_storage.delete_prefix(&dir).await {
-                progress.warn(&format!(
-                    "could not remove staging files under `{dir}`: {e}"
-                ));
+                events.warn(format!("could not remove staging files under `{dir}`: {e}"));
             }
         }
     }

@@ -26,7 +26,7 @@ use crate::milvus::proto::schema::{
     field_data::Field, scalar_field::Data as Scalar, vector_field::Data as Vector, FieldData,
     ScalarField,
 };
-use crate::milvus::MilvusClient;
+use crate::milvus::Milvus;
 
 /// Rows sampled per collection.
 pub const SAMPLE_ROWS: usize = 50;
@@ -126,7 +126,7 @@ impl Cell {
 /// Samples one collection; `None` when it is not loaded, empty, or its
 /// primary key is neither Int64 nor VarChar.
 pub async fn take(
-    client: &MilvusClient,
+    client: &dyn Milvus,
     coll: &CollectionBackupInfo,
 ) -> Result<Option<CollectionSample>> {
     if coll.load_state != "Loaded" {
@@ -186,7 +186,7 @@ pub async fn take(
 /// Compares the sampled rows with the same rows of `db.collection` (a
 /// restored copy, loaded); returns one message per missing or different row.
 pub async fn check(
-    client: &MilvusClient,
+    client: &dyn Milvus,
     db: &str,
     collection: &str,
     sample: &CollectionSample,
@@ -252,7 +252,7 @@ fn spread<T: Clone>(items: &[T], n: usize) -> Vec<T> {
 
 /// Reads the rows with primary keys `pks`; keyed by the key's JSON text.
 async fn fetch(
-    client: &MilvusClient,
+    client: &dyn Milvus,
     db: &str,
     collection: &str,
     pk_field: &str,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::milvus::{MilvusClient, DEFAULT_DB};
+use crate::milvus::{Milvus, DEFAULT_DB};
 
 /// A collection's full name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -23,6 +23,18 @@ impl std::fmt::Display for CollectionRef {
 }
 
 impl CollectionRef {
+    /// Like [`CollectionRef::parse`], refusing text that names no collection
+    /// (``, `.c`, `db.`).
+    pub fn parse_checked(text: &str) -> Result<CollectionRef> {
+        let r = CollectionRef::parse(text.trim());
+        if r.name.is_empty() || r.db.is_empty() {
+            return Err(Error::invalid_input(format!(
+                "`{text}` is not a collection name — use `coll` or `db.coll`"
+            )));
+        }
+        Ok(r)
+    }
+
     /// `coll` (in the default database) or `db.coll`.
     pub fn parse(text: &str) -> CollectionRef {
         match text.split_once('.') {
@@ -79,11 +91,11 @@ impl Selection {
 
     /// Resolves the selection against the server, checking that every named
     /// database and collection exists.
-    pub async fn resolve(&self, client: &MilvusClient) -> Result<Vec<CollectionRef>> {
+    pub async fn resolve(&self, client: &dyn Milvus) -> Result<Vec<CollectionRef>> {
         let databases = client.list_databases().await?;
         let mut cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
         async fn collections_of<'a>(
-            client: &MilvusClient,
+            client: &dyn Milvus,
             databases: &[String],
             cache: &'a mut BTreeMap<String, Vec<String>>,
             db: &str,
@@ -106,8 +118,8 @@ impl Selection {
         let mut named: Vec<CollectionRef> = self
             .collections
             .iter()
-            .map(|c| CollectionRef::parse(c))
-            .collect();
+            .map(|c| CollectionRef::parse_checked(c))
+            .collect::<Result<_>>()?;
         // Nothing selected means every database, whole.
         let mut whole_dbs: Vec<String> = if self.is_empty() {
             databases.clone()

@@ -1,22 +1,61 @@
 //! `verify`: is a backup whole and unchanged?
 //!
+//! Options → Plan → reports. [`plan`] names the backups (every complete one
+//! when none is named) and counts their files; [`execute`] checks each.
 //! Plain: the meta files parse and agree with each other (the per-level
 //! files with `full_meta.json`, the manifest with the segments' binlogs),
 //! and every file of the manifest exists with its recorded size. `deep`
-//! also reads every file and compares its SHA-256. Each problem names the
-//! file; the caller turns any problem into a failure.
+//! also reads every file and compares its SHA-256 (decrypting and
+//! decompressing encoded ones). `restore_test` also runs the
+//! [`crate::rehearsal`]. Each problem names the file.
+//!
+//! A damaged meta file is a problem in the report; a storage that fails is
+//! an error (never a problem), so an outage is never called damage.
 
 use std::collections::HashSet;
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::catalog;
+use crate::catalog::{self, BackupState, Problem};
 use crate::codec;
-use crate::error::{Error, Result};
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{CollectionBackupInfo, Infos, PartitionBackupInfo, SegmentBackupInfo};
-use crate::progress::Progress;
+use crate::naming::validate_backup_name;
+use crate::rehearsal::{self, RestoreTestStats};
 use crate::storage::{layout, Storage};
+use crate::tuning::Tuning;
+use crate::{cancellable, CancellationToken};
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct VerifyOptions {
+    /// Backups to verify; every complete backup when empty.
+    pub backups: Vec<String>,
+    /// Read every file and compare its checksum, not only its size.
+    pub deep: bool,
+    /// Also restore into throwaway collections and compare rows.
+    pub restore_test: bool,
+    #[serde(default)]
+    pub tuning: Option<Tuning>,
+}
+
+/// One backup to verify, with what its manifest lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyTarget {
+    pub name: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyPlan {
+    pub backups: Vec<VerifyTarget>,
+    pub deep: bool,
+    pub restore_test: bool,
+    pub tuning: Tuning,
+}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
@@ -27,14 +66,7 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// What `--restore-test` did, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub restore_test: Option<crate::restore_test::RestoreTestStats>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    /// The file (relative to the backup folder) or meta file concerned.
-    pub path: String,
-    pub problem: String,
+    pub restore_test: Option<RestoreTestStats>,
 }
 
 impl VerifyReport {
@@ -50,31 +82,155 @@ impl VerifyReport {
     }
 }
 
-async fn read_infos<T: serde::de::DeserializeOwned>(
+/// Names and counts the backups to verify; a named backup must exist and
+/// be complete (its meta files may be damaged: that is for the report).
+pub async fn plan(ctx: &Context, opts: &VerifyOptions) -> Result<VerifyPlan> {
+    let storage = &ctx.backup_storage;
+    let names: Vec<String> = if opts.backups.is_empty() {
+        catalog::list(storage)
+            .await?
+            .into_iter()
+            .filter(|r| r.state != BackupState::Incomplete)
+            .map(|r| r.name)
+            .collect()
+    } else {
+        for name in &opts.backups {
+            validate_backup_name(name)?;
+            let full_meta = layout::backup_meta_file(name, layout::FULL_META);
+            if storage.stat(&full_meta).await?.is_none() {
+                // Tells incomplete from missing, with the fix for each.
+                catalog::get(storage, name).await?;
+            }
+        }
+        opts.backups.clone()
+    };
+    let mut backups = Vec::new();
+    for name in names {
+        // A damaged manifest is found again (and reported) by the check.
+        let manifest = match catalog::manifest(storage, &name).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::Corrupt => None,
+            Err(e) => return Err(e.during("verify")),
+        };
+        backups.push(VerifyTarget {
+            files: manifest.as_ref().map_or(0, |m| m.files.len() as u64),
+            bytes: manifest.map_or(0, |m| m.files.iter().map(|f| f.size).sum()),
+            name,
+        });
+    }
+    Ok(VerifyPlan {
+        backups,
+        deep: opts.deep,
+        restore_test: opts.restore_test,
+        tuning: opts
+            .tuning
+            .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
+    })
+}
+
+/// Verifies every planned backup; `Err` only when one cannot be read at all.
+pub async fn execute(
+    ctx: &Context,
+    plan: &VerifyPlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<Vec<VerifyReport>> {
+    events.emit(Event::Planned {
+        operation: Operation::Verify,
+        collections: plan
+            .backups
+            .iter()
+            .map(|b| PlannedCollection {
+                name: b.name.clone(),
+                target: None,
+                segments: 0,
+                files: b.files,
+                bytes: if plan.deep { b.bytes } else { 0 },
+            })
+            .collect(),
+    });
+    let mut reports = Vec::new();
+    for (index, b) in plan.backups.iter().enumerate() {
+        events.emit(Event::CollectionStarted { index });
+        let work = async {
+            let mut report = check_files(&ctx.backup_storage, &b.name, plan, index, events).await?;
+            if plan.restore_test {
+                if !report.ok() {
+                    events.note(format!(
+                        "the file checks of `{}` found {} problem(s); running the restore test anyway to see what still restores",
+                        b.name,
+                        report.problems.len()
+                    ));
+                }
+                let (stats, problems) =
+                    rehearsal::run(ctx, &b.name, plan.tuning, events, cancel).await?;
+                report.problems.extend(problems);
+                report.restore_test = Some(stats);
+            }
+            Ok::<_, Error>(report)
+        };
+        let report = cancellable(cancel, work)
+            .await
+            .during("verify")
+            .at("backup", &b.name)?;
+        events.emit(Event::CollectionFinished { index, error: None });
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Plan, then execute.
+pub async fn verify(
+    ctx: &Context,
+    opts: &VerifyOptions,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<Vec<VerifyReport>> {
+    let plan = plan(ctx, opts).await?;
+    execute(ctx, &plan, events, cancel).await
+}
+
+/// A meta file for verify: damaged is a finding (`Err(reason)`), absent is
+/// `Ok(None)`, a failing storage is an error.
+async fn read_meta<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     key: &str,
-) -> Result<Option<Vec<T>>> {
-    match catalog::read_json::<Infos<T>>(storage, key).await {
-        Ok(infos) => Ok(infos.map(|i| i.infos)),
-        Err(e) if e.kind() == crate::ErrorKind::Remote => Ok(None),
+) -> Result<std::result::Result<Option<T>, String>> {
+    match catalog::read_json::<T>(storage, key).await {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if e.kind() == ErrorKind::Corrupt => Ok(Err(e.message().to_string())),
         Err(e) => Err(e),
     }
 }
 
-/// Verifies one backup; `Err` only when it cannot be read at all.
-pub async fn verify(
+/// The file checks of one backup.
+async fn check_files(
     storage: &Storage,
     name: &str,
-    deep: bool,
-    progress: &dyn Progress,
+    plan: &VerifyPlan,
+    index: usize,
+    events: &dyn EventSink,
 ) -> Result<VerifyReport> {
-    let info = catalog::get(storage, name).await?;
+    let deep = plan.deep;
     let mut report = VerifyReport {
         name: name.to_string(),
         deep,
         ..Default::default()
     };
     let meta = |f: &str| layout::backup_meta_file(name, f);
+    let info =
+        match read_meta::<crate::format::BackupInfo>(storage, &meta(layout::FULL_META)).await? {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                // Gone since the plan was made, or incomplete: say which.
+                catalog::get(storage, name).await?;
+                return Ok(report);
+            }
+            Err(reason) => {
+                report.problem(format!("meta/{}", layout::FULL_META), reason);
+                return Ok(report);
+            }
+        };
 
     // The per-level files must describe the same tree as full_meta.json.
     let segments: Vec<&SegmentBackupInfo> = info
@@ -91,43 +247,53 @@ pub async fn verify(
     let levels = [
         (
             layout::COLLECTION_META,
-            read_infos::<CollectionBackupInfo>(storage, &meta(layout::COLLECTION_META))
+            read_meta::<Infos<CollectionBackupInfo>>(storage, &meta(layout::COLLECTION_META))
                 .await?
-                .map(|v| v.len()),
+                .map(|v| v.map(|i| i.infos.len())),
             info.collection_backups.len(),
         ),
         (
             layout::PARTITION_META,
-            read_infos::<PartitionBackupInfo>(storage, &meta(layout::PARTITION_META))
+            read_meta::<Infos<PartitionBackupInfo>>(storage, &meta(layout::PARTITION_META))
                 .await?
-                .map(|v| v.len()),
+                .map(|v| v.map(|i| i.infos.len())),
             partitions,
         ),
         (
             layout::SEGMENT_META,
-            read_infos::<SegmentBackupInfo>(storage, &meta(layout::SEGMENT_META))
+            read_meta::<Infos<SegmentBackupInfo>>(storage, &meta(layout::SEGMENT_META))
                 .await?
-                .map(|v| v.len()),
+                .map(|v| v.map(|i| i.infos.len())),
             segments.len(),
         ),
     ];
     for (file, found, expected) in levels {
         match found {
-            None => report.problem(format!("meta/{file}"), "missing or not valid JSON"),
-            Some(n) if n != expected => report.problem(
+            Ok(None) => report.problem(format!("meta/{file}"), "missing"),
+            Err(reason) => report.problem(format!("meta/{file}"), reason),
+            Ok(Some(n)) if n != expected => report.problem(
                 format!("meta/{file}"),
                 format!("lists {n} entries but full_meta.json has {expected}"),
             ),
-            Some(_) => {}
+            Ok(Some(_)) => {}
         }
     }
 
-    let Some(manifest) = catalog::manifest(storage, name).await? else {
-        report.problem(
-            format!("meta/{}", layout::MANIFEST),
-            "missing: this backup has no checksums (made by another tool?); only the meta files were checked",
-        );
-        return Ok(report);
+    let manifest = match read_meta::<crate::format::Manifest>(storage, &meta(layout::MANIFEST))
+        .await?
+    {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            report.problem(
+                format!("meta/{}", layout::MANIFEST),
+                "missing: this backup has no checksums (made by another tool?); only the meta files were checked",
+            );
+            return Ok(report);
+        }
+        Err(reason) => {
+            report.problem(format!("meta/{}", layout::MANIFEST), reason);
+            return Ok(report);
+        }
     };
     // Every binlog the segments name must be in the manifest.
     let sources: HashSet<&str> = manifest.files.iter().map(|f| f.source.as_str()).collect();
@@ -161,17 +327,12 @@ pub async fn verify(
     }
 
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
-    progress.step(&format!(
-        "{} {} files ({} bytes) of `{name}`",
-        if deep { "reading" } else { "checking" },
-        manifest.files.len(),
-        total
-    ));
-    progress.transfer_start(
-        manifest.files.len() as u64,
-        "files",
-        if deep { total } else { 0 },
-    );
+    events.phase(Phase::Checking {
+        backup: name.to_string(),
+        files: manifest.files.len() as u64,
+        bytes: total,
+        deep,
+    });
     let checks = futures::stream::iter(manifest.files.iter().map(|f| {
         async move {
             // Shared files of an incremental backup live in another backup's folder.
@@ -182,7 +343,7 @@ pub async fn verify(
                 match codec::decode_copy(storage, &key, &f.expected(), None).await {
                     Ok(Ok(_)) => None,
                     Ok(Err(damage)) => Some(damage),
-                    Err(e) if e.kind() == crate::ErrorKind::NotFound => Some("missing".to_string()),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Some("missing".to_string()),
                     Err(e) => return Err(e),
                 }
             } else {
@@ -194,14 +355,16 @@ pub async fn verify(
                     Some(_) => None,
                 }
             };
-            progress.transfer_advance(if deep { f.size } else { 0 });
+            events.emit(Event::FileDone {
+                collection: Some(index),
+                bytes: if deep { f.size } else { 0 },
+            });
             Ok::<_, Error>((f, found))
         }
     }))
-    .buffer_unordered(32)
+    .buffer_unordered(plan.tuning.meta_parallelism)
     .collect::<Vec<_>>()
     .await;
-    progress.transfer_end();
     for result in checks {
         let (f, found) = result?;
         report.files += 1;
@@ -212,32 +375,4 @@ pub async fn verify(
     }
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
-}
-
-/// `--restore-test`: restores the backup into throwaway collections on the
-/// configured Milvus, compares row counts and the row sample, drops them
-/// (see [`crate::restore_test`]). Returns a report with only the restore
-/// test's problems; [`VerifyReport::merge`] adds them to the file checks'.
-/// `Err` only when the test cannot run (backup unreadable, Milvus
-/// unreachable).
-pub async fn restore_test(
-    ctx: &crate::Context,
-    name: &str,
-    progress: &dyn Progress,
-) -> Result<VerifyReport> {
-    let (stats, problems) = crate::restore_test::run(ctx, name, progress).await?;
-    Ok(VerifyReport {
-        name: name.to_string(),
-        problems,
-        restore_test: Some(stats),
-        ..Default::default()
-    })
-}
-
-impl VerifyReport {
-    /// Adds the restore test's findings to this (file checks') report.
-    pub fn merge(&mut self, restore_test: VerifyReport) {
-        self.problems.extend(restore_test.problems);
-        self.restore_test = restore_test.restore_test.or(self.restore_test.take());
-    }
 }

@@ -121,6 +121,9 @@ pub struct CreateRequest {
     pub base_backup: Option<String>,
     /// Ours: incremental on the newest complete backup of the same collections.
     pub incremental: bool,
+    /// Ours: answer with the plan (`data.plan`: collections, segments,
+    /// files, bytes, what is shared with the base) and write nothing.
+    pub dry_run: bool,
 }
 
 /// A map of database to collections, or a JSON string holding one.
@@ -181,6 +184,10 @@ pub struct RestoreRequest {
     /// Database/collection mapping; not combined with suffix or renames.
     #[serde(rename = "restorePlan")]
     pub restore_plan: Option<RestorePlan>,
+    /// Ours: answer with the plan (`data.plan`: targets, what exists and
+    /// would be refused, staging, import jobs) and change nothing.
+    #[serde(alias = "dryRun")]
+    pub dry_run: bool,
 }
 
 /// The anchor's `restorePlan`.
@@ -616,7 +623,7 @@ pub fn backup_brief_of_task(r: &TaskRecord) -> BackupBrief {
 
 /// A complete backup from storage (state 2), merged with its task when known.
 pub fn backup_brief_of_info(
-    info: &milvus_backup::format::BackupInfo,
+    info: &milvus_backup_core::format::BackupInfo,
     task: Option<&TaskRecord>,
 ) -> BackupBrief {
     let done = StateName::Success;

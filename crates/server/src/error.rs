@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use milvus_backup::{Error, ErrorKind};
+use milvus_backup_core::{Error, ErrorKind};
 
 use crate::api::ErrorResponse;
 
@@ -62,6 +62,10 @@ impl ApiError {
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, code::PARAMETER_ERROR),
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, code::NOT_FOUND),
             ErrorKind::AlreadyExists => (StatusCode::CONFLICT, code::FAIL),
+            // The backup is incomplete or in use.
+            ErrorKind::Conflict => (StatusCode::CONFLICT, code::FAIL),
+            // Stopped on request (a task's answer, never a route's).
+            ErrorKind::Cancelled => (StatusCode::CONFLICT, code::FAIL),
             // The request asks for something this build cannot do.
             ErrorKind::Unsupported => (StatusCode::BAD_REQUEST, code::NOT_SUPPORT),
             // A damaged backup cannot be used for what was asked.
@@ -71,7 +75,9 @@ impl ApiError {
             ErrorKind::PermissionDenied | ErrorKind::Remote => {
                 (StatusCode::BAD_GATEWAY, code::FAIL)
             }
-            ErrorKind::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, code::FAIL),
+            ErrorKind::Unreachable | ErrorKind::Throttled => {
+                (StatusCode::SERVICE_UNAVAILABLE, code::FAIL)
+            }
             ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, code::FAIL),
         };
         if status.is_server_error() {

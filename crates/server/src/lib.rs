@@ -7,7 +7,7 @@
 //! (handlers: request → core call → response), `tasks` (async tasks,
 //! progress, persistence, cancel), `error` (core error kinds → HTTP
 //! statuses), `metrics` (Prometheus text). All backup behaviour is in
-//! `milvus_backup`.
+//! `milvus_backup_core`.
 
 pub mod api;
 mod error;
@@ -25,8 +25,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use milvus_backup::config::Config;
-use milvus_backup::{catalog, Context, Error, Result};
+use milvus_backup_core::config::Config;
+use milvus_backup_core::{catalog, Context, Error, Result};
 use subtle::ConstantTimeEq;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::SecurityRequirement;
@@ -221,7 +221,7 @@ pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
     // Bind first: a taken port fails at once, before storage is read.
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         Error::new(
-            milvus_backup::ErrorKind::Unreachable,
+            milvus_backup_core::ErrorKind::Unreachable,
             format!("cannot listen on {addr}: {e} — choose another port with -p or http.address"),
         )
     })?;

@@ -1,6 +1,10 @@
-//! The handlers of `/api/v1`: each validates its request, maps it onto the
-//! core's options and calls the core (directly, or as a task), then maps the
-//! result onto the anchor's response shape. No backup behaviour lives here.
+//! The handlers of `/api/v1`: each maps its request onto the core's options,
+//! has the core plan the operation (the core validates names, checks what
+//! exists and refuses what it must), and either answers with the plan
+//! (`dry_run`) or runs the core's execute as a task. Results and errors are
+//! mapped onto the anchor's response shape. No backup behaviour lives here:
+//! what is the server's own is the task registry (names being created,
+//! task ids, what runs on which backup).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,20 +15,22 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use milvus_backup::backup::{self, BackupOptions};
-use milvus_backup::catalog::{self, BackupState};
-use milvus_backup::config::Config;
-use milvus_backup::restore::{self, RestoreOptions, RestorePlan as CorePlan};
-use milvus_backup::selection::{CollectionRef, Selection};
-use milvus_backup::storage::{layout, Storage};
-use milvus_backup::{check, verify, Context, ErrorKind};
+use milvus_backup_core::backup::{self, BackupOptions};
+use milvus_backup_core::catalog::{self, BackupState};
+use milvus_backup_core::config::Config;
+use milvus_backup_core::delete::{self, DeleteOptions, DeleteTarget};
+use milvus_backup_core::events::Discard;
+use milvus_backup_core::restore::{self, RestoreOptions};
+use milvus_backup_core::selection::{CollectionRef, Selection};
+use milvus_backup_core::verify::{self, VerifyOptions};
+use milvus_backup_core::{check, CancellationToken, Context, ErrorKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, IntoResponses};
 
 use crate::api::*;
 use crate::error::{code, ApiError};
-use crate::tasks::{boxed, SubTask, TaskKind, TaskManager, TaskRecord, TaskState};
+use crate::tasks::{boxed, TaskKind, TaskManager, TaskRecord, TaskState};
 
 /// What every handler shares.
 pub struct AppState {
@@ -38,19 +44,9 @@ pub struct AppState {
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    fn core(&self, rid: &Rid) -> impl Fn(milvus_backup::Error) -> ApiError + '_ {
+    fn core(&self, rid: &Rid) -> impl Fn(milvus_backup_core::Error) -> ApiError + '_ {
         let rid = rid.0.clone();
         move |e| ApiError::from_core(&e, &self.secrets).with_request_id(&rid)
-    }
-
-    /// A request's `backup_name`: present and a valid backup name.
-    fn backup_name(&self, rid: &Rid, raw: &str) -> Result<String, ApiError> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(ApiError::bad_request("backup_name is required"));
-        }
-        backup::validate_name(name).map_err(self.core(rid))?;
-        Ok(name.to_string())
     }
 }
 
@@ -201,30 +197,6 @@ fn parse_list(value: &serde_json::Value, field: &str) -> Result<Vec<String>, Api
     Ok(items.into_iter().filter(|s| !s.is_empty()).collect())
 }
 
-fn check_collection_names(names: &[String], field: &str) -> Result<(), ApiError> {
-    for n in names {
-        let r = CollectionRef::parse(n);
-        if r.name.is_empty() || r.db.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "{field}: `{n}` is not a collection name — use `coll` or `db.coll`"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Removes a partial backup: completion marks first, then everything else.
-async fn remove_backup(storage: &Storage, name: &str) {
-    for f in [layout::SUMMARY, layout::FULL_META] {
-        if let Err(e) = storage.delete(&layout::backup_meta_file(name, f)).await {
-            tracing::warn!("could not remove `{name}/meta/{f}`: {e}");
-        }
-    }
-    if let Err(e) = storage.delete_prefix(&layout::backup_dir(name)).await {
-        tracing::warn!("could not remove the partial backup `{name}`: {e}");
-    }
-}
-
 /// Says hello (liveness for the anchor's clients).
 #[utoipa::path(get, path = "/api/v1/hello", tag = "backup",
     responses((status = 200, description = "Success", body = HelloResponse), ErrorResponses))]
@@ -243,98 +215,68 @@ pub async fn create(
     JsonBody(req): JsonBody<CreateRequest>,
 ) -> Result<Response, ApiError> {
     let err = s.core(&rid);
-    let name = match req.backup_name.trim() {
-        "" => backup::default_name(),
-        n => n.to_string(),
-    };
-    backup::validate_name(&name).map_err(&err)?;
-    if req.rbac {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code::NOT_SUPPORT,
-            "rbac is not supported yet: users and roles are not backed up — send rbac: false",
-        ));
-    }
-    check_collection_names(&req.collection_names, "collection_names")?;
-    let selection = Selection {
-        collections: req.collection_names.clone(),
-        db_collections: parse_db_collections(&req.db_collections)?,
-        databases: Vec::new(),
-        filter: parse_list(&req.filter, "filter")?,
-    };
-    let guard = s.tasks.reserve_name(&name)?;
-    if s.ctx
-        .backup_storage
-        .has_objects(&layout::backup_dir(&name))
-        .await
-        .map_err(&err)?
-    {
-        return Err(ApiError::conflict(format!(
-            "backup `{name}` already exists — choose another name or delete it first"
-        )));
-    }
-    let client = s.ctx.milvus().await.map_err(&err)?;
-    let collections = selection.resolve(&client).await.map_err(&err)?;
-    if collections.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "Milvus at {} has no collections to back up",
-            client.address()
-        )));
-    }
-    let mut record = TaskRecord::new(TaskKind::Create, uuid::Uuid::new_v4().to_string(), &name);
-    record.collections = collections
-        .iter()
-        .map(|c| SubTask {
-            source: c.to_string(),
-            ..Default::default()
-        })
-        .collect();
-    record.options = serde_json::json!({
-        "collection_names": req.collection_names,
-        "db_collections": selection.db_collections,
-        "filter": selection.filter,
-        "force": req.force,
-        "meta_only": req.meta_only,
-        "async": req.is_async,
-    });
     let opts = BackupOptions {
-        name: Some(name.clone()),
-        selection,
+        name: Some(req.backup_name.trim().to_string()).filter(|n| !n.is_empty()),
+        selection: Selection {
+            collections: req.collection_names.clone(),
+            db_collections: parse_db_collections(&req.db_collections)?,
+            databases: Vec::new(),
+            filter: parse_list(&req.filter, "filter")?,
+        },
         force: req.force,
         meta_only: req.meta_only,
+        rbac: req.rbac,
         compress: req.compress.clone(),
         compress_level: req.compress_level,
         encrypt: req.encrypt,
         base_backup: req.base_backup.clone().filter(|b| !b.is_empty()),
         incremental: req.incremental,
-        ..Default::default()
+        tuning: None,
     };
-    let (storage, cleanup_name) = (s.ctx.backup_storage.clone(), name.clone());
-    let task =
-        s.tasks.spawn(
-            record,
-            Some(guard),
-            move |ctx, task, progress| {
-                boxed(async move {
-                    let stats = backup::create(&ctx, &opts, &progress).await?;
-                    let info = catalog::get(&ctx.backup_storage, &stats.name).await?;
-                    task.update(|r| {
-                        r.backup_id = info.id.clone();
-                        for c in &mut r.collections {
-                            if let Some(ci) = info.collection_backups.iter().find(|x| {
-                                format!("{}.{}", x.db_name, x.collection_name) == c.source
-                            }) {
-                                c.size = ci.size;
-                            }
-                        }
-                    });
-                    let mut result = serde_json::to_value(&stats).unwrap_or_default();
-                    result["backup_timestamp"] = info.backup_timestamp.into();
-                    Ok(result)
-                })
-            },
-            move |_| boxed(async move { remove_backup(&storage, &cleanup_name).await }),
-        );
+    // A name being created by this server is taken, before storage says so.
+    let early = match &opts.name {
+        Some(name) if !req.dry_run => Some(s.tasks.reserve_name(name)?),
+        _ => None,
+    };
+    let plan = backup::plan(&s.ctx, &opts).await.map_err(&err)?;
+    if req.dry_run {
+        return Ok(ok(
+            &rid,
+            serde_json::json!({ "dry_run": true, "plan": plan }),
+        ));
+    }
+    let guard = match early {
+        Some(guard) => guard,
+        None => s.tasks.reserve_name(&plan.name)?,
+    };
+    let name = plan.name.clone();
+    let mut record = TaskRecord::new(TaskKind::Create, uuid::Uuid::new_v4().to_string(), &name);
+    record.apply(&plan.planned());
+    record.options = serde_json::json!({
+        "collection_names": req.collection_names,
+        "db_collections": opts.selection.db_collections,
+        "filter": opts.selection.filter,
+        "force": req.force,
+        "meta_only": req.meta_only,
+        "async": req.is_async,
+    });
+    let task = s
+        .tasks
+        .spawn(record, Some(guard), move |ctx, events, cancel| {
+            boxed(async move {
+                let stats = backup::execute(&ctx, &plan, &events, &cancel).await?;
+                let info = catalog::get(&ctx.backup_storage, &stats.name).await?;
+                events.task.update(|r| {
+                    r.backup_id = info.id.clone();
+                    for (c, ci) in r.collections.iter_mut().zip(&info.collection_backups) {
+                        c.size = ci.size;
+                    }
+                });
+                let mut result = serde_json::to_value(&stats).unwrap_or_default();
+                result["backup_timestamp"] = info.backup_timestamp.into();
+                Ok(result)
+            })
+        });
     if req.is_async {
         return Ok(ok(&rid, backup_brief_of_task(&task.snapshot())));
     }
@@ -370,12 +312,7 @@ pub async fn list(
         .await
         .map_err(s.core(&rid))?;
     if let Some(c) = q.collection_name.as_deref().filter(|c| !c.is_empty()) {
-        let full = CollectionRef::parse(c).to_string();
-        rows.retain(|r| {
-            r.collections
-                .iter()
-                .any(|x| x == &full || (!c.contains('.') && x.ends_with(&format!(".{c}"))))
-        });
+        rows.retain(|r| r.holds(c));
     }
     let creating: std::collections::HashSet<String> = s
         .tasks
@@ -397,6 +334,7 @@ pub async fn list(
                 state: match r.state {
                     BackupState::Complete => "complete".into(),
                     BackupState::Incomplete => "incomplete".into(),
+                    BackupState::Damaged => "damaged".into(),
                 },
                 id: r.id,
                 size: r.size_bytes,
@@ -470,7 +408,6 @@ pub async fn get_backup(
             }
         }
     };
-    backup::validate_name(&name).map_err(&err)?;
     if task.is_none() {
         task = s.tasks.latest_create(&name);
     }
@@ -490,7 +427,6 @@ pub async fn get_backup(
         {
             Ok(ok(&rid, backup_brief_of_task(&task.unwrap())))
         }
-        Err(e) if e.kind() == ErrorKind::InvalidInput => Err(ApiError::conflict(e.to_string())),
         Err(e) => Err(err(e)),
     }
 }
@@ -510,7 +446,7 @@ pub async fn delete(
     rid: Rid,
     Params(q): Params<DeleteQuery>,
 ) -> Result<Response, ApiError> {
-    let name = &s.backup_name(&rid, &q.backup_name)?;
+    let name = q.backup_name.trim();
     if let Some(t) = s.tasks.running_on(name) {
         return Err(ApiError::conflict(format!(
             "backup `{name}` is in use by running {} task `{}` — wait for it or cancel it first",
@@ -518,14 +454,23 @@ pub async fn delete(
             t.id
         )));
     }
-    let deleted_objects = catalog::delete(&s.ctx.backup_storage, name)
-        .await
-        .map_err(s.core(&rid))?;
+    let opts = DeleteOptions {
+        target: DeleteTarget::Names(vec![name.to_string()]),
+        keep: Vec::new(),
+    };
+    let stats = delete::delete(
+        &s.ctx.backup_storage,
+        &opts,
+        &Discard,
+        &CancellationToken::new(),
+    )
+    .await
+    .map_err(s.core(&rid))?;
     Ok(ok(
         &rid,
         DeleteResult {
             backup_name: name.to_string(),
-            deleted_objects,
+            deleted_objects: stats.objects,
         },
     ))
 }
@@ -587,7 +532,6 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
                 .extend(f.colls.iter().cloned());
         }
     }
-    check_collection_names(&req.collection_names, "collection_names")?;
     Ok(RestoreOptions {
         backup_name: req.backup_name.trim().to_string(),
         collections: req.collection_names.clone(),
@@ -616,14 +560,6 @@ pub async fn restore(
     JsonBody(req): JsonBody<RestoreRequest>,
 ) -> Result<Response, ApiError> {
     let err = s.core(&rid);
-    let name = s.backup_name(&rid, &req.backup_name)?;
-    if req.rbac {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code::NOT_SUPPORT,
-            "rbac is not supported yet: users and roles are not restored — send rbac: false",
-        ));
-    }
     let id = match req.id.trim() {
         "" => uuid::Uuid::new_v4().to_string(),
         id if !valid_task_id(id) => {
@@ -638,30 +574,28 @@ pub async fn restore(
         }
         id => id.to_string(),
     };
+    if req.rbac {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code::NOT_SUPPORT,
+            "rbac is not supported yet: users and roles are not restored — send rbac: false",
+        ));
+    }
     let opts = restore_options(&req)?;
-    let info = match catalog::get(&s.ctx.backup_storage, &name).await {
-        Ok(info) => info,
-        Err(e) if e.kind() == ErrorKind::InvalidInput => {
-            return Err(ApiError::conflict(e.to_string()))
-        }
-        Err(e) => return Err(err(e)),
-    };
-    let client = s.ctx.milvus().await.map_err(&err)?;
-    let plan = restore::plan(&s.ctx, &client, &info, &opts)
-        .await
-        .map_err(&err)?;
+    let plan = restore::plan(&s.ctx, &opts).await.map_err(&err)?;
+    if req.dry_run {
+        return Ok(ok(
+            &rid,
+            serde_json::json!({ "dry_run": true, "plan": plan }),
+        ));
+    }
+    plan.check().map_err(&err)?;
+    let name = plan.backup.clone();
     let mut record = TaskRecord::new(TaskKind::Restore, id, &name);
-    record.collections = plan
-        .tasks
-        .iter()
-        .map(|t| SubTask {
-            source: t.source.to_string(),
-            target: t.target.to_string(),
-            size: t.meta.partition_backups.iter().map(|p| p.size).sum(),
-            reuse_existing: t.reuse_existing,
-            ..Default::default()
-        })
-        .collect();
+    record.apply(&plan.planned());
+    for (sub, t) in record.collections.iter_mut().zip(&plan.tasks) {
+        sub.reuse_existing = t.reuse_existing;
+    }
     record.options = serde_json::json!({
         "collection_names": opts.collections,
         "db_collections": opts.db_collections,
@@ -675,14 +609,12 @@ pub async fn restore(
         "skipCreateCollection": opts.skip_create_collection,
         "async": req.is_async,
     });
-    drop(client);
-    let (cleanup_ctx, manager, backup_name) = (s.ctx.clone(), s.tasks.clone(), name.clone());
-    let task = s.tasks.spawn(
-        record,
-        None,
-        move |ctx, task, progress| boxed(run_restore(ctx, plan, opts, task, progress)),
-        move |task| boxed(clean_restore(cleanup_ctx, manager, backup_name, task)),
-    );
+    let task = s.tasks.spawn(record, None, move |ctx, events, cancel| {
+        boxed(async move {
+            let stats = restore::execute(&ctx, &plan, &events, &cancel).await?;
+            Ok(serde_json::to_value(&stats).unwrap_or_default())
+        })
+    });
     if req.is_async {
         return Ok(ok(&rid, RestoreTask::of(&task.snapshot())));
     }
@@ -694,114 +626,6 @@ pub async fn restore(
     Err(task_failure(&r)
         .with_data(RestoreTask::of(&r))
         .with_request_id(&rid.0))
-}
-
-/// One collection at a time, so each has its own state in the task.
-async fn run_restore(
-    ctx: Context,
-    plan: CorePlan,
-    opts: RestoreOptions,
-    task: Arc<crate::tasks::Task>,
-    progress: crate::tasks::TaskProgress,
-) -> milvus_backup::Result<serde_json::Value> {
-    use std::sync::atomic::Ordering;
-    let mut total = milvus_backup::restore::RestoreStats {
-        backup: plan.backup.clone(),
-        collections: plan.tasks.len(),
-        ..Default::default()
-    };
-    let started = std::time::Instant::now();
-    let client = ctx.milvus().await?;
-    for (i, one) in plan.tasks.iter().enumerate() {
-        task.current.store(i, Ordering::SeqCst);
-        task.update(|r| {
-            let c = &mut r.collections[i];
-            c.state = TaskState::Executing;
-            c.start_time = crate::tasks::now_ms();
-        });
-        let sub = CorePlan {
-            tasks: vec![one.clone()],
-            ..plan.clone()
-        };
-        match restore::execute(&ctx, &client, &sub, &opts, &progress).await {
-            Ok(s) => {
-                total.entities += s.entities;
-                total.segments += s.segments;
-                total.staged_bytes += s.staged_bytes;
-                total.staging_s += s.staging_s;
-                total.import_s += s.import_s;
-                task.update(|r| {
-                    let c = &mut r.collections[i];
-                    c.state = TaskState::Success;
-                    c.progress = 100;
-                    c.done_bytes = c.size.max(0) as u64;
-                    c.end_time = crate::tasks::now_ms();
-                    r.progress = (100 * (i + 1) / r.collections.len()).min(99) as i32;
-                });
-            }
-            Err(e) => {
-                task.update(|r| {
-                    let c = &mut r.collections[i];
-                    c.state = TaskState::Failed;
-                    c.error_message = e.to_string();
-                    c.end_time = crate::tasks::now_ms();
-                });
-                return Err(e);
-            }
-        }
-    }
-    total.duration_s = started.elapsed().as_secs_f64();
-    Ok(serde_json::to_value(&total).unwrap_or_default())
-}
-
-/// After a cancelled restore: drop the collection it was filling (unless it
-/// existed before) and sweep this backup's staging folders when no other
-/// restore of the same backup runs.
-async fn clean_restore(
-    ctx: Context,
-    manager: Arc<TaskManager>,
-    backup: String,
-    task: Arc<crate::tasks::Task>,
-) {
-    let r = task.snapshot();
-    let i = task.current.load(std::sync::atomic::Ordering::SeqCst);
-    if let Some(c) = r
-        .collections
-        .get(i)
-        .filter(|c| !c.reuse_existing && c.state == TaskState::Executing)
-    {
-        let target = CollectionRef::parse(&c.target);
-        match ctx.milvus().await {
-            Ok(client) => {
-                if let Err(e) = client.drop_collection(&target.db, &target.name).await {
-                    tracing::warn!("could not drop the partly restored {target}: {e}");
-                }
-            }
-            Err(e) => tracing::warn!("could not drop the partly restored {target}: {e}"),
-        }
-    }
-    let others = manager.all().into_iter().any(|t| {
-        t.kind == TaskKind::Restore
-            && t.backup_name == backup
-            && t.id != r.id
-            && !t.state.is_terminal()
-    });
-    if others || ctx.config.backup.keep_temp_files {
-        return;
-    }
-    // Staging folders are `<backup>_<12 hex>` (see restore::restore_data).
-    if let Ok(dirs) = ctx.milvus_storage.list_dirs(layout::STAGING_ROOT).await {
-        for d in dirs.iter().filter(|d| {
-            d.len() == backup.len() + 13
-                && d.starts_with(&format!("{backup}_"))
-                && d[backup.len() + 1..].chars().all(|c| c.is_ascii_hexdigit())
-        }) {
-            let _ = ctx
-                .milvus_storage
-                .delete_prefix(&layout::staging_dir(d))
-                .await;
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -850,37 +674,27 @@ pub async fn verify(
     rid: Rid,
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    let err = s.core(&rid);
-    let name = s.backup_name(&rid, &req.backup_name)?;
-    match catalog::get(&s.ctx.backup_storage, &name).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::InvalidInput => {
-            return Err(ApiError::conflict(e.to_string()))
-        }
-        Err(e) => return Err(err(e)),
-    }
+    let opts = VerifyOptions {
+        // One named backup, never "all": an empty name is refused.
+        backups: vec![req.backup_name.trim().to_string()],
+        deep: req.deep,
+        restore_test: req.restore_test,
+        tuning: None,
+    };
+    let plan = verify::plan(&s.ctx, &opts).await.map_err(s.core(&rid))?;
+    let name = opts.backups[0].clone();
     let mut record = TaskRecord::new(TaskKind::Verify, uuid::Uuid::new_v4().to_string(), &name);
     record.options = serde_json::json!({
         "deep": req.deep,
         "restore_test": req.restore_test,
         "async": req.is_async,
     });
-    let (deep, restore_test, vname) = (req.deep, req.restore_test, name.clone());
-    let task = s.tasks.spawn(
-        record,
-        None,
-        move |ctx, _, progress| {
-            boxed(async move {
-                let mut report =
-                    verify::verify(&ctx.backup_storage, &vname, deep, &progress).await?;
-                if restore_test {
-                    report.merge(verify::restore_test(&ctx, &vname, &progress).await?);
-                }
-                Ok(serde_json::to_value(&report).unwrap_or_default())
-            })
-        },
-        |_| boxed(async {}),
-    );
+    let task = s.tasks.spawn(record, None, move |ctx, events, cancel| {
+        boxed(async move {
+            let reports = verify::execute(&ctx, &plan, &events, &cancel).await?;
+            Ok(serde_json::to_value(reports.first()).unwrap_or_default())
+        })
+    });
     if req.is_async {
         return Ok(ok(&rid, VerifyTask::of(&task.snapshot())));
     }
@@ -1122,7 +936,7 @@ mod tests {
 
     #[test]
     fn core_errors_map_to_fitting_statuses() {
-        use milvus_backup::Error;
+        use milvus_backup_core::Error;
         let secrets = vec!["hunter2".to_string()];
         let cases = [
             (Error::invalid_input("x"), StatusCode::BAD_REQUEST),

@@ -9,27 +9,26 @@
 //! SIGTERM/Ctrl-C running tasks are stopped and marked interrupted before
 //! the process exits.
 //!
-//! Cancel: a task's future runs under `select!` with a cancellation token;
-//! cancelling drops the core call at its next await point, then the task's
-//! cleanup runs (a create removes its partial backup, completion marks
-//! first; a restore drops the collection it was filling and its staging
-//! files).
+//! Progress is the core's typed events folded by its `Tracker`; nothing
+//! here reads message text. Cancel: the task's cancellation token goes to
+//! the core, which stops and cleans up itself (a create removes its partial
+//! backup, a restore drops the collection it was filling and sweeps its
+//! staging folder) and answers `ErrorKind::Cancelled`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 use futures::StreamExt;
-use milvus_backup::config::Config;
-use milvus_backup::progress::Progress;
-use milvus_backup::storage::{layout, Storage};
-use milvus_backup::Context;
+use milvus_backup_core::config::Config;
+use milvus_backup_core::events::{CollectionState, Event, EventSink, Tracker};
+use milvus_backup_core::storage::{layout, Storage};
+use milvus_backup_core::{CancellationToken, Context, ErrorKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{scrub, ApiError};
 use crate::metrics::Metrics;
@@ -154,8 +153,10 @@ pub struct TaskRecord {
     pub result: Option<serde_json::Value>,
     /// The server process that ran the task.
     pub server_id: String,
+    /// The core's events folded into progress (not persisted: the fields
+    /// above are its persisted view).
     #[serde(skip)]
-    transfer: Transfer,
+    tracker: Tracker,
 }
 
 impl Default for TaskRecord {
@@ -178,29 +179,8 @@ impl Default for TaskRecord {
             options: serde_json::Value::Null,
             result: None,
             server_id: String::new(),
-            transfer: Transfer::default(),
+            tracker: Tracker::default(),
         }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-struct Transfer {
-    total_bytes: u64,
-    done_bytes: u64,
-    total_items: u64,
-    done_items: u64,
-}
-
-impl Transfer {
-    fn fraction(&self) -> f64 {
-        let f = if self.total_bytes > 0 {
-            self.done_bytes as f64 / self.total_bytes as f64
-        } else if self.total_items > 0 {
-            self.done_items as f64 / self.total_items as f64
-        } else {
-            0.0
-        };
-        f.clamp(0.0, 1.0)
     }
 }
 
@@ -212,6 +192,54 @@ impl TaskRecord {
             backup_name: backup_name.to_string(),
             start_time: now_ms(),
             ..Default::default()
+        }
+    }
+
+    /// Folds one of the core's events into the record: overall progress,
+    /// the current step, one sub-task per planned collection, warnings.
+    pub fn apply(&mut self, event: &Event) {
+        if let Event::Warning { message } = event {
+            if self.warnings.len() < 50 {
+                self.warnings.push(message.clone());
+            }
+        }
+        self.tracker.apply(event);
+        self.sync_from_tracker();
+    }
+
+    fn sync_from_tracker(&mut self) {
+        let t = &self.tracker;
+        self.progress = self.progress.max(i32::from(t.percent()));
+        if !t.phase.is_empty() {
+            self.step = t.phase.clone();
+        }
+        let now = now_ms();
+        for (i, c) in t.collections.iter().enumerate() {
+            if self.collections.len() <= i {
+                self.collections.push(SubTask::default());
+            }
+            let sub = &mut self.collections[i];
+            sub.source = c.name.clone();
+            sub.target = c.target.clone().unwrap_or_default();
+            sub.size = sub.size.max(c.total_bytes as i64);
+            sub.done_bytes = c.done_bytes;
+            sub.progress = i32::from(c.percent());
+            let state = match c.state {
+                CollectionState::Pending => TaskState::Initial,
+                CollectionState::Running => TaskState::Executing,
+                CollectionState::Done => TaskState::Success,
+                CollectionState::Failed => TaskState::Failed,
+            };
+            if state != TaskState::Initial && sub.start_time == 0 {
+                sub.start_time = now;
+            }
+            if state.is_terminal() && !sub.state.is_terminal() {
+                sub.end_time = now;
+            }
+            sub.state = state;
+            if let Some(e) = &c.error {
+                sub.error_message = e.clone();
+            }
         }
     }
 }
@@ -229,8 +257,6 @@ pub struct Task {
     done: watch::Sender<bool>,
     persist_lock: tokio::sync::Mutex<()>,
     last_persist: Mutex<Instant>,
-    /// Index of the collection being worked on (restore).
-    pub current: AtomicUsize,
 }
 
 impl Task {
@@ -242,7 +268,6 @@ impl Task {
             done: watch::channel(done).0,
             persist_lock: tokio::sync::Mutex::new(()),
             last_persist: Mutex::new(Instant::now()),
-            current: AtomicUsize::new(0),
         }
     }
 
@@ -273,8 +298,7 @@ impl Drop for NameGuard {
     }
 }
 
-pub type Work = LocalBoxFuture<'static, milvus_backup::Result<serde_json::Value>>;
-pub type Cleanup = LocalBoxFuture<'static, ()>;
+pub type Work = LocalBoxFuture<'static, milvus_backup_core::Result<serde_json::Value>>;
 
 pub struct TaskManager {
     config: Config,
@@ -319,7 +343,7 @@ impl TaskManager {
         manager
     }
 
-    async fn load(self: &Arc<Self>) -> milvus_backup::Result<usize> {
+    async fn load(self: &Arc<Self>) -> milvus_backup_core::Result<usize> {
         let objects = self.storage.list(layout::TASKS_DIR).await?;
         let storage = &self.storage;
         let mut records: Vec<TaskRecord> =
@@ -435,8 +459,9 @@ impl TaskManager {
         self.tasks.lock().unwrap().contains_key(id)
     }
 
-    /// Starts `work` as a task. `cleanup` runs when the task is cancelled or
-    /// interrupted, after `work` has been dropped.
+    /// Starts `work` (a core operation) as a task; it gets the task's
+    /// events and cancellation token. A cancelled operation cleans up after
+    /// itself and fails with `ErrorKind::Cancelled`.
     ///
     /// Each task runs on its own thread and runtime, with its own
     /// connections (`work` gets a fresh [`Context`]): the core's futures are
@@ -446,8 +471,7 @@ impl TaskManager {
         self: &Arc<Self>,
         record: TaskRecord,
         guard: Option<NameGuard>,
-        work: impl FnOnce(Context, Arc<Task>, TaskProgress) -> Work + Send + 'static,
-        cleanup: impl FnOnce(Arc<Task>) -> Cleanup + Send + 'static,
+        work: impl FnOnce(Context, TaskEvents, CancellationToken) -> Work + Send + 'static,
     ) -> Arc<Task> {
         let mut record = record;
         record.server_id = self.server_id.clone();
@@ -467,16 +491,15 @@ impl TaskManager {
                 let started = Instant::now();
                 let outcome = manager.run_work(&t, work);
                 let (state, message, status) = match outcome {
-                    Some(Ok(result)) => {
+                    Ok(result) => {
                         t.update(|r| r.result = Some(result));
                         (TaskState::Success, String::new(), 0)
                     }
-                    Some(Err(e)) => {
+                    Err(e) if e.kind() != ErrorKind::Cancelled => {
                         let api = ApiError::from_core(&e, &manager.secrets);
                         (TaskState::Failed, api.message, api.status.as_u16())
                     }
-                    None => {
-                        manager.main.block_on(cleanup(t.clone()));
+                    Err(_) => {
                         if t.interrupted.load(Ordering::SeqCst) {
                             (
                                 TaskState::Interrupted,
@@ -507,42 +530,28 @@ impl TaskManager {
         task
     }
 
-    /// Runs `work` on a runtime of its own until it ends or is cancelled
-    /// (`None`).
+    /// Runs `work` on a runtime of its own until it ends.
     fn run_work(
         self: &Arc<Self>,
         task: &Arc<Task>,
-        work: impl FnOnce(Context, Arc<Task>, TaskProgress) -> Work,
-    ) -> Option<milvus_backup::Result<serde_json::Value>> {
-        let rt = match tokio::runtime::Builder::new_multi_thread()
+        work: impl FnOnce(Context, TaskEvents, CancellationToken) -> Work,
+    ) -> milvus_backup_core::Result<serde_json::Value> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                return Some(Err(milvus_backup::Error::internal(format!(
+            .map_err(|e| {
+                milvus_backup_core::Error::internal(format!(
                     "cannot start a runtime for the task: {e}"
-                ))))
-            }
-        };
-        let ctx = match Context::open(&self.config) {
-            Ok(ctx) => ctx,
-            Err(e) => return Some(Err(e)),
-        };
-        let progress = TaskProgress {
+                ))
+            })?;
+        let ctx = Context::open(&self.config)?;
+        let events = TaskEvents {
             task: task.clone(),
             manager: self.clone(),
         };
         let cancel = task.cancel.clone();
-        let outcome = rt.block_on(async move {
-            let fut = work(ctx, task.clone(), progress);
-            tokio::select! {
-                biased;
-                r = fut => Some(r),
-                _ = cancel.cancelled() => None,
-            }
-        });
+        let outcome = rt.block_on(work(ctx, events, cancel));
         // Drops whatever the core left running (e.g. a GC-pause renewal).
         rt.shutdown_timeout(Duration::from_secs(5));
         outcome
@@ -555,6 +564,8 @@ impl TaskManager {
             r.error_status = status;
             r.end_time = now_ms();
             if state == TaskState::Success {
+                r.tracker.finish();
+                r.sync_from_tracker();
                 r.progress = 100;
                 r.step = "done".into();
             }
@@ -698,97 +709,27 @@ impl TaskManager {
     }
 }
 
-/// The core's progress events, written into a task record.
-pub struct TaskProgress {
-    task: Arc<Task>,
+/// The core's events, folded into a task record.
+pub struct TaskEvents {
+    pub task: Arc<Task>,
     manager: Arc<TaskManager>,
 }
 
-impl TaskProgress {
-    fn changed(&self) {
+impl EventSink for TaskEvents {
+    fn emit(&self, event: Event) {
+        let event = match event {
+            Event::Warning { message } => {
+                let message = scrub(&message, &self.manager.secrets);
+                tracing::warn!("task {}: {message}", self.task.snapshot().id);
+                Event::Warning { message }
+            }
+            Event::Note { message } => Event::Note {
+                message: scrub(&message, &self.manager.secrets),
+            },
+            other => other,
+        };
+        self.task.update(|r| r.apply(&event));
         self.manager.persist_soon(&self.task);
-    }
-}
-
-impl Progress for TaskProgress {
-    fn step(&self, message: &str) {
-        let message = scrub(message, &self.manager.secrets);
-        self.task.update(|r| {
-            r.step = message.clone();
-            if r.kind == TaskKind::Create {
-                let n = r.collections.len().max(1);
-                if let Some(i) = r
-                    .collections
-                    .iter()
-                    .position(|c| message.ends_with(&format!("reading {}", c.source)))
-                {
-                    let c = &mut r.collections[i];
-                    c.state = TaskState::Executing;
-                    c.start_time = now_ms();
-                    r.progress = r.progress.max((10 * i / n) as i32);
-                } else if message.starts_with("writing metadata") {
-                    r.progress = r.progress.max(95);
-                }
-            }
-        });
-        self.changed();
-    }
-
-    fn transfer_start(&self, items: u64, _unit: &str, bytes: u64) {
-        let current = self.task.current.load(Ordering::SeqCst);
-        self.task.update(|r| {
-            r.transfer = Transfer {
-                total_bytes: bytes,
-                total_items: items,
-                ..Default::default()
-            };
-            if r.kind == TaskKind::Restore {
-                if let Some(c) = r.collections.get_mut(current) {
-                    c.size = c.size.max(bytes as i64);
-                }
-            }
-        });
-    }
-
-    fn transfer_advance(&self, bytes: u64) {
-        let current = self.task.current.load(Ordering::SeqCst);
-        self.task.update(|r| {
-            r.transfer.done_bytes += bytes;
-            r.transfer.done_items += 1;
-            let f = r.transfer.fraction();
-            match r.kind {
-                TaskKind::Create => {
-                    r.progress = r.progress.max(10 + (85.0 * f) as i32);
-                    for c in &mut r.collections {
-                        if c.state == TaskState::Executing {
-                            c.progress = (100.0 * f) as i32;
-                        }
-                    }
-                }
-                TaskKind::Restore => {
-                    let n = r.collections.len().max(1) as f64;
-                    if let Some(c) = r.collections.get_mut(current) {
-                        c.done_bytes += bytes;
-                        c.progress = (100.0 * f).min(99.0) as i32;
-                    }
-                    r.progress = (100.0 * (current as f64 + f) / n).min(99.0) as i32;
-                }
-                TaskKind::Verify => r.progress = (99.0 * f) as i32,
-            }
-        });
-        self.changed();
-    }
-
-    fn transfer_end(&self) {}
-
-    fn warn(&self, message: &str) {
-        let message = scrub(message, &self.manager.secrets);
-        tracing::warn!("task {}: {message}", self.task.snapshot().id);
-        self.task.update(|r| {
-            if r.warnings.len() < 50 {
-                r.warnings.push(message);
-            }
-        });
     }
 }
 
@@ -821,24 +762,39 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip_and_fractions_use_bytes_then_items() {
+    fn records_round_trip_and_follow_the_core_events() {
+        use milvus_backup_core::events::{Operation, Phase, PlannedCollection};
         let mut r = TaskRecord::new(TaskKind::Restore, "t1".into(), "b1");
+        r.apply(&Event::Planned {
+            operation: Operation::Restore,
+            collections: vec![PlannedCollection {
+                name: "default.a".into(),
+                target: Some("default.a_r".into()),
+                segments: 2,
+                files: 0,
+                bytes: 100,
+            }],
+        });
+        assert_eq!(r.collections[0].target, "default.a_r");
+        assert_eq!(r.collections[0].size, 100);
+        r.apply(&Event::CollectionStarted { index: 0 });
+        r.apply(&Event::Phase(Phase::Loading {
+            collection: "default.a_r".into(),
+        }));
+        r.apply(&Event::SegmentImported {
+            collection: 0,
+            segment: 7,
+            rows: 5,
+            bytes: 50,
+        });
+        assert_eq!(r.collections[0].state, TaskState::Executing);
+        assert_eq!(r.collections[0].done_bytes, 50);
+        assert_eq!(r.progress, 47);
+        assert_eq!(r.step, "loading default.a_r");
         r.state = TaskState::Cancelled;
         let back: TaskRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
         assert_eq!(back.state, TaskState::Cancelled);
         assert_eq!(back.kind, TaskKind::Restore);
-        let t = Transfer {
-            total_bytes: 200,
-            done_bytes: 50,
-            total_items: 4,
-            done_items: 3,
-        };
-        assert_eq!(t.fraction(), 0.25);
-        let t = Transfer {
-            total_items: 4,
-            done_items: 3,
-            ..Default::default()
-        };
-        assert_eq!(t.fraction(), 0.75);
+        assert_eq!(back.collections[0].done_bytes, 50);
     }
 }

@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use milvus_backup::catalog;
-use milvus_backup::config::Config;
-use milvus_backup::storage::layout;
-use milvus_backup::Context;
+use milvus_backup_core::catalog;
+use milvus_backup_core::config::Config;
+use milvus_backup_core::storage::layout;
+use milvus_backup_core::Context;
 use predicates::prelude::*;
 
 use crate::env::{cli, config, config_file, config_yaml, generated, host_port, unique, var};
@@ -73,11 +73,12 @@ async fn assert_backup_matches_source(
         .await
         .unwrap()
         .expect("manifest.json");
-    let by_source: std::collections::HashMap<&str, &milvus_backup::format::ManifestFile> = manifest
-        .files
-        .iter()
-        .map(|f| (f.source.as_str(), f))
-        .collect();
+    let by_source: std::collections::HashMap<&str, &milvus_backup_core::format::ManifestFile> =
+        manifest
+            .files
+            .iter()
+            .map(|f| (f.source.as_str(), f))
+            .collect();
 
     let names: BTreeSet<String> = info
         .collection_backups
@@ -491,7 +492,9 @@ async fn backup_to(inst: &'static str, sets: &[String]) {
     create_json(&cfg, &args);
     assert_backup_matches_source(&cfg_with_sets, &name, &picked, &before).await;
     let ctx = Context::open(&cfg_with_sets).unwrap();
-    catalog::delete(&ctx.backup_storage, &name).await.unwrap();
+    milvus_backup_core::delete::delete_backup(&ctx.backup_storage, &name)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use milvus_backup::config::{Config, LoadOptions};
+use milvus_backup_core::config::{Config, LoadOptions};
 
 /// Variables written by `scripts/testenv.sh start`, from the process
 /// environment or, failing that, from the run directory's `env.sh`.

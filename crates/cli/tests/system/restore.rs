@@ -3,8 +3,8 @@
 //! restored collection is compared with its source row by row (all fields,
 //! by primary key) and by schema, partitions and indexes.
 
-use milvus_backup::storage::layout;
-use milvus_backup::Context;
+use milvus_backup_core::storage::layout;
+use milvus_backup_core::Context;
 use predicates::prelude::*;
 
 use crate::env::{
@@ -239,7 +239,7 @@ async fn failed_import_reports_the_reason_and_leaves_no_staging_files() {
             .unwrap();
     }
     let manifest_key = layout::backup_meta_file(&name, layout::MANIFEST);
-    let mut manifest: milvus_backup::format::Manifest =
+    let mut manifest: milvus_backup_core::format::Manifest =
         serde_json::from_slice(&ctx.backup_storage.read(&manifest_key).await.unwrap()).unwrap();
     for f in manifest
         .files

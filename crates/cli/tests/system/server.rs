@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use milvus_backup::storage::layout;
-use milvus_backup::Context;
+use milvus_backup_core::storage::layout;
+use milvus_backup_core::Context;
 use serde_json::{json, Value};
 
 use crate::env::{config, config_file, config_yaml, generated, unique, Generated};
@@ -43,12 +43,15 @@ impl Server {
                 cmd.env_remove(k);
             }
         }
-        cmd.env("RUST_LOG", "error,milvus_backup=info")
-            .env("NO_COLOR", "1")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .arg("--config")
-            .arg(&cfg)
-            .args(["--set", "http.address=127.0.0.1"]);
+        cmd.env(
+            "RUST_LOG",
+            "error,milvus_backup=info,milvus_backup_core=info,milvus_backup_server=info",
+        )
+        .env("NO_COLOR", "1")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--set", "http.address=127.0.0.1"]);
         for s in sets {
             cmd.arg("--set").arg(s);
         }

@@ -2,9 +2,9 @@
 //! filesystem: copies within and across buckets and services, long listings,
 //! and missing objects.
 
-use milvus_backup::config::Secret;
-use milvus_backup::storage::{Provider, Side, Storage, StorageSpec};
-use milvus_backup::ErrorKind;
+use milvus_backup_core::config::Secret;
+use milvus_backup_core::storage::{Provider, Side, Storage, StorageSpec};
+use milvus_backup_core::ErrorKind;
 use sha2::{Digest, Sha256};
 
 use crate::env::{unique, var};

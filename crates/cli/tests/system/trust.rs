@@ -3,10 +3,10 @@
 //! a changed byte stops a restore, shared files survive deleting any
 //! backup, and retention keeps exactly what it should.
 
-use milvus_backup::codec::Key;
-use milvus_backup::format::Manifest;
-use milvus_backup::storage::layout;
-use milvus_backup::Context;
+use milvus_backup_core::format::Manifest;
+use milvus_backup_core::key::Key;
+use milvus_backup_core::storage::layout;
+use milvus_backup_core::Context;
 use predicates::prelude::*;
 
 use crate::env::{cli, config, config_file, config_yaml, unique, Generated};
@@ -193,7 +193,11 @@ fn compressed_encrypted_backup_restores_identically_and_refuses_wrong_keys_and_d
         .code(9)
         .stderr(predicate::str::contains("damaged"));
     assert!(absent("_tamper"), "nothing half-restored is left");
-    block(milvus_backup::catalog::delete(&ctx.backup_storage, &name)).unwrap();
+    block(milvus_backup_core::delete::delete_backup(
+        &ctx.backup_storage,
+        &name,
+    ))
+    .unwrap();
 }
 
 #[test]

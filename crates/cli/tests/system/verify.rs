@@ -1,8 +1,8 @@
 //! `verify` against real backups: damage caught and named, by size or by
 //! checksum.
 
-use milvus_backup::storage::layout;
-use milvus_backup::Context;
+use milvus_backup_core::storage::layout;
+use milvus_backup_core::Context;
 use predicates::prelude::*;
 
 use crate::env::{cli, config, config_file, config_yaml, generated, unique};
@@ -99,7 +99,7 @@ async fn verify_names_missing_truncated_and_changed_files() {
     };
     assert!(find(&files[1].key).starts_with("size"), "{problems:?}");
     assert_eq!(find(&files[2].key), "missing");
-    milvus_backup::catalog::delete(&ctx.backup_storage, &name)
+    milvus_backup_core::delete::delete_backup(&ctx.backup_storage, &name)
         .await
         .unwrap();
 }
@@ -186,7 +186,7 @@ async fn good_backup_passes_the_restore_test(inst: &'static str) {
     assert_eq!(c["sample_compared"], true, "{c}");
     assert_dropped(inst, &report).await;
     let storage = Context::open(&config(&yaml, &[])).unwrap().backup_storage;
-    milvus_backup::catalog::delete(&storage, &name)
+    milvus_backup_core::delete::delete_backup(&storage, &name)
         .await
         .unwrap();
 }
@@ -300,7 +300,7 @@ async fn restore_test_names_a_damaged_file_a_wrong_count_and_a_changed_row() {
         "changed rows are reported: {problems:#?}"
     );
     assert_dropped(RT_INST, &report).await;
-    milvus_backup::catalog::delete(&storage, &name)
+    milvus_backup_core::delete::delete_backup(&storage, &name)
         .await
         .unwrap();
 }

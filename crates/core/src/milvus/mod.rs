@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use base64::Engine;
 use milvus::proto::common::Status;
 use milvus::proto::milvus as pb;
@@ -23,6 +24,86 @@ pub use milvus::proto;
 
 /// The database Milvus uses when none is named, and the only one on 2.2.
 pub const DEFAULT_DB: &str = "default";
+
+/// The Milvus calls the core makes, so that operations can run against a
+/// fake in unit tests. [`MilvusClient`] is the real one.
+#[async_trait]
+pub trait Milvus: Send + Sync {
+    /// `host:port` of the server, for messages.
+    fn address(&self) -> &str;
+    fn version(&self) -> Option<Version>;
+    /// The version as the server reports it, e.g. `v2.3.5-lite`.
+    fn version_text(&self) -> &str;
+
+    /// Database names; `["default"]` on servers without databases.
+    async fn list_databases(&self) -> Result<Vec<String>>;
+    /// Collection names in one database.
+    async fn list_collections(&self, db: &str) -> Result<Vec<String>>;
+    /// The collection's schema, ids, shards, consistency, properties, aliases.
+    async fn describe_collection(
+        &self,
+        db: &str,
+        name: &str,
+    ) -> Result<pb::DescribeCollectionResponse>;
+    /// (name, id) of every partition.
+    async fn show_partitions(&self, db: &str, collection: &str) -> Result<Vec<(String, i64)>>;
+    /// Every index; empty when the collection has none.
+    async fn describe_indexes(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<Vec<pb::IndexDescription>>;
+    /// `Loaded`, `Loading`, `NotLoad` or `NotExist`.
+    async fn load_state(&self, db: &str, collection: &str) -> Result<String>;
+    /// Starts a flush; returns the sealed segments and the flush timestamp.
+    async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)>;
+    async fn flush_done(
+        &self,
+        db: &str,
+        collection: &str,
+        segments: &[i64],
+        flush_ts: u64,
+    ) -> Result<bool>;
+    async fn persistent_segments(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<Vec<pb::PersistentSegmentInfo>>;
+    async fn create_database(&self, db: &str) -> Result<()>;
+    async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()>;
+    async fn drop_collection(&self, db: &str, name: &str) -> Result<()>;
+    async fn create_partition(&self, db: &str, collection: &str, partition: &str) -> Result<()>;
+    async fn create_index(
+        &self,
+        db: &str,
+        collection: &str,
+        field: &str,
+        index_name: &str,
+        params: Vec<proto::common::KeyValuePair>,
+    ) -> Result<()>;
+    async fn drop_index(
+        &self,
+        db: &str,
+        collection: &str,
+        field: &str,
+        index_name: &str,
+    ) -> Result<()>;
+    async fn load_collection(&self, db: &str, collection: &str) -> Result<()>;
+    async fn create_alias(&self, db: &str, collection: &str, alias: &str) -> Result<()>;
+    /// Starts a bulk import; returns the server's task ids.
+    async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>>;
+    async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse>;
+    /// Rows matching `expr` with strong consistency, as Milvus's columns;
+    /// at most `limit` rows when given. The collection must be loaded.
+    async fn query(
+        &self,
+        db: &str,
+        collection: &str,
+        expr: &str,
+        output_fields: &[String],
+        limit: Option<u64>,
+    ) -> Result<Vec<proto::schema::FieldData>>;
+}
 
 /// A parsed Milvus server version, e.g. `v2.3.5-lite` → 2.3.5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -136,10 +217,6 @@ impl MilvusClient {
         Ok(client)
     }
 
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
     /// Runs one RPC with the auth and database headers, retrying transient
     /// transport failures with backoff.
     pub async fn call<Req, Resp, F, Fut>(
@@ -181,9 +258,41 @@ impl MilvusClient {
             }
         }
     }
+}
 
+/// Calls an RPC whose whole answer is a `Status`.
+macro_rules! status_rpc {
+    ($self:ident, $what:expr, $db:expr, $req:expr, $method:ident) => {{
+        let what: String = $what;
+        let status = $self
+            .call(
+                &what,
+                $db,
+                $req,
+                |mut c, r| async move { c.$method(r).await },
+            )
+            .await?;
+        check_status(Some(&status), &what)
+    }};
+}
+
+/// Writes: what restore needs.
+
+#[async_trait]
+impl Milvus for MilvusClient {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    fn version_text(&self) -> &str {
+        &self.version_text
+    }
     /// Database names; `["default"]` on servers without databases.
-    pub async fn list_databases(&self) -> Result<Vec<String>> {
+    async fn list_databases(&self) -> Result<Vec<String>> {
         if self.version.is_some_and(|v| !v.has_databases()) {
             return Ok(vec![DEFAULT_DB.to_string()]);
         }
@@ -206,7 +315,7 @@ impl MilvusClient {
     }
 
     /// Collection names in one database.
-    pub async fn list_collections(&self, db: &str) -> Result<Vec<String>> {
+    async fn list_collections(&self, db: &str) -> Result<Vec<String>> {
         let req = pb::ShowCollectionsRequest {
             db_name: db.to_string(),
             ..Default::default()
@@ -222,11 +331,9 @@ impl MilvusClient {
         )?;
         Ok(resp.collection_names)
     }
-}
 
-impl MilvusClient {
     /// The collection's schema, ids, shards, consistency, properties, aliases.
-    pub async fn describe_collection(
+    async fn describe_collection(
         &self,
         db: &str,
         name: &str,
@@ -249,7 +356,7 @@ impl MilvusClient {
     }
 
     /// (partition name, partition id) pairs.
-    pub async fn show_partitions(&self, db: &str, collection: &str) -> Result<Vec<(String, i64)>> {
+    async fn show_partitions(&self, db: &str, collection: &str) -> Result<Vec<(String, i64)>> {
         let req = pb::ShowPartitionsRequest {
             db_name: db.to_string(),
             collection_name: collection.to_string(),
@@ -272,7 +379,7 @@ impl MilvusClient {
     }
 
     /// The collection's indexes; empty when it has none.
-    pub async fn describe_indexes(
+    async fn describe_indexes(
         &self,
         db: &str,
         collection: &str,
@@ -299,7 +406,7 @@ impl MilvusClient {
     }
 
     /// `Loaded`, `NotLoad`, `Loading` or `NotExist`, as the anchor records it.
-    pub async fn load_state(&self, db: &str, collection: &str) -> Result<String> {
+    async fn load_state(&self, db: &str, collection: &str) -> Result<String> {
         let req = pb::GetLoadStateRequest {
             db_name: db.to_string(),
             collection_name: collection.to_string(),
@@ -330,7 +437,7 @@ impl MilvusClient {
 
     /// Seals and persists the collection's growing data; returns the segment
     /// ids and flush timestamp to wait on.
-    pub async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)> {
+    async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)> {
         let req = pb::FlushRequest {
             db_name: db.to_string(),
             collection_names: vec![collection.to_string()],
@@ -358,7 +465,7 @@ impl MilvusClient {
     }
 
     /// Whether the segments of a flush are persisted.
-    pub async fn flush_done(
+    async fn flush_done(
         &self,
         db: &str,
         collection: &str,
@@ -384,7 +491,7 @@ impl MilvusClient {
     }
 
     /// The collection's persisted segments (all states).
-    pub async fn persistent_segments(
+    async fn persistent_segments(
         &self,
         db: &str,
         collection: &str,
@@ -405,27 +512,8 @@ impl MilvusClient {
         )?;
         Ok(resp.infos)
     }
-}
 
-/// Calls an RPC whose whole answer is a `Status`.
-macro_rules! status_rpc {
-    ($self:ident, $what:expr, $db:expr, $req:expr, $method:ident) => {{
-        let what: String = $what;
-        let status = $self
-            .call(
-                &what,
-                $db,
-                $req,
-                |mut c, r| async move { c.$method(r).await },
-            )
-            .await?;
-        check_status(Some(&status), &what)
-    }};
-}
-
-/// Writes: what restore needs.
-impl MilvusClient {
-    pub async fn create_database(&self, db: &str) -> Result<()> {
+    async fn create_database(&self, db: &str) -> Result<()> {
         let req = pb::CreateDatabaseRequest {
             db_name: db.to_string(),
             ..Default::default()
@@ -439,7 +527,7 @@ impl MilvusClient {
         )
     }
 
-    pub async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()> {
+    async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()> {
         let db = req.db_name.clone();
         status_rpc!(
             self,
@@ -450,7 +538,7 @@ impl MilvusClient {
         )
     }
 
-    pub async fn drop_collection(&self, db: &str, name: &str) -> Result<()> {
+    async fn drop_collection(&self, db: &str, name: &str) -> Result<()> {
         let req = pb::DropCollectionRequest {
             db_name: db.to_string(),
             collection_name: name.to_string(),
@@ -465,12 +553,7 @@ impl MilvusClient {
         )
     }
 
-    pub async fn create_partition(
-        &self,
-        db: &str,
-        collection: &str,
-        partition: &str,
-    ) -> Result<()> {
+    async fn create_partition(&self, db: &str, collection: &str, partition: &str) -> Result<()> {
         let req = pb::CreatePartitionRequest {
             db_name: db.to_string(),
             collection_name: collection.to_string(),
@@ -486,7 +569,7 @@ impl MilvusClient {
         )
     }
 
-    pub async fn create_index(
+    async fn create_index(
         &self,
         db: &str,
         collection: &str,
@@ -511,7 +594,7 @@ impl MilvusClient {
         )
     }
 
-    pub async fn drop_index(
+    async fn drop_index(
         &self,
         db: &str,
         collection: &str,
@@ -534,7 +617,7 @@ impl MilvusClient {
         )
     }
 
-    pub async fn load_collection(&self, db: &str, collection: &str) -> Result<()> {
+    async fn load_collection(&self, db: &str, collection: &str) -> Result<()> {
         let req = pb::LoadCollectionRequest {
             db_name: db.to_string(),
             collection_name: collection.to_string(),
@@ -550,7 +633,7 @@ impl MilvusClient {
         )
     }
 
-    pub async fn create_alias(&self, db: &str, collection: &str, alias: &str) -> Result<()> {
+    async fn create_alias(&self, db: &str, collection: &str, alias: &str) -> Result<()> {
         let req = pb::CreateAliasRequest {
             db_name: db.to_string(),
             collection_name: collection.to_string(),
@@ -567,7 +650,7 @@ impl MilvusClient {
     }
 
     /// Starts a bulk import; returns the server's task ids.
-    pub async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>> {
+    async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>> {
         let db = req.db_name.clone();
         let what = format!("Import into `{db}.{}`", req.collection_name);
         let resp = self
@@ -580,7 +663,7 @@ impl MilvusClient {
     /// The state of one import task. The call runs to completion even when
     /// the caller is dropped (a cancelled task): Milvus 2.3.5's proxy
     /// crashes on a GetImportState whose client went away mid-call.
-    pub async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse> {
+    async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse> {
         let req = pb::GetImportStateRequest { task };
         let this = self.clone();
         let resp = tokio::spawn(async move {
@@ -597,13 +680,10 @@ impl MilvusClient {
         )?;
         Ok(resp)
     }
-}
 
-/// Reads: row queries (for `verify --restore-test`'s row samples).
-impl MilvusClient {
     /// Rows matching `expr` with strong consistency, as Milvus's columns;
     /// at most `limit` rows when given. The collection must be loaded.
-    pub async fn query(
+    async fn query(
         &self,
         db: &str,
         collection: &str,
@@ -719,12 +799,15 @@ fn status_error(address: &str, what: &str, status: &tonic::Status) -> Error {
     }
 }
 
-/// Turns Milvus's in-band status into an error that keeps the server's reason.
+/// Turns Milvus's in-band status into an error that keeps the server's
+/// reason. The kind comes from the server's codes: `code` (Milvus ≥ 2.3's
+/// error codes, `merr`) when set, else the legacy `error_code` enum. A
+/// legacy `UnexpectedError` carries no kind, so it stays `Remote`.
 pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
     let Some(s) = status else { return Ok(()) };
-    #[allow(deprecated)] // 2.2/2.3 servers fill only `error_code`
-    let code = s.error_code;
-    if code == 0 && s.code == 0 {
+    #[allow(deprecated)] // 2.2/2.3 servers fill `error_code` (2.3 also `code`)
+    let legacy = s.error_code;
+    if legacy == 0 && s.code == 0 {
         return Ok(());
     }
     let reason = if s.reason.is_empty() {
@@ -732,25 +815,50 @@ pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
     } else {
         s.reason.as_str()
     };
-    let lower = reason.to_ascii_lowercase();
-    let kind = if lower.contains("not found")
-        || lower.contains("not exist")
-        || lower.contains("doesn't exist")
-        || lower.contains("can't find")
-    {
-        ErrorKind::NotFound
-    } else if lower.contains("auth") || lower.contains("permission") || lower.contains("privilege")
-    {
-        ErrorKind::PermissionDenied
-    } else if lower.contains("unimplemented")
-        || lower.contains("not implemented")
-        || lower.contains("unknown method")
-    {
-        ErrorKind::Unsupported
+    let kind = if s.code != 0 {
+        kind_of_code(s.code)
     } else {
-        ErrorKind::Remote
+        kind_of_legacy_code(legacy)
     };
-    Err(Error::new(kind, format!("Milvus {what} failed: {reason}")).temporary(s.retriable))
+    let temporary = s.retriable || s.code & RETRIABLE_FLAG != 0;
+    Err(Error::new(kind, format!("Milvus {what} failed: {reason}")).temporary(temporary))
+}
+
+/// Milvus marks retriable `merr` codes with this bit.
+const RETRIABLE_FLAG: i32 = 1 << 20;
+
+/// The kind of a Milvus ≥ 2.3 error code (`pkg/util/merr`).
+fn kind_of_code(code: i32) -> ErrorKind {
+    match code & 0xFFFF {
+        1 | 2 => ErrorKind::Unreachable, // service not ready / unavailable
+        4 | 8 => ErrorKind::Throttled,   // request / rate limit exceeded
+        10 => ErrorKind::Unsupported,    // service unimplemented
+        100 | 200 | 202 | 300 | 400 | 600 | 700 | 800 | 901 | 1000 | 1600 | 1700 => {
+            ErrorKind::NotFound // collection, partition, ..., alias, field not found
+        }
+        802 | 1100 | 1701 => ErrorKind::InvalidInput, // invalid names, parameters
+        1400 | 1401 => ErrorKind::PermissionDenied,   // not authenticated / permitted
+        1602 => ErrorKind::AlreadyExists,             // alias already exists
+        _ => ErrorKind::Remote,
+    }
+}
+
+/// The kind of a legacy `commonpb.ErrorCode`.
+fn kind_of_legacy_code(code: i32) -> ErrorKind {
+    use proto::common::ErrorCode as C;
+    match C::try_from(code) {
+        Ok(C::ConnectFailed | C::NotReadyServe | C::NotReadyCoordActivating) => {
+            ErrorKind::Unreachable
+        }
+        Ok(C::PermissionDenied) => ErrorKind::PermissionDenied,
+        Ok(C::CollectionNotExists | C::CollectionNameNotFound | C::IndexNotExist) => {
+            ErrorKind::NotFound
+        }
+        Ok(C::SegmentNotFound) => ErrorKind::NotFound,
+        Ok(C::IllegalArgument | C::IllegalCollectionName) => ErrorKind::InvalidInput,
+        Ok(C::RateLimit | C::ForceDeny) => ErrorKind::Throttled,
+        _ => ErrorKind::Remote,
+    }
 }
 
 #[cfg(test)]
@@ -783,16 +891,33 @@ mod tests {
     }
 
     #[test]
-    fn status_keeps_the_server_reason() {
-        #[allow(deprecated)]
-        let s = Status {
-            error_code: 1,
-            reason: "collection not found[collection=x]".into(),
+    #[allow(deprecated)]
+    fn status_kinds_come_from_codes_and_keep_the_reason() {
+        let status = |error_code, code, reason: &str| Status {
+            error_code,
+            code,
+            reason: reason.into(),
             ..Default::default()
         };
-        let e = check_status(Some(&s), "DescribeCollection").unwrap_err();
+        // Milvus 2.3: merr code 100, whatever the text says.
+        let e = check_status(
+            Some(&status(1, 100, "can't find collection[x]")),
+            "Describe",
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
-        assert!(e.to_string().contains("collection not found[collection=x]"));
+        assert!(e.to_string().contains("can't find collection[x]"));
+        let e = check_status(Some(&status(1, 2 | RETRIABLE_FLAG, "busy")), "x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unreachable);
+        assert!(e.is_temporary());
+        // Milvus 2.2: only the legacy enum.
+        let e = check_status(Some(&status(25, 0, "index doesn't exist")), "x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = check_status(Some(&status(4, 0, "collection not found")), "x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        // An unexpected error's text decides nothing.
+        let e = check_status(Some(&status(1, 0, "collection not found")), "x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Remote);
         assert!(check_status(Some(&Status::default()), "x").is_ok());
     }
 }

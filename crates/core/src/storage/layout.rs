@@ -133,6 +133,6 @@ mod tests {
         assert_eq!(join("", "b"), "b");
         assert_eq!(task_record("t1"), ".milvus_backup_tasks/t1.json");
         // `list` skips folders whose names no backup can have.
-        assert!(crate::backup::validate_name(TASKS_DIR.trim_end_matches('/')).is_err());
+        assert!(crate::naming::validate_backup_name(TASKS_DIR.trim_end_matches('/')).is_err());
     }
 }

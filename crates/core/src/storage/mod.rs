@@ -19,10 +19,11 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{services, ErrorKind as DalKind, Operator};
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, MinioConfig, Secret};
 use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use crate::stream::{pump, PumpError, Tallied, Tally};
 
 /// The storage services a config can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum Provider {
     Azure,
     Oss,
     Cos,
+    /// OpenDAL's in-memory service: for unit tests of the operations.
+    Memory,
 }
 
 impl Provider {
@@ -136,6 +139,27 @@ impl StorageSpec {
         })
     }
 
+    /// An in-memory storage (OpenDAL's memory service), empty, for tests of
+    /// the operations without servers. `name` tells it apart in messages.
+    pub fn memory(side: Side, name: &str) -> StorageSpec {
+        StorageSpec {
+            side,
+            provider: Provider::Memory,
+            address: String::new(),
+            use_ssl: false,
+            region: String::new(),
+            bucket: name.to_string(),
+            root: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: Secret::default(),
+            token: Secret::default(),
+            use_iam: false,
+            iam_endpoint: String::new(),
+            gcp_credential_json: String::new(),
+            force_stream: false,
+        }
+    }
+
     fn endpoint(&self) -> String {
         if self.address.contains("://") {
             self.address.clone()
@@ -165,6 +189,7 @@ impl StorageSpec {
     pub fn describe(&self) -> String {
         match self.provider {
             Provider::Local => format!("local directory {}", self.root),
+            Provider::Memory => format!("memory store `{}`", self.bucket),
             _ => format!("bucket `{}` at {}", self.bucket, self.endpoint()),
         }
     }
@@ -215,7 +240,7 @@ pub struct Storage {
     /// Prefix joined before every key (`root/`), empty for local storage.
     prefix: String,
     /// The key that opens encrypted backups (backup storage only).
-    key: Option<std::sync::Arc<crate::codec::Key>>,
+    key: Option<std::sync::Arc<Key>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -295,6 +320,10 @@ impl Storage {
                     .access_key_secret(s.secret_access_key.expose());
                 (Operator::new(b).map_err(invalid)?, root_prefix(&s.root))
             }
+            Provider::Memory => {
+                let b = services::Memory::default().root("/");
+                (Operator::new(b).map_err(invalid)?, root_prefix(&s.root))
+            }
             Provider::Cos => {
                 let b = services::Cos::default()
                     .root("/")
@@ -327,13 +356,13 @@ impl Storage {
     }
 
     /// This storage with the key that opens (and seals) encrypted backups.
-    pub fn with_key(mut self, key: Option<crate::codec::Key>) -> Storage {
+    pub fn with_key(mut self, key: Option<Key>) -> Storage {
         self.key = key.map(std::sync::Arc::new);
         self
     }
 
     /// The encryption key, when one is configured.
-    pub fn key(&self) -> Option<&crate::codec::Key> {
+    pub fn key(&self) -> Option<&Key> {
         self.key.as_deref()
     }
 
@@ -368,6 +397,8 @@ impl Storage {
             && match a.provider {
                 // Each local operator is rooted at its own directory.
                 Provider::Local => a.root == b.root,
+                // Each in-memory operator is a store of its own.
+                Provider::Memory => false,
                 _ => {
                     a.endpoint() == b.endpoint()
                         && a.bucket == b.bucket
@@ -419,7 +450,7 @@ impl Storage {
                 .to_string();
             let size = match self.spec.provider {
                 // Directory listings carry no sizes; ask the filesystem.
-                Provider::Local => self.stat(&key).await?.unwrap_or(0),
+                Provider::Local | Provider::Memory => self.stat(&key).await?.unwrap_or(0),
                 _ => entry.metadata().content_length(),
             };
             out.push(ObjectInfo { key, size });
@@ -536,11 +567,29 @@ impl Storage {
 
     /// Copies through the tool, computing SHA-256 of the bytes as they pass.
     pub async fn stream_to(&self, src: &str, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
-        let plain = crate::codec::Encoder::default();
-        let copied = crate::codec::encode_copy(self, src, dst, dst_key, &plain).await?;
+        let tally = Tally::default();
+        let mut reader = self.open_read(src).await?;
+        let mut writer = Tallied::new(dst.open_write(dst_key).await?, &tally);
+        let io = |storage: &Storage, key: &str, e: std::io::Error| {
+            Error::remote(format!(
+                "copying `{src}` into `{dst_key}`: {e} ({})",
+                storage.spec().describe()
+            ))
+            .temporary(true)
+            .at("key", key)
+        };
+        match pump(&mut reader, &mut writer).await {
+            Ok(_) => {}
+            Err(PumpError::Read(e)) => return Err(io(self, src, e)),
+            Err(PumpError::Write(e)) => return Err(io(dst, dst_key, e)),
+        }
+        futures::AsyncWriteExt::close(&mut writer)
+            .await
+            .map_err(|e| io(dst, dst_key, e))?;
+        let (sha256, bytes) = tally.finish();
         Ok(CopyOutcome {
-            bytes: copied.size,
-            sha256: Some(copied.sha256),
+            bytes,
+            sha256: Some(sha256),
             server_side: false,
         })
     }
@@ -573,37 +622,32 @@ impl Storage {
 
     /// SHA-256 and size of an object, read in full.
     pub async fn sha256(&self, key: &str) -> Result<(String, u64)> {
-        let reader = self
-            .op
-            .reader_with(&self.abs(key))
-            .chunk(CHUNK)
-            .await
-            .map_err(|e| self.map_err(e, "read", key))?;
-        let mut stream = reader
-            .into_bytes_stream(..)
-            .await
-            .map_err(|e| self.map_err(e, "read", key))?;
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::remote(format!(
-                    "reading `{key}` from {}: {e}",
-                    self.spec.describe()
-                ))
-            })?;
-            hasher.update(&chunk);
-            bytes += chunk.len() as u64;
+        let tally = Tally::default();
+        let mut reader = self.open_read(key).await?;
+        let mut sink = Tallied::new(futures::io::sink(), &tally);
+        if let Err(PumpError::Read(e) | PumpError::Write(e)) = pump(&mut reader, &mut sink).await {
+            return Err(Error::remote(format!(
+                "reading `{key}` from {}: {e}",
+                self.spec.describe()
+            ))
+            .temporary(true)
+            .at("key", key));
         }
-        Ok((hex::encode(hasher.finalize()), bytes))
+        Ok(tally.finish())
     }
 
     /// Turns an OpenDAL error into one line that names the object, the
     /// storage and the config keys to check.
+    ///
+    /// OpenDAL keeps the HTTP status and the S3 error code only in its
+    /// error text (the `response` context), so those two are read from it;
+    /// every other decision uses OpenDAL's error kind.
     fn map_err(&self, e: opendal::Error, op: &str, key: &str) -> Error {
         let (bucket_key, addr_key, cred_key) = self.spec.keys();
         let what = self.spec.describe();
         let text = e.to_string();
+        let code = s3_code(&text);
+        let status = http_status(&text);
         let err = if is_missing_bucket(&e) {
             Error::not_found(format!(
                 "bucket `{}` not found at {} — create it or check {bucket_key}",
@@ -615,25 +659,40 @@ impl Storage {
                 DalKind::NotFound => Error::not_found(format!("`{}` not found in {what}", self.abs(key))),
                 DalKind::PermissionDenied => Error::new(
                     ErrorKind::PermissionDenied,
-                    format!("{what} refused the credentials ({}) — check {cred_key}", s3_code(&text).unwrap_or("access denied")),
+                    format!("{what} refused the credentials ({}) — check {cred_key}", code.unwrap_or("access denied")),
                 ),
                 DalKind::ConfigInvalid => Error::invalid_input(format!("storage {what} is misconfigured: {text}")),
-                _ if is_connect_error(&text) => Error::new(
+                DalKind::RateLimited => Error::new(
+                    ErrorKind::Throttled,
+                    format!("storage {what} keeps asking to slow down ({}) on {op} `{}` — retry later, or lower backup.parallelism.copydata", code.unwrap_or("rate limited"), self.abs(key)),
+                )
+                .temporary(true),
+                _ if matches!(code, Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied")) => {
+                    Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!("{what} refused the credentials ({}) — check {cred_key}", code.unwrap_or_default()),
+                    )
+                }
+                _ if status.is_some_and(|s| (500..600).contains(&s)) => Error::new(
+                    ErrorKind::Unreachable,
+                    format!(
+                        "storage {what} is unavailable: it answered HTTP {} to {op} `{}`{} after retries — the service is down or overloaded; check it (and {addr_key}) and retry",
+                        status.unwrap_or_default(),
+                        self.abs(key),
+                        code.map(|c| format!(" ({c})")).unwrap_or_default(),
+                    ),
+                )
+                .temporary(true),
+                _ if status.is_none() && is_connect_error(&text) => Error::new(
                     ErrorKind::Unreachable,
                     format!("cannot reach storage at {} — check {addr_key} and that the service is running", self.spec.endpoint()),
                 )
                 .temporary(true),
-                _ if matches!(s3_code(&text), Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied")) => {
-                    Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!("{what} refused the credentials ({}) — check {cred_key}", s3_code(&text).unwrap_or_default()),
-                    )
-                }
                 _ => Error::remote(format!("{op} `{}` in {what} failed: {}", self.abs(key), first_line(&text)))
                     .temporary(e.is_temporary()),
             }
         };
-        err.with_source(e)
+        err.at("key", self.abs(key)).with_source(e)
     }
 }
 
@@ -658,6 +717,12 @@ fn is_connect_error(text: &str) -> bool {
         || t.contains("dns error")
         || t.contains("failed to lookup")
         || t.contains("tcp connect error")
+}
+
+/// The HTTP status of the response an OpenDAL error text describes, if any.
+fn http_status(text: &str) -> Option<u16> {
+    let start = text.find("status: ")? + "status: ".len();
+    text[start..].get(..3)?.parse().ok()
 }
 
 /// The S3 error code in an OpenDAL error text, if any.

@@ -1,5 +1,6 @@
-//! `verify --restore-test`: restore a backup into throwaway collections on
-//! the configured Milvus, check what came back, drop them again.
+//! The restore test (`verify --restore-test`), a rehearsal of a restore:
+//! restore a backup into throwaway collections on the configured Milvus,
+//! check what came back, drop them again.
 //!
 //! Each backed-up collection is recreated in the `default` database as
 //! `<name>_vrt_<8 hex>` (the same tag for the whole run, so leftovers are
@@ -23,16 +24,17 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::catalog;
+use crate::catalog::{self, Problem};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Emit, Event, EventSink, Phase, Quiet};
 use crate::format::{BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
-use crate::milvus::{MilvusClient, DEFAULT_DB};
-use crate::progress::Progress;
+use crate::milvus::{Milvus, DEFAULT_DB};
 use crate::restore::{self, RestoreOptions, RestorePlan};
 use crate::sample::{self, CollectionSample};
 use crate::storage::layout;
-use crate::verify::Problem;
+use crate::tuning::Tuning;
+use crate::CancellationToken;
 
 /// Marks throwaway collections: `<name>_vrt_<tag>`.
 pub const THROWAWAY_MARK: &str = "_vrt_";
@@ -79,22 +81,25 @@ pub struct CollectionTest {
 pub async fn run(
     ctx: &Context,
     name: &str,
-    progress: &dyn Progress,
+    tuning: Tuning,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
 ) -> Result<(RestoreTestStats, Vec<Problem>)> {
     let started = Instant::now();
     let info = catalog::get(&ctx.backup_storage, name).await?;
     let samples = catalog::read_sample(&ctx.backup_storage, name)
         .await
         .unwrap_or_else(|e| {
-            progress.warn(&format!(
+            events.warn(format!(
                 "the row sample of `{name}` cannot be read ({e}); comparing row counts only"
             ));
             None
         })
         .unwrap_or_default();
     let client = ctx.milvus().await?;
+    let client = client.as_ref();
     let mut stats = RestoreTestStats {
-        milvus: format!("{} ({})", client.address(), client.version_text),
+        milvus: format!("{} ({})", client.address(), client.version_text()),
         ..Default::default()
     };
     let mut problems = Vec::new();
@@ -105,16 +110,13 @@ pub async fn run(
         let target = throwaway_name(&coll.collection_name, tag, &used);
         used.push(target.clone());
         let sample = samples.of(&coll.db_name, &coll.collection_name);
-        progress.step(&format!(
-            "[{}/{total}] restore test of {}.{} as {DEFAULT_DB}.{target}{}",
-            i + 1,
-            coll.db_name,
-            coll.collection_name,
-            match sample {
-                Some(s) => format!(" ({} sampled rows)", s.rows.len()),
-                None => " (no row sample: row counts only)".into(),
-            }
-        ));
+        events.phase(Phase::RestoreTest {
+            index: i,
+            of: total,
+            source: format!("{}.{}", coll.db_name, coll.collection_name),
+            target: format!("{DEFAULT_DB}.{target}"),
+            sampled_rows: sample.map(|s| s.rows.len()),
+        });
         let mut test = CollectionTest {
             collection: format!("{}.{}", coll.db_name, coll.collection_name),
             restored_as: format!("{DEFAULT_DB}.{target}"),
@@ -124,14 +126,15 @@ pub async fn run(
         let before = problems.len();
         let result = test_collection(
             ctx,
-            &client,
+            client,
             &info,
             coll,
             &target,
             sample,
+            tuning,
             &mut test,
             &mut problems,
-            progress,
+            (events, cancel),
         )
         .await;
         test.problems = problems.len() - before;
@@ -142,9 +145,9 @@ pub async fn run(
                 Ok(()) => true,
                 Err(e) if e.kind() == ErrorKind::NotFound => true,
                 Err(e) => {
-                    progress.warn(&format!(
-                    "could not drop the throwaway collection {DEFAULT_DB}.{target}: {e} — drop it by hand"
-                ));
+                    events.warn(format!(
+                        "could not drop the throwaway collection {DEFAULT_DB}.{target}: {e} — drop it by hand"
+                    ));
                     false
                 }
             };
@@ -173,14 +176,15 @@ fn throwaway_name(collection: &str, tag: &str, used: &[String]) -> String {
 #[allow(clippy::too_many_arguments)]
 async fn test_collection(
     ctx: &Context,
-    client: &MilvusClient,
+    client: &dyn Milvus,
     info: &BackupInfo,
     coll: &CollectionBackupInfo,
     target: &str,
     sample: Option<&CollectionSample>,
+    tuning: Tuning,
     test: &mut CollectionTest,
     problems: &mut Vec<Problem>,
-    progress: &dyn Progress,
+    (events, cancel): (&dyn EventSink, &CancellationToken),
 ) -> Result<()> {
     let name = &info.name;
     let source = format!("{}.{}", coll.db_name, coll.collection_name);
@@ -192,16 +196,18 @@ async fn test_collection(
         restore_index: sample.is_some(),
         meta_only: true,
         load: false,
+        tuning: Some(tuning),
         ..Default::default()
     };
-    let mut plan: RestorePlan = restore::plan(ctx, client, info, &opts).await?;
+    let mut plan: RestorePlan = restore::plan_from(ctx, client, info, &opts).await?;
     for task in &mut plan.tasks {
         // Aliases belong to the real collection.
         task.meta.aliases.clear();
     }
     test.created = true;
-    if let Err(e) = restore::execute(ctx, client, &plan, &opts, &WarningsOnly(progress)).await {
-        if e.kind() == ErrorKind::Unreachable {
+    // Its own lines would repeat ours.
+    if let Err(e) = restore::execute(ctx, &plan, &Quiet(events), cancel).await {
+        if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) {
             return Err(e);
         }
         problems.push(Problem {
@@ -216,32 +222,46 @@ async fn test_collection(
     test.segments = segments.len();
     test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
     let bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
-    progress.transfer_start(segments.len() as u64, "segments", bytes);
-    let run_id = format!("{name}_{target}");
-    let parallel = ctx.config.backup.parallelism.import_job.max(1) as usize;
+    events.phase(Phase::Importing {
+        collection: format!("{DEFAULT_DB}.{target}"),
+        segments: segments.len(),
+        bytes,
+    });
+    // The data plan: the same targets, now with the segments.
+    let data_plan = RestorePlan {
+        options: RestoreOptions {
+            meta_only: false,
+            ..opts.clone()
+        },
+        ..plan.clone()
+    };
     let outcomes: Vec<(&SegmentBackupInfo, Result<i64>)> =
         futures::stream::iter(segments.iter().map(|(partition, seg)| {
-            let (run_id, plan) = (&run_id, &plan);
+            let data_plan = &data_plan;
             async move {
-                let r = restore::restore_segment(
-                    ctx, client, plan, task, partition, seg, run_id, progress,
-                )
-                .await
-                .map(|done| done.rows);
-                progress.transfer_advance(seg.size.max(0) as u64);
+                let r =
+                    restore::restore_segment(ctx, client, data_plan, task, partition, seg, events)
+                        .await
+                        .map(|done| done.rows);
+                events.emit(Event::SegmentImported {
+                    collection: 0,
+                    segment: seg.segment_id,
+                    rows: *r.as_ref().unwrap_or(&0),
+                    bytes: seg.size.max(0) as u64,
+                });
                 (*seg, r)
             }
         }))
-        .buffer_unordered(parallel)
+        .buffer_unordered(plan.tuning.import_parallelism)
         .collect()
         .await;
-    progress.transfer_end();
-    if plan.staging && !ctx.config.backup.keep_temp_files {
-        // Failed stagings may leave files; sweep the run's folder.
-        let _ = ctx
-            .milvus_storage
-            .delete_prefix(&layout::staging_dir(&run_id))
-            .await;
+    if let Some(dir) = plan
+        .staging_dir
+        .as_deref()
+        .filter(|_| !tuning.keep_temp_files)
+    {
+        // Failed stagings may leave files; sweep the plan's folder.
+        let _ = ctx.milvus_storage.delete_prefix(dir).await;
     }
     let mut outcomes = outcomes;
     outcomes.sort_by_key(|(s, _)| s.segment_id);
@@ -261,7 +281,9 @@ async fn test_collection(
                     problems.push(p);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::Unreachable => return Err(e),
+            Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) => {
+                return Err(e)
+            }
             Err(e) => {
                 test.failed_segments += 1;
                 problems.push(import_problem(name, &source, seg, &e));
@@ -272,10 +294,10 @@ async fn test_collection(
     let Some(sample) = sample else {
         return Ok(());
     };
-    progress.step(&format!(
-        "  loading {DEFAULT_DB}.{target} to compare {} sampled rows",
-        sample.rows.len()
-    ));
+    events.phase(Phase::ComparingSample {
+        collection: format!("{DEFAULT_DB}.{target}"),
+        rows: sample.rows.len(),
+    });
     let data_dir = collection_data_dir(coll);
     if let Err(e) = load_and_wait(client, target).await {
         problems.push(Problem {
@@ -412,27 +434,8 @@ fn relative(name: &str, key: &str) -> String {
         .to_string()
 }
 
-/// Passes on warnings only: `restore`'s own step lines would repeat ours.
-struct WarningsOnly<'a>(&'a dyn Progress);
-
-impl Progress for WarningsOnly<'_> {
-    fn step(&self, _: &str) {}
-    fn transfer_start(&self, items: u64, unit: &str, bytes: u64) {
-        self.0.transfer_start(items, unit, bytes)
-    }
-    fn transfer_advance(&self, bytes: u64) {
-        self.0.transfer_advance(bytes)
-    }
-    fn transfer_end(&self) {
-        self.0.transfer_end()
-    }
-    fn warn(&self, message: &str) {
-        self.0.warn(message)
-    }
-}
-
 /// Loads a throwaway collection and waits (bounded) until it is loaded.
-async fn load_and_wait(client: &MilvusClient, collection: &str) -> Result<()> {
+async fn load_and_wait(client: &dyn Milvus, collection: &str) -> Result<()> {
     client.load_collection(DEFAULT_DB, collection).await?;
     let start = Instant::now();
     loop {

@@ -1,0 +1,578 @@
+//! What long work tells its front ends while it runs: typed [`Event`]s sent
+//! to an [`EventSink`]. The CLI renders them as bars and lines, the server
+//! folds them into a task record with a [`Tracker`]; nobody parses text.
+//!
+//! Every operation sends, in order: [`Event::Planned`] with its totals per
+//! collection (again if a flush changed them), then phases, collection
+//! starts and ends, and units of work done ([`Event::FileDone`],
+//! [`Event::SegmentImported`]). Warnings never stop the work.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Which operation sends the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Create,
+    Restore,
+    Verify,
+    RestoreTest,
+    Delete,
+}
+
+/// One collection of a plan, with the work it stands for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlannedCollection {
+    /// `db.coll` in Milvus (create) or in the backup.
+    pub name: String,
+    /// `db.coll` restored into (restore, restore test).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub segments: usize,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// A stage of an operation; its `Display` is the line a person reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading one collection's metadata and segments (create).
+    Reading {
+        index: usize,
+        of: usize,
+        collection: String,
+    },
+    /// Waiting for a flush (create).
+    Flushing { collection: String, segments: usize },
+    /// Copying files into the backup (create): a transfer of `files`.
+    Copying { files: u64, bytes: u64, shared: u64 },
+    /// Writing the meta files, the completion mark last (create).
+    WritingMeta,
+    /// Recreating one collection (restore).
+    Restoring {
+        index: usize,
+        of: usize,
+        source: String,
+        target: String,
+    },
+    /// Importing one collection's segments: a transfer of `segments`.
+    Importing {
+        collection: String,
+        segments: usize,
+        bytes: u64,
+    },
+    /// Loading a restored collection.
+    Loading { collection: String },
+    /// Checking one backup's files: a transfer of `files`.
+    Checking {
+        backup: String,
+        files: u64,
+        bytes: u64,
+        deep: bool,
+    },
+    /// Restoring one collection into a throwaway one (restore test).
+    RestoreTest {
+        index: usize,
+        of: usize,
+        source: String,
+        target: String,
+        sampled_rows: Option<usize>,
+    },
+    /// Loading a throwaway collection to compare the sample.
+    ComparingSample { collection: String, rows: usize },
+    /// Deleting one backup (delete, retention).
+    Deleting { backup: String, retention: bool },
+}
+
+impl Phase {
+    /// A transfer this phase starts: (items, unit, bytes).
+    pub fn transfer(&self) -> Option<(u64, &'static str, u64)> {
+        match self {
+            Phase::Copying { files, bytes, .. } => Some((*files, "files", *bytes)),
+            Phase::Importing {
+                segments, bytes, ..
+            } => Some((*segments as u64, "segments", *bytes)),
+            Phase::Checking {
+                files, bytes, deep, ..
+            } => Some((*files, "files", if *deep { *bytes } else { 0 })),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Reading {
+                index,
+                of,
+                collection,
+            } => write!(f, "[{}/{of}] reading {collection}", index + 1),
+            Phase::Flushing {
+                collection,
+                segments,
+            } => write!(f, "waiting for {collection} to flush {segments} segment(s)"),
+            Phase::Copying {
+                files,
+                bytes,
+                shared,
+            } => {
+                write!(f, "copying {files} files ({bytes} bytes)")?;
+                if *shared > 0 {
+                    write!(f, ", sharing {shared} unchanged files with the base")?;
+                }
+                Ok(())
+            }
+            Phase::WritingMeta => f.write_str("writing metadata"),
+            Phase::Restoring {
+                index,
+                of,
+                source,
+                target,
+            } => write!(f, "[{}/{of}] restoring {source} as {target}", index + 1),
+            Phase::Importing {
+                collection,
+                segments,
+                ..
+            } => write!(f, "importing {segments} segment(s) into {collection}"),
+            Phase::Loading { collection } => write!(f, "loading {collection}"),
+            Phase::Checking {
+                backup,
+                files,
+                bytes,
+                deep,
+            } => write!(
+                f,
+                "{} {files} files ({bytes} bytes) of `{backup}`",
+                if *deep { "reading" } else { "checking" }
+            ),
+            Phase::RestoreTest {
+                index,
+                of,
+                source,
+                target,
+                sampled_rows,
+            } => {
+                write!(
+                    f,
+                    "[{}/{of}] restore test of {source} as {target}",
+                    index + 1
+                )?;
+                match sampled_rows {
+                    Some(n) => write!(f, " ({n} sampled rows)"),
+                    None => f.write_str(" (no row sample: row counts only)"),
+                }
+            }
+            Phase::ComparingSample { collection, rows } => {
+                write!(f, "  loading {collection} to compare {rows} sampled rows")
+            }
+            Phase::Deleting { backup, retention } => {
+                if *retention {
+                    write!(f, "retention: deleting `{backup}`")
+                } else {
+                    write!(f, "deleting `{backup}`")
+                }
+            }
+        }
+    }
+}
+
+/// Something an operation reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The work ahead, per collection (sent again when a flush changed it).
+    Planned {
+        operation: Operation,
+        collections: Vec<PlannedCollection>,
+    },
+    /// A stage begins.
+    Phase(Phase),
+    /// Work on collection `index` of the plan begins.
+    CollectionStarted { index: usize },
+    /// Collection `index` is done, or failed with `error`.
+    CollectionFinished { index: usize, error: Option<String> },
+    /// One file of `bytes` bytes was copied or checked.
+    FileDone {
+        collection: Option<usize>,
+        bytes: u64,
+    },
+    /// One segment was imported.
+    SegmentImported {
+        collection: usize,
+        segment: i64,
+        rows: i64,
+        bytes: u64,
+    },
+    /// An index was created on a restored collection.
+    IndexBuilt {
+        collection: usize,
+        field: String,
+        index: String,
+    },
+    /// Something worth a line that is not a stage.
+    Note { message: String },
+    /// Something the user should know that does not stop the work.
+    Warning { message: String },
+}
+
+/// Receives events. Implementations must be cheap and thread-safe.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: Event);
+}
+
+/// Shorthands for sending events, on every sink (`&dyn EventSink` too).
+pub trait Emit {
+    fn phase(&self, phase: Phase);
+    fn note(&self, message: impl Into<String>);
+    fn warn(&self, message: impl Into<String>);
+}
+
+impl<T: EventSink + ?Sized> Emit for T {
+    fn phase(&self, phase: Phase) {
+        self.emit(Event::Phase(phase));
+    }
+    fn note(&self, message: impl Into<String>) {
+        self.emit(Event::Note {
+            message: message.into(),
+        });
+    }
+    fn warn(&self, message: impl Into<String>) {
+        self.emit(Event::Warning {
+            message: message.into(),
+        });
+    }
+}
+
+/// Discards every event but warnings, which go to the log.
+pub struct Discard;
+
+impl EventSink for Discard {
+    fn emit(&self, event: Event) {
+        if let Event::Warning { message } = event {
+            tracing::warn!("{message}");
+        }
+    }
+}
+
+/// Keeps every event (for tests and for callers that render later).
+#[derive(Default)]
+pub struct Collect(pub std::sync::Mutex<Vec<Event>>);
+
+impl EventSink for Collect {
+    fn emit(&self, event: Event) {
+        self.0.lock().expect("events").push(event);
+    }
+}
+
+impl Collect {
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().expect("events").clone()
+    }
+}
+
+/// Passes on everything but stage lines and notes: an operation run inside
+/// another (restore inside the restore test) must not repeat its lines.
+pub struct Quiet<'a>(pub &'a dyn EventSink);
+
+impl EventSink for Quiet<'_> {
+    fn emit(&self, event: Event) {
+        match event {
+            Event::Phase(p) if p.transfer().is_none() => {}
+            Event::Note { .. } | Event::Planned { .. } => {}
+            Event::CollectionStarted { .. } | Event::CollectionFinished { .. } => {}
+            other => self.0.emit(other),
+        }
+    }
+}
+
+/// How far one collection of a tracked operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionState {
+    #[default]
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// One collection as a [`Tracker`] sees it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrackedCollection {
+    pub name: String,
+    pub target: Option<String>,
+    pub state: CollectionState,
+    pub total_bytes: u64,
+    pub done_bytes: u64,
+    pub total_items: u64,
+    pub done_items: u64,
+    pub error: Option<String>,
+}
+
+impl TrackedCollection {
+    /// 0..=100; 100 only once the collection is done.
+    pub fn percent(&self) -> u8 {
+        match self.state {
+            CollectionState::Done => 100,
+            CollectionState::Pending => 0,
+            _ => {
+                (99.0
+                    * fraction(
+                        self.done_bytes,
+                        self.total_bytes,
+                        self.done_items,
+                        self.total_items,
+                    )) as u8
+            }
+        }
+    }
+}
+
+fn fraction(done_bytes: u64, total_bytes: u64, done_items: u64, total_items: u64) -> f64 {
+    let f = if total_bytes > 0 {
+        done_bytes as f64 / total_bytes as f64
+    } else if total_items > 0 {
+        done_items as f64 / total_items as f64
+    } else {
+        0.0
+    };
+    f.clamp(0.0, 1.0)
+}
+
+/// Folds events into progress: per collection, and overall as a percent
+/// that never goes down and reaches 100 only through [`Tracker::finish`].
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    pub operation: Option<Operation>,
+    pub collections: Vec<TrackedCollection>,
+    /// The current stage, as a person reads it.
+    pub phase: String,
+    percent: u8,
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    /// Overall progress, 0..=100.
+    pub fn percent(&self) -> u8 {
+        self.percent
+    }
+
+    /// The operation succeeded.
+    pub fn finish(&mut self) {
+        self.percent = 100;
+        for c in &mut self.collections {
+            if c.state != CollectionState::Failed {
+                c.state = CollectionState::Done;
+            }
+        }
+    }
+
+    fn totals(&self) -> (u64, u64, u64, u64, usize) {
+        let mut t = (0, 0, 0, 0, 0);
+        for c in &self.collections {
+            t.0 += c.done_bytes;
+            t.1 += c.total_bytes;
+            t.2 += c.done_items;
+            t.3 += c.total_items;
+            if matches!(c.state, CollectionState::Done | CollectionState::Failed) {
+                t.4 += 1;
+            }
+        }
+        t
+    }
+
+    fn unit_done(&mut self, collection: Option<usize>, bytes: u64) {
+        let index = collection.or_else(|| (self.collections.len() == 1).then_some(0));
+        match index.and_then(|i| self.collections.get_mut(i)) {
+            Some(c) => {
+                c.done_bytes += bytes;
+                c.done_items += 1;
+            }
+            // Not attributed to a collection: spread over the whole.
+            None => {
+                if let Some(c) = self.collections.first_mut() {
+                    c.done_bytes += bytes;
+                    c.done_items += 1;
+                }
+            }
+        }
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Planned {
+                operation,
+                collections,
+            } => {
+                self.operation = Some(*operation);
+                let old = std::mem::take(&mut self.collections);
+                self.collections = collections
+                    .iter()
+                    .map(|p| {
+                        let prev = old.iter().find(|o| o.name == p.name);
+                        TrackedCollection {
+                            name: p.name.clone(),
+                            target: p.target.clone(),
+                            state: prev.map(|o| o.state).unwrap_or_default(),
+                            total_bytes: p.bytes,
+                            total_items: if *operation == Operation::Restore
+                                || *operation == Operation::RestoreTest
+                            {
+                                p.segments as u64
+                            } else {
+                                p.files
+                            },
+                            done_bytes: prev.map_or(0, |o| o.done_bytes),
+                            done_items: prev.map_or(0, |o| o.done_items),
+                            error: None,
+                        }
+                    })
+                    .collect();
+            }
+            Event::Phase(p) => {
+                self.phase = p.to_string();
+                if *p == Phase::WritingMeta {
+                    self.percent = self.percent.max(95);
+                }
+            }
+            Event::CollectionStarted { index } => {
+                if let Some(c) = self.collections.get_mut(*index) {
+                    c.state = CollectionState::Running;
+                }
+            }
+            Event::CollectionFinished { index, error } => {
+                if let Some(c) = self.collections.get_mut(*index) {
+                    c.state = if error.is_some() {
+                        CollectionState::Failed
+                    } else {
+                        CollectionState::Done
+                    };
+                    c.error = error.clone();
+                    if error.is_none() {
+                        c.done_bytes = c.total_bytes;
+                        c.done_items = c.total_items;
+                    }
+                }
+            }
+            Event::FileDone { collection, bytes } => self.unit_done(*collection, *bytes),
+            Event::SegmentImported {
+                collection, bytes, ..
+            } => self.unit_done(Some(*collection), *bytes),
+            Event::IndexBuilt { .. } | Event::Note { .. } | Event::Warning { .. } => {}
+        }
+        let (db, tb, di, ti, finished) = self.totals();
+        let f = if tb == 0 && ti == 0 && !self.collections.is_empty() {
+            finished as f64 / self.collections.len() as f64
+        } else {
+            fraction(db, tb, di, ti)
+        };
+        self.percent = self.percent.max((95.0 * f) as u8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(op: Operation, bytes: &[u64]) -> Event {
+        Event::Planned {
+            operation: op,
+            collections: bytes
+                .iter()
+                .enumerate()
+                .map(|(i, b)| PlannedCollection {
+                    name: format!("default.c{i}"),
+                    segments: 2,
+                    files: 4,
+                    bytes: *b,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn progress_rises_with_bytes_and_never_falls() {
+        let mut t = Tracker::new();
+        t.apply(&planned(Operation::Create, &[100, 300]));
+        assert_eq!(t.percent(), 0);
+        t.apply(&Event::CollectionStarted { index: 0 });
+        t.apply(&Event::FileDone {
+            collection: Some(1),
+            bytes: 200,
+        });
+        assert_eq!(t.percent(), 47);
+        assert_eq!(t.collections[1].percent(), 0, "pending until started");
+        // A re-plan with bigger totals keeps what was done and the percent.
+        t.apply(&planned(Operation::Create, &[100, 700]));
+        assert_eq!(t.percent(), 47);
+        assert_eq!(t.collections[1].done_bytes, 200);
+        t.apply(&Event::Phase(Phase::WritingMeta));
+        assert_eq!(t.percent(), 95);
+        t.finish();
+        assert_eq!(t.percent(), 100);
+        assert!(t.collections.iter().all(|c| c.percent() == 100));
+    }
+
+    #[test]
+    fn restores_count_segments_and_collections_without_data() {
+        let mut t = Tracker::new();
+        t.apply(&planned(Operation::Restore, &[0, 0]));
+        t.apply(&Event::CollectionStarted { index: 0 });
+        t.apply(&Event::SegmentImported {
+            collection: 0,
+            segment: 1,
+            rows: 10,
+            bytes: 0,
+        });
+        assert_eq!(t.collections[0].percent(), 49);
+        t.apply(&Event::CollectionFinished {
+            index: 0,
+            error: None,
+        });
+        assert_eq!(t.percent(), 47);
+        t.apply(&Event::CollectionFinished {
+            index: 1,
+            error: Some("boom".into()),
+        });
+        assert_eq!(t.collections[1].state, CollectionState::Failed);
+        let mut meta_only = Tracker::new();
+        meta_only.apply(&Event::Planned {
+            operation: Operation::Restore,
+            collections: vec![PlannedCollection::default(), PlannedCollection::default()],
+        });
+        meta_only.apply(&Event::CollectionFinished {
+            index: 0,
+            error: None,
+        });
+        assert_eq!(meta_only.percent(), 47);
+    }
+
+    #[test]
+    fn phases_read_as_lines_and_quiet_keeps_transfers() {
+        let p = Phase::Copying {
+            files: 3,
+            bytes: 10,
+            shared: 2,
+        };
+        assert_eq!(
+            p.to_string(),
+            "copying 3 files (10 bytes), sharing 2 unchanged files with the base"
+        );
+        assert_eq!(p.transfer(), Some((3, "files", 10)));
+        let all = Collect::default();
+        let quiet = Quiet(&all);
+        quiet.phase(Phase::WritingMeta);
+        quiet.phase(p.clone());
+        (&quiet as &dyn EventSink).warn("w");
+        assert_eq!(all.events().len(), 2);
+    }
+}
