@@ -1081,3 +1081,198 @@ async fn write_meta(
         ..Default::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Collect, Tracker};
+    use crate::testkit::Kit;
+
+    fn opts(name: &str) -> BackupOptions {
+        BackupOptions {
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    async fn kit_with_docs() -> Kit {
+        let kit = Kit::new();
+        kit.milvus
+            .add_collection("docs", &[100, 200, 300], 2, 1000)
+            .await;
+        kit
+    }
+
+    #[tokio::test]
+    async fn a_plan_lists_the_work_and_writes_nothing() {
+        let kit = kit_with_docs().await;
+        let plan = plan(&kit.ctx, &opts("b1")).await.unwrap();
+        assert_eq!(plan.totals.collections, 1);
+        assert_eq!(plan.totals.segments, 3);
+        // 3 segments × (2 fields × 2 insert logs + 1 delta log)
+        assert_eq!(plan.totals.files, 15);
+        assert_eq!(plan.totals.bytes, 3 * (4 * 1000 + 64));
+        assert!(plan.flush);
+        assert!(kit.backup_keys("").await.is_empty());
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(
+            json["collections"][0]["files"].as_array().unwrap().len(),
+            5 * 3
+        );
+    }
+
+    #[tokio::test]
+    async fn execute_copies_everything_and_reports_rising_progress() {
+        let kit = kit_with_docs().await;
+        let plan = plan(&kit.ctx, &opts("b1")).await.unwrap();
+        let events = Collect::default();
+        let stats = execute(&kit.ctx, &plan, &events, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!((stats.files, stats.entities), (15, 600));
+        let rows = catalog::list(&kit.ctx.backup_storage).await.unwrap();
+        assert_eq!(rows[0].state, catalog::BackupState::Complete);
+        let manifest = catalog::manifest(&kit.ctx.backup_storage, "b1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(manifest.files.len(), 15);
+        // Progress, as the server folds it, only rises and passes 3+ values.
+        let mut tracker = Tracker::new();
+        let mut seen = Vec::new();
+        for e in events.events() {
+            tracker.apply(&e);
+            seen.push(tracker.percent());
+        }
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        seen.dedup();
+        assert!(
+            seen.iter().filter(|p| **p > 0 && **p < 100).count() >= 3,
+            "{seen:?}"
+        );
+        let done = events
+            .events()
+            .iter()
+            .filter(|e| matches!(e, Event::FileDone { .. }))
+            .count();
+        assert_eq!(done, 15);
+    }
+
+    #[tokio::test]
+    async fn a_copy_failing_half_way_leaves_no_backup() {
+        let kit = kit_with_docs().await;
+        // No flush, so execute copies what the plan listed.
+        let plan = plan(
+            &kit.ctx,
+            &BackupOptions {
+                force: true,
+                ..opts("b1")
+            },
+        )
+        .await
+        .unwrap();
+        // A listed file vanishes before it is copied (Milvus compacted it).
+        let victim = &plan.collections[0].files[7].source;
+        kit.ctx.milvus_storage.delete(victim).await.unwrap();
+        let err = execute(
+            &kit.ctx,
+            &plan,
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert_eq!(err.operation(), Some("create"));
+        assert!(kit.backup_keys("").await.is_empty(), "partial backup left");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_backup_is_removed() {
+        let kit = kit_with_docs().await;
+        let plan = plan(&kit.ctx, &opts("b1")).await.unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let err = execute(&kit.ctx, &plan, &Collect::default(), &cancel)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert!(kit.backup_keys("").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn names_taken_and_empty_selections_are_refused_before_any_write() {
+        let kit = kit_with_docs().await;
+        create(
+            &kit.ctx,
+            &opts("b1"),
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let e = plan(&kit.ctx, &opts("b1")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        let e = plan(&kit.ctx, &opts("bad-name")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        let mut o = opts("b2");
+        o.selection.collections = vec!["nope".into()];
+        assert_eq!(
+            plan(&kit.ctx, &o).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn incremental_shares_unchanged_files_and_stops_when_the_base_goes() {
+        let kit = kit_with_docs().await;
+        let none = CancellationToken::new();
+        create(&kit.ctx, &opts("base"), &Collect::default(), &none)
+            .await
+            .unwrap();
+        let mut inc = opts("inc");
+        inc.base_backup = Some("base".into());
+        let p = plan(&kit.ctx, &inc).await.unwrap();
+        assert_eq!(p.totals.shared_files, 15);
+        let stats = execute(&kit.ctx, &p, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!((stats.shared_files, stats.copied_bytes), (15, 0));
+
+        // The base disappears between plan and execute.
+        let mut inc2 = opts("inc2");
+        inc2.base_backup = Some("inc".into());
+        let p = plan(&kit.ctx, &inc2).await.unwrap();
+        crate::delete::delete_backup(&kit.ctx.backup_storage, "base")
+            .await
+            .unwrap();
+        crate::delete::delete_backup(&kit.ctx.backup_storage, "inc")
+            .await
+            .unwrap();
+        let e = execute(&kit.ctx, &p, &Collect::default(), &none)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains("was deleted"), "{e}");
+        assert!(kit.backup_keys("inc2/").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn retention_runs_after_a_backup_and_spares_it() {
+        let mut kit = kit_with_docs().await;
+        kit.ctx.config.backup.max_backup_num = 2;
+        let none = CancellationToken::new();
+        for name in ["r1", "r2"] {
+            create(&kit.ctx, &opts(name), &Collect::default(), &none)
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let stats = create(&kit.ctx, &opts("r3"), &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.retention_deleted, vec!["r1"]);
+        let names: Vec<String> = catalog::names(&kit.ctx.backup_storage).await.unwrap();
+        assert_eq!(names, vec!["r2", "r3"]);
+    }
+}

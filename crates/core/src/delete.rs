@@ -344,4 +344,51 @@ mod tests {
         assert_eq!(both.victims(&all, NOW, &["d9"]), Vec::<String>::new());
         assert!(Retention::default().victims(&all, NOW, &[]).is_empty());
     }
+
+    #[tokio::test]
+    async fn deletes_named_backups_and_refuses_unknown_ones() {
+        use crate::backup::{self, BackupOptions};
+        use crate::events::Collect;
+        let kit = crate::testkit::Kit::new();
+        kit.milvus.add_collection("docs", &[5], 1, 100).await;
+        let none = CancellationToken::new();
+        for name in ["a", "b"] {
+            let opts = BackupOptions {
+                name: Some(name.into()),
+                ..Default::default()
+            };
+            backup::create(&kit.ctx, &opts, &Collect::default(), &none)
+                .await
+                .unwrap();
+        }
+        let storage = &kit.ctx.backup_storage;
+        let missing = DeleteOptions {
+            target: DeleteTarget::Names(vec!["a".into(), "zz".into()]),
+            keep: Vec::new(),
+        };
+        let e = delete(storage, &missing, &Collect::default(), &none)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::NotFound);
+        assert_eq!(
+            catalog::names(storage).await.unwrap(),
+            ["a", "b"],
+            "nothing deleted"
+        );
+        let all = DeleteOptions {
+            target: DeleteTarget::All,
+            keep: Vec::new(),
+        };
+        let stats = delete(storage, &all, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.deleted, ["a", "b"]);
+        assert!(kit.backup_keys("").await.is_empty());
+        let retention = DeleteOptions {
+            target: DeleteTarget::Retention(Retention::default()),
+            keep: Vec::new(),
+        };
+        let e = plan(storage, &retention).await.unwrap_err();
+        assert!(e.to_string().contains("no retention policy"), "{e}");
+    }
 }

@@ -960,3 +960,171 @@ mod tests {
         assert!(parse_rename("nocolon").is_err());
     }
 }
+
+#[cfg(test)]
+mod operation_tests {
+    use super::*;
+    use crate::backup::{self, BackupOptions};
+    use crate::events::{Collect, Tracker};
+    use crate::testkit::Kit;
+
+    async fn kit_with_backup() -> Kit {
+        let kit = Kit::new();
+        kit.milvus
+            .add_collection("docs", &[10, 20, 30], 1, 300)
+            .await;
+        let opts = BackupOptions {
+            name: Some("b1".into()),
+            ..Default::default()
+        };
+        backup::create(
+            &kit.ctx,
+            &opts,
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        kit
+    }
+
+    fn opts(suffix: &str) -> RestoreOptions {
+        RestoreOptions {
+            backup_name: "b1".into(),
+            suffix: suffix.into(),
+            ..Default::default()
+        }
+    }
+
+    async fn staged_objects(kit: &Kit) -> usize {
+        kit.ctx
+            .milvus_storage
+            .list(layout::STAGING_ROOT)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    #[tokio::test]
+    async fn a_plan_names_targets_refusals_staging_and_jobs_and_changes_nothing() {
+        let kit = kit_with_backup().await;
+        let p = plan(&kit.ctx, &opts("")).await.unwrap();
+        let t = &p.tasks[0];
+        assert!(t.exists);
+        assert_eq!(t.refused.as_ref().unwrap().kind, ErrorKind::AlreadyExists);
+        assert_eq!(p.check().unwrap_err().kind(), ErrorKind::AlreadyExists);
+        assert_eq!(t.imports.len(), 3);
+        assert!(p
+            .staging_dir
+            .as_deref()
+            .unwrap()
+            .starts_with("backup_staging/b1_"));
+        let p = plan(&kit.ctx, &opts("_r")).await.unwrap();
+        assert!(p.check().is_ok());
+        assert_eq!(p.tasks[0].target.to_string(), "default.docs_r");
+        let st = kit.milvus.state.lock().unwrap();
+        assert!(st.created.is_empty() && st.imports.is_empty());
+    }
+
+    #[tokio::test]
+    async fn execute_stages_imports_every_segment_and_sweeps() {
+        let kit = kit_with_backup().await;
+        let p = plan(&kit.ctx, &opts("_r")).await.unwrap();
+        let events = Collect::default();
+        let stats = execute(&kit.ctx, &p, &events, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!((stats.entities, stats.segments), (60, 3));
+        assert!(stats.staged_bytes > 0);
+        {
+            let st = kit.milvus.state.lock().unwrap();
+            assert_eq!(st.created, vec!["default.docs_r"]);
+            assert_eq!(st.imports.len(), 3);
+            assert!(st.imports.iter().all(|(t, _, paths)| t == "default.docs_r"
+                && paths[0].starts_with(p.staging_dir.as_deref().unwrap())));
+        }
+        assert_eq!(staged_objects(&kit).await, 0, "staging left behind");
+        let mut tracker = Tracker::new();
+        let mut seen = Vec::new();
+        for e in events.events() {
+            tracker.apply(&e);
+            seen.push(tracker.percent());
+        }
+        seen.dedup();
+        assert!(
+            seen.iter().filter(|p| **p > 0 && **p < 100).count() >= 3,
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_import_drops_the_collection_and_sweeps_staging() {
+        let kit = kit_with_backup().await;
+        let p = plan(&kit.ctx, &opts("_r")).await.unwrap();
+        let failing = p.tasks[0].imports[1].segment;
+        kit.milvus
+            .state
+            .lock()
+            .unwrap()
+            .failing_segments
+            .push(failing);
+        let e = execute(&kit.ctx, &p, &Collect::default(), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Remote);
+        assert!(e.to_string().contains(&failing.to_string()), "{e}");
+        assert_eq!(e.operation(), Some("restore"));
+        assert_eq!(
+            kit.milvus.state.lock().unwrap().dropped,
+            vec!["default.docs_r"]
+        );
+        assert_eq!(staged_objects(&kit).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_file_is_corrupt_and_nothing_is_imported() {
+        let kit = kit_with_backup().await;
+        let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
+            .await
+            .unwrap()
+            .unwrap();
+        let key = layout::join(&layout::backup_dir("b1"), &m.files[0].path);
+        let mut bytes = kit.ctx.backup_storage.read(&key).await.unwrap();
+        bytes[0] ^= 0xff;
+        kit.ctx.backup_storage.write(&key, bytes).await.unwrap();
+        let p = plan(
+            &kit.ctx,
+            &RestoreOptions {
+                tuning: Some(Tuning {
+                    import_parallelism: 1,
+                    ..Tuning::default()
+                }),
+                ..opts("_r")
+            },
+        )
+        .await
+        .unwrap();
+        let e = execute(&kit.ctx, &p, &Collect::default(), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert_eq!(
+            kit.milvus.state.lock().unwrap().dropped,
+            vec!["default.docs_r"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_truncated_manifest_stops_the_plan_as_damage() {
+        let kit = kit_with_backup().await;
+        let key = layout::backup_meta_file("b1", layout::MANIFEST);
+        let bytes = kit.ctx.backup_storage.read(&key).await.unwrap();
+        kit.ctx
+            .backup_storage
+            .write(&key, bytes[..10].to_vec())
+            .await
+            .unwrap();
+        let e = plan(&kit.ctx, &opts("_r")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    }
+}

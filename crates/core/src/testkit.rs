@@ -1,1 +1,360 @@
-//! Fakes for unit tests of the operations.
+//! Fakes for unit tests of the operations: a [`FakeMilvus`] that keeps its
+//! collections in memory and its binlogs in an in-memory [`Storage`], and
+//! [`Kit`], a [`Context`] wired to it and to an in-memory backup storage.
+//!
+//! The fake is honest where the operations depend on it: a segment's files
+//! exist in its storage, `Import` fails when the paths it is given hold no
+//! insert logs, and dropped or created collections are recorded.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::milvus::proto::common::KeyValuePair;
+use crate::milvus::proto::milvus as pb;
+use crate::milvus::proto::schema as pbs;
+use crate::milvus::{segment_state, Milvus, Version};
+use crate::storage::{layout, Side, Storage, StorageSpec};
+
+pub struct FakeCollection {
+    pub db: String,
+    pub name: String,
+    pub id: i64,
+    pub partition_id: i64,
+    /// (segment id, rows)
+    pub segments: Vec<(i64, i64)>,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub collections: Vec<FakeCollection>,
+    /// `db.coll` of every collection created by a restore.
+    pub created: Vec<String>,
+    pub dropped: Vec<String>,
+    /// (target `db.coll`, partition, paths) of every import.
+    pub imports: Vec<(String, String, Vec<String>)>,
+    /// Rows of each started import task, `None` when it fails.
+    tasks: BTreeMap<i64, Option<i64>>,
+    /// Segments whose import fails.
+    pub failing_segments: Vec<i64>,
+    next_id: i64,
+}
+
+pub struct FakeMilvus {
+    pub state: Mutex<FakeState>,
+    /// Milvus's own storage, where its binlogs are.
+    pub storage: Storage,
+}
+
+impl FakeMilvus {
+    pub fn new(storage: Storage) -> FakeMilvus {
+        FakeMilvus {
+            state: Mutex::new(FakeState {
+                next_id: 1000,
+                ..Default::default()
+            }),
+            storage,
+        }
+    }
+
+    /// Adds a flushed collection in `default` with one segment per entry of
+    /// `rows`, each with two fields of `files_per_field` insert logs of
+    /// `file_size` bytes, and a delete log.
+    pub async fn add_collection(
+        &self,
+        name: &str,
+        rows: &[i64],
+        files_per_field: usize,
+        file_size: usize,
+    ) {
+        let (id, partition_id, segments) = {
+            let mut st = self.state.lock().unwrap();
+            st.next_id += 10;
+            let id = st.next_id;
+            let segments: Vec<(i64, i64)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (id * 100 + i as i64, *r))
+                .collect();
+            st.collections.push(FakeCollection {
+                db: "default".into(),
+                name: name.into(),
+                id,
+                partition_id: id + 1,
+                segments: segments.clone(),
+            });
+            (id, id + 1, segments)
+        };
+        for (s, _) in segments {
+            let insert = layout::milvus_insert_log_dir(id, partition_id, s);
+            for field in [100, 101] {
+                for log in 0..files_per_field {
+                    let bytes: Vec<u8> = (0..file_size)
+                        .map(|i| (i + log + s as usize) as u8)
+                        .collect();
+                    self.storage
+                        .write(&format!("{insert}{field}/{}", 9000 + log), bytes)
+                        .await
+                        .unwrap();
+                }
+            }
+            let delta = layout::milvus_delta_log_dir(id, partition_id, s);
+            self.storage
+                .write(&format!("{delta}9999"), vec![7u8; 64])
+                .await
+                .unwrap();
+        }
+    }
+
+    fn find<'a>(st: &'a FakeState, db: &str, name: &str) -> Result<&'a FakeCollection> {
+        st.collections
+            .iter()
+            .find(|c| c.db == db && c.name == name)
+            .ok_or_else(|| Error::not_found(format!("collection {db}.{name} not found")))
+    }
+}
+
+fn schema(name: &str) -> pbs::CollectionSchema {
+    pbs::CollectionSchema {
+        name: name.into(),
+        fields: vec![
+            pbs::FieldSchema {
+                field_id: 100,
+                name: "pk".into(),
+                is_primary_key: true,
+                data_type: pbs::DataType::Int64 as i32,
+                ..Default::default()
+            },
+            pbs::FieldSchema {
+                field_id: 101,
+                name: "vec".into(),
+                data_type: pbs::DataType::FloatVector as i32,
+                type_params: vec![KeyValuePair {
+                    key: "dim".into(),
+                    value: "4".into(),
+                }],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+#[async_trait]
+impl Milvus for FakeMilvus {
+    fn address(&self) -> &str {
+        "fake:19530"
+    }
+    fn version(&self) -> Option<Version> {
+        Version::parse("v2.3.5")
+    }
+    fn version_text(&self) -> &str {
+        "v2.3.5-fake"
+    }
+    async fn list_databases(&self) -> Result<Vec<String>> {
+        Ok(vec!["default".into()])
+    }
+    async fn list_collections(&self, db: &str) -> Result<Vec<String>> {
+        let st = self.state.lock().unwrap();
+        Ok(st
+            .collections
+            .iter()
+            .filter(|c| c.db == db)
+            .map(|c| c.name.clone())
+            .collect())
+    }
+    async fn describe_collection(
+        &self,
+        db: &str,
+        name: &str,
+    ) -> Result<pb::DescribeCollectionResponse> {
+        let st = self.state.lock().unwrap();
+        let c = Self::find(&st, db, name)?;
+        Ok(pb::DescribeCollectionResponse {
+            schema: Some(schema(name)),
+            collection_id: c.id,
+            shards_num: 1,
+            collection_name: name.into(),
+            db_name: db.into(),
+            ..Default::default()
+        })
+    }
+    async fn show_partitions(&self, db: &str, collection: &str) -> Result<Vec<(String, i64)>> {
+        let st = self.state.lock().unwrap();
+        let c = Self::find(&st, db, collection)?;
+        Ok(vec![("_default".into(), c.partition_id)])
+    }
+    async fn describe_indexes(&self, _: &str, _: &str) -> Result<Vec<pb::IndexDescription>> {
+        Ok(Vec::new())
+    }
+    async fn load_state(&self, _: &str, _: &str) -> Result<String> {
+        Ok("NotLoad".into())
+    }
+    async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)> {
+        let st = self.state.lock().unwrap();
+        let c = Self::find(&st, db, collection)?;
+        Ok((c.segments.iter().map(|(s, _)| *s).collect(), 1))
+    }
+    async fn flush_done(&self, _: &str, _: &str, _: &[i64], _: u64) -> Result<bool> {
+        Ok(true)
+    }
+    async fn persistent_segments(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<Vec<pb::PersistentSegmentInfo>> {
+        let st = self.state.lock().unwrap();
+        let c = Self::find(&st, db, collection)?;
+        Ok(c.segments
+            .iter()
+            .map(|(s, rows)| pb::PersistentSegmentInfo {
+                segment_id: *s,
+                collection_id: c.id,
+                partition_id: c.partition_id,
+                num_rows: *rows,
+                state: segment_state::FLUSHED,
+                ..Default::default()
+            })
+            .collect())
+    }
+    async fn create_database(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()> {
+        let mut st = self.state.lock().unwrap();
+        st.next_id += 10;
+        let id = st.next_id;
+        st.created
+            .push(format!("{}.{}", req.db_name, req.collection_name));
+        st.collections.push(FakeCollection {
+            db: req.db_name,
+            name: req.collection_name,
+            id,
+            partition_id: id + 1,
+            segments: Vec::new(),
+        });
+        Ok(())
+    }
+    async fn drop_collection(&self, db: &str, name: &str) -> Result<()> {
+        let mut st = self.state.lock().unwrap();
+        Self::find(&st, db, name)?;
+        st.collections.retain(|c| !(c.db == db && c.name == name));
+        st.dropped.push(format!("{db}.{name}"));
+        Ok(())
+    }
+    async fn create_partition(&self, _: &str, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn create_index(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Vec<KeyValuePair>,
+    ) -> Result<()> {
+        Ok(())
+    }
+    async fn drop_index(&self, _: &str, _: &str, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn load_collection(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn create_alias(&self, _: &str, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    /// Backup-mode import: the insert-log path must hold files, and its
+    /// last folder names the segment.
+    async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>> {
+        let insert = req.files.first().cloned().unwrap_or_default();
+        let has_files = !self.storage.list(&insert).await?.is_empty();
+        let segment: i64 = insert
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1);
+        let mut st = self.state.lock().unwrap();
+        let rows = st
+            .collections
+            .iter()
+            .flat_map(|c| &c.segments)
+            .find(|(s, _)| *s == segment)
+            .map(|(_, r)| *r);
+        let outcome = rows.filter(|_| has_files && !st.failing_segments.contains(&segment));
+        st.imports.push((
+            format!("{}.{}", req.db_name, req.collection_name),
+            req.partition_name,
+            req.files,
+        ));
+        st.next_id += 1;
+        let task = st.next_id;
+        st.tasks.insert(task, outcome);
+        Ok(vec![task])
+    }
+    async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse> {
+        let st = self.state.lock().unwrap();
+        Ok(match st.tasks.get(&task).copied().flatten() {
+            Some(rows) => pb::GetImportStateResponse {
+                state: 6,
+                row_count: rows,
+                ..Default::default()
+            },
+            None => pb::GetImportStateResponse {
+                state: 7,
+                infos: vec![KeyValuePair {
+                    key: "failed_reason".into(),
+                    value: "no binlog to import".into(),
+                }],
+                ..Default::default()
+            },
+        })
+    }
+    async fn query(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &[String],
+        _: Option<u64>,
+    ) -> Result<Vec<pbs::FieldData>> {
+        Ok(Vec::new())
+    }
+}
+
+/// A context over a fake Milvus and two in-memory storages.
+pub struct Kit {
+    pub ctx: Context,
+    pub milvus: Arc<FakeMilvus>,
+}
+
+impl Kit {
+    pub fn new() -> Kit {
+        let mut config = Config::default();
+        config.backup.gc_pause.enable = false;
+        let milvus_storage = Storage::open(StorageSpec::memory(Side::Milvus, "milvus")).unwrap();
+        let backup_storage = Storage::open(StorageSpec::memory(Side::Backup, "backups")).unwrap();
+        let milvus = Arc::new(FakeMilvus::new(milvus_storage.clone()));
+        Kit {
+            ctx: Context::with_parts(config, milvus.clone(), milvus_storage, backup_storage),
+            milvus,
+        }
+    }
+
+    /// Every object key in backup storage under `prefix`.
+    pub async fn backup_keys(&self, prefix: &str) -> Vec<String> {
+        self.ctx
+            .backup_storage
+            .list(prefix)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    }
+}

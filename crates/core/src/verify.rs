@@ -376,3 +376,146 @@ async fn check_files(
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::{self, BackupOptions};
+    use crate::events::Collect;
+    use crate::testkit::Kit;
+
+    async fn kit_with_backup(name: &str) -> Kit {
+        let kit = Kit::new();
+        kit.milvus.add_collection("docs", &[10, 20], 1, 500).await;
+        let opts = BackupOptions {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        backup::create(
+            &kit.ctx,
+            &opts,
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        kit
+    }
+
+    async fn verify_one(kit: &Kit, name: &str, deep: bool) -> Result<VerifyReport> {
+        let opts = VerifyOptions {
+            backups: vec![name.into()],
+            deep,
+            ..Default::default()
+        };
+        let mut reports = verify(
+            &kit.ctx,
+            &opts,
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await?;
+        Ok(reports.remove(0))
+    }
+
+    /// Cuts a stored file in half.
+    async fn truncate(kit: &Kit, key: &str) {
+        let bytes = kit.ctx.backup_storage.read(key).await.unwrap();
+        kit.ctx
+            .backup_storage
+            .write(key, bytes[..bytes.len() / 2].to_vec())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_good_backup_passes_plain_and_deep() {
+        let kit = kit_with_backup("b1").await;
+        for deep in [false, true] {
+            let r = verify_one(&kit, "b1", deep).await.unwrap();
+            assert!(r.ok(), "{:?}", r.problems);
+            assert_eq!(r.files, 6);
+        }
+    }
+
+    #[tokio::test]
+    async fn truncated_meta_files_are_damage_not_errors() {
+        for file in [layout::FULL_META, layout::MANIFEST, layout::SEGMENT_META] {
+            let kit = kit_with_backup("b1").await;
+            truncate(&kit, &layout::backup_meta_file("b1", file)).await;
+            let r = verify_one(&kit, "b1", false).await.unwrap();
+            assert_eq!(r.problems.len(), 1, "{file}: {:?}", r.problems);
+            assert_eq!(r.problems[0].path, format!("meta/{file}"));
+            assert!(
+                r.problems[0]
+                    .problem
+                    .contains("not a valid backup meta file"),
+                "{:?}",
+                r.problems
+            );
+            if file != layout::SEGMENT_META {
+                // Reading it for anything else is Corrupt (exit 9), never Remote.
+                let e = match file {
+                    layout::FULL_META => catalog::get(&kit.ctx.backup_storage, "b1").await.err(),
+                    _ => catalog::manifest(&kit.ctx.backup_storage, "b1").await.err(),
+                }
+                .unwrap();
+                assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn list_shows_damaged_and_verify_all_includes_them() {
+        let kit = kit_with_backup("b1").await;
+        let none = CancellationToken::new();
+        for key in [layout::SUMMARY, layout::FULL_META] {
+            truncate(&kit, &layout::backup_meta_file("b1", key)).await;
+        }
+        let rows = catalog::list(&kit.ctx.backup_storage).await.unwrap();
+        assert_eq!(rows[0].state, BackupState::Damaged);
+        let reports = verify(
+            &kit.ctx,
+            &VerifyOptions::default(),
+            &Collect::default(),
+            &none,
+        )
+        .await
+        .unwrap();
+        assert_eq!(reports.len(), 1);
+        assert!(!reports[0].ok());
+    }
+
+    #[tokio::test]
+    async fn a_flipped_byte_is_found_by_deep_only() {
+        let kit = kit_with_backup("b1").await;
+        let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
+            .await
+            .unwrap()
+            .unwrap();
+        let key = layout::join(&layout::backup_dir("b1"), &m.files[0].path);
+        let mut bytes = kit.ctx.backup_storage.read(&key).await.unwrap();
+        bytes[3] ^= 1;
+        kit.ctx.backup_storage.write(&key, bytes).await.unwrap();
+        assert!(verify_one(&kit, "b1", false).await.unwrap().ok());
+        let r = verify_one(&kit, "b1", true).await.unwrap();
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(r.problems[0].path, m.files[0].path);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_incomplete_backups_are_refused_by_the_plan() {
+        let kit = kit_with_backup("b1").await;
+        let e = verify_one(&kit, "nope", false).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        kit.ctx
+            .backup_storage
+            .delete(&layout::backup_meta_file("b1", layout::FULL_META))
+            .await
+            .unwrap();
+        let e = verify_one(&kit, "b1", false).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        let e = verify_one(&kit, "", false).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+}
