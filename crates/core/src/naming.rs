@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 pub fn validate_backup_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::invalid_input(
-            "a backup name is required (e.g. -n nightly, or backup_name in a request)",
+            "invalid backup name: none given — name the backup (-n on the command line; backup_name is required in a request)",
         ));
     }
     if is_backup_name(name) {

@@ -6,6 +6,7 @@ mod backup;
 mod check;
 mod config_cli;
 mod env;
+mod ops;
 mod restore;
 mod server;
 mod storage;
