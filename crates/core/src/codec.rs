@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{self, Key};
 use crate::storage::Storage;
-use crate::stream::{pump, PumpError, Tallied, Tally};
+use crate::stream::{from_source, pump, MarkErrors, PumpError, Tallied, Tally};
 
 /// Compression of stored files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,7 +189,8 @@ pub struct Expected<'a> {
 /// (or nowhere, to check it). The outer error is trouble reaching the
 /// file; the inner one says how the file is not what the manifest recorded
 /// or does not decrypt or decompress, in which case anything written was
-/// never completed.
+/// never completed. A read error from storage is told from one of the
+/// decoders by [`MarkErrors`]: only the latter is damage.
 pub async fn decode_copy(
     from: &Storage,
     src: &str,
@@ -197,7 +198,8 @@ pub async fn decode_copy(
     to: Option<(&Storage, &str)>,
 ) -> Result<std::result::Result<u64, String>> {
     let (stored, raw) = (Tally::default(), Tally::default());
-    let mut r: DynRead = Box::new(Tallied::new(from.open_read(src).await?, &stored));
+    let source = MarkErrors(from.open_read(src).await?);
+    let mut r: DynRead = Box::new(Tallied::new(source, &stored));
     if expected.encoding.encrypted {
         let key = from.key().ok_or_else(|| key::missing_key(src))?;
         let opened = match age::Decryptor::new_async_buffered(BufReader::new(r)).await {
@@ -206,7 +208,9 @@ pub async fn decode_copy(
         };
         r = match opened {
             Ok(reader) => Box::new(reader),
-            Err(age::DecryptError::Io(e)) => return Err(io_error(from, src, e)),
+            Err(age::DecryptError::Io(e)) if from_source(&e) => return Err(io_error(from, src, e)),
+            // A header cut short or garbled.
+            Err(age::DecryptError::Io(e)) => return Ok(Err(format!("does not decrypt: {e}"))),
             Err(e) => match key::decrypt_error(e, src, key) {
                 e if e.kind() == ErrorKind::Corrupt => return Ok(Err(e.to_string())),
                 e => return Err(e),
@@ -232,11 +236,10 @@ pub async fn decode_copy(
     };
     match pump(&mut r, &mut sink).await {
         Ok(_) => {}
-        // Decoders and age's tag check report bad input this way.
-        Err(PumpError::Read(e)) if is_bad_data(&e) => {
-            return Ok(Err(format!("does not decode: {e}")))
-        }
-        Err(PumpError::Read(e)) => return Err(io_error(from, src, e)),
+        Err(PumpError::Read(e)) if from_source(&e) => return Err(io_error(from, src, e)),
+        // Every other read error is a decoder's (age's tag check, zstd's
+        // checksum, gzip's CRC): the bytes are bad.
+        Err(PumpError::Read(e)) => return Ok(Err(format!("does not decode: {e}"))),
         Err(PumpError::Write(e)) => return Err(io_error(to.map_or(from, |(s, _)| s), src, e)),
     }
     let (sha, size) = stored.finish();
@@ -265,13 +268,6 @@ pub async fn decode_copy(
         sink.close().await.map_err(|e| io_error(storage, src, e))?;
     }
     Ok(Ok(raw_size))
-}
-
-fn is_bad_data(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
-    )
 }
 
 fn io_error(storage: &Storage, key: &str, e: std::io::Error) -> Error {

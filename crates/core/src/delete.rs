@@ -347,19 +347,12 @@ mod tests {
 
     #[tokio::test]
     async fn deletes_named_backups_and_refuses_unknown_ones() {
-        use crate::backup::{self, BackupOptions};
         use crate::events::Collect;
         let kit = crate::testkit::Kit::new();
         kit.milvus.add_collection("docs", &[5], 1, 100).await;
         let none = CancellationToken::new();
         for name in ["a", "b"] {
-            let opts = BackupOptions {
-                name: Some(name.into()),
-                ..Default::default()
-            };
-            backup::create(&kit.ctx, &opts, &Collect::default(), &none)
-                .await
-                .unwrap();
+            kit.create_backup(name).await;
         }
         let storage = &kit.ctx.backup_storage;
         let missing = DeleteOptions {

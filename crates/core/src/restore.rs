@@ -964,7 +964,6 @@ mod tests {
 #[cfg(test)]
 mod operation_tests {
     use super::*;
-    use crate::backup::{self, BackupOptions};
     use crate::events::{Collect, Tracker};
     use crate::testkit::Kit;
 
@@ -973,18 +972,7 @@ mod operation_tests {
         kit.milvus
             .add_collection("docs", &[10, 20, 30], 1, 300)
             .await;
-        let opts = BackupOptions {
-            name: Some("b1".into()),
-            ..Default::default()
-        };
-        backup::create(
-            &kit.ctx,
-            &opts,
-            &Collect::default(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        kit.create_backup("b1").await;
         kit
     }
 

@@ -84,6 +84,42 @@ impl<R: AsyncRead + Unpin> AsyncRead for Tallied<R> {
     }
 }
 
+/// A reader whose own errors are marked, so that a pipeline reading
+/// through it (decryptors, decompressors) can tell a failing source (an
+/// outage) from bytes that do not decode (damage) by the error, not by
+/// its text: see [`from_source`].
+pub struct MarkErrors<R>(pub R);
+
+/// An error of the reader inside a [`MarkErrors`].
+#[derive(Debug)]
+struct SourceError(std::io::Error);
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+impl<R: AsyncRead + Unpin> AsyncRead for MarkErrors<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.0).poll_read(cx, buf) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(std::io::Error::new(e.kind(), SourceError(e)))),
+            other => other,
+        }
+    }
+}
+
+/// Whether `e` came from the reader inside a [`MarkErrors`].
+pub fn from_source(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<SourceError>())
+}
+
 /// Bytes moved per read.
 pub const BUF: usize = 256 * 1024;
 
@@ -129,5 +165,26 @@ mod tests {
             "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
         );
         assert_eq!(w.inner, b"hello world");
+    }
+
+    struct Failing;
+
+    impl AsyncRead for Failing {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Err(std::io::Error::other("connection reset")))
+        }
+    }
+
+    #[tokio::test]
+    async fn marked_errors_are_told_from_others() {
+        let mut r = MarkErrors(Failing);
+        let e = r.read(&mut [0u8; 4]).await.unwrap_err();
+        assert!(from_source(&e));
+        assert_eq!(e.to_string(), "connection reset");
+        assert!(!from_source(&std::io::Error::other("bad frame")));
     }
 }

@@ -346,6 +346,22 @@ impl Kit {
         }
     }
 
+    /// Makes a backup of every collection (it must succeed).
+    pub async fn create_backup(&self, name: &str) -> crate::backup::BackupStats {
+        let opts = crate::backup::BackupOptions {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        crate::backup::create(
+            &self.ctx,
+            &opts,
+            &crate::events::Collect::default(),
+            &crate::CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    }
+
     /// Every object key in backup storage under `prefix`.
     pub async fn backup_keys(&self, prefix: &str) -> Vec<String> {
         self.ctx

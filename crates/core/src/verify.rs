@@ -380,25 +380,13 @@ async fn check_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::{self, BackupOptions};
     use crate::events::Collect;
     use crate::testkit::Kit;
 
     async fn kit_with_backup(name: &str) -> Kit {
         let kit = Kit::new();
         kit.milvus.add_collection("docs", &[10, 20], 1, 500).await;
-        let opts = BackupOptions {
-            name: Some(name.into()),
-            ..Default::default()
-        };
-        backup::create(
-            &kit.ctx,
-            &opts,
-            &Collect::default(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        kit.create_backup(name).await;
         kit
     }
 
@@ -501,6 +489,38 @@ mod tests {
         let r = verify_one(&kit, "b1", true).await.unwrap();
         assert_eq!(r.problems.len(), 1);
         assert_eq!(r.problems[0].path, m.files[0].path);
+    }
+
+    #[tokio::test]
+    async fn a_flipped_byte_in_a_compressed_file_is_a_problem_not_an_error() {
+        let kit = Kit::new();
+        kit.milvus.add_collection("docs", &[10], 1, 20_000).await;
+        let opts = crate::backup::BackupOptions {
+            name: Some("z1".into()),
+            compress: Some("zstd".into()),
+            ..Default::default()
+        };
+        crate::backup::create(
+            &kit.ctx,
+            &opts,
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let m = catalog::manifest(&kit.ctx.backup_storage, "z1")
+            .await
+            .unwrap()
+            .unwrap();
+        let f = m.files.iter().max_by_key(|f| f.size).unwrap();
+        let key = layout::join(&layout::backup_dir("z1"), &f.path);
+        let mut bytes = kit.ctx.backup_storage.read(&key).await.unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+        kit.ctx.backup_storage.write(&key, bytes).await.unwrap();
+        let r = verify_one(&kit, "z1", true).await.unwrap();
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert_eq!(r.problems[0].path, f.path);
     }
 
     #[tokio::test]

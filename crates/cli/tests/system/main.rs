@@ -1,14 +1,16 @@
 //! System tests: real Milvus servers and real S3 services, started once per
 //! run by `scripts/testenv.sh start` (see `scripts/test.sh`). Nothing here
-//! is mocked. Each test uses unique names and cleans up after itself.
+//! is mocked. Each test uses unique names and cleans up after itself. The
+//! helpers they share with the server crate's tests are in
+//! `milvus-backup-testkit`; the REST server's tests are in `crates/server`.
+
+use milvus_backup_testkit as env;
 
 mod backup;
 mod check;
 mod config_cli;
-mod env;
 mod ops;
 mod restore;
-mod server;
 mod storage;
 mod trust;
 mod verify;

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use milvus_backup_core::storage::layout;
 use milvus_backup_core::Context;
 
-use crate::env::{cli, config, config_file, config_yaml, generated, unique};
-use crate::restore::run;
+use crate::env::{cli, config, config_file, config_yaml, generated, run, unique};
 
 fn json_of(out: &assert_cmd::assert::Assert) -> serde_json::Value {
     serde_json::from_slice(&out.get_output().stdout).unwrap()

@@ -8,82 +8,9 @@ use milvus_backup_core::Context;
 use predicates::prelude::*;
 
 use crate::env::{
-    cli, config, config_file, config_yaml, gen_data, generated, host_port, unique, var, Generated,
+    assert_same_collection, cli, config, config_file, config_yaml, drop_collection, gen_data,
+    generated, host_port, pick, run, unique, var, Generated,
 };
-
-/// Schema, partitions and indexes of a collection, without its name and db.
-fn describe(inst: &str, db: &str, name: &str) -> serde_json::Value {
-    let mut v: serde_json::Value = serde_json::from_str(&gen_data(
-        inst,
-        &["describe", "--db", db, "--collection", name],
-    ))
-    .unwrap();
-    let obj = v.as_object_mut().unwrap();
-    for k in ["name", "db", "load_state", "aliases"] {
-        obj.remove(k);
-    }
-    v
-}
-
-/// Asserts that `target` on `to` equals `source` on `from`: description
-/// first (dumping may add an index to load), then every row.
-pub(crate) fn assert_same_collection(
-    from: &str,
-    source: &Generated,
-    to: &str,
-    db: &str,
-    target: &str,
-) {
-    let (a, b) = (
-        describe(from, &source.db, &source.name),
-        describe(to, db, target),
-    );
-    assert_eq!(
-        a,
-        b,
-        "schema/partitions/indexes of {db}.{target} differ from {}",
-        source.full_name()
-    );
-    let rows_a = gen_data(
-        from,
-        &["dump", "--db", &source.db, "--collection", &source.name],
-    );
-    let rows_b = gen_data(to, &["dump", "--db", db, "--collection", target]);
-    assert_eq!(
-        rows_a.lines().count() as i64,
-        source.rows,
-        "{} rows after deletes",
-        source.full_name()
-    );
-    assert!(
-        rows_a == rows_b,
-        "rows of {db}.{target} differ from {}",
-        source.full_name()
-    );
-}
-
-pub(crate) fn drop_collection(inst: &str, db: &str, name: &str) {
-    let cfg = config(&config_yaml(inst, "unused"), &[]);
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let ctx = Context::open(&cfg).unwrap();
-        ctx.milvus()
-            .await
-            .unwrap()
-            .drop_collection(db, name)
-            .await
-            .unwrap();
-    });
-}
-
-pub(crate) fn run(cfg: &std::path::Path, sets: &[String], args: &[&str]) -> serde_json::Value {
-    let mut cmd = cli();
-    cmd.arg("--json").arg("--config").arg(cfg);
-    for s in sets {
-        cmd.arg("--set").arg(s);
-    }
-    let out = cmd.args(args).assert().success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
-}
 
 /// Backs up `colls` of `from` with backup storage `backup_sets`, restores
 /// them into `to` (whose storage the config describes) with `_r` + a tag,
@@ -117,15 +44,6 @@ fn round_trip(
         drop_collection(to, &g.db, &target);
     }
     stats
-}
-
-/// A collection with deletes and one of another kind (autoID, varchar...).
-pub(crate) fn pick(inst: &'static str, names: &[&str]) -> Vec<Generated> {
-    generated(inst)
-        .iter()
-        .filter(|g| names.iter().any(|n| g.name.ends_with(n)))
-        .cloned()
-        .collect()
 }
 
 #[test]

@@ -9,8 +9,10 @@ use milvus_backup_core::storage::layout;
 use milvus_backup_core::Context;
 use predicates::prelude::*;
 
-use crate::env::{cli, config, config_file, config_yaml, unique, Generated};
-use crate::restore::{assert_same_collection, drop_collection, pick, run};
+use crate::env::{
+    assert_same_collection, cli, config, config_file, config_yaml, drop_collection, pick, run,
+    unique, Generated,
+};
 
 fn manifest(ctx: &Context, name: &str) -> Manifest {
     let bytes = block(

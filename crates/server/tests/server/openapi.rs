@@ -1,6 +1,6 @@
 //! The OpenAPI document is generated from the code; this snapshot makes
 //! every change to the API's shape deliberate. Rewrite it with
-//! `UPDATE_SNAPSHOTS=1 cargo test -p milvus-backup-server --test openapi`.
+//! `UPDATE_SNAPSHOTS=1 cargo test -p milvus-backup-server --test server`.
 
 use std::path::PathBuf;
 
@@ -22,7 +22,7 @@ fn openapi_document_matches_the_snapshot() {
     assert!(
         stored.trim_end() == generated.trim_end(),
         "the generated OpenAPI document differs from {} — if the API change is intended, run \
-         `UPDATE_SNAPSHOTS=1 cargo test -p milvus-backup-server --test openapi` and commit the file",
+         `UPDATE_SNAPSHOTS=1 cargo test -p milvus-backup-server --test server` and commit the file",
         path.display()
     );
 }

@@ -10,8 +10,10 @@ use milvus_backup_core::storage::layout;
 use milvus_backup_core::Context;
 use serde_json::{json, Value};
 
-use crate::env::{config, config_file, config_yaml, generated, unique, Generated};
-use crate::restore::{assert_same_collection, drop_collection};
+use milvus_backup_testkit::{
+    assert_same_collection, bin, config, config_file, config_yaml, drop_collection, generated,
+    unique, Generated,
+};
 
 /// A running `milvus-backup server`; killed when dropped.
 struct Server {
@@ -37,7 +39,7 @@ impl Server {
         let (dir, cfg) = config_file(yaml);
         let log = dir.path().join("server.log");
         let port = free_port();
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("milvus-backup"));
+        let mut cmd = Command::new(bin());
         for (k, _) in std::env::vars() {
             if k.starts_with("MILVUS_") || k.starts_with("MINIO_") || k.starts_with("BACKUP_") {
                 cmd.env_remove(k);
@@ -154,6 +156,17 @@ impl Server {
 
     /// Polls `path` until `done` holds (bounded).
     async fn poll(&self, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        self.poll_every(path, limit, Duration::from_millis(300), done)
+            .await
+    }
+
+    async fn poll_every(
+        &self,
+        path: &str,
+        limit: Duration,
+        every: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let (status, body) = self.get(path).await;
@@ -165,7 +178,7 @@ impl Server {
                 start.elapsed() < limit,
                 "{path} not done after {limit:?}: {body}"
             );
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(every).await;
         }
     }
 
@@ -811,7 +824,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let started = Instant::now();
     let out = Command::new("bash")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/schemathesis.sh"))
-        .arg(assert_cmd::cargo::cargo_bin("milvus-backup"))
+        .arg(bin())
         .env("MBT_ST_INSTANCE", "V22")
         .env_remove("RUST_LOG")
         .output()
@@ -831,4 +844,128 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(summary.contains(" failures=0 "), "{summary}");
     assert!(summary.contains(" 5xx=0"), "{summary}");
     assert!(summary.contains("operations=14 "), "{summary}");
+}
+
+/// Polls `path` until its task ends; returns every progress value seen.
+async fn progress_of(s: &Server, path: &str) -> (Vec<i64>, Value) {
+    let seen = std::sync::Mutex::new(Vec::new());
+    let done = s
+        .poll_every(
+            path,
+            Duration::from_secs(600),
+            Duration::from_millis(20),
+            |d| {
+                seen.lock().unwrap().push(d["progress"].as_i64().unwrap());
+                d["state_code"].as_i64().unwrap() >= 2
+            },
+        )
+        .await;
+    (seen.into_inner().unwrap(), done)
+}
+
+fn assert_rising(what: &str, seen: &[i64]) {
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "{what}: progress went down: {seen:?}"
+    );
+    let mut between: Vec<i64> = seen
+        .iter()
+        .copied()
+        .filter(|p| *p > 0 && *p < 100)
+        .collect();
+    between.dedup();
+    assert!(
+        between.len() >= 3,
+        "{what}: fewer than 3 progress values between 0 and 100: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&100), "{what}: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_progress_rises_through_create_and_restore() {
+    let yaml = config_yaml("A", &unique("srv_prog"));
+    // One file and one segment at a time, so progress moves in steps.
+    let s = Server::start(
+        &yaml,
+        &[
+            SLOW.to_string(),
+            "backup.parallelism.importJob=1".to_string(),
+        ],
+        &[],
+    )
+    .await;
+    // The plan says which collections make 8 segments or more.
+    let all: Vec<String> = generated("A").iter().map(|g| g.full_name()).collect();
+    let (status, dry) = s
+        .post("/create", json!({"collection_names": all, "dry_run": true}))
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    let mut planned: Vec<(u64, String)> = dry["data"]["plan"]["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["segments"].as_u64().unwrap(),
+                c["collection"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    planned.sort_by(|a, b| b.cmp(a));
+    let mut colls = Vec::new();
+    let mut segments = 0;
+    for (n, c) in planned {
+        if segments >= 8 {
+            break;
+        }
+        segments += n;
+        colls.push(c);
+    }
+    assert!(segments >= 8, "the generated data has {segments} segments");
+
+    let name = unique("srv_prog");
+    let (status, body) = s
+        .post(
+            "/create",
+            json!({"backup_name": name, "collection_names": colls, "async": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (seen, done) = progress_of(&s, &format!("/get_backup?backup_name={name}")).await;
+    assert_eq!(done["state_code"], 2, "{done}");
+    eprintln!("create progress: {seen:?}");
+    assert_rising("create", &seen);
+
+    let suffix = format!("_p{}", &name[name.len() - 6..]);
+    let (status, body) = s
+        .post(
+            "/restore",
+            json!({"backup_name": name, "collection_suffix": suffix, "async": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    let (seen, done) = progress_of(&s, &format!("/get_restore?id={id}")).await;
+    assert_eq!(done["state_code"], 2, "{done}");
+    eprintln!("restore progress: {seen:?}");
+    assert_rising("restore", &seen);
+    let tasks = done["collection_restore_tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), colls.len());
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["progress"] == 100 && t["state_code"] == 2),
+        "{done}"
+    );
+
+    tokio::task::spawn_blocking(move || {
+        for c in &colls {
+            let (db, coll) = c.split_once('.').unwrap();
+            drop_collection("A", db, &format!("{coll}{suffix}"));
+        }
+    })
+    .await
+    .unwrap();
+    let (status, _) = s.delete(&format!("/delete?backup_name={name}")).await;
+    assert_eq!(status, 200);
 }

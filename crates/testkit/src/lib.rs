@@ -1,10 +1,14 @@
-//! The running test environment, as described by `scripts/testenv.sh env`.
+//! What the system tests of every crate share: the running test
+//! environment (as `scripts/testenv.sh start` describes it), configs for
+//! its instances, the generated data set, the `milvus-backup` binary, and
+//! helpers that compare and drop collections. Nothing here is mocked.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use milvus_backup_core::config::{Config, LoadOptions};
+use milvus_backup_core::Context;
 
 /// Variables written by `scripts/testenv.sh start`, from the process
 /// environment or, failing that, from the run directory's `env.sh`.
@@ -205,7 +209,7 @@ pub fn gen_data(inst: &str, args: &[&str]) -> String {
 
 /// The CLI binary, with no inherited settings that could change its behaviour.
 pub fn cli() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("milvus-backup").unwrap();
+    let mut cmd = assert_cmd::Command::new(bin());
     for (k, _) in std::env::vars() {
         if k.starts_with("MILVUS_")
             || k.starts_with("MINIO_")
@@ -218,4 +222,93 @@ pub fn cli() -> assert_cmd::Command {
     cmd.env("NO_COLOR", "1")
         .env("no_proxy", "127.0.0.1,localhost");
     cmd
+}
+
+/// Schema, partitions and indexes of a collection, without its name and db.
+fn describe(inst: &str, db: &str, name: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(&gen_data(
+        inst,
+        &["describe", "--db", db, "--collection", name],
+    ))
+    .unwrap();
+    let obj = v.as_object_mut().unwrap();
+    for k in ["name", "db", "load_state", "aliases"] {
+        obj.remove(k);
+    }
+    v
+}
+
+/// Asserts that `target` on `to` equals `source` on `from`: description
+/// first (dumping may add an index to load), then every row.
+pub fn assert_same_collection(from: &str, source: &Generated, to: &str, db: &str, target: &str) {
+    let (a, b) = (
+        describe(from, &source.db, &source.name),
+        describe(to, db, target),
+    );
+    assert_eq!(
+        a,
+        b,
+        "schema/partitions/indexes of {db}.{target} differ from {}",
+        source.full_name()
+    );
+    let rows_a = gen_data(
+        from,
+        &["dump", "--db", &source.db, "--collection", &source.name],
+    );
+    let rows_b = gen_data(to, &["dump", "--db", db, "--collection", target]);
+    assert_eq!(
+        rows_a.lines().count() as i64,
+        source.rows,
+        "{} rows after deletes",
+        source.full_name()
+    );
+    assert!(
+        rows_a == rows_b,
+        "rows of {db}.{target} differ from {}",
+        source.full_name()
+    );
+}
+
+pub fn drop_collection(inst: &str, db: &str, name: &str) {
+    let cfg = config(&config_yaml(inst, "unused"), &[]);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ctx = Context::open(&cfg).unwrap();
+        ctx.milvus()
+            .await
+            .unwrap()
+            .drop_collection(db, name)
+            .await
+            .unwrap();
+    });
+}
+
+pub fn run(cfg: &std::path::Path, sets: &[String], args: &[&str]) -> serde_json::Value {
+    let mut cmd = cli();
+    cmd.arg("--json").arg("--config").arg(cfg);
+    for s in sets {
+        cmd.arg("--set").arg(s);
+    }
+    let out = cmd.args(args).assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+/// A collection with deletes and one of another kind (autoID, varchar...).
+pub fn pick(inst: &'static str, names: &[&str]) -> Vec<Generated> {
+    generated(inst)
+        .iter()
+        .filter(|g| names.iter().any(|n| g.name.ends_with(n)))
+        .cloned()
+        .collect()
+}
+
+/// The `milvus-backup` binary that `cargo test --workspace` built (other
+/// crates' tests run it too).
+pub fn bin() -> PathBuf {
+    let path = assert_cmd::cargo::cargo_bin("milvus-backup");
+    assert!(
+        path.exists(),
+        "{} is missing — build it first: cargo build -p milvus-backup (scripts/test.sh does)",
+        path.display()
+    );
+    path
 }
