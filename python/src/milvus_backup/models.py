@@ -107,7 +107,8 @@ class BackupInfo(_Record):
     #: The backup's id (the creating task's id until the backup is written).
     id: str
     status: str
-    #: Bytes of data files.
+    #: Bytes of data files: as stored (``list_backups``), or as Milvus holds
+    #: them (``get_backup``); the two differ for a compressed backup.
     size: int
     #: When the backup was taken, seconds since the Unix epoch (0 if unknown).
     created_at: float
