@@ -239,6 +239,9 @@ class Bucket:
         body[offset] ^= 0xFF
         self.put(key, bytes(body))
 
+    def delete(self, key: str) -> None:
+        self.http.delete(f"{self.base}/{key}").raise_for_status()
+
     def delete_prefix(self, prefix: str) -> None:
         for k in self.keys(prefix):
-            self.http.delete(f"{self.base}/{k}").raise_for_status()
+            self.delete(k)
