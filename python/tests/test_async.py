@@ -98,7 +98,8 @@ def test_every_coroutine_of_async_backup_client(env, milvus, data, dropped):
             assert await c.verify_backup(inc, deep=True) is True
             assert (await c.verify_report(base)).ok
 
-            task_id = await c.create_backup_async(unique("aio_started"), [data.small])
+            started_name = unique("aio_started")
+            task_id = await c.create_backup_async(started_name, [data.small])
             done = await c.wait(task_id, timeout=120)
             assert done.status == "completed" and done.kind == "create"
             with pytest.raises(Conflict):
@@ -115,5 +116,7 @@ def test_every_coroutine_of_async_backup_client(env, milvus, data, dropped):
             assert await c.delete_backup(inc) > 0
             with pytest.raises(NotFound):
                 await c.get_backup(inc)
+            for name in (base, started_name):
+                await c.delete_backup(name)
 
     asyncio.run(asyncio.wait_for(main(), timeout=300))
