@@ -45,12 +45,13 @@ class Env:
 def env() -> Iterator[Env]:
     v = support.testenv()
     root = support.unique("root")
-    # One copy at a time, so that a create of several segments takes long
-    # enough for its progress to be seen.
+    # One copy and one import at a time: a restore's progress moves once
+    # per imported segment, and Milvus may finish concurrent imports
+    # together (0 → 100); one at a time, each segment shows.
     server = support.Server(
         support.config_yaml(v, root),
         token=support.unique("token"),
-        sets=["backup.parallelism.copydata=1"],
+        sets=["backup.parallelism.copydata=1", "backup.parallelism.importJob=1"],
         envs={"MILVUS_BACKUP_ENCRYPTION_KEY": support.keygen()},
     )
     bucket = support.Bucket(
