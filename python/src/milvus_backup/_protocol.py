@@ -17,7 +17,7 @@ import json
 import re
 import socket
 import time
-from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Union
 
 from . import errors
 from .errors import BackupDamaged, Conflict, MilvusMismatch, NotFound
@@ -565,5 +565,3 @@ async def run_async(op: Op, send: Any, sleep: Any) -> Any:
     except StopIteration as stop:
         return stop.value
 
-
-__all__: Tuple[str, ...] = ()
