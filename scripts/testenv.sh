@@ -3,6 +3,7 @@
 # S3 (moto) servers as plain processes on 127.0.0.1, installed from PyPI.
 #
 #   scripts/testenv.sh install   create the virtualenvs (idempotent, fast no-op)
+#   scripts/testenv.sh install-sdk  only the SDK tests' venv (venv-sdk)
 #   scripts/testenv.sh start     install if needed, start what is not running,
 #                                wait until healthy, write $RUN_DIR/env.sh
 #   scripts/testenv.sh stop      stop every service started here (by pid)
@@ -63,6 +64,10 @@ SPEC_22=("milvus==2.2.16" "pymilvus==2.2.17" "${PINS[@]}")
 SPEC_MOTO=("moto[server]" "boto3")
 # The REST API fuzzer (scripts/schemathesis.sh).
 SPEC_SCHEMATHESIS=("schemathesis==4.32.5")
+# The Python SDK's tests (python/tests): pytest, the SDK's one dependency
+# (httpx), hatchling to build its wheel without build isolation, and the
+# pymilvus of venv-2.3.5 (same pins) to make and read test collections.
+SPEC_SDK=("pytest" "httpx" "hatchling" "pymilvus==2.3.7" "${PINS[@]}")
 CONSTRAINTS_DIR=$SCRIPT_DIR/testenv-constraints
 
 # S3 credentials: moto accepts anything.
@@ -209,7 +214,8 @@ installed() {
     [[ -f $(marker_for venv-2.3.5 "${SPEC_23[@]}") ]] &&
         [[ -f $(marker_for venv-2.2.16 "${SPEC_22[@]}") ]] &&
         [[ -f $(marker_for venv-moto "${SPEC_MOTO[@]}") ]] &&
-        [[ -f $(marker_for venv-schemathesis "${SPEC_SCHEMATHESIS[@]}") ]]
+        [[ -f $(marker_for venv-schemathesis "${SPEC_SCHEMATHESIS[@]}") ]] &&
+        [[ -f $(marker_for venv-sdk "${SPEC_SDK[@]}") ]]
 }
 
 cmd_install() {
@@ -229,9 +235,22 @@ cmd_install() {
     pids+=($!)
     install_venv venv-schemathesis "${SPEC_SCHEMATHESIS[@]}" &
     pids+=($!)
+    install_venv venv-sdk "${SPEC_SDK[@]}" &
+    pids+=($!)
     for p in "${pids[@]}"; do wait "$p" || rc=1; done
     exec 8>&-
     [[ $rc -eq 0 ]] || die "install failed"
+}
+
+# The SDK tests' venv alone: `start` calls this when the servers are already
+# up, since it never touches the venvs those servers run from.
+cmd_install_sdk() {
+    [[ -f $(marker_for venv-sdk "${SPEC_SDK[@]}") ]] && return 0
+    mkdir -p "$CACHE_DIR"
+    exec 8>"$CACHE_DIR/.install.lock"
+    flock -w 1800 8 || die "timed out waiting for $CACHE_DIR/.install.lock"
+    install_venv venv-sdk "${SPEC_SDK[@]}"
+    exec 8>&-
 }
 
 # ---------------------------------------------------------------- start
@@ -470,6 +489,7 @@ write_env() {
         kv MBT_PY_22 "$(venv_dir 2.2.16)/bin/python"
         kv MBT_GEN_DATA "$SCRIPT_DIR/gen_data.py"
         kv MBT_SCHEMATHESIS "$CACHE_DIR/venv-schemathesis/bin/schemathesis"
+        kv MBT_PY_SDK "$CACHE_DIR/venv-sdk/bin/python"
     } >"$tmp"
     mv "$tmp" "$f"
 }
@@ -501,6 +521,7 @@ cmd_start() {
     if ((${#s3_restart[@]} == 0 && ${#milvus_restart[@]} == 0)); then
         # the venvs may have been deleted under running servers
         [[ -x $(venv_dir 2.3.5)/bin/python && -x $(venv_dir 2.2.16)/bin/python ]] || cmd_install
+        cmd_install_sdk
         write_env
         log "already running and healthy: $ALL_S3 $(running_milvus)"
         return 0
@@ -597,12 +618,13 @@ main() {
     local cmd=${1:-}
     case $cmd in
         install) cmd_install ;;
+        install-sdk) cmd_install_sdk ;;
         start) cmd_start ;;
         stop) cmd_stop ;;
         status) cmd_status ;;
         env) cmd_env ;;
         logs) cmd_logs ;;
-        *) die "usage: $0 install|start|stop|status|env|logs" ;;
+        *) die "usage: $0 install|install-sdk|start|stop|status|env|logs" ;;
     esac
 }
 

@@ -1,0 +1,87 @@
+"""Scheduled backups of a RAG knowledge base (the user guide's 场景1).
+
+    pip install milvus-backup-sdk schedule
+    python rag_backup_manager.py        # backs up every day at 02:00
+
+Adapted from the guide where its code is wrong:
+- ``import time`` was missing (the scheduler loop sleeps).
+- ``cleanup_old_backups`` deleted *every* backup of the server older than
+  N days, whoever made it, and backups still being written or incomplete
+  ones (their ``created_at`` is 0); it now deletes only its own completed
+  ``rag_kb_`` backups.
+- The client and the collection names can be passed in (the defaults are
+  the guide's), so the same class runs against any server.
+"""
+
+import time
+from datetime import datetime
+
+from milvus_backup import BackupClient
+
+PREFIX = "rag_kb_"
+
+
+class RAGBackupManager:
+    """RAG 知识库备份管理器"""
+
+    def __init__(self, client=None, collections=("documents", "embeddings")):
+        self.client = client or BackupClient(
+            milvus_host="localhost",
+            milvus_port=19530,
+            backup_host="localhost",
+            backup_port=8080,
+        )
+        self.collections = list(collections)
+
+    def backup_knowledge_base(self):
+        """备份知识库; returns the backup's name."""
+        # 生成备份名称
+        backup_name = f"{PREFIX}{datetime.now().strftime('%Y%m%d_%H%M%S')}"
+
+        # 创建备份
+        print(f"Creating backup: {backup_name}")
+        self.client.create_backup(
+            backup_name=backup_name,
+            collections=self.collections,
+            compression=True,
+        )
+
+        # 验证备份
+        if self.client.verify_backup(backup_name):
+            print(f"✅ Backup {backup_name} created and verified")
+        else:
+            print(f"❌ Backup {backup_name} verification failed")
+
+        # 清理旧备份（保留最近 7 天）
+        self.cleanup_old_backups(days=7)
+        return backup_name
+
+    def cleanup_old_backups(self, days=7):
+        """清理旧备份: this manager's completed backups older than ``days``."""
+        backups = self.client.list_backups()
+        cutoff_time = datetime.now().timestamp() - (days * 86400)
+
+        for backup in backups:
+            if not backup["name"].startswith(PREFIX) or backup["status"] != "completed":
+                continue
+            if backup["created_at"] < cutoff_time:
+                print(f"Deleting old backup: {backup['name']}")
+                self.client.delete_backup(backup["name"])
+
+
+def main():
+    import schedule  # pip install schedule
+
+    manager = RAGBackupManager()
+
+    # 每天凌晨 2 点备份
+    schedule.every().day.at("02:00").do(manager.backup_knowledge_base)
+
+    # 运行调度器
+    while True:
+        schedule.run_pending()
+        time.sleep(60)
+
+
+if __name__ == "__main__":
+    main()
