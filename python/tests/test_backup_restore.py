@@ -177,3 +177,21 @@ def test_cancel_stops_a_running_restore_and_drops_its_target(env, client, milvus
     with pytest.raises(TaskCancelled):
         client.wait(started.id)
     assert not milvus.exists(target)
+
+
+def test_dry_runs_return_the_plan_and_change_nothing(env, client, milvus, data):
+    name = unique("dry")
+    plan = client.create_backup(backup_name=name, collections=[data.small], dry_run=True)
+    assert plan["name"] == name
+    assert plan["collections"][0]["collection"] == f"default.{data.small}"
+    assert plan["totals"]["segments"] >= 1 and plan["totals"]["files"] >= 1
+    assert name not in [b.name for b in client.list_backups()]
+
+    client.create_backup(backup_name=name, collections=[data.small])
+    target = unique("dry_target")
+    plan = client.restore_backup(backup_name=name, target_collection=target, dry_run=True)
+    task = plan["tasks"][0]
+    assert task["target"]["name"] == target and task["exists"] is False
+    assert task["imports"], plan
+    assert not milvus.exists(target)
+    client.delete_backup(backup_name=name)

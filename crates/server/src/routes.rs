@@ -165,6 +165,25 @@ fn task_failure(r: &TaskRecord) -> ApiError {
     ApiError::new(status, code, r.error_message.clone())
 }
 
+/// The answer to a request that started `task`: its view at once when
+/// `is_async`, else once it ended (a failure as its error status).
+async fn answer<V: Serialize>(
+    rid: &Rid,
+    task: &crate::tasks::Task,
+    is_async: bool,
+    view: impl Fn(&TaskRecord) -> V,
+) -> Result<Response, ApiError> {
+    if is_async {
+        return Ok(ok(rid, view(&task.snapshot())));
+    }
+    task.wait_done().await;
+    let r = task.snapshot();
+    if r.state == TaskState::Success {
+        return Ok(ok(rid, view(&r)));
+    }
+    Err(task_failure(&r).with_data(view(&r)).with_request_id(&rid.0))
+}
+
 fn parse_db_collections(
     value: &serde_json::Value,
 ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
@@ -615,17 +634,7 @@ pub async fn restore(
             Ok(serde_json::to_value(&stats).unwrap_or_default())
         })
     });
-    if req.is_async {
-        return Ok(ok(&rid, RestoreTask::of(&task.snapshot())));
-    }
-    task.wait_done().await;
-    let r = task.snapshot();
-    if r.state == TaskState::Success {
-        return Ok(ok(&rid, RestoreTask::of(&r)));
-    }
-    Err(task_failure(&r)
-        .with_data(RestoreTask::of(&r))
-        .with_request_id(&rid.0))
+    answer(&rid, &task, req.is_async, RestoreTask::of).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -695,17 +704,7 @@ pub async fn verify(
             Ok(serde_json::to_value(reports.first()).unwrap_or_default())
         })
     });
-    if req.is_async {
-        return Ok(ok(&rid, VerifyTask::of(&task.snapshot())));
-    }
-    task.wait_done().await;
-    let r = task.snapshot();
-    if r.state == TaskState::Success {
-        return Ok(ok(&rid, VerifyTask::of(&r)));
-    }
-    Err(task_failure(&r)
-        .with_data(VerifyTask::of(&r))
-        .with_request_id(&rid.0))
+    answer(&rid, &task, req.is_async, VerifyTask::of).await
 }
 
 /// A verify task.

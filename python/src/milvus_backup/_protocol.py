@@ -389,6 +389,9 @@ def create_backup(
         conflict_means_name_taken=True,
     )
     data = answer.data or {}
+    if data.get("dry_run"):
+        # The server planned the backup and wrote nothing: no task to wait for.
+        return data.get("plan") or {}
     task_id = data.get("task_id") or data.get("id")
     session.task_kinds[task_id] = "create"
     if not wait:
@@ -470,6 +473,9 @@ def restore_backup(
         "POST", "/restore", json=restore_body(backup_name, names, renames, suffix, drop_existing, options)
     )
     data = answer.data or {}
+    if data.get("dry_run"):
+        # The server planned the restore and changed nothing.
+        return data.get("plan") or {}
     task_id = data.get("id")
     session.task_kinds[task_id] = "restore"
     if not wait:

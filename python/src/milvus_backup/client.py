@@ -137,9 +137,14 @@ class BackupClient:
                 is, so options a newer server takes (such as ``format``,
                 which this server does not read yet) work once it does.
 
+            ``dry_run=True`` asks the server for its plan instead
+                (collections, segments, files, bytes, what is shared with
+                the base) and writes nothing.
+
         Returns:
             The backup's id (with ``wait=False``: the create task's id,
-            which ``get_backup_status`` and ``wait`` also take).
+            which ``get_backup_status`` and ``wait`` also take; with
+            ``dry_run=True``: the plan, a dict).
 
         Raises:
             AlreadyExists: the name is taken. InvalidArgument: a bad name or
@@ -238,10 +243,13 @@ class BackupClient:
                 ``meta_only``, ``restore_index``, ``use_auto_index``,
                 ``drop_exist_index``, ``skip_create_collection``,
                 ``restore_plan``, ``task_id``, ``rbac``; other keywords are
-                sent as request fields as they are.
+                sent as request fields as they are. ``dry_run=True`` asks
+                for the server's plan instead (targets, what exists and
+                would be refused, staging, import jobs) and changes nothing.
 
         Returns:
-            The finished restore task: targets per collection.
+            The finished restore task: targets per collection (with
+            ``dry_run=True``: the plan, a dict).
         """
         return self._run(
             p.restore_backup(
