@@ -200,6 +200,8 @@ pub enum Event {
         collection: Option<usize>,
         bytes: u64,
     },
+    /// One file of a segment was staged for import (restore).
+    FileStaged { collection: usize, bytes: u64 },
     /// One segment was imported.
     SegmentImported {
         collection: usize,
@@ -310,6 +312,9 @@ pub struct TrackedCollection {
     pub done_bytes: u64,
     pub total_items: u64,
     pub done_items: u64,
+    /// Bytes staged for import (restore): the first half of a staged
+    /// restore's work, imports the second.
+    pub staged_bytes: u64,
     pub error: Option<String>,
 }
 
@@ -329,6 +334,23 @@ impl TrackedCollection {
                     )) as u8
             }
         }
+    }
+}
+
+impl TrackedCollection {
+    /// 0..=1 of the collection's work; a staged restore counts staging and
+    /// importing as one half each.
+    fn fraction(&self) -> f64 {
+        if self.staged_bytes > 0 && self.total_bytes > 0 {
+            let work = (self.staged_bytes + self.done_bytes) as f64;
+            return (work / (2 * self.total_bytes) as f64).clamp(0.0, 1.0);
+        }
+        fraction(
+            self.done_bytes,
+            self.total_bytes,
+            self.done_items,
+            self.total_items,
+        )
     }
 }
 
@@ -374,18 +396,41 @@ impl Tracker {
         }
     }
 
-    fn totals(&self) -> (u64, u64, u64, u64, usize) {
-        let mut t = (0, 0, 0, 0, 0);
-        for c in &self.collections {
-            t.0 += c.done_bytes;
-            t.1 += c.total_bytes;
-            t.2 += c.done_items;
-            t.3 += c.total_items;
-            if matches!(c.state, CollectionState::Done | CollectionState::Failed) {
-                t.4 += 1;
+    /// The whole operation's fraction done: collections weighted by their
+    /// bytes (or items), or counted when none has any.
+    fn overall(&self) -> f64 {
+        let weight = |c: &TrackedCollection| {
+            if c.total_bytes > 0 {
+                c.total_bytes as f64
+            } else {
+                c.total_items as f64
             }
+        };
+        let total: f64 = self.collections.iter().map(weight).sum();
+        if total == 0.0 {
+            if self.collections.is_empty() {
+                return 0.0;
+            }
+            let finished = self
+                .collections
+                .iter()
+                .filter(|c| matches!(c.state, CollectionState::Done | CollectionState::Failed))
+                .count();
+            return finished as f64 / self.collections.len() as f64;
         }
-        t
+        let done: f64 = self
+            .collections
+            .iter()
+            .map(|c| {
+                let f = if matches!(c.state, CollectionState::Done) {
+                    1.0
+                } else {
+                    c.fraction()
+                };
+                weight(c) * f
+            })
+            .sum();
+        (done / total).clamp(0.0, 1.0)
     }
 
     fn unit_done(&mut self, collection: Option<usize>, bytes: u64) {
@@ -432,6 +477,7 @@ impl Tracker {
                             },
                             done_bytes: prev.map_or(0, |o| o.done_bytes),
                             done_items: prev.map_or(0, |o| o.done_items),
+                            staged_bytes: prev.map_or(0, |o| o.staged_bytes),
                             error: None,
                         }
                     })
@@ -466,15 +512,14 @@ impl Tracker {
             Event::SegmentImported {
                 collection, bytes, ..
             } => self.unit_done(Some(*collection), *bytes),
+            Event::FileStaged { collection, bytes } => {
+                if let Some(c) = self.collections.get_mut(*collection) {
+                    c.staged_bytes += bytes;
+                }
+            }
             Event::IndexBuilt { .. } | Event::Note { .. } | Event::Warning { .. } => {}
         }
-        let (db, tb, di, ti, finished) = self.totals();
-        let f = if tb == 0 && ti == 0 && !self.collections.is_empty() {
-            finished as f64 / self.collections.len() as f64
-        } else {
-            fraction(db, tb, di, ti)
-        };
-        self.percent = self.percent.max((95.0 * f) as u8);
+        self.percent = self.percent.max((95.0 * self.overall()) as u8);
     }
 }
 
@@ -554,6 +599,29 @@ mod tests {
             error: None,
         });
         assert_eq!(meta_only.percent(), 47);
+    }
+
+    #[test]
+    fn staging_is_half_of_a_staged_restore() {
+        let mut t = Tracker::new();
+        t.apply(&planned(Operation::Restore, &[100]));
+        t.apply(&Event::CollectionStarted { index: 0 });
+        t.apply(&Event::FileStaged {
+            collection: 0,
+            bytes: 50,
+        });
+        assert_eq!(t.percent(), 23);
+        t.apply(&Event::SegmentImported {
+            collection: 0,
+            segment: 1,
+            rows: 1,
+            bytes: 50,
+        });
+        assert_eq!(t.percent(), 47);
+        assert_eq!(
+            t.collections[0].done_bytes, 50,
+            "done bytes are imported bytes"
+        );
     }
 
     #[test]

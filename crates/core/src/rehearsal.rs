@@ -239,10 +239,11 @@ async fn test_collection(
         futures::stream::iter(segments.iter().map(|(partition, seg)| {
             let data_plan = &data_plan;
             async move {
-                let r =
-                    restore::restore_segment(ctx, client, data_plan, task, partition, seg, events)
-                        .await
-                        .map(|done| done.rows);
+                let r = restore::restore_segment(
+                    ctx, client, data_plan, 0, task, partition, seg, events,
+                )
+                .await
+                .map(|done| done.rows);
                 events.emit(Event::SegmentImported {
                     collection: 0,
                     segment: seg.segment_id,

@@ -681,7 +681,8 @@ async fn restore_data(
     let rows: Vec<i64> = futures::stream::iter(segments.iter().map(|(partition, seg)| {
         let (staged, staging_ns, import_ns) = (&staged, &staging_ns, &import_ns);
         async move {
-            let done = restore_segment(ctx, client, plan, task, partition, seg, events).await?;
+            let done =
+                restore_segment(ctx, client, plan, index, task, partition, seg, events).await?;
             staged.fetch_add(done.staged_bytes, Ordering::Relaxed);
             staging_ns.fetch_add(done.staging.as_nanos() as u64, Ordering::Relaxed);
             import_ns.fetch_add(done.import.as_nanos() as u64, Ordering::Relaxed);
@@ -711,8 +712,9 @@ async fn restore_data(
 async fn stage_segment_for_import(
     ctx: &Context,
     plan: &RestorePlan,
-    coll: &CollectionBackupInfo,
+    (index, coll): (usize, &CollectionBackupInfo),
     seg: &SegmentBackupInfo,
+    events: &dyn EventSink,
 ) -> Result<(Vec<String>, Option<String>, u64)> {
     let name = &plan.backup;
     let (c, p, s) = (coll.collection_id, seg.partition_id, seg.segment_id);
@@ -768,7 +770,7 @@ async fn stage_segment_for_import(
             let dst = layout::join(to_dir, &rest);
             let server_side = entry.is_none_or(|f| f.encoding.is_plain())
                 && ctx.backup_storage.same_bucket_as(&ctx.milvus_storage);
-            bytes += match entry {
+            let copied = match entry {
                 // Checked (and decoded) on the way: damage stops the restore.
                 Some(f) if !server_side => codec::decode_copy(
                     &ctx.backup_storage,
@@ -790,6 +792,11 @@ async fn stage_segment_for_import(
                         .bytes
                 }
             };
+            bytes += copied;
+            events.emit(Event::FileStaged {
+                collection: index,
+                bytes: copied,
+            });
         }
     }
     let delta = if has_deltas {
@@ -891,19 +898,22 @@ pub(crate) struct SegmentRestore {
 /// Stages (when needed) and imports one segment of a planned task, then
 /// removes what it staged. The plan's staging folder is swept by whoever
 /// runs the plan (a failed staging may leave files).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore_segment(
     ctx: &Context,
     client: &dyn Milvus,
     plan: &RestorePlan,
+    index: usize,
     task: &CollectionTask,
     partition: &str,
     seg: &SegmentBackupInfo,
     events: &dyn EventSink,
 ) -> Result<SegmentRestore> {
     let t0 = Instant::now();
-    let (paths, staged_dir, staged_bytes) = stage_segment_for_import(ctx, plan, &task.meta, seg)
-        .await
-        .at("segment", seg.segment_id)?;
+    let (paths, staged_dir, staged_bytes) =
+        stage_segment_for_import(ctx, plan, (index, &task.meta), seg, events)
+            .await
+            .at("segment", seg.segment_id)?;
     let staging = t0.elapsed();
     let t1 = Instant::now();
     let imported = import_segment(client, task, partition, seg, paths).await;
