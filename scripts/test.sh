@@ -5,7 +5,7 @@
 # Python SDK's tests (python/tests) against the binary just built.
 #
 #   scripts/test.sh                 # everything
-#   scripts/test.sh storage::       # only tests whose name matches
+#   scripts/test.sh storage::       # only Rust tests whose name matches (no SDK tests)
 #
 # Servers keep running afterwards for quick re-runs, except under CI
 # (CI=true) or with MBT_STOP=1; stop them with `scripts/testenv.sh stop`.
@@ -26,16 +26,31 @@ fi
 source "${MILVUS_BACKUP_TESTENV:-/tmp/milvus-backup-testenv}/env.sh"
 echo "test servers ready after $(( $(date +%s) - started )) s"
 
-cargo test --workspace --all-targets --locked -- --test-threads "${MBT_TEST_THREADS:-4}" "$@"
-echo "cargo tests finished after $(( $(date +%s) - started )) s"
-
-# The Python SDK (python/), installed afresh into venv-sdk (made by
-# `testenv.sh start`), against a server run from the binary built here.
-# `cargo test` builds it already; the build makes that explicit (a no-op).
+# Build everything first; then the Python SDK's tests (python/) run beside
+# the Rust tests, against a server run from the binary just built. They
+# use their own collections and backup root, so they share the servers.
+cargo test --workspace --all-targets --locked --no-run
 cargo build --locked -p milvus-backup
 sdk_python=${MBT_PY_SDK:-${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}/venv-sdk/bin/python}
 [ -x "$sdk_python" ] || scripts/testenv.sh install-sdk
 "$sdk_python" -m pip install -q --no-deps --no-build-isolation --no-index --force-reinstall ./python
-# pytest exits non-zero on failures and with 5 when it ran no test: both fail here.
-MILVUS_BACKUP_BIN="$PWD/target/debug/milvus-backup" "$sdk_python" -m pytest python/tests -q -p no:cacheprovider
+sdk_log=$(mktemp)
+if [ $# -eq 0 ]; then
+  # pytest exits non-zero on failures and with 5 when it ran no test: both fail below.
+  MILVUS_BACKUP_BIN="$PWD/target/debug/milvus-backup" "$sdk_python" -m pytest python/tests -q -p no:cacheprovider >"$sdk_log" 2>&1 &
+  sdk_pid=$!
+fi
+
+rust_status=0
+cargo test --workspace --all-targets --locked -- --test-threads "${MBT_TEST_THREADS:-4}" "$@" || rust_status=$?
+echo "cargo tests finished after $(( $(date +%s) - started )) s"
+
+sdk_status=0
+if [ -n "${sdk_pid:-}" ]; then
+  wait "$sdk_pid" || sdk_status=$?
+  echo "--- Python SDK tests (python/tests) ---"
+  cat "$sdk_log"
+fi
+rm -f "$sdk_log"
 echo "test suite finished in $(( $(date +%s) - started )) s"
+[ "$rust_status" -eq 0 ] && [ "$sdk_status" -eq 0 ]
