@@ -414,11 +414,6 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
 }
 
 pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result<()> {
-    if args.rbac {
-        return Err(Error::unsupported(
-            "--rbac is not supported yet: users and roles are not restored",
-        ));
-    }
     let mut collections = args.collections;
     let mut renames = args.rename;
     if let (Some(from), Some(to)) = (args.collection, args.target_collection) {
@@ -439,6 +434,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         use_auto_index: args.use_auto_index,
         drop_exist_index: args.drop_exist_index,
         load: !args.no_load,
+        rbac: args.rbac,
         tuning: None,
     };
     let ctx = Context::open(config)?;

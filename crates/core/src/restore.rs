@@ -58,6 +58,9 @@ pub struct RestoreOptions {
     pub drop_exist_index: bool,
     /// Load collections that were loaded at backup time (needs an index).
     pub load: bool,
+    /// Restore users and roles too.
+    #[serde(default)]
+    pub rbac: bool,
     /// Parallelism and temp files; from `backup.*` when `None`.
     #[serde(default)]
     pub tuning: Option<Tuning>,
@@ -219,6 +222,12 @@ fn target_of(
 /// single collections are in the plan ([`RestorePlan::check`]); bad options
 /// and an unreadable backup are errors.
 pub async fn plan(ctx: &Context, opts: &RestoreOptions) -> Result<RestorePlan> {
+    if opts.rbac {
+        return Err(Error::unsupported(
+            "--rbac is not supported yet: users and roles are not restored",
+        )
+        .during("restore"));
+    }
     let info = catalog::get(&ctx.backup_storage, &opts.backup_name)
         .await
         .during("restore")?;

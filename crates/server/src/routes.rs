@@ -564,6 +564,7 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         use_auto_index: req.use_auto_index,
         drop_exist_index: req.drop_exist_index,
         load: true,
+        rbac: req.rbac,
         ..Default::default()
     })
 }
@@ -593,13 +594,6 @@ pub async fn restore(
         }
         id => id.to_string(),
     };
-    if req.rbac {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code::NOT_SUPPORT,
-            "rbac is not supported yet: users and roles are not restored — send rbac: false",
-        ));
-    }
     let opts = restore_options(&req)?;
     let plan = restore::plan(&s.ctx, &opts).await.map_err(&err)?;
     if req.dry_run {
