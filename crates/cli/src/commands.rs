@@ -38,6 +38,8 @@ fn cancel_on_ctrl_c() -> CancellationToken {
 
 pub const CREATE_EXAMPLES: &str = "\
 Examples:
+  milvus-backup create --collection my_collection --backup-name backup_20260210
+  milvus-backup create --all --backup-name backup_20260210
   milvus-backup create                                  # every collection of every database
   milvus-backup create -n nightly -c docs,images        # two collections of `default`
   milvus-backup create -n kb -c db1.docs -d db2         # db1.docs plus all of db2
@@ -53,6 +55,9 @@ Examples:
 
 pub const RESTORE_EXAMPLES: &str = "\
 Examples:
+  milvus-backup restore --backup-name backup_20260210 --collection my_collection --target-collection my_collection_restored
+  milvus-backup restore --backup-name backup_20260210 --all -s _restored
+  milvus-backup restore --backup-name backup_20260210 --collection my_collection   # replaces it: asks, or needs --drop_exist_collection
   milvus-backup restore -n nightly -s _restored           # every collection, renamed c -> c_restored
   milvus-backup restore -n nightly -c docs --drop_exist_collection --restore_index
   milvus-backup restore -n nightly -r db1.docs:db2.docs_v2,images:images_old
@@ -62,6 +67,7 @@ Examples:
 
 pub const VERIFY_EXAMPLES: &str = "\
 Examples:
+  milvus-backup verify --backup-name backup_20260210
   milvus-backup verify -n nightly            # meta files, every file present with its size
   milvus-backup verify -n nightly --deep     # also read every file and compare its SHA-256
   milvus-backup verify --all
@@ -78,6 +84,7 @@ pub const LIST_EXAMPLES: &str = "\
 Examples:
   milvus-backup list
   milvus-backup list --collection docs
+  milvus-backup list --verbose        # Backup Name, Collections, Entities, Size, Created At
   milvus-backup --json list";
 
 pub const GET_EXAMPLES: &str = "\
@@ -87,9 +94,11 @@ Examples:
 
 pub const DELETE_EXAMPLES: &str = "\
 Examples:
+  milvus-backup delete --backup-name backup_20260208
   milvus-backup delete -n nightly
   milvus-backup delete --older-than 30d
-  milvus-backup delete --all --yes
+  milvus-backup delete --all          # asks on a terminal
+  milvus-backup delete --all --yes    # scripts
   milvus-backup delete --apply-retention --dry-run   # what backup.maxBackupNum / retentionDays remove
   milvus-backup delete --apply-retention
 
@@ -131,16 +140,31 @@ impl DatabaseArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Backup name (letters, digits, `_`); default backup_<UTC time>.
-    #[arg(short = 'n', long)]
+    #[arg(
+        short = 'n',
+        long,
+        visible_alias = "backup-name",
+        alias = "backup_name"
+    )]
     name: Option<String>,
     /// Collections, `coll` or `db.coll`, comma-separated.
     #[arg(
         short = 'c',
         long = "colls",
+        visible_alias = "collection",
         alias = "collections",
         value_delimiter = ','
     )]
     colls: Vec<String>,
+    /// Every collection of every database (the default when nothing is
+    /// selected); any other selection given with it is ignored, and said so.
+    #[arg(long)]
+    all: bool,
+    /// The Go tool's strategies: meta_only (= --meta_only), skip_flush
+    /// (= -f), serial_flush (flush each collection, the default), bulk_flush
+    /// (accepted; flushes each collection like serial_flush).
+    #[arg(long, value_parser = ["meta_only", "skip_flush", "bulk_flush", "serial_flush"])]
+    strategy: Option<String>,
     #[command(flatten)]
     dbs: DatabaseArgs,
     /// Patterns `db.coll` or `db.*`, comma-separated.
@@ -185,7 +209,12 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// Backup to restore.
-    #[arg(short = 'n', long)]
+    #[arg(
+        short = 'n',
+        long,
+        visible_alias = "backup-name",
+        alias = "backup_name"
+    )]
     name: String,
     /// Collections of the backup, `coll` or `db.coll`, comma-separated (default: all).
     #[arg(
@@ -203,8 +232,10 @@ pub struct RestoreArgs {
     /// Renames, comma-separated: db1.c1:db2.c1_new, c2:c2_new, db1.*:db2.*
     #[arg(short = 'r', long, value_delimiter = ',')]
     rename: Vec<String>,
-    /// One collection to restore (with --target-collection).
-    #[arg(long, requires = "target_collection")]
+    /// One collection to restore: under its own name, or with
+    /// --target-collection under another. Replacing an existing collection
+    /// needs --drop_exist_collection (on a terminal you are asked).
+    #[arg(long)]
     collection: Option<String>,
     /// New name for --collection.
     #[arg(
@@ -213,6 +244,15 @@ pub struct RestoreArgs {
         requires = "collection"
     )]
     target_collection: Option<String>,
+    /// Every collection of the backup (the default when none is named).
+    #[arg(long)]
+    all: bool,
+    /// Patterns `db.coll` or `db.*` of the backup's collections, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    filter: Vec<String>,
+    /// Accepted for the Go tool's scripts; segments are imported one per job.
+    #[arg(long = "use_v2_restore", alias = "use-v2-restore")]
+    use_v2_restore: bool,
     /// Drop a target collection that already exists, then restore.
     #[arg(long = "drop_exist_collection", alias = "drop-exist-collection")]
     drop_exist_collection: bool,
@@ -253,6 +293,8 @@ pub struct VerifyArgs {
     #[arg(
         short = 'n',
         long,
+        visible_alias = "backup-name",
+        alias = "backup_name",
         required_unless_present = "all",
         conflicts_with = "all"
     )]
@@ -274,7 +316,8 @@ pub struct ListArgs {
     /// Only backups that contain this collection (`coll` or `db.coll`).
     #[arg(long)]
     collection: Option<String>,
-    /// Also list the collections of each backup.
+    /// The user guide's columns: name, the collections by name, entities,
+    /// size, creation time.
     #[arg(short, long)]
     verbose: bool,
 }
@@ -282,22 +325,27 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// Backup name.
-    #[arg(short = 'n', long)]
+    #[arg(
+        short = 'n',
+        long,
+        visible_alias = "backup-name",
+        alias = "backup_name"
+    )]
     name: String,
 }
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// Backup name.
-    #[arg(short = 'n', long, required_unless_present_any = ["all", "older_than", "apply_retention"])]
+    #[arg(short = 'n', long, visible_alias = "backup-name", alias = "backup_name", required_unless_present_any = ["all", "older_than", "apply_retention"])]
     name: Option<String>,
     /// Delete every backup older than this age (e.g. 30d, 12h, 2w).
     #[arg(long, conflicts_with_all = ["name", "all"])]
     older_than: Option<String>,
-    /// Delete every backup (needs --yes).
+    /// Delete every backup (asks on a terminal; --yes elsewhere).
     #[arg(long, conflicts_with = "name")]
     all: bool,
-    /// Confirm --all.
+    /// Confirm --all without asking.
     #[arg(long)]
     yes: bool,
     /// Delete what backup.maxBackupNum and backup.retentionDays say to.
@@ -309,17 +357,22 @@ pub struct DeleteArgs {
 }
 
 pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
-    let selection = Selection {
+    let mut selection = Selection {
         collections: args.colls,
         db_collections: args.dbs.db_collections()?,
         databases: args.dbs.databases,
         filter: args.filter,
     };
+    if args.all && !selection.is_empty() {
+        out.warn("--all backs up every collection; the other selection flags are ignored");
+        selection = Selection::default();
+    }
+    let strategy = args.strategy.as_deref();
     let opts = BackupOptions {
         name: args.name,
         selection,
-        force: args.force,
-        meta_only: args.meta_only,
+        force: args.force || strategy == Some("skip_flush"),
+        meta_only: args.meta_only || strategy == Some("meta_only"),
         rbac: args.rbac,
         compress: args.compress,
         compress_level: args.compress_level,
@@ -416,17 +469,31 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
 pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result<()> {
     let mut collections = args.collections;
     let mut renames = args.rename;
-    if let (Some(from), Some(to)) = (args.collection, args.target_collection) {
+    if let Some(from) = args.collection {
         collections.push(from.clone());
-        renames.push(format!("{from}:{to}"));
+        if let Some(to) = args.target_collection {
+            renames.push(format!("{from}:{to}"));
+        }
     }
-    let opts = RestoreOptions {
+    if args.all && (!collections.is_empty() || !args.filter.is_empty()) {
+        out.warn(
+            "--all restores every collection of the backup; -c/--collection/--filter are ignored",
+        );
+        collections.clear();
+    }
+    let filter = if args.all { Vec::new() } else { args.filter };
+    tracing::debug!(
+        use_v2_restore = args.use_v2_restore,
+        "accepted for the Go tool's scripts"
+    );
+    let mut opts = RestoreOptions {
         backup_name: args.name,
         collections,
         db_collections: args.dbs.db_collections()?,
         databases: args.dbs.databases,
         suffix: args.suffix,
         renames,
+        filter,
         drop_exist_collection: args.drop_exist_collection,
         skip_create_collection: args.skip_create_collection,
         meta_only: args.meta_only,
@@ -438,7 +505,11 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         tuning: None,
     };
     let ctx = Context::open(config)?;
-    let plan = restore::plan(&ctx, &opts).await?;
+    let mut plan = restore::plan(&ctx, &opts).await?;
+    if !args.dry_run && confirm_overwrite(&ctx, &plan, out).await? {
+        opts.drop_exist_collection = true;
+        plan = restore::plan(&ctx, &opts).await?;
+    }
     if args.dry_run {
         print_restore_plan(&plan, &ctx, out);
         // A plan that would be refused fails like the restore would.
@@ -464,6 +535,45 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         );
     }
     Ok(())
+}
+
+/// Whether the user, asked on a terminal, agreed to replace the existing
+/// targets the plan refuses. Without a terminal nobody is asked: the plan's
+/// refusal (naming --drop_exist_collection) stands.
+async fn confirm_overwrite(ctx: &Context, plan: &RestorePlan, out: &Output) -> Result<bool> {
+    let existing: Vec<&restore::CollectionTask> = plan
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.refused
+                .as_ref()
+                .is_some_and(|r| r.kind == milvus_backup_core::ErrorKind::AlreadyExists)
+        })
+        .collect();
+    if existing.is_empty()
+        || existing.len() < plan.tasks.iter().filter(|t| t.refused.is_some()).count()
+        || out.json
+        || !std::io::stdin().is_terminal()
+        || !std::io::stderr().is_terminal()
+    {
+        return Ok(false);
+    }
+    let client = ctx.milvus().await?;
+    for t in &existing {
+        let rows = client.row_count(&t.target.db, &t.target.name).await?;
+        eprint!(
+            "collection `{}` exists with {rows} rows — drop it and restore it from `{}`? [y/N] ",
+            t.target, plan.backup
+        );
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| Error::internal(format!("reading the answer: {e}")))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
@@ -587,15 +697,17 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let mut rows = catalog::list(&ctx.backup_storage).await?;
     if let Some(c) = &args.collection {
-        let full = milvus_backup_core::selection::CollectionRef::parse(c).to_string();
-        rows.retain(|r| {
-            r.collections
-                .iter()
-                .any(|x| x == &full || (!c.contains('.') && x.ends_with(&format!(".{c}"))))
-        });
+        rows.retain(|r| r.holds(c));
     }
     if out.json {
         out.json_value(&rows);
+        return Ok(());
+    }
+    if args.verbose {
+        print_guide_table(&rows);
+        if rows.is_empty() && !out.quiet {
+            eprintln!("no backups in {}", ctx.backup_storage.spec().describe());
+        }
         return Ok(());
     }
     println!(
@@ -620,16 +732,52 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
             r.entities,
             human_bytes(r.size_bytes.max(0) as u64)
         );
-        if args.verbose {
-            for c in &r.collections {
-                println!("    {c}");
-            }
-        }
     }
     if rows.is_empty() && !out.quiet {
         eprintln!("no backups in {}", ctx.backup_storage.spec().describe());
     }
     Ok(())
+}
+
+/// `list --verbose`: the user guide's columns, collections by name (the
+/// `default` database's without its prefix), state when not complete.
+fn print_guide_table(rows: &[catalog::BackupListing]) {
+    let collections = |r: &catalog::BackupListing| {
+        let names: Vec<&str> = r
+            .collections
+            .iter()
+            .map(|c| c.strip_prefix("default.").unwrap_or(c))
+            .collect();
+        match r.state {
+            BackupState::Complete => names.join(","),
+            BackupState::Incomplete => "(incomplete)".to_string(),
+            BackupState::Damaged => "(damaged: run verify)".to_string(),
+        }
+    };
+    let width = rows
+        .iter()
+        .map(|r| collections(r).len())
+        .max()
+        .unwrap_or(0)
+        .clamp(11, 60);
+    let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(24);
+    println!(
+        "{:<name_width$} {:<width$} {:>11} {:>10}  Created At",
+        "Backup Name", "Collections", "Entities", "Size"
+    );
+    for r in rows {
+        let created = chrono::DateTime::from_timestamp_millis(r.backup_timestamp as i64)
+            .filter(|_| r.backup_timestamp > 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<name_width$} {:<width$} {:>11} {:>10}  {created}",
+            r.name,
+            collections(r),
+            r.entities,
+            human_bytes(r.size_bytes.max(0) as u64)
+        );
+    }
 }
 
 pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
@@ -695,6 +843,23 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     Ok(())
 }
 
+/// On a terminal, asks before `delete --all`; elsewhere the answer is no.
+async fn ask_delete_all(ctx: &Context, out: &Output) -> Result<bool> {
+    if out.json || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(false);
+    }
+    let n = catalog::names(&ctx.backup_storage).await?.len();
+    eprint!(
+        "delete all {n} backup(s) in {}? [y/N] ",
+        ctx.backup_storage.spec().describe()
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::internal(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let target = if args.apply_retention {
@@ -702,7 +867,7 @@ pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<(
     } else if let Some(name) = args.name {
         DeleteTarget::Names(vec![name])
     } else if args.all {
-        if !args.yes && !args.dry_run {
+        if !args.yes && !args.dry_run && !ask_delete_all(&ctx, out).await? {
             return Err(Error::invalid_input(
                 "delete --all removes every backup; add --yes to confirm",
             ));

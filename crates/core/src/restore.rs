@@ -50,6 +50,10 @@ pub struct RestoreOptions {
     pub suffix: String,
     /// `db1.c1:db2.c1_new`, `c2:c2_new` or `db1.*:db2.*`.
     pub renames: Vec<String>,
+    /// Patterns `db.coll` or `db.*` (`*` any run of characters) of the
+    /// backup's collections to restore (the Go tool's `--filter`).
+    #[serde(default)]
+    pub filter: Vec<String>,
     pub drop_exist_collection: bool,
     pub skip_create_collection: bool,
     pub meta_only: bool,
@@ -286,6 +290,21 @@ pub(crate) async fn plan_from(
             db: db.clone(),
             name: c.clone(),
         }));
+    }
+    for pattern in &opts.filter {
+        let p = CollectionRef::parse_checked(pattern)?;
+        let matched: Vec<CollectionRef> = in_backup
+            .iter()
+            .filter(|c| c.db == p.db && crate::selection::glob_match(&p.name, &c.name))
+            .cloned()
+            .collect();
+        if matched.is_empty() {
+            return Err(Error::not_found(format!(
+                "filter `{pattern}` matches no collection of backup `{}`",
+                info.name
+            )));
+        }
+        wanted.extend(matched);
     }
     for db in &opts.databases {
         if !in_backup.iter().any(|c| &c.db == db) {

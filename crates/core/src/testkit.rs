@@ -194,6 +194,14 @@ impl Milvus for FakeMilvus {
     async fn load_state(&self, _: &str, _: &str) -> Result<String> {
         Ok("NotLoad".into())
     }
+    async fn row_count(&self, db: &str, collection: &str) -> Result<i64> {
+        let st = self.state.lock().unwrap();
+        Ok(Self::find(&st, db, collection)?
+            .segments
+            .iter()
+            .map(|(_, r)| r)
+            .sum())
+    }
     async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)> {
         let st = self.state.lock().unwrap();
         let c = Self::find(&st, db, collection)?;

@@ -9,6 +9,7 @@ use milvus_backup_testkit as env;
 mod backup;
 mod check;
 mod config_cli;
+mod guide;
 mod ops;
 mod restore;
 mod storage;

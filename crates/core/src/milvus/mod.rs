@@ -55,6 +55,8 @@ pub trait Milvus: Send + Sync {
     ) -> Result<Vec<pb::IndexDescription>>;
     /// `Loaded`, `Loading`, `NotLoad` or `NotExist`.
     async fn load_state(&self, db: &str, collection: &str) -> Result<String>;
+    /// The collection's row count as Milvus's statistics report it.
+    async fn row_count(&self, db: &str, collection: &str) -> Result<i64>;
     /// Starts a flush; returns the sealed segments and the flush timestamp.
     async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)>;
     async fn flush_done(
@@ -433,6 +435,27 @@ impl Milvus for MilvusClient {
             _ => "NotLoad",
         }
         .to_string())
+    }
+
+    async fn row_count(&self, db: &str, collection: &str) -> Result<i64> {
+        let req = pb::GetCollectionStatisticsRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        let what = format!("GetCollectionStatistics of `{db}.{collection}`");
+        let resp = self
+            .call(&what, db, req, |mut c, r| async move {
+                c.get_collection_statistics(r).await
+            })
+            .await?;
+        check_status(resp.status.as_ref(), &what)?;
+        Ok(resp
+            .stats
+            .iter()
+            .find(|kv| kv.key == "row_count")
+            .and_then(|kv| kv.value.parse().ok())
+            .unwrap_or(0))
     }
 
     /// Seals and persists the collection's growing data; returns the segment
