@@ -1,5 +1,6 @@
 //! Configuration: the anchor's v1 `backup.yaml`, read unchanged, plus our
-//! extensions under `backup:`.
+//! extensions under `backup:`; the user guide's `config.yaml` and the Go
+//! tool's v2 file are read as written too (see [`dialect`]).
 //!
 //! Layers, later wins: built-in defaults < config file < environment
 //! (credentials and endpoints, the anchor's variable names) < `--set key=value`
@@ -9,10 +10,15 @@
 //! variables and whether it is a secret. That table drives value checking
 //! (one line naming the key and the allowed values), unknown-key warnings,
 //! environment overrides and the masked `config show` output.
+//!
+//! One file may mix dialects; two keys that name the same setting with
+//! different values stop the load with one line naming both.
+
+mod dialect;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
@@ -83,6 +89,9 @@ pub struct HttpConfig {
     pub simple_response: bool,
     /// Address the REST server binds to.
     pub address: String,
+    /// Port the REST server listens on when neither `-p` nor `http.address`
+    /// names one (the user guide's `http.port`).
+    pub port: u16,
     /// Bearer token required on every route but `/healthz` when non-empty.
     pub auth_token: Secret,
 }
@@ -211,6 +220,7 @@ impl Default for HttpConfig {
         HttpConfig {
             simple_response: true,
             address: "0.0.0.0".into(),
+            port: 8080,
             auth_token: Secret::default(),
         }
     }
@@ -375,6 +385,7 @@ const KEYS: &[Key] = &[
     key("log.file.rootPath", Kind::Str, &[]),
     key("http.simpleResponse", Kind::Bool, &[]),
     key("http.address", Kind::Str, &["HTTP_ADDRESS"]),
+    key("http.port", PORT, &[]),
     secret("http.authToken", &["MILVUS_BACKUP_AUTH_TOKEN"]),
     key("milvus.address", Kind::Str, &["MILVUS_ADDRESS"]),
     key("milvus.port", PORT, &["MILVUS_PORT"]),
@@ -403,9 +414,19 @@ const KEYS: &[Key] = &[
     key("minio.address", Kind::Str, &["MINIO_ADDRESS"]),
     key("minio.port", PORT, &["MINIO_PORT"]),
     key("minio.region", Kind::Str, &["MINIO_REGION"]),
-    key("minio.accessKeyID", Kind::Str, &["MINIO_ACCESS_KEY"]),
-    secret("minio.secretAccessKey", &["MINIO_SECRET_KEY"]),
-    secret("minio.token", &["MINIO_TOKEN"]),
+    key(
+        "minio.accessKeyID",
+        Kind::Str,
+        &["MINIO_ACCESS_KEY", "MILVUS_STORAGE_AUTH_ACCESS_KEY_ID"],
+    ),
+    secret(
+        "minio.secretAccessKey",
+        &["MINIO_SECRET_KEY", "MILVUS_STORAGE_AUTH_SECRET_ACCESS_KEY"],
+    ),
+    secret(
+        "minio.token",
+        &["MINIO_TOKEN", "MILVUS_STORAGE_AUTH_SESSION_TOKEN"],
+    ),
     key("minio.gcpCredentialJSON", Kind::Str, &["GCP_KEY_JSON"]),
     key("minio.useSSL", Kind::Bool, &["MINIO_USE_SSL"]),
     key("minio.useIAM", Kind::Bool, &["MINIO_USE_IAM"]),
@@ -436,10 +457,22 @@ const KEYS: &[Key] = &[
     key(
         "minio.backupAccessKeyID",
         Kind::Str,
-        &["MINIO_BACKUP_ACCESS_KEY"],
+        &[
+            "MINIO_BACKUP_ACCESS_KEY",
+            "BACKUP_STORAGE_AUTH_ACCESS_KEY_ID",
+        ],
     ),
-    secret("minio.backupSecretAccessKey", &["MINIO_BACKUP_SECRET_KEY"]),
-    secret("minio.backupToken", &["MINIO_BACKUP_TOKEN"]),
+    secret(
+        "minio.backupSecretAccessKey",
+        &[
+            "MINIO_BACKUP_SECRET_KEY",
+            "BACKUP_STORAGE_AUTH_SECRET_ACCESS_KEY",
+        ],
+    ),
+    secret(
+        "minio.backupToken",
+        &["MINIO_BACKUP_TOKEN", "BACKUP_STORAGE_AUTH_SESSION_TOKEN"],
+    ),
     key(
         "minio.backupGcpCredentialJSON",
         Kind::Str,
@@ -550,10 +583,29 @@ const IGNORED_KEYS: &[&str] = &[
     "cloud.apikey",
 ];
 
+/// Where the CLI looks for a config file when `--config` is not given, in
+/// order: ours and the Go tool's, the user guide's, the guide's Docker path.
+pub const SEARCH_ORDER: &[&str] = &[
+    "configs/backup.yaml",
+    "config.yaml",
+    "/etc/milvus-backup/config.yaml",
+];
+
+/// The first of `candidates` that exists (see [`SEARCH_ORDER`]); `None`
+/// means built-in defaults.
+pub fn find_config_file<P: AsRef<Path>>(candidates: &[P]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(|p| p.as_ref())
+        .find(|p| p.is_file())
+        .map(Path::to_path_buf)
+}
+
 /// Where a configuration was read from, plus the warnings met on the way.
 #[derive(Debug, Default)]
 pub struct LoadReport {
-    pub file: Option<std::path::PathBuf>,
+    /// The config file that was read; `None` when built-in defaults were used.
+    pub file: Option<PathBuf>,
     pub warnings: Vec<String>,
 }
 
@@ -586,21 +638,25 @@ impl Config {
                             path.display()
                         ))
                     })?;
-                    let file = normalize_legacy(file);
+                    let mut file = normalize_legacy(file);
+                    let version = dialect::take_version(&mut file)?;
                     let mut leaves = Vec::new();
                     flatten(&file, "", &mut leaves);
-                    for (path_key, value) in leaves {
-                        match find_key(&path_key) {
-                            Some(k) => {
-                                let v = check_value(k, &value, "config file")?;
-                                set_path(&mut tree, k.path, v);
-                            }
-                            None if is_ignored(&path_key) => {}
-                            None => report.warnings.push(format!(
-                                "unknown config key `{path_key}` in {} is ignored",
-                                path.display()
-                            )),
-                        }
+                    let routed = dialect::route(leaves, version)?;
+                    for path_key in routed.unknown {
+                        report.warnings.push(format!(
+                            "unknown config key `{path_key}` in {} is ignored",
+                            path.display()
+                        ));
+                    }
+                    for path_key in routed.unused {
+                        report.warnings.push(format!(
+                            "config key `{path_key}` in {} has no counterpart in this tool and is ignored",
+                            path.display()
+                        ));
+                    }
+                    for (target, v) in apply_file_assignments(routed.assignments)? {
+                        set_path(&mut tree, target, v);
                     }
                     report.file = Some(path.to_path_buf());
                 }
@@ -688,6 +744,43 @@ impl Config {
         .filter(|s| s.len() >= 4 && !["Milvus", "minioadmin"].contains(s))
         .collect()
     }
+}
+
+/// Type-checks each file value against our key and refuses two file keys
+/// that set one of ours to different values.
+fn apply_file_assignments(
+    assignments: Vec<dialect::Assignment>,
+) -> Result<Vec<(&'static str, Value)>> {
+    let mut seen: Vec<(&'static str, String, Value)> = Vec::new();
+    for a in assignments {
+        let k = find_key(a.target).expect("dialect routes only to known keys");
+        let origin = if a.source.eq_ignore_ascii_case(k.path) {
+            "config file".to_string()
+        } else {
+            format!("config file key `{}`", a.source)
+        };
+        let v = check_value(k, &a.value, &origin)?;
+        match seen.iter().find(|(t, ..)| *t == k.path) {
+            Some((_, other, before)) if *before != v => {
+                let show = |v: &Value| {
+                    if k.secret {
+                        "****".to_string()
+                    } else {
+                        scalar_text(v).unwrap_or_default()
+                    }
+                };
+                return Err(Error::invalid_input(format!(
+                    "{other} (`{}`) and {} (`{}`) set the same thing differently — keep one",
+                    show(before),
+                    a.source,
+                    show(&v)
+                )));
+            }
+            Some(_) => {}
+            None => seen.push((k.path, a.source, v)),
+        }
+    }
+    Ok(seen.into_iter().map(|(t, _, v)| (t, v)).collect())
 }
 
 fn find_key(path: &str) -> Option<&'static Key> {
