@@ -145,15 +145,30 @@ fn main() -> ExitCode {
 }
 
 fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> {
-    let user_named = cli.config.as_path() != std::path::Path::new("configs/backup.yaml");
+    use milvus_backup_core::config::{find_config_file, SEARCH_ORDER};
+    // `--config` names a file that must exist; otherwise the first found of
+    // SEARCH_ORDER is read, and none found means built-in defaults.
+    let user_named = cli.config.as_path() != std::path::Path::new(SEARCH_ORDER[0]);
+    let found = (!user_named)
+        .then(|| find_config_file(SEARCH_ORDER))
+        .flatten();
     let (config, report) = Config::load(&LoadOptions {
-        file: Some(&cli.config),
+        file: Some(found.as_deref().unwrap_or(&cli.config)),
         file_required: user_named,
         sets: &cli.sets,
         env: std::env::vars().collect(),
     })?;
     for w in &report.warnings {
         out.warn(w);
+    }
+    if matches!(cli.command, Command::Config(ConfigCommand::Show)) && !cli.quiet {
+        match &report.file {
+            Some(file) => eprintln!("# read {}", file.display()),
+            None => eprintln!(
+                "# no config file found ({}); built-in defaults",
+                SEARCH_ORDER.join(", ")
+            ),
+        }
     }
     let secrets = config.secrets().into_iter().map(str::to_string).collect();
     Ok((config, secrets))

@@ -203,7 +203,7 @@ pub fn bind_address(config: &Config, opts: &ServeOptions) -> Result<SocketAddr> 
         return Ok(addr);
     }
     let host = address.trim_start_matches('[').trim_end_matches(']');
-    let port = opts.port.unwrap_or(DEFAULT_PORT);
+    let port = opts.port.unwrap_or(config.http.port);
     format!("{host}:{port}")
         .parse::<SocketAddr>()
         .or_else(|_| format!("[{host}]:{port}").parse::<SocketAddr>())

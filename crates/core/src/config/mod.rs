@@ -1,5 +1,6 @@
 //! Configuration: the anchor's v1 `backup.yaml`, read unchanged, plus our
-//! extensions under `backup:`.
+//! extensions under `backup:`; the user guide's `config.yaml` and the Go
+//! tool's v2 file are read as written too (see [`dialect`]).
 //!
 //! Layers, later wins: built-in defaults < config file < environment
 //! (credentials and endpoints, the anchor's variable names) < `--set key=value`
@@ -9,10 +10,15 @@
 //! variables and whether it is a secret. That table drives value checking
 //! (one line naming the key and the allowed values), unknown-key warnings,
 //! environment overrides and the masked `config show` output.
+//!
+//! One file may mix dialects; two keys that name the same setting with
+//! different values stop the load with one line naming both.
+
+mod dialect;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
@@ -83,6 +89,9 @@ pub struct HttpConfig {
     pub simple_response: bool,
     /// Address the REST server binds to.
     pub address: String,
+    /// Port the REST server listens on when neither `-p` nor `http.address`
+    /// names one (the user guide's `http.port`).
+    pub port: u16,
     /// Bearer token required on every route but `/healthz` when non-empty.
     pub auth_token: Secret,
 }
@@ -211,6 +220,7 @@ impl Default for HttpConfig {
         HttpConfig {
             simple_response: true,
             address: "0.0.0.0".into(),
+            port: 8080,
             auth_token: Secret::default(),
         }
     }
@@ -375,6 +385,7 @@ const KEYS: &[Key] = &[
     key("log.file.rootPath", Kind::Str, &[]),
     key("http.simpleResponse", Kind::Bool, &[]),
     key("http.address", Kind::Str, &["HTTP_ADDRESS"]),
+    key("http.port", PORT, &[]),
     secret("http.authToken", &["MILVUS_BACKUP_AUTH_TOKEN"]),
     key("milvus.address", Kind::Str, &["MILVUS_ADDRESS"]),
     key("milvus.port", PORT, &["MILVUS_PORT"]),
@@ -403,9 +414,19 @@ const KEYS: &[Key] = &[
     key("minio.address", Kind::Str, &["MINIO_ADDRESS"]),
     key("minio.port", PORT, &["MINIO_PORT"]),
     key("minio.region", Kind::Str, &["MINIO_REGION"]),
-    key("minio.accessKeyID", Kind::Str, &["MINIO_ACCESS_KEY"]),
-    secret("minio.secretAccessKey", &["MINIO_SECRET_KEY"]),
-    secret("minio.token", &["MINIO_TOKEN"]),
+    key(
+        "minio.accessKeyID",
+        Kind::Str,
+        &["MINIO_ACCESS_KEY", "MILVUS_STORAGE_AUTH_ACCESS_KEY_ID"],
+    ),
+    secret(
+        "minio.secretAccessKey",
+        &["MINIO_SECRET_KEY", "MILVUS_STORAGE_AUTH_SECRET_ACCESS_KEY"],
+    ),
+    secret(
+        "minio.token",
+        &["MINIO_TOKEN", "MILVUS_STORAGE_AUTH_SESSION_TOKEN"],
+    ),
     key("minio.gcpCredentialJSON", Kind::Str, &["GCP_KEY_JSON"]),
     key("minio.useSSL", Kind::Bool, &["MINIO_USE_SSL"]),
     key("minio.useIAM", Kind::Bool, &["MINIO_USE_IAM"]),
@@ -436,10 +457,22 @@ const KEYS: &[Key] = &[
     key(
         "minio.backupAccessKeyID",
         Kind::Str,
-        &["MINIO_BACKUP_ACCESS_KEY"],
+        &[
+            "MINIO_BACKUP_ACCESS_KEY",
+            "BACKUP_STORAGE_AUTH_ACCESS_KEY_ID",
+        ],
     ),
-    secret("minio.backupSecretAccessKey", &["MINIO_BACKUP_SECRET_KEY"]),
-    secret("minio.backupToken", &["MINIO_BACKUP_TOKEN"]),
+    secret(
+        "minio.backupSecretAccessKey",
+        &[
+            "MINIO_BACKUP_SECRET_KEY",
+            "BACKUP_STORAGE_AUTH_SECRET_ACCESS_KEY",
+        ],
+    ),
+    secret(
+        "minio.backupToken",
+        &["MINIO_BACKUP_TOKEN", "BACKUP_STORAGE_AUTH_SESSION_TOKEN"],
+    ),
     key(
         "minio.backupGcpCredentialJSON",
         Kind::Str,
@@ -550,10 +583,29 @@ const IGNORED_KEYS: &[&str] = &[
     "cloud.apikey",
 ];
 
+/// Where the CLI looks for a config file when `--config` is not given, in
+/// order: ours and the Go tool's, the user guide's, the guide's Docker path.
+pub const SEARCH_ORDER: &[&str] = &[
+    "configs/backup.yaml",
+    "config.yaml",
+    "/etc/milvus-backup/config.yaml",
+];
+
+/// The first of `candidates` that exists (see [`SEARCH_ORDER`]); `None`
+/// means built-in defaults.
+pub fn find_config_file<P: AsRef<Path>>(candidates: &[P]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(|p| p.as_ref())
+        .find(|p| p.is_file())
+        .map(Path::to_path_buf)
+}
+
 /// Where a configuration was read from, plus the warnings met on the way.
 #[derive(Debug, Default)]
 pub struct LoadReport {
-    pub file: Option<std::path::PathBuf>,
+    /// The config file that was read; `None` when built-in defaults were used.
+    pub file: Option<PathBuf>,
     pub warnings: Vec<String>,
 }
 
@@ -586,21 +638,25 @@ impl Config {
                             path.display()
                         ))
                     })?;
-                    let file = normalize_legacy(file);
+                    let mut file = normalize_legacy(file);
+                    let version = dialect::take_version(&mut file)?;
                     let mut leaves = Vec::new();
                     flatten(&file, "", &mut leaves);
-                    for (path_key, value) in leaves {
-                        match find_key(&path_key) {
-                            Some(k) => {
-                                let v = check_value(k, &value, "config file")?;
-                                set_path(&mut tree, k.path, v);
-                            }
-                            None if is_ignored(&path_key) => {}
-                            None => report.warnings.push(format!(
-                                "unknown config key `{path_key}` in {} is ignored",
-                                path.display()
-                            )),
-                        }
+                    let routed = dialect::route(leaves, version)?;
+                    for path_key in routed.unknown {
+                        report.warnings.push(format!(
+                            "unknown config key `{path_key}` in {} is ignored",
+                            path.display()
+                        ));
+                    }
+                    for path_key in routed.unused {
+                        report.warnings.push(format!(
+                            "config key `{path_key}` in {} has no counterpart in this tool and is ignored",
+                            path.display()
+                        ));
+                    }
+                    for (target, v) in apply_file_assignments(routed.assignments)? {
+                        set_path(&mut tree, target, v);
                     }
                     report.file = Some(path.to_path_buf());
                 }
@@ -688,6 +744,43 @@ impl Config {
         .filter(|s| s.len() >= 4 && !["Milvus", "minioadmin"].contains(s))
         .collect()
     }
+}
+
+/// Type-checks each file value against our key and refuses two file keys
+/// that set one of ours to different values.
+fn apply_file_assignments(
+    assignments: Vec<dialect::Assignment>,
+) -> Result<Vec<(&'static str, Value)>> {
+    let mut seen: Vec<(&'static str, String, Value)> = Vec::new();
+    for a in assignments {
+        let k = find_key(a.target).expect("dialect routes only to known keys");
+        let origin = if a.source.eq_ignore_ascii_case(k.path) {
+            "config file".to_string()
+        } else {
+            format!("config file key `{}`", a.source)
+        };
+        let v = check_value(k, &a.value, &origin)?;
+        match seen.iter().find(|(t, ..)| *t == k.path) {
+            Some((_, other, before)) if *before != v => {
+                let show = |v: &Value| {
+                    if k.secret {
+                        "****".to_string()
+                    } else {
+                        scalar_text(v).unwrap_or_default()
+                    }
+                };
+                return Err(Error::invalid_input(format!(
+                    "{other} (`{}`) and {} (`{}`) set the same thing differently — keep one",
+                    show(before),
+                    a.source,
+                    show(&v)
+                )));
+            }
+            Some(_) => {}
+            None => seen.push((k.path, a.source, v)),
+        }
+    }
+    Ok(seen.into_iter().map(|(t, _, v)| (t, v)).collect())
 }
 
 fn find_key(path: &str) -> Option<&'static Key> {
@@ -1055,5 +1148,464 @@ backup:
     fn legacy_cloud_provider_sets_storage_type() {
         let (c, _) = load_str("minio: { cloudProvider: aws }", &[], &[]).unwrap();
         assert_eq!(c.minio.storage_type, "aws");
+    }
+
+    /// The user guide's `config.yaml`, verbatim (seed 000, "配置文件").
+    const GUIDE_EXAMPLE: &str = r#"# Milvus è¿æ¥é…ç½®
+milvus:
+  address: localhost
+  port: 19530
+  username: ""
+  password: ""
+  authorizationEnabled: false
+
+# å¤‡ä»½å˜å‚¨é…ç½®
+storage:
+  # å˜å‚¨ç±»å‹ï¼šlocal, minio, s3, oss, cos
+  storageType: local
+
+  # æœ¬åœ°å˜å‚¨é…ç½®
+  local:
+    path: /backup
+
+  # MinIO/S3 é…ç½®
+  minio:
+    address: localhost
+    port: 9000
+    accessKeyID: minioadmin
+    secretAccessKey: minioadmin
+    useSSL: false
+    bucketName: milvus-backup
+    rootPath: backup
+
+  # é˜¿é‡Œäº‘ OSS é…ç½®
+  oss:
+    endpoint: oss-cn-hangzhou.aliyuncs.com
+    accessKeyID: your-access-key
+    accessKeySecret: your-access-secret
+    bucketName: milvus-backup
+    rootPath: backup
+
+# å¤‡ä»½é…ç½®
+backup:
+  # æœ€å¤§å¤‡ä»½æ•°é‡
+  maxBackupNum: 10
+
+  # å¤‡ä»½ä¿ç•™å¤©æ•°
+  retentionDays: 30
+
+  # æ˜¯å¦å‹ç¼©
+  compression: true
+
+  # å‹ç¼©ç®—æ³•ï¼šgzip, zstd
+  compressionAlgorithm: zstd
+
+  # å‹ç¼©çº§åˆ«ï¼š1-9
+  compressionLevel: 3
+
+# HTTP æœåŠ¡é…ç½®
+http:
+  # ç›‘å¬åœ°å€
+  address: 0.0.0.0
+
+  # ç›‘å¬ç«¯å£
+  port: 8080
+
+# æ—¥å¿—é…ç½®
+log:
+  # æ—¥å¿—çº§åˆ«ï¼šdebug, info, warn, error
+  level: info
+
+  # æ—¥å¿—æ–‡ä»¶è·¯å¾„
+  file: /var/log/milvus-backup.log
+"#;
+
+    /// The Go tool's v2 `configs/backup.yaml` structure (its head, f81df44),
+    /// with values changed so each mapping shows.
+    const V2_EXAMPLE: &str = r#"
+configVersion: v2
+log:
+  level: debug
+  console: true
+  file:
+    path: "logs/v2.log"
+server:
+  debugMode: false
+  swaggerBasePath: ""
+milvus:
+  user: "admin"
+  password: "V2Passw0rd"
+  grpc:
+    address: milvus.example
+    port: 19531
+    tlsMode: server
+    caCertPath: "/ca.pem"
+    serverName: "milvus.example"
+    mtlsCertPath: ""
+    mtlsKeyPath: ""
+  rest:
+    endpoint: ""
+  management:
+    endpoint: http://milvus.example:9091
+  replicate:
+    rpcChannelName: "by-dev-replicate-msg"
+  etcd:
+    endpoints:
+      - 127.0.0.1:2379
+    rootPath: "by-dev"
+  storage:
+    provider: "aws"
+    address: s3.example
+    port: 443
+    region: "eu-west-1"
+    useSSL: true
+    bucketName: "milvus-bucket"
+    rootPath: "files"
+    auth:
+      type: static
+      accessKeyID: AKIAMILVUS
+      secretAccessKey: MilvusS3cret
+backup:
+  storage:
+    provider: "minio"
+    address: backup.example
+    port: 9000
+    region: ""
+    useSSL: false
+    rootPath: "backups"
+  concurrency:
+    collections: 6
+    segments: 1024
+  pauseGC: false
+restore:
+  concurrency:
+    collections: 3
+    importJobs: 768
+  maxSegmentsPerImportJob: 256
+  keepTempFiles: true
+transfer:
+  mode: streaming
+  concurrency: 64
+  multipartCopyThresholdMiB: 500
+zillizCloud:
+  endpoint: https://api.cloud.zilliz.com
+  apiKey: <your-api-key>
+"#;
+
+    #[test]
+    fn guide_example_loads_as_written() {
+        let (c, report) = load_str(GUIDE_EXAMPLE, &[], &[]).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(c.milvus.address, "localhost");
+        assert_eq!(c.milvus.port, 19530);
+        assert_eq!(c.milvus.user, "");
+        assert_eq!(c.milvus.password.expose(), "");
+        assert!(!c.milvus.authorization_enabled);
+        // storageType local: the local block is backup storage; the minio
+        // and oss blocks are alternatives the guide documents.
+        assert_eq!(c.minio.backup_storage_type, "local");
+        assert_eq!(c.minio.backup_root_path, "/backup");
+        assert_eq!(c.minio.backup_bucket_name, "a-bucket");
+        assert_eq!(c.minio.storage_type, "minio", "Milvus storage untouched");
+        assert_eq!(c.backup.max_backup_num, 10);
+        assert_eq!(c.backup.retention_days, 30);
+        assert!(c.backup.compression);
+        assert_eq!(c.backup.compression_algorithm, "zstd");
+        assert_eq!(c.backup.compression_level, 3);
+        assert_eq!(c.http.address, "0.0.0.0");
+        assert_eq!(c.http.port, 8080);
+        assert_eq!(c.log.level, "info");
+        assert_eq!(c.log.file.root_path, "/var/log/milvus-backup.log");
+    }
+
+    #[rstest]
+    #[case::minio("minio", "minio", "localhost", "milvus-backup", "backup", "minioadmin")]
+    #[case::s3_reads_the_minio_block(
+        "s3",
+        "s3",
+        "localhost",
+        "milvus-backup",
+        "backup",
+        "minioadmin"
+    )]
+    #[case::oss(
+        "oss",
+        "ali",
+        "https://oss-cn-hangzhou.aliyuncs.com",
+        "milvus-backup",
+        "backup",
+        "your-access-secret"
+    )]
+    fn guide_storage_type_selects_its_block(
+        #[case] storage_type: &str,
+        #[case] ours: &str,
+        #[case] address: &str,
+        #[case] bucket: &str,
+        #[case] root: &str,
+        #[case] secret: &str,
+    ) {
+        let yaml = GUIDE_EXAMPLE.replace(
+            "storageType: local",
+            &format!("storageType: {storage_type}"),
+        );
+        let (c, report) = load_str(&yaml, &[], &[]).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(c.minio.backup_storage_type, ours);
+        assert_eq!(c.minio.backup_address, address);
+        assert_eq!(c.minio.backup_bucket_name, bucket);
+        assert_eq!(c.minio.backup_root_path, root);
+        assert_eq!(c.minio.backup_secret_access_key.expose(), secret);
+    }
+
+    #[rstest]
+    #[case::only_block_gives_the_type(
+        "storage: { cos: { endpoint: cos.ap-guangzhou.myqcloud.com, bucketName: b1 } }",
+        Some(("tc", "b1"))
+    )]
+    #[case::cos_spelled_out(
+        "storage: { storageType: COS, cos: { bucketName: b2 } }",
+        Some(("tc", "b2"))
+    )]
+    #[case::several_blocks_need_a_type(
+        "storage: { minio: { bucketName: a }, oss: { bucketName: b } }",
+        None
+    )]
+    fn guide_storage_type_inference(#[case] yaml: &str, #[case] want: Option<(&str, &str)>) {
+        match (load_str(yaml, &[], &[]), want) {
+            (Ok((c, _)), Some((t, bucket))) => {
+                assert_eq!(c.minio.backup_storage_type, t);
+                assert_eq!(c.minio.backup_bucket_name, bucket);
+            }
+            (Err(e), None) => {
+                let e = e.to_string();
+                assert!(e.contains("storage.storageType"), "{e}");
+                assert!(!e.contains('\n'), "{e}");
+            }
+            (got, want) => panic!("{got:?} vs {want:?}"),
+        }
+    }
+
+    #[test]
+    fn v2_file_loads_with_the_same_meaning() {
+        let (c, report) = load_str(V2_EXAMPLE, &[], &[]).unwrap();
+        // maxSegmentsPerImportJob has no counterpart here; nothing else warns.
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(report.warnings[0].contains("restore.maxSegmentsPerImportJob"));
+        assert_eq!(c.log.level, "debug");
+        assert_eq!(c.log.file.root_path, "logs/v2.log");
+        assert_eq!(c.milvus.user, "admin");
+        assert_eq!(c.milvus.password.expose(), "V2Passw0rd");
+        assert_eq!(c.milvus.address, "milvus.example");
+        assert_eq!(c.milvus.port, 19531);
+        assert_eq!(c.milvus.tls_mode, 1);
+        assert_eq!(c.milvus.ca_cert_path, "/ca.pem");
+        assert_eq!(c.milvus.server_name, "milvus.example");
+        assert_eq!(c.backup.gc_pause.address, "http://milvus.example:9091");
+        assert!(!c.backup.gc_pause.enable);
+        assert_eq!(c.minio.storage_type, "aws");
+        assert_eq!(c.minio.address, "s3.example");
+        assert_eq!(c.minio.port, 443);
+        assert_eq!(c.minio.region, "eu-west-1");
+        assert!(c.minio.use_ssl);
+        assert_eq!(c.minio.bucket_name, "milvus-bucket");
+        assert_eq!(c.minio.root_path, "files");
+        assert!(!c.minio.use_iam);
+        assert_eq!(c.minio.access_key_id, "AKIAMILVUS");
+        assert_eq!(c.minio.secret_access_key.expose(), "MilvusS3cret");
+        assert_eq!(c.minio.backup_storage_type, "minio");
+        assert_eq!(c.minio.backup_address, "backup.example");
+        assert_eq!(c.minio.backup_port, 9000);
+        assert_eq!(c.minio.backup_use_ssl, Some(false));
+        assert_eq!(c.minio.backup_root_path, "backups");
+        // Left out of backup.storage: inherited from milvus.storage.
+        assert_eq!(c.minio.backup_bucket_name, "milvus-bucket");
+        assert_eq!(c.minio.backup_access_key_id, "AKIAMILVUS");
+        assert_eq!(c.minio.backup_secret_access_key.expose(), "MilvusS3cret");
+        assert_eq!(c.backup.parallelism.backup_collection, 6);
+        assert_eq!(c.backup.parallelism.restore_collection, 3);
+        assert_eq!(c.backup.parallelism.import_job, 768);
+        assert!(c.backup.keep_temp_files);
+        assert!(c.minio.cross_storage, "transfer.mode streaming");
+        assert_eq!(c.backup.parallelism.copydata, 64);
+    }
+
+    #[rstest]
+    #[case("milvus: { grpc: { tlsMode: mutual } }", 2)]
+    #[case("milvus: { grpc: { tlsMode: disabled } }", 0)]
+    fn v2_tls_names(#[case] yaml: &str, #[case] mode: u8) {
+        assert_eq!(load_str(yaml, &[], &[]).unwrap().0.milvus.tls_mode, mode);
+    }
+
+    #[test]
+    fn v2_inheritance_needs_configversion_v2() {
+        let yaml = "milvus: { storage: { bucketName: mb, auth: { accessKeyID: AK } } }";
+        let (c, _) = load_str(yaml, &[], &[]).unwrap();
+        assert_eq!(c.minio.bucket_name, "mb");
+        assert_eq!(c.minio.backup_bucket_name, "a-bucket", "v1 rules");
+        let (c, _) = load_str(&format!("configVersion: v2\n{yaml}"), &[], &[]).unwrap();
+        assert_eq!(c.minio.backup_bucket_name, "mb");
+        assert_eq!(c.minio.backup_access_key_id, "AK");
+        let err = load_str("configVersion: v3", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("configVersion") && err.contains("v1, v2"),
+            "{err}"
+        );
+    }
+
+    #[rstest]
+    #[case::guide_and_v1("storage: { storageType: minio, minio: { bucketName: same } }\nminio: { backupBucketName: same }")]
+    #[case::v2_and_v1("milvus: { address: m1, grpc: { address: m1 } }")]
+    #[case::guide_and_v1_user("milvus: { user: bob, username: bob }")]
+    #[case::secret_twice("storage: { storageType: oss, oss: { accessKeySecret: Sx } }\nminio: { backupSecretAccessKey: Sx }")]
+    fn mixing_dialects_with_equal_values_is_fine(#[case] yaml: &str) {
+        let (_, report) = load_str(yaml, &[], &[]).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    }
+
+    #[rstest]
+    #[case::guide_and_v1(
+        "storage: { storageType: minio, minio: { bucketName: a } }\nminio: { backupBucketName: b }",
+        "storage.minio.bucketName (`a`)",
+        "minio.backupBucketName (`b`)"
+    )]
+    #[case::v2_and_v1(
+        "milvus: { address: m1, grpc: { address: m2 } }",
+        "milvus.address (`m1`)",
+        "milvus.grpc.address (`m2`)"
+    )]
+    #[case::guide_and_v2(
+        "storage: { storageType: minio, minio: { bucketName: g } }\nbackup: { storage: { bucketName: v } }",
+        "storage.minio.bucketName (`g`)",
+        "backup.storage.bucketName (`v`)"
+    )]
+    #[case::v2_tls_and_v1(
+        "milvus: { tlsMode: 0, grpc: { tlsMode: server } }",
+        "milvus.tlsMode (`0`)",
+        "milvus.grpc.tlsMode (`1`)"
+    )]
+    #[case::secrets_stay_masked(
+        "storage: { storageType: oss, oss: { accessKeySecret: SecretOne } }\nminio: { backupSecretAccessKey: SecretTwo }",
+        "storage.oss.accessKeySecret (`****`)",
+        "minio.backupSecretAccessKey (`****`)"
+    )]
+    fn different_values_stop_naming_both_keys(
+        #[case] yaml: &str,
+        #[case] first: &str,
+        #[case] second: &str,
+    ) {
+        let err = load_str(yaml, &[], &[]).unwrap_err().to_string();
+        assert!(err.contains(first), "{err}");
+        assert!(err.contains(second), "{err}");
+        assert!(err.contains("keep one"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        assert!(
+            !err.contains("SecretOne") && !err.contains("SecretTwo"),
+            "{err}"
+        );
+    }
+
+    #[rstest]
+    #[case::guide(
+        "storage: { storageType: local, local: { path: /b, colour: red } }",
+        "storage.local.colour"
+    )]
+    #[case::guide_block("storage: { ftp: { path: /b } }", "storage.ftp.path")]
+    #[case::v2(
+        "configVersion: v2\nmilvus: { grpc: { colour: red } }",
+        "milvus.grpc.colour"
+    )]
+    #[case::v2_storage(
+        "configVersion: v2\nbackup: { storage: { auth: { colour: red } } }",
+        "backup.storage.auth.colour"
+    )]
+    #[case::v2_unused(
+        "milvus: { rest: { endpoint: http://x:19530 } }",
+        "milvus.rest.endpoint"
+    )]
+    fn unknown_keys_in_each_dialect_warn(#[case] yaml: &str, #[case] key: &str) {
+        let (_, report) = load_str(yaml, &[], &[]).unwrap();
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(report.warnings[0].contains(key), "{:?}", report.warnings);
+    }
+
+    #[rstest]
+    #[case("milvus: { grpc: { port: abc } }", "milvus.grpc.port", "1 to 65535")]
+    #[case(
+        "milvus: { grpc: { tlsMode: maybe } }",
+        "milvus.grpc.tlsMode",
+        "disabled, server, mutual"
+    )]
+    #[case("transfer: { mode: fast }", "transfer.mode", "auto, direct, streaming")]
+    #[case(
+        "storage: { storageType: ftp }",
+        "storage.storageType",
+        "local, minio, s3"
+    )]
+    fn invalid_dialect_values_name_the_file_key(
+        #[case] yaml: &str,
+        #[case] key: &str,
+        #[case] allowed: &str,
+    ) {
+        let err = load_str(yaml, &[], &[]).unwrap_err().to_string();
+        assert!(err.contains(key), "{err}");
+        assert!(err.contains(allowed), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn env_and_set_win_over_any_dialect() {
+        let (c, _) = load_str(
+            V2_EXAMPLE,
+            &[
+                ("MILVUS_ADDRESS", "from-env"),
+                ("BACKUP_STORAGE_AUTH_SECRET_ACCESS_KEY", "EnvS3cret"),
+            ],
+            &["minio.backupBucketName=from-set", "http.port=9999"],
+        )
+        .unwrap();
+        assert_eq!(c.milvus.address, "from-env");
+        assert_eq!(c.minio.backup_secret_access_key.expose(), "EnvS3cret");
+        assert_eq!(c.minio.backup_bucket_name, "from-set");
+        assert_eq!(c.http.port, 9999);
+    }
+
+    #[test]
+    fn dialect_secrets_never_show() {
+        let guide = GUIDE_EXAMPLE
+            .replace("storageType: local", "storageType: oss")
+            .replace("your-access-secret", "OssS3cretValue");
+        for yaml in [guide.as_str(), V2_EXAMPLE] {
+            let (c, _) = load_str(yaml, &[], &[]).unwrap();
+            let shown = format!("{}{}{:?}", c.to_masked_yaml(), c.to_masked_json(), c);
+            for s in ["OssS3cretValue", "V2Passw0rd", "MilvusS3cret"] {
+                assert!(!shown.contains(s), "{s} leaked");
+            }
+        }
+    }
+
+    #[test]
+    fn search_order_takes_the_first_file_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let [a, b, c] =
+            ["configs/backup.yaml", "config.yaml", "etc.yaml"].map(|p| dir.path().join(p));
+        let candidates = [&a, &b, &c];
+        assert_eq!(find_config_file(&candidates), None);
+        std::fs::write(&c, "").unwrap();
+        assert_eq!(find_config_file(&candidates).as_ref(), Some(&c));
+        std::fs::write(&b, "").unwrap();
+        assert_eq!(find_config_file(&candidates).as_ref(), Some(&b));
+        std::fs::create_dir_all(a.parent().unwrap()).unwrap();
+        std::fs::write(&a, "").unwrap();
+        assert_eq!(find_config_file(&candidates).as_ref(), Some(&a));
+        assert_eq!(SEARCH_ORDER[0], "configs/backup.yaml");
+        assert_eq!(SEARCH_ORDER[2], "/etc/milvus-backup/config.yaml");
+    }
+
+    #[test]
+    fn load_report_names_the_file_read() {
+        let (_, report) = load_str(GUIDE_EXAMPLE, &[], &[]).unwrap();
+        assert!(report.file.unwrap().ends_with("backup.yaml"));
     }
 }
