@@ -1,6 +1,6 @@
 //! The user guide's CLI (`shared/seeds/000_*`, "使用"), as written — only
-//! the names differ, so that runs and tests do not collide — against real
-//! Milvus and S3. `create --all` is checked through its plan: a real backup
+//! the names differ, so that runs and tests do not collide — with a
+//! `config.yaml` in the guide's shape, against real Milvus and S3. `create --all` is checked through its plan: a real backup
 //! of every collection would race the other tests' collections. Restores
 //! add `--restore_index`: the guide shows indexes built, and the default
 //! stays the Go tool's (no indexes) until the guide's restore output is
@@ -8,9 +8,15 @@
 
 use predicates::prelude::*;
 
-use crate::env::{
-    assert_same_collection, cli, config_file, config_yaml, drop_collection, pick, unique,
-};
+use crate::env::{assert_same_collection, cli, drop_collection, guide_config_yaml, pick, unique};
+
+/// `config.yaml` in a folder of its own.
+fn guide_config(inst: &str, root: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, guide_config_yaml(inst, root)).unwrap();
+    (dir, path)
+}
 
 fn mb(cfg: &std::path::Path, args: &[&str]) -> assert_cmd::assert::Assert {
     cli().arg("--config").arg(cfg).args(args).assert()
@@ -32,8 +38,18 @@ fn the_guides_commands_work_as_written() {
     let colls = pick("A", &["all_types", "varchar_pk"]);
     let (c1, c2) = (&colls[0], &colls[1]);
     let root = unique("guide");
-    let (_da, cfg) = config_file(&config_yaml("A", &root));
-    let (_db, cfg_b) = config_file(&config_yaml("B", &root));
+    let (_da, cfg) = guide_config("A", &root);
+    let (_db, cfg_b) = guide_config("B", &root);
+    // The guide's file is read as written: no unknown-key warnings.
+    let shown = cli()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["config", "show"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&shown.get_output().stderr).to_string();
+    assert!(!stderr.contains("unknown"), "{stderr}");
+    assert!(String::from_utf8_lossy(&shown.get_output().stdout).contains(&root));
     let tag = &root[root.len() - 6..];
     let (full, multi, inc) = (
         format!("backup_{tag}"),
