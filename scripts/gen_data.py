@@ -36,6 +36,7 @@ rows on every server (array values come from their own stream, so the other
 fields match between 2.2 and 2.3).
 """
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -496,8 +497,9 @@ def describe(server, db, name):
 
 def cmd_describe(args):
     server = Server(args.host, args.port)
-    print(json.dumps(describe(server, args.db, args.collection), indent=2, sort_keys=True,
-                     ensure_ascii=False))
+    with collection_lock(server, args.db, args.collection):
+        described = describe(server, args.db, args.collection)
+    print(json.dumps(described, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 # ------------------------------------------------------------------ dump
@@ -568,7 +570,34 @@ def all_pks(coll, pk_field, is_varchar):
     return sorted(pks)
 
 
+class collection_lock:
+    """Tests dump and describe the same source collection at once. A dump
+    may add an index and load the collection, then undo both (undo_load):
+    another dump must not query it once released, and a describe must not
+    see the dump's index. So dumps and describes of one collection take
+    turns (an exclusive lock file per server and collection)."""
+
+    def __init__(self, server, db, name):
+        self.path = os.path.join(
+            os.environ.get("TMPDIR", "/tmp"),
+            f"milvus-backup-dump-{server.host}-{server.port}-{db}.{name}.lock",
+        )
+
+    def __enter__(self):
+        self.file = open(self.path, "w")
+        fcntl.flock(self.file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
 def dump_rows(server, db, name):
+    with collection_lock(server, db, name):
+        yield from _dump_rows(server, db, name)
+
+
+def _dump_rows(server, db, name):
     alias = server.alias(db)
     coll = Collection(name, using=alias)
     fields = coll.schema.fields
