@@ -42,7 +42,7 @@ if [ $# -eq 0 ]; then
 fi
 
 rust_status=0
-cargo test --workspace --all-targets --locked -- --test-threads "${MBT_TEST_THREADS:-4}" "$@" || rust_status=$?
+cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads "${MBT_TEST_THREADS:-4}" "$@" || rust_status=$?
 echo "cargo tests finished after $(( $(date +%s) - started )) s"
 
 sdk_status=0
