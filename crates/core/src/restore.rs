@@ -19,7 +19,7 @@
 //! folder is swept.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -489,17 +489,22 @@ async fn restore_all(
             source: task.source.to_string(),
             target: task.target.to_string(),
         });
+        // Set once the target is this restore's: created by it, or an
+        // existing one it dropped on purpose (--drop_exist_collection).
+        let ours = AtomicBool::new(false);
         let outcome = cancellable(
             cancel,
-            restore_collection(ctx, client, plan, i, task, events),
+            restore_collection(ctx, client, plan, (i, task), events, &ours),
         )
         .await
         .at("collection", &task.target);
         let done = match outcome {
             Ok(done) => done,
             Err(e) => {
-                // A half-filled collection we created would block a retry.
-                if !task.reuse_existing {
+                // A half-filled collection we created would block a retry;
+                // one we did not create (someone made it since the plan) is
+                // never dropped.
+                if ours.load(Ordering::SeqCst) {
                     if let Err(drop_err) = client
                         .drop_collection(&task.target.db, &task.target.name)
                         .await
@@ -551,14 +556,14 @@ async fn restore_collection(
     ctx: &Context,
     client: &dyn Milvus,
     plan: &RestorePlan,
-    index: usize,
-    task: &CollectionTask,
+    (index, task): (usize, &CollectionTask),
     events: &dyn EventSink,
+    ours: &AtomicBool,
 ) -> Result<DataStats> {
     if task.create_database {
         ensure_database(client, &task.target.db).await?;
     }
-    recreate_collection(client, index, task, &plan.options, events).await?;
+    recreate_collection(client, index, task, &plan.options, events, ours).await?;
     if plan.options.meta_only {
         return Ok(DataStats::default());
     }
@@ -586,10 +591,12 @@ async fn recreate_collection(
     task: &CollectionTask,
     opts: &RestoreOptions,
     events: &dyn EventSink,
+    ours: &AtomicBool,
 ) -> Result<()> {
     let (t, meta) = (&task.target, &task.meta);
     if task.drop_existing {
         client.drop_collection(&t.db, &t.name).await?;
+        ours.store(true, Ordering::SeqCst);
     }
     if !task.reuse_existing {
         let mut schema = format::schema_to_proto(&meta.schema);
@@ -611,6 +618,7 @@ async fn recreate_collection(
                 ..Default::default()
             })
             .await?;
+        ours.store(true, Ordering::SeqCst);
         if !has_partition_key {
             for p in &meta.partition_backups {
                 if p.partition_name != "_default" {
@@ -1105,6 +1113,21 @@ mod operation_tests {
             vec!["default.docs_r"]
         );
         assert_eq!(staged_objects(&kit).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_target_made_by_someone_else_since_the_plan_is_never_dropped() {
+        let kit = kit_with_backup().await;
+        let p = plan(&kit.ctx, &opts("_r")).await.unwrap();
+        // Someone creates the target between plan and execute.
+        kit.milvus.add_collection("docs_r", &[5], 1, 10).await;
+        let e = execute(&kit.ctx, &p, &Collect::default(), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+        let st = kit.milvus.state.lock().unwrap();
+        assert!(st.dropped.is_empty(), "dropped {:?}", st.dropped);
+        assert!(st.collections.iter().any(|c| c.name == "docs_r"));
     }
 
     #[tokio::test]

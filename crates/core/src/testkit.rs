@@ -234,6 +234,12 @@ impl Milvus for FakeMilvus {
     }
     async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()> {
         let mut st = self.state.lock().unwrap();
+        if Self::find(&st, &req.db_name, &req.collection_name).is_ok() {
+            return Err(Error::already_exists(format!(
+                "collection {}.{} already exists",
+                req.db_name, req.collection_name
+            )));
+        }
         st.next_id += 10;
         let id = st.next_id;
         st.created
