@@ -15,8 +15,8 @@ use milvus_backup_core::selection::Selection;
 use milvus_backup_core::verify::{self, VerifyOptions};
 use milvus_backup_core::{CancellationToken, Context, Error, Result};
 
-use crate::output::{human_bytes, Output};
-use crate::progress::CliProgress;
+use crate::output::{human_bytes, human_duration, Output};
+use crate::progress::{CliProgress, RestoreNotes, Steps};
 
 /// A token that Ctrl-C cancels.
 fn cancel_on_ctrl_c() -> CancellationToken {
@@ -381,28 +381,42 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         incremental: args.incremental,
         tuning: None,
     };
+    let progress = CliProgress::with_steps(out.quiet || args.dry_run, out.json, Steps::Create);
+    progress.step(1);
     let ctx = Context::open(config)?;
     let plan = backup::plan(&ctx, &opts).await?;
     if args.dry_run {
         print_backup_plan(&plan, out);
         return Ok(());
     }
-    let progress = CliProgress::new(out.quiet, out.json);
     let result = backup::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     let stats = result?;
     if out.json {
         out.json_value(&stats);
     } else if !out.quiet {
+        let names: Vec<&str> = plan
+            .collections
+            .iter()
+            .map(|c| c.collection.as_str())
+            .collect();
+        let stored = match (plan.encoding.compression.is_none(), plan.encoding.encrypted) {
+            (true, false) => "",
+            (false, false) => " (compressed)",
+            (true, true) => " (encrypted)",
+            (false, true) => " (compressed, encrypted)",
+        };
+        println!("\n✅ Backup created successfully!");
+        println!("  Backup name: {}", stats.name);
+        println!("  Collections: {}", names.join(", "));
         println!(
-            "backup `{}` created: {} collection(s), {} entities, {} in {} files, {:.1} s",
-            stats.name,
-            stats.collections,
+            "  Total entities: {}{}",
             stats.entities,
-            human_bytes(stats.size_bytes),
-            stats.files,
-            stats.duration_s
+            deleted_note(stats.deleted_entities)
         );
+        println!("  Backup size: {}{stored}", human_bytes(stats.size_bytes));
+        println!("  Files: {}", stats.files);
+        println!("  Duration: {}", human_duration(stats.duration_s));
         if let Some(base) = &stats.base_backup {
             println!(
                 "incremental on `{base}`: {} file(s) shared, {} copied",
@@ -515,26 +529,75 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         // A plan that would be refused fails like the restore would.
         return plan.check();
     }
-    let progress = CliProgress::new(out.quiet, out.json);
+    let mut progress = CliProgress::with_steps(out.quiet, out.json, Steps::Restore);
+    progress.set_restore_notes(restore_notes(&ctx, &plan));
     let result = restore::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     let stats = result?;
     if out.json {
         out.json_value(&stats);
     } else if !out.quiet {
+        let targets: Vec<String> = plan.tasks.iter().map(|t| t.target.to_string()).collect();
+        println!("\n✅ Backup restored successfully!");
+        println!("  Backup name: {}", stats.backup);
+        println!("  Collection: {}", targets.join(", "));
+        println!("  Total entities: {}", stats.entities);
         println!(
-            "restored {} collection(s) from `{}`: {} entities in {} segments, {} staged, {:.1} s (staging {:.1} s, import {:.1} s)",
-            stats.collections,
-            stats.backup,
-            stats.entities,
+            "  Segments: {} ({} staged)",
             stats.segments,
-            human_bytes(stats.staged_bytes),
-            stats.duration_s,
-            stats.staging_s,
-            stats.import_s
+            human_bytes(stats.staged_bytes)
         );
+        println!("  Duration: {}", human_duration(stats.duration_s));
     }
     Ok(())
+}
+
+/// How a restore reads the backup, for its first three steps.
+fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
+    let manifest = plan.manifest.as_ref();
+    let compression = manifest.and_then(|m| m.compression.as_ref());
+    let encrypted = manifest.is_some_and(|m| m.encryption.is_some());
+    // Files are streamed (and so checked) unless they are plain and the
+    // target reads the same bucket; see restore::stage_segment_for_import.
+    let streamed = plan.staging_dir.is_some()
+        && (compression.is_some()
+            || encrypted
+            || !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage));
+    RestoreNotes {
+        download: match &plan.staging_dir {
+            Some(dir) => format!(
+                "staged into the target's storage under `{dir}`, segment by segment as they are imported"
+            ),
+            None => "read in place: the target Milvus reads the backup's files".to_string(),
+        },
+        decompress: match (compression, encrypted) {
+            (None, false) => "not compressed".to_string(),
+            (Some(c), false) => format!("{:?}: decoded as each file is staged", c.algorithm),
+            (None, true) => "encrypted: decrypted as each file is staged".to_string(),
+            (Some(c), true) => format!(
+                "{:?}, encrypted: decoded as each file is staged",
+                c.algorithm
+            ),
+        },
+        verify: if manifest.is_none() {
+            "another tool's backup: no checksums to check (metadata read)".to_string()
+        } else if streamed {
+            "metadata checked; every file checked against its size and SHA-256 as it is staged"
+                .to_string()
+        } else {
+            "metadata checked; files copied by the storage service (`verify --deep` reads every byte)"
+                .to_string()
+        },
+    }
+}
+
+/// `(596 deleted rows not counted)` when rows were deleted.
+fn deleted_note(deleted: i64) -> String {
+    if deleted > 0 {
+        format!(" ({deleted} deleted rows not counted)")
+    } else {
+        String::new()
+    }
 }
 
 /// Whether the user, asked on a terminal, agreed to replace the existing
@@ -625,7 +688,7 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
         tuning: None,
     };
     let plan = verify::plan(&ctx, &opts).await?;
-    let progress = CliProgress::new(out.quiet, out.json);
+    let progress = CliProgress::with_steps(out.quiet, out.json, Steps::Verify);
     let result = verify::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     let reports = result?;
@@ -650,6 +713,9 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
             if let Some(rt) = report.restore_test.as_ref().filter(|_| !out.quiet) {
                 print_restore_test(name, rt);
             }
+            if !out.quiet {
+                print_verdict(report);
+            }
         }
     }
     if out.json {
@@ -668,6 +734,41 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
         );
     }
     Ok(bad.is_empty())
+}
+
+/// The guide's verdict block for one verified backup.
+fn print_verdict(report: &milvus_backup_core::verify::VerifyReport) {
+    // A problem in a meta file is the metadata's; any other is a file's.
+    let (meta, files): (Vec<_>, Vec<_>) = report
+        .problems
+        .iter()
+        .partition(|p| p.path.starts_with("meta/") || !p.path.contains('/'));
+    let verdict = |bad: usize, ok: &str| {
+        if bad == 0 {
+            ok.to_string()
+        } else {
+            format!("FAILED ({bad} problem(s) above)")
+        }
+    };
+    let restore_test = match &report.restore_test {
+        None => "skipped (--restore-test runs it)".to_string(),
+        Some(rt) if rt.collections.iter().all(|c| c.problems == 0) => "OK".to_string(),
+        Some(_) => "FAILED (see above)".to_string(),
+    };
+    if report.ok() {
+        println!("\n✅ Backup is valid!");
+    } else {
+        println!("\n❌ Backup is corrupted!");
+    }
+    println!("  Backup name: {}", report.name);
+    let checked = if report.deep {
+        "OK"
+    } else {
+        "OK (sizes; --deep reads every byte and compares its SHA-256)"
+    };
+    println!("  Checksum: {}", verdict(files.len(), checked));
+    println!("  Metadata: {}", verdict(meta.len(), "OK"));
+    println!("  Restore test: {restore_test}");
 }
 
 fn print_restore_test(name: &str, rt: &milvus_backup_core::rehearsal::RestoreTestStats) {

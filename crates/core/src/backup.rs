@@ -147,7 +147,10 @@ pub struct BackupPlan {
 pub struct BackupStats {
     pub name: String,
     pub collections: usize,
+    /// Live rows: deleted rows are not counted.
     pub entities: i64,
+    /// Rows the backup's segments hold that deletes remove.
+    pub deleted_entities: i64,
     pub size_bytes: u64,
     /// Bytes written by this backup; files shared with the base are not counted.
     pub copied_bytes: u64,
@@ -727,13 +730,81 @@ async fn run(
         plan.recount();
         events.emit(plan.planned());
     }
+    let mut live = Vec::with_capacity(n);
+    for c in &plan.collections {
+        live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
+    }
     let copied = copy_phase(ctx, &plan, events, cancel).await?;
     events.phase(Phase::WritingMeta);
-    let stats = write_meta(ctx, &plan, copied, samples, started).await?;
+    let stats = write_meta(ctx, &plan, copied, samples, &live, started).await?;
     for index in 0..n {
         events.emit(Event::CollectionFinished { index, error: None });
     }
     Ok(stats)
+}
+
+/// Live rows of one collection as backed up: a `count(*)` query where it is
+/// loaded, else its segments' rows minus the deletes their delta logs
+/// record. `None` (with a warning) when neither could be read; the
+/// segments' rows, deleted ones included, then stand in.
+async fn live_rows(
+    ctx: &Context,
+    client: &dyn Milvus,
+    c: &CollectionPlan,
+    parallelism: usize,
+    events: &dyn EventSink,
+) -> Option<i64> {
+    let (db, name) = (&c.source.db, &c.source.name);
+    if c.meta.load_state == "Loaded" {
+        let counted = client
+            .query(db, name, "", &["count(*)".to_string()], None)
+            .await
+            .ok()
+            .and_then(|cols| cols.first().and_then(count_value));
+        if counted.is_some() {
+            return counted;
+        }
+    }
+    let inserted = segment_rows(&c.meta);
+    let deltas = c.files.iter().filter(|f| f.target.contains("delta_log/"));
+    let counted = futures::stream::iter(deltas.map(|f| async move {
+        let bytes = ctx.milvus_storage.read(&f.source).await?;
+        crate::deltalog::count_deletes(&bytes)
+    }))
+    .buffer_unordered(parallelism)
+    .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+    .await;
+    match counted {
+        Ok(deleted) => Some((inserted - deleted as i64).max(0)),
+        Err(e) => {
+            events.warn(format!(
+                "{}: deleted rows not counted, its entities include them: {e}",
+                c.collection
+            ));
+            None
+        }
+    }
+}
+
+/// The value of a `count(*)` column.
+fn count_value(column: &crate::milvus::proto::schema::FieldData) -> Option<i64> {
+    use crate::milvus::proto::schema::{field_data::Field, scalar_field::Data};
+    match column.field.as_ref()? {
+        Field::Scalars(s) => match s.data.as_ref()? {
+            Data::LongData(d) => d.data.first().copied(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Rows of a collection's segments, deleted ones included.
+fn segment_rows(c: &CollectionBackupInfo) -> i64 {
+    c.partition_backups
+        .iter()
+        .flat_map(|p| &p.segment_backups)
+        .map(|s| s.num_of_rows)
+        .sum()
 }
 
 /// The manifest entries of a backup's files: copied, or shared with the base.
@@ -778,12 +849,19 @@ async fn copy_phase(
     } else {
         None
     };
+    let copy_started = Instant::now();
     let copied = cancellable(cancel, copy_all(ctx, plan, &to_copy, events)).await;
     if let Some(gc) = gc {
         gc.resume().await;
     }
     let copied = copied?;
     let copied_bytes = copied.iter().map(|f| f.size).sum();
+    events.emit(Event::Copied {
+        raw_bytes: total,
+        stored_bytes: copied_bytes,
+        seconds: copy_started.elapsed().as_secs_f64(),
+        encoding: plan.encoder.describe(),
+    });
     let shared_files = shared.len() as u64;
     let mut files: Vec<ManifestFile> = copied.into_iter().chain(shared).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -947,6 +1025,7 @@ async fn write_meta(
     plan: &BackupPlan,
     copied: Copied,
     samples: Vec<sample::CollectionSample>,
+    live: &[Option<i64>],
     started: Instant,
 ) -> Result<BackupStats> {
     let name = plan.name.as_str();
@@ -990,7 +1069,14 @@ async fn write_meta(
             ..c.clone()
         });
     }
-    let entities: i64 = segments.iter().map(|s| s.num_of_rows).sum();
+    let inserted: i64 = segments.iter().map(|s| s.num_of_rows).sum();
+    let entities: i64 = info
+        .collection_backups
+        .iter()
+        .zip(live)
+        .map(|(c, live)| live.unwrap_or_else(|| segment_rows(c)))
+        .sum();
+    let deleted_entities = inserted - entities;
     let size_bytes: u64 = files.iter().map(|f| f.size).sum();
     let file_count = files.len() as u64;
     let created_at = chrono::Utc::now().to_rfc3339();
@@ -1060,6 +1146,7 @@ async fn write_meta(
             .map(|c| format!("{}.{}", c.db_name, c.collection_name))
             .collect(),
         entities,
+        deleted_entities,
         size_bytes: size_bytes as i64,
         files: file_count,
         copied_bytes: copied_bytes as i64,
@@ -1072,6 +1159,7 @@ async fn write_meta(
         name: name.to_string(),
         collections: info.collection_backups.len(),
         entities,
+        deleted_entities,
         size_bytes,
         copied_bytes,
         files: file_count,

@@ -94,6 +94,19 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// How new files are stored, for people: `zstd level 3, encrypted`,
+    /// `not compressed`.
+    pub fn describe(&self) -> String {
+        let mut text = match self.compression {
+            Compression::None => "not compressed".to_string(),
+            c => format!("{} level {}", format!("{c:?}").to_lowercase(), self.level),
+        };
+        if self.key.is_some() {
+            text.push_str(", encrypted");
+        }
+        text
+    }
+
     pub fn encoding(&self) -> Encoding {
         Encoding {
             compression: self.compression,
@@ -131,14 +144,8 @@ pub async fn encode_copy(
         });
     }
     let (stored, raw) = (Tally::default(), Tally::default());
-    let io = |e: std::io::Error| {
-        Error::remote(format!(
-            "copying `{src}` into `{dst_key}` of {}: {e}",
-            to.spec().describe()
-        ))
-        .temporary(true)
-        .at("key", src)
-    };
+    let io =
+        |e: std::io::Error| to.io_error(&format!("copying `{src}` into `{dst_key}`"), dst_key, e);
     let mut w: DynWrite = Box::new(Tallied::new(to.open_write(dst_key).await?, &stored));
     if let Some(key) = &enc.key {
         w = Box::new(key.encryptor().wrap_async_output(w).await.map_err(io)?);
@@ -271,12 +278,7 @@ pub async fn decode_copy(
 }
 
 fn io_error(storage: &Storage, key: &str, e: std::io::Error) -> Error {
-    Error::remote(format!(
-        "copying `{key}` ({}): {e}",
-        storage.spec().describe()
-    ))
-    .temporary(true)
-    .at("key", key)
+    storage.io_error(&format!("copying `{key}`"), key, e)
 }
 
 #[cfg(test)]

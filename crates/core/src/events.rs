@@ -110,7 +110,7 @@ impl fmt::Display for Phase {
                 index,
                 of,
                 collection,
-            } => write!(f, "[{}/{of}] reading {collection}", index + 1),
+            } => write!(f, "reading {collection} (collection {} of {of})", index + 1),
             Phase::Flushing {
                 collection,
                 segments,
@@ -132,7 +132,11 @@ impl fmt::Display for Phase {
                 of,
                 source,
                 target,
-            } => write!(f, "[{}/{of}] restoring {source} as {target}", index + 1),
+            } => write!(
+                f,
+                "restoring {source} as {target} (collection {} of {of})",
+                index + 1
+            ),
             Phase::Importing {
                 collection,
                 segments,
@@ -181,7 +185,7 @@ impl fmt::Display for Phase {
 }
 
 /// Something an operation reports while it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The work ahead, per collection (sent again when a flush changed it).
@@ -200,6 +204,15 @@ pub enum Event {
         collection: Option<usize>,
         bytes: u64,
     },
+    /// The copy phase of a create ended: `raw_bytes` read from Milvus,
+    /// `stored_bytes` written (after compression and encryption) in
+    /// `seconds`; `encoding` says how, e.g. `zstd level 3, encrypted`.
+    Copied {
+        raw_bytes: u64,
+        stored_bytes: u64,
+        seconds: f64,
+        encoding: String,
+    },
     /// One file of a segment was staged for import (restore).
     FileStaged { collection: usize, bytes: u64 },
     /// One segment was imported.
@@ -214,6 +227,8 @@ pub enum Event {
         collection: usize,
         field: String,
         index: String,
+        /// e.g. `HNSW`, `AUTOINDEX`.
+        index_type: String,
     },
     /// Something worth a line that is not a stage.
     Note { message: String },
@@ -517,7 +532,10 @@ impl Tracker {
                     c.staged_bytes += bytes;
                 }
             }
-            Event::IndexBuilt { .. } | Event::Note { .. } | Event::Warning { .. } => {}
+            Event::IndexBuilt { .. }
+            | Event::Copied { .. }
+            | Event::Note { .. }
+            | Event::Warning { .. } => {}
         }
         self.percent = self.percent.max((95.0 * self.overall()) as u8);
     }

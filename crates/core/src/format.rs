@@ -306,7 +306,10 @@ pub struct Summary {
     pub backup_timestamp: u64,
     pub milvus_version: String,
     pub collections: Vec<String>,
+    /// Live rows (deleted rows not counted).
     pub entities: i64,
+    /// Rows of the segments that deletes remove.
+    pub deleted_entities: i64,
     pub size_bytes: i64,
     pub files: u64,
     /// Bytes this backup stored itself (the rest it shares with its base).

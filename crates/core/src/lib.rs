@@ -33,6 +33,7 @@ pub mod codec;
 pub mod config;
 pub mod context;
 pub mod delete;
+pub mod deltalog;
 pub mod error;
 pub mod events;
 pub mod format;

@@ -659,6 +659,11 @@ async fn recreate_collection(
                 collection: index,
                 field: ix.field_name.clone(),
                 index: ix.index_name.clone(),
+                index_type: if opts.use_auto_index && is_vector_index(&ix.index_type) {
+                    "AUTOINDEX".to_string()
+                } else {
+                    ix.index_type.clone()
+                },
             });
         }
     }

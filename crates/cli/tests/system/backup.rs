@@ -373,7 +373,9 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
         "x1",
     ]);
     let out = c.assert().code(6);
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("cannot reach Milvus"));
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stderr).contains("Failed to connect to Milvus")
+    );
     let mut c = cli();
     c.arg("--config").arg(&cfg).args([
         "--set",

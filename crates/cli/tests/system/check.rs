@@ -118,7 +118,7 @@ fn check_with_a_closed_milvus_port_fails_with_the_reason() {
     let fails = failing_check(&[format!("milvus.port={port}")]);
     assert_eq!(fails.len(), 1, "{fails:?}");
     assert!(
-        fails[0].contains(&format!("cannot reach Milvus at 127.0.0.1:{port}")),
+        fails[0].contains(&format!("Failed to connect to Milvus at 127.0.0.1:{port}")),
         "{fails:?}"
     );
     assert!(fails[0].contains("milvus.port"));

@@ -225,3 +225,182 @@ fn the_guides_commands_work_as_written() {
     mb(&cfg, &["delete", "--all", "--yes"]).success();
     assert_eq!(json(&cfg, &["list"]).as_array().unwrap().len(), 0);
 }
+
+/// Lines of `text` that contain each of `wanted`, in that order.
+fn in_order(text: &str, wanted: &[&str]) {
+    let mut rest = text;
+    for w in wanted {
+        let at = rest
+            .find(w)
+            .unwrap_or_else(|| panic!("`{w}` missing (or out of order) in:\n{text}"));
+        rest = &rest[at + w.len()..];
+    }
+}
+
+#[test]
+fn the_guides_output_steps_summaries_and_live_entities() {
+    // all_types is loaded (rows counted by Milvus), binary_vec is not (its
+    // delta logs are read); both have deleted rows.
+    let colls = pick("A", &["all_types", "binary_vec"]);
+    let live: i64 = colls.iter().map(|g| g.rows).sum();
+    let root = unique("guideout");
+    let (_d, cfg) = guide_config("A", &root);
+    let tag = &root[root.len() - 6..];
+    let name = format!("backup_{tag}");
+    let names: Vec<&str> = colls.iter().map(|g| g.name.as_str()).collect();
+
+    let out = mb(
+        &cfg,
+        &[
+            "create",
+            "--collection",
+            &names.join(","),
+            "--backup-name",
+            &name,
+        ],
+    )
+    .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    in_order(
+        &stderr,
+        &[
+            "Creating backup...",
+            "[1/5] Connecting to Milvus...",
+            "[2/5] Reading collection metadata...",
+            "[3/5] Exporting data...",
+            "Progress: 100%",
+            "[4/5] Compressing backup...",
+            "Compression ratio: ",
+            "[5/5] Uploading to storage...",
+            "Upload speed: ",
+        ],
+    );
+    in_order(
+        &stdout,
+        &[
+            "Backup created successfully!",
+            &format!("Backup name: {name}"),
+            "Collections: ",
+            &format!("Total entities: {live} ("),
+            "deleted rows not counted",
+            "Backup size: ",
+            "Duration: ",
+        ],
+    );
+    let listed = json(&cfg, &["list"]);
+    assert_eq!(listed[0]["entities"], live, "{listed}");
+
+    let suffix = format!("_o{tag}");
+    let out = mb(
+        &cfg,
+        &[
+            "restore",
+            "--backup-name",
+            &name,
+            "--collection",
+            &colls[0].name,
+            "-s",
+            &suffix,
+            "--restore_index",
+        ],
+    )
+    .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    in_order(
+        &stderr,
+        &[
+            "Restoring backup...",
+            "[1/6] Downloading backup from storage...",
+            "[2/6] Decompressing backup...",
+            "[3/6] Verifying backup integrity...",
+            "[4/6] Creating collection...",
+            "Index type: ",
+            "[5/6] Importing data...",
+            "Progress: 100%",
+            "[6/6] Building index...",
+            "Progress: 100% (index built, collection loaded)",
+        ],
+    );
+    in_order(
+        &stdout,
+        &[
+            "Backup restored successfully!",
+            &format!("Collection: {}.{}{suffix}", colls[0].db, colls[0].name),
+            &format!("Total entities: {}", colls[0].rows),
+            "Duration: ",
+        ],
+    );
+    drop_collection("A", &colls[0].db, &format!("{}{suffix}", colls[0].name));
+
+    let out = mb(&cfg, &["verify", "--backup-name", &name]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    in_order(
+        &stderr,
+        &[
+            "Verifying backup...",
+            "[1/3] Checking backup metadata...",
+            "[2/3] Verifying checksum...",
+        ],
+    );
+    in_order(
+        &stdout,
+        &[
+            "Backup is valid!",
+            &format!("Backup name: {name}"),
+            "Checksum: OK",
+            "Metadata: OK",
+            "Restore test: skipped",
+        ],
+    );
+    mb(&cfg, &["delete", "--backup-name", &name, "--yes"]).success();
+}
+
+/// The guide's "Backup size exceeds storage quota": a backup into a local
+/// folder on a 256 KiB tmpfs fails with one line naming the fix
+/// (compression), and leaves no backup behind.
+#[test]
+fn a_full_backup_storage_says_so_and_leaves_nothing() {
+    let g = &pick("L", &["all_types"])[0];
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success(), "this test needs root to mount a tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mount.clone());
+    let (_d, cfg) = crate::env::config_file(&crate::env::config_yaml("L", "unused"));
+    let sets = [
+        "minio.backupStorageType=local".to_string(),
+        format!("minio.backupRootPath={}", mount.display()),
+    ];
+    let mut cmd = cli();
+    cmd.arg("--config").arg(&cfg);
+    for s in &sets {
+        cmd.arg("--set").arg(s);
+    }
+    let out = cmd
+        .args(["create", "-n", &unique("full"), "-c", &g.full_name()])
+        .assert()
+        .code(7);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("backup storage is full") && errors[0].contains("compression"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&mount).unwrap().collect();
+    assert!(left.is_empty(), "a partial backup was left: {left:?}");
+}

@@ -776,11 +776,31 @@ fn read_file(path: &str, key: &str) -> Result<Vec<u8>> {
 
 fn unreachable_error(address: &str, e: &tonic::transport::Error) -> Error {
     let detail = error_chain(e);
+    // Wording only; the kind is Unreachable whatever the reason.
+    let reason = match io_kind(e) {
+        Some(std::io::ErrorKind::ConnectionRefused) => "connection refused",
+        Some(std::io::ErrorKind::TimedOut) => "connection timeout",
+        _ if detail.contains("timed out") => "connection timeout",
+        _ => "cannot reach it",
+    };
+    let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
     Error::new(
         ErrorKind::Unreachable,
-        format!("cannot reach Milvus at {address} ({detail}) — check milvus.address and milvus.port, and that Milvus is running"),
+        format!("Failed to connect to Milvus at {address}: {reason} ({detail}) — check that Milvus is running and reachable (`telnet {host} {port}`), and milvus.address and milvus.port in the config file"),
     )
     .temporary(true)
+}
+
+/// The I/O error kind at the root of a transport error, if any.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cur = err.source();
+    }
+    None
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -803,7 +823,7 @@ fn status_error(address: &str, what: &str, status: &tonic::Status) -> Error {
     match status.code() {
         Code::Unavailable | Code::Unknown if msg.contains("connect") || msg.contains("transport") => Error::new(
             ErrorKind::Unreachable,
-            format!("cannot reach Milvus at {address} during {what} ({msg}) — check milvus.address and milvus.port, and that Milvus is running"),
+            format!("Failed to connect to Milvus at {address} during {what} ({msg}) — check that Milvus is running and reachable, and milvus.address and milvus.port in the config file"),
         )
         .temporary(true),
         Code::Unavailable | Code::ResourceExhausted | Code::Aborted => {

@@ -571,12 +571,7 @@ impl Storage {
         let mut reader = self.open_read(src).await?;
         let mut writer = Tallied::new(dst.open_write(dst_key).await?, &tally);
         let io = |storage: &Storage, key: &str, e: std::io::Error| {
-            Error::remote(format!(
-                "copying `{src}` into `{dst_key}`: {e} ({})",
-                storage.spec().describe()
-            ))
-            .temporary(true)
-            .at("key", key)
+            storage.io_error(&format!("copying `{src}` into `{dst_key}`"), key, e)
         };
         match pump(&mut reader, &mut writer).await {
             Ok(_) => {}
@@ -636,6 +631,28 @@ impl Storage {
         Ok(tally.finish())
     }
 
+    /// An I/O error while streaming `key` of this storage (`doing` says
+    /// what): the storage's own error when it is one (a full disk or quota
+    /// keeps its message), else a temporary remote failure.
+    pub fn io_error(&self, doing: &str, key: &str, e: std::io::Error) -> Error {
+        if is_quota(&e, None) {
+            return self.quota_error(key, None);
+        }
+        Error::remote(format!("{doing}: {e} ({})", self.spec.describe()))
+            .temporary(true)
+            .at("key", key)
+    }
+
+    fn quota_error(&self, key: &str, code: Option<&str>) -> Error {
+        Error::remote(format!(
+            "backup storage is full: {} has no room left for `{}` ({}) — free space or raise the quota, or store less: compression (backup.compression: true, compressionAlgorithm: zstd, compressionLevel: 9), backup.maxBackupNum / retentionDays",
+            self.spec.describe(),
+            self.abs(key),
+            code.unwrap_or("no space left on device")
+        ))
+        .at("key", self.abs(key))
+    }
+
     /// Turns an OpenDAL error into one line that names the object, the
     /// storage and the config keys to check.
     ///
@@ -673,6 +690,7 @@ impl Storage {
                         format!("{what} refused the credentials ({}) — check {cred_key}", code.unwrap_or_default()),
                     )
                 }
+                _ if is_quota(&e, code) => return self.quota_error(key, code).with_source(e),
                 _ if status.is_some_and(|s| (500..600).contains(&s)) => Error::new(
                     ErrorKind::Unreachable,
                     format!(
@@ -708,6 +726,36 @@ fn root_prefix(root: &str) -> String {
 fn is_missing_bucket(e: &opendal::Error) -> bool {
     let t = e.to_string();
     t.contains("NoSuchBucket") || t.contains("The specified bucket does not exist")
+}
+
+/// The storage refused a write for want of space: a full disk or quota on
+/// a local path (ENOSPC, EDQUOT), or an S3 service's quota error code.
+fn is_quota(e: &(dyn std::error::Error + 'static), code: Option<&str>) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    if matches!(
+        code,
+        Some(
+            "QuotaExceeded"
+                | "XMinioStorageFull"
+                | "XMinioAdminBucketQuotaExceeded"
+                | "StorageFull"
+        )
+    ) {
+        return true;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::StorageFull
+                || matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT))
+            {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn is_connect_error(text: &str) -> bool {
