@@ -96,9 +96,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Print the effective configuration with every secret masked.
-    #[command(after_help = "Example:\n  MILVUS_ADDRESS=10.0.0.5 milvus-backup config show")]
-    Show,
+    /// Print the effective configuration with every secret masked, and
+    /// which file was read.
+    #[command(
+        after_help = "Examples:\n  MILVUS_ADDRESS=10.0.0.5 milvus-backup config show\n  milvus-backup --config config.yaml config show --as v2   # as the Go tool's v2 file"
+    )]
+    Show {
+        /// v1: the Go tool's v1 keys (and ours); v2: its `configVersion: v2`
+        /// sections, ours that v2 lacks kept as in v1.
+        #[arg(long = "as", value_parser = ["v1", "v2"], default_value = "v1")]
+        form: String,
+    },
 }
 
 const SERVER_EXAMPLES: &str = "\
@@ -161,7 +169,7 @@ fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> 
     for w in &report.warnings {
         out.warn(w);
     }
-    if matches!(cli.command, Command::Config(ConfigCommand::Show)) && !cli.quiet {
+    if matches!(cli.command, Command::Config(ConfigCommand::Show { .. })) && !cli.quiet {
         match &report.file {
             Some(file) => eprintln!("# read {}", file.display()),
             None => eprintln!(
@@ -217,9 +225,11 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCommand::Show) => {
+        Command::Config(ConfigCommand::Show { form }) => {
             if out.json {
                 out.json_value(&config.to_masked_json());
+            } else if form == "v2" {
+                print!("{}", config.to_masked_v2_yaml());
             } else {
                 print!("{}", config.to_masked_yaml());
             }

@@ -2,7 +2,9 @@
 
 use predicates::prelude::*;
 
-use crate::env::{cli, config_file};
+use crate::env::{
+    assert_same_collection, cli, config_file, drop_collection, host_port, pick, unique, var,
+};
 
 const V1: &str = r#"
 milvus: { address: milvus.internal, port: 19530, user: root, password: "Pa55word!" }
@@ -89,4 +91,124 @@ fn server_fails_fast_when_its_port_is_taken() {
         .stderr(predicate::str::contains(format!(
             "cannot listen on 127.0.0.1:{port}"
         )));
+}
+
+/// The Go tool's v2 `configs/backup.yaml` (its structure at head f81df44,
+/// values for the test servers) runs `check`, `create` and `restore`, and
+/// `config show --as v2` prints a file that reads back the same.
+#[test]
+fn the_go_tools_v2_config_runs_check_create_and_restore() {
+    let g = &pick("A", &["all_types"])[0];
+    let root = unique("v2cfg");
+    let (s3_host, s3_port) = host_port(&var("MBT_S3_ENDPOINT"));
+    let yaml = format!(
+        r#"configVersion: v2
+log:
+  level: info
+  console: true
+  file:
+    path: ""
+server:
+  debugMode: false
+  swaggerBasePath: ""
+milvus:
+  user: "root"
+  password: "Milvus"
+  grpc:
+    address: {host}
+    port: {port}
+    tlsMode: disabled
+    caCertPath: ""
+    serverName: ""
+    mtlsCertPath: ""
+    mtlsKeyPath: ""
+  rest:
+    endpoint: ""
+  management:
+    endpoint: {mgmt}
+  storage:
+    provider: "minio"
+    address: {s3_host}
+    port: {s3_port}
+    region: "us-east-1"
+    useSSL: false
+    bucketName: "{bucket}"
+    rootPath: "{mroot}"
+    auth:
+      type: static
+      accessKeyID: {ak}
+      secretAccessKey: {sk}
+backup:
+  storage:
+    provider: "minio"
+    bucketName: "{backup_bucket}"
+    rootPath: "{root}"
+  concurrency:
+    collections: 4
+    segments: 1024
+  pauseGC: true
+restore:
+  concurrency:
+    collections: 2
+    importJobs: 768
+  keepTempFiles: false
+transfer:
+  mode: auto
+  concurrency: 128
+  multipartCopyThresholdMiB: 500
+"#,
+        host = var("MBT_A_HOST"),
+        port = var("MBT_A_PORT"),
+        mgmt = var("MBT_A_MGMT"),
+        bucket = var("MBT_A_BUCKET"),
+        mroot = var("MBT_A_ROOT"),
+        ak = var("MBT_S3_ACCESS_KEY"),
+        sk = var("MBT_S3_SECRET_KEY"),
+        backup_bucket = var("MBT_BACKUP_BUCKET"),
+    );
+    let (_d, cfg) = config_file(&yaml);
+    let mb = |args: &[&str]| cli().arg("--config").arg(&cfg).args(args).assert();
+    let checked = mb(&["check"]).success();
+    let stdout = String::from_utf8_lossy(&checked.get_output().stdout).to_string();
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+
+    let name = root.clone();
+    mb(&["create", "-n", &name, "-c", &g.full_name()]).success();
+    let suffix = format!("_v2{}", &root[root.len() - 4..]);
+    mb(&[
+        "restore",
+        "-n",
+        &name,
+        "-c",
+        &g.full_name(),
+        "-s",
+        &suffix,
+        "--restore_index",
+    ])
+    .success();
+    let target = format!("{}{suffix}", g.name);
+    assert_same_collection("A", g, "A", &g.db, &target);
+    drop_collection("A", &g.db, &target);
+
+    // The v2 form of these settings reads back to the same settings.
+    let shown = mb(&["config", "show", "--as", "v2"]).success();
+    let v2 = String::from_utf8_lossy(&shown.get_output().stdout).to_string();
+    assert!(v2.starts_with("configVersion: v2"), "{v2}");
+    assert!(
+        !v2.contains(&var("MBT_S3_SECRET_KEY")),
+        "secret shown: {v2}"
+    );
+    let (_d2, again) = config_file(&v2);
+    let v1_of = |path: &std::path::Path| {
+        let out = cli()
+            .arg("--json")
+            .arg("--config")
+            .arg(path)
+            .args(["config", "show"])
+            .assert()
+            .success();
+        serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).unwrap()
+    };
+    assert_eq!(v1_of(&again), v1_of(&cfg));
+    mb(&["delete", "-n", &name]).success();
 }

@@ -436,6 +436,126 @@ fn guide_provider(t: &str) -> &str {
     }
 }
 
+/// The effective settings (`v1`: our serialized, masked config) respelled
+/// as the Go tool's v2 file: every key with a v2 spelling moves there (the
+/// tables above, read backwards); ours that v2 lacks (compression,
+/// retention, `http`, …) stay in their v1 spelling, which a mixed file may
+/// keep and this tool reads back to the same settings.
+pub(super) fn to_v2(v1: &Value) -> Value {
+    let mut rest = v1.clone();
+    let mut out = serde_yaml::Mapping::new();
+    out.insert("configVersion".into(), "v2".into());
+    let mut v2 = Value::Mapping(out);
+    let mut take = |ours: &str| take_path(&mut rest, ours);
+    let mut moves: Vec<(String, Value)> = Vec::new();
+    for (from, ours, convert) in ALIASES {
+        // The guide's spellings are not v2's.
+        if matches!(*from, "milvus.username" | "log.file") {
+            continue;
+        }
+        if let Some(value) = take(ours) {
+            moves.push((from.to_string(), unconvert(*convert, value)));
+        }
+    }
+    for (suffix, milvus, backup, convert) in V2_STORAGE {
+        // Azure's and GCP's spellings of the same keys: the generic one wins.
+        if matches!(*suffix, "accountName" | "auth.accountKey") {
+            continue;
+        }
+        for (side, ours) in [("milvus", milvus), ("backup", backup)] {
+            if let Some(value) = take(ours).filter(|v| !v.is_null()) {
+                moves.push((
+                    format!("{side}.storage.{suffix}"),
+                    unconvert(*convert, value),
+                ));
+            }
+        }
+    }
+    for (path, value) in moves {
+        set_path(&mut v2, &path, value);
+    }
+    merge(&mut v2, rest);
+    v2
+}
+
+/// Our value spelled as v2 spells it.
+fn unconvert(convert: Convert, value: Value) -> Value {
+    let text = scalar_text(&value).unwrap_or_default();
+    match convert {
+        TlsName => match text.trim() {
+            "1" => "server".into(),
+            "2" => "mutual".into(),
+            _ => "disabled".into(),
+        },
+        AuthType => if value.as_bool() == Some(true) {
+            "iam"
+        } else {
+            "static"
+        }
+        .into(),
+        TransferMode => if value.as_bool() == Some(true) {
+            "streaming"
+        } else {
+            "auto"
+        }
+        .into(),
+        Same | Provider | CloudEndpoint => value,
+    }
+}
+
+/// Removes `a.b.c` from a mapping tree and returns its value; empty
+/// mappings left behind go too.
+fn take_path(tree: &mut Value, path: &str) -> Option<Value> {
+    let (head, tail) = match path.split_once('.') {
+        Some((h, t)) => (h, Some(t)),
+        None => (path, None),
+    };
+    let map = tree.as_mapping_mut()?;
+    let taken = match tail {
+        None => map.remove(head),
+        Some(tail) => {
+            let child = map.get_mut(head)?;
+            let taken = take_path(child, tail);
+            if child.as_mapping().is_some_and(|m| m.is_empty()) {
+                map.remove(head);
+            }
+            taken
+        }
+    };
+    taken
+}
+
+fn set_path(tree: &mut Value, path: &str, value: Value) {
+    let mut cur = tree;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let map = cur.as_mapping_mut().expect("a mapping");
+        if i == parts.len() - 1 {
+            map.insert((*part).into(), value);
+            return;
+        }
+        cur = map
+            .entry((*part).into())
+            .or_insert_with(|| Value::Mapping(Default::default()));
+    }
+}
+
+/// Adds every leaf of `from` to `into` where `into` has none.
+fn merge(into: &mut Value, from: Value) {
+    let (Some(into), Value::Mapping(from)) = (into.as_mapping_mut(), from) else {
+        return;
+    };
+    for (k, v) in from {
+        match into.get_mut(&k) {
+            Some(existing) if existing.is_mapping() && v.is_mapping() => merge(existing, v),
+            Some(_) => {}
+            None => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
 fn convert_value(convert: Convert, source: &str, value: Value) -> Result<Value> {
     let text = || scalar_text(&value).unwrap_or_default().trim().to_string();
     let bad = |allowed: &str| {

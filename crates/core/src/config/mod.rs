@@ -722,6 +722,14 @@ impl Config {
         serde_yaml::to_string(self).unwrap_or_default()
     }
 
+    /// The effective configuration as the Go tool's v2 file (its
+    /// `configVersion: v2` spellings; ours that v2 lacks stay as in v1),
+    /// with every secret masked.
+    pub fn to_masked_v2_yaml(&self) -> String {
+        let v1 = serde_yaml::to_value(self).unwrap_or_default();
+        serde_yaml::to_string(&dialect::to_v2(&v1)).unwrap_or_default()
+    }
+
     /// The effective configuration as JSON with every secret masked.
     pub fn to_masked_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
@@ -1291,6 +1299,28 @@ zillizCloud:
   endpoint: https://api.cloud.zilliz.com
   apiKey: <your-api-key>
 "#;
+
+    #[test]
+    fn v2_form_reads_back_to_the_same_settings() {
+        for file in [V2_EXAMPLE, GUIDE_EXAMPLE, ""] {
+            let (c, _) = load_str(file, &[], &[]).unwrap();
+            let v2 = c.to_masked_v2_yaml();
+            assert!(v2.starts_with("configVersion: v2"), "{v2}");
+            assert!(
+                !v2.contains("V2Passw0rd") && !v2.contains("MilvusS3cret"),
+                "{v2}"
+            );
+            let (back, report) = load_str(&v2, &[], &[]).unwrap();
+            assert!(report.warnings.is_empty(), "{:?}\n{v2}", report.warnings);
+            assert_eq!(back.to_masked_json(), c.to_masked_json(), "{v2}");
+        }
+        let (c, _) = load_str(V2_EXAMPLE, &[], &[]).unwrap();
+        let v2: serde_yaml::Value = serde_yaml::from_str(&c.to_masked_v2_yaml()).unwrap();
+        assert_eq!(v2["milvus"]["grpc"]["tlsMode"], "server");
+        assert_eq!(v2["milvus"]["storage"]["bucketName"], "milvus-bucket");
+        assert_eq!(v2["transfer"]["mode"], "streaming");
+        assert_eq!(v2["restore"]["concurrency"]["collections"], 3);
+    }
 
     #[test]
     fn guide_example_loads_as_written() {
