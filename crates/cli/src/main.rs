@@ -142,10 +142,11 @@ fn main() -> ExitCode {
             return exit_code(e.kind());
         }
     };
-    init_logging(&config);
+    init_logging(&config, &out);
     match runtime.block_on(run(cli.command, &config, &out)) {
         Ok(code) => code,
         Err(e) => {
+            tracing::error!(target: progress::LOG_TARGET, "{}", output::scrubbed(&e, &secrets));
             out.error(&e, &secrets);
             exit_code(e.kind())
         }
@@ -182,22 +183,73 @@ fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> 
     Ok((config, secrets))
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!(
-                "error,milvus_backup={0},milvus_backup_core={0},milvus_backup_server={0}",
-                config.log.level
-            ))
+/// Logs to stderr (unless `log.console: false`) and, when `log.file` names
+/// one, appends to that file as well (its folder is created).
+fn init_logging(config: &Config, out: &Output) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(format!(
+                    "error,milvus_backup={0},milvus_backup_core={0},milvus_backup_server={0}",
+                    config.log.level
+                ))
+            })
+            // OpenDAL's signer prints credentials at debug level; never let
+            // it, whatever RUST_LOG asks for.
+            .add_directive("reqsign=info".parse().expect("valid directive"))
+    };
+    let path = config.log.file.root_path.trim();
+    let file = (!path.is_empty())
+        .then(|| {
+            let path = std::path::Path::new(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::OpenOptions::new().create(true).append(true).open(path)
         })
-        // OpenDAL's signer prints credentials at debug level; never let it,
-        // whatever RUST_LOG asks for.
-        .add_directive("reqsign=info".parse().expect("valid directive"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .compact()
+        .and_then(|opened| {
+            opened
+                .map_err(|e| {
+                    out.warn(&format!(
+                        "cannot write the log file `{path}` ({e}) — check log.file; logging to the console only"
+                    ))
+                })
+                .ok()
+        });
+    // The progress lines the console shows anyway go to the file only.
+    let console = (config.log.console || file.is_none()).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .compact()
+            .with_filter(
+                filter().add_directive(
+                    format!("{}=off", progress::LOG_TARGET)
+                        .parse()
+                        .expect("valid directive"),
+                ),
+            )
+    });
+    let file = file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .with_target(false)
+            .with_filter(
+                filter().add_directive(
+                    format!("{}=info", progress::LOG_TARGET)
+                        .parse()
+                        .expect("valid directive"),
+                ),
+            )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(console)
+        .with(file)
         .try_init();
 }
 

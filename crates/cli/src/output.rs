@@ -24,10 +24,7 @@ impl Output {
 
     /// Prints an error as one line; with `--json` also as an object on stdout.
     pub fn error(&self, err: &Error, secrets: &[String]) {
-        let mut message = err.to_string().replace('\n', " ");
-        for s in secrets {
-            message = message.replace(s.as_str(), "****");
-        }
+        let message = scrubbed(err, secrets);
         if self.json {
             let context: serde_json::Map<String, serde_json::Value> = err
                 .context()
@@ -114,4 +111,13 @@ pub fn human_duration(seconds: f64) -> String {
         (0, m, s) => format!("{m}m {s}s"),
         (h, m, s) => format!("{h}h {m}m {s}s"),
     }
+}
+
+/// An error's one line with every secret masked.
+pub fn scrubbed(err: &Error, secrets: &[String]) -> String {
+    let mut message = err.to_string().replace('\n', " ");
+    for s in secrets {
+        message = message.replace(s.as_str(), "****");
+    }
+    message
 }

@@ -16,6 +16,10 @@ use milvus_backup_core::events::{Event, EventSink, Phase};
 
 use crate::output::human_bytes;
 
+/// The log target of progress lines: written to the log file (when
+/// `log.file` names one), never to the console, which shows them already.
+pub const LOG_TARGET: &str = "milvus_backup_progress";
+
 /// Which operation's steps to show.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Steps {
@@ -300,6 +304,12 @@ impl CliProgress {
 
 impl EventSink for CliProgress {
     fn emit(&self, event: Event) {
+        match &event {
+            Event::Warning { message } => tracing::warn!(target: LOG_TARGET, "{message}"),
+            Event::Phase(phase) => tracing::info!(target: LOG_TARGET, "{phase}"),
+            Event::Note { message } => tracing::info!(target: LOG_TARGET, "{message}"),
+            _ => {}
+        }
         let mut state = self.state.lock().unwrap();
         if let Event::Warning { message } = &event {
             self.line(&state, &format!("warning: {message}"));

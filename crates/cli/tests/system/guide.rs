@@ -244,7 +244,15 @@ fn the_guides_output_steps_summaries_and_live_entities() {
     let colls = pick("A", &["all_types", "binary_vec"]);
     let live: i64 = colls.iter().map(|g| g.rows).sum();
     let root = unique("guideout");
-    let (_d, cfg) = guide_config("A", &root);
+    let (dir, cfg) = guide_config("A", &root);
+    // The guide's `log.file`: progress and errors go there as well.
+    let log = dir.path().join("logs").join("milvus-backup.log");
+    let mut yaml = std::fs::read_to_string(&cfg).unwrap();
+    yaml.push_str(&format!(
+        "\nlog:\n  level: info\n  file: {}\n",
+        log.display()
+    ));
+    std::fs::write(&cfg, yaml).unwrap();
     let tag = &root[root.len() - 6..];
     let name = format!("backup_{tag}");
     let names: Vec<&str> = colls.iter().map(|g| g.name.as_str()).collect();
@@ -287,6 +295,11 @@ fn the_guides_output_steps_summaries_and_live_entities() {
             "Backup size: ",
             "Duration: ",
         ],
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    in_order(
+        &logged,
+        &["INFO reading ", "INFO copying ", "INFO writing metadata"],
     );
     let listed = json(&cfg, &["list"]);
     assert_eq!(listed[0]["entities"], live, "{listed}");

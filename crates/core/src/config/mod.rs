@@ -200,17 +200,18 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".into(),
             console: true,
-            file: LogFileConfig {
-                root_path: "logs/backup.log".into(),
-            },
+            file: LogFileConfig::default(),
         }
     }
 }
 
+/// No log file unless one is configured (the Go tool writes
+/// `logs/backup.log` by default; a CLI should not litter the current
+/// folder).
 impl Default for LogFileConfig {
     fn default() -> Self {
         LogFileConfig {
-            root_path: "logs/backup.log".into(),
+            root_path: String::new(),
         }
     }
 }
