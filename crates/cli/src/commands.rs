@@ -679,7 +679,7 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
 }
 
 /// Returns whether every verified backup is whole; the problems are printed.
-pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<bool> {
+pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<VerifyOutcome> {
     let ctx = Context::open(config)?;
     let opts = VerifyOptions {
         backups: args.name.into_iter().collect(),
@@ -697,6 +697,9 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
             let name = &report.name;
             for p in &report.problems {
                 println!("BAD  {name}: {}: {}", p.path, p.problem);
+            }
+            if let Some(why) = &report.skipped {
+                println!("SKIP {name}: not checked: {why}");
             }
             if report.ok() && !out.quiet {
                 println!(
@@ -723,17 +726,42 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<b
     }
     let bad: Vec<&str> = reports
         .iter()
-        .filter(|r| !r.ok())
+        .filter(|r| !r.problems.is_empty())
         .map(|r| r.name.as_str())
         .collect();
+    let skipped: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.skipped.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    // The report above is the result; these lines only say what to do.
     if !bad.is_empty() {
-        // The report above is the result; this line only says what to do.
         eprintln!(
             "error: backup(s) {} failed verification — each damaged file is named above; restore from another backup",
             bad.join(", ")
         );
     }
-    Ok(bad.is_empty())
+    if !skipped.is_empty() {
+        eprintln!(
+            "error: backup(s) {} could not be checked — see the SKIP lines above",
+            skipped.join(", ")
+        );
+    }
+    Ok(if !bad.is_empty() {
+        VerifyOutcome::Damaged
+    } else if !skipped.is_empty() {
+        VerifyOutcome::Skipped
+    } else {
+        VerifyOutcome::Sound
+    })
+}
+
+/// What `verify` found, for the exit code: 0, 9 (damaged, incomplete) or
+/// 2 (a backup could not be opened with this configuration).
+pub enum VerifyOutcome {
+    Sound,
+    Damaged,
+    Skipped,
 }
 
 /// The guide's verdict block for one verified backup.
@@ -755,6 +783,10 @@ fn print_verdict(report: &milvus_backup_core::verify::VerifyReport) {
         Some(rt) if rt.collections.iter().all(|c| c.problems == 0) => "OK".to_string(),
         Some(_) => "FAILED (see above)".to_string(),
     };
+    if report.skipped.is_some() {
+        println!("\n⚠️  Backup not checked: {}", report.name);
+        return;
+    }
     if report.ok() {
         println!("\n✅ Backup is valid!");
     } else {

@@ -303,8 +303,9 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             .await
             .map(|_| ExitCode::SUCCESS),
         Command::Verify(args) => Ok(match commands::verify(config, args, out).await? {
-            true => ExitCode::SUCCESS,
-            false => exit_code(ErrorKind::Corrupt),
+            commands::VerifyOutcome::Sound => ExitCode::SUCCESS,
+            commands::VerifyOutcome::Damaged => exit_code(ErrorKind::Corrupt),
+            commands::VerifyOutcome::Skipped => exit_code(ErrorKind::InvalidInput),
         }),
         Command::Server(args) => milvus_backup_server::serve(
             config.clone(),

@@ -231,10 +231,22 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         .has_objects(&layout::backup_dir(&name))
         .await?
     {
-        return Err(Error::already_exists(format!(
-            "backup `{name}` already exists in {} — choose another name or delete it first",
-            ctx.backup_storage.spec().describe()
-        )));
+        let complete = ctx
+            .backup_storage
+            .stat(&layout::backup_meta_file(&name, layout::FULL_META))
+            .await?
+            .is_some();
+        let where_ = ctx.backup_storage.spec().describe();
+        return Err(if complete {
+            Error::already_exists(format!(
+                "backup `{name}` already exists in {where_} — choose another name or delete it first"
+            ))
+        } else {
+            // A create that was killed or lost its storage left it.
+            Error::conflict(format!(
+                "backup `{name}` in {where_} is incomplete (an earlier create of it did not finish) — delete it with `milvus-backup delete -n {name}` and create it again, or choose another name"
+            ))
+        });
     }
     if opts.rbac {
         return Err(Error::unsupported(
@@ -1301,6 +1313,18 @@ mod tests {
         .unwrap();
         let e = plan(&kit.ctx, &opts("b1")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        // What a killed create leaves: files, no completion mark.
+        kit.ctx
+            .backup_storage
+            .write("half/binlogs/insert_log/1/2/3/3/100/1", vec![1, 2, 3])
+            .await
+            .unwrap();
+        let e = plan(&kit.ctx, &opts("half")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(
+            e.to_string().contains("incomplete") && e.to_string().contains("delete -n half"),
+            "{e}"
+        );
         let e = plan(&kit.ctx, &opts("bad-name")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         let mut o = opts("b2");

@@ -181,16 +181,80 @@ pub async fn restore(
     execute(ctx, &plan, events, cancel).await
 }
 
-/// Parses one rename rule into (from, to) references; `*` renames a database.
+/// Parses one rename rule into (from, to) references; `*` renames a
+/// database. Both sides must be names Milvus accepts (`db.*` on both
+/// sides, or on neither).
 fn parse_rename(rule: &str) -> Result<(String, String)> {
-    rule.split_once(':')
-        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
-        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-        .ok_or_else(|| {
-            Error::invalid_input(format!(
-                "rename `{rule}` must look like old:new, db1.old:db2.new or db1.*:db2.*"
-            ))
-        })
+    let malformed = |why: &str| {
+        Error::invalid_input(format!(
+            "rename `{rule}`: {why} — write old:new, db1.old:db2.new or db1.*:db2.*"
+        ))
+    };
+    let (from, to) = rule
+        .split_once(':')
+        .map(|(a, b)| (a.trim(), b.trim()))
+        .ok_or_else(|| malformed("no `:` between the old and the new name"))?;
+    if from.is_empty() || to.is_empty() || to.contains(':') {
+        return Err(malformed("it needs exactly one old and one new name"));
+    }
+    let (f, t) = (CollectionRef::parse(from), CollectionRef::parse(to));
+    if (f.name == "*") != (t.name == "*") {
+        return Err(malformed(
+            "`*` renames a whole database and goes on both sides",
+        ));
+    }
+    for (side, r) in [("old", &f), ("new", &t)] {
+        let names = [("database", r.db.as_str()), ("collection", r.name.as_str())];
+        for (what, name) in names {
+            if !(name == "*" && what == "collection") && !is_milvus_name(name) {
+                return Err(malformed(&format!(
+                    "the {side} {what} name `{name}` is not valid (letters, digits and `_`, not starting with a digit, at most 255)"
+                )));
+            }
+        }
+    }
+    Ok((from.to_string(), to.to_string()))
+}
+
+/// A database or collection name Milvus accepts.
+fn is_milvus_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 255
+}
+
+/// Refuses a rename whose old name matches nothing in the backup.
+fn check_renames_match(
+    renames: &[(String, String)],
+    in_backup: &[CollectionRef],
+    backup: &str,
+) -> Result<()> {
+    for (from, to) in renames {
+        let f = CollectionRef::parse(from);
+        let matches = in_backup.iter().any(|c| {
+            if f.name == "*" {
+                c.db == f.db
+            } else {
+                *c == f || (!from.contains('.') && c.name == f.name)
+            }
+        });
+        if !matches {
+            let has: Vec<String> = in_backup.iter().map(|c| c.to_string()).collect();
+            return Err(Error::not_found(format!(
+                "rename `{from}:{to}`: backup `{backup}` has no {} `{from}` — it has: {}",
+                if f.name == "*" {
+                    "database"
+                } else {
+                    "collection"
+                },
+                has.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The target name of a backed-up collection under the options.
@@ -277,6 +341,7 @@ pub(crate) async fn plan_from(
             name: c.collection_name.clone(),
         })
         .collect();
+    check_renames_match(&renames, &in_backup, &info.name)?;
     let mut wanted: Vec<CollectionRef> = opts
         .collections
         .iter()
@@ -980,6 +1045,45 @@ mod tests {
 
     fn r(s: &str) -> CollectionRef {
         CollectionRef::parse(s)
+    }
+
+    #[test]
+    fn malformed_or_invalid_renames_are_refused() {
+        for bad in [
+            "a:b:c",
+            "x:bad:name",
+            "a",
+            ":b",
+            "a:",
+            "a:b-c",
+            "db.*:other",
+            "1a:b",
+            "a:db.x y",
+        ] {
+            let err = parse_rename(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
+            assert!(
+                err.to_string().contains(&format!("rename `{bad}`")),
+                "{err}"
+            );
+        }
+        for good in ["a:b", "db1.a:db2.b", "db1.*:db2.*", "a:db2.b"] {
+            parse_rename(good).unwrap();
+        }
+        let in_backup = vec![
+            CollectionRef::parse("default.c1"),
+            CollectionRef::parse("db1.c2"),
+        ];
+        let rules = |r: &str| vec![parse_rename(r).unwrap()];
+        assert!(check_renames_match(&rules("c1:x"), &in_backup, "b").is_ok());
+        assert!(check_renames_match(&rules("db1.*:db9.*"), &in_backup, "b").is_ok());
+        let err = check_renames_match(&rules("rel_nosuch:rel_zz"), &in_backup, "b").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(
+            err.to_string().contains("rename `rel_nosuch:rel_zz`"),
+            "{err}"
+        );
+        assert!(check_renames_match(&rules("db7.*:db9.*"), &in_backup, "b").is_err());
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct VerifyTarget {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyPlan {
     pub backups: Vec<VerifyTarget>,
+    /// Backups of `--all` whose create did not finish: reported, not read.
+    pub incomplete: Vec<String>,
     pub deep: bool,
     pub restore_test: bool,
     pub tuning: Tuning,
@@ -67,11 +69,16 @@ pub struct VerifyReport {
     /// What `--restore-test` did, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_test: Option<RestoreTestStats>,
+    /// Why this backup of several could not be checked (no key for an
+    /// encrypted one, a wrong key); the others are checked all the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl VerifyReport {
+    /// Checked and found sound.
     pub fn ok(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.skipped.is_none()
     }
 
     fn problem(&mut self, path: impl Into<String>, problem: impl Into<String>) {
@@ -86,9 +93,16 @@ impl VerifyReport {
 /// be complete (its meta files may be damaged: that is for the report).
 pub async fn plan(ctx: &Context, opts: &VerifyOptions) -> Result<VerifyPlan> {
     let storage = &ctx.backup_storage;
+    let mut incomplete = Vec::new();
     let names: Vec<String> = if opts.backups.is_empty() {
-        catalog::list(storage)
-            .await?
+        let listed = catalog::list(storage).await?;
+        // Listed as unfinished, never checked as if complete.
+        incomplete = listed
+            .iter()
+            .filter(|r| r.state == BackupState::Incomplete)
+            .map(|r| r.name.clone())
+            .collect();
+        listed
             .into_iter()
             .filter(|r| r.state != BackupState::Incomplete)
             .map(|r| r.name)
@@ -120,6 +134,7 @@ pub async fn plan(ctx: &Context, opts: &VerifyOptions) -> Result<VerifyPlan> {
     }
     Ok(VerifyPlan {
         backups,
+        incomplete,
         deep: opts.deep,
         restore_test: opts.restore_test,
         tuning: opts
@@ -169,11 +184,39 @@ pub async fn execute(
             }
             Ok::<_, Error>(report)
         };
-        let report = cancellable(cancel, work)
-            .await
-            .during("verify")
-            .at("backup", &b.name)?;
+        let report = match cancellable(cancel, work).await {
+            Ok(report) => report,
+            // One backup the configuration cannot open (no key, another
+            // key) must not hide the others.
+            Err(e)
+                if plan.backups.len() > 1
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::InvalidInput | ErrorKind::PermissionDenied
+                    ) =>
+            {
+                VerifyReport {
+                    name: b.name.clone(),
+                    deep: plan.deep,
+                    skipped: Some(e.to_string()),
+                    ..Default::default()
+                }
+            }
+            Err(e) => return Err(e.during("verify").at("backup", &b.name)),
+        };
         events.emit(Event::CollectionFinished { index, error: None });
+        reports.push(report);
+    }
+    for name in &plan.incomplete {
+        let mut report = VerifyReport {
+            name: name.clone(),
+            deep: plan.deep,
+            ..Default::default()
+        };
+        report.problem(
+            layout::join("meta", layout::FULL_META),
+            format!("missing: the backup is incomplete (its create did not finish) — delete it with `milvus-backup delete -n {name}`"),
+        );
         reports.push(report);
     }
     Ok(reports)
@@ -472,6 +515,29 @@ mod tests {
         .unwrap();
         assert_eq!(reports.len(), 1);
         assert!(!reports[0].ok());
+    }
+
+    #[tokio::test]
+    async fn verify_all_reports_an_incomplete_backup_beside_the_good_ones() {
+        let kit = kit_with_backup("b1").await;
+        kit.ctx
+            .backup_storage
+            .write("half/binlogs/insert_log/1/2/3/3/100/1", vec![1])
+            .await
+            .unwrap();
+        let reports = verify(
+            &kit.ctx,
+            &VerifyOptions::default(),
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["b1", "half"]);
+        assert!(reports[0].ok());
+        assert!(!reports[1].ok());
+        assert!(reports[1].problems[0].problem.contains("incomplete"));
     }
 
     #[tokio::test]
