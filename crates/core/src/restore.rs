@@ -206,7 +206,8 @@ fn parse_rename(rule: &str) -> Result<(String, String)> {
     for (side, r) in [("old", &f), ("new", &t)] {
         let names = [("database", r.db.as_str()), ("collection", r.name.as_str())];
         for (what, name) in names {
-            if !(name == "*" && what == "collection") && !is_milvus_name(name) {
+            let wildcard = name == "*" && what == "collection";
+            if !wildcard && !is_milvus_name(name) {
                 return Err(malformed(&format!(
                     "the {side} {what} name `{name}` is not valid (letters, digits and `_`, not starting with a digit, at most 255)"
                 )));

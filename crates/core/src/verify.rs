@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::catalog::{self, BackupState, Problem};
 use crate::codec;
 use crate::context::Context;
-use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{CollectionBackupInfo, Infos, PartitionBackupInfo, SegmentBackupInfo};
 use crate::naming::validate_backup_name;
