@@ -116,7 +116,7 @@ fn compressed_encrypted_backup_restores_identically_and_refuses_wrong_keys_and_d
         .args(["get", "-n", &name])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no key is configured"));
+        .stderr(predicate::str::contains("no key or password is configured"));
     cli()
         .arg("--config")
         .arg(&cfg_a)
