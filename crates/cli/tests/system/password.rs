@@ -9,8 +9,8 @@ use milvus_backup_core::Context;
 use predicates::prelude::*;
 
 use crate::env::{
-    assert_same_collection, cli, config, config_file, config_yaml, drop_collection, pick, run,
-    unique, Generated,
+    assert_same_collection, cli, collections_of, config, config_file, config_yaml, drop_collection,
+    pick, run, unique, Generated,
 };
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -54,18 +54,13 @@ fn create(cfg: &std::path::Path, password: &str, name: &str, g: &Generated) {
     assert!(s["copied_bytes"].as_u64().unwrap() > 0, "{s}");
 }
 
-fn collections_of(inst: &str) -> Vec<String> {
-    let cfg = config(&config_yaml(inst, "unused"), &[]);
-    block(async {
-        let client = Context::open(&cfg).unwrap().milvus().await.unwrap();
-        let mut all = Vec::new();
-        for db in client.list_databases().await.unwrap() {
-            for c in client.list_collections(&db).await.unwrap() {
-                all.push(format!("{db}.{c}"));
-            }
-        }
-        all
-    })
+/// The CLI with `password` in MILVUS_BACKUP_PASSWORD and config `cfg`.
+fn with_password(cfg: &std::path::Path, password: &str) -> assert_cmd::Command {
+    let mut cmd = cli();
+    cmd.env("MILVUS_BACKUP_PASSWORD", password)
+        .arg("--config")
+        .arg(cfg);
+    cmd
 }
 
 /// Removes the test's whole backup root, root key included.
@@ -135,18 +130,12 @@ fn password_encrypted_backup_round_trips_with_one_root_key() {
         .code(2)
         .stderr(predicate::str::contains("MILVUS_BACKUP_PASSWORD"));
     // With it, from the environment: get, verify --deep.
-    cli()
-        .env("MILVUS_BACKUP_PASSWORD", "correct horse")
-        .arg("--config")
-        .arg(&cfg_a)
+    with_password(&cfg_a, "correct horse")
         .args(["get", "-n", &name])
         .assert()
         .success()
         .stdout(predicate::str::contains("encrypted for age1"));
-    cli()
-        .env("MILVUS_BACKUP_PASSWORD", "correct horse")
-        .arg("--config")
-        .arg(&cfg_a)
+    with_password(&cfg_a, "correct horse")
         .args(["verify", "--deep", "-n", &name])
         .assert()
         .success();
@@ -174,10 +163,7 @@ fn password_encrypted_backup_round_trips_with_one_root_key() {
 
     // A key and a password together: refused, naming both.
     let (secret, _) = milvus_backup_core::key::Key::generate();
-    cli()
-        .env("MILVUS_BACKUP_PASSWORD", "correct horse")
-        .arg("--config")
-        .arg(&cfg_a)
+    with_password(&cfg_a, "correct horse")
         .args(["--set", &format!("backup.encryption.key={secret}")])
         .args(["get", "-n", &name])
         .assert()
@@ -218,10 +204,7 @@ fn a_wrong_password_exits_5_and_creates_nothing() {
     assert!(!block(st.has_objects(&layout::backup_dir(&other))).unwrap());
     assert_eq!(root_key(&st).unwrap(), wrapped, "the root key is untouched");
 
-    let out = cli()
-        .env("MILVUS_BACKUP_PASSWORD", "wrong-one")
-        .arg("--config")
-        .arg(&cfg_b)
+    let out = with_password(&cfg_b, "wrong-one")
         .args(["restore", "-n", &name, "-s", "_pwbad"])
         .assert()
         .code(5);
@@ -232,10 +215,7 @@ fn a_wrong_password_exits_5_and_creates_nothing() {
         &["verify", "--deep", "-n", &name][..],
         &["get", "-n", &name][..],
     ] {
-        let out = cli()
-            .env("MILVUS_BACKUP_PASSWORD", "wrong-one")
-            .arg("--config")
-            .arg(&cfg_a)
+        let out = with_password(&cfg_a, "wrong-one")
             .args(args)
             .assert()
             .code(5);
@@ -256,10 +236,7 @@ fn a_password_change_rewraps_the_root_key_and_old_backups_stay_readable() {
     let files_before = block(st.list(&layout::backup_dir(&before))).unwrap();
 
     // No new password and no terminal: told where to give it.
-    cli()
-        .env("MILVUS_BACKUP_PASSWORD", "old")
-        .arg("--config")
-        .arg(&cfg_a)
+    with_password(&cfg_a, "old")
         .args(["key", "passwd"])
         .assert()
         .code(2)
@@ -283,18 +260,12 @@ fn a_password_change_rewraps_the_root_key_and_old_backups_stay_readable() {
 
     // The old password no longer opens anything; the new one opens the
     // backup made before the change.
-    cli()
-        .env("MILVUS_BACKUP_PASSWORD", "old")
-        .arg("--config")
-        .arg(&cfg_a)
+    with_password(&cfg_a, "old")
         .args(["verify", "--deep", "-n", &before])
         .assert()
         .code(5)
         .stderr(predicate::str::contains("does not unlock"));
-    cli()
-        .env("MILVUS_BACKUP_PASSWORD", "new")
-        .arg("--config")
-        .arg(&cfg_a)
+    with_password(&cfg_a, "new")
         .args(["verify", "--deep", "-n", &before])
         .assert()
         .success();
@@ -322,10 +293,7 @@ fn a_password_change_rewraps_the_root_key_and_old_backups_stay_readable() {
         .success()
         .stdout(predicate::str::contains("changed the password"));
     for b in [&before, &after] {
-        cli()
-            .env("MILVUS_BACKUP_PASSWORD", "newer")
-            .arg("--config")
-            .arg(&cfg_a)
+        with_password(&cfg_a, "newer")
             .args(["verify", "--deep", "-n", b])
             .assert()
             .success();
