@@ -1,5 +1,5 @@
 //! The operation commands: `create`, `restore`, `verify`, `list`, `get`,
-//! `delete`. Each maps flags onto the core's options, drives the core's
+//! `delete`, `key passwd`. Each maps flags onto the core's options, drives the core's
 //! plan and execute (printing the plan instead with `--dry-run`), and
 //! prints the result. Ctrl-C cancels: the core removes what it wrote.
 
@@ -8,8 +8,9 @@ use std::io::IsTerminal;
 use clap::Args;
 use milvus_backup_core::backup::{self, BackupOptions, BackupPlan};
 use milvus_backup_core::catalog::{self, BackupState};
-use milvus_backup_core::config::Config;
+use milvus_backup_core::config::{Config, Secret};
 use milvus_backup_core::delete::{self, DeleteOptions, DeleteTarget, Retention};
+use milvus_backup_core::keyring;
 use milvus_backup_core::restore::{self, RestoreOptions, RestorePlan};
 use milvus_backup_core::selection::Selection;
 use milvus_backup_core::verify::{self, VerifyOptions};
@@ -48,6 +49,7 @@ Examples:
   milvus-backup --json create -n nightly               # one JSON object for scripts
   milvus-backup create -n n2 --compress zstd --compress-level 9
   MILVUS_BACKUP_ENCRYPTION_KEY=$(cat key.txt) milvus-backup create -n n3 --encrypt
+  MILVUS_BACKUP_PASSWORD=s3cret milvus-backup create -n n3 --encrypt   # or with a password
   milvus-backup create -n n4 --base-backup nightly    # share unchanged files with `nightly`
   milvus-backup create -n n5 --incremental            # base: newest backup of the same collections
   milvus-backup create -n n6 -c docs --dry-run        # what would be copied; writes nothing
@@ -112,6 +114,74 @@ Examples:
 
 Keep the key file safe and apart from the backups: without it, encrypted
 backups cannot be restored.";
+
+pub const PASSWD_EXAMPLES: &str = "\
+Examples:
+  MILVUS_BACKUP_PASSWORD=old milvus-backup key passwd              # asks twice for the new one
+  MILVUS_BACKUP_PASSWORD=old milvus-backup key passwd --new-password-file new.txt
+  MILVUS_BACKUP_PASSWORD=old MILVUS_BACKUP_NEW_PASSWORD=new milvus-backup key passwd
+
+The current password comes from MILVUS_BACKUP_PASSWORD or
+backup.encryption.password; afterwards only the new one opens the backups.";
+
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// File whose first line is the new password (else
+    /// MILVUS_BACKUP_NEW_PASSWORD, else asked twice on a terminal).
+    #[arg(long, value_name = "FILE")]
+    new_password_file: Option<std::path::PathBuf>,
+}
+
+pub async fn passwd(config: &Config, args: PasswdArgs, out: &Output) -> Result<()> {
+    let ctx = Context::open(config)?;
+    let new = new_password(&args)?;
+    let stats = keyring::change_password(&ctx.backup_storage, &Secret::new(new)).await?;
+    if out.json {
+        out.json_value(&stats);
+    } else if !out.quiet {
+        println!(
+            "changed the password of the root key {} in {} (key {}, unchanged): set the new one in MILVUS_BACKUP_PASSWORD or backup.encryption.password",
+            stats.object,
+            ctx.backup_storage.spec().describe(),
+            stats.recipient
+        );
+    }
+    Ok(())
+}
+
+/// The new password: from the file, the environment, or asked twice.
+fn new_password(args: &PasswdArgs) -> Result<String> {
+    if let Some(file) = &args.new_password_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::invalid_input(format!(
+                "cannot read the new password file `{}`: {e}",
+                file.display()
+            ))
+        })?;
+        return Ok(text.lines().next().unwrap_or("").to_string());
+    }
+    if let Ok(p) = std::env::var("MILVUS_BACKUP_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    let term = console::Term::stderr();
+    if !term.is_term() || !std::io::stdin().is_terminal() {
+        return Err(Error::invalid_input(
+            "no new password: give it with --new-password-file FILE or MILVUS_BACKUP_NEW_PASSWORD (or run on a terminal to be asked)",
+        ));
+    }
+    let ask = |prompt: &str| {
+        eprint!("{prompt}");
+        term.read_secure_line()
+            .map_err(|e| Error::internal(format!("reading the password: {e}")))
+    };
+    let first = ask("new password: ")?;
+    if ask("new password again: ")? != first {
+        return Err(Error::invalid_input(
+            "the two new passwords differ — nothing was changed",
+        ));
+    }
+    Ok(first)
+}
 
 /// The database-level selection flags shared by `create` and `restore`.
 #[derive(Debug, Args)]
@@ -191,7 +261,8 @@ pub struct CreateArgs {
     )]
     compress_level: Option<i32>,
     /// Encrypt files and schemas with the key in MILVUS_BACKUP_ENCRYPTION_KEY
-    /// or backup.encryption.keyFile (see `milvus-backup keygen`).
+    /// or backup.encryption.keyFile (see `milvus-backup keygen`), or with the
+    /// root key that MILVUS_BACKUP_PASSWORD (backup.encryption.password) unlocks.
     #[arg(long)]
     encrypt: bool,
     /// Incremental: share files unchanged since this backup instead of copying them.

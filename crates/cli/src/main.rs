@@ -67,6 +67,9 @@ enum Command {
     /// Print a new encryption key (an age identity) for `create --encrypt`.
     #[command(after_help = commands::KEYGEN_EXAMPLES)]
     Keygen,
+    /// Manage the root key that a password unlocks.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Create a backup of collections (flush, copy binlogs, write meta).
     #[command(after_help = commands::CREATE_EXAMPLES)]
     Create(commands::CreateArgs),
@@ -92,6 +95,14 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Change the password (backup.encryption.password): rewraps the root
+    /// key only; every backup stays as it is and opens with the new one.
+    #[command(after_help = commands::PASSWD_EXAMPLES)]
+    Passwd(commands::PasswdArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -277,6 +288,9 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Key(KeyCommand::Passwd(args)) => commands::passwd(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::Config(ConfigCommand::Show { form }) => {
             if out.json {
                 out.json_value(&config.to_masked_json());

@@ -29,6 +29,7 @@ use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection}
 use crate::format::{self, *};
 use crate::gc::GcPause;
 use crate::key;
+use crate::keyring;
 use crate::milvus::{segment_state, Milvus};
 use crate::naming::{default_backup_name, validate_backup_name};
 use crate::sample::{self, Sample};
@@ -129,6 +130,9 @@ pub struct BackupPlan {
     pub tuning: Tuning,
     /// Applied after a successful backup (never to it).
     pub retention: Retention,
+    /// The password's root key is made (first encrypted backup there).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub new_root_key: bool,
     #[serde(skip)]
     encoder: Encoder,
     #[serde(skip)]
@@ -253,7 +257,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             "--rbac is not supported yet: users and roles are not backed up",
         ));
     }
-    let encoder = encoder(ctx, opts)?;
+    let (encoder, new_root_key) = encoder(ctx, opts).await?;
     let client = ctx.milvus().await?;
     let client = client.as_ref();
     let selected = opts.selection.resolve(client).await?;
@@ -303,6 +307,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             .tuning
             .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
         retention: Retention::from_config(&ctx.config.backup),
+        new_root_key,
         encoder,
         base_manifest: base.map(|(_, m)| m),
         info,
@@ -329,7 +334,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
 }
 
 /// How new files are stored, from the options and the config.
-fn encoder(ctx: &Context, opts: &BackupOptions) -> Result<Encoder> {
+async fn encoder(ctx: &Context, opts: &BackupOptions) -> Result<(Encoder, bool)> {
     let cfg = &ctx.config.backup;
     let compression = match &opts.compress {
         Some(name) => Compression::parse(name)?,
@@ -338,20 +343,24 @@ fn encoder(ctx: &Context, opts: &BackupOptions) -> Result<Encoder> {
     };
     let level = opts.compress_level.unwrap_or(cfg.compression_level);
     compression.check_level(level)?;
-    let key = if opts.encrypt {
-        Some(ctx.backup_storage.key().cloned().ok_or_else(|| {
+    let (key, new_root_key) = if opts.encrypt {
+        let sealing = keyring::sealing_key(&ctx.backup_storage).await?.ok_or_else(|| {
             Error::invalid_input(
-                "--encrypt needs a key: set MILVUS_BACKUP_ENCRYPTION_KEY or backup.encryption.keyFile (generate one with `milvus-backup keygen`)",
+                "--encrypt needs a key or a password: set MILVUS_BACKUP_ENCRYPTION_KEY or backup.encryption.keyFile (generate one with `milvus-backup keygen`), or MILVUS_BACKUP_PASSWORD (backup.encryption.password)",
             )
-        })?)
+        })?;
+        (Some(sealing.key), sealing.new_root)
     } else {
-        None
+        (None, false)
     };
-    Ok(Encoder {
-        compression,
-        level,
-        key,
-    })
+    Ok((
+        Encoder {
+            compression,
+            level,
+            key,
+        },
+        new_root_key,
+    ))
 }
 
 /// The base of an incremental backup: the one named, or with
@@ -706,6 +715,13 @@ async fn run(
         events.note(note.clone());
     }
     let mut plan = plan.clone();
+    if let (true, Some(key)) = (plan.new_root_key, &plan.encoder.key) {
+        keyring::store_root_key(&ctx.backup_storage, key).await?;
+        events.note(format!(
+            "made the root key {} that the password unlocks (keep the password: without it these backups cannot be read)",
+            layout::ROOT_KEY
+        ));
+    }
     events.emit(plan.planned());
     let client = ctx.milvus().await?;
     let client = client.as_ref();

@@ -17,6 +17,7 @@ use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{BackupInfo, Manifest, Summary};
 use crate::key;
+use crate::keyring;
 use crate::naming::{is_backup_name, validate_backup_name};
 use crate::storage::{layout, Storage};
 
@@ -98,7 +99,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     key: &str,
 ) -> Result<Option<T>> {
     match storage.read(key).await {
-        Ok(bytes) => serde_json::from_slice(&key::open(bytes, storage.key(), key)?)
+        Ok(bytes) => serde_json::from_slice(&open_meta(storage, bytes, key).await?)
             .map(Some)
             .map_err(|e| {
                 Error::corrupt(format!(
@@ -109,6 +110,15 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// A meta file's bytes, opened when sealed.
+async fn open_meta(storage: &Storage, bytes: Vec<u8>, what: &str) -> Result<Vec<u8>> {
+    if !key::is_sealed(&bytes) {
+        return Ok(bytes);
+    }
+    let k = keyring::opening_key(storage, what).await?;
+    key::open(bytes, Some(&k), what)
 }
 
 /// A meta file for `list`: a damaged one is no error there, only a state.

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{self, Key};
+use crate::keyring;
 use crate::storage::Storage;
 use crate::stream::{from_source, pump, MarkErrors, PumpError, Tallied, Tally};
 
@@ -208,7 +209,7 @@ pub async fn decode_copy(
     let source = MarkErrors(from.open_read(src).await?);
     let mut r: DynRead = Box::new(Tallied::new(source, &stored));
     if expected.encoding.encrypted {
-        let key = from.key().ok_or_else(|| key::missing_key(src))?;
+        let key = &keyring::opening_key(from, src).await?;
         let opened = match age::Decryptor::new_async_buffered(BufReader::new(r)).await {
             Ok(d) => d.decrypt_async(std::iter::once(&key.identity as &dyn age::Identity)),
             Err(e) => Err(e),

@@ -37,8 +37,9 @@ impl Context {
         Ok(Context {
             config: config.clone(),
             milvus_storage: Storage::open(milvus_spec)?,
-            backup_storage: Storage::open(backup_spec)?
-                .with_key(crate::key::Key::from_config(&config.backup.encryption)?),
+            backup_storage: Storage::open(backup_spec)?.with_key(
+                crate::key::KeySource::from_config(&config.backup.encryption)?,
+            ),
             milvus: MilvusSource::Configured,
         })
     }

@@ -12,6 +12,8 @@
 //! - [`config`]: the anchor-compatible `backup.yaml`, environment and `--set`.
 //! - [`milvus`]: the [`milvus::Milvus`] calls and their gRPC client.
 //! - [`storage`]: OpenDAL operators, copy, and every object key ([`storage::layout`]).
+//! - [`keyring`]: the key that opens a backup storage, and the root key a
+//!   password unlocks there.
 //! - [`codec`]: compression and encryption of stored files.
 //! - [`format`]: the on-disk meta files (the anchor's) and our manifest.
 //! - [`selection`]: which collections an operation covers.
@@ -39,6 +41,7 @@ pub mod events;
 pub mod format;
 pub mod gc;
 pub mod key;
+pub mod keyring;
 pub mod milvus;
 pub mod naming;
 pub mod rehearsal;

@@ -115,7 +115,7 @@ pub struct CreateRequest {
     pub compress: Option<String>,
     /// Ours: compression level (zstd -7..22, gzip 1..9).
     pub compress_level: Option<i32>,
-    /// Ours: encrypt with the server's configured key (`backup.encryption.*`).
+    /// Ours: encrypt with the server's configured key, or the root key its password unlocks (`backup.encryption.*`).
     pub encrypt: bool,
     /// Ours: share files unchanged since this backup (incremental).
     pub base_backup: Option<String>,

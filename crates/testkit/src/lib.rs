@@ -269,6 +269,21 @@ pub fn assert_same_collection(from: &str, source: &Generated, to: &str, db: &str
     );
 }
 
+/// Every collection of instance `inst`, as `db.collection`.
+pub fn collections_of(inst: &str) -> Vec<String> {
+    let cfg = config(&config_yaml(inst, "unused"), &[]);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = Context::open(&cfg).unwrap().milvus().await.unwrap();
+        let mut all = Vec::new();
+        for db in client.list_databases().await.unwrap() {
+            for c in client.list_collections(&db).await.unwrap() {
+                all.push(format!("{db}.{c}"));
+            }
+        }
+        all
+    })
+}
+
 pub fn drop_collection(inst: &str, db: &str, name: &str) {
     let cfg = config(&config_yaml(inst, "unused"), &[]);
     tokio::runtime::Runtime::new().unwrap().block_on(async {

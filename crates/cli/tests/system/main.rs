@@ -11,6 +11,7 @@ mod check;
 mod config_cli;
 mod guide;
 mod ops;
+mod password;
 mod restore;
 mod storage;
 mod trust;

@@ -10,8 +10,8 @@ use milvus_backup_core::Context;
 use predicates::prelude::*;
 
 use crate::env::{
-    assert_same_collection, cli, config, config_file, config_yaml, drop_collection, pick, run,
-    unique, Generated,
+    assert_same_collection, cli, collections_of, config, config_file, config_yaml, drop_collection,
+    pick, run, unique, Generated,
 };
 
 fn manifest(ctx: &Context, name: &str) -> Manifest {
@@ -25,20 +25,6 @@ fn manifest(ctx: &Context, name: &str) -> Manifest {
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Runtime::new().unwrap().block_on(f)
-}
-
-fn collections_of(inst: &str) -> Vec<String> {
-    let cfg = config(&config_yaml(inst, "unused"), &[]);
-    block(async {
-        let client = Context::open(&cfg).unwrap().milvus().await.unwrap();
-        let mut all = Vec::new();
-        for db in client.list_databases().await.unwrap() {
-            for c in client.list_collections(&db).await.unwrap() {
-                all.push(format!("{db}.{c}"));
-            }
-        }
-        all
-    })
 }
 
 #[test]
@@ -116,7 +102,7 @@ fn compressed_encrypted_backup_restores_identically_and_refuses_wrong_keys_and_d
         .args(["get", "-n", &name])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no key is configured"));
+        .stderr(predicate::str::contains("no key or password is configured"));
     cli()
         .arg("--config")
         .arg(&cfg_a)

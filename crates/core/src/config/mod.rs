@@ -193,6 +193,9 @@ pub struct EncryptionConfig {
     pub key_file: String,
     /// The identity itself; wins over `key_file`.
     pub key: Secret,
+    /// A password that unlocks the backup storage's root key (see
+    /// `crate::keyring`); refused together with `key` or `key_file`.
+    pub password: Secret,
 }
 
 impl Default for LogConfig {
@@ -555,6 +558,7 @@ const KEYS: &[Key] = &[
         &["BACKUP_ENCRYPTION_KEY_FILE"],
     ),
     secret("backup.encryption.key", &["MILVUS_BACKUP_ENCRYPTION_KEY"]),
+    secret("backup.encryption.password", &["MILVUS_BACKUP_PASSWORD"]),
     key(
         "backup.maxBackupNum",
         Kind::Int(0, 1_000_000),
@@ -746,6 +750,7 @@ impl Config {
             self.minio.backup_secret_access_key.expose(),
             self.minio.backup_token.expose(),
             self.backup.encryption.key.expose(),
+            self.backup.encryption.password.expose(),
         ]
         .into_iter()
         // The built-in defaults are public; scrubbing them would mangle

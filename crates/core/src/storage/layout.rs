@@ -35,6 +35,11 @@
 //!
 //! Probe objects of `check`: `.milvus_backup_check/<uuid>` on both sides.
 //!
+//! The root key that `backup.encryption.password` unlocks, in backup
+//! storage: `.milvus_backup_key`, and `.milvus_backup_key.new` while
+//! `key passwd` replaces it (objects, not folders, and no valid backup
+//! names: `list` never shows them).
+//!
 //! Task records of the REST server, in backup storage:
 //! `.milvus_backup_tasks/<task id>.json` (the folder's name is no valid
 //! backup name, so `list` never shows it).
@@ -48,6 +53,11 @@ pub fn milvus_insert_log_dir(collection: i64, partition: i64, segment: i64) -> S
 pub fn milvus_delta_log_dir(collection: i64, partition: i64, segment: i64) -> String {
     format!("delta_log/{collection}/{partition}/{segment}/")
 }
+
+/// The password-wrapped root key of a backup storage.
+pub const ROOT_KEY: &str = ".milvus_backup_key";
+/// The rewrapped root key, while `key passwd` replaces [`ROOT_KEY`].
+pub const ROOT_KEY_NEXT: &str = ".milvus_backup_key.new";
 
 /// Folder of one backup; ends with `/`.
 pub fn backup_dir(name: &str) -> String {

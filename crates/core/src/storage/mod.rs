@@ -22,7 +22,7 @@ use opendal::{services, ErrorKind as DalKind, Operator};
 
 use crate::config::{Config, MinioConfig, Secret};
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::Key;
+use crate::key::KeySource;
 use crate::stream::{pump, PumpError, Tallied, Tally};
 
 /// The storage services a config can name.
@@ -240,7 +240,7 @@ pub struct Storage {
     /// Prefix joined before every key (`root/`), empty for local storage.
     prefix: String,
     /// The key that opens encrypted backups (backup storage only).
-    key: Option<std::sync::Arc<Key>>,
+    key: Option<std::sync::Arc<KeySource>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -355,14 +355,16 @@ impl Storage {
         })
     }
 
-    /// This storage with the key that opens (and seals) encrypted backups.
-    pub fn with_key(mut self, key: Option<Key>) -> Storage {
+    /// This storage with what opens (and seals) its encrypted backups: a
+    /// key, or a password for its root key (see [`crate::keyring`]).
+    pub fn with_key(mut self, key: Option<KeySource>) -> Storage {
         self.key = key.map(std::sync::Arc::new);
         self
     }
 
-    /// The encryption key, when one is configured.
-    pub fn key(&self) -> Option<&Key> {
+    /// The configured key or password, if any; clones share the key a
+    /// password unlocks.
+    pub fn key_source(&self) -> Option<&KeySource> {
         self.key.as_deref()
     }
 
@@ -516,6 +518,23 @@ impl Storage {
             .await
             .map(|_| ())
             .map_err(|e| self.map_err(e, "write", key))
+    }
+
+    /// Writes an object unless one exists; `false` when it did. Where the
+    /// service cannot write conditionally this is a plain write: read the
+    /// object back to learn which write won.
+    pub async fn write_if_absent(&self, key: &str, data: Vec<u8>) -> Result<bool> {
+        let conditional = self.op.info().capability().write_with_if_not_exists;
+        match self
+            .op
+            .write_with(&self.abs(key), data)
+            .if_not_exists(conditional)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == DalKind::ConditionNotMatch => Ok(false),
+            Err(e) => Err(self.map_err(e, "write", key)),
+        }
     }
 
     /// Deletes one object; a missing object is not an error.

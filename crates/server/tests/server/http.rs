@@ -969,3 +969,61 @@ async fn async_progress_rises_through_create_and_restore() {
     let (status, _) = s.delete(&format!("/delete?backup_name={name}")).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_with_a_password_encrypts_and_refuses_a_wrong_one() {
+    let g = pick(&["varchar_pk"]).remove(0);
+    let root = unique("pw_srv");
+    let yaml = config_yaml("A", &root);
+    let name = unique("pw_srv");
+    let s = Server::start(&yaml, &[], &[("MILVUS_BACKUP_PASSWORD", "srv pass")]).await;
+    let (status, body) = s
+        .post(
+            "/create",
+            json!({"backup_name": name, "collection_names": [g.full_name()], "encrypt": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["state_code"], 2, "{body}");
+    // Sealed for the root key the password unlocks.
+    let plain = Context::open(&config(&yaml, &[])).unwrap().backup_storage;
+    assert!(plain.stat(layout::ROOT_KEY).await.unwrap().is_some());
+    let full = plain
+        .read(&layout::backup_meta_file(&name, layout::FULL_META))
+        .await
+        .unwrap();
+    assert!(milvus_backup_core::key::is_sealed(&full));
+    let (status, b) = s.get(&format!("/get_backup?backup_name={name}")).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(
+        b["data"]["collection_backups"][0]["collection_name"],
+        g.name.as_str()
+    );
+    let (status, v) = s
+        .post("/verify", json!({"backup_name": name, "deep": true}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["ok"], true, "{v}");
+    drop(s);
+
+    // Another password: refused with one message, nothing made.
+    let s = Server::start(&yaml, &[], &[("MILVUS_BACKUP_PASSWORD", "wrong-pw-xyz")]).await;
+    let other = unique("pw_srv_bad");
+    let (status, body) = s
+        .post(
+            "/create",
+            json!({"backup_name": other, "collection_names": [g.full_name()], "encrypt": true}),
+        )
+        .await;
+    assert_ne!(status, 200, "{body}");
+    let msg = body["msg"].as_str().unwrap();
+    assert!(msg.contains("does not unlock the root key"), "{msg}");
+    assert!(
+        !msg.contains("wrong-pw-xyz"),
+        "no password in answers: {msg}"
+    );
+    assert!(!backup_objects(&yaml, &other).await);
+    assert!(!s.log_text().contains("srv pass"));
+    drop(s);
+    plain.delete_prefix("").await.unwrap();
+}
