@@ -95,6 +95,10 @@ pub struct CollectionPlan {
     /// Its metadata, with the segments attached to the partitions.
     #[serde(skip)]
     meta: CollectionBackupInfo,
+    /// Dropped from Milvus during the backup (it was not named one by
+    /// one): left out of the backup.
+    #[serde(skip)]
+    dropped: bool,
 }
 
 /// Totals of a plan.
@@ -142,6 +146,9 @@ pub struct BackupPlan {
     info: BackupInfo,
     #[serde(skip)]
     gc_pause: GcPauseConfig,
+    /// What was asked for (which collections were named one by one).
+    #[serde(skip)]
+    selection: Selection,
     #[serde(skip)]
     started: Option<Instant>,
 }
@@ -312,22 +319,40 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         base_manifest: base.map(|(_, m)| m),
         info,
         gc_pause: ctx.config.backup.gc_pause.clone(),
+        selection: opts.selection.clone(),
         started: Some(started),
     };
     for coll in &selected {
-        let meta = collection_meta(client, coll).await.at("collection", coll)?;
-        let mut c = CollectionPlan {
-            collection: coll.to_string(),
-            segments: 0,
-            bytes: 0,
-            files: Vec::new(),
-            source: coll.clone(),
-            meta,
-        };
-        list_segments(ctx, client, &plan, &mut c)
-            .await
-            .at("collection", coll)?;
-        plan.collections.push(c);
+        let planned = async {
+            let meta = collection_meta(client, coll).await?;
+            let mut c = CollectionPlan {
+                collection: coll.to_string(),
+                segments: 0,
+                bytes: 0,
+                files: Vec::new(),
+                source: coll.clone(),
+                meta,
+                dropped: false,
+            };
+            list_segments(ctx, client, &plan, &mut c).await?;
+            Ok::<_, Error>(c)
+        }
+        .await;
+        match planned {
+            Ok(c) => plan.collections.push(c),
+            Err(e) if vanished(client, coll, &opts.selection).await => {
+                plan.notes.push(format!(
+                    "{coll} was dropped while the backup was planned: skipped ({e})"
+                ));
+            }
+            Err(e) => return Err(e.at("collection", coll)),
+        }
+    }
+    if plan.collections.is_empty() {
+        return Err(Error::not_found(format!(
+            "nothing to back up: every selected collection was dropped meanwhile ({})",
+            plan.notes.join("; ")
+        )));
     }
     plan.recount();
     Ok(plan)
@@ -406,6 +431,17 @@ async fn base_backup(
         "incremental: sharing unchanged files with `{name}`"
     ));
     Ok(Some((name, manifest)))
+}
+
+/// Whether a collection that failed is gone from Milvus and was not named
+/// one by one: such a collection is left out with a note, not an error
+/// (`--all` while other clients drop collections).
+async fn vanished(client: &dyn Milvus, coll: &CollectionRef, selection: &Selection) -> bool {
+    !selection.names(coll)
+        && client
+            .list_collections(&coll.db)
+            .await
+            .is_ok_and(|names| !names.contains(&coll.name))
 }
 
 /// Lists the collection's flushed segments and their files into `c`,
@@ -745,21 +781,31 @@ async fn run(
                 "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
             )),
         }
-        flush_and_wait(client, &coll, events)
-            .await
-            .at("collection", &coll)?;
         let mut c = plan.collections[i].clone();
-        list_segments(ctx, client, &plan, &mut c)
-            .await
-            .at("collection", &coll)?;
-        plan.collections[i] = c;
+        let flushed = async {
+            flush_and_wait(client, &coll, events).await?;
+            list_segments(ctx, client, &plan, &mut c).await
+        }
+        .await;
+        match flushed {
+            Ok(()) => plan.collections[i] = c,
+            Err(e) if vanished(client, &coll, &plan.selection).await => {
+                events.warn(format!(
+                    "{coll} was dropped during the backup: left out ({e})"
+                ));
+                plan.collections[i].dropped = true;
+                plan.collections[i].files.clear();
+                plan.collections[i].segments = 0;
+            }
+            Err(e) => return Err(e.at("collection", &coll)),
+        }
     }
     if plan.flush {
         plan.recount();
         events.emit(plan.planned());
     }
     let mut live = Vec::with_capacity(n);
-    for c in &plan.collections {
+    for c in plan.collections.iter().filter(|c| !c.dropped) {
         live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
     }
     let copied = copy_phase(ctx, &plan, events, cancel).await?;
@@ -1074,7 +1120,12 @@ async fn write_meta(
     }
     let mut info = plan.info.clone();
     info.end_time = chrono::Utc::now().timestamp_millis();
-    info.collection_backups = plan.collections.iter().map(|c| c.meta.clone()).collect();
+    info.collection_backups = plan
+        .collections
+        .iter()
+        .filter(|c| !c.dropped)
+        .map(|c| c.meta.clone())
+        .collect();
     info.size = info.collection_backups.iter().map(|c| c.size).sum();
     let info = &info;
     // Schemas are as private as the data; the brief, manifest and summary
@@ -1217,6 +1268,38 @@ mod tests {
             .add_collection("docs", &[100, 200, 300], 2, 1000)
             .await;
         kit
+    }
+
+    #[tokio::test]
+    async fn a_collection_dropped_during_a_backup_of_everything_is_left_out() {
+        use crate::milvus::Milvus;
+        let kit = kit_with_docs().await;
+        kit.milvus.add_collection("gone", &[100], 1, 10).await;
+        let none = CancellationToken::new();
+        let everything = plan(&kit.ctx, &opts("b1")).await.unwrap();
+        assert_eq!(everything.totals.collections, 2);
+        let mut named = opts("b2");
+        named.selection.collections = vec!["docs".into(), "gone".into()];
+        let named = plan(&kit.ctx, &named).await.unwrap();
+        kit.milvus.drop_collection("default", "gone").await.unwrap();
+
+        let events = Collect::default();
+        let stats = execute(&kit.ctx, &everything, &events, &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.collections, 1);
+        assert!(events.events().iter().any(|e| matches!(e,
+            Event::Warning { message } if message.contains("default.gone was dropped during the backup"))));
+        let info = catalog::get(&kit.ctx.backup_storage, "b1").await.unwrap();
+        assert_eq!(info.collection_backups.len(), 1);
+        assert_eq!(info.collection_backups[0].collection_name, "docs");
+
+        // Named one by one, its loss fails the backup, which leaves nothing.
+        let e = execute(&kit.ctx, &named, &Collect::default(), &none)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert!(kit.backup_keys("b2/").await.is_empty());
     }
 
     #[tokio::test]

@@ -63,6 +63,20 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Whether `c` is named one by one (`-c`, or a list of `-a`), not only
+    /// reached through a whole database, a pattern or "everything". A
+    /// collection dropped while it is backed up fails the backup only when
+    /// it was named.
+    pub fn names(&self, c: &CollectionRef) -> bool {
+        self.collections
+            .iter()
+            .any(|n| CollectionRef::parse(n.trim()) == *c)
+            || self
+                .db_collections
+                .get(&c.db)
+                .is_some_and(|names| names.contains(&c.name))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.collections.is_empty()
             && self.databases.is_empty()
