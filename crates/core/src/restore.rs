@@ -300,10 +300,34 @@ pub async fn plan(ctx: &Context, opts: &RestoreOptions) -> Result<RestorePlan> {
     let info = catalog::get(&ctx.backup_storage, &opts.backup_name)
         .await
         .during("restore")?;
+    check_meta_files_present(&ctx.backup_storage, &opts.backup_name)
+        .await
+        .during("restore")?;
     let client = ctx.milvus().await.during("restore")?;
     plan_from(ctx, client.as_ref(), &info, opts)
         .await
         .during("restore")
+}
+
+/// Every per-level meta file must be there, as `verify` requires: a backup
+/// missing one is damaged (another tool could not read it), even though
+/// `full_meta.json` alone would restore it.
+async fn check_meta_files_present(storage: &crate::storage::Storage, name: &str) -> Result<()> {
+    for file in [
+        layout::BACKUP_META,
+        layout::COLLECTION_META,
+        layout::PARTITION_META,
+        layout::SEGMENT_META,
+    ] {
+        let key = layout::backup_meta_file(name, file);
+        if storage.stat(&key).await?.is_none() {
+            return Err(Error::corrupt(format!(
+                "backup `{name}` is damaged: meta/{file} is missing — run `milvus-backup verify -n {name}`, and restore from another backup"
+            ))
+            .at("key", key));
+        }
+    }
+    Ok(())
 }
 
 /// [`plan`] of a backup already read.
@@ -877,6 +901,18 @@ async fn stage_segment_for_import(
             let dst = layout::join(to_dir, &rest);
             let server_side = entry.is_none_or(|f| f.encoding.is_plain())
                 && ctx.backup_storage.same_bucket_as(&ctx.milvus_storage);
+            // A file the manifest lists and storage lacks: the backup is
+            // damaged, whichever way it would have been copied.
+            let missing = |e: Error| {
+                if entry.is_some() && e.kind() == ErrorKind::NotFound {
+                    Error::corrupt(format!(
+                        "backup file `{key}` that the manifest lists is missing — the backup is damaged; nothing of segment {s} was imported; run `milvus-backup verify -n {name}`"
+                    ))
+                    .at("key", &key)
+                } else {
+                    e
+                }
+            };
             let copied = match entry {
                 // Checked (and decoded) on the way: damage stops the restore.
                 Some(f) if !server_side => codec::decode_copy(
@@ -885,7 +921,8 @@ async fn stage_segment_for_import(
                     &f.expected(),
                     Some((&ctx.milvus_storage, &dst)),
                 )
-                .await?
+                .await
+                .map_err(missing)?
                 .map_err(|damage| {
                     Error::corrupt(format!(
                         "backup file `{key}` is damaged: {damage} — nothing of segment {s} was imported; run `milvus-backup verify --deep -n {name}`"
@@ -895,7 +932,8 @@ async fn stage_segment_for_import(
                 _ => {
                     ctx.backup_storage
                         .copy_to(&key, &ctx.milvus_storage, &dst)
-                        .await?
+                        .await
+                        .map_err(missing)?
                         .bytes
                 }
             };
@@ -1147,6 +1185,38 @@ mod operation_tests {
             .await
             .unwrap()
             .len()
+    }
+
+    #[tokio::test]
+    async fn a_missing_binlog_or_meta_file_is_damage_not_not_found() {
+        let kit = kit_with_backup().await;
+        let none = CancellationToken::new();
+        let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
+            .await
+            .unwrap()
+            .unwrap();
+        let victim = m
+            .files
+            .iter()
+            .find(|f| f.path.contains("insert_log/"))
+            .unwrap();
+        let key = layout::join(&layout::backup_dir("b1"), &victim.path);
+        kit.ctx.backup_storage.delete(&key).await.unwrap();
+        let p = plan(&kit.ctx, &opts("_r")).await.unwrap();
+        let e = execute(&kit.ctx, &p, &Collect::default(), &none)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.to_string().contains("verify -n b1"), "{e}");
+
+        let seg_meta = layout::backup_meta_file("b1", layout::SEGMENT_META);
+        kit.ctx.backup_storage.delete(&seg_meta).await.unwrap();
+        let e = plan(&kit.ctx, &opts("_r2")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(
+            e.to_string().contains("meta/segment_meta.json is missing"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
