@@ -95,6 +95,9 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Remove what interrupted work left behind in Milvus's storage.
+    #[command(after_help = commands::GC_EXAMPLES)]
+    Gc(commands::GcArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,6 +324,9 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             commands::VerifyOutcome::Damaged => exit_code(ErrorKind::Corrupt),
             commands::VerifyOutcome::Skipped => exit_code(ErrorKind::InvalidInput),
         }),
+        Command::Gc(args) => commands::gc(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::Server(args) => milvus_backup_server::serve(
             config.clone(),
             milvus_backup_server::ServeOptions { port: args.port },

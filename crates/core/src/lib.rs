@@ -48,6 +48,7 @@ pub mod rehearsal;
 pub mod restore;
 pub mod sample;
 pub mod selection;
+pub mod staging;
 pub mod storage;
 pub mod stream;
 pub mod tuning;

@@ -227,6 +227,10 @@ async fn test_collection(
         segments: segments.len(),
         bytes,
     });
+    let lease = match plan.staging_dir.as_deref() {
+        Some(dir) => Some(restore::hold_staging(ctx, dir, events).await?),
+        None => None,
+    };
     // The data plan: the same targets, now with the segments.
     let data_plan = RestorePlan {
         options: RestoreOptions {
@@ -256,6 +260,7 @@ async fn test_collection(
         .buffer_unordered(plan.tuning.import_parallelism)
         .collect()
         .await;
+    drop(lease);
     if let Some(dir) = plan
         .staging_dir
         .as_deref()

@@ -511,13 +511,7 @@ pub(crate) async fn plan_from(
     let staging = !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
         || manifest.as_ref().is_some_and(|m| !m.self_contained_plain());
     // Named after the backup so leftovers are easy to attribute.
-    let staging_dir = staging.then(|| {
-        layout::staging_dir(&format!(
-            "{}_{}",
-            info.name,
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        ))
-    });
+    let staging_dir = staging.then(|| crate::staging::new_dir(&info.name));
     Ok(RestorePlan {
         backup: info.name.clone(),
         milvus: format!("{} ({})", client.address(), client.version_text()),
@@ -543,23 +537,57 @@ pub async fn execute(
     events.emit(plan.planned());
     let client = ctx.milvus().await.during("restore")?;
     let client = client.as_ref();
+    let lease = match plan.staging_dir.as_deref() {
+        Some(dir) => Some(hold_staging(ctx, dir, events).await.during("restore")?),
+        None => None,
+    };
     let mut stats = RestoreStats {
         backup: plan.backup.clone(),
         collections: plan.tasks.len(),
         ..Default::default()
     };
     let result = restore_all(ctx, client, plan, events, cancel, &mut stats).await;
+    // No renewal may rewrite the lease after the folder is swept.
+    drop(lease);
     if let Some(dir) = plan.staging_dir.as_deref() {
-        if !plan.tuning.keep_temp_files {
+        if plan.tuning.keep_temp_files {
+            if let Err(e) = crate::staging::keep(&ctx.milvus_storage, dir).await {
+                events.warn(format!(
+                    "staging files under `{dir}` kept but not marked as kept: {e}"
+                ));
+            }
+        } else {
             // Failed or cancelled imports may leave files; sweep the folder.
             if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
-                events.warn(format!("could not remove staging files under `{dir}`: {e}"));
+                events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
             }
         }
     }
     result.during("restore")?;
     stats.duration_s = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Sweeps staging folders no running restore holds (killed restores'
+/// leftovers), then leases this restore's folder while it runs.
+pub(crate) async fn hold_staging(
+    ctx: &Context,
+    dir: &str,
+    events: &dyn EventSink,
+) -> Result<crate::staging::Lease> {
+    use crate::staging::{sweep, Sweep, STALE_AFTER};
+    match sweep(&ctx.milvus_storage, STALE_AFTER, Sweep::Abandoned, false).await {
+        Ok(swept) => {
+            for s in swept {
+                events.note(format!(
+                    "removed `{}`: {} object(s) an interrupted restore left behind",
+                    s.dir, s.objects
+                ));
+            }
+        }
+        Err(e) => events.warn(format!("could not sweep old staging folders: {e}")),
+    }
+    crate::staging::hold(&ctx.milvus_storage, dir).await
 }
 
 async fn restore_all(
@@ -1066,7 +1094,7 @@ pub(crate) async fn restore_segment(
     if let Some(dir) = staged_dir {
         if !plan.tuning.keep_temp_files {
             if let Err(e) = ctx.milvus_storage.delete_prefix(&dir).await {
-                events.warn(format!("could not remove staging files under `{dir}`: {e}"));
+                events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
             }
         }
     }

@@ -197,3 +197,53 @@ async fn failed_import_reports_the_reason_and_leaves_no_staging_files() {
     let left = client.list_collections(&g.db).await.unwrap();
     assert!(!left.contains(&format!("{}_broken", g.name)), "{left:?}");
 }
+
+/// What a killed restore leaves in the target's bucket (a staging folder
+/// whose lease nobody renews) is listed by `gc --staging --dry-run` and
+/// removed by `gc --staging`; a folder with a fresh lease is left alone.
+#[tokio::test]
+async fn gc_staging_removes_only_what_no_running_restore_holds() {
+    let root = unique("gcst");
+    let yaml = config_yaml("A", &root);
+    let (_d, cfg) = config_file(&yaml);
+    let ctx = Context::open(&config(&yaml, &[])).unwrap();
+    let storage = &ctx.milvus_storage;
+    let abandoned = layout::staging_dir(&format!("{root}_abandoned"));
+    let running = layout::staging_dir(&format!("{root}_running"));
+    for dir in [&abandoned, &running] {
+        storage
+            .write(&layout::join(dir, "7/insert_log/7/100/1"), vec![7; 1000])
+            .await
+            .unwrap();
+    }
+    // Renewed long ago: its restore was killed.
+    storage
+        .write(&layout::join(&abandoned, ".lease"), b"1000".to_vec())
+        .await
+        .unwrap();
+    let _lease = milvus_backup_core::staging::hold(storage, &running)
+        .await
+        .unwrap();
+
+    let planned = run(&cfg, &[], &["gc", "--staging", "--dry-run"]);
+    let dirs: Vec<&str> = planned["staging"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["dir"].as_str().unwrap())
+        .collect();
+    assert!(dirs.contains(&abandoned.as_str()), "{planned}");
+    assert!(!dirs.contains(&running.as_str()), "{planned}");
+    assert_eq!(storage.list(&abandoned).await.unwrap().len(), 2);
+
+    cli()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["gc", "--staging"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("removed `{abandoned}`")));
+    assert!(storage.list(&abandoned).await.unwrap().is_empty());
+    assert_eq!(storage.list(&running).await.unwrap().len(), 2);
+    storage.delete_prefix(&running).await.unwrap();
+}
