@@ -1077,19 +1077,23 @@ fn check_unchanged(source: &str, expected: u64, size: u64) -> Result<()> {
 }
 
 /// Writes a meta file; sealed with `seal`'s key when given.
+/// Returns the SHA-256 of the stored bytes, for `summary.json`.
 async fn write_json<T: Serialize>(
     ctx: &Context,
     key: &str,
     value: &T,
     seal: Option<&key::Key>,
-) -> Result<()> {
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::internal(format!("encoding {key}: {e}")))?;
     let bytes = match seal {
         Some(k) => key::seal(&bytes, k),
         None => bytes,
     };
-    ctx.backup_storage.write(key, bytes).await
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    ctx.backup_storage.write(key, bytes).await?;
+    Ok(sha256)
 }
 
 /// Writes the sample and the meta files, `full_meta.json` (the completion
@@ -1108,15 +1112,19 @@ async fn write_meta(
         copied_bytes,
         shared_files,
     } = copied;
+    // SHA-256 of every meta file as stored, kept in summary.json (written
+    // last), so any later edit of one is found by verify and restore.
+    let mut meta_sha256 = BTreeMap::new();
     if !samples.is_empty() {
         // Sampled rows are data: sealed like the binlogs.
-        write_json(
+        let sha = write_json(
             ctx,
             &layout::backup_meta_file(name, layout::SAMPLE),
             &Sample::new(samples),
             plan.encoder.key.as_ref(),
         )
         .await?;
+        meta_sha256.insert(layout::SAMPLE.to_string(), sha);
     }
     let mut info = plan.info.clone();
     info.end_time = chrono::Utc::now().timestamp_millis();
@@ -1160,27 +1168,30 @@ async fn write_meta(
     let file_count = files.len() as u64;
     let created_at = chrono::Utc::now().to_rfc3339();
 
-    write_json(
+    let sha = write_json(
         ctx,
         &meta(layout::SEGMENT_META),
         &Infos { infos: segments },
         seal,
     )
     .await?;
-    write_json(
+    meta_sha256.insert(layout::SEGMENT_META.to_string(), sha);
+    let sha = write_json(
         ctx,
         &meta(layout::PARTITION_META),
         &Infos { infos: partitions },
         seal,
     )
     .await?;
-    write_json(
+    meta_sha256.insert(layout::PARTITION_META.to_string(), sha);
+    let sha = write_json(
         ctx,
         &meta(layout::COLLECTION_META),
         &Infos { infos: collections },
         seal,
     )
     .await?;
+    meta_sha256.insert(layout::COLLECTION_META.to_string(), sha);
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool: "milvus-backup-rs".into(),
@@ -1198,20 +1209,18 @@ async fn write_meta(
         base_backup: plan.base_backup.clone(),
         files,
     };
-    write_json(ctx, &meta(layout::MANIFEST), &manifest, None).await?;
-    write_json(
-        ctx,
-        &meta(layout::BACKUP_META),
-        &BackupInfo {
-            collection_backups: Vec::new(),
-            ..info.clone()
-        },
-        None,
-    )
-    .await?;
+    let sha = write_json(ctx, &meta(layout::MANIFEST), &manifest, None).await?;
+    meta_sha256.insert(layout::MANIFEST.to_string(), sha);
+    let brief = BackupInfo {
+        collection_backups: Vec::new(),
+        ..info.clone()
+    };
+    let sha = write_json(ctx, &meta(layout::BACKUP_META), &brief, None).await?;
+    meta_sha256.insert(layout::BACKUP_META.to_string(), sha);
     // The completion mark: nothing may be written before it that a reader
     // of a complete backup needs.
-    write_json(ctx, &meta(layout::FULL_META), info, seal).await?;
+    let sha = write_json(ctx, &meta(layout::FULL_META), info, seal).await?;
+    meta_sha256.insert(layout::FULL_META.to_string(), sha);
     let summary = Summary {
         format_version: FORMAT_VERSION,
         name: name.to_string(),
@@ -1232,6 +1241,7 @@ async fn write_meta(
         base_backup: manifest.base_backup.clone(),
         compression: plan.encoder.compression,
         encrypted: seal.is_some(),
+        meta_sha256,
     };
     write_json(ctx, &meta(layout::SUMMARY), &summary, None).await?;
     Ok(BackupStats {

@@ -220,6 +220,35 @@ pub async fn get(storage: &Storage, name: &str) -> Result<BackupInfo> {
     }
 }
 
+/// Meta files changed since the backup was made: `(file, what is wrong)`
+/// for each whose SHA-256 differs from the one `summary.json` recorded (or
+/// that is gone). Empty for backups without recorded checksums.
+pub async fn changed_meta_files(storage: &Storage, name: &str) -> Result<Vec<(String, String)>> {
+    let summary: Option<crate::format::Summary> =
+        match read_json(storage, &layout::backup_meta_file(name, layout::SUMMARY)).await {
+            Ok(s) => s,
+            // A damaged summary is reported by list and verify themselves.
+            Err(e) if e.kind() == ErrorKind::Corrupt => None,
+            Err(e) => return Err(e),
+        };
+    let mut changed = Vec::new();
+    for (file, want) in summary.map(|s| s.meta_sha256).unwrap_or_default() {
+        let key = layout::backup_meta_file(name, &file);
+        match storage.sha256(&key).await {
+            Ok((got, _)) if got == want => {}
+            Ok(_) => changed.push((
+                file,
+                "changed since the backup was made (its SHA-256 differs from the one in summary.json)".to_string(),
+            )),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                changed.push((file, "missing".to_string()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
+}
+
 /// The backup's manifest (files, sizes, checksums), when it has one.
 pub async fn manifest(storage: &Storage, name: &str) -> Result<Option<Manifest>> {
     read_json(storage, &layout::backup_meta_file(name, layout::MANIFEST)).await

@@ -213,11 +213,31 @@ async fn rehome_shared_files(storage: &Storage, name: &str) -> Result<()> {
         }
         let bytes = serde_json::to_vec_pretty(&m)
             .map_err(|e| Error::internal(format!("encoding the manifest of {backup}: {e}")))?;
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         storage
             .write(&layout::backup_meta_file(&backup, layout::MANIFEST), bytes)
             .await?;
+        record_manifest_checksum(storage, &backup, sha).await?;
     }
     Ok(())
+}
+
+/// Keeps `summary.json`'s checksum of a rewritten manifest true.
+async fn record_manifest_checksum(storage: &Storage, backup: &str, sha: String) -> Result<()> {
+    let key = layout::backup_meta_file(backup, layout::SUMMARY);
+    let Some(mut summary) = catalog::read_json::<crate::format::Summary>(storage, &key).await?
+    else {
+        return Ok(());
+    };
+    if summary.meta_sha256.is_empty() {
+        return Ok(());
+    }
+    summary
+        .meta_sha256
+        .insert(layout::MANIFEST.to_string(), sha);
+    let bytes = serde_json::to_vec_pretty(&summary)
+        .map_err(|e| Error::internal(format!("encoding the summary of {backup}: {e}")))?;
+    storage.write(&key, bytes).await
 }
 
 /// Which backups to keep: `backup.maxBackupNum` and `backup.retentionDays`

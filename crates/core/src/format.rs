@@ -318,6 +318,11 @@ pub struct Summary {
     pub base_backup: Option<String>,
     pub compression: crate::codec::Compression,
     pub encrypted: bool,
+    /// SHA-256 of each meta file as stored (`full_meta.json` → hex), so an
+    /// edit of one after the backup was made is found. Empty in backups
+    /// made before this was recorded.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub meta_sha256: std::collections::BTreeMap<String, String>,
 }
 
 /// Our fields of an anchor schema, from the server's protobuf schema.

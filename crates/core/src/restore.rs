@@ -327,6 +327,12 @@ async fn check_meta_files_present(storage: &crate::storage::Storage, name: &str)
             .at("key", key));
         }
     }
+    if let Some((file, problem)) = catalog::changed_meta_files(storage, name).await?.pop() {
+        return Err(Error::corrupt(format!(
+            "backup `{name}` is damaged: meta/{file} {problem} — run `milvus-backup verify -n {name}`, and restore from another backup"
+        ))
+        .at("key", layout::backup_meta_file(name, &file)));
+    }
     Ok(())
 }
 
@@ -1236,6 +1242,29 @@ mod operation_tests {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
         assert!(e.to_string().contains("verify -n b1"), "{e}");
+
+        // A valid-JSON edit of full_meta.json (a vector's dim) is found.
+        let full = layout::backup_meta_file("b1", layout::FULL_META);
+        let text = String::from_utf8(kit.ctx.backup_storage.read(&full).await.unwrap()).unwrap();
+        let edited = text.replacen("\"backup_timestamp\"", "\"backup_timestamp\" ", 1);
+        assert_ne!(edited, text);
+        kit.ctx
+            .backup_storage
+            .write(&full, edited.into_bytes())
+            .await
+            .unwrap();
+        let e = plan(&kit.ctx, &opts("_r1")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(
+            e.to_string()
+                .contains("full_meta.json changed since the backup was made"),
+            "{e}"
+        );
+        kit.ctx
+            .backup_storage
+            .write(&full, text.into_bytes())
+            .await
+            .unwrap();
 
         let seg_meta = layout::backup_meta_file("b1", layout::SEGMENT_META);
         kit.ctx.backup_storage.delete(&seg_meta).await.unwrap();

@@ -254,6 +254,25 @@ async fn check_files(
     index: usize,
     events: &dyn EventSink,
 ) -> Result<VerifyReport> {
+    let mut report = check_contents(storage, name, plan, index, events).await?;
+    // Every meta file as it was written (checksums in summary.json); one
+    // found damaged already is not reported twice.
+    for (file, problem) in catalog::changed_meta_files(storage, name).await? {
+        let path = format!("meta/{file}");
+        if !report.problems.iter().any(|p| p.path == path) {
+            report.problem(path, problem);
+        }
+    }
+    Ok(report)
+}
+
+async fn check_contents(
+    storage: &Storage,
+    name: &str,
+    plan: &VerifyPlan,
+    index: usize,
+    events: &dyn EventSink,
+) -> Result<VerifyReport> {
     let deep = plan.deep;
     let mut report = VerifyReport {
         name: name.to_string(),
@@ -538,6 +557,28 @@ mod tests {
         assert!(reports[0].ok());
         assert!(!reports[1].ok());
         assert!(reports[1].problems[0].problem.contains("incomplete"));
+    }
+
+    #[tokio::test]
+    async fn a_valid_json_edit_of_a_meta_file_is_found() {
+        let kit = kit_with_backup("b1").await;
+        let key = layout::backup_meta_file("b1", layout::COLLECTION_META);
+        let text = String::from_utf8(kit.ctx.backup_storage.read(&key).await.unwrap()).unwrap();
+        let edited = text
+            .replacen("\"dim\"", "\"dim\" ", 1)
+            .replacen("\n", "\n ", 1);
+        assert_ne!(edited, text);
+        kit.ctx
+            .backup_storage
+            .write(&key, edited.into_bytes())
+            .await
+            .unwrap();
+        let r = verify_one(&kit, "b1", false).await.unwrap();
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert_eq!(r.problems[0].path, "meta/collection_meta.json");
+        assert!(r.problems[0]
+            .problem
+            .contains("changed since the backup was made"));
     }
 
     #[tokio::test]
