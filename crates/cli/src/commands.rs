@@ -503,6 +503,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         load: !args.no_load,
         rbac: args.rbac,
         tuning: None,
+        overrides: Default::default(),
     };
     let ctx = Context::open(config)?;
     let mut plan = restore::plan(&ctx, &opts).await?;
