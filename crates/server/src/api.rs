@@ -10,8 +10,10 @@ use utoipa::ToSchema;
 
 use crate::tasks::{SubTask, TaskRecord, TaskState};
 
+/// An envelope type: `{requestId, code, <message field>, data}`; the Go
+/// tool's routes name the message `msg`, the guide's `message`.
 macro_rules! envelope {
-    ($(#[$doc:meta])* $name:ident, $data:ty) => {
+    ($msg:ident, $(#[$doc:meta])* $name:ident, $data:ty) => {
         $(#[$doc])*
         #[derive(Debug, Serialize, ToSchema)]
         pub struct $name {
@@ -22,64 +24,75 @@ macro_rules! envelope {
             /// 2 no permission, 3 failure.
             pub code: i32,
             /// `success`, or what went wrong and what to do.
-            pub msg: String,
+            pub $msg: String,
             pub data: Option<$data>,
         }
     };
 }
 
 envelope!(
+    msg,
     /// Any failure: the message says what went wrong; `data` may hold the
     /// task the failure concerns.
     ErrorResponse,
     serde_json::Value
 );
 envelope!(
+    msg,
     /// A greeting.
     HelloResponse,
     String
 );
 envelope!(
+    msg,
     /// One backup, or the task making it.
     BackupResponse,
     BackupBrief
 );
 envelope!(
+    msg,
     /// Every backup in backup storage, newest first.
     ListResponse,
     Vec<BackupListItem>
 );
 envelope!(
+    msg,
     /// The outcome of a delete.
     DeleteResponse,
     DeleteResult
 );
 envelope!(
+    msg,
     /// A restore task.
     RestoreResponse,
     RestoreTask
 );
 envelope!(
+    msg,
     /// A verify task.
     VerifyResponse,
     VerifyTask
 );
 envelope!(
+    msg,
     /// The tasks this server knows (its own and those recorded in storage).
     TasksResponse,
     Vec<TaskSummary>
 );
 envelope!(
+    msg,
     /// A task after a cancel request.
     CancelResponse,
     TaskSummary
 );
 envelope!(
+    msg,
     /// The probe of Milvus and both storages.
     CheckResponse,
     CheckResult
 );
 envelope!(
+    msg,
     /// Liveness.
     HealthResponse,
     Health
@@ -703,61 +716,50 @@ pub fn backup_brief_of_info(
 
 // The user guide's routes (`/api/v1/backup/*`): its field names, and its
 // `{code, message, data}` envelope.
-
-macro_rules! guide_envelope {
-    ($(#[$doc:meta])* $name:ident, $data:ty) => {
-        $(#[$doc])*
-        #[derive(Debug, Serialize, ToSchema)]
-        pub struct $name {
-            /// Echo of the `request_id` header, or a fresh UUID.
-            #[serde(rename = "requestId")]
-            pub request_id: String,
-            /// 0 success, 400 bad parameter, 404 not found, 1 not supported,
-            /// 2 no permission, 3 failure.
-            pub code: i32,
-            /// `success`, or what went wrong and what to do.
-            pub message: String,
-            pub data: Option<$data>,
-        }
-    };
-}
-
-guide_envelope!(
+envelope!(
+    message,
     /// Any failure of a guide route (the same statuses as `/api/v1/*`).
     GuideErrorResponse,
     serde_json::Value
 );
-guide_envelope!(
+envelope!(
+    message,
     /// The backup made (sync), or being made (async).
     GuideCreateResponse,
     GuideCreated
 );
-guide_envelope!(
+envelope!(
+    message,
     /// Every backup in backup storage, newest first.
     GuideListResponse,
     Vec<GuideBackup>
 );
-guide_envelope!(
+envelope!(
+    message,
     /// One backup.
     GuideBackupResponse,
     GuideBackup
 );
-guide_envelope!(
+envelope!(
+    message,
     /// The restore done (sync), or under way (async).
     GuideRestoreResponse,
     GuideRestore
 );
-guide_envelope!(
+envelope!(
+    message,
     /// The outcome of a delete.
     GuideDeleteResponse,
     DeleteResult
 );
-guide_envelope!(
+envelope!(
+    message,
     /// A task of this server.
     GuideStatusResponse,
     GuideStatus
 );
-guide_envelope!(
+envelope!(
+    message,
     /// The verdict (sync), or the verify under way (async).
     GuideVerifyResponse,
     GuideVerify
@@ -885,9 +887,10 @@ pub struct GuideRestoreRequest {
     pub skip_create_collection: bool,
     #[serde(alias = "metaOnly")]
     pub meta_only: bool,
-    /// Recreate the backup's indexes.
+    /// Recreate the backup's indexes (and load what was loaded), as the
+    /// guide's restore does; default true.
     #[serde(alias = "restoreIndex")]
-    pub restore_index: bool,
+    pub restore_index: Option<bool>,
     #[serde(alias = "useAutoIndex")]
     pub use_auto_index: bool,
     #[serde(alias = "dropExistIndex")]

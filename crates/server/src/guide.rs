@@ -365,7 +365,7 @@ pub async fn restore(
         drop_exist_collection: req.drop_existing,
         skip_create_collection: req.skip_create_collection,
         meta_only: req.meta_only,
-        restore_index: req.restore_index,
+        restore_index: req.restore_index.unwrap_or(true),
         use_auto_index: req.use_auto_index,
         drop_exist_index: req.drop_exist_index,
         load: true,
