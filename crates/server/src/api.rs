@@ -51,6 +51,18 @@ envelope!(
 );
 envelope!(
     msg,
+    /// The backup (sync), its task (async) or the plan (`dry_run`).
+    CreateResponse,
+    CreateAnswer
+);
+envelope!(
+    msg,
+    /// The restore task, or the plan (`dry_run`).
+    StartRestoreResponse,
+    RestoreAnswer
+);
+envelope!(
+    msg,
     /// Every backup in backup storage, newest first.
     ListResponse,
     Vec<BackupListItem>
@@ -96,6 +108,49 @@ envelope!(
     /// Liveness.
     HealthResponse,
     Health
+);
+
+/// The answer to `dry_run: true`: the core's plan; nothing was done.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRun {
+    pub dry_run: bool,
+    #[schema(value_type = Object)]
+    pub plan: serde_json::Value,
+}
+
+/// A route's answer, or the plan when `dry_run` (schema only).
+macro_rules! or_plan {
+    ($(#[$doc:meta])* $name:ident, $answer:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Serialize, ToSchema)]
+        #[serde(untagged)]
+        #[allow(dead_code)] // schema only
+        pub enum $name {
+            Answer($answer),
+            Plan(DryRun),
+        }
+    };
+}
+
+or_plan!(
+    /// A backup or its task, or the plan.
+    CreateAnswer,
+    BackupBrief
+);
+or_plan!(
+    /// A restore task, or the plan.
+    RestoreAnswer,
+    RestoreTask
+);
+or_plan!(
+    /// The guide's create answer, or the plan.
+    GuideCreateAnswer,
+    GuideCreated
+);
+or_plan!(
+    /// The guide's restore answer, or the plan.
+    GuideRestoreAnswer,
+    GuideRestore
 );
 
 /// `POST /create`.
@@ -724,9 +779,9 @@ envelope!(
 );
 envelope!(
     message,
-    /// The backup made (sync), or being made (async).
+    /// The backup made (sync), being made (async), or the plan (`dry_run`).
     GuideCreateResponse,
-    GuideCreated
+    GuideCreateAnswer
 );
 envelope!(
     message,
@@ -744,7 +799,7 @@ envelope!(
     message,
     /// The restore done (sync), or under way (async).
     GuideRestoreResponse,
-    GuideRestore
+    GuideRestoreAnswer
 );
 envelope!(
     message,

@@ -238,7 +238,7 @@ pub async fn hello(rid: Rid) -> Response {
 /// (the task at once; poll `get_backup`).
 #[utoipa::path(post, path = "/api/v1/create", tag = "backup", request_body = CreateRequest,
     params(("request_id" = Option<String>, Header, description = "Echoed as requestId")),
-    responses((status = 200, description = "The backup (sync) or its task (async)", body = BackupResponse), ErrorResponses))]
+    responses((status = 200, description = "The backup (sync), its task (async) or the plan (dry_run)", body = CreateResponse), ErrorResponses))]
 pub async fn create(
     State(s): State<Shared>,
     rid: Rid,
@@ -672,7 +672,7 @@ fn plan_filter_sources(plan: &RestorePlan) -> BTreeMap<String, Option<Vec<String
 /// (poll `get_restore` with `async: true`).
 #[utoipa::path(post, path = "/api/v1/restore", tag = "restore", request_body = RestoreRequest,
     params(("request_id" = Option<String>, Header, description = "Echoed as requestId")),
-    responses((status = 200, description = "Success", body = RestoreResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = StartRestoreResponse), ErrorResponses))]
 pub async fn restore(
     State(s): State<Shared>,
     rid: Rid,
