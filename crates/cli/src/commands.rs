@@ -588,6 +588,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         load: !args.no_load,
         rbac: args.rbac,
         tuning: None,
+        overrides: Default::default(),
     };
     let ctx = Context::open(config)?;
     let mut plan = restore::plan(&ctx, &opts).await?;
@@ -837,11 +838,7 @@ pub enum VerifyOutcome {
 
 /// The guide's verdict block for one verified backup.
 fn print_verdict(report: &milvus_backup_core::verify::VerifyReport) {
-    // A problem in a meta file is the metadata's; any other is a file's.
-    let (meta, files): (Vec<_>, Vec<_>) = report
-        .problems
-        .iter()
-        .partition(|p| p.path.starts_with("meta/") || !p.path.contains('/'));
+    let found = report.findings();
     let verdict = |bad: usize, ok: &str| {
         if bad == 0 {
             ok.to_string()
@@ -849,10 +846,9 @@ fn print_verdict(report: &milvus_backup_core::verify::VerifyReport) {
             format!("FAILED ({bad} problem(s) above)")
         }
     };
-    let restore_test = match &report.restore_test {
+    let restore_test = match found.restore_test {
         None => "skipped (--restore-test runs it)".to_string(),
-        Some(rt) if rt.collections.iter().all(|c| c.problems == 0) => "OK".to_string(),
-        Some(_) => "FAILED (see above)".to_string(),
+        Some(bad) => verdict(bad, "OK"),
     };
     if report.skipped.is_some() {
         println!("\n⚠️  Backup not checked: {}", report.name);
@@ -869,8 +865,8 @@ fn print_verdict(report: &milvus_backup_core::verify::VerifyReport) {
     } else {
         "OK (sizes; --deep reads every byte and compares its SHA-256)"
     };
-    println!("  Checksum: {}", verdict(files.len(), checked));
-    println!("  Metadata: {}", verdict(meta.len(), "OK"));
+    println!("  Checksum: {}", verdict(found.files, checked));
+    println!("  Metadata: {}", verdict(found.metadata, "OK"));
     println!("  Restore test: {restore_test}");
 }
 

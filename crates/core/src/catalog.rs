@@ -198,6 +198,19 @@ pub(crate) fn incomplete(name: &str) -> BackupListing {
     }
 }
 
+/// The `list` row of one backup (complete, incomplete or damaged); not
+/// found when it has no files at all.
+pub async fn row(storage: &Storage, name: &str) -> Result<BackupListing> {
+    validate_backup_name(name)?;
+    let row = listing(storage, name).await?;
+    if row.state == BackupState::Incomplete
+        && !storage.has_objects(&layout::backup_dir(name)).await?
+    {
+        return Err(not_found(storage, name));
+    }
+    Ok(row)
+}
+
 /// Rows of every segment of a backup.
 pub fn entities(info: &BackupInfo) -> i64 {
     info.collection_backups

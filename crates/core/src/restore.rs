@@ -2,12 +2,14 @@
 //!
 //! Options → Plan → Stats. [`plan`] maps each backed-up collection to its
 //! target name (suffix, renames, `--collection/--target-collection`),
-//! checks every target (what exists, what would be refused), decides where
+//! checks every target (what exists, what would be refused), gives each
+//! collection its overrides (shards, description), decides where
 //! segments are staged and lists the import jobs — changing nothing
 //! (`--dry-run` prints it). [`execute`] refuses a plan with any refusal,
 //! then for each collection recreates the database, collection (same
 //! schema, field order and ids, shards, consistency level, properties,
-//! partition-key partitions), partitions and indexes, and ingests each
+//! partition-key partitions — shards and description as overridden),
+//! partitions and indexes, and ingests each
 //! segment with `Import` in backup mode.
 //!
 //! Milvus reads import files from its own storage. When the backup is in a
@@ -68,6 +70,29 @@ pub struct RestoreOptions {
     /// Parallelism and temp files; from `backup.*` when `None`.
     #[serde(default)]
     pub tuning: Option<Tuning>,
+    /// Settings a restored collection gets instead of the backup's, by
+    /// target collection (`coll` in `default`, or `db.coll`): the Go tool's
+    /// `restorePlan` `override`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<String, CollectionOverride>,
+}
+
+/// What a restored collection is created with instead of what the backup
+/// recorded; `None` keeps the backup's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionOverride {
+    /// Shards (virtual channels); at least 1. The data is spread over them
+    /// by Milvus's import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards_num: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl CollectionOverride {
+    pub fn is_empty(&self) -> bool {
+        self.shards_num.is_none() && self.description.is_none()
+    }
 }
 
 /// Why a planned collection would not be restored.
@@ -109,6 +134,9 @@ pub struct CollectionTask {
     /// Why this collection would not be restored; `execute` refuses then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refusal>,
+    /// Created with these settings instead of the backup's.
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<CollectionOverride>,
     pub imports: Vec<ImportJob>,
     #[serde(skip)]
     pub meta: CollectionBackupInfo,
@@ -502,10 +530,12 @@ pub(crate) async fn plan_from(
             drop_existing: exists && opts.drop_exist_collection,
             reuse_existing: exists && opts.skip_create_collection,
             refused,
+            overrides: None,
             imports,
             meta,
         });
     }
+    apply_overrides(&mut tasks, &opts.overrides)?;
     let mut targets: Vec<&CollectionRef> = tasks.iter().map(|t| &t.target).collect();
     targets.sort();
     if targets.windows(2).any(|w| w[0] == w[1]) {
@@ -529,6 +559,43 @@ pub(crate) async fn plan_from(
             .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
         manifest,
     })
+}
+
+/// Gives each override to the task restoring into its target. An override
+/// naming no target, or asking for fewer than one shard, is bad input; one
+/// for a collection that is reused rather than created is a refusal.
+fn apply_overrides(
+    tasks: &mut [CollectionTask],
+    overrides: &BTreeMap<String, CollectionOverride>,
+) -> Result<()> {
+    for (key, o) in overrides.iter().filter(|(_, o)| !o.is_empty()) {
+        let target = CollectionRef::parse_checked(key)?;
+        if let Some(n) = o.shards_num.filter(|n| *n < 1) {
+            return Err(Error::invalid_input(format!(
+                "override of `{target}`: {n} shards — a collection needs at least 1"
+            )));
+        }
+        let Some(task) = tasks.iter_mut().find(|t| t.target == target) else {
+            return Err(Error::invalid_input(format!(
+                "override of `{target}`: this restore creates no such collection — it restores into: {}",
+                tasks
+                    .iter()
+                    .map(|t| t.target.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        if task.reuse_existing {
+            task.refused.get_or_insert(Refusal::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "override of `{target}`: the existing collection is reused (--skip_create_collection), so its shards and description cannot change — drop the override or restore under another name"
+                ),
+            ));
+        }
+        task.overrides = Some(o.clone());
+    }
+    Ok(())
 }
 
 /// Runs a plan, one collection at a time; refuses a plan with refusals.
@@ -725,13 +792,17 @@ async fn recreate_collection(
     if !task.reuse_existing {
         let mut schema = format::schema_to_proto(&meta.schema);
         schema.name = t.name.clone();
+        let o = task.overrides.clone().unwrap_or_default();
+        if let Some(description) = o.description {
+            schema.description = description;
+        }
         let has_partition_key = meta.schema.fields.iter().any(|f| f.is_partition_key);
         client
             .create_collection(proto::milvus::CreateCollectionRequest {
                 db_name: t.db.clone(),
                 collection_name: t.name.clone(),
                 schema: schema.encode_to_vec(),
-                shards_num: meta.shards_num,
+                shards_num: o.shards_num.unwrap_or(meta.shards_num),
                 consistency_level: meta.consistency_level,
                 properties: format::to_pairs(&meta.properties),
                 num_partitions: if has_partition_key {
@@ -1295,6 +1366,45 @@ mod operation_tests {
         assert_eq!(p.tasks[0].target.to_string(), "default.docs_r");
         let st = kit.milvus.state.lock().unwrap();
         assert!(st.created.is_empty() && st.imports.is_empty());
+    }
+
+    #[tokio::test]
+    async fn overrides_go_to_their_target_and_bad_ones_are_refused() {
+        let kit = kit_with_backup().await;
+        let with = |key: &str, shards: Option<i32>| RestoreOptions {
+            overrides: BTreeMap::from([(
+                key.to_string(),
+                CollectionOverride {
+                    shards_num: shards,
+                    description: Some("moved".into()),
+                },
+            )]),
+            ..opts("_r")
+        };
+        let p = plan(&kit.ctx, &with("docs_r", Some(3))).await.unwrap();
+        let o = p.tasks[0].overrides.as_ref().unwrap();
+        assert_eq!(o.shards_num, Some(3));
+        assert_eq!(o.description.as_deref(), Some("moved"));
+        assert!(p.check().is_ok());
+        // The source's name is not a target of this restore.
+        let e = plan(&kit.ctx, &with("docs", Some(3))).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("default.docs_r"), "{e}");
+        let e = plan(&kit.ctx, &with("default.docs_r", Some(0)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        // A reused collection is not created: its settings cannot change.
+        let reuse = RestoreOptions {
+            skip_create_collection: true,
+            ..with("docs", None)
+        };
+        let reuse = RestoreOptions {
+            suffix: String::new(),
+            ..reuse
+        };
+        let p = plan(&kit.ctx, &reuse).await.unwrap();
+        assert_eq!(p.check().unwrap_err().kind(), ErrorKind::InvalidInput);
     }
 
     #[tokio::test]

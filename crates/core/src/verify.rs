@@ -73,12 +73,45 @@ pub struct VerifyReport {
     /// encrypted one, a wrong key); the others are checked all the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// How many of `problems` the file checks found; the restore test's
+    /// come after them.
+    #[serde(skip)]
+    file_problems: Option<usize>,
+}
+
+/// Problems per check of one backup: its meta files, its data files (sizes,
+/// or checksums when deep) and, when it ran, the restore test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Findings {
+    pub metadata: usize,
+    pub files: usize,
+    pub restore_test: Option<usize>,
 }
 
 impl VerifyReport {
     /// Checked and found sound.
     pub fn ok(&self) -> bool {
         self.problems.is_empty() && self.skipped.is_none()
+    }
+
+    /// The problems counted per check.
+    pub fn findings(&self) -> Findings {
+        let checked = self
+            .file_problems
+            .unwrap_or(self.problems.len())
+            .min(self.problems.len());
+        let metadata = self.problems[..checked]
+            .iter()
+            .filter(|p| p.path.starts_with("meta/"))
+            .count();
+        Findings {
+            metadata,
+            files: checked - metadata,
+            restore_test: self
+                .restore_test
+                .as_ref()
+                .map(|_| self.problems.len() - checked),
+        }
     }
 
     fn problem(&mut self, path: impl Into<String>, problem: impl Into<String>) {
@@ -169,6 +202,7 @@ pub async fn execute(
         events.emit(Event::CollectionStarted { index });
         let work = async {
             let mut report = check_files(&ctx.backup_storage, &b.name, plan, index, events).await?;
+            report.file_problems = Some(report.problems.len());
             if plan.restore_test {
                 if !report.ok() {
                     events.note(format!(
@@ -485,6 +519,7 @@ mod tests {
             let r = verify_one(&kit, "b1", deep).await.unwrap();
             assert!(r.ok(), "{:?}", r.problems);
             assert_eq!(r.files, 6);
+            assert_eq!(r.findings(), Findings::default());
         }
     }
 
@@ -496,6 +531,7 @@ mod tests {
             let r = verify_one(&kit, "b1", false).await.unwrap();
             assert_eq!(r.problems.len(), 1, "{file}: {:?}", r.problems);
             assert_eq!(r.problems[0].path, format!("meta/{file}"));
+            assert_eq!((r.findings().metadata, r.findings().files), (1, 0));
             assert!(
                 r.problems[0]
                     .problem
@@ -596,6 +632,8 @@ mod tests {
         let r = verify_one(&kit, "b1", true).await.unwrap();
         assert_eq!(r.problems.len(), 1);
         assert_eq!(r.problems[0].path, m.files[0].path);
+        let f = r.findings();
+        assert_eq!((f.metadata, f.files, f.restore_test), (0, 1, None));
     }
 
     #[tokio::test]

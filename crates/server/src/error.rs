@@ -1,12 +1,13 @@
 //! How failures become HTTP answers: one exhaustive `match` from the core's
 //! [`ErrorKind`] to a status and an anchor response code, and the
-//! `{requestId, code, msg, data}` envelope every error is sent in.
+//! `{requestId, code, msg, data}` envelope every error is sent in (the
+//! user guide's routes: `message` for `msg`).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use milvus_backup_core::{Error, ErrorKind};
 
-use crate::api::ErrorResponse;
+use crate::api::{ErrorResponse, GuideErrorResponse};
 
 /// Anchor response codes (`backuppb.ResponseCode`).
 pub mod code {
@@ -106,18 +107,53 @@ pub fn scrub(text: &str, secrets: &[String]) -> String {
     out
 }
 
+/// An error of the user guide's routes (`/api/v1/backup/*`): the same
+/// status and code, in the guide's envelope (`message`, not `msg`).
+#[derive(Debug)]
+pub struct GuideError(pub ApiError);
+
+impl From<ApiError> for GuideError {
+    fn from(e: ApiError) -> GuideError {
+        GuideError(e)
+    }
+}
+
+impl IntoResponse for GuideError {
+    fn into_response(self) -> Response {
+        self.0.respond(true)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorResponse {
-            request_id: if self.request_id.is_empty() {
-                uuid::Uuid::new_v4().to_string()
-            } else {
-                self.request_id
-            },
-            code: self.code,
-            msg: self.message,
-            data: self.data,
+        self.respond(false)
+    }
+}
+
+impl ApiError {
+    /// The response, in the guide's envelope when `guide`.
+    fn respond(self, guide: bool) -> Response {
+        let request_id = if self.request_id.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            self.request_id
         };
+        let body = if guide {
+            serde_json::to_value(GuideErrorResponse {
+                request_id,
+                code: self.code,
+                message: self.message,
+                data: self.data,
+            })
+        } else {
+            serde_json::to_value(ErrorResponse {
+                request_id,
+                code: self.code,
+                msg: self.message,
+                data: self.data,
+            })
+        }
+        .unwrap_or_default();
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(

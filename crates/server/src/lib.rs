@@ -4,13 +4,15 @@
 //! optional bearer token and graceful shutdown.
 //!
 //! Modules: [`api`] (wire types and their OpenAPI schemas), `routes`
-//! (handlers: request → core call → response), `tasks` (async tasks,
+//! (handlers: request → core call → response), `guide` (the user guide's
+//! `/api/v1/backup/*` over the same calls and tasks), `tasks` (async tasks,
 //! progress, persistence, cancel), `error` (core error kinds → HTTP
 //! statuses), `metrics` (Prometheus text). All backup behaviour is in
 //! `milvus_backup_core`.
 
 pub mod api;
 mod error;
+mod guide;
 mod metrics;
 mod routes;
 mod tasks;
@@ -22,7 +24,7 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use milvus_backup_core::config::Config;
@@ -49,7 +51,7 @@ pub const DEFAULT_PORT: u16 = 8080;
 #[openapi(
     info(
         title = "milvus-backup REST API",
-        description = "Backup and restore for Milvus, compatible with zilliztech/milvus-backup's /api/v1. Every response is `{requestId, code, msg, data}`; `code` is 0 on success. When `http.authToken` is set, every route but /api/v1/healthz needs `Authorization: Bearer <token>`.",
+        description = "Backup and restore for Milvus, compatible with zilliztech/milvus-backup's /api/v1. Every response is `{requestId, code, msg, data}`; `code` is 0 on success. The user guide's routes under /api/v1/backup/ answer `{requestId, code, message, data}` instead. When `http.authToken` is set, every route but /api/v1/healthz needs `Authorization: Bearer <token>`.",
     ),
     paths(
         routes::hello,
@@ -66,12 +68,20 @@ pub const DEFAULT_PORT: u16 = 8080;
         routes::check,
         routes::healthz,
         routes::metrics,
+        guide::create,
+        guide::list,
+        guide::get,
+        guide::restore,
+        guide::delete,
+        guide::status,
+        guide::verify,
     ),
-    components(schemas(api::ErrorResponse)),
+    components(schemas(api::ErrorResponse, api::GuideErrorResponse)),
     tags(
         (name = "backup", description = "Create, list, get, delete and verify backups"),
         (name = "restore", description = "Restore backups into Milvus"),
         (name = "tasks", description = "Tasks, health and metrics"),
+        (name = "guide", description = "The user guide's API: create, list, get, restore, delete, status and verify under /api/v1/backup/, in the envelope `{requestId, code, message, data}`"),
     ),
     modifiers(&Security)
 )]
@@ -118,6 +128,13 @@ fn router(state: Shared) -> Router {
         .route("/api/v1/healthz", get(routes::healthz))
         .route("/healthz", get(routes::healthz))
         .route("/api/v1/metrics", get(routes::metrics))
+        .route("/api/v1/backup/create", post(guide::create))
+        .route("/api/v1/backup/list", get(guide::list))
+        .route("/api/v1/backup/get", get(guide::get))
+        .route("/api/v1/backup/restore", post(guide::restore))
+        .route("/api/v1/backup/delete", delete(guide::delete))
+        .route("/api/v1/backup/status", get(guide::status))
+        .route("/api/v1/backup/verify", post(guide::verify))
         .with_state(state.clone());
     Router::new()
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/docs/openapi.json", openapi()))
@@ -128,22 +145,24 @@ fn router(state: Shared) -> Router {
         .layer(axum::middleware::from_fn(log_request))
 }
 
-async fn unknown_route(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!(
+async fn unknown_route(method: Method, uri: axum::http::Uri) -> Response {
+    let e = ApiError::not_found(format!(
         "no route {method} {} — see /api/v1/docs/index.html",
         uri.path()
-    ))
+    ));
+    guide::error_for(uri.path(), e)
 }
 
-async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let e = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         error::code::PARAMETER_ERROR,
         format!(
             "{method} is not allowed on {} — see /api/v1/docs/index.html",
             uri.path()
         ),
-    )
+    );
+    guide::error_for(uri.path(), e)
 }
 
 /// Requires `Authorization: Bearer <token>` on every route but the health
@@ -165,14 +184,14 @@ async fn authenticate(State(s): State<Shared>, req: Request, next: Next) -> Resp
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    match given {
-        Some(g) if bool::from(g.as_bytes().ct_eq(token.as_bytes())) => next.run(req).await,
-        Some(_) => ApiError::unauthorized("the bearer token is wrong").into_response(),
+    let refused = match given {
+        Some(g) if bool::from(g.as_bytes().ct_eq(token.as_bytes())) => return next.run(req).await,
+        Some(_) => ApiError::unauthorized("the bearer token is wrong"),
         None => ApiError::unauthorized(
             "this server requires `Authorization: Bearer <token>` (http.authToken)",
-        )
-        .into_response(),
-    }
+        ),
+    };
+    guide::error_for(req.uri().path(), refused)
 }
 
 /// One log line per request: method, path, status, milliseconds (never

@@ -20,7 +20,7 @@ use milvus_backup_core::catalog::{self, BackupState};
 use milvus_backup_core::config::Config;
 use milvus_backup_core::delete::{self, DeleteOptions, DeleteTarget};
 use milvus_backup_core::events::Discard;
-use milvus_backup_core::restore::{self, RestoreOptions};
+use milvus_backup_core::restore::{self, CollectionOverride, RestoreOptions};
 use milvus_backup_core::selection::{CollectionRef, Selection};
 use milvus_backup_core::verify::{self, VerifyOptions};
 use milvus_backup_core::{check, CancellationToken, Context, ErrorKind};
@@ -30,7 +30,7 @@ use utoipa::{IntoParams, IntoResponses};
 
 use crate::api::*;
 use crate::error::{code, ApiError};
-use crate::tasks::{boxed, TaskKind, TaskManager, TaskRecord, TaskState};
+use crate::tasks::{boxed, Task, TaskKind, TaskManager, TaskRecord, TaskState};
 
 /// What every handler shares.
 pub struct AppState {
@@ -44,7 +44,7 @@ pub struct AppState {
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    fn core(&self, rid: &Rid) -> impl Fn(milvus_backup_core::Error) -> ApiError + '_ {
+    pub(crate) fn core(&self, rid: &Rid) -> impl Fn(milvus_backup_core::Error) -> ApiError + '_ {
         let rid = rid.0.clone();
         move |e| ApiError::from_core(&e, &self.secrets).with_request_id(&rid)
     }
@@ -112,7 +112,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
-fn ok<T: Serialize>(rid: &Rid, data: T) -> Response {
+pub(crate) fn ok<T: Serialize>(rid: &Rid, data: T) -> Response {
     Json(serde_json::json!({
         "requestId": rid.0,
         "code": code::SUCCESS,
@@ -152,7 +152,7 @@ pub enum ErrorResponses {
     Unavailable(ErrorResponse),
 }
 
-fn task_failure(r: &TaskRecord) -> ApiError {
+pub(crate) fn task_failure(r: &TaskRecord) -> ApiError {
     let status = StatusCode::from_u16(r.error_status)
         .ok()
         .filter(|s| s.is_client_error() || s.is_server_error())
@@ -169,22 +169,33 @@ fn task_failure(r: &TaskRecord) -> ApiError {
 /// `is_async`, else once it ended (a failure as its error status).
 async fn answer<V: Serialize>(
     rid: &Rid,
-    task: &crate::tasks::Task,
+    task: &Task,
     is_async: bool,
     view: impl Fn(&TaskRecord) -> V,
 ) -> Result<Response, ApiError> {
+    outcome(rid, task, is_async, view).await.map(|v| ok(rid, v))
+}
+
+/// The view of `task` at once when `is_async`, else once it ended; a
+/// failure is an error with its status and the view as data.
+pub(crate) async fn outcome<V: Serialize>(
+    rid: &Rid,
+    task: &Task,
+    is_async: bool,
+    view: impl Fn(&TaskRecord) -> V,
+) -> Result<V, ApiError> {
     if is_async {
-        return Ok(ok(rid, view(&task.snapshot())));
+        return Ok(view(&task.snapshot()));
     }
     task.wait_done().await;
     let r = task.snapshot();
     if r.state == TaskState::Success {
-        return Ok(ok(rid, view(&r)));
+        return Ok(view(&r));
     }
     Err(task_failure(&r).with_data(view(&r)).with_request_id(&rid.0))
 }
 
-fn parse_db_collections(
+pub(crate) fn parse_db_collections(
     value: &serde_json::Value,
 ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
     match value {
@@ -195,7 +206,7 @@ fn parse_db_collections(
     }
 }
 
-fn parse_list(value: &serde_json::Value, field: &str) -> Result<Vec<String>, ApiError> {
+pub(crate) fn parse_list(value: &serde_json::Value, field: &str) -> Result<Vec<String>, ApiError> {
     let items: Vec<String> = match value {
         serde_json::Value::Null => Vec::new(),
         serde_json::Value::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
@@ -227,13 +238,12 @@ pub async fn hello(rid: Rid) -> Response {
 /// (the task at once; poll `get_backup`).
 #[utoipa::path(post, path = "/api/v1/create", tag = "backup", request_body = CreateRequest,
     params(("request_id" = Option<String>, Header, description = "Echoed as requestId")),
-    responses((status = 200, description = "The backup (sync) or its task (async)", body = BackupResponse), ErrorResponses))]
+    responses((status = 200, description = "The backup (sync), its task (async) or the plan (dry_run)", body = CreateResponse), ErrorResponses))]
 pub async fn create(
     State(s): State<Shared>,
     rid: Rid,
     JsonBody(req): JsonBody<CreateRequest>,
 ) -> Result<Response, ApiError> {
-    let err = s.core(&rid);
     let opts = BackupOptions {
         name: Some(req.backup_name.trim().to_string()).filter(|n| !n.is_empty()),
         selection: Selection {
@@ -252,15 +262,49 @@ pub async fn create(
         incremental: req.incremental,
         tuning: None,
     };
+    let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
+        Started::Plan(plan) => return Ok(ok(&rid, plan)),
+        Started::Task(task) => task,
+    };
+    if req.is_async {
+        return Ok(ok(&rid, backup_brief_of_task(&task.snapshot())));
+    }
+    task.wait_done().await;
+    let r = task.snapshot();
+    if r.state == TaskState::Success {
+        let info = catalog::get(&s.ctx.backup_storage, &r.backup_name)
+            .await
+            .map_err(s.core(&rid))?;
+        return Ok(ok(&rid, backup_brief_of_info(&info, Some(&r))));
+    }
+    Err(task_failure(&r)
+        .with_data(backup_brief_of_task(&r))
+        .with_request_id(&rid.0))
+}
+
+/// What a request to start work gets: the plan (a dry run) or the task.
+pub(crate) enum Started {
+    Plan(serde_json::Value),
+    Task(Arc<Task>),
+}
+
+/// Has the core plan a create and, unless `dry_run`, runs it as a task;
+/// the name is reserved while it runs (shared by both create routes).
+pub(crate) async fn start_create(
+    s: &Shared,
+    rid: &Rid,
+    opts: BackupOptions,
+    dry_run: bool,
+    is_async: bool,
+) -> Result<Started, ApiError> {
     // A name being created by this server is taken, before storage says so.
     let early = match &opts.name {
-        Some(name) if !req.dry_run => Some(s.tasks.reserve_name(name)?),
+        Some(name) if !dry_run => Some(s.tasks.reserve_name(name)?),
         _ => None,
     };
-    let plan = backup::plan(&s.ctx, &opts).await.map_err(&err)?;
-    if req.dry_run {
-        return Ok(ok(
-            &rid,
+    let plan = backup::plan(&s.ctx, &opts).await.map_err(s.core(rid))?;
+    if dry_run {
+        return Ok(Started::Plan(
             serde_json::json!({ "dry_run": true, "plan": plan }),
         ));
     }
@@ -272,12 +316,13 @@ pub async fn create(
     let mut record = TaskRecord::new(TaskKind::Create, uuid::Uuid::new_v4().to_string(), &name);
     record.apply(&plan.planned());
     record.options = serde_json::json!({
-        "collection_names": req.collection_names,
+        "collection_names": opts.selection.collections,
         "db_collections": opts.selection.db_collections,
+        "databases": opts.selection.databases,
         "filter": opts.selection.filter,
-        "force": req.force,
-        "meta_only": req.meta_only,
-        "async": req.is_async,
+        "force": opts.force,
+        "meta_only": opts.meta_only,
+        "async": is_async,
     });
     let task = s
         .tasks
@@ -296,20 +341,7 @@ pub async fn create(
                 Ok(result)
             })
         });
-    if req.is_async {
-        return Ok(ok(&rid, backup_brief_of_task(&task.snapshot())));
-    }
-    task.wait_done().await;
-    let r = task.snapshot();
-    if r.state == TaskState::Success {
-        let info = catalog::get(&s.ctx.backup_storage, &name)
-            .await
-            .map_err(&err)?;
-        return Ok(ok(&rid, backup_brief_of_info(&info, Some(&r))));
-    }
-    Err(task_failure(&r)
-        .with_data(backup_brief_of_task(&r))
-        .with_request_id(&rid.0))
+    Ok(Started::Task(task))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -333,13 +365,7 @@ pub async fn list(
     if let Some(c) = q.collection_name.as_deref().filter(|c| !c.is_empty()) {
         rows.retain(|r| r.holds(c));
     }
-    let creating: std::collections::HashSet<String> = s
-        .tasks
-        .all()
-        .into_iter()
-        .filter(|t| t.kind == TaskKind::Create && !t.state.is_terminal())
-        .map(|t| t.backup_name)
-        .collect();
+    let creating = s.tasks.creating();
     let items: Vec<BackupListItem> = rows
         .into_iter()
         .map(|r| {
@@ -465,7 +491,16 @@ pub async fn delete(
     rid: Rid,
     Params(q): Params<DeleteQuery>,
 ) -> Result<Response, ApiError> {
-    let name = q.backup_name.trim();
+    let deleted = delete_backup(&s, &rid, q.backup_name.trim()).await?;
+    Ok(ok(&rid, deleted))
+}
+
+/// Deletes one backup unless a task of this server uses it.
+pub(crate) async fn delete_backup(
+    s: &AppState,
+    rid: &Rid,
+    name: &str,
+) -> Result<DeleteResult, ApiError> {
     if let Some(t) = s.tasks.running_on(name) {
         return Err(ApiError::conflict(format!(
             "backup `{name}` is in use by running {} task `{}` — wait for it or cancel it first",
@@ -484,14 +519,11 @@ pub async fn delete(
         &CancellationToken::new(),
     )
     .await
-    .map_err(s.core(&rid))?;
-    Ok(ok(
-        &rid,
-        DeleteResult {
-            backup_name: name.to_string(),
-            deleted_objects: stats.objects,
-        },
-    ))
+    .map_err(s.core(rid))?;
+    Ok(DeleteResult {
+        backup_name: name.to_string(),
+        deleted_objects: stats.objects,
+    })
 }
 
 fn valid_task_id(id: &str) -> bool {
@@ -502,7 +534,9 @@ fn valid_task_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Maps a restore request onto the core's options.
+/// Maps a restore request onto the core's options. A `restorePlan` maps
+/// databases and collections (renames), gives restored collections their
+/// overrides (by target) and filters by target names, as the Go tool does.
 fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
     let mut renames: Vec<String> = req
         .collection_renames
@@ -510,6 +544,7 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         .map(|(a, b)| format!("{a}:{b}"))
         .collect();
     let mut db_collections = parse_db_collections(&req.db_collections)?;
+    let mut overrides = BTreeMap::new();
     if let Some(plan) = &req.restore_plan {
         if !req.collection_suffix.is_empty() || !renames.is_empty() {
             return Err(ApiError::bad_request(
@@ -526,13 +561,6 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
                 renames.push(format!("{}.*:{}.*", m.source, m.target));
             }
             for c in &m.colls {
-                if c.overrides.as_ref().is_some_and(|o| !o.is_empty()) {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        code::NOT_SUPPORT,
-                        "restorePlan collection overrides (shardNum, description) are not supported yet",
-                    ));
-                }
                 if c.source.is_empty() || c.target.is_empty() {
                     return Err(ApiError::bad_request(
                         "restorePlan.mapping.colls entries need a source and a target collection",
@@ -542,13 +570,28 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
                     "{}.{}:{}.{}",
                     m.source, c.source, m.target, c.target
                 ));
+                // 0 and "" keep the backup's, as in the Go tool.
+                let o = c.overrides.as_ref().map(|o| CollectionOverride {
+                    shards_num: Some(o.shard_num).filter(|n| *n != 0),
+                    description: Some(o.description.clone()).filter(|d| !d.is_empty()),
+                });
+                if let Some(o) = o.filter(|o| !o.is_empty()) {
+                    overrides.insert(format!("{}.{}", m.target, c.target), o);
+                }
             }
         }
-        for (db, f) in &plan.filter {
-            db_collections
-                .entry(db.clone())
-                .or_default()
-                .extend(f.colls.iter().cloned());
+        for (db, colls) in plan_filter_sources(plan) {
+            // An empty list is the whole database.
+            match (colls, db_collections.get_mut(&db)) {
+                (None, _) => {
+                    db_collections.insert(db, Vec::new());
+                }
+                (Some(_), Some(listed)) if listed.is_empty() => {}
+                (Some(colls), Some(listed)) => listed.extend(colls),
+                (Some(colls), None) => {
+                    db_collections.insert(db, colls);
+                }
+            }
         }
     }
     Ok(RestoreOptions {
@@ -565,22 +608,95 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         drop_exist_index: req.drop_exist_index,
         load: true,
         rbac: req.rbac,
+        overrides,
         ..Default::default()
     })
+}
+
+/// The backup's collections a `restorePlan.filter` selects: the filter
+/// names targets (`db` → collections after the mapping, `*` or none for
+/// the whole database), mapped back to their sources here. `None` is a
+/// whole source database.
+fn plan_filter_sources(plan: &RestorePlan) -> BTreeMap<String, Option<Vec<String>>> {
+    let mut out: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+    let mut add = |db: &str, coll: Option<&str>| {
+        let entry = out
+            .entry(db.to_string())
+            .or_insert_with(|| Some(Vec::new()));
+        match (entry.as_mut(), coll) {
+            (Some(list), Some(c)) => list.push(c.to_string()),
+            (Some(_), None) => *entry = None,
+            (None, _) => {}
+        }
+    };
+    for (db, f) in &plan.filter {
+        let into_db = plan.mapping.iter().filter(|m| &m.target == db);
+        let moved_away = plan
+            .mapping
+            .iter()
+            .any(|m| &m.source == db && &m.target != db);
+        if f.colls.is_empty() || f.colls.iter().any(|c| c == "*") {
+            for m in into_db {
+                if m.colls.is_empty() {
+                    add(&m.source, None);
+                }
+                for c in &m.colls {
+                    add(&m.source, Some(&c.source));
+                }
+            }
+            if !moved_away {
+                add(db, None);
+            }
+            continue;
+        }
+        for name in &f.colls {
+            let renamed = plan.mapping.iter().find_map(|m| {
+                (&m.target == db)
+                    .then(|| m.colls.iter().find(|c| &c.target == name))
+                    .flatten()
+                    .map(|c| (m.source.as_str(), c.source.as_str()))
+            });
+            let whole_db = plan
+                .mapping
+                .iter()
+                .find(|m| &m.target == db && m.colls.is_empty())
+                .map(|m| (m.source.as_str(), name.as_str()));
+            let (source_db, source) = renamed.or(whole_db).unwrap_or((db, name));
+            add(source_db, Some(source));
+        }
+    }
+    out
 }
 
 /// Restores a backup into the configured Milvus; `data.id` is the task id
 /// (poll `get_restore` with `async: true`).
 #[utoipa::path(post, path = "/api/v1/restore", tag = "restore", request_body = RestoreRequest,
     params(("request_id" = Option<String>, Header, description = "Echoed as requestId")),
-    responses((status = 200, description = "Success", body = RestoreResponse), ErrorResponses))]
+    responses((status = 200, description = "Success", body = StartRestoreResponse), ErrorResponses))]
 pub async fn restore(
     State(s): State<Shared>,
     rid: Rid,
     JsonBody(req): JsonBody<RestoreRequest>,
 ) -> Result<Response, ApiError> {
-    let err = s.core(&rid);
-    let id = match req.id.trim() {
+    let opts = restore_options(&req)?;
+    match start_restore(&s, &rid, opts, &req.id, req.dry_run, req.is_async).await? {
+        Started::Plan(plan) => Ok(ok(&rid, plan)),
+        Started::Task(task) => answer(&rid, &task, req.is_async, RestoreTask::of).await,
+    }
+}
+
+/// Has the core plan a restore and, unless `dry_run`, runs it as a task
+/// with id `id` (a fresh one when empty); shared by both restore routes.
+pub(crate) async fn start_restore(
+    s: &Shared,
+    rid: &Rid,
+    opts: RestoreOptions,
+    id: &str,
+    dry_run: bool,
+    is_async: bool,
+) -> Result<Started, ApiError> {
+    let err = s.core(rid);
+    let id = match id.trim() {
         "" => uuid::Uuid::new_v4().to_string(),
         id if !valid_task_id(id) => {
             return Err(ApiError::bad_request(format!(
@@ -594,11 +710,9 @@ pub async fn restore(
         }
         id => id.to_string(),
     };
-    let opts = restore_options(&req)?;
     let plan = restore::plan(&s.ctx, &opts).await.map_err(&err)?;
-    if req.dry_run {
-        return Ok(ok(
-            &rid,
+    if dry_run {
+        return Ok(Started::Plan(
             serde_json::json!({ "dry_run": true, "plan": plan }),
         ));
     }
@@ -612,15 +726,17 @@ pub async fn restore(
     record.options = serde_json::json!({
         "collection_names": opts.collections,
         "db_collections": opts.db_collections,
+        "databases": opts.databases,
         "collection_suffix": opts.suffix,
         "renames": opts.renames,
+        "overrides": opts.overrides,
         "metaOnly": opts.meta_only,
         "restoreIndex": opts.restore_index,
         "useAutoIndex": opts.use_auto_index,
         "dropExistCollection": opts.drop_exist_collection,
         "dropExistIndex": opts.drop_exist_index,
         "skipCreateCollection": opts.skip_create_collection,
-        "async": req.is_async,
+        "async": is_async,
     });
     let task = s.tasks.spawn(record, None, move |ctx, events, cancel| {
         boxed(async move {
@@ -628,14 +744,14 @@ pub async fn restore(
             Ok(serde_json::to_value(&stats).unwrap_or_default())
         })
     });
-    answer(&rid, &task, req.is_async, RestoreTask::of).await
+    Ok(Started::Task(task))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IdQuery {
     /// Task id.
-    id: String,
+    pub(crate) id: String,
 }
 
 /// A restore task of this server (also one from before a restart).
@@ -677,28 +793,53 @@ pub async fn verify(
     rid: Rid,
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<Response, ApiError> {
+    let task = start_verify(
+        &s,
+        &rid,
+        &req.backup_name,
+        req.deep,
+        req.restore_test,
+        req.is_async,
+    )
+    .await?;
+    answer(&rid, &task, req.is_async, VerifyTask::of).await
+}
+
+/// Has the core plan a verify of one backup and runs it as a task; its
+/// result is the core's report with `findings` (problems per check).
+pub(crate) async fn start_verify(
+    s: &Shared,
+    rid: &Rid,
+    backup_name: &str,
+    deep: bool,
+    restore_test: bool,
+    is_async: bool,
+) -> Result<Arc<Task>, ApiError> {
     let opts = VerifyOptions {
         // One named backup, never "all": an empty name is refused.
-        backups: vec![req.backup_name.trim().to_string()],
-        deep: req.deep,
-        restore_test: req.restore_test,
+        backups: vec![backup_name.trim().to_string()],
+        deep,
+        restore_test,
         tuning: None,
     };
-    let plan = verify::plan(&s.ctx, &opts).await.map_err(s.core(&rid))?;
+    let plan = verify::plan(&s.ctx, &opts).await.map_err(s.core(rid))?;
     let name = opts.backups[0].clone();
     let mut record = TaskRecord::new(TaskKind::Verify, uuid::Uuid::new_v4().to_string(), &name);
     record.options = serde_json::json!({
-        "deep": req.deep,
-        "restore_test": req.restore_test,
-        "async": req.is_async,
+        "deep": deep,
+        "restore_test": restore_test,
+        "async": is_async,
     });
-    let task = s.tasks.spawn(record, None, move |ctx, events, cancel| {
+    Ok(s.tasks.spawn(record, None, move |ctx, events, cancel| {
         boxed(async move {
             let reports = verify::execute(&ctx, &plan, &events, &cancel).await?;
-            Ok(serde_json::to_value(reports.first()).unwrap_or_default())
+            let mut result = serde_json::to_value(reports.first()).unwrap_or_default();
+            if let Some(r) = reports.first() {
+                result["findings"] = serde_json::to_value(r.findings()).unwrap_or_default();
+            }
+            Ok(result)
         })
-    });
-    answer(&rid, &task, req.is_async, VerifyTask::of).await
+    }))
 }
 
 /// A verify task.
@@ -906,16 +1047,36 @@ mod tests {
         }))
         .unwrap();
         assert!(restore_options(&both).is_err());
+        // The Go tool's override test: overrides and the filter by target.
         let overrides: RestoreRequest = serde_json::from_value(json!({
             "backup_name": "b1",
-            "restorePlan": {"mapping": [{"source": "a", "target": "b",
-                "colls": [{"source": "c", "target": "d", "override": {"shardNum": 2}}]}]}
+            "restorePlan": {
+                "mapping": [
+                    {"source": "a", "target": "b", "colls": [
+                        {"source": "c", "target": "d", "override": {"shardNum": 2, "description": "x"}},
+                        {"source": "e", "target": "f", "override": {"shardNum": 0, "description": ""}}
+                    ]},
+                    {"source": "g", "target": "h", "colls": []}
+                ],
+                "filter": {"b": {"colls": ["d"]}, "h": {"colls": ["k"]}, "z": {"colls": ["*"]}}
+            }
         }))
         .unwrap();
+        let o = restore_options(&overrides).unwrap();
         assert_eq!(
-            restore_options(&overrides).unwrap_err().code,
-            code::NOT_SUPPORT
+            o.overrides,
+            BTreeMap::from([(
+                "b.d".to_string(),
+                CollectionOverride {
+                    shards_num: Some(2),
+                    description: Some("x".into())
+                }
+            )])
         );
+        assert_eq!(o.db_collections["a"], vec!["c"]);
+        assert_eq!(o.db_collections["g"], vec!["k"]);
+        assert!(o.db_collections["z"].is_empty());
+        assert!(!o.db_collections.contains_key("b"));
     }
 
     #[test]

@@ -433,6 +433,15 @@ impl TaskManager {
             .find(|r| r.backup_name == name && !r.state.is_terminal())
     }
 
+    /// Names of the backups this server's running creates are writing.
+    pub fn creating(&self) -> HashSet<String> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.kind == TaskKind::Create && !r.state.is_terminal())
+            .map(|r| r.backup_name)
+            .collect()
+    }
+
     pub fn running_counts(&self) -> BTreeMap<&'static str, u64> {
         let mut out = BTreeMap::new();
         for r in self.all().iter().filter(|r| !r.state.is_terminal()) {

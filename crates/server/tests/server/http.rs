@@ -16,16 +16,16 @@ use milvus_backup_testkit::{
 };
 
 /// A running `milvus-backup server`; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    token: Option<String>,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    http: reqwest::Client,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) token: Option<String>,
+    pub(crate) log: PathBuf,
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) http: reqwest::Client,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 
 impl Server {
     /// Starts the server for `yaml` with `--set` pairs and environment.
-    async fn start(yaml: &str, sets: &[String], envs: &[(&str, &str)]) -> Server {
+    pub(crate) async fn start(yaml: &str, sets: &[String], envs: &[(&str, &str)]) -> Server {
         let (dir, cfg) = config_file(yaml);
         let log = dir.path().join("server.log");
         let port = free_port();
@@ -109,11 +109,11 @@ impl Server {
         server
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,
@@ -130,16 +130,16 @@ impl Server {
         (status, body)
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.http.get(format!("{}/api/v1{path}", self.base)))
             .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.post_raw(path, body.to_string()).await
     }
 
-    async fn post_raw(&self, path: &str, body: String) -> (u16, Value) {
+    pub(crate) async fn post_raw(&self, path: &str, body: String) -> (u16, Value) {
         self.send(
             self.http
                 .post(format!("{}/api/v1{path}", self.base))
@@ -149,18 +149,23 @@ impl Server {
         .await
     }
 
-    async fn delete(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn delete(&self, path: &str) -> (u16, Value) {
         self.send(self.http.delete(format!("{}/api/v1{path}", self.base)))
             .await
     }
 
     /// Polls `path` until `done` holds (bounded).
-    async fn poll(&self, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn poll(
+        &self,
+        path: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         self.poll_every(path, limit, Duration::from_millis(300), done)
             .await
     }
 
-    async fn poll_every(
+    pub(crate) async fn poll_every(
         &self,
         path: &str,
         limit: Duration,
@@ -183,7 +188,7 @@ impl Server {
     }
 
     /// SIGTERM, then waits (bounded) for the process to exit.
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let start = Instant::now();
@@ -201,7 +206,7 @@ impl Server {
     }
 
     /// SIGKILL: a crash, nothing is cleaned up.
-    fn crash(&mut self) {
+    pub(crate) fn crash(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -214,7 +219,7 @@ impl Drop for Server {
     }
 }
 
-fn pick(names: &[&str]) -> Vec<Generated> {
+pub(crate) fn pick(names: &[&str]) -> Vec<Generated> {
     generated("A")
         .iter()
         .filter(|g| names.iter().any(|n| g.name.ends_with(n)))
@@ -235,7 +240,7 @@ async fn stored_record(yaml: &str, id: &str) -> Option<Value> {
     }
 }
 
-async fn backup_objects(yaml: &str, name: &str) -> bool {
+pub(crate) async fn backup_objects(yaml: &str, name: &str) -> bool {
     let ctx = Context::open(&config(yaml, &[])).unwrap();
     ctx.backup_storage
         .has_objects(&layout::backup_dir(name))
@@ -680,6 +685,13 @@ async fn bearer_token_is_required_when_configured() {
     }
     let (status, _) = s.post("/create", json!({"backup_name": "x"})).await;
     assert_eq!(status, 401);
+    // The guide's routes too, in their envelope.
+    let (status, body) = s.get("/backup/list").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("Bearer"),
+        "{body}"
+    );
     let docs = s
         .http
         .get(format!("{}/api/v1/docs/openapi.json", s.base))
@@ -843,7 +855,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(out.status.success(), "schemathesis failed:\n{stdout}");
     assert!(summary.contains(" failures=0 "), "{summary}");
     assert!(summary.contains(" 5xx=0"), "{summary}");
-    assert!(summary.contains("operations=14 "), "{summary}");
+    assert!(summary.contains("operations=21 "), "{summary}");
 }
 
 /// Polls `path` until its task ends; returns every progress value seen.

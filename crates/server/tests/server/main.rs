@@ -3,5 +3,6 @@
 //! run by `scripts/testenv.sh start`; shared helpers in
 //! `milvus-backup-testkit`).
 
+mod guide;
 mod http;
 mod openapi;

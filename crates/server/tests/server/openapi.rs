@@ -47,6 +47,13 @@ fn every_route_is_documented_with_the_envelope() {
         ("/api/v1/tasks", "get"),
         ("/api/v1/healthz", "get"),
         ("/api/v1/metrics", "get"),
+        ("/api/v1/backup/create", "post"),
+        ("/api/v1/backup/list", "get"),
+        ("/api/v1/backup/get", "get"),
+        ("/api/v1/backup/restore", "post"),
+        ("/api/v1/backup/delete", "delete"),
+        ("/api/v1/backup/status", "get"),
+        ("/api/v1/backup/verify", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -59,6 +66,29 @@ fn every_route_is_documented_with_the_envelope() {
         for field in ["requestId", "code", "msg", "data"] {
             assert!(props.contains_key(field), "{envelope} lacks {field}");
         }
+    }
+    for envelope in [
+        "GuideCreateResponse",
+        "GuideListResponse",
+        "GuideRestoreResponse",
+        "GuideErrorResponse",
+    ] {
+        let props = schemas[envelope]["properties"].as_object().unwrap();
+        for field in ["code", "message", "data"] {
+            assert!(props.contains_key(field), "{envelope} lacks {field}");
+        }
+    }
+    let created = schemas["GuideCreated"]["properties"].as_object().unwrap();
+    for field in [
+        "backup_id",
+        "status",
+        "collections",
+        "total_entities",
+        "backup_size",
+        "created_at",
+        "duration",
+    ] {
+        assert!(created.contains_key(field), "GuideCreated lacks {field}");
     }
     let create = schemas["CreateRequest"]["properties"].as_object().unwrap();
     for field in [
