@@ -19,7 +19,7 @@ use crate::output::{human_bytes, Output};
 use crate::progress::CliProgress;
 
 /// A token that Ctrl-C cancels.
-fn cancel_on_ctrl_c() -> CancellationToken {
+pub fn cancel_on_ctrl_c() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
