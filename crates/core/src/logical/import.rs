@@ -115,9 +115,10 @@ async fn read_meta(location: &Location) -> Result<Option<LogicalMeta>> {
     })
 }
 
-/// The data files: those `schema.json` lists, else every data file found.
+/// The data files: those `schema.json` lists, else (no `schema.json`, or
+/// one without files, e.g. beside bulk-writer output) every data file found.
 async fn data_files(location: &Location, meta: Option<&LogicalMeta>) -> Result<Vec<PlannedFile>> {
-    if let Some(m) = meta {
+    if let Some(m) = meta.filter(|m| !m.files.is_empty()) {
         return Ok(m
             .files
             .iter()
@@ -161,10 +162,16 @@ pub async fn plan(ctx: &Context, opts: &ImportOptions) -> Result<ImportPlan> {
         )));
     }
     let client = ctx.milvus().await?;
-    let existing = match client.describe_collection(&target.db, &target.name).await {
-        Ok(d) => Some(d),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
+    // Existence by listing: Milvus 2.2 answers a Describe of a missing
+    // collection with an unexpected-error code.
+    let exists = client
+        .list_collections(&target.db)
+        .await?
+        .contains(&target.name);
+    let existing = if exists {
+        Some(client.describe_collection(&target.db, &target.name).await?)
+    } else {
+        None
     };
     let (schema, partitions) = match (&existing, opts.create) {
         (Some(_), true) => {
@@ -197,9 +204,11 @@ pub async fn plan(ctx: &Context, opts: &ImportOptions) -> Result<ImportPlan> {
                 .collect();
             (m.collection.schema.clone(), parts)
         }
-        (None, false) => return Err(Error::not_found(format!(
+        (None, false) => {
+            return Err(Error::not_found(format!(
             "{target} does not exist — create it, or pass --create to make it from `{SCHEMA_FILE}`"
-        ))),
+        )))
+        }
     };
     let fields = fields_of(&schema)?;
     let has_partition_key = schema.fields.iter().any(|f| f.is_partition_key);
@@ -363,8 +372,12 @@ async fn prepare_target(
         if t.db != crate::milvus::DEFAULT_DB {
             crate::restore::ensure_database(client, &t.db).await?;
         }
-        crate::restore::create_like(client, &meta.collection, t, false, created, events).await?;
-        crate::restore::create_indexes(client, &meta.collection, t, false, 0, events).await?;
+        let mut coll = meta.collection.clone();
+        for note in complete_schema(&mut coll.schema) {
+            events.note(note);
+        }
+        crate::restore::create_like(client, &coll, t, false, created, events).await?;
+        crate::restore::create_indexes(client, &coll, t, false, 0, events).await?;
         events.note(format!("created {t} from {SCHEMA_FILE}"));
     }
     for p in &plan.missing_partitions {
@@ -523,4 +536,31 @@ async fn insert_with_retry(
         }
     }
     unreachable!("the loop returns")
+}
+
+/// The longest VarChar Milvus takes, for schemas that give none.
+const MAX_VARCHAR: &str = "65535";
+
+/// Fills in what Milvus needs that another server's schema may lack:
+/// Milvus Lite describes VarChar array elements without `max_length`.
+/// Returns a note per change.
+fn complete_schema(schema: &mut format::CollectionSchema) -> Vec<String> {
+    use crate::milvus::proto::schema::DataType;
+    let varchar = |t: i32| t == DataType::VarChar as i32 || t == DataType::String as i32;
+    let mut notes = Vec::new();
+    for f in &mut schema.fields {
+        let needs = varchar(f.data_type)
+            || (f.data_type == DataType::Array as i32 && varchar(f.element_type));
+        if needs && !f.type_params.iter().any(|p| p.key == "max_length") {
+            f.type_params.push(format::KeyValue {
+                key: "max_length".into(),
+                value: MAX_VARCHAR.into(),
+            });
+            notes.push(format!(
+                "field `{}` has no max_length in schema.json: created with {MAX_VARCHAR}",
+                f.name
+            ));
+        }
+    }
+    notes
 }
