@@ -492,6 +492,16 @@ kv() {
     fi
 }
 
+# Lite's variables; also kept in $RUN_DIR/LITE/env.sh, which tests read
+# when env.sh lacks them (rewritten by a testenv.sh that knows no Lite).
+lite_env() {
+    kv MBT_LITE_HOST 127.0.0.1
+    kv MBT_LITE_PORT "$(proxy_port LITE)"
+    kv MBT_LITE_VERSION "$(milvus_version LITE)"
+    kv MBT_LITE_DATA "$RUN_DIR/LITE/data"
+    kv MBT_PY_LITE "$CACHE_DIR/venv-lite/bin/python"
+}
+
 write_env() {
     local f=$RUN_DIR/env.sh tmp svc services
     services=$(running_milvus)
@@ -512,10 +522,7 @@ write_env() {
         kv MBT_BACKUP_BUCKET "$BACKUP_BUCKET"
         for svc in $services; do
             if [[ $svc == LITE ]]; then
-                kv MBT_LITE_HOST 127.0.0.1
-                kv MBT_LITE_PORT "$(proxy_port LITE)"
-                kv MBT_LITE_VERSION "$(milvus_version LITE)"
-                kv MBT_LITE_DATA "$RUN_DIR/LITE/data"
+                lite_env | tee "$RUN_DIR/LITE/env.sh"
                 continue
             fi
             kv "MBT_${svc}_HOST" 127.0.0.1
@@ -531,7 +538,6 @@ write_env() {
         kv MBT_GEN_DATA "$SCRIPT_DIR/gen_data.py"
         kv MBT_SCHEMATHESIS "$CACHE_DIR/venv-schemathesis/bin/schemathesis"
         kv MBT_PY_SDK "$CACHE_DIR/venv-sdk/bin/python"
-        kv MBT_PY_LITE "$CACHE_DIR/venv-lite/bin/python"
     } >"$tmp"
     mv "$tmp" "$f"
 }

@@ -200,6 +200,11 @@ impl fmt::Display for Phase {
             Phase::Inserting {
                 collection,
                 files,
+                rows: 0,
+            } => write!(f, "inserting the rows of {files} file(s) into {collection}"),
+            Phase::Inserting {
+                collection,
+                files,
                 rows,
             } => write!(
                 f,

@@ -81,6 +81,10 @@ pub struct ExportPlan {
     /// Not loaded: loaded for the export, released afterwards.
     pub load_for_export: bool,
     pub server_version: String,
+    /// Every query reads as of the snapshot timestamp (MVCC), not only at
+    /// least that recent: Milvus ≥ 2.3 (2.2 refuses travel timestamps
+    /// unless it keeps history).
+    pub travel: bool,
     #[serde(skip)]
     pub meta: CollectionBackupInfo,
     #[serde(skip)]
@@ -148,6 +152,7 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
         partitions,
         load_for_export,
         server_version: client.version_text().to_string(),
+        travel: client.version().is_some_and(|v| v.has_databases()),
         collection: coll,
         meta,
         fields,
@@ -359,6 +364,7 @@ pub(crate) async fn export_rows(
         partitions: Vec::new(),
         limit: 1,
         ts,
+        travel: plan.travel,
     };
     let first_expr = page_expr(
         &pk.name,
@@ -425,7 +431,15 @@ pub(crate) async fn export_rows(
         .await?;
     let mut files: Vec<DataFile> = files.into_iter().flatten().collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    check_count(client, c, ts, rows.load(Ordering::Relaxed), events).await?;
+    check_count(
+        client,
+        c,
+        ts,
+        plan.travel,
+        rows.load(Ordering::Relaxed),
+        events,
+    )
+    .await?;
     Ok((files, ts))
 }
 
@@ -435,6 +449,7 @@ async fn check_count(
     client: &dyn Milvus,
     c: &CollectionRef,
     ts: u64,
+    travel: bool,
     written: u64,
     events: &dyn EventSink,
 ) -> Result<()> {
@@ -444,6 +459,7 @@ async fn check_count(
         partitions: Vec::new(),
         limit: 0,
         ts,
+        travel,
     };
     let counted = match client.query_page(&c.db, &c.name, &page).await {
         Ok((cols, _)) => match cols.first().and_then(|c| c.field.as_ref()) {
@@ -488,6 +504,7 @@ async fn max_int_key(
             partitions: Vec::new(),
             limit: 1,
             ts,
+            travel: false,
         };
         let (cols, _) = client.query_page(&c.db, &c.name, &page).await?;
         if row_count(&cols) > 0 {
@@ -550,6 +567,7 @@ async fn export_unit(
             partitions: unit.partition.iter().cloned().collect(),
             limit: plan.batch_rows as u64,
             ts,
+            travel: plan.travel,
         };
         let (cols, _) = client.query_page(&c.db, &c.name, &page).await?;
         let n = row_count(&cols);

@@ -24,7 +24,7 @@ use super::{LogicalMeta, SCHEMA_FILE};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
-use crate::format;
+use crate::format::{self, CollectionBackupInfo};
 use crate::milvus::proto::schema::FieldData;
 use crate::milvus::Milvus;
 use crate::selection::CollectionRef;
@@ -164,10 +164,12 @@ pub async fn plan(ctx: &Context, opts: &ImportOptions) -> Result<ImportPlan> {
     let client = ctx.milvus().await?;
     // Existence by listing: Milvus 2.2 answers a Describe of a missing
     // collection with an unexpected-error code.
-    let exists = client
-        .list_collections(&target.db)
-        .await?
-        .contains(&target.name);
+    let exists = match client.list_collections(&target.db).await {
+        Ok(names) => names.contains(&target.name),
+        // no such database: made with --create
+        Err(e) if e.kind() == ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    };
     let existing = if exists {
         Some(client.describe_collection(&target.db, &target.name).await?)
     } else {
@@ -377,7 +379,21 @@ async fn prepare_target(
             events.note(note);
         }
         crate::restore::create_like(client, &coll, t, false, created, events).await?;
-        crate::restore::create_indexes(client, &coll, t, false, 0, events).await?;
+        // Index by index: a target may lack an index type or metric (2.2
+        // has no COSINE); the rows go in anyway.
+        for ix in &coll.index_infos {
+            let one = CollectionBackupInfo {
+                index_infos: vec![ix.clone()],
+                ..Default::default()
+            };
+            if let Err(e) = crate::restore::create_indexes(client, &one, t, false, 0, events).await
+            {
+                events.warn(format!(
+                    "index `{}` on `{}` not created: {e}",
+                    ix.index_name, ix.field_name
+                ));
+            }
+        }
         events.note(format!("created {t} from {SCHEMA_FILE}"));
     }
     for p in &plan.missing_partitions {

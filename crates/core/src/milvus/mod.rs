@@ -143,6 +143,10 @@ pub struct QueryPage {
     pub limit: u64,
     /// Hybrid timestamp to read at; 0 for strong consistency.
     pub ts: u64,
+    /// Also as the travel timestamp (MVCC): rows as of `ts`, not later
+    /// writes. Milvus 2.2 refuses it unless it keeps history
+    /// (`common.retentionDuration`).
+    pub travel: bool,
 }
 
 /// A parsed Milvus server version, e.g. `v2.3.5-lite` → 2.3.5.
@@ -802,7 +806,7 @@ impl Milvus for MilvusClient {
                     kv("iterator", "True".into()),
                 ]
             },
-            travel_timestamp: page.ts,
+            travel_timestamp: if page.travel { page.ts } else { 0 },
             guarantee_timestamp: page.ts,
             consistency_level: if page.ts == 0 {
                 ConsistencyLevel::Strong as i32
