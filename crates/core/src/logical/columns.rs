@@ -529,72 +529,45 @@ fn json_field(field: &Field, rows: Vec<Vec<u8>>, dynamic: bool) -> FieldData {
     fd
 }
 
+/// A primitive column's values, converted one by one.
+fn widen<T: arrow_array::ArrowPrimitiveType, U>(
+    a: &dyn Array,
+    f: impl Fn(T::Native) -> U,
+) -> Vec<U> {
+    a.as_primitive::<T>()
+        .values()
+        .iter()
+        .map(|&v| f(v))
+        .collect()
+}
+
 fn ints(col: &ArrayRef) -> Option<Vec<i64>> {
+    use arrow_array::types::{UInt16Type, UInt32Type};
     let a = col.as_ref();
     Some(match a.data_type() {
-        ArrowType::Int8 => a
-            .as_primitive::<Int8Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect(),
-        ArrowType::Int16 => a
-            .as_primitive::<Int16Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect(),
-        ArrowType::Int32 => a
-            .as_primitive::<Int32Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect(),
-        ArrowType::Int64 => a.as_primitive::<Int64Type>().values().to_vec(),
-        ArrowType::UInt8 => a
-            .as_primitive::<UInt8Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect(),
-        ArrowType::UInt16 => a
-            .as_primitive::<arrow_array::types::UInt16Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect(),
-        ArrowType::UInt32 => a
-            .as_primitive::<arrow_array::types::UInt32Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect(),
+        ArrowType::Int8 => widen::<Int8Type, _>(a, i64::from),
+        ArrowType::Int16 => widen::<Int16Type, _>(a, i64::from),
+        ArrowType::Int32 => widen::<Int32Type, _>(a, i64::from),
+        ArrowType::Int64 => widen::<Int64Type, _>(a, |v| v),
+        ArrowType::UInt8 => widen::<UInt8Type, _>(a, i64::from),
+        ArrowType::UInt16 => widen::<UInt16Type, _>(a, i64::from),
+        ArrowType::UInt32 => widen::<UInt32Type, _>(a, i64::from),
         _ => return None,
     })
 }
 
 fn floats64(col: &dyn Array) -> Option<Vec<f64>> {
     Some(match col.data_type() {
-        ArrowType::Float32 => col
-            .as_primitive::<Float32Type>()
-            .values()
-            .iter()
-            .map(|&v| v as f64)
-            .collect(),
-        ArrowType::Float64 => col.as_primitive::<Float64Type>().values().to_vec(),
+        ArrowType::Float32 => widen::<Float32Type, _>(col, f64::from),
+        ArrowType::Float64 => widen::<Float64Type, _>(col, |v| v),
         _ => return None,
     })
 }
 
 fn floats32(col: &dyn Array) -> Option<Vec<f32>> {
     Some(match col.data_type() {
-        ArrowType::Float32 => col.as_primitive::<Float32Type>().values().to_vec(),
-        ArrowType::Float64 => col
-            .as_primitive::<Float64Type>()
-            .values()
-            .iter()
-            .map(|&v| v as f32)
-            .collect(),
+        ArrowType::Float32 => widen::<Float32Type, _>(col, |v| v),
+        ArrowType::Float64 => widen::<Float64Type, _>(col, |v| v as f32),
         _ => return None,
     })
 }
