@@ -26,7 +26,7 @@ What `generate` makes (names get the prefix):
                 loaded
   varchar_pk    varchar pk, HNSW index, loaded
   autoid        autoID int64 pk, IVF_FLAT index, no deletes, not loaded
-  binary_vec    binary vector, BIN_IVF_FLAT index, not loaded
+  binary_vec    binary vector, BIN_IVF_FLAT index, not loaded (not on Milvus Lite)
   partition_key varchar partition key, num_partitions=4 (>=2.2.9), loaded
   in_db2        in database <prefix>db2 (servers with databases, >=2.3), loaded
 Every collection gets two flushed insert batches (so several segments) and,
@@ -100,6 +100,8 @@ class Server:
             "databases": v >= (2, 3, 0) and self._has_databases(default),
             # see write_segments
             "flushed_segment_deletes": v >= (2, 3, 0),
+            # Milvus Lite (`milvus_lite-3.2.2`) has no binary vectors
+            "binary_vector": not self.version_text.startswith("milvus_lite"),
         }
 
     def alias(self, db):
@@ -401,7 +403,9 @@ def cmd_generate(args):
     dropped = drop_prefixed(server, args.prefix)
     if dropped:
         log(f"dropped earlier data: {', '.join(dropped)}")
-    makers = [gen_all_types, gen_varchar_pk, gen_autoid, gen_binary]
+    makers = [gen_all_types, gen_varchar_pk, gen_autoid]
+    if server.features["binary_vector"]:
+        makers.append(gen_binary)
     if server.features["partition_key"]:
         makers.append(gen_partition_key)
     if server.features["databases"]:

@@ -21,6 +21,9 @@
 #   L    Milvus 2.3.5  local storage under $RUN_DIR/L/data        ports BASE+50..+61
 #   V22  Milvus 2.2.16 local storage under $RUN_DIR/V22/data      ports BASE+70..+81
 #        (MBT_V22_STORAGE=minio: S3 bucket milvus-v22, rootPath files)
+#   LITE Milvus Lite 3.2.2 (`milvus-lite server`, venv-lite), data under
+#        $RUN_DIR/LITE/data, gRPC port BASE+90; no binlogs, no metrics port:
+#        a source and target of logical (row-level) backups only
 #   Port block of a Milvus: +0 proxy (gRPC), +1 proxy internal, +2 rootCoord,
 #   +3 queryCoord, +4 queryNode, +5 indexCoord, +6 indexNode, +7 dataCoord,
 #   +8 dataNode, +9 etcd client, +10 etcd peer, +11 metrics/management HTTP.
@@ -28,8 +31,10 @@
 # Environment:
 #   MILVUS_BACKUP_CACHE    venv cache (default ~/.cache/milvus-backup-testenv)
 #   MILVUS_BACKUP_TESTENV  run dir: data, logs, pids (default /tmp/milvus-backup-testenv)
-#   MBT_SERVICES           Milvus instances to start, any of "A B L V22" (default all);
-#                          S3, S3B and S3AUTH always start
+#   MBT_SERVICES           Milvus instances to start, any of "A B L V22 LITE" (default
+#                          all); S3, S3B and S3AUTH always start. Only the ones named
+#                          (and unhealthy) are (re)started: `MBT_SERVICES=LITE start`
+#                          adds Lite beside running servers without touching them
 #   MBT_READY_TIMEOUT      seconds to wait for each Milvus (default 180)
 #   MBT_PORT_BASE          shift every port (default 19600)
 #   MBT_V22_STORAGE        local (default) or minio
@@ -41,7 +46,7 @@ set -euo pipefail
 
 CACHE_DIR=${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}
 RUN_DIR=${MILVUS_BACKUP_TESTENV:-/tmp/milvus-backup-testenv}
-ALL_MILVUS="A B L V22"
+ALL_MILVUS="A B L V22 LITE"
 READY_TIMEOUT=${MBT_READY_TIMEOUT:-180}
 PORT_BASE=${MBT_PORT_BASE:-19600}
 V22_STORAGE=${MBT_V22_STORAGE:-local}
@@ -68,6 +73,11 @@ SPEC_SCHEMATHESIS=("schemathesis==4.32.5")
 # (httpx), hatchling to build its wheel without build isolation, and the
 # pymilvus of venv-2.3.5 (same pins) to make and read test collections.
 SPEC_SDK=("pytest" "httpx" "hatchling" "pymilvus==2.3.7" "${PINS[@]}")
+# Milvus Lite and its pymilvus; minio, azure-storage-blob and ml_dtypes so
+# that pymilvus's LocalBulkWriter imports; pyarrow and pandas to read exported
+# Parquet and for the benchmark's pymilvus baseline.
+SPEC_LITE=("milvus-lite==3.2.2" "pymilvus" "minio" "azure-storage-blob" "ml_dtypes" "pyarrow" "pandas")
+LITE_VERSION=3.2.2
 CONSTRAINTS_DIR=$SCRIPT_DIR/testenv-constraints
 
 # S3 credentials: moto accepts anything.
@@ -95,15 +105,17 @@ milvus_base_port() {
         B) echo $((PORT_BASE + 30)) ;;
         L) echo $((PORT_BASE + 50)) ;;
         V22) echo $((PORT_BASE + 70)) ;;
+        LITE) echo $((PORT_BASE + 90)) ;;
         *) die "unknown Milvus service '$1' (expected one of $ALL_MILVUS)" ;;
     esac
 }
-milvus_version() { case $1 in V22) echo 2.2.16 ;; *) echo 2.3.5 ;; esac; }
+milvus_version() { case $1 in V22) echo 2.2.16 ;; LITE) echo "lite-$LITE_VERSION" ;; *) echo 2.3.5 ;; esac; }
 milvus_storage() {
     case $1 in
         A | B) echo minio ;;
         L) echo local ;;
         V22) echo "$V22_STORAGE" ;;
+        LITE) echo none ;;
     esac
 }
 milvus_bucket() {
@@ -117,7 +129,7 @@ proxy_port() { milvus_base_port "$1"; }
 # what a running instance must match to be reused by `start`
 milvus_mode() { echo "$(milvus_version "$1") $(milvus_storage "$1") $(milvus_bucket "$1") $PORT_BASE"; }
 metrics_port() { echo $(($(milvus_base_port "$1") + 11)); }
-venv_dir() { echo "$CACHE_DIR/venv-$1"; }
+venv_dir() { case $1 in lite-*) echo "$CACHE_DIR/venv-lite" ;; *) echo "$CACHE_DIR/venv-$1" ;; esac; }
 s3_port() { case $1 in S3) echo "$S3_PORT" ;; S3B) echo "$S3B_PORT" ;; S3AUTH) echo "$S3AUTH_PORT" ;; esac; }
 
 pid_file() { echo "$RUN_DIR/pids/$1.pid"; }
@@ -134,6 +146,7 @@ read_pid() {
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
     case $1 in
         S3 | S3B | S3AUTH) [[ $cmdline == *moto_server* ]] || return 1 ;;
+        LITE) [[ $cmdline == *milvus-lite" server "* ]] || return 1 ;;
         *) [[ $cmdline == *milvus*" run standalone"* ]] || return 1 ;;
     esac
     # a zombie is not running
@@ -145,6 +158,8 @@ health_url() {
     case $1 in
         # moto's own API: not an S3 request, so S3AUTH lets it through.
         S3 | S3B | S3AUTH) echo "http://127.0.0.1:$(s3_port "$1")/moto-api/" ;;
+        # Lite has no HTTP port: its gRPC port accepting a connection
+        LITE) echo "tcp://127.0.0.1:$(proxy_port "$1")" ;;
         *) echo "http://127.0.0.1:$(metrics_port "$1")/healthz|OK" ;;
     esac
 }
@@ -215,7 +230,8 @@ installed() {
         [[ -f $(marker_for venv-2.2.16 "${SPEC_22[@]}") ]] &&
         [[ -f $(marker_for venv-moto "${SPEC_MOTO[@]}") ]] &&
         [[ -f $(marker_for venv-schemathesis "${SPEC_SCHEMATHESIS[@]}") ]] &&
-        [[ -f $(marker_for venv-sdk "${SPEC_SDK[@]}") ]]
+        [[ -f $(marker_for venv-sdk "${SPEC_SDK[@]}") ]] &&
+        [[ -f $(marker_for venv-lite "${SPEC_LITE[@]}") ]]
 }
 
 cmd_install() {
@@ -236,6 +252,8 @@ cmd_install() {
     install_venv venv-schemathesis "${SPEC_SCHEMATHESIS[@]}" &
     pids+=($!)
     install_venv venv-sdk "${SPEC_SDK[@]}" &
+    pids+=($!)
+    install_venv venv-lite "${SPEC_LITE[@]}" &
     pids+=($!)
     for p in "${pids[@]}"; do wait "$p" || rc=1; done
     exec 8>&-
@@ -376,6 +394,21 @@ start_milvus() {
         -- "$exe" run standalone >/dev/null
 }
 
+# start_lite: Milvus Lite's own server process (a Python program: the pid
+# recorded is the server itself).
+start_lite() {
+    local dir=$RUN_DIR/LITE port
+    port=$(proxy_port LITE)
+    "$PY" "$UTIL" ports-free "$port"
+    rm -rf "$dir"
+    mkdir -p "$dir/data"
+    milvus_mode LITE >"$dir/mode"
+    : >"$(svc_log LITE)"
+    "$PY" "$UTIL" spawn "$(pid_file LITE)" "$(svc_log LITE)" "$dir" -- \
+        "$CACHE_DIR/venv-lite/bin/milvus-lite" server --data-dir "$dir/data" \
+        --host 127.0.0.1 --port "$port" >/dev/null
+}
+
 wait_milvus() {
     local svc=$1 pid
     pid=$(read_pid "$svc") || pid=0
@@ -391,6 +424,7 @@ wait_milvus() {
         } >&2
         return 1
     fi
+    [[ $svc == LITE ]] && return 0
     # /healthz may lag GetVersion by a moment; bounded.
     local deadline=$((SECONDS + 30))
     until "$PY" "$UTIL" http-ok "http://127.0.0.1:$(metrics_port "$svc")/healthz" 3 OK; do
@@ -458,6 +492,16 @@ kv() {
     fi
 }
 
+# Lite's variables; also kept in $RUN_DIR/LITE/env.sh, which tests read
+# when env.sh lacks them (rewritten by a testenv.sh that knows no Lite).
+lite_env() {
+    kv MBT_LITE_HOST 127.0.0.1
+    kv MBT_LITE_PORT "$(proxy_port LITE)"
+    kv MBT_LITE_VERSION "$(milvus_version LITE)"
+    kv MBT_LITE_DATA "$RUN_DIR/LITE/data"
+    kv MBT_PY_LITE "$CACHE_DIR/venv-lite/bin/python"
+}
+
 write_env() {
     local f=$RUN_DIR/env.sh tmp svc services
     services=$(running_milvus)
@@ -477,6 +521,10 @@ write_env() {
         kv MBT_S3AUTH_ENDPOINT "http://127.0.0.1:$S3AUTH_PORT"
         kv MBT_BACKUP_BUCKET "$BACKUP_BUCKET"
         for svc in $services; do
+            if [[ $svc == LITE ]]; then
+                lite_env | tee "$RUN_DIR/LITE/env.sh"
+                continue
+            fi
             kv "MBT_${svc}_HOST" 127.0.0.1
             kv "MBT_${svc}_PORT" "$(proxy_port "$svc")"
             kv "MBT_${svc}_MGMT" "http://127.0.0.1:$(metrics_port "$svc")"
@@ -543,7 +591,9 @@ cmd_start() {
         esac
     done
     local t_s3=$SECONDS
-    for svc in ${milvus_restart[@]+"${milvus_restart[@]}"}; do start_milvus "$svc"; done
+    for svc in ${milvus_restart[@]+"${milvus_restart[@]}"}; do
+        if [[ $svc == LITE ]]; then start_lite; else start_milvus "$svc"; fi
+    done
     local pids=() rc=0 i failed=""
     for svc in ${milvus_restart[@]+"${milvus_restart[@]}"}; do
         wait_milvus "$svc" &

@@ -16,7 +16,8 @@ Subcommands:
   spawn PIDFILE LOG CWD [ENV=VAL ...] -- CMD...
                                     start CMD detached (new session, stdin
                                     /dev/null), write its own pid to PIDFILE
-  http-ok URL TIMEOUT [TEXT]        exit 0 if URL answers 2xx (containing TEXT)
+  http-ok URL TIMEOUT [TEXT]        exit 0 if URL answers 2xx (containing TEXT);
+                                    tcp://HOST:PORT: if the port accepts a connection
   http-ok-many TIMEOUT NAME=URL[|TEXT]...  print the NAMEs that answer
   wait-milvus HOST PORT PID TIMEOUT wait until GetVersion answers (run with a
                                     venv python that has pymilvus)
@@ -312,6 +313,13 @@ def no_proxy_opener():
 
 
 def http_ok(url, timeout, text=None):
+    if url.startswith("tcp://"):  # a port that accepts a connection (no HTTP)
+        host, _, port = url[len("tcp://"):].rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=float(timeout)).close()
+            return True
+        except (OSError, ValueError):
+            return False
     try:
         with no_proxy_opener().open(url, timeout=float(timeout)) as r:
             body = r.read(4096).decode("utf-8", "replace")

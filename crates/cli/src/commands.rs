@@ -20,7 +20,7 @@ use crate::output::{human_bytes, human_duration, Output};
 use crate::progress::{CliProgress, RestoreNotes, Steps};
 
 /// A token that Ctrl-C cancels.
-fn cancel_on_ctrl_c() -> CancellationToken {
+pub fn cancel_on_ctrl_c() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {

@@ -3,6 +3,7 @@
 //! behaviour lives in `milvus_backup_core`.
 
 mod commands;
+mod logical;
 mod output;
 mod progress;
 
@@ -89,6 +90,12 @@ enum Command {
     /// (and, with --deep, its checksum; with --restore-test, that it restores).
     #[command(after_help = commands::VERIFY_EXAMPLES)]
     Verify(commands::VerifyArgs),
+    /// Write one collection's rows as Parquet or JSON files plus schema.json.
+    #[command(after_help = logical::EXPORT_EXAMPLES)]
+    Export(logical::ExportArgs),
+    /// Insert rows from Parquet or JSON files (export's, or pymilvus bulk writer's).
+    #[command(after_help = logical::IMPORT_EXAMPLES)]
+    Import(logical::ImportArgs),
     /// Serve the REST API (/api/v1, docs at /api/v1/docs/index.html).
     #[command(after_help = SERVER_EXAMPLES)]
     Server(ServerArgs),
@@ -325,6 +332,12 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             commands::VerifyOutcome::Skipped => exit_code(ErrorKind::InvalidInput),
         }),
         Command::Gc(args) => commands::gc(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Export(args) => logical::export(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Import(args) => logical::import(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),
         Command::Server(args) => milvus_backup_server::serve(

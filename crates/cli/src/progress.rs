@@ -107,6 +107,7 @@ struct Transfer {
     total: u64,
     done: u64,
     last_line: Instant,
+    started: Instant,
 }
 
 impl CliProgress {
@@ -192,12 +193,14 @@ impl CliProgress {
     }
 
     fn start_transfer(&self, items: u64, unit: &'static str, bytes: u64) -> Option<Transfer> {
-        if items == 0 {
+        if items == 0 && unit != "rows" {
             return None;
         }
         let bar = self.interactive.then(|| {
             let bar = ProgressBar::new(if bytes > 0 { bytes } else { items });
-            let template = if bytes > 0 {
+            let template = if unit == "rows" {
+                "  {spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows {per_sec} ETA {eta}"
+            } else if bytes > 0 {
                 "  {spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
             } else {
                 "  {spinner} [{elapsed_precise}] {wide_bar} {msg}"
@@ -206,7 +209,11 @@ impl CliProgress {
                 ProgressStyle::with_template(template)
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            bar.set_message(format!("0/{items} {unit}"));
+            if unit == "rows" {
+                bar.set_length(items);
+            } else {
+                bar.set_message(format!("0/{items} {unit}"));
+            }
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
@@ -217,6 +224,7 @@ impl CliProgress {
             total: items,
             done: 0,
             last_line: Instant::now(),
+            started: Instant::now(),
         })
     }
 
@@ -377,6 +385,27 @@ impl EventSink for CliProgress {
                         human_bytes(stored_bytes)
                     ),
                 );
+            }
+            Event::RowsDone { rows, .. } => {
+                let Some(t) = state.transfer.as_mut() else {
+                    return;
+                };
+                t.done += rows;
+                match &t.bar {
+                    Some(bar) => bar.inc(rows),
+                    // Plain output: a line at most every 5 s.
+                    None if t.last_line.elapsed() >= Duration::from_secs(5) => {
+                        let secs = t.started.elapsed().as_secs_f64().max(1e-3);
+                        let rate = t.done as f64 / secs;
+                        let eta = (t.total.saturating_sub(t.done)) as f64 / rate.max(1e-9);
+                        t.last_line = Instant::now();
+                        eprintln!(
+                            "  Progress: {}/~{} rows ({rate:.0} rows/s, ETA {eta:.0} s)",
+                            t.done, t.total
+                        );
+                    }
+                    None => {}
+                }
             }
             _ => {}
         }

@@ -496,7 +496,7 @@ async fn list_segments(
     Ok(())
 }
 
-async fn collection_meta(
+pub(crate) async fn collection_meta(
     client: &dyn Milvus,
     coll: &CollectionRef,
 ) -> Result<CollectionBackupInfo> {

@@ -20,6 +20,10 @@ pub enum Operation {
     Verify,
     RestoreTest,
     Delete,
+    /// Rows of a collection written as Parquet or JSON files.
+    Export,
+    /// Rows read from files and inserted.
+    Import,
 }
 
 /// One collection of a plan, with the work it stands for.
@@ -85,6 +89,19 @@ pub enum Phase {
     ComparingSample { collection: String, rows: usize },
     /// Deleting one backup (delete, retention).
     Deleting { backup: String, retention: bool },
+    /// Reading a collection's rows into files: a transfer of `rows`
+    /// (an estimate: Milvus's row count before deletes).
+    Exporting {
+        collection: String,
+        rows: u64,
+        streams: usize,
+    },
+    /// Inserting the rows of `files` files: a transfer of `rows`.
+    Inserting {
+        collection: String,
+        files: usize,
+        rows: u64,
+    },
 }
 
 impl Phase {
@@ -98,6 +115,9 @@ impl Phase {
             Phase::Checking {
                 files, bytes, deep, ..
             } => Some((*files, "files", if *deep { *bytes } else { 0 })),
+            Phase::Exporting { rows, .. } | Phase::Inserting { rows, .. } => {
+                Some((*rows, "rows", 0))
+            }
             _ => None,
         }
     }
@@ -173,6 +193,27 @@ impl fmt::Display for Phase {
             Phase::ComparingSample { collection, rows } => {
                 write!(f, "  loading {collection} to compare {rows} sampled rows")
             }
+            Phase::Exporting {
+                collection,
+                rows,
+                streams,
+            } => write!(
+                f,
+                "exporting about {rows} rows of {collection} ({streams} key range(s) in flight)"
+            ),
+            Phase::Inserting {
+                collection,
+                files,
+                rows: 0,
+            } => write!(f, "inserting the rows of {files} file(s) into {collection}"),
+            Phase::Inserting {
+                collection,
+                files,
+                rows,
+            } => write!(
+                f,
+                "inserting {rows} rows from {files} file(s) into {collection}"
+            ),
             Phase::Deleting { backup, retention } => {
                 if *retention {
                     write!(f, "retention: deleting `{backup}`")
@@ -229,6 +270,12 @@ pub enum Event {
         index: String,
         /// e.g. `HNSW`, `AUTOINDEX`.
         index_type: String,
+    },
+    /// Rows exported or inserted (a batch), with their raw bytes.
+    RowsDone {
+        collection: usize,
+        rows: u64,
+        bytes: u64,
     },
     /// Something worth a line that is not a stage.
     Note { message: String },
@@ -530,6 +577,13 @@ impl Tracker {
             Event::FileStaged { collection, bytes } => {
                 if let Some(c) = self.collections.get_mut(*collection) {
                     c.staged_bytes += bytes;
+                }
+            }
+            Event::RowsDone {
+                collection, rows, ..
+            } => {
+                if let Some(c) = self.collections.get_mut(*collection) {
+                    c.done_items += rows;
                 }
             }
             Event::IndexBuilt { .. }

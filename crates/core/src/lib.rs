@@ -20,6 +20,8 @@
 //! - [`catalog`]: the backups in storage — `list`, `get`, reading meta;
 //!   [`delete`]: deleting backups and retention.
 //! - [`backup`]: `create`; [`restore`]: `restore`.
+//! - [`logical`]: `export` and `import` of rows as Parquet or JSON files,
+//!   over gRPC alone.
 //! - [`verify`]: meta consistency, file presence, sizes and checksums, and
 //!   [`rehearsal`] (`--restore-test`), a throwaway restore compared with
 //!   rows [`sample`]d at backup time.
@@ -42,6 +44,7 @@ pub mod format;
 pub mod gc;
 pub mod key;
 pub mod keyring;
+pub mod logical;
 pub mod milvus;
 pub mod naming;
 pub mod rehearsal;

@@ -763,7 +763,7 @@ async fn restore_collection(
 
 /// Creates a database unless it exists by now (an earlier collection of the
 /// plan, or another client, may have made it).
-async fn ensure_database(client: &dyn Milvus, db: &str) -> Result<()> {
+pub(crate) async fn ensure_database(client: &dyn Milvus, db: &str) -> Result<()> {
     match client.create_database(db).await {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -790,44 +790,14 @@ async fn recreate_collection(
         ours.store(true, Ordering::SeqCst);
     }
     if !task.reuse_existing {
-        let mut schema = format::schema_to_proto(&meta.schema);
-        schema.name = t.name.clone();
+        // The Go tool's restorePlan overrides: shards and description.
         let o = task.overrides.clone().unwrap_or_default();
+        let mut meta = meta.clone();
         if let Some(description) = o.description {
-            schema.description = description;
+            meta.schema.description = description;
         }
-        let has_partition_key = meta.schema.fields.iter().any(|f| f.is_partition_key);
-        client
-            .create_collection(proto::milvus::CreateCollectionRequest {
-                db_name: t.db.clone(),
-                collection_name: t.name.clone(),
-                schema: schema.encode_to_vec(),
-                shards_num: o.shards_num.unwrap_or(meta.shards_num),
-                consistency_level: meta.consistency_level,
-                properties: format::to_pairs(&meta.properties),
-                num_partitions: if has_partition_key {
-                    meta.num_partitions
-                } else {
-                    0
-                },
-                ..Default::default()
-            })
-            .await?;
-        ours.store(true, Ordering::SeqCst);
-        if !has_partition_key {
-            for p in &meta.partition_backups {
-                if p.partition_name != "_default" {
-                    client
-                        .create_partition(&t.db, &t.name, &p.partition_name)
-                        .await?;
-                }
-            }
-        }
-        for alias in &meta.aliases {
-            if let Err(e) = client.create_alias(&t.db, &t.name, alias).await {
-                events.warn(format!("alias `{alias}` not restored for {t}: {e}"));
-            }
-        }
+        meta.shards_num = o.shards_num.unwrap_or(meta.shards_num);
+        create_like(client, &meta, t, true, ours, events).await?;
     }
     if opts.restore_index {
         if opts.drop_exist_index && task.reuse_existing {
@@ -837,30 +807,93 @@ async fn recreate_collection(
                     .await?;
             }
         }
-        for ix in &meta.index_infos {
-            let mut params: BTreeMap<String, String> = ix.params.clone();
-            if opts.use_auto_index && is_vector_index(&ix.index_type) {
-                params.retain(|k, _| k == "metric_type");
-                params.insert("index_type".into(), "AUTOINDEX".into());
+        create_indexes(client, meta, t, opts.use_auto_index, index, events).await?;
+    }
+    Ok(())
+}
+
+/// Creates `t` as the backed-up collection was: schema, shards,
+/// consistency, properties, partitions (or partition-key partitions), and
+/// its aliases when `aliases` (a failed alias is a warning). `created` is
+/// set as soon as the collection exists.
+pub(crate) async fn create_like(
+    client: &dyn Milvus,
+    meta: &CollectionBackupInfo,
+    t: &CollectionRef,
+    aliases: bool,
+    created: &AtomicBool,
+    events: &dyn EventSink,
+) -> Result<()> {
+    let mut schema = format::schema_to_proto(&meta.schema);
+    schema.name = t.name.clone();
+    let has_partition_key = meta.schema.fields.iter().any(|f| f.is_partition_key);
+    client
+        .create_collection(proto::milvus::CreateCollectionRequest {
+            db_name: t.db.clone(),
+            collection_name: t.name.clone(),
+            schema: schema.encode_to_vec(),
+            shards_num: meta.shards_num,
+            consistency_level: meta.consistency_level,
+            properties: format::to_pairs(&meta.properties),
+            num_partitions: if has_partition_key {
+                meta.num_partitions
+            } else {
+                0
+            },
+            ..Default::default()
+        })
+        .await?;
+    created.store(true, Ordering::SeqCst);
+    if !has_partition_key {
+        for p in &meta.partition_backups {
+            if p.partition_name != "_default" {
+                client
+                    .create_partition(&t.db, &t.name, &p.partition_name)
+                    .await?;
             }
-            let pairs = params
-                .into_iter()
-                .map(|(key, value)| proto::common::KeyValuePair { key, value })
-                .collect();
-            client
-                .create_index(&t.db, &t.name, &ix.field_name, &ix.index_name, pairs)
-                .await?;
-            events.emit(Event::IndexBuilt {
-                collection: index,
-                field: ix.field_name.clone(),
-                index: ix.index_name.clone(),
-                index_type: if opts.use_auto_index && is_vector_index(&ix.index_type) {
-                    "AUTOINDEX".to_string()
-                } else {
-                    ix.index_type.clone()
-                },
-            });
         }
+    }
+    if aliases {
+        for alias in &meta.aliases {
+            if let Err(e) = client.create_alias(&t.db, &t.name, alias).await {
+                events.warn(format!("alias `{alias}` not restored for {t}: {e}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the backed-up indexes on `t` (vector indexes as AUTOINDEX with
+/// `use_auto_index`); `index` is the collection's place in the plan.
+pub(crate) async fn create_indexes(
+    client: &dyn Milvus,
+    meta: &CollectionBackupInfo,
+    t: &CollectionRef,
+    use_auto_index: bool,
+    index: usize,
+    events: &dyn EventSink,
+) -> Result<()> {
+    for ix in &meta.index_infos {
+        let mut params: BTreeMap<String, String> = ix.params.clone();
+        let mut index_type = ix.index_type.clone();
+        if use_auto_index && is_vector_index(&ix.index_type) {
+            params.retain(|k, _| k == "metric_type");
+            params.insert("index_type".into(), "AUTOINDEX".into());
+            index_type = "AUTOINDEX".into();
+        }
+        let pairs = params
+            .into_iter()
+            .map(|(key, value)| proto::common::KeyValuePair { key, value })
+            .collect();
+        client
+            .create_index(&t.db, &t.name, &ix.field_name, &ix.index_name, pairs)
+            .await?;
+        events.emit(Event::IndexBuilt {
+            collection: index,
+            field: ix.field_name.clone(),
+            index: ix.index_name.clone(),
+            index_type,
+        });
     }
     Ok(())
 }

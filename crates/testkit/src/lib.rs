@@ -27,14 +27,29 @@ pub fn vars() -> &'static HashMap<String, String> {
                     file.display()
                 )
             });
-            for line in text.lines() {
-                if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-                    vars.insert(k.to_string(), v.trim_matches('"').to_string());
-                }
+            read_env_file(&text, &mut vars);
+        }
+        // Milvus Lite's variables, kept beside its data, in case env.sh was
+        // rewritten by a testenv.sh that knows no Lite.
+        if !vars.contains_key("MBT_LITE_PORT") {
+            let run_dir = vars
+                .get("MBT_RUN_DIR")
+                .cloned()
+                .unwrap_or_else(|| "/tmp/milvus-backup-testenv".into());
+            if let Ok(text) = std::fs::read_to_string(PathBuf::from(run_dir).join("LITE/env.sh")) {
+                read_env_file(&text, &mut vars);
             }
         }
         vars
     })
+}
+
+fn read_env_file(text: &str, vars: &mut HashMap<String, String>) {
+    for line in text.lines() {
+        if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+            vars.insert(k.to_string(), v.trim_matches('"').to_string());
+        }
+    }
 }
 
 pub fn var(name: &str) -> String {
@@ -61,8 +76,17 @@ pub fn unique(test: &str) -> String {
 }
 
 /// A backup.yaml pointing at Milvus instance `inst` (A, B, L, V22) with
-/// backups in the S3 bucket `milvus-backup` under `backup_root`.
+/// backups in the S3 bucket `milvus-backup` under `backup_root`; for LITE
+/// (Milvus Lite) only its address.
 pub fn config_yaml(inst: &str, backup_root: &str) -> String {
+    if inst == "LITE" {
+        // Milvus Lite has no storage of its own: the logical path only.
+        return format!(
+            "milvus:\n  address: {}\n  port: {}\n",
+            var("MBT_LITE_HOST"),
+            var("MBT_LITE_PORT")
+        );
+    }
     let (s3_host, s3_port) = host_port(&var("MBT_S3_ENDPOINT"));
     let storage = var(&format!("MBT_{inst}_STORAGE"));
     let (storage_type, bucket, root) = if storage == "local" {
@@ -154,7 +178,9 @@ pub fn generated(inst: &'static str) -> &'static [Generated] {
     static L: OnceLock<Vec<Generated>> = OnceLock::new();
     static V22: OnceLock<Vec<Generated>> = OnceLock::new();
     static B: OnceLock<Vec<Generated>> = OnceLock::new();
+    static LITE: OnceLock<Vec<Generated>> = OnceLock::new();
     let cell = match inst {
+        "LITE" => &LITE,
         "A" => &A,
         "L" => &L,
         "V22" => &V22,
@@ -282,6 +308,51 @@ pub fn collections_of(inst: &str) -> Vec<String> {
         }
         all
     })
+}
+
+/// Every row of a collection (gen_data.py dump: one canonical JSON object
+/// per line, by primary key).
+pub fn dump(inst: &str, db: &str, name: &str) -> String {
+    gen_data(inst, &["dump", "--db", db, "--collection", name])
+}
+
+/// Asserts that `target` on `to` holds the rows of `source` on `from`,
+/// every field, by primary key. With `without` a field (an autoID key the
+/// target regenerated), the rows are compared without it, as multisets.
+pub fn assert_same_rows(
+    from: &str,
+    source: &Generated,
+    to: &str,
+    db: &str,
+    target: &str,
+    without: Option<&str>,
+) {
+    let strip = |text: String| -> Vec<String> {
+        let mut rows: Vec<String> = text
+            .lines()
+            .map(|l| match without {
+                Some(f) => {
+                    let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v.as_object_mut().unwrap().remove(f);
+                    v.to_string()
+                }
+                None => l.to_string(),
+            })
+            .collect();
+        if without.is_some() {
+            rows.sort();
+        }
+        rows
+    };
+    let a = strip(dump(from, &source.db, &source.name));
+    let b = strip(dump(to, db, target));
+    assert_eq!(a.len() as i64, source.rows, "{} rows", source.full_name());
+    assert_eq!(b.len(), a.len(), "row count of {to} {db}.{target}");
+    assert!(
+        a == b,
+        "rows of {to} {db}.{target} differ from {from} {}",
+        source.full_name()
+    );
 }
 
 pub fn drop_collection(inst: &str, db: &str, name: &str) {

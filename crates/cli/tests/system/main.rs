@@ -10,6 +10,7 @@ mod backup;
 mod check;
 mod config_cli;
 mod guide;
+mod logical;
 mod ops;
 mod password;
 mod restore;

@@ -105,6 +105,48 @@ pub trait Milvus: Send + Sync {
         output_fields: &[String],
         limit: Option<u64>,
     ) -> Result<Vec<proto::schema::FieldData>>;
+    /// One page of rows for an export: `expr` in `partitions` (all when
+    /// empty), at most `limit` rows in primary-key order (`iterator`), as of
+    /// `ts` when non-zero (no limit when `limit` is 0) (guarantee and travel timestamp), else strongly
+    /// consistent. Returns the columns and the server's session timestamp
+    /// (0 when it sends none).
+    async fn query_page(
+        &self,
+        _db: &str,
+        _collection: &str,
+        _page: &QueryPage,
+    ) -> Result<(Vec<proto::schema::FieldData>, u64)> {
+        Err(Error::unsupported("paged queries"))
+    }
+    /// Inserts rows given as columns; returns the number inserted.
+    async fn insert(
+        &self,
+        _db: &str,
+        _collection: &str,
+        _partition: &str,
+        _columns: Vec<proto::schema::FieldData>,
+        _rows: u32,
+    ) -> Result<i64> {
+        Err(Error::unsupported("inserts"))
+    }
+    async fn release_collection(&self, _db: &str, _collection: &str) -> Result<()> {
+        Err(Error::unsupported("releasing collections"))
+    }
+}
+
+/// What [`Milvus::query_page`] asks for.
+#[derive(Debug, Clone, Default)]
+pub struct QueryPage {
+    pub expr: String,
+    pub output_fields: Vec<String>,
+    pub partitions: Vec<String>,
+    pub limit: u64,
+    /// Hybrid timestamp to read at; 0 for strong consistency.
+    pub ts: u64,
+    /// Also as the travel timestamp (MVCC): rows as of `ts`, not later
+    /// writes. Milvus 2.2 refuses it unless it keeps history
+    /// (`common.retentionDuration`).
+    pub travel: bool,
 }
 
 /// A parsed Milvus server version, e.g. `v2.3.5-lite` → 2.3.5.
@@ -735,6 +777,89 @@ impl Milvus for MilvusClient {
             .await?;
         check_status(resp.status.as_ref(), &what)?;
         Ok(resp.fields_data)
+    }
+
+    async fn query_page(
+        &self,
+        db: &str,
+        collection: &str,
+        page: &QueryPage,
+    ) -> Result<(Vec<proto::schema::FieldData>, u64)> {
+        use proto::common::{ConsistencyLevel, KeyValuePair};
+        let kv = |k: &str, v: String| KeyValuePair {
+            key: k.into(),
+            value: v,
+        };
+        let req = pb::QueryRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            expr: page.expr.clone(),
+            output_fields: page.output_fields.clone(),
+            partition_names: page.partitions.clone(),
+            // `iterator`: rows in primary-key order (Milvus Lite needs it
+            // asked; Milvus merges segment results by key anyway).
+            query_params: if page.limit == 0 {
+                Vec::new()
+            } else {
+                vec![
+                    kv("limit", page.limit.to_string()),
+                    kv("iterator", "True".into()),
+                ]
+            },
+            travel_timestamp: if page.travel { page.ts } else { 0 },
+            guarantee_timestamp: page.ts,
+            consistency_level: if page.ts == 0 {
+                ConsistencyLevel::Strong as i32
+            } else {
+                ConsistencyLevel::Customized as i32
+            },
+            ..Default::default()
+        };
+        let what = format!("Query of `{db}.{collection}`");
+        let resp = self
+            .call(&what, db, req, |mut c, r| async move { c.query(r).await })
+            .await?;
+        check_status(resp.status.as_ref(), &what)?;
+        Ok((resp.fields_data, resp.session_ts))
+    }
+
+    async fn insert(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+        columns: Vec<proto::schema::FieldData>,
+        rows: u32,
+    ) -> Result<i64> {
+        let req = pb::InsertRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            partition_name: partition.to_string(),
+            fields_data: columns,
+            num_rows: rows,
+            ..Default::default()
+        };
+        let what = format!("Insert into `{db}.{collection}`");
+        let resp = self
+            .call(&what, db, req, |mut c, r| async move { c.insert(r).await })
+            .await?;
+        check_status(resp.status.as_ref(), &what)?;
+        Ok(resp.insert_cnt)
+    }
+
+    async fn release_collection(&self, db: &str, collection: &str) -> Result<()> {
+        let req = pb::ReleaseCollectionRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("ReleaseCollection `{db}.{collection}`"),
+            db,
+            req,
+            release_collection
+        )
     }
 }
 

@@ -1,0 +1,49 @@
+//! Logical backups: a collection's rows as plain Parquet or JSON files,
+//! read and written over Milvus's gRPC API alone — no access to Milvus's
+//! storage, any server version (2.2, 2.3, Milvus Lite) on either side.
+//!
+//! - [`fields`]: the collection's fields and their Arrow types;
+//! - [`columns`]: rows between Milvus's columns and Arrow/JSON, with the
+//!   checks that name file, column and field;
+//! - [`files`]: where files go, writing and reading them;
+//! - [`export`]: `export` (rows of one collection, by primary-key ranges,
+//!   as of one timestamp) → data files + `schema.json`;
+//! - [`import`]: `import` (our files or pymilvus bulk-writer files, all
+//!   checked before the first insert) → inserts in byte-sized batches.
+//!
+//! Does not own: the backup catalog (physical backups are [`crate::backup`]).
+
+pub mod columns;
+pub mod export;
+pub mod fields;
+pub mod files;
+pub mod import;
+
+use serde::{Deserialize, Serialize};
+
+pub use files::{DataFile, FileSettings, Format};
+
+use crate::format::CollectionBackupInfo;
+
+/// The description an export writes beside its data files.
+pub const SCHEMA_FILE: &str = "schema.json";
+
+/// `schema.json`: the collection as a physical backup describes it
+/// (schema, partitions, indexes, aliases, properties), the format, the
+/// timestamp the rows were read at, and every data file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogicalMeta {
+    pub format_version: u32,
+    pub format: Format,
+    pub collection: CollectionBackupInfo,
+    /// Milvus hybrid timestamp every query read at (0: strong consistency
+    /// per query, when the server takes no timestamps).
+    pub snapshot_ts: u64,
+    /// The source server's version, e.g. `v2.3.5-lite`.
+    pub server_version: String,
+    pub rows: u64,
+    pub files: Vec<DataFile>,
+}
+
+pub const FORMAT_VERSION: u32 = 1;
