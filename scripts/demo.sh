@@ -14,6 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_DEMO:-/tmp/milvus-backup-demo}
 export MBT_PORT_BASE=${MBT_PORT_BASE:-20600}
 export MBT_SERVICES=L
+export MBT_MINIMAL=1   # install only Milvus 2.3.5 and the S3 server
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "1/6 building milvus-backup"

@@ -31,6 +31,8 @@
 # Environment:
 #   MILVUS_BACKUP_CACHE    venv cache (default ~/.cache/milvus-backup-testenv)
 #   MILVUS_BACKUP_TESTENV  run dir: data, logs, pids (default /tmp/milvus-backup-testenv)
+#   MBT_MINIMAL=1          install only the venvs the started services need (no
+#                          schemathesis, no SDK test venv): the demo
 #   MBT_SERVICES           Milvus instances to start, any of "A B L V22 LITE" (default
 #                          all); S3, S3B and S3AUTH always start. Only the ones named
 #                          (and unhealthy) are (re)started: `MBT_SERVICES=LITE start`
@@ -225,13 +227,39 @@ install_venv() {
     log "installed $name"
 }
 
+# The venvs this run needs: S3 and 2.3.5 always; 2.2.16 and Lite with their
+# services; the schemathesis and SDK test venvs unless MBT_MINIMAL=1 (the
+# demo installs only what it runs).
+wanted_venvs() {
+    local s=" ${MBT_SERVICES:-$ALL_MILVUS} "
+    echo venv-moto venv-2.3.5
+    if [[ $s == *" V22 "* ]]; then echo venv-2.2.16; fi
+    if [[ $s == *" LITE "* ]]; then echo venv-lite; fi
+    if [[ ${MBT_MINIMAL:-0} != 1 ]]; then echo venv-schemathesis venv-sdk; fi
+}
+
+# The package-set array of a venv, by name.
+spec_name() {
+    case $1 in
+        venv-moto) echo SPEC_MOTO ;;
+        venv-2.3.5) echo SPEC_23 ;;
+        venv-2.2.16) echo SPEC_22 ;;
+        venv-lite) echo SPEC_LITE ;;
+        venv-schemathesis) echo SPEC_SCHEMATHESIS ;;
+        venv-sdk) echo SPEC_SDK ;;
+    esac
+}
+
+venv_marker() {
+    local -n spec=$(spec_name "$1")
+    marker_for "$1" "${spec[@]}"
+}
+
 installed() {
-    [[ -f $(marker_for venv-2.3.5 "${SPEC_23[@]}") ]] &&
-        [[ -f $(marker_for venv-2.2.16 "${SPEC_22[@]}") ]] &&
-        [[ -f $(marker_for venv-moto "${SPEC_MOTO[@]}") ]] &&
-        [[ -f $(marker_for venv-schemathesis "${SPEC_SCHEMATHESIS[@]}") ]] &&
-        [[ -f $(marker_for venv-sdk "${SPEC_SDK[@]}") ]] &&
-        [[ -f $(marker_for venv-lite "${SPEC_LITE[@]}") ]]
+    local v
+    for v in $(wanted_venvs); do
+        [[ -f $(venv_marker "$v") ]] || return 1
+    done
 }
 
 cmd_install() {
@@ -242,19 +270,13 @@ cmd_install() {
     # One installer at a time per cache (parallel test runners may race).
     exec 8>"$CACHE_DIR/.install.lock"
     flock -w 1800 8 || die "timed out waiting for $CACHE_DIR/.install.lock"
-    local pids=() rc=0 p
-    install_venv venv-moto "${SPEC_MOTO[@]}" &
-    pids+=($!)
-    install_venv venv-2.3.5 "${SPEC_23[@]}" &
-    pids+=($!)
-    install_venv venv-2.2.16 "${SPEC_22[@]}" &
-    pids+=($!)
-    install_venv venv-schemathesis "${SPEC_SCHEMATHESIS[@]}" &
-    pids+=($!)
-    install_venv venv-sdk "${SPEC_SDK[@]}" &
-    pids+=($!)
-    install_venv venv-lite "${SPEC_LITE[@]}" &
-    pids+=($!)
+    local pids=() rc=0 p v
+    for v in $(wanted_venvs); do
+        local -n spec=$(spec_name "$v")
+        install_venv "$v" "${spec[@]}" &
+        pids+=($!)
+        unset -n spec
+    done
     for p in "${pids[@]}"; do wait "$p" || rc=1; done
     exec 8>&-
     [[ $rc -eq 0 ]] || die "install failed"
@@ -263,6 +285,7 @@ cmd_install() {
 # The SDK tests' venv alone: `start` calls this when the servers are already
 # up, since it never touches the venvs those servers run from.
 cmd_install_sdk() {
+    [[ ${MBT_MINIMAL:-0} == 1 ]] && return 0
     [[ -f $(marker_for venv-sdk "${SPEC_SDK[@]}") ]] && return 0
     mkdir -p "$CACHE_DIR"
     exec 8>"$CACHE_DIR/.install.lock"
@@ -568,7 +591,7 @@ cmd_start() {
     done
     if ((${#s3_restart[@]} == 0 && ${#milvus_restart[@]} == 0)); then
         # the venvs may have been deleted under running servers
-        [[ -x $(venv_dir 2.3.5)/bin/python && -x $(venv_dir 2.2.16)/bin/python ]] || cmd_install
+        [[ -x $(venv_dir 2.3.5)/bin/python ]] || cmd_install
         cmd_install_sdk
         write_env
         log "already running and healthy: $ALL_S3 $(running_milvus)"
