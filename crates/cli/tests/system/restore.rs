@@ -167,8 +167,22 @@ async fn failed_import_reports_the_reason_and_leaves_no_staging_files() {
         f.size = garbage.len() as u64;
         f.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&garbage));
     }
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest_bytes));
     ctx.backup_storage
-        .write(&manifest_key, serde_json::to_vec(&manifest).unwrap())
+        .write(&manifest_key, manifest_bytes)
+        .await
+        .unwrap();
+    // ... and in summary.json's meta checksums, or restore refuses the
+    // edited manifest itself (see the core's meta-edit tests).
+    let summary_key = layout::backup_meta_file(&name, layout::SUMMARY);
+    let mut summary: milvus_backup_core::format::Summary =
+        serde_json::from_slice(&ctx.backup_storage.read(&summary_key).await.unwrap()).unwrap();
+    summary
+        .meta_sha256
+        .insert(layout::MANIFEST.to_string(), manifest_sha);
+    ctx.backup_storage
+        .write(&summary_key, serde_json::to_vec(&summary).unwrap())
         .await
         .unwrap();
     let out = cli()
