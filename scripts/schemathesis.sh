@@ -97,9 +97,15 @@ run_st() {
     return "${PIPESTATUS[0]}"
 }
 set +e
-run_st --include-path /api/v1/restore
+# Both restore routes (the Go tool's and the guide's) go in the first run.
+# The verify routes are left out: a fuzzed synchronous verify with
+# restore_test restores every collection of a backup of everything, which
+# outlasts the 120 s request timeout on a 2-core machine; the server's and
+# the CLI's system tests cover verify instead.
+restores='^/api/v1/(backup/)?restore$'
+run_st --include-path-regex "$restores"
 rc1=$?
-run_st --exclude-path /api/v1/restore
+run_st --exclude-path-regex '^/api/v1/(backup/)?(restore|verify)$'
 rc2=$?
 set -e
 rc=$(( rc1 > rc2 ? rc1 : rc2 ))
