@@ -629,12 +629,6 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
     let manifest = plan.manifest.as_ref();
     let compression = manifest.and_then(|m| m.compression.as_ref());
     let encrypted = manifest.is_some_and(|m| m.encryption.is_some());
-    // Files are streamed (and so checked) unless they are plain and the
-    // target reads the same bucket; see restore::stage_segment_for_import.
-    let streamed = plan.staging_dir.is_some()
-        && (compression.is_some()
-            || encrypted
-            || !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage));
     RestoreNotes {
         download: match &plan.staging_dir {
             Some(dir) => format!(
@@ -653,7 +647,7 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
         },
         verify: if manifest.is_none() {
             "another tool's backup: no checksums to check (metadata read)".to_string()
-        } else if streamed {
+        } else if plan.checks_every_file(ctx) {
             "metadata checked; every file checked against its size and SHA-256 as it is staged"
                 .to_string()
         } else {

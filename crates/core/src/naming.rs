@@ -22,8 +22,18 @@ pub fn validate_backup_name(name: &str) -> Result<()> {
 
 /// Whether `name` could be a backup's (folders that cannot are not backups).
 pub fn is_backup_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
+    is_identifier(name, 128)
+}
+
+/// A database or collection name Milvus accepts (`^[A-Za-z_][A-Za-z0-9_]*$`,
+/// at most 255 characters).
+pub fn is_milvus_name(name: &str) -> bool {
+    is_identifier(name, 255)
+}
+
+/// Letters, digits and `_`, not starting with a digit, at most `max` long.
+fn is_identifier(name: &str, max: usize) -> bool {
+    name.len() <= max
         && name
             .chars()
             .next()

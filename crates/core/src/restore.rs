@@ -235,7 +235,7 @@ fn parse_rename(rule: &str) -> Result<(String, String)> {
         let names = [("database", r.db.as_str()), ("collection", r.name.as_str())];
         for (what, name) in names {
             let wildcard = name == "*" && what == "collection";
-            if !wildcard && !is_milvus_name(name) {
+            if !wildcard && !crate::naming::is_milvus_name(name) {
                 return Err(malformed(&format!(
                     "the {side} {what} name `{name}` is not valid (letters, digits and `_`, not starting with a digit, at most 255)"
                 )));
@@ -243,16 +243,6 @@ fn parse_rename(rule: &str) -> Result<(String, String)> {
         }
     }
     Ok((from.to_string(), to.to_string()))
-}
-
-/// A database or collection name Milvus accepts.
-fn is_milvus_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 255
 }
 
 /// Refuses a rename whose old name matches nothing in the backup.
@@ -1037,8 +1027,7 @@ async fn stage_segment_for_import(
         };
         for (key, rest, entry) in files {
             let dst = layout::join(to_dir, &rest);
-            let server_side = entry.is_none_or(|f| f.encoding.is_plain())
-                && ctx.backup_storage.same_bucket_as(&ctx.milvus_storage);
+            let server_side = copied_server_side(ctx, entry);
             // A file the manifest lists and storage lacks: the backup is
             // damaged, whichever way it would have been copied.
             let missing = |e: Error| {
@@ -1092,6 +1081,26 @@ async fn stage_segment_for_import(
         Some(stage),
         bytes,
     ))
+}
+
+/// Whether a staged file is copied by the storage service (unchecked)
+/// rather than streamed through the tool (decoded and checked against the
+/// manifest on the way).
+fn copied_server_side(ctx: &Context, entry: Option<&format::ManifestFile>) -> bool {
+    entry.is_none_or(|f| f.encoding.is_plain())
+        && ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
+}
+
+impl RestorePlan {
+    /// Whether every file is staged through the tool, and so checked
+    /// against its manifest size and SHA-256 before any import.
+    pub fn checks_every_file(&self, ctx: &Context) -> bool {
+        self.staging_dir.is_some()
+            && self
+                .manifest
+                .as_ref()
+                .is_some_and(|m| m.files.iter().all(|f| !copied_server_side(ctx, Some(f))))
+    }
 }
 
 /// Imports one segment in backup mode and waits (bounded) for the result.
