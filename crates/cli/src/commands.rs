@@ -13,6 +13,7 @@ use milvus_backup_core::delete::{self, DeleteOptions, DeleteTarget, Retention};
 use milvus_backup_core::keyring;
 use milvus_backup_core::restore::{self, RestoreOptions, RestorePlan};
 use milvus_backup_core::selection::Selection;
+use milvus_backup_core::tuning::Tuning;
 use milvus_backup_core::verify::{self, VerifyOptions};
 use milvus_backup_core::{CancellationToken, Context, Error, Result};
 
@@ -271,6 +272,9 @@ pub struct CreateArgs {
     /// Incremental on the newest complete backup of the same collections.
     #[arg(long, conflicts_with = "base_backup")]
     incremental: bool,
+    /// Cap the copy bandwidth in MB/s (default: backup.rateLimit; 0: none).
+    #[arg(long = "rate-limit", value_name = "MB/s")]
+    rate_limit: Option<u32>,
     /// Print the plan (collections, segments, files, bytes, what is shared)
     /// and write nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -450,7 +454,10 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         encrypt: args.encrypt,
         base_backup: args.base_backup,
         incremental: args.incremental,
-        tuning: None,
+        tuning: args.rate_limit.map(|mb_s| Tuning {
+            rate_limit_mb_s: mb_s,
+            ..Tuning::from_config(&config.backup)
+        }),
     };
     let progress = CliProgress::with_steps(out.quiet || args.dry_run, out.json, Steps::Create);
     progress.step(1);

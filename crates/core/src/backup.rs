@@ -13,7 +13,7 @@
 //! `full_meta.json` is incomplete; when `execute` fails or is cancelled it
 //! removes what it wrote ([`catalog::remove`], completion marks first).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -23,6 +23,7 @@ use crate::catalog;
 use crate::codec::{self, Compression, Encoder, Encoding};
 use crate::config::GcPauseConfig;
 use crate::context::Context;
+use crate::copy_engine::CopyEngine;
 use crate::delete::{self, DeleteOptions, DeleteTarget, Retention};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
@@ -34,7 +35,7 @@ use crate::milvus::{segment_state, Milvus};
 use crate::naming::{default_backup_name, validate_backup_name};
 use crate::sample::{self, Sample};
 use crate::selection::{CollectionRef, Selection};
-use crate::storage::layout;
+use crate::storage::{layout, Check, ObjectInfo};
 use crate::tuning::Tuning;
 use crate::{cancellable, CancellationToken};
 
@@ -75,6 +76,10 @@ pub struct FileCopy {
     /// Key relative to the backup folder.
     pub target: String,
     pub size: u64,
+    /// The source's ETag from the listing: the server-side copy is
+    /// conditional on it and checked against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// The base backup that holds the same file already: it is shared, not
     /// copied.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -462,11 +467,12 @@ async fn list_segments(
         .collect();
     let mut files = Vec::new();
     let mut by_partition: BTreeMap<i64, Vec<SegmentBackupInfo>> = BTreeMap::new();
-    if !plan.meta_only {
+    if !plan.meta_only && !segments.is_empty() {
+        // One listing per collection (not per segment), grouped by segment.
+        let listed = CollectionListing::read(ctx, segments[0].collection_id).await?;
         for seg in &segments {
-            let (sinfo, seg_files) = segment_files(ctx, &root, &plan.name, seg)
-                .await
-                .at("segment", seg.segment_id)?;
+            let (sinfo, seg_files) =
+                segment_files(&listed, &root, &plan.name, seg).at("segment", seg.segment_id)?;
             files.extend(seg_files);
             by_partition
                 .entry(seg.partition_id)
@@ -488,8 +494,9 @@ async fn list_segments(
     c.meta.size = c.meta.partition_backups.iter().map(|p| p.size).sum();
     c.segments = if plan.meta_only { 0 } else { segments.len() };
     if let (Some(base), Some(manifest)) = (&plan.base_backup, &plan.base_manifest) {
+        let index = BaseIndex::new(manifest);
         for f in &mut files {
-            f.shared_with = share(&plan.encoder, base, manifest, f).map(|_| base.clone());
+            f.shared_with = share(&plan.encoder, base, &index, f).map(|_| base.clone());
         }
     }
     c.files = files;
@@ -589,9 +596,49 @@ async fn flush_and_wait(
     Ok(())
 }
 
-/// Lists a segment's insert and delta logs and plans their copies.
-async fn segment_files(
-    ctx: &Context,
+/// A collection's insert and delta logs from one listing each, by segment
+/// folder (`insert_log/c/p/s/`).
+struct CollectionListing {
+    by_dir: HashMap<String, Vec<ObjectInfo>>,
+}
+
+impl CollectionListing {
+    async fn read(ctx: &Context, collection: i64) -> Result<CollectionListing> {
+        let (insert_dir, delta_dir) = (
+            format!("insert_log/{collection}/"),
+            format!("delta_log/{collection}/"),
+        );
+        let (inserts, deltas) = futures::try_join!(
+            ctx.milvus_storage.list(&insert_dir),
+            ctx.milvus_storage.list(&delta_dir),
+        )?;
+        let mut by_dir: HashMap<String, Vec<ObjectInfo>> = HashMap::new();
+        for obj in inserts.into_iter().chain(deltas) {
+            // `kind/c/p/s/` is the first four segments of the key.
+            let dir_len = obj
+                .key
+                .match_indices('/')
+                .nth(3)
+                .map(|(i, _)| i + 1)
+                .unwrap_or(0);
+            if dir_len > 0 {
+                by_dir
+                    .entry(obj.key[..dir_len].to_string())
+                    .or_default()
+                    .push(obj);
+            }
+        }
+        Ok(CollectionListing { by_dir })
+    }
+
+    fn under(&self, dir: &str) -> &[ObjectInfo] {
+        self.by_dir.get(dir).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// Plans the copies of a segment's insert and delta logs.
+fn segment_files(
+    listed: &CollectionListing,
     root: &str,
     name: &str,
     seg: &crate::milvus::proto::milvus::PersistentSegmentInfo,
@@ -599,8 +646,8 @@ async fn segment_files(
     let (c, p, s) = (seg.collection_id, seg.partition_id, seg.segment_id);
     let insert_dir = layout::milvus_insert_log_dir(c, p, s);
     let delta_dir = layout::milvus_delta_log_dir(c, p, s);
-    let inserts = ctx.milvus_storage.list(&insert_dir).await?;
-    let deltas = ctx.milvus_storage.list(&delta_dir).await?;
+    let inserts = listed.under(&insert_dir);
+    let deltas = listed.under(&delta_dir);
     let backup_dir = layout::backup_dir(name);
     let logical = |key: &str| {
         if root.is_empty() {
@@ -618,7 +665,7 @@ async fn segment_files(
 
     let mut files = Vec::new();
     let mut fields: BTreeMap<i64, Vec<Binlog>> = BTreeMap::new();
-    for obj in &inserts {
+    for obj in inserts {
         let rest = &obj.key[insert_dir.len()..];
         let Some((field, _)) = rest.split_once('/') else {
             continue;
@@ -634,6 +681,7 @@ async fn segment_files(
             source: obj.key.clone(),
             target: target[backup_dir.len()..].to_string(),
             size: obj.size,
+            etag: obj.etag.clone(),
             shared_with: None,
         });
         fields.entry(field).or_default().push(Binlog {
@@ -659,13 +707,14 @@ async fn segment_files(
         }
     }
     let mut delta_logs = Vec::new();
-    for obj in &deltas {
+    for obj in deltas {
         let rest = &obj.key[delta_dir.len()..];
         let target = layout::join(&layout::backup_delta_log_dir(name, c, p, s), rest);
         files.push(FileCopy {
             source: obj.key.clone(),
             target: target[backup_dir.len()..].to_string(),
             size: obj.size,
+            etag: obj.etag.clone(),
             shared_with: None,
         });
         delta_logs.push(Binlog {
@@ -898,9 +947,10 @@ async fn copy_phase(
 ) -> Result<Copied> {
     let mut shared: Vec<ManifestFile> = Vec::new();
     let mut to_copy: Vec<(usize, &FileCopy)> = Vec::new();
+    let index = plan.base_manifest.as_ref().map(BaseIndex::new);
     for (i, c) in plan.collections.iter().enumerate() {
         for f in &c.files {
-            let entry = match (&f.shared_with, &plan.base_manifest) {
+            let entry = match (&f.shared_with, &index) {
                 (Some(base), Some(m)) => share(&plan.encoder, base, m, f),
                 _ => None,
             };
@@ -946,22 +996,51 @@ async fn copy_phase(
     })
 }
 
-/// A shared file must still be where the base says, at its size.
+/// A shared file must still be where the base says, at its size (and
+/// ETag, where recorded): checked against one listing of each holder's
+/// folder per collection, not one request per file.
 async fn check_base_holds(ctx: &Context, plan: &BackupPlan, shared: &[ManifestFile]) -> Result<()> {
     let name = &plan.name;
-    let missing = futures::stream::iter(shared.iter().map(|f| async move {
-        let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
-        match ctx.backup_storage.stat(&key).await {
-            Ok(Some(n)) if n == f.size => Ok(None),
-            Ok(_) => Ok(Some((f.holder(name).to_string(), key))),
-            Err(e) => Err(e),
-        }
+    // `binlogs/insert_log/<collection>/` of each holder.
+    let mut folders: BTreeMap<String, Vec<&ManifestFile>> = BTreeMap::new();
+    for f in shared {
+        let dir_len = f
+            .path
+            .match_indices('/')
+            .nth(2)
+            .map(|(i, _)| i + 1)
+            .unwrap_or(0);
+        let folder = layout::join(&layout::backup_dir(f.holder(name)), &f.path[..dir_len]);
+        folders.entry(folder).or_default().push(f);
+    }
+    let listings = futures::stream::iter(folders.keys().map(|folder| async move {
+        ctx.backup_storage.list(folder).await.map(|l| {
+            l.into_iter()
+                .map(|o| (o.key.clone(), o))
+                .collect::<HashMap<String, ObjectInfo>>()
+        })
     }))
-    .buffer_unordered(plan.tuning.meta_parallelism)
-    .try_filter_map(|k| async move { Ok(k) })
-    .try_collect::<Vec<(String, String)>>()
+    .buffered(plan.tuning.meta_parallelism)
+    .try_collect::<Vec<_>>()
     .await?;
-    let Some((base, key)) = missing.into_iter().next() else {
+    let mut missing = None;
+    'folders: for (files, listing) in folders.values().zip(&listings) {
+        for f in files {
+            let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
+            let holds = listing.get(&key).is_some_and(|o| {
+                o.size == f.size
+                    && match (&f.etag, &o.etag) {
+                        (Some(want), Some(got)) => want == got,
+                        _ => true,
+                    }
+            });
+            if !holds {
+                missing = Some((f.holder(name).to_string(), key));
+                break 'folders;
+            }
+        }
+    }
+    let Some((base, key)) = missing else {
         return Ok(());
     };
     match catalog::get(&ctx.backup_storage, &base).await {
@@ -975,16 +1054,43 @@ async fn check_base_holds(ctx: &Context, plan: &BackupPlan, shared: &[ManifestFi
     }
 }
 
+/// A base manifest's files by their Milvus source key.
+struct BaseIndex<'a> {
+    manifest: &'a Manifest,
+    by_source: HashMap<&'a str, &'a ManifestFile>,
+}
+
+impl<'a> BaseIndex<'a> {
+    fn new(manifest: &'a Manifest) -> BaseIndex<'a> {
+        BaseIndex {
+            manifest,
+            by_source: manifest
+                .files
+                .iter()
+                .map(|f| (f.source.as_str(), f))
+                .collect(),
+        }
+    }
+}
+
 /// The manifest entry of `f` referring to the base's copy, when the base
-/// holds the same Milvus file stored the same way.
-fn share(encoder: &Encoder, base: &str, manifest: &Manifest, f: &FileCopy) -> Option<ManifestFile> {
-    let b = manifest.files.iter().find(|b| b.source == f.source)?;
+/// holds the same Milvus file stored the same way: same key and size, and
+/// the same ETag where both listings gave one (the listing proves it; no
+/// request per file).
+fn share(encoder: &Encoder, base: &str, index: &BaseIndex, f: &FileCopy) -> Option<ManifestFile> {
+    let manifest = index.manifest;
+    let b = *index.by_source.get(f.source.as_str())?;
+    let same_etag = match (&b.source_etag, &f.etag) {
+        (Some(was), Some(is)) => was == is,
+        _ => true,
+    };
     let same_key = match (&manifest.encryption, &encoder.key) {
         (None, None) => true,
         (Some(e), Some(k)) => e.recipient == k.recipient(),
         _ => false,
     };
     let same = b.path == f.target
+        && same_etag
         && b.raw_size.unwrap_or(b.size) == f.size
         && b.encoding == encoder.encoding()
         && same_key;
@@ -1002,10 +1108,19 @@ async fn copy_all(
     events: &dyn EventSink,
 ) -> Result<Vec<ManifestFile>> {
     let backup_dir = layout::backup_dir(&plan.name);
+    let engine = &CopyEngine::new(
+        plan.tuning.copy_parallelism,
+        plan.tuning.rate_limit_mb_s as f64,
+    );
+    let streamed = !plan.encoder.encoding().is_plain()
+        || !ctx.milvus_storage.server_side_to(&ctx.backup_storage);
     futures::stream::iter(files.iter().map(|(collection, f)| {
         let target = format!("{backup_dir}{}", f.target);
         async move {
-            let entry = copy_file(ctx, &plan.encoder, f, &target)
+            let entry = engine
+                .run(f.size, streamed, || {
+                    copy_file(ctx, &plan.encoder, f, &target)
+                })
                 .await
                 .at("key", &f.source)?;
             events.emit(Event::FileDone {
@@ -1015,13 +1130,15 @@ async fn copy_all(
             Ok(entry)
         }
     }))
-    .buffer_unordered(plan.tuning.copy_parallelism)
+    .buffer_unordered(engine.width())
     .try_collect()
     .await
 }
 
-/// Copies one file; its manifest entry has the checksum of the stored
-/// bytes (a server-side copy is read back once to hash it).
+/// Copies one file; its manifest entry says how the copy was checked: the
+/// SHA-256 of the bytes streamed or the service's SHA-256 of a server-side
+/// copy, else the copy's ETag against the listed one (see [`Check`]). Only
+/// a server-side copy the service reports nothing of is read back.
 async fn copy_file(
     ctx: &Context,
     encoder: &Encoder,
@@ -1029,13 +1146,22 @@ async fn copy_file(
     target: &str,
 ) -> Result<ManifestFile> {
     if encoder.encoding().is_plain() {
+        let listed = ObjectInfo {
+            key: f.source.clone(),
+            size: f.size,
+            etag: f.etag.clone(),
+        };
         let outcome = ctx
             .milvus_storage
-            .copy_to(&f.source, &ctx.backup_storage, target)
+            .copy_listed(&listed, &ctx.backup_storage, target)
             .await?;
-        let (sha256, size) = match outcome.sha256 {
-            Some(sha) => (sha, outcome.bytes),
-            None => ctx.backup_storage.sha256(target).await?,
+        let (sha256, size, check) = match outcome.sha256 {
+            Some(sha) => (sha, outcome.bytes, outcome.check),
+            None if outcome.etag.is_some() => (String::new(), outcome.bytes, outcome.check),
+            None => {
+                let (sha, size) = ctx.backup_storage.sha256(target).await?;
+                (sha, size, Check::ReadBack)
+            }
         };
         check_unchanged(&f.source, f.size, size)?;
         return Ok(ManifestFile {
@@ -1043,6 +1169,9 @@ async fn copy_file(
             size,
             sha256,
             source: f.source.clone(),
+            check: Some(check),
+            etag: outcome.etag,
+            source_etag: f.etag.clone(),
             ..Default::default()
         });
     }
@@ -1064,6 +1193,9 @@ async fn copy_file(
         raw_size: Some(e.raw_size),
         raw_sha256: (!encoder.encoding().encrypted).then_some(e.raw_sha256),
         stored_in: None,
+        check: Some(Check::Sha256),
+        etag: None,
+        source_etag: f.etag.clone(),
     })
 }
 

@@ -275,6 +275,18 @@ pub struct ManifestFile {
     /// (incremental backups); absent when this backup holds them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_in: Option<String>,
+    /// How the copy was checked when it was made; absent in manifests of
+    /// earlier versions (whose files were all hashed: `sha256`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::storage::Check>,
+    /// ETag of the stored object when it was made (server-side copies);
+    /// an MD5 of the bytes unless it has a `-parts` suffix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// ETag of the Milvus file when it was copied: an incremental backup
+    /// shares the file when its listing shows the same key, size and ETag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_etag: Option<String>,
 }
 
 impl ManifestFile {

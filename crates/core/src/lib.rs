@@ -36,6 +36,8 @@ pub mod check;
 pub mod codec;
 pub mod config;
 pub mod context;
+pub mod copy_engine;
+pub mod deep_hash;
 pub mod delete;
 pub mod deltalog;
 pub mod error;

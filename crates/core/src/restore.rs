@@ -1056,7 +1056,10 @@ async fn stage_segment_for_import(
                     ))
                     .at("key", &key)
                 })?,
-                _ => {
+                Some(f) => crate::copy_engine::stage_checked(ctx, &key, f, &dst, s, name)
+                    .await
+                    .map_err(missing)?,
+                None => {
                     ctx.backup_storage
                         .copy_to(&key, &ctx.milvus_storage, &dst)
                         .await
@@ -1088,7 +1091,7 @@ async fn stage_segment_for_import(
 /// manifest on the way).
 fn copied_server_side(ctx: &Context, entry: Option<&format::ManifestFile>) -> bool {
     entry.is_none_or(|f| f.encoding.is_plain())
-        && ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
+        && ctx.backup_storage.server_side_to(&ctx.milvus_storage)
 }
 
 impl RestorePlan {

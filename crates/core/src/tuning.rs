@@ -16,6 +16,10 @@ pub struct Tuning {
     pub meta_parallelism: usize,
     /// Keep staged files after a restore (`backup.keepTempFiles`).
     pub keep_temp_files: bool,
+    /// Bandwidth cap of copies in MB/s, 0 for none (`backup.rateLimit`,
+    /// `--rate-limit`).
+    #[serde(default)]
+    pub rate_limit_mb_s: u32,
 }
 
 impl Tuning {
@@ -25,6 +29,7 @@ impl Tuning {
             import_parallelism: cfg.parallelism.import_job.max(1) as usize,
             meta_parallelism: 32,
             keep_temp_files: cfg.keep_temp_files,
+            rate_limit_mb_s: cfg.rate_limit,
         }
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::catalog::{self, BackupState, Problem};
 use crate::codec;
 use crate::context::Context;
+use crate::deep_hash;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{CollectionBackupInfo, Infos, PartitionBackupInfo, SegmentBackupInfo};
@@ -66,6 +67,10 @@ pub struct VerifyReport {
     pub files: u64,
     pub bytes: u64,
     pub problems: Vec<Problem>,
+    /// Files whose SHA-256 this deep check computed and stored in the
+    /// manifest (server-side copies that recorded none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hashed: u64,
     /// What `--restore-test` did, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_test: Option<RestoreTestStats>,
@@ -433,7 +438,20 @@ async fn check_contents(
         async move {
             // Shared files of an incremental backup live in another backup's folder.
             let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
-            let found = if deep {
+            let mut hashed = None;
+            let found = if deep && deep_hash::lacks_sha256(f) {
+                // A server-side copy without a SHA-256: read it, check it
+                // against the copy's ETag, and keep its SHA-256.
+                match deep_hash::hash_file(storage, &key, f).await {
+                    Ok(Ok(sha)) => {
+                        hashed = Some((f.path.clone(), sha));
+                        None
+                    }
+                    Ok(Err(damage)) => Some(damage),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Some("missing".to_string()),
+                    Err(e) => return Err(e),
+                }
+            } else if deep {
                 // Reads every byte: checksum as stored, then decrypts and
                 // decompresses where the file is encoded.
                 match codec::decode_copy(storage, &key, &f.expected(), None).await {
@@ -443,26 +461,28 @@ async fn check_contents(
                     Err(e) => return Err(e),
                 }
             } else {
-                match storage.stat(&key).await? {
+                match storage.stat_object(&key).await? {
                     None => Some("missing".to_string()),
-                    Some(size) if size != f.size => {
-                        Some(format!("size {size}, manifest says {}", f.size))
+                    Some(o) if o.size != f.size => {
+                        Some(format!("size {}, manifest says {}", o.size, f.size))
                     }
-                    Some(_) => None,
+                    Some(o) => deep_hash::etag_problem(f, o.etag.as_deref()),
                 }
             };
             events.emit(Event::FileDone {
                 collection: Some(index),
                 bytes: if deep { f.size } else { 0 },
             });
-            Ok::<_, Error>((f, found))
+            Ok::<_, Error>((f, found, hashed))
         }
     }))
     .buffer_unordered(plan.tuning.meta_parallelism)
     .collect::<Vec<_>>()
     .await;
+    let mut hashes = Vec::new();
     for result in checks {
-        let (f, found) = result?;
+        let (f, found, hashed) = result?;
+        hashes.extend(hashed);
         report.files += 1;
         report.bytes += f.size;
         if let Some(problem) = found {
@@ -470,7 +490,12 @@ async fn check_contents(
         }
     }
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    report.hashed = deep_hash::store_sha256s(storage, name, &hashes).await? as u64;
     Ok(report)
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -167,6 +167,8 @@ pub struct BackupConfig {
     pub encryption: EncryptionConfig,
     pub max_backup_num: u32,
     pub retention_days: u32,
+    /// Bandwidth cap of copies in MB/s (10^6 bytes); 0: none.
+    pub rate_limit: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -295,6 +297,7 @@ impl Default for BackupConfig {
             encryption: EncryptionConfig::default(),
             max_backup_num: 0,
             retention_days: 0,
+            rate_limit: 0,
         }
     }
 }
@@ -520,6 +523,11 @@ const KEYS: &[Key] = &[
         "backup.parallelism.importJob",
         COUNT,
         &["BACKUP_PARALLELISM_IMPORT_JOB"],
+    ),
+    key(
+        "backup.rateLimit",
+        Kind::Int(0, 1_000_000),
+        &["BACKUP_RATE_LIMIT"],
     ),
     key(
         "backup.keepTempFiles",

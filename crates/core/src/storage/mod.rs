@@ -13,12 +13,14 @@
 //! Object keys are built in [`layout`], nowhere else.
 
 pub mod layout;
+pub mod s3copy;
 
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{services, ErrorKind as DalKind, Operator};
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, MinioConfig, Secret};
 use crate::error::{Error, ErrorKind, Result};
@@ -216,20 +218,46 @@ fn host_port(address: &str, port: u16) -> String {
     }
 }
 
-/// A listed object: key relative to the storage root, and size in bytes.
+/// A listed object: key relative to the storage root, size in bytes, and
+/// the ETag the listing gave (without quotes), where the service has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// How a copy's content was checked; recorded per file in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// Streamed through the tool and hashed on the way (SHA-256).
+    Sha256,
+    /// Copied by the service, which returned the copy's SHA-256; the copy
+    /// was conditional on the source's listed ETag.
+    ServiceSha256,
+    /// Copied by the service; the copy's ETag (an MD5 of the bytes) equals
+    /// the source's listed ETag. `verify --deep` adds the SHA-256.
+    Etag,
+    /// Copied by the service; only the size is known to match (a
+    /// multipart source or copy, whose ETag is no plain MD5).
+    /// `verify --deep` adds the SHA-256.
+    Size,
+    /// Copied by the service, then read back in full to hash it.
+    ReadBack,
 }
 
 /// What one copy did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyOutcome {
     pub bytes: u64,
-    /// SHA-256 of the content when it passed through the tool.
+    /// SHA-256 of the content: hashed as it passed through the tool, or
+    /// computed by the service on a server-side copy.
     pub sha256: Option<String>,
     pub server_side: bool,
+    /// ETag of the new object, where the service reported one.
+    pub etag: Option<String>,
+    pub check: Check,
 }
 
 /// One side's object storage.
@@ -241,6 +269,9 @@ pub struct Storage {
     prefix: String,
     /// The key that opens encrypted backups (backup storage only).
     key: Option<std::sync::Arc<KeySource>>,
+    /// Signed server-side copies into other buckets of the same endpoint
+    /// (S3 with static credentials).
+    copier: Option<std::sync::Arc<s3copy::S3Copier>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -249,7 +280,11 @@ impl std::fmt::Debug for Storage {
     }
 }
 
-const CHUNK: usize = 8 * 1024 * 1024;
+const CHUNK: usize = crate::copy_engine::STREAM_CHUNK as usize;
+
+/// Context field of the error of a server-side copy whose source no longer
+/// had the ETag it was listed with.
+pub const SOURCE_CHANGED: &str = "source_changed";
 
 impl Storage {
     /// Opens a storage; makes no request yet.
@@ -347,11 +382,21 @@ impl Storage {
                     .with_max_delay(Duration::from_secs(5))
                     .with_jitter(),
             );
+        let copier = (spec.provider == Provider::S3 && !spec.use_iam).then(|| {
+            std::sync::Arc::new(s3copy::S3Copier::new(
+                &spec.endpoint(),
+                &spec.region,
+                &spec.access_key_id,
+                spec.secret_access_key.expose(),
+                spec.token.expose(),
+            ))
+        });
         Ok(Storage {
             op,
             spec,
             prefix,
             key: None,
+            copier,
         })
     }
 
@@ -410,6 +455,24 @@ impl Storage {
             }
     }
 
+    /// Whether objects of this storage copy into `other` server-side: the
+    /// same bucket, or (S3 with static credentials) any bucket of the same
+    /// endpoint with the same identity.
+    pub fn server_side_to(&self, other: &Storage) -> bool {
+        if self.same_bucket_as(other) {
+            return true;
+        }
+        let (a, b) = (&self.spec, &other.spec);
+        self.copier.is_some()
+            && other.copier.is_some()
+            && !a.force_stream
+            && !b.force_stream
+            && a.endpoint() == b.endpoint()
+            && a.access_key_id == b.access_key_id
+            && a.secret_access_key == b.secret_access_key
+            && a.token == b.token
+    }
+
     /// A lister of `prefix`, or `None` when there is nothing there (a
     /// missing folder; a missing bucket stays an error).
     async fn lister(&self, prefix: &str, recursive: bool) -> Result<Option<opendal::Lister>> {
@@ -455,7 +518,8 @@ impl Storage {
                 Provider::Local | Provider::Memory => self.stat(&key).await?.unwrap_or(0),
                 _ => entry.metadata().content_length(),
             };
-            out.push(ObjectInfo { key, size });
+            let etag = entry.metadata().etag().map(s3copy::unquote);
+            out.push(ObjectInfo { key, size, etag });
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -497,8 +561,17 @@ impl Storage {
 
     /// Size of an object, or `None` when it does not exist.
     pub async fn stat(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.stat_object(key).await?.map(|o| o.size))
+    }
+
+    /// Size and ETag of an object, or `None` when it does not exist.
+    pub async fn stat_object(&self, key: &str) -> Result<Option<ObjectInfo>> {
         match self.op.stat(&self.abs(key)).await {
-            Ok(m) => Ok(Some(m.content_length())),
+            Ok(m) => Ok(Some(ObjectInfo {
+                key: key.to_string(),
+                size: m.content_length(),
+                etag: m.etag().map(s3copy::unquote),
+            })),
             Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => Ok(None),
             Err(e) => Err(self.map_err(e, "stat", key)),
         }
@@ -562,9 +635,49 @@ impl Storage {
     }
 
     /// Copies `src` of this storage to `dst_key` of `dst`: server-side when
-    /// both are the same bucket, streamed through the tool (hashing on the
-    /// way) otherwise.
+    /// [`Storage::server_side_to`], streamed through the tool (hashing on
+    /// the way) otherwise. A signed S3 copy first asks the source's size.
     pub async fn copy_to(&self, src: &str, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
+        if self.copier.is_some() && self.server_side_to(dst) {
+            let Some(listed) = self.stat_object(src).await? else {
+                return Err(Error::not_found(format!(
+                    "`{}` not found in {}",
+                    self.abs(src),
+                    self.spec.describe()
+                ))
+                .at("key", self.abs(src)));
+            };
+            return self.copy_listed(&listed, dst, dst_key).await;
+        }
+        self.copy_object(src, None, dst, dst_key).await
+    }
+
+    /// Copies a listed object (its size and ETag as the listing gave them):
+    /// server-side when [`Storage::server_side_to`], and then checked
+    /// without reading it back — the S3 copy is conditional on the listed
+    /// ETag, its ETag must equal the source's, and the service's SHA-256
+    /// is kept where it gives one ([`Check`] says which held).
+    pub async fn copy_listed(
+        &self,
+        src: &ObjectInfo,
+        dst: &Storage,
+        dst_key: &str,
+    ) -> Result<CopyOutcome> {
+        self.copy_object(&src.key, Some(src), dst, dst_key).await
+    }
+
+    async fn copy_object(
+        &self,
+        src: &str,
+        listed: Option<&ObjectInfo>,
+        dst: &Storage,
+        dst_key: &str,
+    ) -> Result<CopyOutcome> {
+        if let (Some(copier), Some(listed)) = (&self.copier, listed) {
+            if self.server_side_to(dst) {
+                return self.signed_copy(copier, listed, dst, dst_key).await;
+            }
+        }
         if self.same_bucket_as(dst) {
             let meta = self
                 .op
@@ -579,9 +692,106 @@ impl Storage {
                 bytes,
                 sha256: None,
                 server_side: true,
+                etag: None,
+                check: Check::Size,
             });
         }
         self.stream_to(src, dst, dst_key).await
+    }
+
+    async fn signed_copy(
+        &self,
+        copier: &s3copy::S3Copier,
+        src: &ObjectInfo,
+        dst: &Storage,
+        dst_key: &str,
+    ) -> Result<CopyOutcome> {
+        let if_match = src.etag.as_deref().filter(|e| !e.is_empty());
+        let copied = copier
+            .copy(
+                (&self.spec.bucket, &self.abs(&src.key)),
+                (&dst.spec.bucket, &dst.abs(dst_key)),
+                src.size,
+                if_match,
+            )
+            .await
+            .map_err(|e| self.copy_error(e, &src.key, dst, dst_key))?;
+        let md5_source = if_match.is_some_and(s3copy::etag_is_md5);
+        if md5_source && !copied.multipart && copied.etag != src.etag.as_deref().unwrap_or_default()
+        {
+            return Err(Error::corrupt(format!(
+                "the server-side copy of `{}` into `{}` has ETag {} but the source has {} — the storage service copied different bytes; retry the backup",
+                self.abs(&src.key),
+                dst.abs(dst_key),
+                copied.etag,
+                src.etag.as_deref().unwrap_or_default()
+            ))
+            .at("key", dst.abs(dst_key)));
+        }
+        // Without a source ETag the copy was unconditional: its size is
+        // the object's, not necessarily the listed one.
+        let bytes = if if_match.is_some() {
+            src.size
+        } else {
+            dst.stat(dst_key).await?.unwrap_or(0)
+        };
+        let check = if copied.sha256.is_some() {
+            Check::ServiceSha256
+        } else if md5_source && !copied.multipart {
+            Check::Etag
+        } else {
+            Check::Size
+        };
+        Ok(CopyOutcome {
+            bytes,
+            sha256: copied.sha256,
+            server_side: true,
+            etag: Some(copied.etag).filter(|e| !e.is_empty()),
+            check,
+        })
+    }
+
+    /// A failed signed copy as one of our errors.
+    fn copy_error(&self, e: s3copy::CopyError, src: &str, dst: &Storage, dst_key: &str) -> Error {
+        let what = format!(
+            "server-side copy of `{}` ({}) into `{}` ({})",
+            self.abs(src),
+            self.spec.describe(),
+            dst.abs(dst_key),
+            dst.spec.describe()
+        );
+        let err = if e.source_changed() {
+            Error::remote(format!(
+                "`{}` changed while it was copied (its ETag is no longer the listed one) — Milvus may be compacting; retry the backup",
+                self.abs(src)
+            ))
+            .at(SOURCE_CHANGED, "etag")
+        } else if e.not_found() && e.code == "NoSuchBucket" {
+            Error::not_found(format!("{what} failed: {e} — check the bucket names"))
+        } else if e.not_found() {
+            Error::not_found(format!(
+                "`{}` not found in {}",
+                self.abs(src),
+                self.spec.describe()
+            ))
+        } else if e.is_throttle() {
+            Error::new(
+                ErrorKind::Throttled,
+                format!("storage keeps asking to slow down ({e}) on {what} — retry later, or lower backup.parallelism.copydata"),
+            )
+            .temporary(true)
+        } else if matches!(
+            e.code.as_str(),
+            "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
+        ) {
+            Error::new(
+                ErrorKind::PermissionDenied,
+                format!("{what} was refused ({e}) — the identity needs read access to the source bucket and write access to the target, or set minio.crossStorage: true to stream"),
+            )
+        } else {
+            Error::remote(format!("{what} failed: {e}")).temporary(e.is_temporary())
+        };
+        err.at("key", self.abs(src))
     }
 
     /// Copies through the tool, computing SHA-256 of the bytes as they pass.
@@ -605,6 +815,8 @@ impl Storage {
             bytes,
             sha256: Some(sha256),
             server_side: false,
+            etag: None,
+            check: Check::Sha256,
         })
     }
 
