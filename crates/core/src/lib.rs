@@ -58,6 +58,7 @@ pub mod storage;
 pub mod stream;
 pub mod tuning;
 pub mod verify;
+pub mod wall;
 
 #[cfg(test)]
 mod testkit;

@@ -168,6 +168,10 @@ pub struct RestoreStats {
     pub duration_s: f64,
     pub staging_s: f64,
     pub import_s: f64,
+    /// Wall time per phase (parallel jobs counted once; `staging_s` and
+    /// `import_s` above are sums over jobs).
+    #[serde(default)]
+    pub wall: crate::wall::WallSplit,
 }
 
 impl RestorePlan {
@@ -609,7 +613,9 @@ pub async fn execute(
         collections: plan.tasks.len(),
         ..Default::default()
     };
-    let result = restore_all(ctx, client, plan, events, cancel, &mut stats).await;
+    let spans = crate::wall::Spans::default();
+    let result = restore_all(ctx, client, plan, events, cancel, &mut stats, &spans).await;
+    stats.wall = spans.wall();
     // No renewal may rewrite the lease after the folder is swept.
     drop(lease);
     if let Some(dir) = plan.staging_dir.as_deref() {
@@ -660,6 +666,7 @@ async fn restore_all(
     events: &dyn EventSink,
     cancel: &CancellationToken,
     stats: &mut RestoreStats,
+    spans: &crate::wall::Spans,
 ) -> Result<()> {
     let opts = &plan.options;
     for (i, task) in plan.tasks.iter().enumerate() {
@@ -675,7 +682,7 @@ async fn restore_all(
         let ours = AtomicBool::new(false);
         let outcome = cancellable(
             cancel,
-            restore_collection(ctx, client, plan, (i, task), events, &ours),
+            restore_collection(ctx, client, plan, (i, task), events, &ours, spans),
         )
         .await
         .at("collection", &task.target);
@@ -717,12 +724,14 @@ async fn restore_all(
             events.phase(Phase::Loading {
                 collection: task.target.to_string(),
             });
+            let t = Instant::now();
             if let Err(e) = client
                 .load_collection(&task.target.db, &task.target.name)
                 .await
             {
                 events.warn(format!("{} restored but not loaded: {e}", task.target));
             }
+            spans.record(crate::wall::LOAD, t, Instant::now());
         }
         events.emit(Event::CollectionFinished {
             index: i,
@@ -740,15 +749,18 @@ async fn restore_collection(
     (index, task): (usize, &CollectionTask),
     events: &dyn EventSink,
     ours: &AtomicBool,
+    spans: &crate::wall::Spans,
 ) -> Result<DataStats> {
+    let t = Instant::now();
     if task.create_database {
         ensure_database(client, &task.target.db).await?;
     }
     recreate_collection(client, index, task, &plan.options, events, ours).await?;
+    spans.record(crate::wall::CREATE, t, Instant::now());
     if plan.options.meta_only {
         return Ok(DataStats::default());
     }
-    restore_data(ctx, client, plan, index, task, events).await
+    restore_data(ctx, client, plan, index, task, events, spans).await
 }
 
 /// Creates a database unless it exists by now (an earlier collection of the
@@ -926,6 +938,7 @@ async fn restore_data(
     index: usize,
     task: &CollectionTask,
     events: &dyn EventSink,
+    spans: &crate::wall::Spans,
 ) -> Result<DataStats> {
     let segments = segments_with_files(&task.meta);
     let total_bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
@@ -942,6 +955,9 @@ async fn restore_data(
         async move {
             let done =
                 restore_segment(ctx, client, plan, index, task, partition, seg, events).await?;
+            let staged_at = done.started + done.staging;
+            spans.record(crate::wall::STAGING, done.started, staged_at);
+            spans.record(crate::wall::IMPORT, staged_at, staged_at + done.import);
             staged.fetch_add(done.staged_bytes, Ordering::Relaxed);
             staging_ns.fetch_add(done.staging.as_nanos() as u64, Ordering::Relaxed);
             import_ns.fetch_add(done.import.as_nanos() as u64, Ordering::Relaxed);
@@ -1188,6 +1204,8 @@ pub(crate) struct SegmentRestore {
     pub staged_bytes: u64,
     pub staging: Duration,
     pub import: Duration,
+    /// When staging began (import followed it directly).
+    pub started: Instant,
 }
 
 /// Stages (when needed) and imports one segment of a planned task, then
@@ -1225,6 +1243,7 @@ pub(crate) async fn restore_segment(
         staged_bytes,
         staging,
         import,
+        started: t0,
     })
 }
 

@@ -50,16 +50,15 @@ async fn verify_names_missing_truncated_and_changed_files() {
         .write(&files[0].key, flipped)
         .await
         .unwrap();
-    let plain = cli()
+    // Sizes still match; the rewritten object's ETag does not (the copy
+    // was server-side, its ETag recorded).
+    cli()
         .arg("--config")
         .arg(&cfg)
         .args(["verify", "-n", &name])
         .assert()
-        .success();
-    assert!(
-        !String::from_utf8_lossy(&plain.get_output().stdout).contains("BAD"),
-        "sizes still match"
-    );
+        .code(9)
+        .stdout(predicate::str::contains("ETag"));
     cli()
         .arg("--config")
         .arg(&cfg)
@@ -87,7 +86,8 @@ async fn verify_names_missing_truncated_and_changed_files() {
         .code(9);
     let reports: Vec<serde_json::Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let problems = reports[0]["problems"].as_array().unwrap();
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    // The flipped file too (its ETag), beside the two.
+    assert_eq!(problems.len(), 3, "{problems:?}");
     let find = |k: &str| {
         problems
             .iter()
@@ -99,6 +99,7 @@ async fn verify_names_missing_truncated_and_changed_files() {
     };
     assert!(find(&files[1].key).starts_with("size"), "{problems:?}");
     assert_eq!(find(&files[2].key), "missing");
+    assert!(find(&files[0].key).contains("ETag"), "{problems:?}");
     milvus_backup_core::delete::delete_backup(&ctx.backup_storage, &name)
         .await
         .unwrap();

@@ -719,13 +719,15 @@ impl Storage {
         let md5_source = if_match.is_some_and(s3copy::etag_is_md5);
         if md5_source && !copied.multipart && copied.etag != src.etag.as_deref().unwrap_or_default()
         {
-            return Err(Error::corrupt(format!(
-                "the server-side copy of `{}` into `{}` has ETag {} but the source has {} — the storage service copied different bytes; retry the backup",
+            // A service that ignores `x-amz-copy-source-if-match` copied
+            // whatever the source holds now.
+            return Err(Error::remote(format!(
+                "`{}` changed while it was copied (the copy's ETag {} is not the listed {}) — Milvus may be compacting; retry the backup",
                 self.abs(&src.key),
-                dst.abs(dst_key),
                 copied.etag,
                 src.etag.as_deref().unwrap_or_default()
             ))
+            .at(SOURCE_CHANGED, "etag")
             .at("key", dst.abs(dst_key)));
         }
         // Without a source ETag the copy was unconditional: its size is
