@@ -1,94 +1,164 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): backs up a collection with >= 1 GiB of binlogs on
-# the local S3 server and restores it into a second Milvus. Prints, from one
-# run: our backup MB/s (same bucket: server-side copy; another bucket:
-# streamed), `rclone copy` MB/s for the same prefix, our peak RSS, and
-# restore rows/s, MB/s and the staging/import split.
+# Benchmark (not a test): backs up a collection of >= 1 GiB of binlogs and
+# restores it into a second Milvus. Prints, from one run:
+#   - backup into another bucket of the same S3 server (server-side copies)
+#     against `rclone copy` (server-side) of the same insert logs;
+#   - backup into a second S3 service (streamed) against
+#     `rclone copy --disable copy` between the same two services;
+#   - peak RSS of each; an incremental backup of the unchanged collection
+#     against the full one; a --rate-limit run against its cap;
+#   - restore rows/s with the wall-time split (create, staging, import, load);
+#   - `list` of 1,000 backups and `get` of a 10,000-segment backup
+#     (catalogs made by copying and widening meta files).
 #
-#   bench/backup_restore.sh [GiB]        # default 1.0
+#   bench/backup_restore.sh [GiB ...]     # default 1.0; e.g. `1 5`
 #
-# Uses its own servers (run dir /tmp/milvus-backup-bench, ports 216xx).
+# Uses its own servers (run dir /tmp/milvus-backup-bench, ports 216xx) and
+# installs what it needs (rclone and GNU time from Debian's packages).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-gib=${1:-1.0}
+sizes=("${@:-1.0}")
 export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_BENCH:-/tmp/milvus-backup-bench}
 export MBT_PORT_BASE=${MBT_PORT_BASE:-21600}
 export MBT_SERVICES="A B"
+export MBT_MINIMAL=1
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need rclone rclone
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
-cargo build --release --locked --quiet
+cargo build --release --quiet -p milvus-backup
 bin=$PWD/target/release/milvus-backup
 scripts/testenv.sh start
 # shellcheck disable=SC1091
 source "$MILVUS_BACKUP_TESTENV/env.sh"
 work=$MILVUS_BACKUP_TESTENV/bench
 mkdir -p "$work"
-s3_port=${MBT_S3_ENDPOINT##*:}
+py_s3=${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}/venv-moto/bin/python
 
-yaml() { # yaml INSTANCE BACKUP_BUCKET
+yaml() { # yaml INSTANCE BACKUP_ENDPOINT BACKUP_BUCKET BACKUP_ROOT [extra backup: keys]
     local port_var="MBT_$1_PORT" bucket_var="MBT_$1_BUCKET"
     cat <<YAML
 milvus: { address: 127.0.0.1, port: ${!port_var} }
 minio:
   address: 127.0.0.1
-  port: $s3_port
+  port: ${MBT_S3_ENDPOINT##*:}
   accessKeyID: $MBT_S3_ACCESS_KEY
   secretAccessKey: $MBT_S3_SECRET_KEY
   bucketName: ${!bucket_var}
   rootPath: files
-  backupBucketName: $2
-  backupRootPath: bench
-backup: { gcPause: { enable: false }, parallelism: { copydata: 64, importJob: 4 } }
+  backupAddress: 127.0.0.1
+  backupPort: ${2##*:}
+  backupAccessKeyID: $MBT_S3_ACCESS_KEY
+  backupSecretAccessKey: $MBT_S3_SECRET_KEY
+  backupBucketName: $3
+  backupRootPath: $4
+backup: { gcPause: { enable: false }, parallelism: { copydata: 64, importJob: 4 }$5 }
 YAML
 }
-yaml A "$MBT_A_BUCKET" >"$work/same.yaml"
-yaml A "$MBT_BACKUP_BUCKET" >"$work/other.yaml"
-yaml B "$MBT_BACKUP_BUCKET" >"$work/restore.yaml"
+yaml A "$MBT_S3_ENDPOINT" "$MBT_BACKUP_BUCKET" bench "" >"$work/other.yaml"
+yaml A "$MBT_S3B_ENDPOINT" "$MBT_BACKUP_BUCKET" bench "" >"$work/stream.yaml"
+yaml A "$MBT_S3_ENDPOINT" "$MBT_BACKUP_BUCKET" bench-rate "" >"$work/rate.yaml"
+yaml B "$MBT_S3_ENDPOINT" "$MBT_BACKUP_BUCKET" bench "" >"$work/restore.yaml"
+yaml A "$MBT_S3_ENDPOINT" "$MBT_BACKUP_BUCKET" bench-catalog "" >"$work/catalog.yaml"
 
-echo "== creating ${gib} GiB of vectors in Milvus A"
-data=$("$MBT_PY_23" bench/make_data.py --port "$MBT_A_PORT" --gib "$gib" 2>/dev/null)
-rows=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rows"])' "$data")
-echo "   $rows rows"
-
-run_backup() { # run_backup CONFIG NAME -> prints JSON stats; peak RSS in $work/rss
-    /usr/bin/time -f "%M" -o "$work/rss" "$bin" --json --config "$1" create -n "$2" -c bench_vectors -f
-}
-
-"$bin" -q --config "$work/same.yaml" delete --all --yes || true
-"$bin" -q --config "$work/other.yaml" delete --all --yes || true
-same=$(run_backup "$work/same.yaml" bench_same); rss_same=$(cat "$work/rss")
-other=$(run_backup "$work/other.yaml" bench_other); rss_other=$(cat "$work/rss")
-
-# rclone: the same insert logs, from Milvus's bucket to the backup bucket.
-coll_id=$("$bin" --json --config "$work/same.yaml" get -n bench_same | python3 -c 'import json,sys; print(json.load(sys.stdin)["collection_backups"][0]["collection_id"])')
 export RCLONE_CONFIG_S3_TYPE=s3 RCLONE_CONFIG_S3_PROVIDER=Other RCLONE_CONFIG_S3_ENDPOINT=$MBT_S3_ENDPOINT \
     RCLONE_CONFIG_S3_ACCESS_KEY_ID=$MBT_S3_ACCESS_KEY RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$MBT_S3_SECRET_KEY
-bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["size_bytes"])' "$same")
-t0=$(date +%s.%N)
-env -u AWS_CA_BUNDLE rclone copy --transfers 64 --checkers 64 "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id" 2>/dev/null
-t1=$(date +%s.%N)
-env -u AWS_CA_BUNDLE rclone copy --transfers 64 --checkers 64 --s3-no-check-bucket --disable copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3:$MBT_BACKUP_BUCKET/rclone-bench-stream/insert_log/$coll_id" 2>/dev/null
-t2=$(date +%s.%N)
+export RCLONE_CONFIG_S3B_TYPE=s3 RCLONE_CONFIG_S3B_PROVIDER=Other RCLONE_CONFIG_S3B_ENDPOINT=$MBT_S3B_ENDPOINT \
+    RCLONE_CONFIG_S3B_ACCESS_KEY_ID=$MBT_S3_ACCESS_KEY RCLONE_CONFIG_S3B_SECRET_ACCESS_KEY=$MBT_S3_SECRET_KEY
+rcl() { env -u AWS_CA_BUNDLE rclone --transfers 64 --checkers 64 --s3-no-check-bucket "$@" 2>/dev/null; }
+now() { date +%s.%N; }
+timed() { # timed OUT_JSON RSS_FILE CMD... : JSON stats on stdout, peak RSS (KiB) in RSS_FILE
+    local out=$1 rss=$2
+    shift 2
+    /usr/bin/time -f "%M" -o "$rss" "$@" >"$out"
+}
+clean() { for c in other stream rate catalog; do "$bin" -q --config "$work/$c.yaml" delete --all --yes >/dev/null 2>&1 || true; done; }
 
-echo "== restoring into Milvus B"
-restore=$(/usr/bin/time -f "%M" -o "$work/rss_restore" "$bin" --json --config "$work/restore.yaml" restore -n bench_other -s "_r$(date +%s)")
+for gib in "${sizes[@]}"; do
+    echo "== ${gib} GiB: creating vectors in Milvus A"
+    data=$("$MBT_PY_23" bench/make_data.py --port "$MBT_A_PORT" --gib "$gib" 2>/dev/null)
+    rows=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rows"])' "$data")
+    clean
+    rcl purge "s3:$MBT_BACKUP_BUCKET/rclone-bench" || true
+    rcl purge "s3b:$MBT_BACKUP_BUCKET/rclone-bench" || true
 
-python3 - "$same" "$other" "$restore" "$bytes" "$t0" "$t1" "$t2" "$rss_same" "$rss_other" "$(cat "$work/rss_restore")" <<'PY'
+    echo "== backups"
+    timed "$work/full.json" "$work/full.rss" "$bin" --json --config "$work/other.yaml" create -n full -c bench_vectors -f
+    timed "$work/incr.json" "$work/incr.rss" "$bin" --json --config "$work/other.yaml" create -n incr -c bench_vectors -f --incremental
+    timed "$work/stream.json" "$work/stream.rss" "$bin" --json --config "$work/stream.yaml" create -n stream -c bench_vectors -f
+    mb=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["size_bytes"] / 1e6)' "$work/full.json")
+    cap=$(python3 -c 'import sys; print(max(1, int(float(sys.argv[1]) / 15)))' "$mb") # ~15 s at the cap
+    timed "$work/rate.json" "$work/rate.rss" "$bin" --json --config "$work/rate.yaml" create -n capped -c bench_vectors -f --rate-limit "$cap"
+
+    coll_id=$("$bin" --json --config "$work/other.yaml" get -n full | python3 -c 'import json,sys; print(json.load(sys.stdin)["collection_backups"][0]["collection_id"])')
+    t0=$(now)
+    rcl copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
+    t1=$(now)
+    rcl copy --disable copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3b:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
+    t2=$(now)
+    rclone_mb=$(env -u AWS_CA_BUNDLE rclone size --json "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"] / 1e6)')
+
+    echo "== restoring into Milvus B"
+    t3=$(now)
+    "$bin" -q --config "$work/restore.yaml" restore -n full -s _plan --dry-run >/dev/null
+    t4=$(now)
+    timed "$work/restore.json" "$work/restore.rss" "$bin" --json --config "$work/restore.yaml" restore -n full -s "_r$(date +%s)"
+
+    echo "== catalog: 1,000 backups, one of 10,000 segments"
+    "$py_s3" - "$MBT_S3_ENDPOINT" "$MBT_S3_ACCESS_KEY" "$MBT_S3_SECRET_KEY" "$MBT_BACKUP_BUCKET" <<'PY'
 import json, sys
-same, other, restore = (json.loads(x) for x in sys.argv[1:4])
-size, t0, t1, t2 = int(sys.argv[4]), *map(float, sys.argv[5:8])
-rss = [int(x) / 1024 for x in sys.argv[8:11]]
-mb = size / 1e6
-print(f"\nbinlogs: {mb:.0f} MB in {same['files']} files, {same['entities']} entities")
-print(f"backup, same bucket (server-side copy + read-back checksum): {mb / same['duration_s']:7.1f} MB/s  {same['duration_s']:6.1f} s  peak RSS {rss[0]:.0f} MiB")
-print(f"backup, other bucket (streamed, checksummed in flight):      {mb / other['duration_s']:7.1f} MB/s  {other['duration_s']:6.1f} s  peak RSS {rss[1]:.0f} MiB")
-print(f"rclone copy, other bucket (server-side copy):                {mb / (t1 - t0):7.1f} MB/s  {t1 - t0:6.1f} s")
-print(f"rclone copy --disable copy, other bucket (streamed):         {mb / (t2 - t1):7.1f} MB/s  {t2 - t1:6.1f} s")
-d = restore["duration_s"]
-print(f"restore into another Milvus: {restore['entities'] / d:,.0f} rows/s  {mb / d:.1f} MB/s  {d:.1f} s "
-      f"(staging {restore['staging_s']:.1f} s, import {restore['import_s']:.1f} s summed over jobs; "
-      f"{restore['staged_bytes'] / 1e6:.0f} MB staged)  peak RSS {rss[2]:.0f} MiB")
+from concurrent.futures import ThreadPoolExecutor
+import boto3
+endpoint, ak, sk, bucket = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ak, aws_secret_access_key=sk,
+                  region_name="us-east-1", config=boto3.session.Config(max_pool_connections=64))
+src = "bench/full/meta/"
+metas = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=src)["Contents"]]
+def copy(i):
+    for k in metas:
+        s3.copy_object(Bucket=bucket, Key=f"bench-catalog/cat_{i:04d}/meta/{k[len(src):]}",
+                       CopySource={"Bucket": bucket, "Key": k})
+with ThreadPoolExecutor(64) as pool:
+    list(pool.map(copy, range(1000)))
+# One backup of 10,000 segments: the bench backup's segments repeated.
+full = json.loads(s3.get_object(Bucket=bucket, Key=src + "full_meta.json")["Body"].read())
+part = full["collection_backups"][0]["partition_backups"][0]
+segs = part["segment_backups"]
+part["segment_backups"] = [dict(segs[i % len(segs)], segment_id=10**9 + i) for i in range(10000)]
+s3.put_object(Bucket=bucket, Key="bench-catalog/wide/meta/full_meta.json", Body=json.dumps(full).encode())
 PY
+    t5=$(now)
+    "$bin" -q --config "$work/catalog.yaml" list >/dev/null
+    t6=$(now)
+    "$bin" --json --config "$work/catalog.yaml" get -n wide >/dev/null
+    t7=$(now)
+
+    python3 - "$work" "$gib" "$rows" "$mb" "$rclone_mb" "$cap" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t7" <<'PY'
+import json, sys
+work, gib, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mb, rclone_mb, cap = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+t0, t1, t2, t3, t4, t5, t6, t7 = map(float, sys.argv[7:15])
+st = {n: json.load(open(f"{work}/{n}.json")) for n in ["full", "incr", "stream", "rate", "restore"]}
+rss = {n: int(open(f"{work}/{n}.rss").read().split()[-1]) / 1024 for n in st}
+full, incr, stream, rate, rs = (st[n] for n in ["full", "incr", "stream", "rate", "restore"])
+ours_ss, ours_st = mb / full["duration_s"], mb / stream["duration_s"]
+rc_ss, rc_st = rclone_mb / (t1 - t0), rclone_mb / (t2 - t1)
+print(f"\n--- {gib} GiB: {mb:.0f} MB of binlogs in {full['files']} files, {rows:,} rows ---")
+print(f"another bucket, same S3 (server-side): ours {ours_ss:7.1f} MB/s ({full['duration_s']:.1f} s, peak RSS {rss['full']:.0f} MiB)"
+      f"  rclone copy {rc_ss:7.1f} MB/s ({t1 - t0:.1f} s)  ratio {ours_ss / rc_ss:.2f}x")
+print(f"second S3 service (streamed):          ours {ours_st:7.1f} MB/s ({stream['duration_s']:.1f} s, peak RSS {rss['stream']:.0f} MiB)"
+      f"  rclone --disable copy {rc_st:7.1f} MB/s ({t2 - t1:.1f} s)  ratio {ours_st / rc_st:.2f}x")
+print(f"incremental of unchanged data: {incr['duration_s']:.2f} s = {100 * incr['duration_s'] / full['duration_s']:.1f} % of full"
+      f" ({incr['shared_files']} files shared, {incr['copied_bytes']} bytes copied, peak RSS {rss['incr']:.0f} MiB)")
+print(f"--rate-limit {cap} MB/s: {mb / rate['duration_s']:.1f} MB/s over the whole backup ({rate['duration_s']:.1f} s,"
+      f" {100 * (mb / rate['duration_s'] / cap - 1):+.1f} % of the cap)")
+w = rs["wall"]
+print(f"restore: {rs['entities'] / rs['duration_s']:,.0f} rows/s  {mb / rs['duration_s']:.1f} MB/s  {rs['duration_s']:.1f} s; wall split:"
+      f" plan {t4 - t3:.1f} s, create {w['create_s']:.1f} s, staging {w['staging_s']:.1f} s, import {w['import_s']:.1f} s,"
+      f" load {w['load_s']:.1f} s; {rs['staged_bytes'] / 1e6:.0f} MB staged (server-side), peak RSS {rss['restore']:.0f} MiB")
+overhead = rs["duration_s"] - w["import_s"]
+print(f"restore overhead (wall time outside Milvus's imports): {overhead:.1f} s = {100 * overhead / max(w['import_s'], 1e-9):.0f} % of import")
+print(f"catalog: list of 1,000 backups {t6 - t5:.2f} s; get of a 10,000-segment backup {t7 - t6:.2f} s")
+PY
+done
