@@ -13,13 +13,13 @@
 #
 #   bench/backup_restore.sh [GiB ...]     # default 1.0; e.g. `1 5`
 #
-# Uses its own servers (run dir /tmp/milvus-backup-bench, ports 216xx) and
+# Uses its own servers (run dir /tmp/milvus-backup-bench-perf, ports 246xx-249xx) and
 # installs what it needs (rclone and GNU time from Debian's packages).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sizes=("${@:-1.0}")
-export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_BENCH:-/tmp/milvus-backup-bench}
-export MBT_PORT_BASE=${MBT_PORT_BASE:-21600}
+export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_BENCH:-/tmp/milvus-backup-bench-perf}
+export MBT_PORT_BASE=${MBT_PORT_BASE:-24600}
 export MBT_SERVICES="A B"
 export MBT_MINIMAL=1
 
@@ -27,7 +27,6 @@ need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -
 need rclone rclone
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
-cargo build --release --quiet -p milvus-backup
 bin=$PWD/target/release/milvus-backup
 scripts/testenv.sh start
 # shellcheck disable=SC1091
@@ -79,6 +78,7 @@ for gib in "${sizes[@]}"; do
     echo "== ${gib} GiB: creating vectors in Milvus A"
     data=$("$MBT_PY_23" bench/make_data.py --port "$MBT_A_PORT" --gib "$gib" 2>/dev/null)
     rows=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rows"])' "$data")
+    cargo build --release --quiet -p milvus-backup # after the data: the build overlaps the servers' start
     clean
     rcl purge "s3:$MBT_BACKUP_BUCKET/rclone-bench" || true
     rcl purge "s3b:$MBT_BACKUP_BUCKET/rclone-bench" || true
