@@ -3,33 +3,16 @@
 //! a changed copy by its ETag and `verify --deep` by its bytes (also for a
 //! copy whose service gave no SHA-256: deep computes and stores it).
 
-use milvus_backup_core::config::Secret;
 use milvus_backup_core::format::{Manifest, Summary};
 use milvus_backup_core::storage::s3copy::S3Copier;
-use milvus_backup_core::storage::{layout, Check, Provider, Side, Storage, StorageSpec};
+use milvus_backup_core::storage::{layout, Check, Storage};
 use milvus_backup_core::Context;
 use sha2::{Digest, Sha256};
 
-use crate::env::{cli, config, config_file, config_yaml, generated, unique, var};
+use crate::env::{cli, config, config_file, config_yaml, generated, run, unique, var};
 
 fn s3(bucket: &str, root: &str) -> Storage {
-    Storage::open(StorageSpec {
-        side: Side::Backup,
-        provider: Provider::S3,
-        address: var("MBT_S3_ENDPOINT"),
-        use_ssl: false,
-        region: "us-east-1".into(),
-        bucket: bucket.into(),
-        root: root.into(),
-        access_key_id: var("MBT_S3_ACCESS_KEY"),
-        secret_access_key: Secret::new(var("MBT_S3_SECRET_KEY")),
-        token: Secret::default(),
-        use_iam: false,
-        iam_endpoint: String::new(),
-        gcp_credential_json: String::new(),
-        force_stream: false,
-    })
-    .unwrap()
+    crate::storage::s3("MBT_S3_ENDPOINT", bucket, root)
 }
 
 fn sha(data: &[u8]) -> String {
@@ -102,12 +85,7 @@ async fn server_side_copies_are_checked_and_deep_verify_hashes_and_catches_a_fli
     let yaml = config_yaml("A", &unique("pf_check"));
     let (_d, cfg) = config_file(&yaml);
     let name = unique("pf_v");
-    cli()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["create", "-n", &name, "-c", &g.full_name()])
-        .assert()
-        .success();
+    run(&cfg, &[], &["create", "-n", &name, "-c", &g.full_name()]);
     let ctx = Context::open(&config(&yaml, &[])).unwrap();
     let storage = &ctx.backup_storage;
     let manifest_key = layout::backup_meta_file(&name, layout::MANIFEST);

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::env::{unique, var};
 
-fn s3(endpoint_var: &str, bucket: &str, root: &str) -> Storage {
+pub(crate) fn s3(endpoint_var: &str, bucket: &str, root: &str) -> Storage {
     let (ak, sk) = if endpoint_var == "MBT_S3B_ENDPOINT" {
         (var("MBT_S3B_ACCESS_KEY"), var("MBT_S3B_SECRET_KEY"))
     } else {
