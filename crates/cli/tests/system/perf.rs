@@ -132,7 +132,7 @@ async fn server_side_copies_are_checked_and_deep_verify_hashes_and_catches_a_fli
             .arg("--json")
             .arg("--config")
             .arg(&cfg)
-            .args(["verify", "-n", &name, "--deep"])
+            .args(["verify", "-n", name, "--deep"])
             .assert()
             .code(code);
         let reports: Vec<serde_json::Value> =
@@ -151,7 +151,7 @@ async fn server_side_copies_are_checked_and_deep_verify_hashes_and_catches_a_fli
     // One byte flipped in a copy that has only its ETag.
     let mut manifest = manifest;
     manifest.files[0].sha256.clear();
-    let victim = layout::join(&layout::backup_dir(&name), &manifest.files[0].path);
+    let victim = layout::join(&layout::backup_dir(name), &manifest.files[0].path);
     write_manifest(manifest.clone()).await;
     let mut bytes = storage.read(&victim).await.unwrap();
     let mid = bytes.len() / 2;
@@ -171,7 +171,7 @@ async fn server_side_copies_are_checked_and_deep_verify_hashes_and_catches_a_fli
     let out = cli()
         .arg("--config")
         .arg(&cfg)
-        .args(["verify", "-n", &name])
+        .args(["verify", "-n", name])
         .assert()
         .code(9);
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("ETag"));
@@ -179,12 +179,12 @@ async fn server_side_copies_are_checked_and_deep_verify_hashes_and_catches_a_fli
     let out = cli()
         .arg("--config")
         .arg(&cfg)
-        .args(["restore", "-n", &name, "-s", "_pf"])
+        .args(["restore", "-n", name, "-s", "_pf"])
         .assert()
         .code(9);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("damaged"));
 
-    milvus_backup_core::delete::delete_backup(storage, &name)
+    milvus_backup_core::delete::delete_backup(storage, name)
         .await
         .unwrap();
 }
