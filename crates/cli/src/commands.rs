@@ -349,9 +349,19 @@ pub struct RestoreArgs {
     /// Do not load collections that were loaded at backup time.
     #[arg(long = "no-load")]
     no_load: bool,
-    /// Restore users and roles too.
+    /// Restore users and roles too: missing roles, grants, users and their
+    /// roles are created; existing ones are left as they are.
     #[arg(long)]
     rbac: bool,
+    /// With --rbac: `user:password` per line, the passwords of the users
+    /// to create (users it lacks are reported and skipped).
+    #[arg(
+        long = "rbac-user-password-file",
+        alias = "rbac_user_password_file",
+        value_name = "FILE",
+        requires = "rbac"
+    )]
+    rbac_user_password_file: Option<std::path::PathBuf>,
     /// Print the plan (targets, what exists and would be refused, staging,
     /// import jobs) and change nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -488,6 +498,9 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         println!("  Backup size: {}{stored}", human_bytes(stats.size_bytes));
         println!("  Files: {}", stats.files);
         println!("  Duration: {}", human_duration(stats.duration_s));
+        if let Some(rbac) = &stats.rbac {
+            println!("{}", crate::rbac::counts_line(rbac));
+        }
         if let Some(base) = &stats.base_backup {
             println!(
                 "incremental on `{base}`: {} file(s) shared, {} copied",
@@ -536,6 +549,9 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
         t.files - t.shared_files,
         human_bytes(t.bytes - t.shared_bytes)
     );
+    if let Some(rbac) = &plan.rbac {
+        println!("{}", crate::rbac::counts_line(rbac));
+    }
     if let Some(base) = &plan.base_backup {
         println!(
             "incremental on `{base}`: shares {} file(s) ({})",
@@ -587,6 +603,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         drop_exist_index: args.drop_exist_index,
         load: !args.no_load,
         rbac: args.rbac,
+        rbac_user_password_file: args.rbac_user_password_file,
         tuning: None,
         overrides: Default::default(),
     };
@@ -620,6 +637,9 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
             human_bytes(stats.staged_bytes)
         );
         println!("  Duration: {}", human_duration(stats.duration_s));
+        if let Some(rbac) = &stats.rbac {
+            crate::rbac::print_plan(rbac, false);
+        }
     }
     Ok(())
 }
@@ -741,6 +761,9 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
             ctx.milvus_storage.spec().describe()
         ),
         None => println!("staging: none, Milvus reads the backup's files in place"),
+    }
+    if let Some(rbac) = &plan.rbac {
+        crate::rbac::print_plan(rbac, true);
     }
 }
 

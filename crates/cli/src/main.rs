@@ -6,6 +6,7 @@ mod commands;
 mod logical;
 mod output;
 mod progress;
+mod rbac;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

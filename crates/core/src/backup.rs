@@ -137,6 +137,9 @@ pub struct BackupPlan {
     /// The password's root key is made (first encrypted backup there).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub new_root_key: bool,
+    /// Users, roles, grants and privilege groups it records (`--rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacCounts>,
     #[serde(skip)]
     encoder: Encoder,
     #[serde(skip)]
@@ -174,6 +177,9 @@ pub struct BackupStats {
     /// Backups removed by the retention policy afterwards.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retention_deleted: Vec<String>,
+    /// Users, roles, grants and privilege groups recorded (`--rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacCounts>,
 }
 
 impl BackupPlan {
@@ -259,16 +265,12 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             ))
         });
     }
-    if opts.rbac {
-        return Err(Error::unsupported(
-            "--rbac is not supported yet: users and roles are not backed up",
-        ));
-    }
     let (encoder, new_root_key) = encoder(ctx, opts).await?;
     let client = ctx.milvus().await?;
     let client = client.as_ref();
     let selected = opts.selection.resolve(client).await?;
-    if selected.is_empty() {
+    // `--rbac` alone on a Milvus without collections: users and roles only.
+    if selected.is_empty() && !opts.rbac {
         return Err(Error::not_found(format!(
             "Milvus at {} has no collections to back up",
             client.address()
@@ -277,7 +279,12 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
     let mut notes = Vec::new();
     let base = base_backup(ctx, opts, &selected, &mut notes).await?;
     let now = chrono::Utc::now();
+    let rbac_meta = match opts.rbac {
+        true => Some(crate::rbac::collect(client).await?),
+        false => None,
+    };
     let info = BackupInfo {
+        rbac_meta,
         id: uuid::Uuid::new_v4().to_string(),
         state_code: 2,
         name: name.clone(),
@@ -315,6 +322,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
         retention: Retention::from_config(&ctx.config.backup),
         new_root_key,
+        rbac: info.rbac_meta.as_ref().map(|m| m.counts()),
         encoder,
         base_manifest: base.map(|(_, m)| m),
         info,
@@ -348,7 +356,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             Err(e) => return Err(e.at("collection", coll)),
         }
     }
-    if plan.collections.is_empty() {
+    if plan.collections.is_empty() && !selected.is_empty() {
         return Err(Error::not_found(format!(
             "nothing to back up: every selected collection was dropped meanwhile ({})",
             plan.notes.join("; ")
@@ -1255,6 +1263,7 @@ async fn write_meta(
         shared_files,
         base_backup: manifest.base_backup.clone(),
         duration_s: started.elapsed().as_secs_f64(),
+        rbac: plan.rbac,
         ..Default::default()
     })
 }

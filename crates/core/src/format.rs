@@ -59,7 +59,7 @@ pub struct BackupInfo {
     pub milvus_version: String,
     pub database_backups: Vec<DatabaseBackupInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rbac_meta: Option<serde_json::Value>,
+    pub rbac_meta: Option<crate::rbac::RbacMeta>,
     pub format: String,
 }
 

@@ -19,7 +19,8 @@
 //! - [`selection`]: which collections an operation covers.
 //! - [`catalog`]: the backups in storage — `list`, `get`, reading meta;
 //!   [`delete`]: deleting backups and retention.
-//! - [`backup`]: `create`; [`restore`]: `restore`.
+//! - [`backup`]: `create`; [`restore`]: `restore`; [`rbac`]: users and
+//!   roles in both (`--rbac`).
 //! - [`logical`]: `export` and `import` of rows as Parquet or JSON files,
 //!   over gRPC alone.
 //! - [`verify`]: meta consistency, file presence, sizes and checksums, and
@@ -47,6 +48,7 @@ pub mod keyring;
 pub mod logical;
 pub mod milvus;
 pub mod naming;
+pub mod rbac;
 pub mod rehearsal;
 pub mod restore;
 pub mod sample;

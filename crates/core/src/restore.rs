@@ -67,6 +67,10 @@ pub struct RestoreOptions {
     /// Restore users and roles too.
     #[serde(default)]
     pub rbac: bool,
+    /// `user:password` lines: the passwords of the users `rbac` creates
+    /// (users it lacks are skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rbac_user_password_file: Option<std::path::PathBuf>,
     /// Parallelism and temp files; from `backup.*` when `None`.
     #[serde(default)]
     pub tuning: Option<Tuning>,
@@ -156,6 +160,9 @@ pub struct RestorePlan {
     /// The backup's manifest: where each file is and how it is stored.
     #[serde(skip)]
     pub manifest: Option<Manifest>,
+    /// Users, roles and grants to create, existing or skipped (`rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacPlan>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -168,6 +175,9 @@ pub struct RestoreStats {
     pub duration_s: f64,
     pub staging_s: f64,
     pub import_s: f64,
+    /// Users, roles and grants created, existing or skipped (`rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacPlan>,
 }
 
 impl RestorePlan {
@@ -309,12 +319,6 @@ fn target_of(
 /// single collections are in the plan ([`RestorePlan::check`]); bad options
 /// and an unreadable backup are errors.
 pub async fn plan(ctx: &Context, opts: &RestoreOptions) -> Result<RestorePlan> {
-    if opts.rbac {
-        return Err(Error::unsupported(
-            "--rbac is not supported yet: users and roles are not restored",
-        )
-        .during("restore"));
-    }
     let info = catalog::get(&ctx.backup_storage, &opts.backup_name)
         .await
         .during("restore")?;
@@ -534,8 +538,21 @@ pub(crate) async fn plan_from(
         ));
     }
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
-    let staging = !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
-        || manifest.as_ref().is_some_and(|m| !m.self_contained_plain());
+    let staging = !tasks.is_empty()
+        && (!ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
+            || manifest.as_ref().is_some_and(|m| !m.self_contained_plain()));
+    let rbac = match (opts.rbac, &info.rbac_meta) {
+        (false, _) => None,
+        (true, Some(meta)) => {
+            Some(crate::rbac::plan(client, meta, opts.rbac_user_password_file.as_deref()).await?)
+        }
+        (true, None) => {
+            return Err(Error::not_found(format!(
+                "backup `{}` holds no users and roles (it was created without --rbac)",
+                info.name
+            )))
+        }
+    };
     // Named after the backup so leftovers are easy to attribute.
     let staging_dir = staging.then(|| crate::staging::new_dir(&info.name));
     Ok(RestorePlan {
@@ -548,6 +565,7 @@ pub(crate) async fn plan_from(
             .tuning
             .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
         manifest,
+        rbac,
     })
 }
 
@@ -609,7 +627,14 @@ pub async fn execute(
         collections: plan.tasks.len(),
         ..Default::default()
     };
-    let result = restore_all(ctx, client, plan, events, cancel, &mut stats).await;
+    let result = match &plan.rbac {
+        Some(rbac) => restore_rbac(client, rbac, events, &mut stats).await,
+        None => Ok(()),
+    };
+    let result = match result {
+        Ok(()) => restore_all(ctx, client, plan, events, cancel, &mut stats).await,
+        Err(e) => Err(e),
+    };
     // No renewal may rewrite the lease after the folder is swept.
     drop(lease);
     if let Some(dir) = plan.staging_dir.as_deref() {
@@ -629,6 +654,26 @@ pub async fn execute(
     result.during("restore")?;
     stats.duration_s = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Creates the missing users, roles and grants; reports the skipped ones.
+async fn restore_rbac(
+    client: &dyn Milvus,
+    plan: &crate::rbac::RbacPlan,
+    events: &dyn EventSink,
+    stats: &mut RestoreStats,
+) -> Result<()> {
+    let done = crate::rbac::execute(client, plan).await?;
+    for item in done.skipped_items() {
+        events.warn(format!(
+            "{} `{}` not restored: {}",
+            item.kind.label(),
+            item.name,
+            item.reason.as_deref().unwrap_or("")
+        ));
+    }
+    stats.rbac = Some(done);
+    Ok(())
 }
 
 /// Sweeps staging folders no running restore holds (killed restores'

@@ -174,7 +174,7 @@ pub struct CreateRequest {
     pub force: bool,
     /// Metadata only, no data files.
     pub meta_only: bool,
-    /// Users and roles too (not supported yet).
+    /// Users, roles, grants and privilege groups too (`rbac_meta`).
     pub rbac: bool,
     /// Patterns `db.coll` or `db.*`, as a list or a comma-separated string.
     #[schema(value_type = Option<StringList>)]
@@ -244,8 +244,14 @@ pub struct RestoreRequest {
     pub drop_exist_index: bool,
     #[serde(rename = "skipCreateCollection", alias = "skip_create_collection")]
     pub skip_create_collection: bool,
-    /// Users and roles too (not supported yet).
+    /// Users, roles and grants too: missing ones are created, existing
+    /// ones left as they are.
     pub rbac: bool,
+    /// Ours, with `rbac`: a file on the server's machine with one
+    /// `user:password` per line, the passwords of the users to create
+    /// (users it lacks are reported and skipped).
+    #[serde(rename = "rbacUserPasswordFile", alias = "rbac_user_password_file")]
+    pub rbac_user_password_file: Option<String>,
     /// Accepted for compatibility; segments are imported one per job.
     #[serde(rename = "useV2Restore")]
     pub use_v2_restore: bool,

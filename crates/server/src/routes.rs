@@ -608,6 +608,7 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         drop_exist_index: req.drop_exist_index,
         load: true,
         rbac: req.rbac,
+        rbac_user_password_file: req.rbac_user_password_file.clone().map(Into::into),
         overrides,
         ..Default::default()
     })

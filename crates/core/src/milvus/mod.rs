@@ -22,6 +22,8 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub use milvus::proto;
 
+pub mod rbac;
+
 /// The database Milvus uses when none is named, and the only one on 2.2.
 pub const DEFAULT_DB: &str = "default";
 
@@ -131,6 +133,10 @@ pub trait Milvus: Send + Sync {
     }
     async fn release_collection(&self, _db: &str, _collection: &str) -> Result<()> {
         Err(Error::unsupported("releasing collections"))
+    }
+    /// Users, roles and grants (`--rbac`); `None` where not available.
+    fn rbac(&self) -> Option<&dyn rbac::MilvusRbac> {
+        None
     }
 }
 
@@ -334,6 +340,9 @@ impl Milvus for MilvusClient {
 
     fn version_text(&self) -> &str {
         &self.version_text
+    }
+    fn rbac(&self) -> Option<&dyn rbac::MilvusRbac> {
+        Some(self)
     }
     /// Database names; `["default"]` on servers without databases.
     async fn list_databases(&self) -> Result<Vec<String>> {
@@ -958,7 +967,14 @@ fn status_error(address: &str, what: &str, status: &tonic::Status) -> Error {
             "Milvus {what} timed out at {address} — raise milvus.requestTimeout or check the server's load"
         ))
         .temporary(true),
-        Code::Unauthenticated | Code::PermissionDenied => Error::new(
+        Code::PermissionDenied => Error::new(
+            ErrorKind::PermissionDenied,
+            match rbac::privilege_hint(what) {
+                Some(hint) => format!("Milvus at {address} refused {what}: {msg} — {hint} (or connect as a user that has it: milvus.user)"),
+                None => format!("Milvus at {address} refused {what}: {msg} — check milvus.user/milvus.password and milvus.authorizationEnabled"),
+            },
+        ),
+        Code::Unauthenticated => Error::new(
             ErrorKind::PermissionDenied,
             format!("Milvus at {address} refused {what}: {msg} — check milvus.user/milvus.password and milvus.authorizationEnabled"),
         ),
@@ -989,7 +1005,11 @@ pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
         kind_of_legacy_code(legacy)
     };
     let temporary = s.retriable || s.code & RETRIABLE_FLAG != 0;
-    Err(Error::new(kind, format!("Milvus {what} failed: {reason}")).temporary(temporary))
+    let hint = match (kind, rbac::privilege_hint(what)) {
+        (ErrorKind::PermissionDenied, Some(hint)) => format!(" — {hint}"),
+        _ => String::new(),
+    };
+    Err(Error::new(kind, format!("Milvus {what} failed: {reason}{hint}")).temporary(temporary))
 }
 
 /// Milvus marks retriable `merr` codes with this bit.
