@@ -1,7 +1,7 @@
 """Users and roles on an auth-enabled Milvus, for the --rbac system tests.
 
   rbac_util.py PORT setup PREFIX          roles PREFIX_reader/_writer with grants,
-                                          users PREFIX_alice, PREFIX_bob (bound)
+                                          users PREFIX_alice, _bob, _carol with roles
   rbac_util.py PORT user NAME PASSWORD    create one user (no roles)
   rbac_util.py PORT state PREFIX          JSON: roles, grants, users' roles (PREFIX_* only)
   rbac_util.py PORT login USER PASSWORD   exit 0 if USER can log in with PASSWORD
@@ -57,7 +57,7 @@ def main():
             role.create()
             for obj, obj_name, privilege in grants:
                 role.grant(obj, obj_name, privilege)
-        for user, role in [("alice", "reader"), ("bob", "reader"), ("alice", "writer")]:
+        for user, role in [("alice", "reader"), ("alice", "writer"), ("bob", "reader"), ("carol", "writer")]:
             if f"{p}_{user}" not in utility.list_usernames():
                 utility.create_user(f"{p}_{user}", f"{user}-source-pw")
             Role(f"{p}_{role}").add_user(f"{p}_{user}")

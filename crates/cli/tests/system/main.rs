@@ -13,6 +13,7 @@ mod guide;
 mod logical;
 mod ops;
 mod password;
+mod rbac;
 mod restore;
 mod storage;
 mod trust;
