@@ -12,15 +12,19 @@ use crate::env::{cli, config_file, config_yaml, run, unique, var};
 
 const UTIL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/rbac_util.py");
 
-/// `scripts/rbac_util.py` against instance `inst`; its stdout.
-fn util(inst: &str, args: &[&str]) -> String {
-    let out = Command::new(var("MBT_PY_23"))
+fn util_run(inst: &str, args: &[&str]) -> std::process::Output {
+    Command::new(var("MBT_PY_23"))
         .arg(UTIL)
         .arg(var(&format!("MBT_{inst}_PORT")))
         .args(args)
         .env("no_proxy", "127.0.0.1,localhost")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `scripts/rbac_util.py` against instance `inst`; its stdout.
+fn util(inst: &str, args: &[&str]) -> String {
+    let out = util_run(inst, args);
     assert!(
         out.status.success(),
         "rbac_util {args:?} on {inst}: {}",
@@ -34,15 +38,7 @@ fn state(inst: &str, prefix: &str) -> Value {
 }
 
 fn can_login(inst: &str, user: &str, password: &str) -> bool {
-    Command::new(var("MBT_PY_23"))
-        .arg(UTIL)
-        .arg(var(&format!("MBT_{inst}_PORT")))
-        .args(["login", user, password])
-        .env("no_proxy", "127.0.0.1,localhost")
-        .output()
-        .unwrap()
-        .status
-        .success()
+    util_run(inst, &["login", user, password]).status.success()
 }
 
 /// A config for an auth server, logged in as root.
@@ -114,6 +110,18 @@ fn rb_round_trip_between_auth_servers() {
     )
     .unwrap();
     let pw = pw_file.to_str().unwrap();
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            "-n",
+            &name,
+            "--rbac",
+            "--rbac-user-password-file",
+            pw,
+        ];
+        args.extend(extra);
+        run(&dst, &[], &args)
+    };
     let (alice, bob, carol) = (
         format!("{p}_alice"),
         format!("{p}_bob"),
@@ -121,19 +129,7 @@ fn rb_round_trip_between_auth_servers() {
     );
 
     // dry run: the same decisions, nothing changed
-    let dry = run(
-        &dst,
-        &[],
-        &[
-            "restore",
-            "-n",
-            &name,
-            "--rbac",
-            "--rbac-user-password-file",
-            pw,
-            "--dry-run",
-        ],
-    );
+    let dry = restore(&["--dry-run"]);
     let plan = &dry["plan"]["rbac"];
     assert_eq!(action(plan, "user", &alice), "create");
     assert_eq!(action(plan, "user", &bob), "existing");
@@ -146,18 +142,7 @@ fn rb_round_trip_between_auth_servers() {
     assert_eq!(state("AUTH2", &p)["roles"], serde_json::json!([]));
 
     let t = std::time::Instant::now();
-    let done = run(
-        &dst,
-        &[],
-        &[
-            "restore",
-            "-n",
-            &name,
-            "--rbac",
-            "--rbac-user-password-file",
-            pw,
-        ],
-    );
+    let done = restore(&[]);
     eprintln!("restore --rbac: {:.2}s", t.elapsed().as_secs_f64());
     let report = &done["rbac"];
     assert_eq!(action(report, "user", &alice), "created");
@@ -179,18 +164,7 @@ fn rb_round_trip_between_auth_servers() {
     assert!(!can_login("AUTH2", &bob, "ignored-bob"));
 
     // again: everything exists now, nothing is created
-    let again = run(
-        &dst,
-        &[],
-        &[
-            "restore",
-            "-n",
-            &name,
-            "--rbac",
-            "--rbac-user-password-file",
-            pw,
-        ],
-    );
+    let again = restore(&[]);
     assert_eq!(again["rbac"]["created"], 0, "{again}");
     assert_eq!(state("AUTH2", &p), target);
 }

@@ -22,8 +22,6 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub use milvus::proto;
 
-pub mod rbac;
-
 /// The database Milvus uses when none is named, and the only one on 2.2.
 pub const DEFAULT_DB: &str = "default";
 
@@ -325,6 +323,9 @@ macro_rules! status_rpc {
         check_status(Some(&status), &what)
     }};
 }
+
+// After `status_rpc!`, which it uses.
+pub mod rbac;
 
 /// Writes: what restore needs.
 

@@ -200,13 +200,13 @@ impl MilvusRbac for MilvusClient {
             password: base64::engine::general_purpose::STANDARD.encode(password),
             ..Default::default()
         };
-        let what = format!("CreateCredential of user `{user}`");
-        let status = self
-            .call(&what, "", req, |mut c, r| async move {
-                c.create_credential(r).await
-            })
-            .await?;
-        check_status(Some(&status), &what)
+        status_rpc!(
+            self,
+            format!("CreateCredential of user `{user}`"),
+            "",
+            req,
+            create_credential
+        )
     }
 
     async fn add_user_to_role(&self, user: &str, role: &str) -> Result<()> {
@@ -216,13 +216,13 @@ impl MilvusRbac for MilvusClient {
             r#type: pb::OperateUserRoleType::AddUserToRole as i32,
             ..Default::default()
         };
-        let what = format!("OperateUserRole (add user `{user}` to role `{role}`)");
-        let status = self
-            .call(&what, "", req, |mut c, r| async move {
-                c.operate_user_role(r).await
-            })
-            .await?;
-        check_status(Some(&status), &what)
+        status_rpc!(
+            self,
+            format!("OperateUserRole (add user `{user}` to role `{role}`)"),
+            "",
+            req,
+            operate_user_role
+        )
     }
 
     async fn grant(&self, grant: &pb::GrantEntity) -> Result<()> {
@@ -238,30 +238,24 @@ impl MilvusRbac for MilvusClient {
         // The database of a grant travels in the `dbname` header on 2.3.
         let db = grant.db_name.as_str();
         let db = if db == "*" { "" } else { db };
-        let status = self
-            .call(&what, db, req, |mut c, r| async move {
-                c.operate_privilege(r).await
-            })
-            .await?;
-        check_status(Some(&status), &what)
+        status_rpc!(self, what, db, req, operate_privilege)
     }
 
     async fn create_privilege_group(&self, group: &str, privileges: &[String]) -> Result<()> {
-        let what = format!("CreatePrivilegeGroup `{group}`");
         let req = pb::CreatePrivilegeGroupRequest {
             group_name: group.to_string(),
             ..Default::default()
         };
-        let status = self
-            .call(&what, "", req, |mut c, r| async move {
-                c.create_privilege_group(r).await
-            })
-            .await?;
-        check_status(Some(&status), &what)?;
+        status_rpc!(
+            self,
+            format!("CreatePrivilegeGroup `{group}`"),
+            "",
+            req,
+            create_privilege_group
+        )?;
         if privileges.is_empty() {
             return Ok(());
         }
-        let what = format!("OperatePrivilegeGroup (add privileges to `{group}`)");
         let req = pb::OperatePrivilegeGroupRequest {
             group_name: group.to_string(),
             privileges: privileges
@@ -271,12 +265,13 @@ impl MilvusRbac for MilvusClient {
             r#type: pb::OperatePrivilegeGroupType::AddPrivilegesToGroup as i32,
             ..Default::default()
         };
-        let status = self
-            .call(&what, "", req, |mut c, r| async move {
-                c.operate_privilege_group(r).await
-            })
-            .await?;
-        check_status(Some(&status), &what)
+        status_rpc!(
+            self,
+            format!("OperatePrivilegeGroup (add privileges to `{group}`)"),
+            "",
+            req,
+            operate_privilege_group
+        )
     }
 }
 
