@@ -132,6 +132,20 @@ backup:
     )
 }
 
+/// [`config_yaml`] for an auth-enabled instance (AUTH, AUTH2), logged in
+/// as its root.
+pub fn auth_config_yaml(inst: &str, backup_root: &str) -> String {
+    config_yaml(inst, backup_root).replacen(
+        "milvus:\n",
+        &format!(
+            "milvus:\n  authorizationEnabled: true\n  user: {}\n  password: {}\n",
+            var(&format!("MBT_{inst}_USER")),
+            var(&format!("MBT_{inst}_PASSWORD"))
+        ),
+        1,
+    )
+}
+
 /// Writes `yaml` to a fresh temporary file; keep the guard alive while used.
 pub fn config_file(yaml: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use std::process::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::env::{cli, config_file, config_yaml, run, unique, var};
+use crate::env::{auth_config_yaml, cli, config_file, run, unique, var};
 
 const UTIL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/rbac_util.py");
 
@@ -41,19 +41,6 @@ fn can_login(inst: &str, user: &str, password: &str) -> bool {
     util_run(inst, &["login", user, password]).status.success()
 }
 
-/// A config for an auth server, logged in as root.
-fn auth_yaml(inst: &str, root: &str) -> String {
-    config_yaml(inst, root).replacen(
-        "milvus:\n",
-        &format!(
-            "milvus:\n  authorizationEnabled: true\n  user: {}\n  password: {}\n",
-            var(&format!("MBT_{inst}_USER")),
-            var(&format!("MBT_{inst}_PASSWORD"))
-        ),
-        1,
-    )
-}
-
 /// The action of one item of a plan's or report's `rbac`.
 fn action(rbac: &Value, kind: &str, name: &str) -> String {
     rbac["items"]
@@ -74,7 +61,7 @@ impl Drop for Cleanup {
         for inst in ["AUTH", "AUTH2"] {
             let _ = std::panic::catch_unwind(|| util(inst, &["cleanup", &self.0]));
         }
-        let (_dir, cfg) = config_file(&auth_yaml("AUTH", &self.1));
+        let (_dir, cfg) = config_file(&auth_config_yaml("AUTH", &self.1));
         let _ = cli()
             .arg("--config")
             .arg(&cfg)
@@ -88,8 +75,8 @@ fn rb_round_trip_between_auth_servers() {
     let p = unique("rb");
     let root = format!("{p}_root");
     let _cleanup = Cleanup(p.clone(), root.clone());
-    let (_d1, src) = config_file(&auth_yaml("AUTH", &root));
-    let (_d2, dst) = config_file(&auth_yaml("AUTH2", &root));
+    let (_d1, src) = config_file(&auth_config_yaml("AUTH", &root));
+    let (_d2, dst) = config_file(&auth_config_yaml("AUTH2", &root));
     util("AUTH", &["setup", &p]);
     // on the target already, with a password of its own and no roles
     util("AUTH2", &["user", &format!("{p}_bob"), "bob-target-pw"]);
@@ -175,7 +162,7 @@ fn rb_missing_privilege_is_named() {
     let root = format!("{p}_root");
     let _cleanup = Cleanup(p.clone(), root.clone());
     util("AUTH", &["setup", &p]);
-    let (_d, cfg) = config_file(&auth_yaml("AUTH", &root));
+    let (_d, cfg) = config_file(&auth_config_yaml("AUTH", &root));
     // alice's roles can list databases but not read users and roles
     cli()
         .arg("--config")

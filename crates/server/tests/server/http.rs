@@ -11,8 +11,8 @@ use milvus_backup_core::Context;
 use serde_json::{json, Value};
 
 use milvus_backup_testkit::{
-    assert_same_collection, bin, config, config_file, config_yaml, drop_collection, generated,
-    unique, Generated,
+    assert_same_collection, auth_config_yaml, bin, config, config_file, config_yaml,
+    drop_collection, generated, unique, Generated,
 };
 
 /// A running `milvus-backup server`; killed when dropped.
@@ -381,6 +381,46 @@ async fn async_create_then_async_restore_into_a_second_milvus() {
         text_b.contains("milvus_backup_restores_total{outcome=\"success\"} 1"),
         "{text_b}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rb_rbac_over_rest_creates_and_plans_users_and_roles() {
+    let root = unique("rb_srv");
+    let src = Server::start(&auth_config_yaml("AUTH", &root), &[], &[]).await;
+    let name = unique("rb_srv");
+    let (status, body) = src
+        .post("/create", json!({"backup_name": name, "rbac": true}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ctx = Context::open(&config(&auth_config_yaml("AUTH", &root), &[])).unwrap();
+    let info = milvus_backup_core::catalog::get(&ctx.backup_storage, &name)
+        .await
+        .unwrap();
+    let rbac = info.rbac_meta.expect("rbac_meta recorded");
+    assert!(rbac.users.iter().any(|u| u.user == "root"), "{rbac:?}");
+    assert!(rbac.roles.iter().any(|r| r.name == "public"), "{rbac:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwords");
+    std::fs::write(&pw, "nobody:nothing\n").unwrap();
+    let dst = Server::start(&auth_config_yaml("AUTH2", &root), &[], &[]).await;
+    let (status, body) = dst
+        .post(
+            "/restore",
+            json!({"backup_name": name, "rbac": true, "dry_run": true,
+                   "rbacUserPasswordFile": pw.to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let plan = &body["data"]["plan"]["rbac"];
+    let root_user = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "user" && i["name"] == "root")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(root_user["action"], "existing");
+    let (status, _) = src.delete(&format!("/delete?backup_name={name}")).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
