@@ -38,7 +38,7 @@ pub struct FakeState {
     /// (target `db.coll`, partition, paths) of every import.
     pub imports: Vec<(String, String, Vec<String>)>,
     /// Rows of each started import task, `None` when it fails.
-    tasks: BTreeMap<i64, Option<i64>>,
+    pub tasks: BTreeMap<i64, Option<i64>>,
     /// Segments whose import fails.
     pub failing_segments: Vec<i64>,
     next_id: i64,
