@@ -726,10 +726,16 @@ pub async fn execute(
     Ok(stats)
 }
 
-/// Whether a failed restore keeps what it did for `--resume`: not when it
-/// was cancelled, nor when the backup is damaged (a rerun fails again).
+/// Whether a failed restore keeps what it did for `--resume`: when what
+/// stopped it can go away (Milvus or storage unreachable, throttled, a
+/// transient failure), not when it was cancelled, the backup is damaged or
+/// Milvus refused the data (a rerun would fail the same way).
 fn leaves_resumable(e: &Error) -> bool {
-    !matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Corrupt)
+    match e.kind() {
+        ErrorKind::Cancelled | ErrorKind::Corrupt => false,
+        ErrorKind::Unreachable | ErrorKind::Throttled => true,
+        _ => e.is_temporary(),
+    }
 }
 
 /// Sweeps staging folders no running restore holds (killed restores'
@@ -1820,12 +1826,12 @@ mod operation_tests {
             .state
             .lock()
             .unwrap()
-            .failing_segments
+            .unreachable_imports
             .push(failing);
         let e = execute(&kit.ctx, &p, &Collect::default(), &none)
             .await
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Remote);
+        assert_eq!(e.kind(), ErrorKind::Unreachable);
         assert!(e.to_string().contains(&failing.to_string()), "{e}");
         assert!(e.to_string().contains("--resume"), "{e}");
         assert!(e.to_string().contains(&p.journal_dir), "{e}");
@@ -1841,7 +1847,7 @@ mod operation_tests {
         assert_eq!(refusal.kind(), ErrorKind::AlreadyExists);
         assert!(refusal.to_string().contains("--resume"), "{refusal}");
 
-        kit.milvus.state.lock().unwrap().failing_segments.clear();
+        kit.milvus.state.lock().unwrap().unreachable_imports.clear();
         let resumed = plan(
             &kit.ctx,
             &RestoreOptions {
