@@ -3,8 +3,8 @@
 //!
 //! - A create keeps `<backup>/meta/journal.json` while it runs: its holder
 //!   (host, pid, renewal time) and the manifest entry of every file stored
-//!   so far. It is rewritten at most once a second as files finish (a kill
-//!   loses at most that second: those files are copied again) and removed
+//!   so far. It is rewritten at most every 250 ms as files finish (a kill
+//!   loses at most that: those files are copied again) and removed
 //!   once the backup is complete.
 //! - A restore keeps `journal.json` in its staging folder (see
 //!   [`crate::staging`]; the folder's lease says who holds it): per target
@@ -36,7 +36,7 @@ fn held() -> &'static Mutex<HashSet<String>> {
 }
 
 /// How often a running create rewrites its journal (when files finished).
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// How often the holder renews it even when nothing finished.
 const RENEW_EVERY: Duration = Duration::from_secs(60);
 

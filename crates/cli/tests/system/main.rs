@@ -14,6 +14,7 @@ mod logical;
 mod ops;
 mod password;
 mod restore;
+mod resume;
 mod storage;
 mod trust;
 mod verify;
