@@ -15,8 +15,7 @@ use milvus_backup_core::Context;
 
 use crate::env::fault::{Fault, FaultProxy};
 use crate::env::{
-    bin, cli, config, config_file, config_yaml, drop_collection, dump, host_port, pick, run,
-    unique, var, Generated,
+    bin, cli, config, config_file, config_yaml, dump, host_port, pick, run, unique, var, Generated,
 };
 
 /// Starts the CLI without waiting for it.
@@ -80,7 +79,11 @@ async fn restore_progress(ctx: &Context, backup: &str) -> (bool, usize) {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             continue;
         };
-        for c in v["collections"].as_object().into_iter().flat_map(|m| m.values()) {
+        for c in v["collections"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
             out.0 |= c["ready"].as_bool().unwrap_or(false);
             out.1 += c["segments"]
                 .as_object()
@@ -132,6 +135,12 @@ fn delete(cfg: &Path, name: &str) {
         .success();
 }
 
+/// Drops a restored collection (inside the test's runtime).
+async fn drop_target(ctx: &Context, db: &str, name: &str) {
+    let client = ctx.milvus().await.unwrap();
+    client.drop_collection(db, name).await.unwrap();
+}
+
 /// The shared generated collection with at least 8 segments.
 fn big() -> Generated {
     pick("A", &["all_types"]).remove(0)
@@ -154,10 +163,12 @@ async fn create_killed_at_five_moments_resumes_copying_only_what_is_missing() {
     for (i, at) in [0usize, 30, 70, 110, 150].into_iter().enumerate() {
         let name = unique(&format!("kc{i}"));
         let mut child = spawn(&cfg, &slow, &["create", "-n", &name, "-c", &coll, "-f"]);
-        let (ctx, n) = (&ctx, name.as_str());
-        kill_when(&mut child, &format!("{at} files journaled"), || async move {
-            journaled_files(ctx, n).await.is_some_and(|k| k >= at)
-        })
+        let (c, n) = (&ctx, name.as_str());
+        kill_when(
+            &mut child,
+            &format!("{at} files journaled"),
+            || async move { journaled_files(c, n).await.is_some_and(|k| k >= at) },
+        )
         .await;
         let journaled = journaled_files(&ctx, &name).await.unwrap();
         assert_eq!(state_of(&cfg, &name).as_deref(), Some("incomplete"));
@@ -215,20 +226,22 @@ async fn restore_killed_at_three_moments_resumes_without_duplicates() {
         let target = format!("{}{suffix}", g.name);
         let args = ["restore", "-n", &name, "-s", &suffix, "--restore_index"];
         let mut child = spawn(&cfg, &one_at_a_time, &args);
-        let (ctx, n) = (&ctx, name.as_str());
-        kill_when(&mut child, &format!("{at} segments imported"), || async move {
-            let (ready, done) = restore_progress(ctx, n).await;
-            ready && done >= at
-        })
+        let (c, n) = (&ctx, name.as_str());
+        kill_when(
+            &mut child,
+            &format!("{at} segments imported"),
+            || async move {
+                let (ready, done) = restore_progress(c, n).await;
+                ready && done >= at
+            },
+        )
         .await;
-        let refused = cli()
-            .arg("--config")
-            .arg(&cfg)
-            .args(args)
-            .output()
-            .unwrap();
+        let refused = cli().arg("--config").arg(&cfg).args(args).output().unwrap();
         let msg = String::from_utf8_lossy(&refused.stderr).to_string();
-        assert!(msg.contains("--resume"), "a plain rerun says --resume: {msg}");
+        assert!(
+            msg.contains("--resume"),
+            "a plain rerun says --resume: {msg}"
+        );
         let mut resume_args = args.to_vec();
         resume_args.push("--resume");
         let stats = run(&cfg, &[], &resume_args);
@@ -241,8 +254,11 @@ async fn restore_killed_at_three_moments_resumes_without_duplicates() {
             g.rows
         );
         assert_eq!(keys.len() as i64, g.rows, "no duplicate or missing rows");
-        assert!(rows == source_rows, "rows of {target} differ from the source");
-        drop_collection("A", &g.db, &target);
+        assert!(
+            rows == source_rows,
+            "rows of {target} differ from the source"
+        );
+        drop_target(&ctx, &g.db, &target).await;
     }
     delete(&cfg, &name);
 }
@@ -261,20 +277,30 @@ fn scenarios() -> Vec<(&'static str, &'static str, Fault, u64)> {
     use Fault::*;
     let ms = Duration::from_millis;
     vec![
-        ("s3", "drop after 20 KB (3 connections)", DropAfter(20_000), 3),
+        ("s3", "drop after 4 KB (3 connections)", DropAfter(4_000), 3),
         ("s3", "latency 20 ms", Latency(ms(20)), u64::MAX),
         (
             "s3",
-            "stall 3 s after 10 KB (2 connections)",
+            "stall 3 s after 2 KB (2 connections)",
             Stall {
-                after: 10_000,
+                after: 2_000,
                 pause: ms(3000),
             },
             2,
         ),
-        ("s3", "503 SlowDown (4 requests)", SlowDown, 4),
-        ("s3", "drop after 2 KB (every connection)", DropAfter(2_000), u64::MAX),
-        ("milvus", "drop after 3 KB (2 connections)", DropAfter(3_000), 2),
+        ("s3", "503 SlowDown (2 requests)", SlowDown, 2),
+        (
+            "s3",
+            "drop after 2 KB (every connection)",
+            DropAfter(2_000),
+            u64::MAX,
+        ),
+        (
+            "milvus",
+            "drop after 3 KB (2 connections)",
+            DropAfter(3_000),
+            2,
+        ),
         ("milvus", "latency 20 ms", Latency(ms(20)), u64::MAX),
         (
             "milvus",
@@ -285,7 +311,12 @@ fn scenarios() -> Vec<(&'static str, &'static str, Fault, u64)> {
             },
             1,
         ),
-        ("milvus", "drop after 500 B (every connection)", DropAfter(500), u64::MAX),
+        (
+            "milvus",
+            "drop after 500 B (every connection)",
+            DropAfter(500),
+            u64::MAX,
+        ),
     ]
 }
 
@@ -431,7 +462,7 @@ async fn restore_under_injected_faults_survives_or_fails_cleanly_and_resumes() {
             fig.lost_data += 1;
         }
         println!("restore, {side} {what}: {verdict}");
-        drop_collection("A", &g.db, &target);
+        drop_target(&ctx, &g.db, &target).await;
     }
     delete(&cfg, &name);
     println!("restore under faults: {fig:?}");
