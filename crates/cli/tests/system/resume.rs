@@ -273,6 +273,38 @@ struct Figures {
     lost_data: u32,
 }
 
+impl Figures {
+    /// Runs `attempt` with `fault` on `proxy` and counts how it ended; the
+    /// error lines (exactly one) when it failed.
+    fn attempt(
+        &mut self,
+        proxy: &FaultProxy,
+        (fault, times): (Fault, u64),
+        attempt: impl FnOnce() -> Result<(), Vec<String>>,
+    ) -> Result<&'static str, String> {
+        let before = proxy.injected();
+        proxy.set(fault, times);
+        let outcome = attempt();
+        proxy.set(Fault::None, 0);
+        self.tried += 1;
+        match outcome {
+            Ok(()) if proxy.injected() > before => {
+                self.survived += 1;
+                Ok("survived by retry")
+            }
+            Ok(()) => {
+                self.not_triggered += 1;
+                Ok("not triggered")
+            }
+            Err(errors) => {
+                assert_eq!(errors.len(), 1, "{fault:?}: one error line: {errors:?}");
+                self.failed_cleanly += 1;
+                Err(errors[0].clone())
+            }
+        }
+    }
+}
+
 fn scenarios() -> Vec<(&'static str, &'static str, Fault, u64)> {
     use Fault::*;
     let ms = Duration::from_millis;
@@ -366,36 +398,18 @@ async fn create_under_injected_faults_survives_or_fails_cleanly_and_resumes() {
     let mut fig = Figures::default();
     for (i, (side, what, fault, times)) in scenarios().into_iter().enumerate() {
         let proxy = if side == "s3" { &s3 } else { &milvus };
-        let before = proxy.injected();
-        proxy.set(fault, times);
         let name = unique(&format!("fc{i}"));
-        let outcome = run_faulty(&cfg, &sets, &["create", "-n", &name, "-c", &coll, "-f"]);
-        proxy.set(Fault::None, 0);
-        let hit = proxy.injected() > before;
-        fig.tried += 1;
-        let verdict = match outcome {
-            Ok(()) if hit => {
-                fig.survived += 1;
-                "survived by retry".to_string()
-            }
-            Ok(()) => {
-                fig.not_triggered += 1;
-                "not triggered".to_string()
-            }
-            Err(errors) => {
-                assert_eq!(errors.len(), 1, "{what}: one error line: {errors:?}");
+        let args = ["create", "-n", &name, "-c", &coll, "-f"];
+        let verdict = match fig.attempt(proxy, (fault, times), || run_faulty(&cfg, &sets, &args)) {
+            Ok(v) => v.to_string(),
+            Err(error) => {
                 let state = state_of(&cfg, &name);
                 assert_ne!(state.as_deref(), Some("complete"), "{what}");
                 if state.is_some() {
-                    assert!(errors[0].contains("--resume"), "{what}: {errors:?}");
+                    assert!(error.contains("--resume"), "{what}: {error}");
                 }
-                run(
-                    &cfg,
-                    &[],
-                    &["create", "-n", &name, "-c", &coll, "-f", "--resume"],
-                );
-                fig.failed_cleanly += 1;
-                format!("failed cleanly, then resumed: {}", errors[0])
+                run(&cfg, &[], &[&args[..], &["--resume"]].concat());
+                format!("failed cleanly, then resumed: {error}")
             }
         };
         if !verify_deep(&cfg, &name) || manifest_files(&ctx, &name).await != want {
@@ -423,39 +437,22 @@ async fn restore_under_injected_faults_survives_or_fails_cleanly_and_resumes() {
     let mut fig = Figures::default();
     for (i, (side, what, fault, times)) in scenarios().into_iter().enumerate() {
         let proxy = if side == "s3" { &s3 } else { &milvus };
-        let before = proxy.injected();
         let suffix = format!("_f{i}{}", &name[name.len() - 4..]);
         let target = format!("{}{suffix}", g.name);
         let args = ["restore", "-n", &name, "-s", &suffix, "--restore_index"];
-        proxy.set(fault, times);
-        let outcome = run_faulty(&cfg, &sets, &args);
-        proxy.set(Fault::None, 0);
-        let hit = proxy.injected() > before;
-        fig.tried += 1;
         let client = ctx.milvus().await.unwrap();
-        let verdict = match outcome {
-            Ok(()) if hit => {
-                fig.survived += 1;
-                "survived by retry".to_string()
-            }
-            Ok(()) => {
-                fig.not_triggered += 1;
-                "not triggered".to_string()
-            }
-            Err(errors) => {
-                assert_eq!(errors.len(), 1, "{what}: one error line: {errors:?}");
+        let verdict = match fig.attempt(proxy, (fault, times), || run_faulty(&cfg, &sets, &args)) {
+            Ok(v) => v.to_string(),
+            Err(error) => {
                 let left = client.list_collections(&g.db).await.unwrap();
                 if left.contains(&target) {
                     assert!(
-                        errors[0].contains("--resume"),
-                        "{what}: a partly restored collection is named with --resume: {errors:?}"
+                        error.contains("--resume"),
+                        "{what}: a partly restored collection is named with --resume: {error}"
                     );
                 }
-                let mut resume = args.to_vec();
-                resume.push("--resume");
-                run(&cfg, &[], &resume);
-                fig.failed_cleanly += 1;
-                format!("failed cleanly, then resumed: {}", errors[0])
+                run(&cfg, &[], &[&args[..], &["--resume"]].concat());
+                format!("failed cleanly, then resumed: {error}")
             }
         };
         if dump("A", &g.db, &target) != source_rows {
