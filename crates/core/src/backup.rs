@@ -1017,7 +1017,13 @@ async fn copy_phase(
             };
             match entry {
                 Some(e) => shared.push(e),
-                None if resumed.contains_key(&f.target) => {}
+                None if resumed.contains_key(&f.target) => {
+                    // Stored by the interrupted run: done already.
+                    events.emit(Event::FileDone {
+                        collection: Some(i),
+                        bytes: f.size,
+                    });
+                }
                 None => to_copy.push((i, f)),
             }
         }
