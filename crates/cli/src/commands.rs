@@ -53,6 +53,7 @@ Examples:
   milvus-backup create -n n4 --base-backup nightly    # share unchanged files with `nightly`
   milvus-backup create -n n5 --incremental            # base: newest backup of the same collections
   milvus-backup create -n n6 -c docs --dry-run        # what would be copied; writes nothing
+  milvus-backup create -n n7 -c docs --resume         # finish an interrupted create of n7
   milvus-backup --json create -n n6 --dry-run         # the plan as JSON";
 
 pub const RESTORE_EXAMPLES: &str = "\
@@ -65,7 +66,8 @@ Examples:
   milvus-backup restore -n nightly -r db1.docs:db2.docs_v2,images:images_old
   milvus-backup restore -n nightly --collection docs --target-collection docs_copy
   milvus-backup --json restore -n nightly -s _r
-  milvus-backup restore -n nightly -s _r --dry-run        # targets, refusals, staging, import jobs";
+  milvus-backup restore -n nightly -s _r --dry-run        # targets, refusals, staging, import jobs
+  milvus-backup restore -n nightly -s _r --resume         # finish an interrupted restore";
 
 pub const VERIFY_EXAMPLES: &str = "\
 Examples:
@@ -271,6 +273,10 @@ pub struct CreateArgs {
     /// Incremental on the newest complete backup of the same collections.
     #[arg(long, conflicts_with = "base_backup")]
     incremental: bool,
+    /// Finish an interrupted create of this name (-n): files it stored
+    /// completely are kept, the rest is copied. Give the same options.
+    #[arg(long, requires = "name")]
+    resume: bool,
     /// Print the plan (collections, segments, files, bytes, what is shared)
     /// and write nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -324,6 +330,10 @@ pub struct RestoreArgs {
     /// Accepted for the Go tool's scripts; segments are imported one per job.
     #[arg(long = "use_v2_restore", alias = "use-v2-restore")]
     use_v2_restore: bool,
+    /// Finish an interrupted restore of this backup (same options):
+    /// collections and segments it finished are skipped, the rest imported.
+    #[arg(long)]
+    resume: bool,
     /// Drop a target collection that already exists, then restore.
     #[arg(long = "drop_exist_collection", alias = "drop-exist-collection")]
     drop_exist_collection: bool,
@@ -461,6 +471,7 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         base_backup: args.base_backup,
         incremental: args.incremental,
         tuning: None,
+        resume: args.resume,
     };
     let progress = CliProgress::with_steps(out.quiet || args.dry_run, out.json, Steps::Create);
     progress.step(1);
@@ -510,6 +521,14 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         }
         for gone in &stats.retention_deleted {
             println!("retention: deleted backup `{gone}`");
+        }
+        if args.resume {
+            println!(
+                "resumed: {} file(s) ({}) the interrupted create stored were kept; {} copied now",
+                stats.resumed_files,
+                human_bytes(stats.resumed_bytes),
+                human_bytes(stats.copied_bytes - stats.resumed_bytes)
+            );
         }
     }
     Ok(())
@@ -606,6 +625,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         rbac_user_password_file: args.rbac_user_password_file,
         tuning: None,
         overrides: Default::default(),
+        resume: args.resume,
     };
     let ctx = Context::open(config)?;
     let mut plan = restore::plan(&ctx, &opts).await?;

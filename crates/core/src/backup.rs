@@ -10,8 +10,10 @@
 //!
 //! Completeness: every binlog and the per-level meta files are written
 //! first, `full_meta.json` last, then our `summary.json`. A backup without
-//! `full_meta.json` is incomplete; when `execute` fails or is cancelled it
-//! removes what it wrote ([`catalog::remove`], completion marks first).
+//! `full_meta.json` is incomplete. When `execute` is cancelled it removes
+//! what it wrote ([`catalog::remove`], completion marks first); when it
+//! fails (or is killed) it leaves the files it stored and their journal
+//! ([`crate::journal`]), and `create --resume` copies only the rest.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,6 +30,7 @@ use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{self, *};
 use crate::gc::GcPause;
+use crate::journal::{self, CreateJournal};
 use crate::key;
 use crate::keyring;
 use crate::milvus::{segment_state, Milvus};
@@ -65,6 +68,10 @@ pub struct BackupOptions {
     /// Parallelism; from `backup.*` when `None`.
     #[serde(default)]
     pub tuning: Option<Tuning>,
+    /// Continue an interrupted create of the same name: files its journal
+    /// lists, stored with their recorded size, are not copied again.
+    #[serde(default)]
+    pub resume: bool,
 }
 
 /// One file to copy from Milvus storage into the backup.
@@ -140,6 +147,14 @@ pub struct BackupPlan {
     /// Users, roles, grants and privilege groups it records (`--rbac`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac: Option<crate::rbac::RbacCounts>,
+    /// Continues an interrupted create: `resumed_files` of its files are
+    /// stored already (when they are still what Milvus holds).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_files: u64,
+    #[serde(skip)]
+    stored: journal::Stored,
     #[serde(skip)]
     encoder: Encoder,
     #[serde(skip)]
@@ -180,6 +195,16 @@ pub struct BackupStats {
     /// Users, roles, grants and privilege groups recorded (`--rbac`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac: Option<crate::rbac::RbacCounts>,
+    /// Files (and their bytes) an interrupted run had stored that this
+    /// `--resume` run kept instead of copying; `copied_bytes` counts them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_files: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl BackupPlan {
@@ -254,18 +279,27 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             .await?
             .is_some();
         let where_ = ctx.backup_storage.spec().describe();
-        return Err(if complete {
-            Error::already_exists(format!(
-                "backup `{name}` already exists in {where_} — choose another name or delete it first"
-            ))
-        } else {
-            // A create that was killed or lost its storage left it.
-            Error::conflict(format!(
-                "backup `{name}` in {where_} is incomplete (an earlier create of it did not finish) — delete it with `milvus-backup delete -n {name}` and create it again, or choose another name"
-            ))
-        });
+        if complete || !opts.resume {
+            return Err(if complete {
+                Error::already_exists(format!(
+                    "backup `{name}` already exists in {where_} and is complete — choose another name or delete it first"
+                ))
+            } else {
+                // A create that was killed, failed or lost its storage left it.
+                Error::conflict(format!(
+                    "backup `{name}` in {where_} is incomplete (an earlier create of it did not finish) — finish it with `milvus-backup create -n {name} --resume` (same options), or delete it with `milvus-backup delete -n {name}`"
+                ))
+            });
+        }
     }
     let (encoder, new_root_key) = encoder(ctx, opts).await?;
+    let stored = if opts.resume {
+        let recipient = encoder.key.as_ref().map(|k| k.recipient());
+        journal::interrupted_create(&ctx.backup_storage, &name, encoder.encoding(), recipient)
+            .await?
+    } else {
+        journal::Stored::default()
+    };
     let client = ctx.milvus().await?;
     let client = client.as_ref();
     let selected = opts.selection.resolve(client).await?;
@@ -323,6 +357,9 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         retention: Retention::from_config(&ctx.config.backup),
         new_root_key,
         rbac: info.rbac_meta.as_ref().map(|m| m.counts()),
+        resume: opts.resume,
+        resumed_files: 0,
+        stored,
         encoder,
         base_manifest: base.map(|(_, m)| m),
         info,
@@ -363,7 +400,30 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         )));
     }
     plan.recount();
+    if opts.resume {
+        plan.resumed_files = plan.count_stored();
+        plan.notes.push(if plan.stored.files.is_empty() {
+            format!("--resume: no files of an interrupted create of `{name}` to keep: copying everything")
+        } else {
+            format!(
+                "--resume: {} file(s) the interrupted create stored are kept (checked by size before copying)",
+                plan.resumed_files
+            )
+        });
+    }
     Ok(plan)
+}
+
+impl BackupPlan {
+    /// Planned files an interrupted run stored already (by its journal).
+    fn count_stored(&self) -> u64 {
+        self.collections
+            .iter()
+            .flat_map(|c| &c.files)
+            .filter(|f| f.shared_with.is_none())
+            .filter(|f| self.stored.reusable(&f.target, &f.source, f.size).is_some())
+            .count() as u64
+    }
 }
 
 /// How new files are stored, from the options and the config.
@@ -720,19 +780,19 @@ pub async fn execute(
     cancel: &CancellationToken,
 ) -> Result<BackupStats> {
     let started = plan.started.unwrap_or_else(Instant::now);
-    let result = cancellable(cancel, run(ctx, plan, events, cancel)).await;
+    let journal = CreateJournal::start(
+        &ctx.backup_storage,
+        &plan.name,
+        plan.encoder.encoding(),
+        plan.encoder.key.as_ref().map(|k| k.recipient()),
+        plan.stored.files.values().cloned().collect(),
+    )
+    .await
+    .during("create")?;
+    let result = cancellable(cancel, run(ctx, plan, &journal, events, cancel)).await;
     let mut stats = match result {
         Ok(stats) => stats,
-        Err(e) => {
-            // Leave nothing that could be mistaken for a backup.
-            if let Err(removal) = catalog::remove(&ctx.backup_storage, &plan.name).await {
-                events.warn(format!(
-                    "could not remove the partial backup `{}`: {removal}",
-                    plan.name
-                ));
-            }
-            return Err(e.during("create").at("backup", &plan.name));
-        }
+        Err(e) => return Err(leave_failed(ctx, plan, journal, e, events).await),
     };
     if plan.retention.is_active() {
         let opts = DeleteOptions {
@@ -748,9 +808,45 @@ pub async fn execute(
     Ok(stats)
 }
 
+/// What a failed create leaves: nothing when it was cancelled or had
+/// stored no binlog yet; otherwise the files it stored and their journal,
+/// for `create --resume` (the backup is listed as incomplete meanwhile).
+async fn leave_failed(
+    ctx: &Context,
+    plan: &BackupPlan,
+    journal: CreateJournal,
+    e: Error,
+    events: &dyn EventSink,
+) -> Error {
+    let name = &plan.name;
+    let e = e.during("create").at("backup", name);
+    let binlogs = layout::join(&layout::backup_dir(name), "binlogs/");
+    let keep = e.kind() != ErrorKind::Cancelled
+        && ctx
+            .backup_storage
+            .has_objects(&binlogs)
+            .await
+            .unwrap_or(true)
+        && journal.flush().await.is_ok();
+    drop(journal);
+    if keep {
+        return e.guidance(format!(
+            "the files stored so far are kept: finish the backup with `milvus-backup create -n {name} --resume` (same options), or remove it with `milvus-backup delete -n {name}`"
+        ));
+    }
+    // Leave nothing that could be mistaken for a backup.
+    if let Err(removal) = catalog::remove(&ctx.backup_storage, name).await {
+        events.warn(format!(
+            "could not remove the partial backup `{name}`: {removal} — remove it with `milvus-backup delete -n {name}`"
+        ));
+    }
+    e
+}
+
 async fn run(
     ctx: &Context,
     plan: &BackupPlan,
+    journal: &CreateJournal,
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<BackupStats> {
@@ -816,9 +912,15 @@ async fn run(
     for c in plan.collections.iter().filter(|c| !c.dropped) {
         live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
     }
-    let copied = copy_phase(ctx, &plan, events, cancel).await?;
+    let copied = copy_phase(ctx, &plan, journal, events, cancel).await?;
     events.phase(Phase::WritingMeta);
     let stats = write_meta(ctx, &plan, copied, samples, &live, started).await?;
+    // Complete: nothing is left to resume.
+    if let Err(e) = journal.finish().await {
+        events.warn(format!(
+            "backup complete, but its journal was not removed: {e}"
+        ));
+    }
     for index in 0..n {
         events.emit(Event::CollectionFinished { index, error: None });
     }
@@ -894,6 +996,9 @@ struct Copied {
     files: Vec<ManifestFile>,
     copied_bytes: u64,
     shared_files: u64,
+    /// Kept from an interrupted run (`--resume`); in `files` and
+    /// `copied_bytes` too.
+    resumed: Vec<ManifestFile>,
 }
 
 /// Copies the files not shared with the base (checking the base still holds
@@ -901,9 +1006,15 @@ struct Copied {
 async fn copy_phase(
     ctx: &Context,
     plan: &BackupPlan,
+    journal: &CreateJournal,
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<Copied> {
+    let resumed = if plan.resume {
+        keep_stored(ctx, plan).await?
+    } else {
+        BTreeMap::new()
+    };
     let mut shared: Vec<ManifestFile> = Vec::new();
     let mut to_copy: Vec<(usize, &FileCopy)> = Vec::new();
     for (i, c) in plan.collections.iter().enumerate() {
@@ -914,6 +1025,13 @@ async fn copy_phase(
             };
             match entry {
                 Some(e) => shared.push(e),
+                None if resumed.contains_key(&f.target) => {
+                    // Stored by the interrupted run: done already.
+                    events.emit(Event::FileDone {
+                        collection: Some(i),
+                        bytes: f.size,
+                    });
+                }
                 None => to_copy.push((i, f)),
             }
         }
@@ -932,26 +1050,73 @@ async fn copy_phase(
         None
     };
     let copy_started = Instant::now();
-    let copied = cancellable(cancel, copy_all(ctx, plan, &to_copy, events)).await;
+    let copied = cancellable(cancel, copy_all(ctx, plan, &to_copy, journal, events)).await;
     if let Some(gc) = gc {
         gc.resume().await;
     }
     let copied = copied?;
-    let copied_bytes = copied.iter().map(|f| f.size).sum();
+    let copied_now: u64 = copied.iter().map(|f| f.size).sum();
+    let resumed: Vec<ManifestFile> = resumed.into_values().collect();
+    let copied_bytes = copied_now + resumed.iter().map(|f| f.size).sum::<u64>();
     events.emit(Event::Copied {
         raw_bytes: total,
-        stored_bytes: copied_bytes,
+        stored_bytes: copied_now,
         seconds: copy_started.elapsed().as_secs_f64(),
         encoding: plan.encoder.describe(),
     });
     let shared_files = shared.len() as u64;
-    let mut files: Vec<ManifestFile> = copied.into_iter().chain(shared).collect();
+    let mut files: Vec<ManifestFile> = copied
+        .into_iter()
+        .chain(shared)
+        .chain(resumed.iter().cloned())
+        .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Copied {
         files,
         copied_bytes,
         shared_files,
+        resumed,
     })
+}
+
+/// `--resume`: the planned files an interrupted run stored completely (its
+/// journal lists them, and storage holds them at the recorded size), by
+/// target; every other binlog in the backup's folder is removed, so the
+/// result holds exactly what an uninterrupted run would.
+async fn keep_stored(ctx: &Context, plan: &BackupPlan) -> Result<BTreeMap<String, ManifestFile>> {
+    let backup_dir = layout::backup_dir(&plan.name);
+    let present: BTreeMap<String, u64> = ctx
+        .backup_storage
+        .list(&layout::join(&backup_dir, "binlogs/"))
+        .await?
+        .into_iter()
+        .map(|o| (o.key[backup_dir.len()..].to_string(), o.size))
+        .collect();
+    let mut kept = BTreeMap::new();
+    for f in plan.collections.iter().flat_map(|c| &c.files) {
+        if f.shared_with.is_some() {
+            continue;
+        }
+        if let Some(entry) = plan.stored.reusable(&f.target, &f.source, f.size) {
+            if present.get(&f.target) == Some(&entry.size) {
+                kept.insert(f.target.clone(), entry.clone());
+            }
+        }
+    }
+    let stray = present.keys().filter(|k| {
+        !kept.contains_key(*k)
+            && !plan
+                .collections
+                .iter()
+                .flat_map(|c| &c.files)
+                .any(|f| &f.target == *k && f.shared_with.is_none())
+    });
+    for key in stray {
+        ctx.backup_storage
+            .delete(&layout::join(&backup_dir, key))
+            .await?;
+    }
+    Ok(kept)
 }
 
 /// A shared file must still be where the base says, at its size.
@@ -1007,6 +1172,7 @@ async fn copy_all(
     ctx: &Context,
     plan: &BackupPlan,
     files: &[(usize, &FileCopy)],
+    journal: &CreateJournal,
     events: &dyn EventSink,
 ) -> Result<Vec<ManifestFile>> {
     let backup_dir = layout::backup_dir(&plan.name);
@@ -1016,6 +1182,7 @@ async fn copy_all(
             let entry = copy_file(ctx, &plan.encoder, f, &target)
                 .await
                 .at("key", &f.source)?;
+            journal.stored(&entry);
             events.emit(Event::FileDone {
                 collection: Some(*collection),
                 bytes: f.size,
@@ -1119,6 +1286,7 @@ async fn write_meta(
         files,
         copied_bytes,
         shared_files,
+        resumed,
     } = copied;
     // SHA-256 of every meta file as stored, kept in summary.json (written
     // last), so any later edit of one is found by verify and restore.
@@ -1264,6 +1432,8 @@ async fn write_meta(
         base_backup: manifest.base_backup.clone(),
         duration_s: started.elapsed().as_secs_f64(),
         rbac: plan.rbac,
+        resumed_files: resumed.len() as u64,
+        resumed_bytes: resumed.iter().map(|f| f.size).sum(),
         ..Default::default()
     })
 }
@@ -1377,32 +1547,80 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_copy_failing_half_way_leaves_no_backup() {
+    async fn a_copy_failing_half_way_leaves_an_incomplete_backup_that_resumes() {
         let kit = kit_with_docs().await;
+        let none = CancellationToken::new();
         // No flush, so execute copies what the plan listed.
-        let plan = plan(
-            &kit.ctx,
-            &BackupOptions {
-                force: true,
-                ..opts("b1")
-            },
-        )
-        .await
-        .unwrap();
+        let forced = BackupOptions {
+            force: true,
+            tuning: Some(Tuning {
+                copy_parallelism: 1,
+                ..Tuning::from_config(&kit.ctx.config.backup)
+            }),
+            ..opts("b1")
+        };
+        let plan1 = plan(&kit.ctx, &forced).await.unwrap();
         // A listed file vanishes before it is copied (Milvus compacted it).
-        let victim = &plan.collections[0].files[7].source;
-        kit.ctx.milvus_storage.delete(victim).await.unwrap();
-        let err = execute(
-            &kit.ctx,
-            &plan,
-            &Collect::default(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let victim = plan1.collections[0].files[7].source.clone();
+        let bytes = kit.ctx.milvus_storage.read(&victim).await.unwrap();
+        kit.ctx.milvus_storage.delete(&victim).await.unwrap();
+        let err = execute(&kit.ctx, &plan1, &Collect::default(), &none)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         assert_eq!(err.operation(), Some("create"));
-        assert!(kit.backup_keys("").await.is_empty(), "partial backup left");
+        assert!(err.to_string().contains("create -n b1 --resume"), "{err}");
+        let rows = catalog::list(&kit.ctx.backup_storage).await.unwrap();
+        assert_eq!(rows[0].state, catalog::BackupState::Incomplete);
+
+        // Without --resume the name is refused, offering both ways out.
+        let e = plan(&kit.ctx, &forced).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.to_string().contains("--resume") && e.to_string().contains("delete -n b1"));
+
+        kit.ctx.milvus_storage.write(&victim, bytes).await.unwrap();
+        let resume = BackupOptions {
+            resume: true,
+            ..forced.clone()
+        };
+        let plan2 = plan(&kit.ctx, &resume).await.unwrap();
+        assert_eq!(plan2.resumed_files, 7, "the files copied before the victim");
+        let stats = execute(&kit.ctx, &plan2, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!((stats.files, stats.resumed_files), (15, 7));
+        assert!(kit
+            .ctx
+            .backup_storage
+            .stat(&layout::create_journal("b1"))
+            .await
+            .unwrap()
+            .is_none());
+
+        // The same manifest as a backup that was never interrupted.
+        let plain = BackupOptions {
+            force: true,
+            ..opts("b2")
+        };
+        create(&kit.ctx, &plain, &Collect::default(), &none)
+            .await
+            .unwrap();
+        let files = |name: &'static str| {
+            let kit = &kit;
+            async move {
+                catalog::manifest(&kit.ctx.backup_storage, name)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .files
+                    .into_iter()
+                    .map(|f| (f.path, f.size, f.sha256, f.source))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(files("b1").await, files("b2").await);
+        let again = plan(&kit.ctx, &resume).await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::AlreadyExists);
     }
 
     #[tokio::test]
@@ -1440,7 +1658,9 @@ mod tests {
         let e = plan(&kit.ctx, &opts("half")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Conflict);
         assert!(
-            e.to_string().contains("incomplete") && e.to_string().contains("delete -n half"),
+            e.to_string().contains("incomplete")
+                && e.to_string().contains("delete -n half")
+                && e.to_string().contains("create -n half --resume"),
             "{e}"
         );
         let e = plan(&kit.ctx, &opts("bad-name")).await.unwrap_err();

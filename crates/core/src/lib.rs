@@ -43,6 +43,7 @@ pub mod error;
 pub mod events;
 pub mod format;
 pub mod gc;
+pub mod journal;
 pub mod key;
 pub mod keyring;
 pub mod logical;

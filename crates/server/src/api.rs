@@ -192,6 +192,9 @@ pub struct CreateRequest {
     /// Ours: answer with the plan (`data.plan`: collections, segments,
     /// files, bytes, what is shared with the base) and write nothing.
     pub dry_run: bool,
+    /// Ours: finish an interrupted create of `backup_name` (same options):
+    /// files it stored completely are kept, the rest is copied.
+    pub resume: bool,
 }
 
 /// A map of database to collections, or a JSON string holding one.
@@ -262,6 +265,9 @@ pub struct RestoreRequest {
     /// would be refused, staging, import jobs) and change nothing.
     #[serde(alias = "dryRun")]
     pub dry_run: bool,
+    /// Ours: finish an interrupted restore of this backup (same options):
+    /// collections and segments it finished are skipped.
+    pub resume: bool,
 }
 
 /// The anchor's `restorePlan`.

@@ -182,6 +182,7 @@ pub async fn create(
         base_backup: req.base_backup.filter(|b| !b.trim().is_empty()),
         incremental: req.incremental,
         tuning: None,
+        resume: false,
     };
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => return Ok(ok(&rid, plan)),

@@ -14,6 +14,7 @@ pub mod api;
 mod error;
 mod guide;
 mod metrics;
+mod resume;
 mod routes;
 mod tasks;
 
@@ -64,6 +65,7 @@ pub const DEFAULT_PORT: u16 = 8080;
         routes::verify,
         routes::get_verify,
         routes::cancel,
+        resume::resume,
         routes::tasks,
         routes::check,
         routes::healthz,
@@ -123,6 +125,7 @@ fn router(state: Shared) -> Router {
         .route("/api/v1/verify", post(routes::verify))
         .route("/api/v1/get_verify", get(routes::get_verify))
         .route("/api/v1/cancel", post(routes::cancel))
+        .route("/api/v1/resume", post(resume::resume))
         .route("/api/v1/tasks", get(routes::tasks))
         .route("/api/v1/check", get(routes::check))
         .route("/api/v1/healthz", get(routes::healthz))

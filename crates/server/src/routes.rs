@@ -261,6 +261,7 @@ pub async fn create(
         base_backup: req.base_backup.clone().filter(|b| !b.is_empty()),
         incremental: req.incremental,
         tuning: None,
+        resume: req.resume,
     };
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => return Ok(ok(&rid, plan)),
@@ -323,6 +324,7 @@ pub(crate) async fn start_create(
         "force": opts.force,
         "meta_only": opts.meta_only,
         "async": is_async,
+        "resume_with": opts,
     });
     let task = s
         .tasks
@@ -610,6 +612,7 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         rbac: req.rbac,
         rbac_user_password_file: req.rbac_user_password_file.clone().map(Into::into),
         overrides,
+        resume: req.resume,
         ..Default::default()
     })
 }
@@ -738,6 +741,7 @@ pub(crate) async fn start_restore(
         "dropExistIndex": opts.drop_exist_index,
         "skipCreateCollection": opts.skip_create_collection,
         "async": is_async,
+        "resume_with": opts,
     });
     let task = s.tasks.spawn(record, None, move |ctx, events, cancel| {
         boxed(async move {

@@ -379,8 +379,12 @@ impl TaskManager {
                 r.error_status = 500;
                 r.error_message = match r.kind {
                     TaskKind::Create => format!(
-                        "interrupted: the server stopped while this task was running — an incomplete backup `{}` may remain; delete it and create the backup again",
-                        r.backup_name
+                        "interrupted: the server stopped while this task was running — the incomplete backup `{}` it left can be finished with POST /api/v1/resume?id={}, or deleted",
+                        r.backup_name, r.id
+                    ),
+                    TaskKind::Restore => format!(
+                        "interrupted: the server stopped while this task was running — finish it with POST /api/v1/resume?id={}, or drop what it restored",
+                        r.id
                     ),
                     _ => "interrupted: the server stopped while this task was running — run it again".to_string(),
                 };

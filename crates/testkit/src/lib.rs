@@ -3,6 +3,8 @@
 //! its instances, the generated data set, the `milvus-backup` binary, and
 //! helpers that compare and drop collections. Nothing here is mocked.
 
+pub mod fault;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;

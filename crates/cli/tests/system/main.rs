@@ -15,6 +15,7 @@ mod ops;
 mod password;
 mod rbac;
 mod restore;
+mod resume;
 mod storage;
 mod trust;
 mod verify;

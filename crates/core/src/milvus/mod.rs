@@ -95,6 +95,15 @@ pub trait Milvus: Send + Sync {
     /// Starts a bulk import; returns the server's task ids.
     async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>>;
     async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse>;
+    /// The import tasks Milvus knows for a collection (none where it cannot
+    /// list them).
+    async fn list_import_tasks(
+        &self,
+        _db: &str,
+        _collection: &str,
+    ) -> Result<Vec<pb::GetImportStateResponse>> {
+        Ok(Vec::new())
+    }
     /// Rows matching `expr` with strong consistency, as Milvus's columns;
     /// at most `limit` rows when given. The collection must be loaded.
     async fn query(
@@ -279,6 +288,24 @@ impl MilvusClient {
         F: Fn(MilvusServiceClient<Channel>, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
     {
+        self.call_attempts(ATTEMPTS, what, db, msg, f).await
+    }
+
+    /// [`call`](Self::call) with at most `attempts` tries: 1 for a call that
+    /// must not run twice (an import), whose caller checks before retrying.
+    async fn call_attempts<Req, Resp, F, Fut>(
+        &self,
+        attempts: u32,
+        what: &str,
+        db: &str,
+        msg: Req,
+        f: F,
+    ) -> Result<Resp>
+    where
+        Req: Clone,
+        F: Fn(MilvusServiceClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+    {
         let mut delay = Duration::from_millis(300);
         let mut attempt = 1;
         loop {
@@ -295,7 +322,7 @@ impl MilvusClient {
                 Ok(resp) => return Ok(resp.into_inner()),
                 Err(status) => {
                     let err = status_error(&self.address, what, &status);
-                    if !err.is_temporary() || attempt >= ATTEMPTS {
+                    if !err.is_temporary() || attempt >= attempts {
                         return Err(err);
                     }
                     tracing::debug!(what, attempt, "retrying after transient error: {status}");
@@ -724,12 +751,40 @@ impl Milvus for MilvusClient {
         )
     }
 
-    /// Starts a bulk import; returns the server's task ids.
+    /// Starts a bulk import; returns the server's task ids. Tried once: a
+    /// lost answer may hide a started import (see `list_import_tasks`).
     async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>> {
         let db = req.db_name.clone();
         let what = format!("Import into `{db}.{}`", req.collection_name);
         let resp = self
-            .call(&what, &db, req, |mut c, r| async move { c.import(r).await })
+            .call_attempts(
+                1,
+                &what,
+                &db,
+                req,
+                |mut c, r| async move { c.import(r).await },
+            )
+            .await?;
+        check_status(resp.status.as_ref(), &what)?;
+        Ok(resp.tasks)
+    }
+
+    /// The import tasks Milvus knows for a collection.
+    async fn list_import_tasks(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<Vec<pb::GetImportStateResponse>> {
+        let what = format!("ListImportTasks of `{db}.{collection}`");
+        let req = pb::ListImportTasksRequest {
+            collection_name: collection.to_string(),
+            db_name: db.to_string(),
+            limit: 0,
+        };
+        let resp = self
+            .call(&what, db, req, |mut c, r| async move {
+                c.list_import_tasks(r).await
+            })
             .await?;
         check_status(resp.status.as_ref(), &what)?;
         Ok(resp.tasks)

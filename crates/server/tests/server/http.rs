@@ -672,11 +672,36 @@ async fn a_restarted_server_answers_for_earlier_tasks() {
             .all(|t| t["state"] != "executing" && t["state"] != "initial"),
         "{tasks}"
     );
-    // The crash left an incomplete backup; it can be deleted.
+    // POST /resume finishes what the crash left, as a new task; a task
+    // that succeeded has nothing to resume.
+    let (status, r) = second
+        .post(&format!("/resume?id={done_task}"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{r}");
+    let (status, r) = second.post("/resume?id=no_such_task", json!({})).await;
+    assert_eq!(status, 404, "{r}");
+    let (status, r) = second
+        .post(&format!("/resume?id={crashed_id}"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let resumed = r["data"]["id"].as_str().unwrap().to_string();
+    let done = second
+        .poll(
+            &format!("/get_backup?backup_id={resumed}"),
+            Duration::from_secs(180),
+            |d| d["state_code"] == 2 || d["state_code"] == 3,
+        )
+        .await;
+    assert_eq!(done["state_code"], 2, "{done}");
+    let (status, b) = second
+        .get(&format!("/get_backup?backup_name={crashed_name}"))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["data"]["state_code"], 2, "complete now: {b}");
     let (status, _) = second
         .delete(&format!("/delete?backup_name={crashed_name}"))
         .await;
-    assert!(status == 200 || status == 404);
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
