@@ -79,6 +79,7 @@ pub struct Scheduler {
     health: Mutex<Option<HealthReport>>,
     breached: Mutex<BTreeSet<String>>,
     state_lock: tokio::sync::Mutex<()>,
+    started: Instant,
 }
 
 impl Scheduler {
@@ -117,6 +118,7 @@ impl Scheduler {
             health: Mutex::new(None),
             breached: Mutex::new(BTreeSet::new()),
             state_lock: tokio::sync::Mutex::new(()),
+            started: Instant::now(),
         })
     }
 
@@ -441,10 +443,12 @@ impl Scheduler {
                     return None;
                 }
             };
-        if self.is_leader() && self.strategy.rpo.is_some() {
+        if let (true, Some(rpo)) = (self.is_leader(), self.strategy.rpo) {
             let mut breached = self.breached.lock().unwrap();
             for c in &report.collections {
-                if c.rpo_ok {
+                // A collection never backed up is breached once the
+                // scheduler has had one RPO to back it up.
+                if c.rpo_ok || (c.age_s.is_none() && self.started.elapsed() < rpo) {
                     breached.remove(&c.collection);
                 } else if breached.insert(c.collection.clone()) {
                     self.alerter.send(
@@ -769,4 +773,32 @@ pub async fn health_offline(config: &Config) -> Result<HealthReport> {
     };
     let st = sched.state.lock().unwrap().clone();
     health::report(&sched.storage, secondary.as_ref(), &sched.strategy, &st).await
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every metric the shipped alert rules and dashboard use is one this
+    /// server exports.
+    #[test]
+    fn the_shipped_alerts_and_dashboard_use_exported_metrics() {
+        let exported = [include_str!("scheduler.rs"), include_str!("metrics.rs")].concat();
+        for doc in [
+            include_str!("../../../docs/alerts.yml"),
+            include_str!("../../../docs/grafana-dashboard.json"),
+        ] {
+            let mut rest = doc;
+            while let Some(i) = rest.find("milvus_backup_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    exported.contains(&format!("{name} "))
+                        || exported.contains(&format!("{name}{{")),
+                    "{name} is not exported"
+                );
+                rest = &rest[i + name.len()..];
+            }
+        }
+    }
 }

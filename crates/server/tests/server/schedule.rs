@@ -16,8 +16,7 @@ use milvus_backup_core::Context;
 use serde_json::Value;
 
 use milvus_backup_testkit::{
-    assert_same_collection, bin, config, config_file, config_yaml, drop_collection, host_port,
-    unique, var,
+    assert_same_collection, bin, config, config_file, config_yaml, host_port, unique, var,
 };
 
 use crate::http::{pick, Server};
@@ -149,10 +148,13 @@ fn hooks_of(h: &Hooks, event: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn wait_hook(h: &Hooks, event: &str, limit: Duration) -> Value {
+async fn wait_hook(h: &Hooks, event: &str, about: &str, limit: Duration) -> Value {
     let start = Instant::now();
     loop {
-        if let Some(v) = hooks_of(h, event).pop() {
+        if let Some(v) = hooks_of(h, event)
+            .into_iter()
+            .find(|v| v["text"].as_str().unwrap_or("").contains(about))
+        {
             return v;
         }
         assert!(
@@ -416,7 +418,7 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
         .unwrap();
     let v = run_now(leader, "verification").await;
     assert_eq!(v["state"], "success", "{v}");
-    let corrupt = wait_hook(&hooks, "backup_corrupt", Duration::from_secs(30)).await;
+    let corrupt = wait_hook(&hooks, "backup_corrupt", &newest, Duration::from_secs(30)).await;
     assert!(
         corrupt["text"].as_str().unwrap().contains(&newest),
         "{corrupt}"
@@ -430,14 +432,21 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
         .unwrap()
         .clone();
     assert_eq!(row["verified_ok"], false, "{row}");
-    let good = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == f2_name.as_str())
-        .unwrap()
-        .clone();
-    assert_eq!(good["verified_ok"], true, "{good}");
+    // The corrupted file is kept in the folder of `holder`; the older
+    // incremental keeps its own (rehomed from the trimmed first full).
+    let row_of = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let holder = file.holder(&newest).to_string();
+    assert_eq!(row_of(&holder)["verified_ok"], false);
+    let older = incs.iter().find(|n| **n != &newest).unwrap().to_string();
+    assert_eq!(row_of(&older)["verified_ok"], true, "{}", row_of(&older));
     let (_, got, _) = cli(&cfg, &["get", "-n", &newest]);
     assert_eq!(got["verified_ok"], false);
 
@@ -469,6 +478,13 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
     let (ok, _, e) = cli(&cfg, &["delete", "-n", &newest]);
     assert!(ok, "{e}");
     let target = format!("{}_scr", g.name);
+    // A failed earlier run may have left it.
+    let _ = ctx
+        .milvus()
+        .await
+        .unwrap()
+        .drop_collection(&g.db, &target)
+        .await;
     let (ok, r, e) = cli(
         &cfg,
         &[
@@ -481,14 +497,26 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
             &g.full_name(),
             "-s",
             "_scr",
+            "--restore_index",
         ],
     );
     assert!(ok, "{r} {e}");
     assert_same_collection("A", &g, "A", &g.db, &target);
-    drop_collection("A", &g.db, &target);
+    ctx.milvus()
+        .await
+        .unwrap()
+        .drop_collection(&g.db, &target)
+        .await
+        .unwrap();
 
     // The missing collection's server alerted a failed backup and an RPO breach.
-    let failed = wait_hook(&hooks, "backup_failed", Duration::from_secs(90)).await;
+    let failed = wait_hook(
+        &hooks,
+        "backup_failed",
+        "sc_no_such_collection",
+        Duration::from_secs(90),
+    )
+    .await;
     assert!(
         failed["text"]
             .as_str()
@@ -496,13 +524,27 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
             .contains("sc_no_such_collection"),
         "{failed}"
     );
-    let rpo = wait_hook(&hooks, "rpo_breach", Duration::from_secs(30)).await;
+    let rpo = wait_hook(
+        &hooks,
+        "rpo_breach",
+        "No backup in last 30 seconds!",
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(
         rpo["text"]
             .as_str()
             .unwrap()
             .contains("No backup in last 30 seconds!"),
         "{rpo}"
+    );
+    // Backed up within its RPO: no breach alerted for the real collection.
+    assert!(
+        !hooks_of(&hooks, "rpo_breach")
+            .iter()
+            .any(|v| v["text"].as_str().unwrap().contains(&g.full_name())),
+        "{:?}",
+        hooks.lock().unwrap()
     );
     let (_, mh) = m.get("/health").await;
     assert!(
