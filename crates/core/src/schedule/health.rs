@@ -67,11 +67,11 @@ pub struct HealthReport {
 
 /// "24 hours", "90 seconds", "2 minutes", "7 days".
 pub fn human(secs: u64) -> String {
-    let (n, unit) = if secs % 86400 == 0 && secs >= 86400 && secs != 86400 {
+    let (n, unit) = if secs.is_multiple_of(86400) && secs >= 86400 && secs != 86400 {
         (secs / 86400, "day")
-    } else if secs % 3600 == 0 && secs >= 3600 {
+    } else if secs.is_multiple_of(3600) && secs >= 3600 {
         (secs / 3600, "hour")
-    } else if secs % 60 == 0 && secs >= 60 {
+    } else if secs.is_multiple_of(60) && secs >= 60 {
         (secs / 60, "minute")
     } else {
         (secs, "second")
