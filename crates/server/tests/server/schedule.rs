@@ -418,11 +418,7 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
         .unwrap();
     let v = run_now(leader, "verification").await;
     assert_eq!(v["state"], "success", "{v}");
-    let corrupt = wait_hook(&hooks, "backup_corrupt", &newest, Duration::from_secs(30)).await;
-    assert!(
-        corrupt["text"].as_str().unwrap().contains(&newest),
-        "{corrupt}"
-    );
+    wait_hook(&hooks, "backup_corrupt", &newest, Duration::from_secs(30)).await;
     let (_, listed, _) = cli(&cfg, &["list"]);
     let row = listed
         .as_array()
@@ -510,34 +506,20 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
         .unwrap();
 
     // The missing collection's server alerted a failed backup and an RPO breach.
-    let failed = wait_hook(
+    wait_hook(
         &hooks,
         "backup_failed",
         "sc_no_such_collection",
         Duration::from_secs(90),
     )
     .await;
-    assert!(
-        failed["text"]
-            .as_str()
-            .unwrap()
-            .contains("sc_no_such_collection"),
-        "{failed}"
-    );
-    let rpo = wait_hook(
+    wait_hook(
         &hooks,
         "rpo_breach",
         "No backup in last 30 seconds!",
         Duration::from_secs(30),
     )
     .await;
-    assert!(
-        rpo["text"]
-            .as_str()
-            .unwrap()
-            .contains("No backup in last 30 seconds!"),
-        "{rpo}"
-    );
     // Backed up within its RPO: no breach alerted for the real collection.
     assert!(
         !hooks_of(&hooks, "rpo_breach")
