@@ -326,3 +326,44 @@ pub async fn verification_run(
     }
     Ok(run)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, minute: u64, state: BackupState) -> BackupListing {
+        BackupListing {
+            state,
+            backup_timestamp: 1_800_000_000_000 + minute * 60_000,
+            ..catalog::incomplete(name)
+        }
+    }
+
+    #[test]
+    fn retention_counts_the_policys_own_complete_backups_only() {
+        use BackupState::*;
+        let rows = vec![
+            row("full_20261201_020000", 0, Complete),
+            row("incremental_20261201_030000", 1, Complete),
+            row("incremental_20261201_040000", 2, Complete),
+            row("incremental_20261201_050000", 3, Incomplete),
+            row("incremental_20261201_060000", 4, Complete),
+            row("nightly", 5, Complete),
+        ];
+        let inc = |keep| {
+            retention_victims(
+                &rows,
+                PolicyKind::Incremental,
+                keep,
+                "incremental_20261201_060000",
+            )
+        };
+        assert_eq!(inc(2), vec!["incremental_20261201_030000"]);
+        assert_eq!(
+            inc(1),
+            vec!["incremental_20261201_030000", "incremental_20261201_040000"]
+        );
+        assert!(inc(0).is_empty(), "0 keeps all");
+        assert!(retention_victims(&rows, PolicyKind::Full, 1, "x").is_empty());
+    }
+}
