@@ -936,8 +936,13 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
     if let Some(c) = &args.collection {
         rows.retain(|r| r.holds(c));
     }
+    // The scheduled verification's verdicts (`verified_ok`, `last_verified_at`).
+    let verdicts =
+        milvus_backup_core::schedule::verification::annotate(&ctx.backup_storage, &rows).await;
     if out.json {
-        out.json_value(&rows);
+        let mut value = serde_json::to_value(&rows).unwrap_or_default();
+        crate::schedule::add_verdicts(&mut value, &verdicts);
+        out.json_value(&value);
         return Ok(());
     }
     if args.verbose {
@@ -951,11 +956,12 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
         "{:<40} {:<10} {:>11} {:>12} {:>10}  CREATED (UTC)",
         "NAME", "STATE", "COLLECTIONS", "ENTITIES", "SIZE"
     );
-    for r in &rows {
+    for (r, verdict) in rows.iter().zip(&verdicts) {
         let created = chrono::DateTime::from_timestamp_millis(r.backup_timestamp as i64)
             .filter(|_| r.backup_timestamp > 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_else(|| "-".into());
+            .unwrap_or_else(|| "-".into())
+            + &crate::schedule::verdict_text(verdict.as_ref());
         let state = match r.state {
             BackupState::Complete => "complete",
             BackupState::Incomplete => "INCOMPLETE",
@@ -1020,9 +1026,19 @@ fn print_guide_table(rows: &[catalog::BackupListing]) {
 pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let info = catalog::get(&ctx.backup_storage, &args.name).await?;
+    let verdict =
+        milvus_backup_core::schedule::verification::read(&ctx.backup_storage, &args.name).await?;
     if out.json {
-        out.json_value(&info);
+        let mut value = serde_json::to_value(&info).unwrap_or_default();
+        crate::schedule::add_verdicts(&mut value, &[verdict]);
+        out.json_value(&value);
         return Ok(());
+    }
+    if let Some(v) = &verdict {
+        println!(
+            "verified:      {}",
+            crate::schedule::verdict_text(Some(v)).trim()
+        );
     }
     let created = chrono::DateTime::from_timestamp_millis(info.backup_timestamp as i64)
         .map(|t| t.to_rfc3339())

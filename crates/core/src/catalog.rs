@@ -94,7 +94,7 @@ pub async fn list(storage: &Storage) -> Result<Vec<BackupListing>> {
 }
 
 /// Reads a meta file, opening it with the storage's key when it is sealed.
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+pub async fn read_json<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     key: &str,
 ) -> Result<Option<T>> {

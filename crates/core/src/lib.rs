@@ -27,6 +27,9 @@
 //!   [`rehearsal`] (`--restore-test`), a throwaway restore compared with
 //!   rows [`sample`]d at backup time.
 //! - [`check`]: the `check` command's probe of Milvus and both storages.
+//! - [`replicate`]: a backup copied whole into another backup storage;
+//!   [`schedule`]: the `backup_strategy` scheduler's runs, lease, health
+//!   and alerts.
 //! - [`gc`]: pausing Milvus's garbage collection during copies.
 //! - [`context`]: the connections one operation uses; [`tuning`]: the
 //!   parallelism and temp-file settings a plan carries.
@@ -51,8 +54,10 @@ pub mod milvus;
 pub mod naming;
 pub mod rbac;
 pub mod rehearsal;
+pub mod replicate;
 pub mod restore;
 pub mod sample;
+pub mod schedule;
 pub mod selection;
 pub mod staging;
 pub mod storage;

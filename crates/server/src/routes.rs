@@ -39,6 +39,8 @@ pub struct AppState {
     pub tasks: Arc<TaskManager>,
     pub token: Option<String>,
     pub secrets: Vec<String>,
+    /// The `backup_strategy` scheduler, when configured.
+    pub scheduler: Option<Arc<crate::scheduler::Scheduler>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -972,7 +974,10 @@ pub async fn healthz(rid: Rid) -> Response {
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "tasks",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String), ErrorResponses))]
 pub async fn metrics(State(s): State<Shared>) -> Response {
-    let text = s.tasks.metrics.render(&s.tasks.running_counts());
+    let mut text = s.tasks.metrics.render(&s.tasks.running_counts());
+    if let Some(sched) = &s.scheduler {
+        text.push_str(&sched.render_metrics());
+    }
     (
         [(
             header::CONTENT_TYPE,

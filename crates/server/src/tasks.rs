@@ -322,16 +322,7 @@ impl TaskManager {
         metrics: Arc<Metrics>,
         secrets: Vec<String>,
     ) -> Arc<Self> {
-        let manager = Arc::new(TaskManager {
-            config,
-            main: tokio::runtime::Handle::current(),
-            storage,
-            tasks: Mutex::new(HashMap::new()),
-            names: Mutex::new(HashSet::new()),
-            server_id: uuid::Uuid::new_v4().to_string(),
-            metrics,
-            secrets,
-        });
+        let manager = Self::detached(config, storage, metrics, secrets);
         match manager.load().await {
             Ok(n) if n > 0 => tracing::info!("read {n} task record(s) from backup storage"),
             Ok(_) => {}
@@ -341,6 +332,26 @@ impl TaskManager {
             ),
         }
         manager
+    }
+
+    /// A manager that does not read (nor mark interrupted) the records in
+    /// storage: for runs in the foreground beside a running server.
+    pub fn detached(
+        config: Config,
+        storage: Storage,
+        metrics: Arc<Metrics>,
+        secrets: Vec<String>,
+    ) -> Arc<Self> {
+        Arc::new(TaskManager {
+            config,
+            main: tokio::runtime::Handle::current(),
+            storage,
+            tasks: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashSet::new()),
+            server_id: uuid::Uuid::new_v4().to_string(),
+            metrics,
+            secrets,
+        })
     }
 
     async fn load(self: &Arc<Self>) -> milvus_backup_core::Result<usize> {

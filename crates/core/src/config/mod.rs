@@ -67,6 +67,10 @@ pub struct Config {
     pub milvus: MilvusConfig,
     pub minio: MinioConfig,
     pub backup: BackupConfig,
+    /// The user guide's top-level `backup_strategy:` block as written in
+    /// the file; parsed and checked by `crate::schedule::Strategy`.
+    #[serde(skip)]
+    pub backup_strategy: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -612,6 +616,7 @@ pub struct LoadReport {
     /// The config file that was read; `None` when built-in defaults were used.
     pub file: Option<PathBuf>,
     pub warnings: Vec<String>,
+    strategy: Option<Value>,
 }
 
 /// Inputs to [`Config::load`].
@@ -644,6 +649,10 @@ impl Config {
                         ))
                     })?;
                     let mut file = normalize_legacy(file);
+                    let strategy = file
+                        .as_mapping_mut()
+                        .and_then(|m| m.remove("backup_strategy"));
+                    report.strategy = strategy;
                     let version = dialect::take_version(&mut file)?;
                     let mut leaves = Vec::new();
                     flatten(&file, "", &mut leaves);
@@ -717,8 +726,9 @@ impl Config {
             set_path(&mut tree, k.path, v);
         }
 
-        let config: Config = serde_yaml::from_value(tree)
+        let mut config: Config = serde_yaml::from_value(tree)
             .map_err(|e| Error::invalid_input(format!("configuration: {e}")))?;
+        config.backup_strategy = report.strategy.take();
         Ok((config, report))
     }
 
