@@ -260,6 +260,7 @@ pub async fn create(
         encrypt: req.encrypt,
         base_backup: req.base_backup.clone().filter(|b| !b.is_empty()),
         incremental: req.incremental,
+        format: req.format.clone().filter(|f| !f.trim().is_empty()),
         tuning: None,
     };
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
