@@ -206,7 +206,7 @@ pub(crate) async fn restore_rows(
             .files
             .iter()
             .map(|f| f.partition.as_str())
-            .filter(|p| !p.is_empty() && !have.iter().any(|h| h == p))
+            .filter(|p| !p.is_empty() && *p != "_default" && !have.iter().any(|h| h == p))
             .collect();
         missing.sort();
         missing.dedup();
