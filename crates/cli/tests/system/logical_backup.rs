@@ -12,38 +12,17 @@ use std::sync::Mutex;
 
 use crate::env::{
     assert_same_collection, assert_same_rows, cli, config_file, drop_collection, gen_data,
-    generated, host_port, pick, unique, var, Generated,
+    generated, guide_yaml, pick, unique, Generated,
 };
 
 /// Source reads (a logical backup may load and release a collection;
 /// dumps) take turns, so that one never releases what another reads.
 static SOURCE_READS: Mutex<()> = Mutex::new(());
 
-/// The user guide's config shape: Milvus's address and a `storage:` block
-/// for backups (S3 bucket, under `root`), nothing of Milvus's own storage.
+/// The user guide's config: Milvus's address and a `storage:` block for
+/// backups (S3 bucket, under `root`), nothing of Milvus's own storage.
 fn guide_config(inst: &str, root: &str) -> (tempfile::TempDir, PathBuf) {
-    let (s3_host, s3_port) = host_port(&var("MBT_S3_ENDPOINT"));
-    config_file(&format!(
-        r#"milvus:
-  address: {host}
-  port: {port}
-storage:
-  storageType: minio
-  minio:
-    address: {s3_host}
-    port: {s3_port}
-    accessKeyID: {ak}
-    secretAccessKey: {sk}
-    useSSL: false
-    bucketName: {bucket}
-    rootPath: {root}
-"#,
-        host = var(&format!("MBT_{inst}_HOST")),
-        port = var(&format!("MBT_{inst}_PORT")),
-        ak = var("MBT_S3_ACCESS_KEY"),
-        sk = var("MBT_S3_SECRET_KEY"),
-        bucket = var("MBT_BACKUP_BUCKET"),
-    ))
+    config_file(&guide_yaml(inst, root))
 }
 
 /// Runs the CLI against `inst` with backups under `root`; stdout and stderr.
@@ -243,16 +222,7 @@ fn logical_backup_of_2_3_restores_into_2_3_2_2_and_lite() {
         // 2.2 has no arrays and no databases.
         restore_one("A", &g, "V22", &root, &name, "default", false, &[]);
     }
-    for g in pick(
-        "A",
-        &[
-            "all_types",
-            "varchar_pk",
-            "autoid",
-            "partition_key",
-            "in_db2",
-        ],
-    ) {
+    for g in pick("A", crate::logical::FOR_LITE) {
         restore_one("A", &g, "LITE", &root, &name, &g.db, false, &[]);
     }
     delete("A", &root, &name);
