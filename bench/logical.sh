@@ -19,8 +19,12 @@ export MBT_PORT_BASE=${MBT_PORT_BASE:-21700}
 export MBT_SERVICES="A"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
-cargo build --release --locked --quiet -p milvus-backup
-bin=$PWD/target/release/milvus-backup
+# MILVUS_BACKUP_BIN: a binary already built (else a release build).
+bin=${MILVUS_BACKUP_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --locked --quiet -p milvus-backup
+    bin=$PWD/target/release/milvus-backup
+fi
 scripts/testenv.sh start >/dev/null
 # shellcheck disable=SC1091
 source "$MILVUS_BACKUP_TESTENV/env.sh"
