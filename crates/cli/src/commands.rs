@@ -277,6 +277,12 @@ pub struct CreateArgs {
     /// completely are kept, the rest is copied. Give the same options.
     #[arg(long, requires = "name")]
     resume: bool,
+    /// binlog: copy Milvus's files (physical); parquet or json: read the
+    /// rows over gRPC (logical, restores into any Milvus version). Default:
+    /// binlog, or parquet when the config names no storage for Milvus's
+    /// own files.
+    #[arg(long, value_parser = ["binlog", "parquet", "json"])]
+    format: Option<String>,
     /// Print the plan (collections, segments, files, bytes, what is shared)
     /// and write nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -470,6 +476,7 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         encrypt: args.encrypt,
         base_backup: args.base_backup,
         incremental: args.incremental,
+        format: args.format,
         tuning: None,
         resume: args.resume,
     };
@@ -500,6 +507,9 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         };
         println!("\n✅ Backup created successfully!");
         println!("  Backup name: {}", stats.name);
+        if stats.format != "binlog" {
+            println!("  Format: {} (logical: rows read over gRPC)", stats.format);
+        }
         println!("  Collections: {}", names.join(", "));
         println!(
             "  Total entities: {}{}",
@@ -581,6 +591,12 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
     if plan.flush {
         println!("a flush runs first, so the segments and files may grow");
     }
+    if plan.format != "binlog" {
+        println!(
+            "logical backup: each collection's rows are read over gRPC and stored as {} files",
+            plan.format
+        );
+    }
     for note in &plan.notes {
         println!("{note}");
     }
@@ -651,11 +667,18 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         println!("  Backup name: {}", stats.backup);
         println!("  Collection: {}", targets.join(", "));
         println!("  Total entities: {}", stats.entities);
-        println!(
-            "  Segments: {} ({} staged)",
-            stats.segments,
-            human_bytes(stats.staged_bytes)
-        );
+        if plan.logical.is_some() {
+            println!("  Format: {} (rows inserted over gRPC)", plan.format);
+        } else {
+            println!(
+                "  Segments: {} ({} staged)",
+                stats.segments,
+                human_bytes(stats.staged_bytes)
+            );
+        }
+        for t in &stats.keys_regenerated {
+            println!("  {t}: autoID keys regenerated (the backup's keys were not kept)");
+        }
         println!("  Duration: {}", human_duration(stats.duration_s));
         if let Some(rbac) = &stats.rbac {
             crate::rbac::print_plan(rbac, false);
@@ -669,6 +692,20 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
     let manifest = plan.manifest.as_ref();
     let compression = manifest.and_then(|m| m.compression.as_ref());
     let encrypted = manifest.is_some_and(|m| m.encryption.is_some());
+    if plan.logical.is_some() {
+        return RestoreNotes {
+            download: format!(
+                "logical backup ({}): each file is read from backup storage and its rows inserted over gRPC",
+                plan.format
+            ),
+            decompress: if encrypted {
+                "decrypted (and decompressed) as each file is read".to_string()
+            } else {
+                "Parquet decompresses itself; JSON Lines decoded as read".to_string()
+            },
+            verify: "metadata checked; every file checked against its size and SHA-256 before its rows are inserted".to_string(),
+        };
+    }
     RestoreNotes {
         download: match &plan.staging_dir {
             Some(dir) => format!(
@@ -953,8 +990,8 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<40} {:<10} {:>11} {:>12} {:>10}  CREATED (UTC)",
-        "NAME", "STATE", "COLLECTIONS", "ENTITIES", "SIZE"
+        "{:<40} {:<10} {:<7} {:>11} {:>12} {:>10}  CREATED (UTC)",
+        "NAME", "STATE", "FORMAT", "COLLECTIONS", "ENTITIES", "SIZE"
     );
     for (r, verdict) in rows.iter().zip(&verdicts) {
         let created = chrono::DateTime::from_timestamp_millis(r.backup_timestamp as i64)
@@ -968,9 +1005,10 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
             BackupState::Damaged => "DAMAGED",
         };
         println!(
-            "{:<40} {:<10} {:>11} {:>12} {:>10}  {created}",
+            "{:<40} {:<10} {:<7} {:>11} {:>12} {:>10}  {created}",
             r.name,
             state,
+            if r.format.is_empty() { "-" } else { &r.format },
             r.collections.len(),
             r.entities,
             human_bytes(r.size_bytes.max(0) as u64)
@@ -1047,6 +1085,7 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     println!("id:             {}", info.id);
     println!("created:        {created}");
     println!("milvus version: {}", info.milvus_version);
+    println!("format:         {}", info.data_format());
     println!("size:           {}", human_bytes(info.size.max(0) as u64));
     println!("entities:       {}", catalog::entities(&info));
     if let Some(m) = catalog::manifest(&ctx.backup_storage, &args.name).await? {

@@ -60,6 +60,11 @@ pub struct BackupOptions {
     pub compress_level: Option<i32>,
     /// Encrypt with the configured key (`backup.encryption.*`).
     pub encrypt: bool,
+    /// `binlog` (physical), `parquet` or `json` (logical: rows over gRPC);
+    /// `None`: binlog, or parquet when the config names no storage for
+    /// Milvus's own files.
+    #[serde(default)]
+    pub format: Option<String>,
     /// Share unchanged files with this earlier backup.
     pub base_backup: Option<String>,
     /// Share unchanged files with the newest complete backup of the same
@@ -155,6 +160,11 @@ pub struct BackupPlan {
     pub resumed_files: u64,
     #[serde(skip)]
     stored: journal::Stored,
+    /// `binlog`, `parquet` or `json`.
+    pub format: String,
+    /// Rows exported over gRPC in this format instead of binlogs copied.
+    #[serde(skip)]
+    logical: Option<crate::logical::Format>,
     #[serde(skip)]
     encoder: Encoder,
     #[serde(skip)]
@@ -175,6 +185,8 @@ pub struct BackupPlan {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BackupStats {
     pub name: String,
+    /// `binlog`, `parquet` or `json`.
+    pub format: String,
     pub collections: usize,
     /// Live rows: deleted rows are not counted.
     pub entities: i64,
@@ -300,6 +312,8 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
     } else {
         journal::Stored::default()
     };
+    let mut notes = Vec::new();
+    let logical = logical_format(ctx, opts, &mut notes)?;
     let client = ctx.milvus().await?;
     let client = client.as_ref();
     let selected = opts.selection.resolve(client).await?;
@@ -310,7 +324,6 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             client.address()
         )));
     }
-    let mut notes = Vec::new();
     let base = base_backup(ctx, opts, &selected, &mut notes).await?;
     let now = chrono::Utc::now();
     let rbac_meta = match opts.rbac {
@@ -345,7 +358,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         milvus: format!("{} ({})", client.address(), client.version_text()),
         collections: Vec::new(),
         totals: PlanTotals::default(),
-        flush: !opts.force && !opts.meta_only,
+        flush: !opts.force && !opts.meta_only && logical.is_none(),
         meta_only: opts.meta_only,
         encoding: encoder.encoding(),
         compression_level: encoder.level,
@@ -360,6 +373,8 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         resume: opts.resume,
         resumed_files: 0,
         stored,
+        format: logical.map_or("binlog".into(), |f| f.to_string()),
+        logical,
         encoder,
         base_manifest: base.map(|(_, m)| m),
         info,
@@ -379,7 +394,9 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
                 meta,
                 dropped: false,
             };
-            list_segments(ctx, client, &plan, &mut c).await?;
+            if plan.logical.is_none() {
+                list_segments(ctx, client, &plan, &mut c).await?;
+            }
             Ok::<_, Error>(c)
         }
         .await;
@@ -424,6 +441,40 @@ impl BackupPlan {
             .filter(|f| self.stored.reusable(&f.target, &f.source, f.size).is_some())
             .count() as u64
     }
+}
+
+/// The logical format of the backup, `None` for a physical one: as asked,
+/// else parquet when the config names no storage for Milvus's own files
+/// (the user guide's config), else binlog.
+fn logical_format(
+    ctx: &Context,
+    opts: &BackupOptions,
+    notes: &mut Vec<String>,
+) -> Result<Option<crate::logical::Format>> {
+    let format = match opts.format.as_deref().map(str::trim) {
+        Some("binlog") => return Ok(None),
+        Some(f) if !f.is_empty() => f.parse::<crate::logical::Format>().map_err(|_| {
+            Error::invalid_input(format!(
+                "unknown backup format `{f}`: use binlog, parquet or json"
+            ))
+        })?,
+        _ if ctx.config.minio.no_milvus_storage && !opts.meta_only => {
+            notes.push(
+                "the config names no storage for Milvus's own files: making a logical backup (rows read over gRPC, stored as Parquet); --format binlog makes a physical one".into(),
+            );
+            crate::logical::Format::Parquet
+        }
+        _ => return Ok(None),
+    };
+    if opts.meta_only {
+        return Ok(None);
+    }
+    if opts.base_backup.is_some() || opts.incremental {
+        return Err(Error::invalid_input(format!(
+            "a {format} backup cannot be incremental (only binlog backups share files with a base) — drop --base-backup/--incremental, or use --format binlog"
+        )));
+    }
+    Ok(Some(format))
 }
 
 /// How new files are stored, from the options and the config.
@@ -909,10 +960,38 @@ async fn run(
         events.emit(plan.planned());
     }
     let mut live = Vec::with_capacity(n);
-    for c in plan.collections.iter().filter(|c| !c.dropped) {
-        live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
-    }
-    let copied = copy_phase(ctx, &plan, journal, events, cancel).await?;
+    let copied = match plan.logical {
+        Some(format) => {
+            let colls: Vec<&CollectionRef> = plan.collections.iter().map(|c| &c.source).collect();
+            let e = crate::logical::catalog::export_collections(
+                ctx,
+                &plan.name,
+                &colls,
+                format,
+                &plan.encoder,
+                events,
+                cancel,
+            )
+            .await?;
+            for (c, l) in plan.collections.iter_mut().zip(&e.logical.collections) {
+                c.meta.size = l.files.iter().map(|f| f.size as i64).sum();
+                live.push(Some(l.rows as i64));
+            }
+            plan.info.logical = Some(e.logical);
+            Copied {
+                copied_bytes: e.files.iter().map(|f| f.size).sum(),
+                shared_files: 0,
+                files: e.files,
+                resumed: Vec::new(),
+            }
+        }
+        None => {
+            for c in plan.collections.iter().filter(|c| !c.dropped) {
+                live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
+            }
+            copy_phase(ctx, &plan, journal, events, cancel).await?
+        }
+    };
     events.phase(Phase::WritingMeta);
     let stats = write_meta(ctx, &plan, copied, samples, &live, started).await?;
     // Complete: nothing is left to resume.
@@ -1239,6 +1318,7 @@ async fn copy_file(
         raw_size: Some(e.raw_size),
         raw_sha256: (!encoder.encoding().encrypted).then_some(e.raw_sha256),
         stored_in: None,
+        rows: None,
     })
 }
 
@@ -1339,7 +1419,7 @@ async fn write_meta(
         .zip(live)
         .map(|(c, live)| live.unwrap_or_else(|| segment_rows(c)))
         .sum();
-    let deleted_entities = inserted - entities;
+    let deleted_entities = (inserted - entities).max(0);
     let size_bytes: u64 = files.iter().map(|f| f.size).sum();
     let file_count = files.len() as u64;
     let created_at = chrono::Utc::now().to_rfc3339();
@@ -1417,11 +1497,13 @@ async fn write_meta(
         base_backup: manifest.base_backup.clone(),
         compression: plan.encoder.compression,
         encrypted: seal.is_some(),
+        data_format: info.logical.as_ref().map(|l| l.format.to_string()),
         meta_sha256,
     };
     write_json(ctx, &meta(layout::SUMMARY), &summary, None).await?;
     Ok(BackupStats {
         name: name.to_string(),
+        format: plan.format.clone(),
         collections: info.collection_backups.len(),
         entities,
         deleted_entities,

@@ -61,6 +61,20 @@ pub struct BackupInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac_meta: Option<crate::rbac::RbacMeta>,
     pub format: String,
+    /// Ours: a logical backup's rows as Parquet or JSON files (`None`: a
+    /// physical backup of binlogs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logical: Option<crate::logical::LogicalBackup>,
+}
+
+impl BackupInfo {
+    /// `binlog`, `parquet` or `json`.
+    pub fn data_format(&self) -> String {
+        match &self.logical {
+            Some(l) => l.format.to_string(),
+            None => "binlog".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -275,6 +289,9 @@ pub struct ManifestFile {
     /// (incremental backups); absent when this backup holds them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_in: Option<String>,
+    /// Rows of a logical backup's data file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
 }
 
 impl ManifestFile {
@@ -318,6 +335,9 @@ pub struct Summary {
     pub base_backup: Option<String>,
     pub compression: crate::codec::Compression,
     pub encrypted: bool,
+    /// `parquet` or `json` for a logical backup; absent: `binlog`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_format: Option<String>,
     /// SHA-256 of each meta file as stored (`full_meta.json` → hex), so an
     /// edit of one after the backup was made is found. Empty in backups
     /// made before this was recorded.

@@ -125,6 +125,9 @@ impl Refusal {
 pub struct ImportJob {
     pub partition: String,
     pub segment: i64,
+    /// A logical backup's data file (its rows are inserted); `segment` is 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Rows the backup recorded (before deletes).
     pub rows: i64,
     pub bytes: u64,
@@ -177,6 +180,11 @@ pub struct RestorePlan {
     /// What the interrupted restore finished (`--resume`).
     #[serde(skip)]
     pub resumed: Option<crate::journal::RestoreRecord>,
+    /// `binlog`, or `parquet`/`json` for a logical backup, whose rows are
+    /// inserted over gRPC instead of imported.
+    pub format: String,
+    #[serde(skip)]
+    pub logical: Option<crate::logical::LogicalBackup>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -192,6 +200,10 @@ pub struct RestoreStats {
     /// Users, roles and grants created, existing or skipped (`rbac`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac: Option<crate::rbac::RbacPlan>,
+    /// Restored collections (targets) whose autoID keys the target made
+    /// anew: a logical backup's keys are not kept there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_regenerated: Vec<String>,
 }
 
 impl RestorePlan {
@@ -517,14 +529,31 @@ pub(crate) async fn plan_from(
             .find(|c| c.db_name == source.db && c.collection_name == source.name)
             .cloned()
             .expect("selected from the backup");
+        let mut meta = meta;
         let imports: Vec<ImportJob> = if opts.meta_only {
             Vec::new()
+        } else if let Some(l) = &info.logical {
+            // Another server's schema may lack what this one needs.
+            crate::logical::import::complete_schema(&mut meta.schema);
+            l.collections
+                .iter()
+                .filter(|c| c.db_name == source.db && c.collection_name == source.name)
+                .flat_map(|c| &c.files)
+                .map(|f| ImportJob {
+                    partition: f.partition.clone(),
+                    segment: 0,
+                    file: Some(f.path.clone()),
+                    rows: f.rows as i64,
+                    bytes: f.size,
+                })
+                .collect()
         } else {
             segments_with_files(&meta)
                 .into_iter()
                 .map(|(partition, s)| ImportJob {
                     partition: partition.to_string(),
                     segment: s.segment_id,
+                    file: None,
                     rows: s.num_of_rows,
                     bytes: s.size.max(0) as u64,
                 })
@@ -553,6 +582,7 @@ pub(crate) async fn plan_from(
     }
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
     let staging = !tasks.is_empty()
+        && info.logical.is_none()
         && (!ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
             || manifest.as_ref().is_some_and(|m| !m.self_contained_plain()));
     let rbac = match (opts.rbac, &info.rbac_meta) {
@@ -597,6 +627,8 @@ pub(crate) async fn plan_from(
         rbac,
         journal_dir,
         resumed,
+        format: info.data_format(),
+        logical: info.logical.clone(),
     })
 }
 
@@ -889,6 +921,9 @@ async fn restore_all(
             }
         };
         stats.entities += done.entities;
+        if done.keys_regenerated {
+            stats.keys_regenerated.push(task.target.to_string());
+        }
         stats.segments += done.segments;
         stats.staged_bytes += done.staged_bytes;
         stats.staging_s += done.staging_s;
@@ -961,6 +996,24 @@ async fn restore_collection(
     }
     if plan.options.meta_only {
         return Ok(DataStats::default());
+    }
+    if let Some(logical) = &plan.logical {
+        let done = crate::logical::catalog::restore_rows(
+            ctx,
+            client,
+            &plan.backup,
+            logical,
+            plan.manifest.as_ref(),
+            &task.source,
+            &task.target,
+            events,
+        )
+        .await?;
+        return Ok(DataStats {
+            entities: done.rows as i64,
+            keys_regenerated: done.keys_regenerated,
+            ..Default::default()
+        });
     }
     restore_data(ctx, client, plan, index, task, journal, events).await
 }
@@ -1111,6 +1164,7 @@ fn is_vector_index(index_type: &str) -> bool {
 
 #[derive(Default)]
 struct DataStats {
+    keys_regenerated: bool,
     entities: i64,
     segments: usize,
     staged_bytes: u64,
@@ -1196,6 +1250,7 @@ async fn restore_data(
         staged_bytes: staged.load(Ordering::Relaxed),
         staging_s: staging_ns.load(Ordering::Relaxed) as f64 / 1e9,
         import_s: import_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        keys_regenerated: false,
     })
 }
 

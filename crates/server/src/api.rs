@@ -185,6 +185,10 @@ pub struct CreateRequest {
     pub compress_level: Option<i32>,
     /// Ours: encrypt with the server's configured key, or the root key its password unlocks (`backup.encryption.*`).
     pub encrypt: bool,
+    /// Ours: `binlog` (physical), `parquet` or `json` (logical: rows read
+    /// over gRPC); default binlog, or parquet when the config names no
+    /// storage for Milvus's own files.
+    pub format: Option<String>,
     /// Ours: share files unchanged since this backup (incremental).
     pub base_backup: Option<String>,
     /// Ours: incremental on the newest complete backup of the same collections.
@@ -860,6 +864,10 @@ pub struct GuideCreateRequest {
     pub compress_level: Option<i32>,
     /// Encrypt with the server's configured key (`backup.encryption.*`).
     pub encrypt: bool,
+    /// `binlog` (physical), `parquet` or `json` (logical: rows read over
+    /// gRPC); default binlog, or parquet when the config names no storage
+    /// for Milvus's own files.
+    pub format: Option<String>,
     /// Share files unchanged since this backup (incremental).
     pub base_backup: Option<String>,
     /// Incremental on the newest complete backup of the same collections.

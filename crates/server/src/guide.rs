@@ -181,6 +181,7 @@ pub async fn create(
         encrypt: req.encrypt,
         base_backup: req.base_backup.filter(|b| !b.trim().is_empty()),
         incremental: req.incremental,
+        format: req.format.filter(|f| !f.trim().is_empty()),
         tuning: None,
         resume: false,
     };

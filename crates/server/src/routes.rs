@@ -262,6 +262,7 @@ pub async fn create(
         encrypt: req.encrypt,
         base_backup: req.base_backup.clone().filter(|b| !b.is_empty()),
         incremental: req.incremental,
+        format: req.format.clone().filter(|f| !f.trim().is_empty()),
         tuning: None,
         resume: req.resume,
     };

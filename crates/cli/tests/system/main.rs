@@ -11,6 +11,7 @@ mod check;
 mod config_cli;
 mod guide;
 mod logical;
+mod logical_backup;
 mod ops;
 mod password;
 mod rbac;

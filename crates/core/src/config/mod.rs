@@ -156,6 +156,11 @@ pub struct MinioConfig {
     pub backup_bucket_name: String,
     pub backup_root_path: String,
     pub cross_storage: bool,
+    /// Set when the configuration names backup storage but nothing of
+    /// Milvus's own (the user guide's `config.yaml`): `create` then makes
+    /// logical backups by default.
+    #[serde(skip)]
+    pub no_milvus_storage: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -282,6 +287,7 @@ impl Default for MinioConfig {
             backup_bucket_name: "a-bucket".into(),
             backup_root_path: "backup".into(),
             cross_storage: false,
+            no_milvus_storage: false,
         }
     }
 }
@@ -619,6 +625,17 @@ pub struct LoadReport {
     strategy: Option<Value>,
 }
 
+/// Whether the loaded settings name backup storage (`minio.backup*`) and
+/// nothing of Milvus's own storage (the other `minio.*` keys).
+fn names_only_backup_storage(tree: &Value) -> bool {
+    let Some(minio) = tree.get("minio").and_then(Value::as_mapping) else {
+        return false;
+    };
+    let keys: Vec<&str> = minio.keys().filter_map(Value::as_str).collect();
+    let backup = |k: &&str| k.starts_with("backup") || *k == "crossStorage";
+    keys.iter().any(backup) && !keys.iter().any(|k| !backup(k))
+}
+
 /// Inputs to [`Config::load`].
 #[derive(Debug, Default)]
 pub struct LoadOptions<'a> {
@@ -726,9 +743,11 @@ impl Config {
             set_path(&mut tree, k.path, v);
         }
 
+        let no_milvus_storage = names_only_backup_storage(&tree);
         let mut config: Config = serde_yaml::from_value(tree)
             .map_err(|e| Error::invalid_input(format!("configuration: {e}")))?;
         config.backup_strategy = report.strategy.take();
+        config.minio.no_milvus_storage = no_milvus_storage;
         Ok((config, report))
     }
 

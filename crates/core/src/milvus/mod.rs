@@ -452,10 +452,13 @@ impl Milvus for MilvusClient {
             resp.status.as_ref(),
             &format!("ShowPartitions of `{db}.{collection}`"),
         )?;
+        // Milvus Lite names the partitions but gives no ids (0 here).
+        let ids = resp.partition_i_ds;
         Ok(resp
             .partition_names
             .into_iter()
-            .zip(resp.partition_i_ds)
+            .enumerate()
+            .map(|(i, name)| (name, ids.get(i).copied().unwrap_or(0)))
             .collect())
     }
 
