@@ -42,7 +42,26 @@ if [ $# -eq 0 ]; then
 fi
 
 rust_status=0
-cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads "${MBT_TEST_THREADS:-4}" "$@" || rust_status=$?
+if [ $# -eq 0 ]; then
+  # Three groups side by side (the system tests mostly wait on the
+  # servers): unit tests, the CLI's system tests, the REST server's tests.
+  logs=$(mktemp -d)
+  cargo test --workspace --lib --bins --locked -- --test-threads 2 >"$logs/unit.log" 2>&1 &
+  unit_pid=$!
+  cargo test --locked -p milvus-backup-server --test server -- --test-threads "${MBT_SERVER_TEST_THREADS:-2}" >"$logs/server.log" 2>&1 &
+  server_pid=$!
+  cargo test --locked -p milvus-backup --test system -- --test-threads "${MBT_TEST_THREADS:-4}" >"$logs/system.log" 2>&1 &
+  system_pid=$!
+  for group in unit server system; do
+    pid_var="${group}_pid"
+    if ! wait "${!pid_var}"; then rust_status=1; fi
+    echo "--- cargo test: $group (finished after $(( $(date +%s) - started )) s) ---"
+    cat "$logs/$group.log"
+  done
+  rm -rf "$logs"
+else
+  cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads "${MBT_TEST_THREADS:-4}" "$@" || rust_status=$?
+fi
 echo "cargo tests finished after $(( $(date +%s) - started )) s"
 
 sdk_status=0

@@ -21,6 +21,9 @@
 #   L    Milvus 2.3.5  local storage under $RUN_DIR/L/data        ports BASE+50..+61
 #   V22  Milvus 2.2.16 local storage under $RUN_DIR/V22/data      ports BASE+70..+81
 #        (MBT_V22_STORAGE=minio: S3 bucket milvus-v22, rootPath files)
+#   AUTH Milvus 2.3.5 with authorization enabled (root/Milvus), local storage
+#        under $RUN_DIR/AUTH/data                                  ports BASE+110..+121
+#   AUTH2 a second one like AUTH (RBAC round trips)                ports BASE+130..+141
 #   LITE Milvus Lite 3.2.2 (`milvus-lite server`, venv-lite), data under
 #        $RUN_DIR/LITE/data, gRPC port BASE+90; no binlogs, no metrics port:
 #        a source and target of logical (row-level) backups only
@@ -33,7 +36,7 @@
 #   MILVUS_BACKUP_TESTENV  run dir: data, logs, pids (default /tmp/milvus-backup-testenv)
 #   MBT_MINIMAL=1          install only the venvs the started services need (no
 #                          schemathesis, no SDK test venv): the demo
-#   MBT_SERVICES           Milvus instances to start, any of "A B L V22 LITE" (default
+#   MBT_SERVICES           Milvus instances to start, any of "A B L V22 LITE AUTH AUTH2" (default
 #                          all); S3, S3B and S3AUTH always start. Only the ones named
 #                          (and unhealthy) are (re)started: `MBT_SERVICES=LITE start`
 #                          adds Lite beside running servers without touching them
@@ -48,7 +51,7 @@ set -euo pipefail
 
 CACHE_DIR=${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}
 RUN_DIR=${MILVUS_BACKUP_TESTENV:-/tmp/milvus-backup-testenv}
-ALL_MILVUS="A B L V22 LITE"
+ALL_MILVUS="A B L V22 LITE AUTH AUTH2"
 READY_TIMEOUT=${MBT_READY_TIMEOUT:-180}
 PORT_BASE=${MBT_PORT_BASE:-19600}
 V22_STORAGE=${MBT_V22_STORAGE:-local}
@@ -108,6 +111,8 @@ milvus_base_port() {
         L) echo $((PORT_BASE + 50)) ;;
         V22) echo $((PORT_BASE + 70)) ;;
         LITE) echo $((PORT_BASE + 90)) ;;
+        AUTH) echo $((PORT_BASE + 110)) ;;
+        AUTH2) echo $((PORT_BASE + 130)) ;;
         *) die "unknown Milvus service '$1' (expected one of $ALL_MILVUS)" ;;
     esac
 }
@@ -115,7 +120,7 @@ milvus_version() { case $1 in V22) echo 2.2.16 ;; LITE) echo "lite-$LITE_VERSION
 milvus_storage() {
     case $1 in
         A | B) echo minio ;;
-        L) echo local ;;
+        L | AUTH | AUTH2) echo local ;;
         V22) echo "$V22_STORAGE" ;;
         LITE) echo none ;;
     esac
@@ -128,8 +133,10 @@ milvus_root() {
     if [[ $(milvus_storage "$1") == minio ]]; then echo files; else echo "$RUN_DIR/$1/data"; fi
 }
 proxy_port() { milvus_base_port "$1"; }
+# Authorization enabled (user root, password Milvus): the AUTH servers.
+milvus_auth() { case $1 in AUTH | AUTH2) echo true ;; *) echo false ;; esac; }
 # what a running instance must match to be reused by `start`
-milvus_mode() { echo "$(milvus_version "$1") $(milvus_storage "$1") $(milvus_bucket "$1") $PORT_BASE"; }
+milvus_mode() { echo "$(milvus_version "$1") $(milvus_storage "$1") $(milvus_bucket "$1") $PORT_BASE$([[ $(milvus_auth "$1") == true ]] && echo " auth")"; }
 metrics_port() { echo $(($(milvus_base_port "$1") + 11)); }
 venv_dir() { case $1 in lite-*) echo "$CACHE_DIR/venv-lite" ;; *) echo "$CACHE_DIR/venv-$1" ;; esac; }
 s3_port() { case $1 in S3) echo "$S3_PORT" ;; S3B) echo "$S3B_PORT" ;; S3AUTH) echo "$S3AUTH_PORT" ;; esac; }
@@ -366,6 +373,7 @@ render_milvus_config() {
         # test servers: SIGTERM should end them in seconds, not 30 minutes
         --set "common.gracefulStopTimeout=5"
     )
+    [[ $(milvus_auth "$svc") == true ]] && args+=(--set "common.security.authorizationEnabled=true")
     if [[ $storage == minio ]]; then
         args+=(
             --set "minio.address=127.0.0.1"
@@ -436,7 +444,7 @@ wait_milvus() {
     local svc=$1 pid
     pid=$(read_pid "$svc") || pid=0
     if ! "$(venv_dir "$(milvus_version "$svc")")/bin/python" "$UTIL" wait-milvus \
-        127.0.0.1 "$(proxy_port "$svc")" "$pid" "$READY_TIMEOUT" >"$RUN_DIR/$svc/version" 2>"$RUN_DIR/$svc/wait.err"; then
+        127.0.0.1 "$(proxy_port "$svc")" "$pid" "$READY_TIMEOUT" "$(milvus_auth "$svc")" >"$RUN_DIR/$svc/version" 2>"$RUN_DIR/$svc/wait.err"; then
         {
             echo "---- $svc failed to become ready: $(cat "$RUN_DIR/$svc/wait.err")"
             echo "---- first errors in $(svc_log "$svc")"
@@ -555,6 +563,10 @@ write_env() {
             kv "MBT_${svc}_BUCKET" "$(milvus_bucket "$svc")"
             kv "MBT_${svc}_ROOT" "$(milvus_root "$svc")"
             kv "MBT_${svc}_VERSION" "$(milvus_version "$svc")"
+            if [[ $(milvus_auth "$svc") == true ]]; then
+                kv "MBT_${svc}_USER" root
+                kv "MBT_${svc}_PASSWORD" Milvus
+            fi
         done
         kv MBT_PY_23 "$(venv_dir 2.3.5)/bin/python"
         kv MBT_PY_22 "$(venv_dir 2.2.16)/bin/python"

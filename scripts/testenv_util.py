@@ -19,8 +19,9 @@ Subcommands:
   http-ok URL TIMEOUT [TEXT]        exit 0 if URL answers 2xx (containing TEXT);
                                     tcp://HOST:PORT: if the port accepts a connection
   http-ok-many TIMEOUT NAME=URL[|TEXT]...  print the NAMEs that answer
-  wait-milvus HOST PORT PID TIMEOUT wait until GetVersion answers (run with a
-                                    venv python that has pymilvus)
+  wait-milvus HOST PORT PID TIMEOUT [AUTH] wait until GetVersion answers (run
+                                    with a venv python that has pymilvus; AUTH
+                                    true: log in as root/Milvus)
   make-buckets ENDPOINT AK SK REGION BUCKET...   (needs boto3)
 """
 import json
@@ -359,7 +360,7 @@ def pid_alive(pid):
         return False
 
 
-def cmd_wait_milvus(host, port, pid, timeout):
+def cmd_wait_milvus(host, port, pid, timeout, auth="false"):
     # gRPC honours http_proxy; loopback must never go through a proxy.
     os.environ["no_proxy"] = os.environ["NO_PROXY"] = "127.0.0.1,localhost"
     from pymilvus import connections, utility  # noqa: E402
@@ -372,7 +373,8 @@ def cmd_wait_milvus(host, port, pid, timeout):
         if not pid_alive(pid):
             die(f"Milvus pid {pid} (port {port}) exited during start-up")
         try:
-            connections.connect(alias=alias, host=host, port=str(port), timeout=5)
+            creds = {"user": "root", "password": "Milvus"} if auth == "true" else {}
+            connections.connect(alias=alias, host=host, port=str(port), timeout=5, **creds)
             version = utility.get_server_version(using=alias)
             utility.list_collections(using=alias, timeout=10)
             connections.disconnect(alias)

@@ -54,6 +54,7 @@ Examples:
   milvus-backup create -n n4 --base-backup nightly    # share unchanged files with `nightly`
   milvus-backup create -n n5 --incremental            # base: newest backup of the same collections
   milvus-backup create -n n6 -c docs --dry-run        # what would be copied; writes nothing
+  milvus-backup create -n n7 -c docs --resume         # finish an interrupted create of n7
   milvus-backup --json create -n n6 --dry-run         # the plan as JSON";
 
 pub const RESTORE_EXAMPLES: &str = "\
@@ -66,7 +67,8 @@ Examples:
   milvus-backup restore -n nightly -r db1.docs:db2.docs_v2,images:images_old
   milvus-backup restore -n nightly --collection docs --target-collection docs_copy
   milvus-backup --json restore -n nightly -s _r
-  milvus-backup restore -n nightly -s _r --dry-run        # targets, refusals, staging, import jobs";
+  milvus-backup restore -n nightly -s _r --dry-run        # targets, refusals, staging, import jobs
+  milvus-backup restore -n nightly -s _r --resume         # finish an interrupted restore";
 
 pub const VERIFY_EXAMPLES: &str = "\
 Examples:
@@ -275,6 +277,16 @@ pub struct CreateArgs {
     /// Cap the copy bandwidth in MB/s (default: backup.rateLimit; 0: none).
     #[arg(long = "rate-limit", value_name = "MB/s")]
     rate_limit: Option<u32>,
+    /// Finish an interrupted create of this name (-n): files it stored
+    /// completely are kept, the rest is copied. Give the same options.
+    #[arg(long, requires = "name")]
+    resume: bool,
+    /// binlog: copy Milvus's files (physical); parquet or json: read the
+    /// rows over gRPC (logical, restores into any Milvus version). Default:
+    /// binlog, or parquet when the config names no storage for Milvus's
+    /// own files.
+    #[arg(long, value_parser = ["binlog", "parquet", "json"])]
+    format: Option<String>,
     /// Print the plan (collections, segments, files, bytes, what is shared)
     /// and write nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -328,6 +340,10 @@ pub struct RestoreArgs {
     /// Accepted for the Go tool's scripts; segments are imported one per job.
     #[arg(long = "use_v2_restore", alias = "use-v2-restore")]
     use_v2_restore: bool,
+    /// Finish an interrupted restore of this backup (same options):
+    /// collections and segments it finished are skipped, the rest imported.
+    #[arg(long)]
+    resume: bool,
     /// Drop a target collection that already exists, then restore.
     #[arg(long = "drop_exist_collection", alias = "drop-exist-collection")]
     drop_exist_collection: bool,
@@ -353,9 +369,19 @@ pub struct RestoreArgs {
     /// Do not load collections that were loaded at backup time.
     #[arg(long = "no-load")]
     no_load: bool,
-    /// Restore users and roles too.
+    /// Restore users and roles too: missing roles, grants, users and their
+    /// roles are created; existing ones are left as they are.
     #[arg(long)]
     rbac: bool,
+    /// With --rbac: `user:password` per line, the passwords of the users
+    /// to create (users it lacks are reported and skipped).
+    #[arg(
+        long = "rbac-user-password-file",
+        alias = "rbac_user_password_file",
+        value_name = "FILE",
+        requires = "rbac"
+    )]
+    rbac_user_password_file: Option<std::path::PathBuf>,
     /// Print the plan (targets, what exists and would be refused, staging,
     /// import jobs) and change nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -454,10 +480,12 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         encrypt: args.encrypt,
         base_backup: args.base_backup,
         incremental: args.incremental,
+        format: args.format,
         tuning: args.rate_limit.map(|mb_s| Tuning {
             rate_limit_mb_s: mb_s,
             ..Tuning::from_config(&config.backup)
         }),
+        resume: args.resume,
     };
     let progress = CliProgress::with_steps(out.quiet || args.dry_run, out.json, Steps::Create);
     progress.step(1);
@@ -486,6 +514,9 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         };
         println!("\n✅ Backup created successfully!");
         println!("  Backup name: {}", stats.name);
+        if stats.format != "binlog" {
+            println!("  Format: {} (logical: rows read over gRPC)", stats.format);
+        }
         println!("  Collections: {}", names.join(", "));
         println!(
             "  Total entities: {}{}",
@@ -495,6 +526,9 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         println!("  Backup size: {}{stored}", human_bytes(stats.size_bytes));
         println!("  Files: {}", stats.files);
         println!("  Duration: {}", human_duration(stats.duration_s));
+        if let Some(rbac) = &stats.rbac {
+            println!("{}", crate::rbac::counts_line(rbac));
+        }
         if let Some(base) = &stats.base_backup {
             println!(
                 "incremental on `{base}`: {} file(s) shared, {} copied",
@@ -504,6 +538,14 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         }
         for gone in &stats.retention_deleted {
             println!("retention: deleted backup `{gone}`");
+        }
+        if args.resume {
+            println!(
+                "resumed: {} file(s) ({}) the interrupted create stored were kept; {} copied now",
+                stats.resumed_files,
+                human_bytes(stats.resumed_bytes),
+                human_bytes(stats.copied_bytes - stats.resumed_bytes)
+            );
         }
     }
     Ok(())
@@ -543,6 +585,9 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
         t.files - t.shared_files,
         human_bytes(t.bytes - t.shared_bytes)
     );
+    if let Some(rbac) = &plan.rbac {
+        println!("{}", crate::rbac::counts_line(rbac));
+    }
     if let Some(base) = &plan.base_backup {
         println!(
             "incremental on `{base}`: shares {} file(s) ({})",
@@ -552,6 +597,12 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
     }
     if plan.flush {
         println!("a flush runs first, so the segments and files may grow");
+    }
+    if plan.format != "binlog" {
+        println!(
+            "logical backup: each collection's rows are read over gRPC and stored as {} files",
+            plan.format
+        );
     }
     for note in &plan.notes {
         println!("{note}");
@@ -594,8 +645,10 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         drop_exist_index: args.drop_exist_index,
         load: !args.no_load,
         rbac: args.rbac,
+        rbac_user_password_file: args.rbac_user_password_file,
         tuning: None,
         overrides: Default::default(),
+        resume: args.resume,
     };
     let ctx = Context::open(config)?;
     let mut plan = restore::plan(&ctx, &opts).await?;
@@ -621,12 +674,22 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         println!("  Backup name: {}", stats.backup);
         println!("  Collection: {}", targets.join(", "));
         println!("  Total entities: {}", stats.entities);
-        println!(
-            "  Segments: {} ({} staged)",
-            stats.segments,
-            human_bytes(stats.staged_bytes)
-        );
+        if plan.logical.is_some() {
+            println!("  Format: {} (rows inserted over gRPC)", plan.format);
+        } else {
+            println!(
+                "  Segments: {} ({} staged)",
+                stats.segments,
+                human_bytes(stats.staged_bytes)
+            );
+        }
+        for t in &stats.keys_regenerated {
+            println!("  {t}: autoID keys regenerated (the backup's keys were not kept)");
+        }
         println!("  Duration: {}", human_duration(stats.duration_s));
+        if let Some(rbac) = &stats.rbac {
+            crate::rbac::print_plan(rbac, false);
+        }
     }
     Ok(())
 }
@@ -636,6 +699,20 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
     let manifest = plan.manifest.as_ref();
     let compression = manifest.and_then(|m| m.compression.as_ref());
     let encrypted = manifest.is_some_and(|m| m.encryption.is_some());
+    if plan.logical.is_some() {
+        return RestoreNotes {
+            download: format!(
+                "logical backup ({}): each file is read from backup storage and its rows inserted over gRPC",
+                plan.format
+            ),
+            decompress: if encrypted {
+                "decrypted (and decompressed) as each file is read".to_string()
+            } else {
+                "Parquet decompresses itself; JSON Lines decoded as read".to_string()
+            },
+            verify: "metadata checked; every file checked against its size and SHA-256 before its rows are inserted".to_string(),
+        };
+    }
     RestoreNotes {
         download: match &plan.staging_dir {
             Some(dir) => format!(
@@ -748,6 +825,9 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
             ctx.milvus_storage.spec().describe()
         ),
         None => println!("staging: none, Milvus reads the backup's files in place"),
+    }
+    if let Some(rbac) = &plan.rbac {
+        crate::rbac::print_plan(rbac, true);
     }
 }
 
@@ -900,8 +980,13 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
     if let Some(c) = &args.collection {
         rows.retain(|r| r.holds(c));
     }
+    // The scheduled verification's verdicts (`verified_ok`, `last_verified_at`).
+    let verdicts =
+        milvus_backup_core::schedule::verification::annotate(&ctx.backup_storage, &rows).await;
     if out.json {
-        out.json_value(&rows);
+        let mut value = serde_json::to_value(&rows).unwrap_or_default();
+        crate::schedule::add_verdicts(&mut value, &verdicts);
+        out.json_value(&value);
         return Ok(());
     }
     if args.verbose {
@@ -912,23 +997,25 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<40} {:<10} {:>11} {:>12} {:>10}  CREATED (UTC)",
-        "NAME", "STATE", "COLLECTIONS", "ENTITIES", "SIZE"
+        "{:<40} {:<10} {:<7} {:>11} {:>12} {:>10}  CREATED (UTC)",
+        "NAME", "STATE", "FORMAT", "COLLECTIONS", "ENTITIES", "SIZE"
     );
-    for r in &rows {
+    for (r, verdict) in rows.iter().zip(&verdicts) {
         let created = chrono::DateTime::from_timestamp_millis(r.backup_timestamp as i64)
             .filter(|_| r.backup_timestamp > 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_else(|| "-".into());
+            .unwrap_or_else(|| "-".into())
+            + &crate::schedule::verdict_text(verdict.as_ref());
         let state = match r.state {
             BackupState::Complete => "complete",
             BackupState::Incomplete => "INCOMPLETE",
             BackupState::Damaged => "DAMAGED",
         };
         println!(
-            "{:<40} {:<10} {:>11} {:>12} {:>10}  {created}",
+            "{:<40} {:<10} {:<7} {:>11} {:>12} {:>10}  {created}",
             r.name,
             state,
+            if r.format.is_empty() { "-" } else { &r.format },
             r.collections.len(),
             r.entities,
             human_bytes(r.size_bytes.max(0) as u64)
@@ -984,9 +1071,19 @@ fn print_guide_table(rows: &[catalog::BackupListing]) {
 pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let info = catalog::get(&ctx.backup_storage, &args.name).await?;
+    let verdict =
+        milvus_backup_core::schedule::verification::read(&ctx.backup_storage, &args.name).await?;
     if out.json {
-        out.json_value(&info);
+        let mut value = serde_json::to_value(&info).unwrap_or_default();
+        crate::schedule::add_verdicts(&mut value, &[verdict]);
+        out.json_value(&value);
         return Ok(());
+    }
+    if let Some(v) = &verdict {
+        println!(
+            "verified:      {}",
+            crate::schedule::verdict_text(Some(v)).trim()
+        );
     }
     let created = chrono::DateTime::from_timestamp_millis(info.backup_timestamp as i64)
         .map(|t| t.to_rfc3339())
@@ -995,6 +1092,7 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     println!("id:             {}", info.id);
     println!("created:        {created}");
     println!("milvus version: {}", info.milvus_version);
+    println!("format:         {}", info.data_format());
     println!("size:           {}", human_bytes(info.size.max(0) as u64));
     println!("entities:       {}", catalog::entities(&info));
     if let Some(m) = catalog::manifest(&ctx.backup_storage, &args.name).await? {

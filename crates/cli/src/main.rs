@@ -6,6 +6,8 @@ mod commands;
 mod logical;
 mod output;
 mod progress;
+mod rbac;
+mod schedule;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +55,11 @@ struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+
+    /// Work on backup_strategy's `primary` or `secondary` backup storage
+    /// instead of the configured one (list, get, verify, restore, ...).
+    #[arg(long, global = true, value_name = "primary|secondary")]
+    storage: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -105,6 +112,15 @@ enum Command {
     /// Remove what interrupted work left behind in Milvus's storage.
     #[command(after_help = commands::GC_EXAMPLES)]
     Gc(commands::GcArgs),
+    /// The backup_strategy's schedules: status, run-now, run.
+    #[command(subcommand, after_help = schedule::SCHEDULE_EXAMPLES)]
+    Schedule(schedule::ScheduleCommand),
+    /// Copy a backup to the strategy's secondary storage (only what is missing).
+    #[command(after_help = schedule::REPLICATE_EXAMPLES)]
+    Replicate(schedule::ReplicateArgs),
+    /// Health of the backup_strategy: RPO, verification, secondary lag, failed runs.
+    #[command(after_help = schedule::STATUS_EXAMPLES)]
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +216,10 @@ fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> 
             ),
         }
     }
+    let config = match &cli.storage {
+        Some(which) => milvus_backup_core::schedule::config_for_storage(&config, which)?,
+        None => config,
+    };
     let secrets = config.secrets().into_iter().map(str::to_string).collect();
     Ok((config, secrets))
 }
@@ -340,6 +360,16 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
         Command::Import(args) => logical::import(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),
+        Command::Schedule(cmd) => schedule::schedule(config, cmd, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Replicate(args) => schedule::replicate_cmd(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::Status => Ok(match schedule::status(config, out).await? {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(1),
+        }),
         Command::Server(args) => milvus_backup_server::serve(
             config.clone(),
             milvus_backup_server::ServeOptions { port: args.port },

@@ -232,7 +232,7 @@ impl CliProgress {
     fn step_of(&self, phase: &Phase) -> usize {
         match (self.steps, phase) {
             (Steps::Create, Phase::Reading { .. } | Phase::Flushing { .. }) => 2,
-            (Steps::Create, Phase::Copying { .. }) => 3,
+            (Steps::Create, Phase::Copying { .. } | Phase::Exporting { .. }) => 3,
             (Steps::Restore, Phase::Loading { .. }) => 6,
             (Steps::Verify, Phase::RestoreTest { .. }) => 3,
             _ => 0,
@@ -291,7 +291,9 @@ impl CliProgress {
             Self::restart_steps(state);
             self.step_locked(state, 1);
             self.step_locked(state, 2);
-        } else if let (Steps::Restore, Phase::Importing { .. }) = (self.steps, &phase) {
+        } else if let (Steps::Restore, Phase::Importing { .. } | Phase::Inserting { .. }) =
+            (self.steps, &phase)
+        {
             for ix in std::mem::take(&mut state.indexes) {
                 self.detail(
                     state,

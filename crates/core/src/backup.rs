@@ -10,8 +10,10 @@
 //!
 //! Completeness: every binlog and the per-level meta files are written
 //! first, `full_meta.json` last, then our `summary.json`. A backup without
-//! `full_meta.json` is incomplete; when `execute` fails or is cancelled it
-//! removes what it wrote ([`catalog::remove`], completion marks first).
+//! `full_meta.json` is incomplete. When `execute` is cancelled it removes
+//! what it wrote ([`catalog::remove`], completion marks first); when it
+//! fails (or is killed) it leaves the files it stored and their journal
+//! ([`crate::journal`]), and `create --resume` copies only the rest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -29,6 +31,7 @@ use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{self, *};
 use crate::gc::GcPause;
+use crate::journal::{self, CreateJournal};
 use crate::key;
 use crate::keyring;
 use crate::milvus::{segment_state, Milvus};
@@ -58,6 +61,11 @@ pub struct BackupOptions {
     pub compress_level: Option<i32>,
     /// Encrypt with the configured key (`backup.encryption.*`).
     pub encrypt: bool,
+    /// `binlog` (physical), `parquet` or `json` (logical: rows over gRPC);
+    /// `None`: binlog, or parquet when the config names no storage for
+    /// Milvus's own files.
+    #[serde(default)]
+    pub format: Option<String>,
     /// Share unchanged files with this earlier backup.
     pub base_backup: Option<String>,
     /// Share unchanged files with the newest complete backup of the same
@@ -66,6 +74,10 @@ pub struct BackupOptions {
     /// Parallelism; from `backup.*` when `None`.
     #[serde(default)]
     pub tuning: Option<Tuning>,
+    /// Continue an interrupted create of the same name: files its journal
+    /// lists, stored with their recorded size, are not copied again.
+    #[serde(default)]
+    pub resume: bool,
 }
 
 /// One file to copy from Milvus storage into the backup.
@@ -142,6 +154,22 @@ pub struct BackupPlan {
     /// The password's root key is made (first encrypted backup there).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub new_root_key: bool,
+    /// Users, roles, grants and privilege groups it records (`--rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacCounts>,
+    /// Continues an interrupted create: `resumed_files` of its files are
+    /// stored already (when they are still what Milvus holds).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_files: u64,
+    #[serde(skip)]
+    stored: journal::Stored,
+    /// `binlog`, `parquet` or `json`.
+    pub format: String,
+    /// Rows exported over gRPC in this format instead of binlogs copied.
+    #[serde(skip)]
+    logical: Option<crate::logical::Format>,
     #[serde(skip)]
     encoder: Encoder,
     #[serde(skip)]
@@ -162,6 +190,8 @@ pub struct BackupPlan {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BackupStats {
     pub name: String,
+    /// `binlog`, `parquet` or `json`.
+    pub format: String,
     pub collections: usize,
     /// Live rows: deleted rows are not counted.
     pub entities: i64,
@@ -179,6 +209,19 @@ pub struct BackupStats {
     /// Backups removed by the retention policy afterwards.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retention_deleted: Vec<String>,
+    /// Users, roles, grants and privilege groups recorded (`--rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacCounts>,
+    /// Files (and their bytes) an interrupted run had stored that this
+    /// `--resume` run kept instead of copying; `copied_bytes` counts them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_files: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl BackupPlan {
@@ -253,36 +296,47 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             .await?
             .is_some();
         let where_ = ctx.backup_storage.spec().describe();
-        return Err(if complete {
-            Error::already_exists(format!(
-                "backup `{name}` already exists in {where_} — choose another name or delete it first"
-            ))
-        } else {
-            // A create that was killed or lost its storage left it.
-            Error::conflict(format!(
-                "backup `{name}` in {where_} is incomplete (an earlier create of it did not finish) — delete it with `milvus-backup delete -n {name}` and create it again, or choose another name"
-            ))
-        });
-    }
-    if opts.rbac {
-        return Err(Error::unsupported(
-            "--rbac is not supported yet: users and roles are not backed up",
-        ));
+        if complete || !opts.resume {
+            return Err(if complete {
+                Error::already_exists(format!(
+                    "backup `{name}` already exists in {where_} and is complete — choose another name or delete it first"
+                ))
+            } else {
+                // A create that was killed, failed or lost its storage left it.
+                Error::conflict(format!(
+                    "backup `{name}` in {where_} is incomplete (an earlier create of it did not finish) — finish it with `milvus-backup create -n {name} --resume` (same options), or delete it with `milvus-backup delete -n {name}`"
+                ))
+            });
+        }
     }
     let (encoder, new_root_key) = encoder(ctx, opts).await?;
+    let stored = if opts.resume {
+        let recipient = encoder.key.as_ref().map(|k| k.recipient());
+        journal::interrupted_create(&ctx.backup_storage, &name, encoder.encoding(), recipient)
+            .await?
+    } else {
+        journal::Stored::default()
+    };
+    let mut notes = Vec::new();
+    let logical = logical_format(ctx, opts, &mut notes)?;
     let client = ctx.milvus().await?;
     let client = client.as_ref();
     let selected = opts.selection.resolve(client).await?;
-    if selected.is_empty() {
+    // `--rbac` alone on a Milvus without collections: users and roles only.
+    if selected.is_empty() && !opts.rbac {
         return Err(Error::not_found(format!(
             "Milvus at {} has no collections to back up",
             client.address()
         )));
     }
-    let mut notes = Vec::new();
     let base = base_backup(ctx, opts, &selected, &mut notes).await?;
     let now = chrono::Utc::now();
+    let rbac_meta = match opts.rbac {
+        true => Some(crate::rbac::collect(client).await?),
+        false => None,
+    };
     let info = BackupInfo {
+        rbac_meta,
         id: uuid::Uuid::new_v4().to_string(),
         state_code: 2,
         name: name.clone(),
@@ -309,7 +363,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         milvus: format!("{} ({})", client.address(), client.version_text()),
         collections: Vec::new(),
         totals: PlanTotals::default(),
-        flush: !opts.force && !opts.meta_only,
+        flush: !opts.force && !opts.meta_only && logical.is_none(),
         meta_only: opts.meta_only,
         encoding: encoder.encoding(),
         compression_level: encoder.level,
@@ -320,6 +374,12 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
         retention: Retention::from_config(&ctx.config.backup),
         new_root_key,
+        rbac: info.rbac_meta.as_ref().map(|m| m.counts()),
+        resume: opts.resume,
+        resumed_files: 0,
+        stored,
+        format: logical.map_or("binlog".into(), |f| f.to_string()),
+        logical,
         encoder,
         base_manifest: base.map(|(_, m)| m),
         info,
@@ -339,7 +399,9 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
                 meta,
                 dropped: false,
             };
-            list_segments(ctx, client, &plan, &mut c).await?;
+            if plan.logical.is_none() {
+                list_segments(ctx, client, &plan, &mut c).await?;
+            }
             Ok::<_, Error>(c)
         }
         .await;
@@ -353,14 +415,71 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
             Err(e) => return Err(e.at("collection", coll)),
         }
     }
-    if plan.collections.is_empty() {
+    if plan.collections.is_empty() && !selected.is_empty() {
         return Err(Error::not_found(format!(
             "nothing to back up: every selected collection was dropped meanwhile ({})",
             plan.notes.join("; ")
         )));
     }
     plan.recount();
+    if opts.resume {
+        plan.resumed_files = plan.count_stored();
+        plan.notes.push(if plan.stored.files.is_empty() {
+            format!("--resume: no files of an interrupted create of `{name}` to keep: copying everything")
+        } else {
+            format!(
+                "--resume: {} file(s) the interrupted create stored are kept (checked by size before copying)",
+                plan.resumed_files
+            )
+        });
+    }
     Ok(plan)
+}
+
+impl BackupPlan {
+    /// Planned files an interrupted run stored already (by its journal).
+    fn count_stored(&self) -> u64 {
+        self.collections
+            .iter()
+            .flat_map(|c| &c.files)
+            .filter(|f| f.shared_with.is_none())
+            .filter(|f| self.stored.reusable(&f.target, &f.source, f.size).is_some())
+            .count() as u64
+    }
+}
+
+/// The logical format of the backup, `None` for a physical one: as asked,
+/// else parquet when the config names no storage for Milvus's own files
+/// (the user guide's config), else binlog.
+fn logical_format(
+    ctx: &Context,
+    opts: &BackupOptions,
+    notes: &mut Vec<String>,
+) -> Result<Option<crate::logical::Format>> {
+    let format = match opts.format.as_deref().map(str::trim) {
+        Some("binlog") => return Ok(None),
+        Some(f) if !f.is_empty() => f.parse::<crate::logical::Format>().map_err(|_| {
+            Error::invalid_input(format!(
+                "unknown backup format `{f}`: use binlog, parquet or json"
+            ))
+        })?,
+        _ if ctx.config.minio.no_milvus_storage && !opts.meta_only => {
+            notes.push(
+                "the config names no storage for Milvus's own files: making a logical backup (rows read over gRPC, stored as Parquet); --format binlog makes a physical one".into(),
+            );
+            crate::logical::Format::Parquet
+        }
+        _ => return Ok(None),
+    };
+    if opts.meta_only {
+        return Ok(None);
+    }
+    if opts.base_backup.is_some() || opts.incremental {
+        return Err(Error::invalid_input(format!(
+            "a {format} backup cannot be incremental (only binlog backups share files with a base) — drop --base-backup/--incremental, or use --format binlog"
+        )));
+    }
+    Ok(Some(format))
 }
 
 /// How new files are stored, from the options and the config.
@@ -761,19 +880,19 @@ pub async fn execute(
     cancel: &CancellationToken,
 ) -> Result<BackupStats> {
     let started = plan.started.unwrap_or_else(Instant::now);
-    let result = cancellable(cancel, run(ctx, plan, events, cancel)).await;
+    let journal = CreateJournal::start(
+        &ctx.backup_storage,
+        &plan.name,
+        plan.encoder.encoding(),
+        plan.encoder.key.as_ref().map(|k| k.recipient()),
+        plan.stored.files.values().cloned().collect(),
+    )
+    .await
+    .during("create")?;
+    let result = cancellable(cancel, run(ctx, plan, &journal, events, cancel)).await;
     let mut stats = match result {
         Ok(stats) => stats,
-        Err(e) => {
-            // Leave nothing that could be mistaken for a backup.
-            if let Err(removal) = catalog::remove(&ctx.backup_storage, &plan.name).await {
-                events.warn(format!(
-                    "could not remove the partial backup `{}`: {removal}",
-                    plan.name
-                ));
-            }
-            return Err(e.during("create").at("backup", &plan.name));
-        }
+        Err(e) => return Err(leave_failed(ctx, plan, journal, e, events).await),
     };
     if plan.retention.is_active() {
         let opts = DeleteOptions {
@@ -789,9 +908,45 @@ pub async fn execute(
     Ok(stats)
 }
 
+/// What a failed create leaves: nothing when it was cancelled or had
+/// stored no binlog yet; otherwise the files it stored and their journal,
+/// for `create --resume` (the backup is listed as incomplete meanwhile).
+async fn leave_failed(
+    ctx: &Context,
+    plan: &BackupPlan,
+    journal: CreateJournal,
+    e: Error,
+    events: &dyn EventSink,
+) -> Error {
+    let name = &plan.name;
+    let e = e.during("create").at("backup", name);
+    let binlogs = layout::join(&layout::backup_dir(name), "binlogs/");
+    let keep = e.kind() != ErrorKind::Cancelled
+        && ctx
+            .backup_storage
+            .has_objects(&binlogs)
+            .await
+            .unwrap_or(true)
+        && journal.flush().await.is_ok();
+    drop(journal);
+    if keep {
+        return e.guidance(format!(
+            "the files stored so far are kept: finish the backup with `milvus-backup create -n {name} --resume` (same options), or remove it with `milvus-backup delete -n {name}`"
+        ));
+    }
+    // Leave nothing that could be mistaken for a backup.
+    if let Err(removal) = catalog::remove(&ctx.backup_storage, name).await {
+        events.warn(format!(
+            "could not remove the partial backup `{name}`: {removal} — remove it with `milvus-backup delete -n {name}`"
+        ));
+    }
+    e
+}
+
 async fn run(
     ctx: &Context,
     plan: &BackupPlan,
+    journal: &CreateJournal,
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<BackupStats> {
@@ -854,12 +1009,46 @@ async fn run(
         events.emit(plan.planned());
     }
     let mut live = Vec::with_capacity(n);
-    for c in plan.collections.iter().filter(|c| !c.dropped) {
-        live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
-    }
-    let copied = copy_phase(ctx, &plan, events, cancel).await?;
+    let copied = match plan.logical {
+        Some(format) => {
+            let colls: Vec<&CollectionRef> = plan.collections.iter().map(|c| &c.source).collect();
+            let e = crate::logical::catalog::export_collections(
+                ctx,
+                &plan.name,
+                &colls,
+                format,
+                &plan.encoder,
+                events,
+                cancel,
+            )
+            .await?;
+            for (c, l) in plan.collections.iter_mut().zip(&e.logical.collections) {
+                c.meta.size = l.files.iter().map(|f| f.size as i64).sum();
+                live.push(Some(l.rows as i64));
+            }
+            plan.info.logical = Some(e.logical);
+            Copied {
+                copied_bytes: e.files.iter().map(|f| f.size).sum(),
+                shared_files: 0,
+                files: e.files,
+                resumed: Vec::new(),
+            }
+        }
+        None => {
+            for c in plan.collections.iter().filter(|c| !c.dropped) {
+                live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
+            }
+            copy_phase(ctx, &plan, journal, events, cancel).await?
+        }
+    };
     events.phase(Phase::WritingMeta);
     let stats = write_meta(ctx, &plan, copied, samples, &live, started).await?;
+    // Complete: nothing is left to resume.
+    if let Err(e) = journal.finish().await {
+        events.warn(format!(
+            "backup complete, but its journal was not removed: {e}"
+        ));
+    }
     for index in 0..n {
         events.emit(Event::CollectionFinished { index, error: None });
     }
@@ -935,6 +1124,9 @@ struct Copied {
     files: Vec<ManifestFile>,
     copied_bytes: u64,
     shared_files: u64,
+    /// Kept from an interrupted run (`--resume`); in `files` and
+    /// `copied_bytes` too.
+    resumed: Vec<ManifestFile>,
 }
 
 /// Copies the files not shared with the base (checking the base still holds
@@ -942,9 +1134,15 @@ struct Copied {
 async fn copy_phase(
     ctx: &Context,
     plan: &BackupPlan,
+    journal: &CreateJournal,
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<Copied> {
+    let resumed = if plan.resume {
+        keep_stored(ctx, plan).await?
+    } else {
+        BTreeMap::new()
+    };
     let mut shared: Vec<ManifestFile> = Vec::new();
     let mut to_copy: Vec<(usize, &FileCopy)> = Vec::new();
     let index = plan.base_manifest.as_ref().map(BaseIndex::new);
@@ -956,6 +1154,13 @@ async fn copy_phase(
             };
             match entry {
                 Some(e) => shared.push(e),
+                None if resumed.contains_key(&f.target) => {
+                    // Stored by the interrupted run: done already.
+                    events.emit(Event::FileDone {
+                        collection: Some(i),
+                        bytes: f.size,
+                    });
+                }
                 None => to_copy.push((i, f)),
             }
         }
@@ -974,26 +1179,73 @@ async fn copy_phase(
         None
     };
     let copy_started = Instant::now();
-    let copied = cancellable(cancel, copy_all(ctx, plan, &to_copy, events)).await;
+    let copied = cancellable(cancel, copy_all(ctx, plan, &to_copy, journal, events)).await;
     if let Some(gc) = gc {
         gc.resume().await;
     }
     let copied = copied?;
-    let copied_bytes = copied.iter().map(|f| f.size).sum();
+    let copied_now: u64 = copied.iter().map(|f| f.size).sum();
+    let resumed: Vec<ManifestFile> = resumed.into_values().collect();
+    let copied_bytes = copied_now + resumed.iter().map(|f| f.size).sum::<u64>();
     events.emit(Event::Copied {
         raw_bytes: total,
-        stored_bytes: copied_bytes,
+        stored_bytes: copied_now,
         seconds: copy_started.elapsed().as_secs_f64(),
         encoding: plan.encoder.describe(),
     });
     let shared_files = shared.len() as u64;
-    let mut files: Vec<ManifestFile> = copied.into_iter().chain(shared).collect();
+    let mut files: Vec<ManifestFile> = copied
+        .into_iter()
+        .chain(shared)
+        .chain(resumed.iter().cloned())
+        .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Copied {
         files,
         copied_bytes,
         shared_files,
+        resumed,
     })
+}
+
+/// `--resume`: the planned files an interrupted run stored completely (its
+/// journal lists them, and storage holds them at the recorded size), by
+/// target; every other binlog in the backup's folder is removed, so the
+/// result holds exactly what an uninterrupted run would.
+async fn keep_stored(ctx: &Context, plan: &BackupPlan) -> Result<BTreeMap<String, ManifestFile>> {
+    let backup_dir = layout::backup_dir(&plan.name);
+    let present: BTreeMap<String, u64> = ctx
+        .backup_storage
+        .list(&layout::join(&backup_dir, "binlogs/"))
+        .await?
+        .into_iter()
+        .map(|o| (o.key[backup_dir.len()..].to_string(), o.size))
+        .collect();
+    let mut kept = BTreeMap::new();
+    for f in plan.collections.iter().flat_map(|c| &c.files) {
+        if f.shared_with.is_some() {
+            continue;
+        }
+        if let Some(entry) = plan.stored.reusable(&f.target, &f.source, f.size) {
+            if present.get(&f.target) == Some(&entry.size) {
+                kept.insert(f.target.clone(), entry.clone());
+            }
+        }
+    }
+    let stray = present.keys().filter(|k| {
+        !kept.contains_key(*k)
+            && !plan
+                .collections
+                .iter()
+                .flat_map(|c| &c.files)
+                .any(|f| &f.target == *k && f.shared_with.is_none())
+    });
+    for key in stray {
+        ctx.backup_storage
+            .delete(&layout::join(&backup_dir, key))
+            .await?;
+    }
+    Ok(kept)
 }
 
 /// A shared file must still be where the base says, at its size (and
@@ -1105,6 +1357,7 @@ async fn copy_all(
     ctx: &Context,
     plan: &BackupPlan,
     files: &[(usize, &FileCopy)],
+    journal: &CreateJournal,
     events: &dyn EventSink,
 ) -> Result<Vec<ManifestFile>> {
     let backup_dir = layout::backup_dir(&plan.name);
@@ -1123,6 +1376,7 @@ async fn copy_all(
                 })
                 .await
                 .at("key", &f.source)?;
+            journal.stored(&entry);
             events.emit(Event::FileDone {
                 collection: Some(*collection),
                 bytes: f.size,
@@ -1196,6 +1450,7 @@ async fn copy_file(
         check: Some(Check::Sha256),
         etag: None,
         source_etag: f.etag.clone(),
+        rows: None,
     })
 }
 
@@ -1243,6 +1498,7 @@ async fn write_meta(
         files,
         copied_bytes,
         shared_files,
+        resumed,
     } = copied;
     // SHA-256 of every meta file as stored, kept in summary.json (written
     // last), so any later edit of one is found by verify and restore.
@@ -1295,7 +1551,7 @@ async fn write_meta(
         .zip(live)
         .map(|(c, live)| live.unwrap_or_else(|| segment_rows(c)))
         .sum();
-    let deleted_entities = inserted - entities;
+    let deleted_entities = (inserted - entities).max(0);
     let size_bytes: u64 = files.iter().map(|f| f.size).sum();
     let file_count = files.len() as u64;
     let created_at = chrono::Utc::now().to_rfc3339();
@@ -1373,11 +1629,13 @@ async fn write_meta(
         base_backup: manifest.base_backup.clone(),
         compression: plan.encoder.compression,
         encrypted: seal.is_some(),
+        data_format: info.logical.as_ref().map(|l| l.format.to_string()),
         meta_sha256,
     };
     write_json(ctx, &meta(layout::SUMMARY), &summary, None).await?;
     Ok(BackupStats {
         name: name.to_string(),
+        format: plan.format.clone(),
         collections: info.collection_backups.len(),
         entities,
         deleted_entities,
@@ -1387,6 +1645,9 @@ async fn write_meta(
         shared_files,
         base_backup: manifest.base_backup.clone(),
         duration_s: started.elapsed().as_secs_f64(),
+        rbac: plan.rbac,
+        resumed_files: resumed.len() as u64,
+        resumed_bytes: resumed.iter().map(|f| f.size).sum(),
         ..Default::default()
     })
 }
@@ -1500,32 +1761,89 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_copy_failing_half_way_leaves_no_backup() {
+    async fn a_copy_failing_half_way_leaves_an_incomplete_backup_that_resumes() {
         let kit = kit_with_docs().await;
+        let none = CancellationToken::new();
         // No flush, so execute copies what the plan listed.
-        let plan = plan(
-            &kit.ctx,
-            &BackupOptions {
-                force: true,
-                ..opts("b1")
-            },
-        )
-        .await
-        .unwrap();
+        let forced = BackupOptions {
+            force: true,
+            tuning: Some(Tuning {
+                copy_parallelism: 1,
+                ..Tuning::from_config(&kit.ctx.config.backup)
+            }),
+            ..opts("b1")
+        };
+        let plan1 = plan(&kit.ctx, &forced).await.unwrap();
         // A listed file vanishes before it is copied (Milvus compacted it).
-        let victim = &plan.collections[0].files[7].source;
-        kit.ctx.milvus_storage.delete(victim).await.unwrap();
-        let err = execute(
-            &kit.ctx,
-            &plan,
-            &Collect::default(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+        let victim = plan1.collections[0].files[7].source.clone();
+        let bytes = kit.ctx.milvus_storage.read(&victim).await.unwrap();
+        kit.ctx.milvus_storage.delete(&victim).await.unwrap();
+        let err = execute(&kit.ctx, &plan1, &Collect::default(), &none)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
         assert_eq!(err.operation(), Some("create"));
-        assert!(kit.backup_keys("").await.is_empty(), "partial backup left");
+        assert!(err.to_string().contains("create -n b1 --resume"), "{err}");
+        let rows = catalog::list(&kit.ctx.backup_storage).await.unwrap();
+        assert_eq!(rows[0].state, catalog::BackupState::Incomplete);
+
+        // Without --resume the name is refused, offering both ways out.
+        let e = plan(&kit.ctx, &forced).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.to_string().contains("--resume") && e.to_string().contains("delete -n b1"));
+
+        kit.ctx.milvus_storage.write(&victim, bytes).await.unwrap();
+        let resume = BackupOptions {
+            resume: true,
+            ..forced.clone()
+        };
+        let plan2 = plan(&kit.ctx, &resume).await.unwrap();
+        // The files copied before the victim (the copy engine may have had
+        // a second copy in flight when it failed).
+        assert!(
+            (6..=7).contains(&plan2.resumed_files),
+            "{}",
+            plan2.resumed_files
+        );
+        let stats = execute(&kit.ctx, &plan2, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(
+            (stats.files, stats.resumed_files),
+            (15, plan2.resumed_files)
+        );
+        assert!(kit
+            .ctx
+            .backup_storage
+            .stat(&layout::create_journal("b1"))
+            .await
+            .unwrap()
+            .is_none());
+
+        // The same manifest as a backup that was never interrupted.
+        let plain = BackupOptions {
+            force: true,
+            ..opts("b2")
+        };
+        create(&kit.ctx, &plain, &Collect::default(), &none)
+            .await
+            .unwrap();
+        let files = |name: &'static str| {
+            let kit = &kit;
+            async move {
+                catalog::manifest(&kit.ctx.backup_storage, name)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .files
+                    .into_iter()
+                    .map(|f| (f.path, f.size, f.sha256, f.source))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(files("b1").await, files("b2").await);
+        let again = plan(&kit.ctx, &resume).await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::AlreadyExists);
     }
 
     #[tokio::test]
@@ -1563,7 +1881,9 @@ mod tests {
         let e = plan(&kit.ctx, &opts("half")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Conflict);
         assert!(
-            e.to_string().contains("incomplete") && e.to_string().contains("delete -n half"),
+            e.to_string().contains("incomplete")
+                && e.to_string().contains("delete -n half")
+                && e.to_string().contains("create -n half --resume"),
             "{e}"
         );
         let e = plan(&kit.ctx, &opts("bad-name")).await.unwrap_err();

@@ -58,6 +58,8 @@ pub struct BackupListing {
     pub base_backup: Option<String>,
     pub compression: codec::Compression,
     pub encrypted: bool,
+    /// `binlog` (physical), `parquet` or `json` (logical).
+    pub format: String,
 }
 
 impl BackupListing {
@@ -94,7 +96,7 @@ pub async fn list(storage: &Storage) -> Result<Vec<BackupListing>> {
 }
 
 /// Reads a meta file, opening it with the storage's key when it is sealed.
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+pub async fn read_json<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     key: &str,
 ) -> Result<Option<T>> {
@@ -150,6 +152,7 @@ async fn listing(storage: &Storage, name: &str) -> Result<BackupListing> {
             base_backup: s.base_backup,
             compression: s.compression,
             encrypted: s.encrypted,
+            format: s.data_format.unwrap_or_else(|| "binlog".into()),
         });
     }
     // The anchor's backups, and ours interrupted before the summary.
@@ -169,6 +172,7 @@ async fn listing(storage: &Storage, name: &str) -> Result<BackupListing> {
             entities: entities(&info),
             size_bytes: info.size,
             backup_timestamp: info.backup_timestamp,
+            format: info.data_format(),
             milvus_version: info.milvus_version,
             ..incomplete(name)
         });
@@ -195,6 +199,7 @@ pub(crate) fn incomplete(name: &str) -> BackupListing {
         base_backup: None,
         compression: codec::Compression::None,
         encrypted: false,
+        format: String::new(),
     }
 }
 
@@ -211,8 +216,11 @@ pub async fn row(storage: &Storage, name: &str) -> Result<BackupListing> {
     Ok(row)
 }
 
-/// Rows of every segment of a backup.
+/// Rows of every segment of a backup (a logical backup: the rows exported).
 pub fn entities(info: &BackupInfo) -> i64 {
+    if let Some(l) = &info.logical {
+        return l.collections.iter().map(|c| c.rows as i64).sum();
+    }
     info.collection_backups
         .iter()
         .flat_map(|c| &c.partition_backups)

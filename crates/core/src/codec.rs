@@ -83,7 +83,7 @@ impl Encoding {
     }
 }
 
-type DynWrite = Box<dyn AsyncWrite + Send + Unpin>;
+pub type DynWrite = Box<dyn AsyncWrite + Send + Unpin>;
 type DynRead = Box<dyn AsyncRead + Send + Unpin>;
 
 /// What to do to each file on its way into the backup.
@@ -144,9 +144,35 @@ pub async fn encode_copy(
             sha256,
         });
     }
-    let (stored, raw) = (Tally::default(), Tally::default());
+    let raw = Tally::default();
     let io =
         |e: std::io::Error| to.io_error(&format!("copying `{src}` into `{dst_key}`"), dst_key, e);
+    let (mut w, stored) = encoding_writer(to, dst_key, enc).await?;
+    let mut reader = Tallied::new(from.open_read(src).await?, &raw);
+    match pump(&mut reader, &mut w).await {
+        Ok(_) => {}
+        Err(PumpError::Read(e) | PumpError::Write(e)) => return Err(io(e)),
+    }
+    w.close().await.map_err(io)?;
+    let (sha256, size) = stored.finish();
+    let (raw_sha256, raw_size) = raw.finish();
+    Ok(Encoded {
+        size,
+        sha256,
+        raw_size,
+        raw_sha256,
+    })
+}
+
+/// A writer that encodes what it is given into `dst_key` of `to`, and the
+/// tally (size and SHA-256) of the bytes as stored. Close it to finish.
+pub async fn encoding_writer(
+    to: &Storage,
+    dst_key: &str,
+    enc: &Encoder,
+) -> Result<(DynWrite, Tally)> {
+    let stored = Tally::default();
+    let io = |e: std::io::Error| to.io_error(&format!("writing `{dst_key}`"), dst_key, e);
     let mut w: DynWrite = Box::new(Tallied::new(to.open_write(dst_key).await?, &stored));
     if let Some(key) = &enc.key {
         w = Box::new(key.encryptor().wrap_async_output(w).await.map_err(io)?);
@@ -167,20 +193,7 @@ pub async fn encode_copy(
             ))
         }
     }
-    let mut reader = Tallied::new(from.open_read(src).await?, &raw);
-    match pump(&mut reader, &mut w).await {
-        Ok(_) => {}
-        Err(PumpError::Read(e) | PumpError::Write(e)) => return Err(io(e)),
-    }
-    w.close().await.map_err(io)?;
-    let (sha256, size) = stored.finish();
-    let (raw_sha256, raw_size) = raw.finish();
-    Ok(Encoded {
-        size,
-        sha256,
-        raw_size,
-        raw_sha256,
-    })
+    Ok((w, stored))
 }
 
 /// What a stored file should be, from the manifest.

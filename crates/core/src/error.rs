@@ -73,6 +73,8 @@ pub struct Error {
     context: Vec<(&'static str, String)>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// What the user can do about it, after the message and context.
+    guidance: Option<String>,
 }
 
 impl fmt::Display for Error {
@@ -94,6 +96,9 @@ impl fmt::Display for Error {
         if !extra.is_empty() {
             write!(f, " ({})", extra.join(", "))?;
         }
+        if let Some(g) = &self.guidance {
+            write!(f, " — {g}")?;
+        }
         Ok(())
     }
 }
@@ -107,6 +112,7 @@ impl Error {
             operation: None,
             context: Vec::new(),
             source: None,
+            guidance: None,
         }
     }
 
@@ -158,6 +164,13 @@ impl Error {
 
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Says what the user can do (e.g. resume what was left), after the
+    /// message and its context.
+    pub fn guidance(mut self, text: impl Into<String>) -> Self {
+        self.guidance = Some(text.into());
         self
     }
 

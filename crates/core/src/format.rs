@@ -59,8 +59,22 @@ pub struct BackupInfo {
     pub milvus_version: String,
     pub database_backups: Vec<DatabaseBackupInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rbac_meta: Option<serde_json::Value>,
+    pub rbac_meta: Option<crate::rbac::RbacMeta>,
     pub format: String,
+    /// Ours: a logical backup's rows as Parquet or JSON files (`None`: a
+    /// physical backup of binlogs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logical: Option<crate::logical::LogicalBackup>,
+}
+
+impl BackupInfo {
+    /// `binlog`, `parquet` or `json`.
+    pub fn data_format(&self) -> String {
+        match &self.logical {
+            Some(l) => l.format.to_string(),
+            None => "binlog".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -287,6 +301,9 @@ pub struct ManifestFile {
     /// shares the file when its listing shows the same key, size and ETag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_etag: Option<String>,
+    /// Rows of a logical backup's data file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
 }
 
 impl ManifestFile {
@@ -330,6 +347,9 @@ pub struct Summary {
     pub base_backup: Option<String>,
     pub compression: crate::codec::Compression,
     pub encrypted: bool,
+    /// `parquet` or `json` for a logical backup; absent: `binlog`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_format: Option<String>,
     /// SHA-256 of each meta file as stored (`full_meta.json` → hex), so an
     /// edit of one after the backup was made is found. Empty in backups
     /// made before this was recorded.

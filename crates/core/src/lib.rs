@@ -19,13 +19,17 @@
 //! - [`selection`]: which collections an operation covers.
 //! - [`catalog`]: the backups in storage — `list`, `get`, reading meta;
 //!   [`delete`]: deleting backups and retention.
-//! - [`backup`]: `create`; [`restore`]: `restore`.
+//! - [`backup`]: `create`; [`restore`]: `restore`; [`rbac`]: users and
+//!   roles in both (`--rbac`).
 //! - [`logical`]: `export` and `import` of rows as Parquet or JSON files,
 //!   over gRPC alone.
 //! - [`verify`]: meta consistency, file presence, sizes and checksums, and
 //!   [`rehearsal`] (`--restore-test`), a throwaway restore compared with
 //!   rows [`sample`]d at backup time.
 //! - [`check`]: the `check` command's probe of Milvus and both storages.
+//! - [`replicate`]: a backup copied whole into another backup storage;
+//!   [`schedule`]: the `backup_strategy` scheduler's runs, lease, health
+//!   and alerts.
 //! - [`gc`]: pausing Milvus's garbage collection during copies.
 //! - [`context`]: the connections one operation uses; [`tuning`]: the
 //!   parallelism and temp-file settings a plan carries.
@@ -44,14 +48,18 @@ pub mod error;
 pub mod events;
 pub mod format;
 pub mod gc;
+pub mod journal;
 pub mod key;
 pub mod keyring;
 pub mod logical;
 pub mod milvus;
 pub mod naming;
+pub mod rbac;
 pub mod rehearsal;
+pub mod replicate;
 pub mod restore;
 pub mod sample;
+pub mod schedule;
 pub mod selection;
 pub mod staging;
 pub mod storage;

@@ -244,7 +244,7 @@ async fn test_collection(
             let data_plan = &data_plan;
             async move {
                 let r = restore::restore_segment(
-                    ctx, client, data_plan, 0, task, partition, seg, events,
+                    ctx, client, data_plan, 0, task, partition, seg, None, events,
                 )
                 .await
                 .map(|done| done.rows);

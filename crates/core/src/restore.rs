@@ -16,9 +16,12 @@
 //! different bucket or service, or its files are encoded or shared, each
 //! segment's files are first staged into the target's storage under the
 //! plan's staging folder, and removed after the import (success or not)
-//! unless `backup.keepTempFiles`. A collection whose restore fails or is
-//! cancelled is dropped again (unless it was reused), and the staging
-//! folder is swept.
+//! unless `backup.keepTempFiles`. A collection whose restore is cancelled,
+//! or fails on a damaged backup, is dropped again (unless it was reused),
+//! and the staging folder is swept. Any other failure (or a kill) leaves
+//! the collection partly restored, with a journal in the staging folder of
+//! what finished ([`crate::journal`]); `--resume` then imports only the
+//! segments whose imports did not complete, and never one twice.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +37,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection};
 use crate::format::{self, BackupInfo, CollectionBackupInfo, Manifest, SegmentBackupInfo};
+use crate::journal::{CollectionProgress, RestoreJournal, RestoreRecord, SegmentProgress};
 use crate::milvus::{proto, Milvus};
 use crate::selection::CollectionRef;
 use crate::storage::layout;
@@ -67,6 +71,10 @@ pub struct RestoreOptions {
     /// Restore users and roles too.
     #[serde(default)]
     pub rbac: bool,
+    /// `user:password` lines: the passwords of the users `rbac` creates
+    /// (users it lacks are skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rbac_user_password_file: Option<std::path::PathBuf>,
     /// Parallelism and temp files; from `backup.*` when `None`.
     #[serde(default)]
     pub tuning: Option<Tuning>,
@@ -75,6 +83,10 @@ pub struct RestoreOptions {
     /// `restorePlan` `override`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub overrides: BTreeMap<String, CollectionOverride>,
+    /// Continue an interrupted restore of this backup: collections and
+    /// segments its journal says finished are skipped.
+    #[serde(default)]
+    pub resume: bool,
 }
 
 /// What a restored collection is created with instead of what the backup
@@ -113,6 +125,9 @@ impl Refusal {
 pub struct ImportJob {
     pub partition: String,
     pub segment: i64,
+    /// A logical backup's data file (its rows are inserted); `segment` is 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Rows the backup recorded (before deletes).
     pub rows: i64,
     pub bytes: u64,
@@ -156,6 +171,20 @@ pub struct RestorePlan {
     /// The backup's manifest: where each file is and how it is stored.
     #[serde(skip)]
     pub manifest: Option<Manifest>,
+    /// Users, roles and grants to create, existing or skipped (`rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacPlan>,
+    /// The folder in Milvus's storage holding the restore's journal (and
+    /// its staged files): the interrupted restore's with `--resume`.
+    pub journal_dir: String,
+    /// What the interrupted restore finished (`--resume`).
+    #[serde(skip)]
+    pub resumed: Option<crate::journal::RestoreRecord>,
+    /// `binlog`, or `parquet`/`json` for a logical backup, whose rows are
+    /// inserted over gRPC instead of imported.
+    pub format: String,
+    #[serde(skip)]
+    pub logical: Option<crate::logical::LogicalBackup>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -172,6 +201,13 @@ pub struct RestoreStats {
     /// `import_s` above are sums over jobs).
     #[serde(default)]
     pub wall: crate::wall::WallSplit,
+    /// Users, roles and grants created, existing or skipped (`rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::RbacPlan>,
+    /// Restored collections (targets) whose autoID keys the target made
+    /// anew: a logical backup's keys are not kept there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_regenerated: Vec<String>,
 }
 
 impl RestorePlan {
@@ -313,12 +349,6 @@ fn target_of(
 /// single collections are in the plan ([`RestorePlan::check`]); bad options
 /// and an unreadable backup are errors.
 pub async fn plan(ctx: &Context, opts: &RestoreOptions) -> Result<RestorePlan> {
-    if opts.rbac {
-        return Err(Error::unsupported(
-            "--rbac is not supported yet: users and roles are not restored",
-        )
-        .during("restore"));
-    }
     let info = catalog::get(&ctx.backup_storage, &opts.backup_name)
         .await
         .during("restore")?;
@@ -503,14 +533,31 @@ pub(crate) async fn plan_from(
             .find(|c| c.db_name == source.db && c.collection_name == source.name)
             .cloned()
             .expect("selected from the backup");
+        let mut meta = meta;
         let imports: Vec<ImportJob> = if opts.meta_only {
             Vec::new()
+        } else if let Some(l) = &info.logical {
+            // Another server's schema may lack what this one needs.
+            crate::logical::import::complete_schema(&mut meta.schema);
+            l.collections
+                .iter()
+                .filter(|c| c.db_name == source.db && c.collection_name == source.name)
+                .flat_map(|c| &c.files)
+                .map(|f| ImportJob {
+                    partition: f.partition.clone(),
+                    segment: 0,
+                    file: Some(f.path.clone()),
+                    rows: f.rows as i64,
+                    bytes: f.size,
+                })
+                .collect()
         } else {
             segments_with_files(&meta)
                 .into_iter()
                 .map(|(partition, s)| ImportJob {
                     partition: partition.to_string(),
                     segment: s.segment_id,
+                    file: None,
                     rows: s.num_of_rows,
                     bytes: s.size.max(0) as u64,
                 })
@@ -538,10 +585,39 @@ pub(crate) async fn plan_from(
         ));
     }
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
-    let staging = !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
-        || manifest.as_ref().is_some_and(|m| !m.self_contained_plain());
+    let staging = !tasks.is_empty()
+        && info.logical.is_none()
+        && (!ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
+            || manifest.as_ref().is_some_and(|m| !m.self_contained_plain()));
+    let rbac = match (opts.rbac, &info.rbac_meta) {
+        (false, _) => None,
+        (true, Some(meta)) => {
+            Some(crate::rbac::plan(client, meta, opts.rbac_user_password_file.as_deref()).await?)
+        }
+        (true, None) => {
+            return Err(Error::not_found(format!(
+                "backup `{}` holds no users and roles (it was created without --rbac)",
+                info.name
+            )))
+        }
+    };
     // Named after the backup so leftovers are easy to attribute.
-    let staging_dir = staging.then(|| crate::staging::new_dir(&info.name));
+    let mut journal_dir = crate::staging::new_dir(&info.name);
+    let resumed = match crate::journal::interrupted_restore(&ctx.milvus_storage, &info.name).await {
+        Ok(Some((dir, record))) => {
+            resume_tasks(&mut tasks, &record, opts.resume);
+            if opts.resume {
+                journal_dir = dir;
+                Some(record)
+            } else {
+                None
+            }
+        }
+        Ok(None) => None,
+        Err(e) if opts.resume => return Err(e),
+        Err(_) => None,
+    };
+    let staging_dir = staging.then(|| journal_dir.clone());
     Ok(RestorePlan {
         backup: info.name.clone(),
         milvus: format!("{} ({})", client.address(), client.version_text()),
@@ -552,7 +628,47 @@ pub(crate) async fn plan_from(
             .tuning
             .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
         manifest,
+        rbac,
+        journal_dir,
+        resumed,
+        format: info.data_format(),
+        logical: info.logical.clone(),
     })
+}
+
+/// Applies an interrupted restore's journal to the plan: a target it made
+/// and did not finish is resumed (with `--resume`), or its refusal says
+/// how to resume it.
+fn resume_tasks(
+    tasks: &mut [CollectionTask],
+    record: &crate::journal::RestoreRecord,
+    resume: bool,
+) {
+    for t in tasks.iter_mut() {
+        let Some(p) = record.collections.get(&t.target.to_string()) else {
+            continue;
+        };
+        if !p.created || !t.exists {
+            continue;
+        }
+        let Some(r) = t
+            .refused
+            .as_mut()
+            .filter(|r| r.kind == ErrorKind::AlreadyExists)
+        else {
+            continue;
+        };
+        if resume {
+            t.refused = None;
+        } else if !p.done {
+            r.reason = format!(
+                "collection `{}` is what an interrupted restore of this backup left ({} of {} segment(s) imported) — finish it by rerunning the same restore with --resume, or drop it",
+                t.target,
+                p.segments.values().filter(|s| s.rows.is_some()).count(),
+                t.imports.len()
+            );
+        }
+    }
 }
 
 /// Gives each override to the task restoring into its target. An override
@@ -604,21 +720,54 @@ pub async fn execute(
     events.emit(plan.planned());
     let client = ctx.milvus().await.during("restore")?;
     let client = client.as_ref();
-    let lease = match plan.staging_dir.as_deref() {
-        Some(dir) => Some(hold_staging(ctx, dir, events).await.during("restore")?),
-        None => None,
-    };
+    let dir = plan.journal_dir.as_str();
+    let lease = hold_staging(ctx, dir, events).await.during("restore")?;
+    let journal = RestoreJournal::new(
+        &ctx.milvus_storage,
+        dir,
+        plan.resumed.clone().unwrap_or_else(|| RestoreRecord {
+            backup: plan.backup.clone(),
+            ..Default::default()
+        }),
+    );
     let mut stats = RestoreStats {
         backup: plan.backup.clone(),
         collections: plan.tasks.len(),
         ..Default::default()
     };
     let spans = crate::wall::Spans::default();
-    let result = restore_all(ctx, client, plan, events, cancel, &mut stats, &spans).await;
+    let result = match &plan.rbac {
+        Some(rbac) => restore_rbac(client, rbac, events, &mut stats).await,
+        None => Ok(()),
+    };
+    let result = match result {
+        Ok(()) => {
+            restore_all(
+                ctx, client, plan, &journal, events, cancel, &mut stats, &spans,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     stats.wall = spans.wall();
     // No renewal may rewrite the lease after the folder is swept.
     drop(lease);
-    if let Some(dir) = plan.staging_dir.as_deref() {
+    let resumable = result.as_ref().is_err_and(leaves_resumable);
+    if result.is_ok() {
+        if let Err(e) = journal.finish().await {
+            events.warn(format!("restore finished, but its journal in `{dir}` was not removed: {e} — remove it with `milvus-backup gc --staging`"));
+        }
+    }
+    if resumable {
+        // The journal stays for --resume; the staged files go.
+        if let Err(e) = crate::staging::remove_staged(&ctx.milvus_storage, dir).await {
+            events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
+        }
+    } else if plan.staging_dir.is_none() {
+        if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
+            events.warn(format!("could not remove the restore's journal under `{dir}`: {e} — remove it with `milvus-backup gc --staging`"));
+        }
+    } else if let Some(dir) = plan.staging_dir.as_deref() {
         if plan.tuning.keep_temp_files {
             if let Err(e) = crate::staging::keep(&ctx.milvus_storage, dir).await {
                 events.warn(format!(
@@ -632,9 +781,49 @@ pub async fn execute(
             }
         }
     }
-    result.during("restore")?;
+    result.during("restore").map_err(|e| {
+        if resumable {
+            e.guidance(format!(
+                "what was restored is kept, with a journal in `{dir}` of Milvus's storage: finish it by rerunning the same restore with --resume, or drop the partly restored collection"
+            ))
+        } else {
+            e
+        }
+    })?;
     stats.duration_s = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Creates the missing users, roles and grants; reports the skipped ones.
+async fn restore_rbac(
+    client: &dyn Milvus,
+    plan: &crate::rbac::RbacPlan,
+    events: &dyn EventSink,
+    stats: &mut RestoreStats,
+) -> Result<()> {
+    let done = crate::rbac::execute(client, plan).await?;
+    for item in done.skipped_items() {
+        events.warn(format!(
+            "{} `{}` not restored: {}",
+            item.kind.label(),
+            item.name,
+            item.reason.as_deref().unwrap_or("")
+        ));
+    }
+    stats.rbac = Some(done);
+    Ok(())
+}
+
+/// Whether a failed restore keeps what it did for `--resume`: when what
+/// stopped it can go away (Milvus or storage unreachable, throttled, a
+/// transient failure), not when it was cancelled, the backup is damaged or
+/// Milvus refused the data (a rerun would fail the same way).
+fn leaves_resumable(e: &Error) -> bool {
+    match e.kind() {
+        ErrorKind::Cancelled | ErrorKind::Corrupt => false,
+        ErrorKind::Unreachable | ErrorKind::Throttled => true,
+        _ => e.is_temporary(),
+    }
 }
 
 /// Sweeps staging folders no running restore holds (killed restores'
@@ -659,10 +848,12 @@ pub(crate) async fn hold_staging(
     crate::staging::hold(&ctx.milvus_storage, dir).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn restore_all(
     ctx: &Context,
     client: &dyn Milvus,
     plan: &RestorePlan,
+    journal: &RestoreJournal,
     events: &dyn EventSink,
     cancel: &CancellationToken,
     stats: &mut RestoreStats,
@@ -670,7 +861,26 @@ async fn restore_all(
 ) -> Result<()> {
     let opts = &plan.options;
     for (i, task) in plan.tasks.iter().enumerate() {
+        let target = task.target.to_string();
+        let mut progress = journal.progress(&target).await.unwrap_or_default();
+        if progress.created && !task.exists {
+            // Dropped since the interrupted run: start it over.
+            progress = CollectionProgress::default();
+        }
         events.emit(Event::CollectionStarted { index: i });
+        if progress.done {
+            let rows: i64 = progress.segments.values().filter_map(|s| s.rows).sum();
+            events.note(format!(
+                "--resume: {target} was restored by the interrupted run ({rows} entities): skipped"
+            ));
+            stats.entities += rows;
+            stats.segments += progress.segments.len();
+            events.emit(Event::CollectionFinished {
+                index: i,
+                error: None,
+            });
+            continue;
+        }
         events.phase(Phase::Restoring {
             index: i,
             of: plan.tasks.len(),
@@ -679,20 +889,32 @@ async fn restore_all(
         });
         // Set once the target is this restore's: created by it, or an
         // existing one it dropped on purpose (--drop_exist_collection).
-        let ours = AtomicBool::new(false);
+        let ours = AtomicBool::new(progress.created);
         let outcome = cancellable(
             cancel,
-            restore_collection(ctx, client, plan, (i, task), events, &ours, spans),
+            restore_collection(
+                ctx,
+                client,
+                plan,
+                (i, task),
+                (journal, progress),
+                events,
+                &ours,
+                spans,
+            ),
         )
         .await
         .at("collection", &task.target);
         let done = match outcome {
             Ok(done) => done,
             Err(e) => {
-                // A half-filled collection we created would block a retry;
-                // one we did not create (someone made it since the plan) is
-                // never dropped.
-                if ours.load(Ordering::SeqCst) {
+                // A half-filled collection we created would block a retry
+                // unless it is resumed; one we did not create (someone made
+                // it since the plan) is never dropped.
+                if ours.load(Ordering::SeqCst) && !leaves_resumable(&e) {
+                    let _ = journal
+                        .update(&target, |p| *p = CollectionProgress::default())
+                        .await;
                     if let Err(drop_err) = client
                         .drop_collection(&task.target.db, &task.target.name)
                         .await
@@ -713,6 +935,9 @@ async fn restore_all(
             }
         };
         stats.entities += done.entities;
+        if done.keys_regenerated {
+            stats.keys_regenerated.push(task.target.to_string());
+        }
         stats.segments += done.segments;
         stats.staged_bytes += done.staged_bytes;
         stats.staging_s += done.staging_s;
@@ -733,6 +958,7 @@ async fn restore_all(
             }
             spans.record(crate::wall::LOAD, t, Instant::now());
         }
+        journal.update(&target, |p| p.done = true).await?;
         events.emit(Event::CollectionFinished {
             index: i,
             error: None,
@@ -742,25 +968,74 @@ async fn restore_all(
 }
 
 /// Recreates one collection and (unless meta only) imports its segments.
+#[allow(clippy::too_many_arguments)]
 async fn restore_collection(
     ctx: &Context,
     client: &dyn Milvus,
     plan: &RestorePlan,
     (index, task): (usize, &CollectionTask),
+    (journal, progress): (&RestoreJournal, CollectionProgress),
     events: &dyn EventSink,
     ours: &AtomicBool,
     spans: &crate::wall::Spans,
 ) -> Result<DataStats> {
     let t = Instant::now();
-    if task.create_database {
-        ensure_database(client, &task.target.db).await?;
+    let target = task.target.to_string();
+    if !progress.ready {
+        let mut task = task.clone();
+        if progress.created && task.exists {
+            // Interrupted before its schema, partitions and indexes were
+            // all made (so before any import): made again.
+            client
+                .drop_collection(&task.target.db, &task.target.name)
+                .await?;
+            task.exists = false;
+            task.drop_existing = false;
+        }
+        let source = task.source.to_string();
+        let created = !task.reuse_existing;
+        journal
+            .update(&target, |p| {
+                *p = CollectionProgress {
+                    source,
+                    created,
+                    ..Default::default()
+                }
+            })
+            .await?;
+        if task.create_database {
+            ensure_database(client, &task.target.db).await?;
+        }
+        recreate_collection(client, index, &task, &plan.options, events, ours).await?;
+        journal.update(&target, |p| p.ready = true).await?;
+        spans.record(crate::wall::CREATE, t, Instant::now());
+    } else {
+        events.note(format!(
+            "--resume: {target} was created by the interrupted run; importing the segments it did not finish"
+        ));
     }
-    recreate_collection(client, index, task, &plan.options, events, ours).await?;
-    spans.record(crate::wall::CREATE, t, Instant::now());
     if plan.options.meta_only {
         return Ok(DataStats::default());
     }
-    restore_data(ctx, client, plan, index, task, events, spans).await
+    if let Some(logical) = &plan.logical {
+        let done = crate::logical::catalog::restore_rows(
+            ctx,
+            client,
+            &plan.backup,
+            logical,
+            plan.manifest.as_ref(),
+            &task.source,
+            &task.target,
+            events,
+        )
+        .await?;
+        return Ok(DataStats {
+            entities: done.rows as i64,
+            keys_regenerated: done.keys_regenerated,
+            ..Default::default()
+        });
+    }
+    restore_data(ctx, client, plan, index, task, journal, events, spans).await
 }
 
 /// Creates a database unless it exists by now (an earlier collection of the
@@ -909,6 +1184,7 @@ fn is_vector_index(index_type: &str) -> bool {
 
 #[derive(Default)]
 struct DataStats {
+    keys_regenerated: bool,
     entities: i64,
     segments: usize,
     staged_bytes: u64,
@@ -931,16 +1207,20 @@ pub(crate) fn segments_with_files(coll: &CollectionBackupInfo) -> Vec<(&str, &Se
 }
 
 /// Stages (when needed) and imports every segment of one collection.
+#[allow(clippy::too_many_arguments)]
 async fn restore_data(
     ctx: &Context,
     client: &dyn Milvus,
     plan: &RestorePlan,
     index: usize,
     task: &CollectionTask,
+    journal: &RestoreJournal,
     events: &dyn EventSink,
     spans: &crate::wall::Spans,
 ) -> Result<DataStats> {
     let segments = segments_with_files(&task.meta);
+    let target = task.target.to_string();
+    let progress = journal.progress(&target).await.unwrap_or_default();
     let total_bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
     events.phase(Phase::Importing {
         collection: task.target.to_string(),
@@ -952,12 +1232,30 @@ async fn restore_data(
     let import_ns = AtomicU64::new(0);
     let rows: Vec<i64> = futures::stream::iter(segments.iter().map(|(partition, seg)| {
         let (staged, staging_ns, import_ns) = (&staged, &staging_ns, &import_ns);
+        let earlier = progress.segments.get(&seg.segment_id).cloned();
+        let target = target.as_str();
         async move {
-            let done =
-                restore_segment(ctx, client, plan, index, task, partition, seg, events).await?;
-            let staged_at = done.started + done.staging;
-            spans.record(crate::wall::STAGING, done.started, staged_at);
-            spans.record(crate::wall::IMPORT, staged_at, staged_at + done.import);
+            let done = match earlier.as_ref().and_then(|p| p.rows) {
+                // Imported by the interrupted run.
+                Some(rows) => SegmentRestore {
+                    rows,
+                    staged_bytes: 0,
+                    started: Instant::now(),
+                    staging: Duration::ZERO,
+                    import: Duration::ZERO,
+                },
+                None => {
+                    let journal = Some((journal, target, earlier));
+                    let done = restore_segment(
+                        ctx, client, plan, index, task, partition, seg, journal, events,
+                    )
+                    .await?;
+                    let staged_at = done.started + done.staging;
+                    spans.record(crate::wall::STAGING, done.started, staged_at);
+                    spans.record(crate::wall::IMPORT, staged_at, staged_at + done.import);
+                    done
+                }
+            };
             staged.fetch_add(done.staged_bytes, Ordering::Relaxed);
             staging_ns.fetch_add(done.staging.as_nanos() as u64, Ordering::Relaxed);
             import_ns.fetch_add(done.import.as_nanos() as u64, Ordering::Relaxed);
@@ -979,6 +1277,7 @@ async fn restore_data(
         staged_bytes: staged.load(Ordering::Relaxed),
         staging_s: staging_ns.load(Ordering::Relaxed) as f64 / 1e9,
         import_s: import_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        keys_regenerated: false,
     })
 }
 
@@ -1102,6 +1401,28 @@ async fn stage_segment_for_import(
     ))
 }
 
+/// The insert-log path a segment's import reads (staged or in place), by
+/// which an import Milvus started is found again.
+fn import_insert_path(
+    ctx: &Context,
+    plan: &RestorePlan,
+    coll: &CollectionBackupInfo,
+    seg: &SegmentBackupInfo,
+) -> String {
+    let s = seg.segment_id;
+    match plan.staging_dir.as_deref() {
+        Some(dir) => ctx
+            .milvus_storage
+            .full_key(&layout::join(dir, &format!("{s}/insert_log/{s}/"))),
+        None => ctx.backup_storage.full_key(&layout::backup_insert_log_dir(
+            &plan.backup,
+            coll.collection_id,
+            seg.partition_id,
+            s,
+        )),
+    }
+}
+
 /// Whether a staged file is copied by the storage service (unchecked)
 /// rather than streamed through the tool (decoded and checked against the
 /// manifest on the way).
@@ -1122,13 +1443,21 @@ impl RestorePlan {
     }
 }
 
+/// The journal of a running restore, as a segment sees it: the journal,
+/// the target collection, and what an interrupted run did with the segment.
+type SegmentJournal<'a> = Option<(&'a RestoreJournal, &'a str, Option<SegmentProgress>)>;
+
 /// Imports one segment in backup mode and waits (bounded) for the result.
+/// With a journal, the import's start and its task ids are recorded before
+/// waiting; a start whose answer was lost is looked up before it is tried
+/// again, so no segment is imported twice.
 async fn import_segment(
     client: &dyn Milvus,
     task: &CollectionTask,
     partition: &str,
     seg: &SegmentBackupInfo,
     paths: Vec<String>,
+    journal: &SegmentJournal<'_>,
 ) -> Result<i64> {
     const LIMIT: Duration = Duration::from_secs(3600);
     let t = &task.target;
@@ -1149,17 +1478,47 @@ async fn import_segment(
         key: k.into(),
         value: v.into(),
     };
-    let tasks = client
-        .import(proto::milvus::ImportRequest {
-            db_name: t.db.clone(),
-            collection_name: t.name.clone(),
-            partition_name: partition.to_string(),
-            files: paths,
-            options: vec![opt("backup", "true"), opt("skip_disk_quota_check", "true")],
-            ..Default::default()
+    let s = seg.segment_id;
+    if let Some((j, target, _)) = journal {
+        j.update(target, |p| {
+            p.segments.insert(s, SegmentProgress::default());
         })
-        .await
-        .map_err(failed_call)?;
+        .await?;
+    }
+    let insert_path = paths[0].clone();
+    let request = proto::milvus::ImportRequest {
+        db_name: t.db.clone(),
+        collection_name: t.name.clone(),
+        partition_name: partition.to_string(),
+        files: paths,
+        options: vec![opt("backup", "true"), opt("skip_disk_quota_check", "true")],
+        ..Default::default()
+    };
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1;
+    let tasks = loop {
+        match client.import(request.clone()).await {
+            Ok(tasks) => break tasks,
+            Err(e) if e.is_temporary() && attempt < 4 => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+                // The lost answer may hide a started import.
+                let found = started_imports(client, t, &insert_path)
+                    .await
+                    .map_err(failed_call)?;
+                if !found.is_empty() {
+                    break found;
+                }
+            }
+            Err(e) => return Err(failed_call(e)),
+        }
+    };
+    if let Some((j, target, _)) = journal {
+        let ids = tasks.clone();
+        j.update(target, |p| p.segments.entry(s).or_default().tasks = ids)
+            .await?;
+    }
     let start = Instant::now();
     let mut rows = 0;
     for id in tasks {
@@ -1194,7 +1553,75 @@ async fn import_segment(
             seg.num_of_rows
         )));
     }
+    if let Some((j, target, _)) = journal {
+        j.update(target, |p| {
+            p.segments.entry(s).or_default().rows = Some(rows)
+        })
+        .await?;
+    }
     Ok(rows)
+}
+
+/// Import tasks of `t` that read `insert_path` and have not failed.
+async fn started_imports(
+    client: &dyn Milvus,
+    t: &CollectionRef,
+    insert_path: &str,
+) -> Result<Vec<i64>> {
+    let path = insert_path.trim_end_matches('/');
+    Ok(client
+        .list_import_tasks(&t.db, &t.name)
+        .await?
+        .into_iter()
+        .filter(|task| !matches!(task.state, 1 | 7))
+        .filter(|task| task.infos.iter().any(|kv| kv.value.contains(path)))
+        .map(|task| task.id)
+        .collect())
+}
+
+/// `--resume`: the rows of a segment whose import the interrupted run
+/// started and Milvus completed (waiting for it when it still runs);
+/// `None` when it never started or failed, so it is imported again.
+async fn finish_started_import(
+    client: &dyn Milvus,
+    task: &CollectionTask,
+    earlier: &SegmentProgress,
+    insert_path: &str,
+) -> Result<Option<i64>> {
+    const LIMIT: Duration = Duration::from_secs(3600);
+    let ids = if earlier.tasks.is_empty() {
+        started_imports(client, &task.target, insert_path).await?
+    } else {
+        earlier.tasks.clone()
+    };
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let start = Instant::now();
+    loop {
+        let mut rows = 0;
+        let mut running = false;
+        for id in &ids {
+            let st = client.import_state(*id).await?;
+            match st.state {
+                6 => rows += st.row_count,
+                1 | 7 => return Ok(None),
+                _ => running = true,
+            }
+        }
+        if !running {
+            return Ok(Some(rows));
+        }
+        if start.elapsed() > LIMIT {
+            return Err(Error::remote(format!(
+                "the import the interrupted restore started for segment into {} did not finish within {} s",
+                task.target,
+                LIMIT.as_secs()
+            ))
+            .temporary(true));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// What restoring one segment took.
@@ -1220,16 +1647,37 @@ pub(crate) async fn restore_segment(
     task: &CollectionTask,
     partition: &str,
     seg: &SegmentBackupInfo,
+    journal: SegmentJournal<'_>,
     events: &dyn EventSink,
 ) -> Result<SegmentRestore> {
     let t0 = Instant::now();
+    if let Some((j, target, Some(earlier))) = &journal {
+        let path = import_insert_path(ctx, plan, &task.meta, seg);
+        if let Some(rows) = finish_started_import(client, task, earlier, &path)
+            .await
+            .at("segment", seg.segment_id)?
+        {
+            let s = seg.segment_id;
+            j.update(target, |p| {
+                p.segments.entry(s).or_default().rows = Some(rows)
+            })
+            .await?;
+            return Ok(SegmentRestore {
+                rows,
+                staged_bytes: 0,
+                staging: Duration::ZERO,
+                import: t0.elapsed(),
+                started: t0,
+            });
+        }
+    }
     let (paths, staged_dir, staged_bytes) =
         stage_segment_for_import(ctx, plan, (index, &task.meta), seg, events)
             .await
             .at("segment", seg.segment_id)?;
     let staging = t0.elapsed();
     let t1 = Instant::now();
-    let imported = import_segment(client, task, partition, seg, paths).await;
+    let imported = import_segment(client, task, partition, seg, paths, &journal).await;
     let import = t1.elapsed();
     if let Some(dir) = staged_dir {
         if !plan.tuning.keep_temp_files {
@@ -1503,27 +1951,56 @@ mod operation_tests {
     }
 
     #[tokio::test]
-    async fn a_failed_import_drops_the_collection_and_sweeps_staging() {
+    async fn a_failed_import_keeps_the_collection_and_resume_imports_only_the_rest() {
         let kit = kit_with_backup().await;
+        let none = CancellationToken::new();
         let p = plan(&kit.ctx, &opts("_r")).await.unwrap();
         let failing = p.tasks[0].imports[1].segment;
         kit.milvus
             .state
             .lock()
             .unwrap()
-            .failing_segments
+            .unreachable_imports
             .push(failing);
-        let e = execute(&kit.ctx, &p, &Collect::default(), &CancellationToken::new())
+        let e = execute(&kit.ctx, &p, &Collect::default(), &none)
             .await
             .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Remote);
+        assert_eq!(e.kind(), ErrorKind::Unreachable);
         assert!(e.to_string().contains(&failing.to_string()), "{e}");
+        assert!(e.to_string().contains("--resume"), "{e}");
+        assert!(e.to_string().contains(&p.journal_dir), "{e}");
         assert_eq!(e.operation(), Some("restore"));
-        assert_eq!(
-            kit.milvus.state.lock().unwrap().dropped,
-            vec!["default.docs_r"]
-        );
-        assert_eq!(staged_objects(&kit).await, 0);
+        assert!(kit.milvus.state.lock().unwrap().dropped.is_empty());
+        // Only the journal is left in the staging folder.
+        let left = kit.ctx.milvus_storage.list(&p.journal_dir).await.unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+
+        // A plain rerun is refused and says how to finish it.
+        let again = plan(&kit.ctx, &opts("_r")).await.unwrap();
+        let refusal = again.check().unwrap_err();
+        assert_eq!(refusal.kind(), ErrorKind::AlreadyExists);
+        assert!(refusal.to_string().contains("--resume"), "{refusal}");
+
+        kit.milvus.state.lock().unwrap().unreachable_imports.clear();
+        let resumed = plan(
+            &kit.ctx,
+            &RestoreOptions {
+                resume: true,
+                ..opts("_r")
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(resumed.journal_dir, p.journal_dir);
+        let stats = execute(&kit.ctx, &resumed, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.entities, 60);
+        // Every segment imported successfully exactly once.
+        let tasks = kit.milvus.state.lock().unwrap().tasks.clone();
+        let succeeded = tasks.values().filter(|t| t.is_some()).count();
+        assert_eq!(succeeded, 3, "{tasks:?}");
+        assert_eq!(staged_objects(&kit).await, 0, "journal or staging left");
     }
 
     #[tokio::test]

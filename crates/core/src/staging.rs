@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::storage::{layout, Storage};
 
-/// The lease object inside a staging folder: the Unix time it was renewed.
+/// The lease object inside a staging folder: the Unix time it was renewed,
+/// then the host and process id of its holder (see [`Holder`]).
 const LEASE: &str = ".lease";
 /// How often a running restore renews its lease.
 const RENEW_EVERY: Duration = Duration::from_secs(60);
@@ -42,20 +43,112 @@ impl Drop for Lease {
 /// guard is dropped.
 pub async fn hold(storage: &Storage, dir: &str) -> Result<Lease> {
     let key = layout::join(dir, LEASE);
-    storage.write(&key, now().to_string().into_bytes()).await?;
+    storage.write(&key, Holder::me().lease_text()).await?;
     let storage = storage.clone();
     Ok(Lease(tokio::spawn(async move {
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
             // A missed renewal is retried next minute; ten in a row make the
             // folder look abandoned.
-            let _ = storage.write(&key, now().to_string().into_bytes()).await;
+            let _ = storage.write(&key, Holder::me().lease_text()).await;
         }
     })))
 }
 
-fn now() -> u64 {
+/// Whether the restore that held `dir`'s lease has gone: a lease of a
+/// process of this host that no longer runs, or one not renewed for
+/// `older_than`. A folder without a lease has no holder.
+pub async fn abandoned(storage: &Storage, dir: &str, older_than: Duration) -> Result<bool> {
+    match storage.read(&layout::join(dir, LEASE)).await {
+        Ok(bytes) => {
+            Ok(Holder::parse(&String::from_utf8_lossy(&bytes)).is_none_or(|h| h.gone(older_than)))
+        }
+        Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn now() -> u64 {
     chrono::Utc::now().timestamp().max(0) as u64
+}
+
+/// Who holds a lease, and when it was last renewed. A lease on this host
+/// names its process, so a killed holder is known at once instead of
+/// after [`STALE_AFTER`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Holder {
+    /// Unix seconds.
+    pub renewed: u64,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Holder {
+    /// This process, now.
+    pub fn me() -> Holder {
+        Holder {
+            renewed: now(),
+            host: host_name(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// `<renewed> <host> <pid>`, or a bare time (older leases).
+    fn lease_text(&self) -> Vec<u8> {
+        format!("{} {} {}", self.renewed, self.host, self.pid).into_bytes()
+    }
+
+    fn parse(text: &str) -> Option<Holder> {
+        let mut parts = text.split_whitespace();
+        let renewed = parts.next()?.parse().ok()?;
+        Some(Holder {
+            renewed,
+            host: parts.next().unwrap_or_default().to_string(),
+            pid: parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+        })
+    }
+
+    /// Whether the holder no longer works on what it holds. This process's
+    /// own leases are gone unless `live` says a task of it still holds it.
+    pub fn gone_unless(&self, older_than: Duration, live: impl FnOnce() -> bool) -> bool {
+        if self.host == host_name() && self.pid != 0 {
+            if self.pid == std::process::id() {
+                return !live();
+            }
+            return !process_runs(self.pid);
+        }
+        now().saturating_sub(self.renewed) >= older_than.as_secs()
+    }
+
+    fn gone(&self, older_than: Duration) -> bool {
+        // Staging folders of this process are held by running restores.
+        self.gone_unless(older_than, || true)
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whether process `pid` runs on this host (Linux `/proc`; elsewhere
+/// assumed running, so only the lease's age decides).
+fn process_runs(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    // A zombie has exited: its holder is gone.
+    match std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 /// A staging folder no running restore holds.
@@ -79,6 +172,22 @@ pub async fn keep(storage: &Storage, dir: &str) -> Result<()> {
 
 const KEPT: &str = "kept";
 
+/// Removes everything of a restore's folder `dir` but its journal (the
+/// lease too: nobody holds it any more), so `restore --resume` can
+/// continue it; returns the objects removed.
+pub async fn remove_staged(
+    storage: &Storage,
+    dir: &str,
+) -> Result<Vec<crate::storage::ObjectInfo>> {
+    let journal = layout::join(dir, layout::RESTORE_JOURNAL);
+    let mut objects = storage.list(dir).await?;
+    objects.retain(|o| o.key != journal);
+    for o in &objects {
+        storage.delete(&o.key).await?;
+    }
+    Ok(objects)
+}
+
 /// What sweeps remove.
 #[derive(Debug, Clone, Copy)]
 pub enum Sweep {
@@ -97,6 +206,7 @@ pub async fn sweep(
     dry_run: bool,
 ) -> Result<Vec<StaleDir>> {
     let mut stale = Vec::new();
+    let mut kept_journal = Vec::new();
     for name in storage.list_dirs(layout::STAGING_ROOT).await? {
         let dir = layout::staging_dir(&name);
         let lease = match storage.read(&layout::join(&dir, LEASE)).await {
@@ -107,12 +217,35 @@ pub async fn sweep(
         if lease.as_deref() == Some(KEPT) && matches!(which, Sweep::Abandoned) {
             continue;
         }
-        let renewed = lease.and_then(|t| t.parse::<u64>().ok());
+        let renewed = lease.as_deref().and_then(Holder::parse).map(|h| h.renewed);
         let idle_s = renewed.map(|t| now().saturating_sub(t));
         if idle_s.is_some_and(|idle| idle < older_than.as_secs()) {
             continue;
         }
-        let objects = storage.list(&dir).await?;
+        let mut objects = storage.list(&dir).await?;
+        if matches!(which, Sweep::Abandoned) {
+            // An interrupted restore's journal stays for `restore --resume`
+            // (gc --staging removes it); its staged files go.
+            let journal = layout::join(&dir, layout::RESTORE_JOURNAL);
+            if objects.iter().any(|o| o.key == journal) {
+                let staged = if dry_run {
+                    objects.retain(|o| o.key != journal);
+                    objects
+                } else {
+                    remove_staged(storage, &dir).await?
+                };
+                if !staged.is_empty() {
+                    stale.push(StaleDir {
+                        objects: staged.len(),
+                        bytes: staged.iter().map(|o| o.size).sum(),
+                        dir: dir.clone(),
+                        idle_s,
+                    });
+                    kept_journal.push(dir);
+                }
+                continue;
+            }
+        }
         stale.push(StaleDir {
             dir,
             objects: objects.len(),
@@ -121,8 +254,9 @@ pub async fn sweep(
         });
     }
     if !dry_run {
+        let whole = stale.iter().filter(|s| !kept_journal.contains(&s.dir));
         let removed: Vec<Result<u64>> =
-            futures::stream::iter(stale.iter().map(|s| storage.delete_prefix(&s.dir)))
+            futures::stream::iter(whole.map(|s| storage.delete_prefix(&s.dir)))
                 .buffer_unordered(4)
                 .collect()
                 .await;

@@ -38,9 +38,11 @@ pub struct FakeState {
     /// (target `db.coll`, partition, paths) of every import.
     pub imports: Vec<(String, String, Vec<String>)>,
     /// Rows of each started import task, `None` when it fails.
-    tasks: BTreeMap<i64, Option<i64>>,
+    pub tasks: BTreeMap<i64, Option<i64>>,
     /// Segments whose import fails.
     pub failing_segments: Vec<i64>,
+    /// Segments whose Import call finds Milvus unreachable (nothing starts).
+    pub unreachable_imports: Vec<i64>,
     next_id: i64,
 }
 
@@ -294,6 +296,11 @@ impl Milvus for FakeMilvus {
             .and_then(|s| s.parse().ok())
             .unwrap_or(-1);
         let mut st = self.state.lock().unwrap();
+        if st.unreachable_imports.contains(&segment) {
+            return Err(
+                Error::new(crate::ErrorKind::Unreachable, "Milvus is unreachable").temporary(true),
+            );
+        }
         let rows = st
             .collections
             .iter()

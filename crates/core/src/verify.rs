@@ -285,6 +285,101 @@ async fn read_meta<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// How a per-level meta file (`level`) disagrees with `full_meta.json`
+/// (`full`), entries matched by `key`: the entry counts, an entry only one
+/// of them has, or the first field that differs. `None` when they agree.
+fn level_differences<T: serde::Serialize>(
+    level: &[T],
+    full: &[T],
+    key: impl Fn(&T) -> String,
+) -> Option<String> {
+    if level.len() != full.len() {
+        return Some(format!(
+            "lists {} entries but full_meta.json has {}",
+            level.len(),
+            full.len()
+        ));
+    }
+    let full_by_key: std::collections::HashMap<String, &T> =
+        full.iter().map(|e| (key(e), e)).collect();
+    for entry in level {
+        let k = key(entry);
+        let Some(other) = full_by_key.get(&k) else {
+            return Some(format!("lists {k}, which full_meta.json does not have"));
+        };
+        let (a, b) = (
+            serde_json::to_value(entry).ok()?,
+            serde_json::to_value(other).ok()?,
+        );
+        if let Some(path) = first_difference(&a, &b, "") {
+            return Some(format!(
+                "disagrees with full_meta.json on {k}: `{path}` is {} here but {} there",
+                short(lookup(&a, &path)),
+                short(lookup(&b, &path))
+            ));
+        }
+    }
+    None
+}
+
+/// The path (`schema.fields[1].type_params[0].value`) of the first value
+/// where `a` and `b` differ.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(va), Some(vb)) => first_difference(va, vb, &join(k)),
+                _ => Some(join(k)),
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (va, vb))| first_difference(va, vb, &format!("{path}[{i}]"))),
+        _ if a == b => None,
+        _ => Some(path.to_string()),
+    }
+}
+
+/// The value at a path [`first_difference`] gave.
+fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut cur = v;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (name, indexes) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            cur = cur.get(name)?;
+        }
+        for idx in indexes.split('[').filter(|i| !i.is_empty()) {
+            cur = cur.get(idx.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(cur)
+}
+
+fn short(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None => "absent".into(),
+        Some(v) => {
+            let text = v.to_string();
+            if text.chars().count() > 60 {
+                format!("{}…", text.chars().take(60).collect::<String>())
+            } else {
+                text
+            }
+        }
+    }
+}
+
 /// The file checks of one backup.
 async fn check_files(
     storage: &Storage,
@@ -340,43 +435,68 @@ async fn check_contents(
         .flat_map(|c| &c.partition_backups)
         .flat_map(|p| &p.segment_backups)
         .collect();
-    let partitions = info
+    let strip_coll = |c: &CollectionBackupInfo| CollectionBackupInfo {
+        partition_backups: Vec::new(),
+        ..c.clone()
+    };
+    let strip_part = |p: &PartitionBackupInfo| PartitionBackupInfo {
+        segment_backups: Vec::new(),
+        ..p.clone()
+    };
+    let full_colls: Vec<CollectionBackupInfo> =
+        info.collection_backups.iter().map(strip_coll).collect();
+    let full_parts: Vec<PartitionBackupInfo> = info
         .collection_backups
         .iter()
-        .map(|c| c.partition_backups.len())
-        .sum::<usize>();
+        .flat_map(|c| &c.partition_backups)
+        .map(strip_part)
+        .collect();
+    let full_segs: Vec<SegmentBackupInfo> = segments.iter().map(|s| (*s).clone()).collect();
+    let coll_key =
+        |c: &CollectionBackupInfo| format!("collection {}.{}", c.db_name, c.collection_name);
+    let part_key = |p: &PartitionBackupInfo| {
+        format!(
+            "partition {} of collection {}",
+            p.partition_id, p.collection_id
+        )
+    };
+    let seg_key = |s: &SegmentBackupInfo| format!("segment {}", s.segment_id);
     let levels = [
         (
             layout::COLLECTION_META,
             read_meta::<Infos<CollectionBackupInfo>>(storage, &meta(layout::COLLECTION_META))
                 .await?
-                .map(|v| v.map(|i| i.infos.len())),
-            info.collection_backups.len(),
+                .map(|v| {
+                    v.map(|i| {
+                        let level: Vec<_> = i.infos.iter().map(strip_coll).collect();
+                        level_differences(&level, &full_colls, coll_key)
+                    })
+                }),
         ),
         (
             layout::PARTITION_META,
             read_meta::<Infos<PartitionBackupInfo>>(storage, &meta(layout::PARTITION_META))
                 .await?
-                .map(|v| v.map(|i| i.infos.len())),
-            partitions,
+                .map(|v| {
+                    v.map(|i| {
+                        let level: Vec<_> = i.infos.iter().map(strip_part).collect();
+                        level_differences(&level, &full_parts, part_key)
+                    })
+                }),
         ),
         (
             layout::SEGMENT_META,
             read_meta::<Infos<SegmentBackupInfo>>(storage, &meta(layout::SEGMENT_META))
                 .await?
-                .map(|v| v.map(|i| i.infos.len())),
-            segments.len(),
+                .map(|v| v.map(|i| level_differences(&i.infos, &full_segs, seg_key))),
         ),
     ];
-    for (file, found, expected) in levels {
+    for (file, found) in levels {
         match found {
             Ok(None) => report.problem(format!("meta/{file}"), "missing"),
             Err(reason) => report.problem(format!("meta/{file}"), reason),
-            Ok(Some(n)) if n != expected => report.problem(
-                format!("meta/{file}"),
-                format!("lists {n} entries but full_meta.json has {expected}"),
-            ),
-            Ok(Some(_)) => {}
+            Ok(Some(Some(difference))) => report.problem(format!("meta/{file}"), difference),
+            Ok(Some(None)) => {}
         }
     }
 
@@ -640,6 +760,72 @@ mod tests {
         assert!(r.problems[0]
             .problem
             .contains("changed since the backup was made"));
+    }
+
+    /// A Go-made backup has no checksums: an edited field of
+    /// full_meta.json is found because the per-level files disagree.
+    #[tokio::test]
+    async fn an_edited_field_without_checksums_is_found_across_meta_files() {
+        let kit = kit_with_backup("b1").await;
+        let st = &kit.ctx.backup_storage;
+        for file in [layout::MANIFEST, layout::SUMMARY] {
+            st.delete(&layout::backup_meta_file("b1", file))
+                .await
+                .unwrap();
+        }
+        let r = verify_one(&kit, "b1", false).await.unwrap();
+        assert!(
+            r.problems.iter().all(|p| p.path == "meta/manifest.json"),
+            "an unedited backup without checksums agrees with itself: {:?}",
+            r.problems
+        );
+        let key = layout::backup_meta_file("b1", layout::FULL_META);
+        let mut full: serde_json::Value =
+            serde_json::from_slice(&st.read(&key).await.unwrap()).unwrap();
+        let dim = &mut full["collection_backups"][0]["schema"]["fields"][1]["type_params"][0];
+        assert_eq!(dim["key"], "dim");
+        assert_eq!(dim["value"], "4");
+        dim["value"] = "5".into();
+        st.write(&key, serde_json::to_vec_pretty(&full).unwrap())
+            .await
+            .unwrap();
+        let r = verify_one(&kit, "b1", false).await.unwrap();
+        let p = r
+            .problems
+            .iter()
+            .find(|p| p.path == "meta/collection_meta.json")
+            .unwrap_or_else(|| panic!("{:?}", r.problems));
+        assert!(
+            p.problem
+                .contains("schema.fields[1].type_params[0].value` is \"4\" here but \"5\" there"),
+            "{}",
+            p.problem
+        );
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn level_differences_name_counts_entries_and_fields() {
+        let seg = |id: i64, rows: i64| SegmentBackupInfo {
+            segment_id: id,
+            num_of_rows: rows,
+            ..Default::default()
+        };
+        let key = |s: &SegmentBackupInfo| format!("segment {}", s.segment_id);
+        let full = vec![seg(1, 10), seg(2, 20)];
+        assert_eq!(level_differences(&full.clone(), &full, key), None);
+        assert_eq!(
+            level_differences(&[seg(1, 10)], &full, key).unwrap(),
+            "lists 1 entries but full_meta.json has 2"
+        );
+        assert_eq!(
+            level_differences(&[seg(1, 10), seg(3, 20)], &full, key).unwrap(),
+            "lists segment 3, which full_meta.json does not have"
+        );
+        assert_eq!(
+            level_differences(&[seg(2, 20), seg(1, 11)], &full, key).unwrap(),
+            "disagrees with full_meta.json on segment 1: `num_of_rows` is 11 here but 10 there"
+        );
     }
 
     #[tokio::test]

@@ -174,7 +174,7 @@ pub struct CreateRequest {
     pub force: bool,
     /// Metadata only, no data files.
     pub meta_only: bool,
-    /// Users and roles too (not supported yet).
+    /// Users, roles, grants and privilege groups too (`rbac_meta`).
     pub rbac: bool,
     /// Patterns `db.coll` or `db.*`, as a list or a comma-separated string.
     #[schema(value_type = Option<StringList>)]
@@ -185,6 +185,10 @@ pub struct CreateRequest {
     pub compress_level: Option<i32>,
     /// Ours: encrypt with the server's configured key, or the root key its password unlocks (`backup.encryption.*`).
     pub encrypt: bool,
+    /// Ours: `binlog` (physical), `parquet` or `json` (logical: rows read
+    /// over gRPC); default binlog, or parquet when the config names no
+    /// storage for Milvus's own files.
+    pub format: Option<String>,
     /// Ours: share files unchanged since this backup (incremental).
     pub base_backup: Option<String>,
     /// Ours: incremental on the newest complete backup of the same collections.
@@ -192,6 +196,9 @@ pub struct CreateRequest {
     /// Ours: answer with the plan (`data.plan`: collections, segments,
     /// files, bytes, what is shared with the base) and write nothing.
     pub dry_run: bool,
+    /// Ours: finish an interrupted create of `backup_name` (same options):
+    /// files it stored completely are kept, the rest is copied.
+    pub resume: bool,
 }
 
 /// A map of database to collections, or a JSON string holding one.
@@ -244,8 +251,14 @@ pub struct RestoreRequest {
     pub drop_exist_index: bool,
     #[serde(rename = "skipCreateCollection", alias = "skip_create_collection")]
     pub skip_create_collection: bool,
-    /// Users and roles too (not supported yet).
+    /// Users, roles and grants too: missing ones are created, existing
+    /// ones left as they are.
     pub rbac: bool,
+    /// Ours, with `rbac`: a file on the server's machine with one
+    /// `user:password` per line, the passwords of the users to create
+    /// (users it lacks are reported and skipped).
+    #[serde(rename = "rbacUserPasswordFile", alias = "rbac_user_password_file")]
+    pub rbac_user_password_file: Option<String>,
     /// Accepted for compatibility; segments are imported one per job.
     #[serde(rename = "useV2Restore")]
     pub use_v2_restore: bool,
@@ -256,6 +269,9 @@ pub struct RestoreRequest {
     /// would be refused, staging, import jobs) and change nothing.
     #[serde(alias = "dryRun")]
     pub dry_run: bool,
+    /// Ours: finish an interrupted restore of this backup (same options):
+    /// collections and segments it finished are skipped.
+    pub resume: bool,
 }
 
 /// The anchor's `restorePlan`.
@@ -848,6 +864,10 @@ pub struct GuideCreateRequest {
     pub compress_level: Option<i32>,
     /// Encrypt with the server's configured key (`backup.encryption.*`).
     pub encrypt: bool,
+    /// `binlog` (physical), `parquet` or `json` (logical: rows read over
+    /// gRPC); default binlog, or parquet when the config names no storage
+    /// for Milvus's own files.
+    pub format: Option<String>,
     /// Share files unchanged since this backup (incremental).
     pub base_backup: Option<String>,
     /// Incremental on the newest complete backup of the same collections.

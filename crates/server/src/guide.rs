@@ -181,7 +181,9 @@ pub async fn create(
         encrypt: req.encrypt,
         base_backup: req.base_backup.filter(|b| !b.trim().is_empty()),
         incremental: req.incremental,
+        format: req.format.filter(|f| !f.trim().is_empty()),
         tuning: None,
+        resume: false,
     };
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => return Ok(ok(&rid, plan)),

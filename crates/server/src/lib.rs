@@ -14,7 +14,10 @@ pub mod api;
 mod error;
 mod guide;
 mod metrics;
+mod page;
+mod resume;
 mod routes;
+pub mod scheduler;
 mod tasks;
 
 use std::net::SocketAddr;
@@ -64,6 +67,7 @@ pub const DEFAULT_PORT: u16 = 8080;
         routes::verify,
         routes::get_verify,
         routes::cancel,
+        resume::resume,
         routes::tasks,
         routes::check,
         routes::healthz,
@@ -123,6 +127,7 @@ fn router(state: Shared) -> Router {
         .route("/api/v1/verify", post(routes::verify))
         .route("/api/v1/get_verify", get(routes::get_verify))
         .route("/api/v1/cancel", post(routes::cancel))
+        .route("/api/v1/resume", post(resume::resume))
         .route("/api/v1/tasks", get(routes::tasks))
         .route("/api/v1/check", get(routes::check))
         .route("/api/v1/healthz", get(routes::healthz))
@@ -135,6 +140,10 @@ fn router(state: Shared) -> Router {
         .route("/api/v1/backup/delete", delete(guide::delete))
         .route("/api/v1/backup/status", get(guide::status))
         .route("/api/v1/backup/verify", post(guide::verify))
+        .route("/api/v1/schedule", get(scheduler::schedule))
+        .route("/api/v1/schedule/run_now", post(scheduler::run_now))
+        .route("/api/v1/health", get(scheduler::health))
+        .route("/", get(page::status_page))
         .with_state(state.clone());
     Router::new()
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/docs/openapi.json", openapi()))
@@ -236,6 +245,12 @@ pub fn bind_address(config: &Config, opts: &ServeOptions) -> Result<SocketAddr> 
 /// Serves the API until SIGTERM or Ctrl-C; running tasks are then stopped
 /// and recorded as interrupted.
 pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
+    // A bad backup_strategy stops the server before it listens.
+    let strategy = scheduler::strategy_of(&config)?;
+    let config = match &strategy {
+        Some(s) => s.primary_config(&config),
+        None => config,
+    };
     let addr = bind_address(&config, &opts)?;
     // Bind first: a taken port fails at once, before storage is read.
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -261,7 +276,15 @@ pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
     .await;
     seed_metrics(&ctx, &metrics).await;
     let token = Some(config.http.auth_token.expose().to_string()).filter(|t| !t.is_empty());
+    let stop = milvus_backup_core::CancellationToken::new();
+    let scheduler = strategy.map(|s| {
+        let sched =
+            scheduler::Scheduler::new(s, &config, tasks.clone(), ctx.backup_storage.clone());
+        tokio::spawn(sched.clone().run(stop.clone()));
+        sched
+    });
     let state = Arc::new(AppState {
+        scheduler,
         config,
         ctx,
         tasks: tasks.clone(),
@@ -278,7 +301,7 @@ pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
     );
     eprintln!("milvus-backup server listening on http://{addr}/api/v1");
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal(tasks))
+        .with_graceful_shutdown(shutdown_signal(tasks, stop))
         .await
         .map_err(|e| Error::internal(format!("the HTTP server stopped: {e}")))?;
     Ok(())
@@ -301,7 +324,10 @@ async fn seed_metrics(ctx: &Context, metrics: &metrics::Metrics) {
     }
 }
 
-async fn shutdown_signal(tasks: Arc<tasks::TaskManager>) {
+async fn shutdown_signal(
+    tasks: Arc<tasks::TaskManager>,
+    stop: milvus_backup_core::CancellationToken,
+) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -321,6 +347,7 @@ async fn shutdown_signal(tasks: Arc<tasks::TaskManager>) {
         _ = term => {},
     }
     eprintln!("milvus-backup server: shutting down; running tasks are stopped and recorded as interrupted");
+    stop.cancel();
     tasks.shutdown().await;
 }
 

@@ -39,6 +39,8 @@ pub struct AppState {
     pub tasks: Arc<TaskManager>,
     pub token: Option<String>,
     pub secrets: Vec<String>,
+    /// The `backup_strategy` scheduler, when configured.
+    pub scheduler: Option<Arc<crate::scheduler::Scheduler>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -260,7 +262,9 @@ pub async fn create(
         encrypt: req.encrypt,
         base_backup: req.base_backup.clone().filter(|b| !b.is_empty()),
         incremental: req.incremental,
+        format: req.format.clone().filter(|f| !f.trim().is_empty()),
         tuning: None,
+        resume: req.resume,
     };
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => return Ok(ok(&rid, plan)),
@@ -323,6 +327,7 @@ pub(crate) async fn start_create(
         "force": opts.force,
         "meta_only": opts.meta_only,
         "async": is_async,
+        "resume_with": opts,
     });
     let task = s
         .tasks
@@ -608,7 +613,9 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         drop_exist_index: req.drop_exist_index,
         load: true,
         rbac: req.rbac,
+        rbac_user_password_file: req.rbac_user_password_file.clone().map(Into::into),
         overrides,
+        resume: req.resume,
         ..Default::default()
     })
 }
@@ -737,6 +744,7 @@ pub(crate) async fn start_restore(
         "dropExistIndex": opts.drop_exist_index,
         "skipCreateCollection": opts.skip_create_collection,
         "async": is_async,
+        "resume_with": opts,
     });
     let task = s.tasks.spawn(record, None, move |ctx, events, cancel| {
         boxed(async move {
@@ -967,7 +975,10 @@ pub async fn healthz(rid: Rid) -> Response {
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "tasks",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String), ErrorResponses))]
 pub async fn metrics(State(s): State<Shared>) -> Response {
-    let text = s.tasks.metrics.render(&s.tasks.running_counts());
+    let mut text = s.tasks.metrics.render(&s.tasks.running_counts());
+    if let Some(sched) = &s.scheduler {
+        text.push_str(&sched.render_metrics());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -322,16 +322,7 @@ impl TaskManager {
         metrics: Arc<Metrics>,
         secrets: Vec<String>,
     ) -> Arc<Self> {
-        let manager = Arc::new(TaskManager {
-            config,
-            main: tokio::runtime::Handle::current(),
-            storage,
-            tasks: Mutex::new(HashMap::new()),
-            names: Mutex::new(HashSet::new()),
-            server_id: uuid::Uuid::new_v4().to_string(),
-            metrics,
-            secrets,
-        });
+        let manager = Self::detached(config, storage, metrics, secrets);
         match manager.load().await {
             Ok(n) if n > 0 => tracing::info!("read {n} task record(s) from backup storage"),
             Ok(_) => {}
@@ -341,6 +332,26 @@ impl TaskManager {
             ),
         }
         manager
+    }
+
+    /// A manager that does not read (nor mark interrupted) the records in
+    /// storage: for runs in the foreground beside a running server.
+    pub fn detached(
+        config: Config,
+        storage: Storage,
+        metrics: Arc<Metrics>,
+        secrets: Vec<String>,
+    ) -> Arc<Self> {
+        Arc::new(TaskManager {
+            config,
+            main: tokio::runtime::Handle::current(),
+            storage,
+            tasks: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashSet::new()),
+            server_id: uuid::Uuid::new_v4().to_string(),
+            metrics,
+            secrets,
+        })
     }
 
     async fn load(self: &Arc<Self>) -> milvus_backup_core::Result<usize> {
@@ -379,8 +390,12 @@ impl TaskManager {
                 r.error_status = 500;
                 r.error_message = match r.kind {
                     TaskKind::Create => format!(
-                        "interrupted: the server stopped while this task was running — an incomplete backup `{}` may remain; delete it and create the backup again",
-                        r.backup_name
+                        "interrupted: the server stopped while this task was running — the incomplete backup `{}` it left can be finished with POST /api/v1/resume?id={}, or deleted",
+                        r.backup_name, r.id
+                    ),
+                    TaskKind::Restore => format!(
+                        "interrupted: the server stopped while this task was running — finish it with POST /api/v1/resume?id={}, or drop what it restored",
+                        r.id
                     ),
                     _ => "interrupted: the server stopped while this task was running — run it again".to_string(),
                 };

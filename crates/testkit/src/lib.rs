@@ -3,6 +3,8 @@
 //! its instances, the generated data set, the `milvus-backup` binary, and
 //! helpers that compare and drop collections. Nothing here is mocked.
 
+pub mod fault;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -129,6 +131,20 @@ backup:
         ak = var("MBT_S3_ACCESS_KEY"),
         sk = var("MBT_S3_SECRET_KEY"),
         backup_bucket = var("MBT_BACKUP_BUCKET"),
+    )
+}
+
+/// [`config_yaml`] for an auth-enabled instance (AUTH, AUTH2), logged in
+/// as its root.
+pub fn auth_config_yaml(inst: &str, backup_root: &str) -> String {
+    config_yaml(inst, backup_root).replacen(
+        "milvus:\n",
+        &format!(
+            "milvus:\n  authorizationEnabled: true\n  user: {}\n  password: {}\n",
+            var(&format!("MBT_{inst}_USER")),
+            var(&format!("MBT_{inst}_PASSWORD"))
+        ),
+        1,
     )
 }
 
@@ -387,27 +403,12 @@ pub fn pick(inst: &'static str, names: &[&str]) -> Vec<Generated> {
         .collect()
 }
 
-/// A `config.yaml` in the user guide's shape (`milvus:`, the `storage:`
-/// block for backup storage, `backup:`) for instance `inst`, with backups
-/// in the S3 bucket under `backup_root`. The guide's file names no storage
-/// for Milvus's own files (that is the logical path); a physical backup
-/// needs it, so the Go tool's `minio:` keys are added for that side.
-pub fn guide_config_yaml(inst: &str, backup_root: &str) -> String {
+/// The user guide's `config.yaml` as written: `milvus:`, the `storage:`
+/// block for backup storage (the S3 bucket, under `backup_root`) and
+/// `backup:`, for instance `inst` (LITE too). It names no storage for
+/// Milvus's own files, so `create` makes logical backups with it.
+pub fn guide_yaml(inst: &str, backup_root: &str) -> String {
     let (s3_host, s3_port) = host_port(&var("MBT_S3_ENDPOINT"));
-    let milvus_side = if var(&format!("MBT_{inst}_STORAGE")) == "local" {
-        format!(
-            "  storageType: local\n  rootPath: \"{}\"\n",
-            var(&format!("MBT_{inst}_ROOT"))
-        )
-    } else {
-        format!(
-            "  storageType: minio\n  address: {s3_host}\n  port: {s3_port}\n  accessKeyID: {ak}\n  secretAccessKey: {sk}\n  bucketName: \"{bucket}\"\n  rootPath: \"{root}\"\n",
-            ak = var("MBT_S3_ACCESS_KEY"),
-            sk = var("MBT_S3_SECRET_KEY"),
-            bucket = var(&format!("MBT_{inst}_BUCKET")),
-            root = var(&format!("MBT_{inst}_ROOT")),
-        )
-    };
     format!(
         r#"# Milvus 连接配置
 milvus:
@@ -433,15 +434,36 @@ storage:
 backup:
   maxBackupNum: 10
   retentionDays: 30
-
-# Milvus's own storage (not in the guide's file)
-minio:
-{milvus_side}"#,
+"#,
         host = var(&format!("MBT_{inst}_HOST")),
         port = var(&format!("MBT_{inst}_PORT")),
         ak = var("MBT_S3_ACCESS_KEY"),
         sk = var("MBT_S3_SECRET_KEY"),
         backup_bucket = var("MBT_BACKUP_BUCKET"),
+    )
+}
+
+/// [`guide_yaml`] plus the Go tool's `minio:` keys for Milvus's own
+/// storage (not in the guide's file), which a physical backup needs.
+pub fn guide_config_yaml(inst: &str, backup_root: &str) -> String {
+    let (s3_host, s3_port) = host_port(&var("MBT_S3_ENDPOINT"));
+    let milvus_side = if var(&format!("MBT_{inst}_STORAGE")) == "local" {
+        format!(
+            "  storageType: local\n  rootPath: \"{}\"\n",
+            var(&format!("MBT_{inst}_ROOT"))
+        )
+    } else {
+        format!(
+            "  storageType: minio\n  address: {s3_host}\n  port: {s3_port}\n  accessKeyID: {ak}\n  secretAccessKey: {sk}\n  bucketName: \"{bucket}\"\n  rootPath: \"{root}\"\n",
+            ak = var("MBT_S3_ACCESS_KEY"),
+            sk = var("MBT_S3_SECRET_KEY"),
+            bucket = var(&format!("MBT_{inst}_BUCKET")),
+            root = var(&format!("MBT_{inst}_ROOT")),
+        )
+    };
+    format!(
+        "{}\n# Milvus's own storage (not in the guide's file)\nminio:\n{milvus_side}",
+        guide_yaml(inst, backup_root)
     )
 }
 

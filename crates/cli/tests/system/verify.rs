@@ -105,6 +105,63 @@ async fn verify_names_missing_truncated_and_changed_files() {
         .unwrap();
 }
 
+/// A backup with no checksums (as the Go tool writes them) whose
+/// full_meta.json was edited (vector dim + 1) is damaged: the per-level
+/// meta files disagree with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn rb_edited_dim_in_a_backup_without_checksums_is_damage() {
+    let g = generated("A")[0].clone();
+    let yaml = config_yaml("A", &unique("rb_verify"));
+    let (_d, cfg) = config_file(&yaml);
+    let name = unique("rb_v");
+    cli()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["create", "-n", &name, "-c", &g.full_name(), "--meta_only"])
+        .assert()
+        .success();
+    let ctx = Context::open(&config(&yaml, &[])).unwrap();
+    let st = &ctx.backup_storage;
+    // what the Go tool does not write
+    for file in [layout::MANIFEST, layout::SUMMARY] {
+        st.delete(&layout::backup_meta_file(&name, file))
+            .await
+            .unwrap();
+    }
+    let key = layout::backup_meta_file(&name, layout::FULL_META);
+    let mut full: serde_json::Value =
+        serde_json::from_slice(&st.read(&key).await.unwrap()).unwrap();
+    let dim = full["collection_backups"][0]["schema"]["fields"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .flat_map(|f| f["type_params"].as_array_mut().unwrap().iter_mut())
+        .find(|kv| kv["key"] == "dim")
+        .expect("a vector field");
+    let was: u64 = dim["value"].as_str().unwrap().parse().unwrap();
+    dim["value"] = (was + 1).to_string().into();
+    st.write(&key, serde_json::to_vec(&full).unwrap())
+        .await
+        .unwrap();
+    cli()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["verify", "-n", &name])
+        .assert()
+        .code(9)
+        .stdout(predicate::str::contains(format!(
+            "meta/collection_meta.json: disagrees with full_meta.json on collection {}",
+            g.full_name()
+        )))
+        .stdout(predicate::str::contains(format!(
+            "is \"{was}\" here but \"{}\" there",
+            was + 1
+        )));
+    milvus_backup_core::delete::delete_backup(st, &name)
+        .await
+        .unwrap();
+}
+
 /// The instance the restore tests back up from and restore into. Not B:
 /// other tests compare B's whole collection list before and after a step.
 const RT_INST: &str = "A";

@@ -67,6 +67,10 @@ pub struct Config {
     pub milvus: MilvusConfig,
     pub minio: MinioConfig,
     pub backup: BackupConfig,
+    /// The user guide's top-level `backup_strategy:` block as written in
+    /// the file; parsed and checked by `crate::schedule::Strategy`.
+    #[serde(skip)]
+    pub backup_strategy: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,6 +156,11 @@ pub struct MinioConfig {
     pub backup_bucket_name: String,
     pub backup_root_path: String,
     pub cross_storage: bool,
+    /// Set when the configuration names backup storage but nothing of
+    /// Milvus's own (the user guide's `config.yaml`): `create` then makes
+    /// logical backups by default.
+    #[serde(skip)]
+    pub no_milvus_storage: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -280,6 +289,7 @@ impl Default for MinioConfig {
             backup_bucket_name: "a-bucket".into(),
             backup_root_path: "backup".into(),
             cross_storage: false,
+            no_milvus_storage: false,
         }
     }
 }
@@ -620,6 +630,18 @@ pub struct LoadReport {
     /// The config file that was read; `None` when built-in defaults were used.
     pub file: Option<PathBuf>,
     pub warnings: Vec<String>,
+    strategy: Option<Value>,
+}
+
+/// Whether the loaded settings name backup storage (`minio.backup*`) and
+/// nothing of Milvus's own storage (the other `minio.*` keys).
+fn names_only_backup_storage(tree: &Value) -> bool {
+    let Some(minio) = tree.get("minio").and_then(Value::as_mapping) else {
+        return false;
+    };
+    let keys: Vec<&str> = minio.keys().filter_map(Value::as_str).collect();
+    let backup = |k: &&str| k.starts_with("backup") || *k == "crossStorage";
+    keys.iter().any(backup) && !keys.iter().any(|k| !backup(k))
 }
 
 /// Inputs to [`Config::load`].
@@ -652,6 +674,10 @@ impl Config {
                         ))
                     })?;
                     let mut file = normalize_legacy(file);
+                    let strategy = file
+                        .as_mapping_mut()
+                        .and_then(|m| m.remove("backup_strategy"));
+                    report.strategy = strategy;
                     let version = dialect::take_version(&mut file)?;
                     let mut leaves = Vec::new();
                     flatten(&file, "", &mut leaves);
@@ -725,8 +751,11 @@ impl Config {
             set_path(&mut tree, k.path, v);
         }
 
-        let config: Config = serde_yaml::from_value(tree)
+        let no_milvus_storage = names_only_backup_storage(&tree);
+        let mut config: Config = serde_yaml::from_value(tree)
             .map_err(|e| Error::invalid_input(format!("configuration: {e}")))?;
+        config.backup_strategy = report.strategy.take();
+        config.minio.no_milvus_storage = no_milvus_storage;
         Ok((config, report))
     }
 

@@ -232,7 +232,7 @@ fn stats(meta: &LogicalMeta, plan: &ExportPlan, started: Instant, location: &str
 
 /// Runs `work` with the collection loaded: loads it first when the plan
 /// says so, and releases it afterwards whatever happened.
-async fn with_loaded<T>(
+pub(crate) async fn with_loaded<T>(
     client: &dyn Milvus,
     plan: &ExportPlan,
     events: &dyn EventSink,
@@ -581,14 +581,8 @@ async fn export_unit(
             written.lock().expect("written").push(path.clone());
             let partition = unit.partition.clone().unwrap_or_default();
             writer = Some(
-                FileWriter::create(
-                    &location.storage,
-                    &path,
-                    &partition,
-                    &plan.fields,
-                    plan.settings,
-                )
-                .await?,
+                FileWriter::create(location, &path, &partition, &plan.fields, plan.settings)
+                    .await?,
             );
         }
         let w = writer.as_mut().expect("just made");

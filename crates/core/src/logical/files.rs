@@ -95,6 +95,13 @@ pub struct DataFile {
     pub sha256: String,
     /// Raw size of its rows (what Milvus holds in memory), an estimate.
     pub raw_bytes: u64,
+    /// The file's own bytes (its size and SHA-256) when it is stored
+    /// encoded (compressed or encrypted in a backup); `size` and `sha256`
+    /// are then those of the stored bytes.
+    #[serde(skip)]
+    pub plain: Option<(u64, String)>,
+    #[serde(skip)]
+    pub encoding: crate::codec::Encoding,
 }
 
 /// Where an export goes or an import reads from.
@@ -105,6 +112,9 @@ pub struct Location {
     pub display: String,
     /// The directory, when local: data files are read in place.
     local_dir: Option<PathBuf>,
+    /// How files written here are stored (a backup's compression and
+    /// encryption); plain when `None`.
+    pub encoder: Option<crate::codec::Encoder>,
 }
 
 impl Location {
@@ -128,6 +138,7 @@ impl Location {
                 storage: Storage::open(spec)?,
                 display: location.to_string(),
                 local_dir: None,
+                encoder: None,
             });
         }
         if location.contains("://") {
@@ -144,6 +155,7 @@ impl Location {
             storage: Storage::open(spec)?,
             display: location.to_string(),
             local_dir: Some(dir),
+            encoder: None,
         })
     }
 
@@ -153,6 +165,7 @@ impl Location {
             storage,
             display: display.to_string(),
             local_dir: None,
+            encoder: None,
         }
     }
 
@@ -229,7 +242,9 @@ enum Encoder {
 /// One data file being written: encoded rows go to storage as they come.
 pub struct FileWriter {
     encoder: Encoder,
-    upload: opendal::FuturesAsyncWriter,
+    upload: crate::codec::DynWrite,
+    /// The stored bytes, when they are encoded on their way.
+    stored: Option<crate::stream::Tally>,
     hasher: Sha256,
     settings: FileSettings,
     pub file: DataFile,
@@ -237,7 +252,7 @@ pub struct FileWriter {
 
 impl FileWriter {
     pub async fn create(
-        storage: &Storage,
+        location: &Location,
         path: &str,
         partition: &str,
         fields: &[Field],
@@ -254,14 +269,35 @@ impl FileWriter {
                 ))
             }
         };
+        // Parquet compresses itself: a backup's compression applies to
+        // JSON Lines only (encryption to both).
+        let enc = location.encoder.clone().map(|mut e| {
+            if settings.format == Format::Parquet {
+                e.compression = crate::codec::Compression::None;
+            }
+            e
+        });
+        let (upload, stored, encoding): (crate::codec::DynWrite, _, _) = match enc {
+            Some(e) if !e.encoding().is_plain() => {
+                let (w, tally) = crate::codec::encoding_writer(&location.storage, path, &e).await?;
+                (w, Some(tally), e.encoding())
+            }
+            _ => (
+                Box::new(location.storage.open_write(path).await?),
+                None,
+                Default::default(),
+            ),
+        };
         Ok(FileWriter {
             encoder,
-            upload: storage.open_write(path).await?,
+            upload,
+            stored,
             hasher: Sha256::new(),
             settings,
             file: DataFile {
                 path: path.to_string(),
                 partition: partition.to_string(),
+                encoding,
                 ..Default::default()
             },
         })
@@ -321,6 +357,12 @@ impl FileWriter {
             Error::remote(format!("writing `{}`: {e}", self.file.path)).temporary(true)
         })?;
         self.file.sha256 = hex::encode(self.hasher.finalize());
+        if let Some(stored) = self.stored.take() {
+            let (sha256, size) = stored.finish();
+            let plain_size = std::mem::replace(&mut self.file.size, size);
+            let plain_sha = std::mem::replace(&mut self.file.sha256, sha256);
+            self.file.plain = Some((plain_size, plain_sha));
+        }
         Ok(self.file)
     }
 }

@@ -408,7 +408,7 @@ async fn prepare_target(
 
 /// What was inserted, for the message of a failed import.
 #[derive(Default)]
-struct Progress {
+pub(crate) struct Progress {
     done: std::sync::Mutex<Vec<(String, u64)>>,
 }
 
@@ -421,7 +421,7 @@ impl Progress {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let d = self.done.lock().expect("progress");
         if d.is_empty() {
             return "nothing was inserted".into();
@@ -463,7 +463,7 @@ async fn insert_files(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_file(
+pub(crate) async fn insert_file(
     client: &dyn Milvus,
     plan: &ImportPlan,
     location: &Location,
@@ -560,7 +560,7 @@ const MAX_VARCHAR: &str = "65535";
 /// Fills in what Milvus needs that another server's schema may lack:
 /// Milvus Lite describes VarChar array elements without `max_length`.
 /// Returns a note per change.
-fn complete_schema(schema: &mut format::CollectionSchema) -> Vec<String> {
+pub(crate) fn complete_schema(schema: &mut format::CollectionSchema) -> Vec<String> {
     use crate::milvus::proto::schema::DataType;
     let varchar = |t: i32| t == DataType::VarChar as i32 || t == DataType::String as i32;
     let mut notes = Vec::new();

@@ -9,10 +9,12 @@
 //! - [`export`]: `export` (rows of one collection, by primary-key ranges,
 //!   as of one timestamp) → data files + `schema.json`;
 //! - [`import`]: `import` (our files or pymilvus bulk-writer files, all
-//!   checked before the first insert) → inserts in byte-sized batches.
-//!
-//! Does not own: the backup catalog (physical backups are [`crate::backup`]).
+//!   checked before the first insert) → inserts in byte-sized batches;
+//! - [`catalog`]: logical backups in the backup catalog (`create --format
+//!   parquet|json` and their restore), driven by [`crate::backup`] and
+//!   [`crate::restore`].
 
+pub mod catalog;
 pub mod columns;
 pub mod export;
 pub mod fields;
@@ -47,3 +49,26 @@ pub struct LogicalMeta {
 }
 
 pub const FORMAT_VERSION: u32 = 1;
+
+/// A logical backup's data, in its `full_meta.json` and
+/// `backup_meta.json` (`logical`): the format and, per collection, the
+/// timestamp its rows were read at and every data file with its partition
+/// and rows. Physical backups have none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogicalBackup {
+    pub format: Format,
+    pub collections: Vec<LogicalCollection>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogicalCollection {
+    pub db_name: String,
+    pub collection_name: String,
+    /// Milvus hybrid timestamp every query read at.
+    pub snapshot_ts: u64,
+    pub rows: u64,
+    /// Paths relative to the backup's folder.
+    pub files: Vec<DataFile>,
+}

@@ -95,6 +95,15 @@ pub trait Milvus: Send + Sync {
     /// Starts a bulk import; returns the server's task ids.
     async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>>;
     async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse>;
+    /// The import tasks Milvus knows for a collection (none where it cannot
+    /// list them).
+    async fn list_import_tasks(
+        &self,
+        _db: &str,
+        _collection: &str,
+    ) -> Result<Vec<pb::GetImportStateResponse>> {
+        Ok(Vec::new())
+    }
     /// Rows matching `expr` with strong consistency, as Milvus's columns;
     /// at most `limit` rows when given. The collection must be loaded.
     async fn query(
@@ -131,6 +140,10 @@ pub trait Milvus: Send + Sync {
     }
     async fn release_collection(&self, _db: &str, _collection: &str) -> Result<()> {
         Err(Error::unsupported("releasing collections"))
+    }
+    /// Users, roles and grants (`--rbac`); `None` where not available.
+    fn rbac(&self) -> Option<&dyn rbac::MilvusRbac> {
+        None
     }
 }
 
@@ -275,6 +288,24 @@ impl MilvusClient {
         F: Fn(MilvusServiceClient<Channel>, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
     {
+        self.call_attempts(ATTEMPTS, what, db, msg, f).await
+    }
+
+    /// [`call`](Self::call) with at most `attempts` tries: 1 for a call that
+    /// must not run twice (an import), whose caller checks before retrying.
+    async fn call_attempts<Req, Resp, F, Fut>(
+        &self,
+        attempts: u32,
+        what: &str,
+        db: &str,
+        msg: Req,
+        f: F,
+    ) -> Result<Resp>
+    where
+        Req: Clone,
+        F: Fn(MilvusServiceClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+    {
         let mut delay = Duration::from_millis(300);
         let mut attempt = 1;
         loop {
@@ -291,7 +322,7 @@ impl MilvusClient {
                 Ok(resp) => return Ok(resp.into_inner()),
                 Err(status) => {
                     let err = status_error(&self.address, what, &status);
-                    if !err.is_temporary() || attempt >= ATTEMPTS {
+                    if !err.is_temporary() || attempt >= attempts {
                         return Err(err);
                     }
                     tracing::debug!(what, attempt, "retrying after transient error: {status}");
@@ -320,6 +351,9 @@ macro_rules! status_rpc {
     }};
 }
 
+// After `status_rpc!`, which it uses.
+pub mod rbac;
+
 /// Writes: what restore needs.
 
 #[async_trait]
@@ -334,6 +368,9 @@ impl Milvus for MilvusClient {
 
     fn version_text(&self) -> &str {
         &self.version_text
+    }
+    fn rbac(&self) -> Option<&dyn rbac::MilvusRbac> {
+        Some(self)
     }
     /// Database names; `["default"]` on servers without databases.
     async fn list_databases(&self) -> Result<Vec<String>> {
@@ -415,10 +452,13 @@ impl Milvus for MilvusClient {
             resp.status.as_ref(),
             &format!("ShowPartitions of `{db}.{collection}`"),
         )?;
+        // Milvus Lite names the partitions but gives no ids (0 here).
+        let ids = resp.partition_i_ds;
         Ok(resp
             .partition_names
             .into_iter()
-            .zip(resp.partition_i_ds)
+            .enumerate()
+            .map(|(i, name)| (name, ids.get(i).copied().unwrap_or(0)))
             .collect())
     }
 
@@ -714,12 +754,40 @@ impl Milvus for MilvusClient {
         )
     }
 
-    /// Starts a bulk import; returns the server's task ids.
+    /// Starts a bulk import; returns the server's task ids. Tried once: a
+    /// lost answer may hide a started import (see `list_import_tasks`).
     async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>> {
         let db = req.db_name.clone();
         let what = format!("Import into `{db}.{}`", req.collection_name);
         let resp = self
-            .call(&what, &db, req, |mut c, r| async move { c.import(r).await })
+            .call_attempts(
+                1,
+                &what,
+                &db,
+                req,
+                |mut c, r| async move { c.import(r).await },
+            )
+            .await?;
+        check_status(resp.status.as_ref(), &what)?;
+        Ok(resp.tasks)
+    }
+
+    /// The import tasks Milvus knows for a collection.
+    async fn list_import_tasks(
+        &self,
+        db: &str,
+        collection: &str,
+    ) -> Result<Vec<pb::GetImportStateResponse>> {
+        let what = format!("ListImportTasks of `{db}.{collection}`");
+        let req = pb::ListImportTasksRequest {
+            collection_name: collection.to_string(),
+            db_name: db.to_string(),
+            limit: 0,
+        };
+        let resp = self
+            .call(&what, db, req, |mut c, r| async move {
+                c.list_import_tasks(r).await
+            })
             .await?;
         check_status(resp.status.as_ref(), &what)?;
         Ok(resp.tasks)
@@ -958,7 +1026,14 @@ fn status_error(address: &str, what: &str, status: &tonic::Status) -> Error {
             "Milvus {what} timed out at {address} — raise milvus.requestTimeout or check the server's load"
         ))
         .temporary(true),
-        Code::Unauthenticated | Code::PermissionDenied => Error::new(
+        Code::PermissionDenied => Error::new(
+            ErrorKind::PermissionDenied,
+            match rbac::privilege_hint(what) {
+                Some(hint) => format!("Milvus at {address} refused {what}: {msg} — {hint} (or connect as a user that has it: milvus.user)"),
+                None => format!("Milvus at {address} refused {what}: {msg} — check milvus.user/milvus.password and milvus.authorizationEnabled"),
+            },
+        ),
+        Code::Unauthenticated => Error::new(
             ErrorKind::PermissionDenied,
             format!("Milvus at {address} refused {what}: {msg} — check milvus.user/milvus.password and milvus.authorizationEnabled"),
         ),
@@ -989,7 +1064,11 @@ pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
         kind_of_legacy_code(legacy)
     };
     let temporary = s.retriable || s.code & RETRIABLE_FLAG != 0;
-    Err(Error::new(kind, format!("Milvus {what} failed: {reason}")).temporary(temporary))
+    let hint = match (kind, rbac::privilege_hint(what)) {
+        (ErrorKind::PermissionDenied, Some(hint)) => format!(" — {hint}"),
+        _ => String::new(),
+    };
+    Err(Error::new(kind, format!("Milvus {what} failed: {reason}{hint}")).temporary(temporary))
 }
 
 /// Milvus marks retriable `merr` codes with this bit.

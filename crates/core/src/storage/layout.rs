@@ -31,7 +31,12 @@
 //! ```text
 //! backup_staging/<task>/insert_log/<coll>/<part>/<seg>/<field>/<logID>
 //! backup_staging/<task>/delta_log/<coll>/<part>/<seg>/<logID>
+//! backup_staging/<task>/.lease          renewal time, host and pid of the restore
+//! backup_staging/<task>/journal.json    the collections and segments it finished
 //! ```
+//!
+//! `<backup>/meta/journal.json` exists only while a create runs (or after
+//! one was interrupted): the files stored so far, for `create --resume`.
 //!
 //! Probe objects of `check`: `.milvus_backup_check/<uuid>` on both sides.
 //!
@@ -92,6 +97,15 @@ pub fn backup_delta_log_dir(name: &str, collection: i64, partition: i64, segment
 /// A staging folder for one restore task in the target Milvus's storage.
 pub fn staging_dir(task: &str) -> String {
     format!("{STAGING_ROOT}{task}/")
+}
+
+/// The journal of a restore, in its staging folder: what `--resume` skips.
+pub const RESTORE_JOURNAL: &str = "journal.json";
+
+/// The journal of a create, in the backup's folder while it is made: the
+/// files stored so far, for `create --resume`.
+pub fn create_journal(name: &str) -> String {
+    backup_meta_file(name, "journal.json")
 }
 
 /// Parent of every restore's staging folder.

@@ -11,8 +11,8 @@ use milvus_backup_core::Context;
 use serde_json::{json, Value};
 
 use milvus_backup_testkit::{
-    assert_same_collection, bin, config, config_file, config_yaml, drop_collection, generated,
-    unique, Generated,
+    assert_same_collection, auth_config_yaml, bin, config, config_file, config_yaml,
+    drop_collection, generated, unique, Generated,
 };
 
 /// A running `milvus-backup server`; killed when dropped.
@@ -384,6 +384,46 @@ async fn async_create_then_async_restore_into_a_second_milvus() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn rb_rbac_over_rest_creates_and_plans_users_and_roles() {
+    let root = unique("rb_srv");
+    let src = Server::start(&auth_config_yaml("AUTH", &root), &[], &[]).await;
+    let name = unique("rb_srv");
+    let (status, body) = src
+        .post("/create", json!({"backup_name": name, "rbac": true}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ctx = Context::open(&config(&auth_config_yaml("AUTH", &root), &[])).unwrap();
+    let info = milvus_backup_core::catalog::get(&ctx.backup_storage, &name)
+        .await
+        .unwrap();
+    let rbac = info.rbac_meta.expect("rbac_meta recorded");
+    assert!(rbac.users.iter().any(|u| u.user == "root"), "{rbac:?}");
+    assert!(rbac.roles.iter().any(|r| r.name == "public"), "{rbac:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwords");
+    std::fs::write(&pw, "nobody:nothing\n").unwrap();
+    let dst = Server::start(&auth_config_yaml("AUTH2", &root), &[], &[]).await;
+    let (status, body) = dst
+        .post(
+            "/restore",
+            json!({"backup_name": name, "rbac": true, "dry_run": true,
+                   "rbacUserPasswordFile": pw.to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let plan = &body["data"]["plan"]["rbac"];
+    let root_user = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "user" && i["name"] == "root")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(root_user["action"], "existing");
+    let (status, _) = src.delete(&format!("/delete?backup_name={name}")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sync_create_returns_the_whole_brief_and_names_are_unique() {
     let g = pick(&["all_types"]).remove(0);
     let root = unique("srv_sync");
@@ -632,11 +672,36 @@ async fn a_restarted_server_answers_for_earlier_tasks() {
             .all(|t| t["state"] != "executing" && t["state"] != "initial"),
         "{tasks}"
     );
-    // The crash left an incomplete backup; it can be deleted.
+    // POST /resume finishes what the crash left, as a new task; a task
+    // that succeeded has nothing to resume.
+    let (status, r) = second
+        .post(&format!("/resume?id={done_task}"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{r}");
+    let (status, r) = second.post("/resume?id=no_such_task", json!({})).await;
+    assert_eq!(status, 404, "{r}");
+    let (status, r) = second
+        .post(&format!("/resume?id={crashed_id}"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let resumed = r["data"]["id"].as_str().unwrap().to_string();
+    let done = second
+        .poll(
+            &format!("/get_backup?backup_id={resumed}"),
+            Duration::from_secs(180),
+            |d| d["state_code"] == 2 || d["state_code"] == 3,
+        )
+        .await;
+    assert_eq!(done["state_code"], 2, "{done}");
+    let (status, b) = second
+        .get(&format!("/get_backup?backup_name={crashed_name}"))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["data"]["state_code"], 2, "complete now: {b}");
     let (status, _) = second
         .delete(&format!("/delete?backup_name={crashed_name}"))
         .await;
-    assert!(status == 200 || status == 404);
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

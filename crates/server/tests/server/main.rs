@@ -6,3 +6,4 @@
 mod guide;
 mod http;
 mod openapi;
+mod schedule;

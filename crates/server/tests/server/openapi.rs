@@ -44,6 +44,7 @@ fn every_route_is_documented_with_the_envelope() {
         ("/api/v1/verify", "post"),
         ("/api/v1/get_verify", "get"),
         ("/api/v1/cancel", "post"),
+        ("/api/v1/resume", "post"),
         ("/api/v1/tasks", "get"),
         ("/api/v1/healthz", "get"),
         ("/api/v1/metrics", "get"),

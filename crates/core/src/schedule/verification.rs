@@ -1,0 +1,83 @@
+//! What the last verification of a backup found, kept beside the backup
+//! (`<backup>/meta/verification.json`, one per storage: a replicated copy
+//! has its own), and shown by `list` and `get`.
+//!
+//! A backup is verified again when it changed since (its manifest, or the
+//! names and sizes of its files — a delete that rehomes shared files
+//! changes both), or when the record is older than the policy's
+//! `reverify_after` (a flipped bit keeps every size).
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{self, BackupListing};
+use crate::error::Result;
+use crate::storage::{layout, Storage};
+
+/// The record's file name in the backup's `meta/`.
+pub const RECORD: &str = "verification.json";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VerificationRecord {
+    /// Milliseconds since the epoch.
+    pub last_verified_at: u64,
+    pub verified_ok: bool,
+    pub deep: bool,
+    pub restore_test: bool,
+    /// The first problems found (path: problem).
+    pub problems: Vec<String>,
+    /// What the backup looked like when verified.
+    pub fingerprint: String,
+}
+
+/// The backup's fingerprint: its manifest and the names and sizes of its
+/// own files (the record itself left out).
+pub async fn fingerprint(storage: &Storage, name: &str) -> Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let record = layout::backup_meta_file(name, RECORD);
+    for o in storage.list(&layout::backup_dir(name)).await? {
+        if o.key != record {
+            h.update(format!("{} {}\n", o.key, o.size));
+        }
+    }
+    if let Ok(m) = storage
+        .read(&layout::backup_meta_file(name, layout::MANIFEST))
+        .await
+    {
+        h.update(&m);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+pub async fn read(storage: &Storage, name: &str) -> Result<Option<VerificationRecord>> {
+    match catalog::read_json(storage, &layout::backup_meta_file(name, RECORD)).await {
+        Ok(r) => Ok(r),
+        // A damaged record is as good as none: verify again.
+        Err(e) if e.kind() == crate::ErrorKind::Corrupt => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn write(storage: &Storage, name: &str, record: &VerificationRecord) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(record)
+        .map_err(|e| crate::Error::internal(format!("encoding a verification record: {e}")))?;
+    storage
+        .write(&layout::backup_meta_file(name, RECORD), bytes)
+        .await
+}
+
+/// The verification state of each row, read 32 at a time (for `list`).
+pub async fn annotate(
+    storage: &Storage,
+    rows: &[BackupListing],
+) -> Vec<Option<VerificationRecord>> {
+    use futures::StreamExt;
+    futures::stream::iter(
+        rows.iter()
+            .map(|r| async move { read(storage, &r.name).await.ok().flatten() }),
+    )
+    .buffered(32)
+    .collect()
+    .await
+}
