@@ -48,7 +48,9 @@ if [ $# -eq 0 ]; then
   logs=$(mktemp -d)
   cargo test --workspace --lib --bins --locked -- --test-threads 2 >"$logs/unit.log" 2>&1 &
   unit_pid=$!
-  cargo test --locked -p milvus-backup-server --test server -- --test-threads "${MBT_SERVER_TEST_THREADS:-2}" >"$logs/server.log" 2>&1 &
+  # Each test binary generates (and drops) its own data on the servers:
+  # the server's tests use their own prefix so the two never clash.
+  MBT_GEN_PREFIX="${MBT_SERVER_GEN_PREFIX:-srv_}" cargo test --locked -p milvus-backup-server --test server -- --test-threads "${MBT_SERVER_TEST_THREADS:-2}" >"$logs/server.log" 2>&1 &
   server_pid=$!
   cargo test --locked -p milvus-backup --test system -- --test-threads "${MBT_TEST_THREADS:-4}" >"$logs/system.log" 2>&1 &
   system_pid=$!
