@@ -302,9 +302,17 @@ fn level_differences<T: serde::Serialize>(
     }
     let full_by_key: std::collections::HashMap<String, &T> =
         full.iter().map(|e| (key(e), e)).collect();
-    for entry in level {
+    // Keys that repeat (Milvus Lite gives every partition id 0) can't pair
+    // entries: then they pair by position, the order both files are written in.
+    let by_position = full_by_key.len() != full.len();
+    for (i, entry) in level.iter().enumerate() {
         let k = key(entry);
-        let Some(other) = full_by_key.get(&k) else {
+        let other = if by_position {
+            full.get(i)
+        } else {
+            full_by_key.get(&k).copied()
+        };
+        let Some(other) = other else {
             return Some(format!("lists {k}, which full_meta.json does not have"));
         };
         let (a, b) = (
@@ -456,8 +464,8 @@ async fn check_contents(
         |c: &CollectionBackupInfo| format!("collection {}.{}", c.db_name, c.collection_name);
     let part_key = |p: &PartitionBackupInfo| {
         format!(
-            "partition {} of collection {}",
-            p.partition_id, p.collection_id
+            "partition {} ({}) of collection {}",
+            p.partition_name, p.partition_id, p.collection_id
         )
     };
     let seg_key = |s: &SegmentBackupInfo| format!("segment {}", s.segment_id);
