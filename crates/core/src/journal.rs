@@ -264,7 +264,8 @@ pub struct RestoreRecord {
 /// A restore's journal in its staging folder; every change is written
 /// before the step that follows it.
 pub struct RestoreJournal {
-    storage: Storage,
+    /// `None`: kept in memory only (a logical restore).
+    storage: Option<Storage>,
     key: String,
     record: tokio::sync::Mutex<RestoreRecord>,
 }
@@ -272,8 +273,18 @@ pub struct RestoreJournal {
 impl RestoreJournal {
     pub fn new(storage: &Storage, dir: &str, record: RestoreRecord) -> RestoreJournal {
         RestoreJournal {
-            storage: storage.clone(),
+            storage: Some(storage.clone()),
             key: layout::join(dir, layout::RESTORE_JOURNAL),
+            record: tokio::sync::Mutex::new(record),
+        }
+    }
+
+    /// A journal that writes nothing (a logical restore, which uses no
+    /// storage of Milvus's).
+    pub fn in_memory(record: RestoreRecord) -> RestoreJournal {
+        RestoreJournal {
+            storage: None,
+            key: String::new(),
             record: tokio::sync::Mutex::new(record),
         }
     }
@@ -292,14 +303,20 @@ impl RestoreJournal {
         let mut record = self.record.lock().await;
         change(record.collections.entry(target.to_string()).or_default());
         record.updated = crate::staging::now();
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
         let bytes =
             serde_json::to_vec(&*record).map_err(|e| Error::internal(format!("journal: {e}")))?;
-        self.storage.write(&self.key, bytes).await
+        storage.write(&self.key, bytes).await
     }
 
     /// The restore finished: the journal goes.
     pub async fn finish(&self) -> Result<()> {
-        self.storage.delete(&self.key).await
+        match &self.storage {
+            Some(storage) => storage.delete(&self.key).await,
+            None => Ok(()),
+        }
     }
 }
 

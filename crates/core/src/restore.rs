@@ -603,7 +603,13 @@ pub(crate) async fn plan_from(
     };
     // Named after the backup so leftovers are easy to attribute.
     let mut journal_dir = crate::staging::new_dir(&info.name);
-    let resumed = match crate::journal::interrupted_restore(&ctx.milvus_storage, &info.name).await {
+    // A logical restore only inserts over gRPC: Milvus's storage (where
+    // journals live) may not even be configured.
+    let journals = match info.logical {
+        None => crate::journal::interrupted_restore(&ctx.milvus_storage, &info.name).await,
+        Some(_) => Ok(None),
+    };
+    let resumed = match journals {
         Ok(Some((dir, record))) => {
             resume_tasks(&mut tasks, &record, opts.resume);
             if opts.resume {
@@ -721,15 +727,20 @@ pub async fn execute(
     let client = ctx.milvus().await.during("restore")?;
     let client = client.as_ref();
     let dir = plan.journal_dir.as_str();
-    let lease = hold_staging(ctx, dir, events).await.during("restore")?;
-    let journal = RestoreJournal::new(
-        &ctx.milvus_storage,
-        dir,
-        plan.resumed.clone().unwrap_or_else(|| RestoreRecord {
-            backup: plan.backup.clone(),
-            ..Default::default()
-        }),
-    );
+    // A logical restore touches no storage of Milvus's: no lease, no journal.
+    let physical = plan.logical.is_none();
+    let lease = match physical {
+        true => Some(hold_staging(ctx, dir, events).await.during("restore")?),
+        false => None,
+    };
+    let record = plan.resumed.clone().unwrap_or_else(|| RestoreRecord {
+        backup: plan.backup.clone(),
+        ..Default::default()
+    });
+    let journal = match physical {
+        true => RestoreJournal::new(&ctx.milvus_storage, dir, record),
+        false => RestoreJournal::in_memory(record),
+    };
     let mut stats = RestoreStats {
         backup: plan.backup.clone(),
         collections: plan.tasks.len(),
@@ -752,32 +763,34 @@ pub async fn execute(
     stats.wall = spans.wall();
     // No renewal may rewrite the lease after the folder is swept.
     drop(lease);
-    let resumable = result.as_ref().is_err_and(leaves_resumable);
-    if result.is_ok() {
-        if let Err(e) = journal.finish().await {
-            events.warn(format!("restore finished, but its journal in `{dir}` was not removed: {e} — remove it with `milvus-backup gc --staging`"));
-        }
-    }
-    if resumable {
-        // The journal stays for --resume; the staged files go.
-        if let Err(e) = crate::staging::remove_staged(&ctx.milvus_storage, dir).await {
-            events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
-        }
-    } else if plan.staging_dir.is_none() {
-        if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
-            events.warn(format!("could not remove the restore's journal under `{dir}`: {e} — remove it with `milvus-backup gc --staging`"));
-        }
-    } else if let Some(dir) = plan.staging_dir.as_deref() {
-        if plan.tuning.keep_temp_files {
-            if let Err(e) = crate::staging::keep(&ctx.milvus_storage, dir).await {
-                events.warn(format!(
-                    "staging files under `{dir}` kept but not marked as kept: {e}"
-                ));
+    let resumable = physical && result.as_ref().is_err_and(leaves_resumable);
+    if physical {
+        if result.is_ok() {
+            if let Err(e) = journal.finish().await {
+                events.warn(format!("restore finished, but its journal in `{dir}` was not removed: {e} — remove it with `milvus-backup gc --staging`"));
             }
-        } else {
-            // Failed or cancelled imports may leave files; sweep the folder.
-            if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
+        }
+        if resumable {
+            // The journal stays for --resume; the staged files go.
+            if let Err(e) = crate::staging::remove_staged(&ctx.milvus_storage, dir).await {
                 events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
+            }
+        } else if plan.staging_dir.is_none() {
+            if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
+                events.warn(format!("could not remove the restore's journal under `{dir}`: {e} — remove it with `milvus-backup gc --staging`"));
+            }
+        } else if let Some(dir) = plan.staging_dir.as_deref() {
+            if plan.tuning.keep_temp_files {
+                if let Err(e) = crate::staging::keep(&ctx.milvus_storage, dir).await {
+                    events.warn(format!(
+                        "staging files under `{dir}` kept but not marked as kept: {e}"
+                    ));
+                }
+            } else {
+                // Failed or cancelled imports may leave files; sweep the folder.
+                if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
+                    events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
+                }
             }
         }
     }
