@@ -194,9 +194,10 @@ pub fn retention_victims(
     if keep == 0 {
         return Vec::new();
     }
+    // Retention::victims itself passes over incomplete backups.
     let mine: Vec<BackupListing> = rows
         .iter()
-        .filter(|r| kind.made(&r.name) && r.state == BackupState::Complete)
+        .filter(|r| kind.made(&r.name))
         .cloned()
         .collect();
     Retention {
