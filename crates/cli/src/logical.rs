@@ -51,10 +51,11 @@ pub struct ExportArgs {
     /// A directory, or s3://bucket/prefix.
     #[arg(short = 'o', long)]
     output: String,
-    /// Key ranges read at once.
+    /// Key ranges read at once (at most 16; they share ~96 MiB of rows).
     #[arg(long, default_value_t = 4)]
     streams: usize,
-    /// MiB of rows per query.
+    /// MiB of rows per query, at most (each stream's share of memory may
+    /// lower it).
     #[arg(long = "batch-mib", default_value_t = 8)]
     batch_mib: usize,
     /// MiB of raw rows per file.
@@ -80,7 +81,7 @@ pub struct ImportArgs {
     #[arg(long)]
     create: bool,
     /// MiB of rows per insert.
-    #[arg(long = "batch-mib", default_value_t = 8)]
+    #[arg(long = "batch-mib", default_value_t = 4)]
     batch_mib: usize,
     /// Inserts in flight.
     #[arg(long = "in-flight", default_value_t = 4)]

@@ -12,7 +12,8 @@
 //!   bytes copied per second stay at the cap (server-side copies count too:
 //!   the cap protects the storage service).
 //! - **Memory**: a streamed copy holds up to four chunks (read-ahead and
-//!   multipart upload); it takes that many bytes from a fixed budget before
+//!   multipart upload), a file of one chunk twice its size; it takes that
+//!   many bytes from a fixed budget before
 //!   it starts, so streamed copies in flight never buffer more than
 //!   [`STREAM_BUDGET`], whatever the parallelism and file sizes.
 
@@ -111,9 +112,16 @@ impl CopyEngine {
         }
     }
 
-    /// The memory a streamed copy of `size` bytes may buffer.
+    /// The memory a streamed copy of `size` bytes may buffer: a file of
+    /// one chunk is held at most twice (read, and the single PUT's body)
+    /// plus the pump's buffer and an encoder's state; a larger one holds
+    /// two chunks read ahead and two multipart parts in flight.
     pub fn stream_cost(size: u64) -> u64 {
-        (size.clamp(64 * 1024, STREAM_CHUNK) * 4).min(STREAM_BUDGET)
+        if size <= STREAM_CHUNK {
+            2 * size + 1024 * 1024
+        } else {
+            (4 * STREAM_CHUNK).min(STREAM_BUDGET)
+        }
     }
 
     /// Runs one copy of `size` bytes (`streamed`: through the tool) under
@@ -339,7 +347,9 @@ mod tests {
 
     #[test]
     fn streamed_copies_fit_the_budget_whatever_their_size() {
-        assert_eq!(CopyEngine::stream_cost(1), 256 * 1024);
+        assert_eq!(CopyEngine::stream_cost(1), 2 + 1024 * 1024);
+        // Budget for at least a dozen one-chunk files at once.
+        assert!(STREAM_BUDGET / CopyEngine::stream_cost(5 << 20) >= 11);
         assert_eq!(CopyEngine::stream_cost(u64::MAX), 4 * STREAM_CHUNK);
         assert!(STREAM_BUDGET / CopyEngine::stream_cost(u64::MAX) >= 4);
     }

@@ -245,7 +245,7 @@ pub(crate) async fn restore_rows(
             .collect(),
         keys_regenerated,
         missing_partitions: Vec::new(),
-        batch_bytes: 8 << 20,
+        batch_bytes: import::INSERT_BATCH_BYTES,
         in_flight: tuning.import_parallelism.clamp(2, 8),
         meta: None,
         fields,

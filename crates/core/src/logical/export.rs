@@ -34,6 +34,11 @@ use crate::CancellationToken;
 const MIN_INT64: i64 = -i64::MAX;
 /// Milvus refuses a query `limit` above this.
 const MAX_LIMIT: usize = 16_384;
+/// Memory an export's streams share for rows in flight, whatever their
+/// number (peak RSS stays under 200 MiB).
+const EXPORT_MEMORY: usize = 96 << 20;
+/// More key ranges at once than this only thin each one's share.
+const MAX_STREAMS: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -42,7 +47,8 @@ pub struct ExportOptions {
     /// A local directory or `s3://bucket/prefix`.
     pub location: String,
     pub format: Format,
-    /// Raw bytes per query (rows are capped at 16384 per query).
+    /// Raw bytes per query at most (rows are capped at 16384 per query,
+    /// and bytes by each stream's share of the export's memory).
     pub batch_bytes: usize,
     /// Key ranges read at once.
     pub streams: usize,
@@ -135,7 +141,14 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
             .map(|p| p.partition_name.clone())
             .collect()
     };
-    let batch_rows = (opts.batch_bytes / row_bytes(&fields, 64)).clamp(1, MAX_LIMIT);
+    // Each stream holds a query answer about three times (on the wire,
+    // decoded, as Arrow), a row group in progress and flushed, and an
+    // upload part: its share of the budget bounds the first two.
+    let streams = opts.streams.clamp(1, MAX_STREAMS);
+    let share = EXPORT_MEMORY / streams;
+    let batch_bytes = opts.batch_bytes.min(share / 8).max(256 << 10);
+    let row_group_bytes = (share / 4).clamp(1 << 20, 16 << 20);
+    let batch_rows = (batch_bytes / row_bytes(&fields, 64)).clamp(1, MAX_LIMIT);
     let estimated_rows = client.row_count(&coll.db, &coll.name).await.unwrap_or(0);
     Ok(ExportPlan {
         location: opts.location.clone(),
@@ -144,11 +157,11 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
             compression_level: ctx.config.backup.compression_level,
             file_bytes: opts.file_bytes,
             byte_stream_split: opts.byte_stream_split,
-            ..FileSettings::default()
+            row_group_bytes,
         },
         estimated_rows,
         batch_rows,
-        streams: opts.streams.max(1),
+        streams,
         partitions,
         load_for_export,
         server_version: client.version_text().to_string(),

@@ -283,7 +283,7 @@ impl FileWriter {
                 (w, Some(tally), e.encoding())
             }
             _ => (
-                Box::new(location.storage.open_write(path).await?),
+                Box::new(location.storage.open_write_lean(path).await?),
                 None,
                 Default::default(),
             ),

@@ -44,13 +44,17 @@ pub struct ImportOptions {
     pub in_flight: usize,
 }
 
+/// Raw bytes per Insert by default: with at most 8 in flight and one read
+/// ahead, rows in memory stay under ~80 MiB.
+pub const INSERT_BATCH_BYTES: usize = 4 << 20;
+
 impl Default for ImportOptions {
     fn default() -> ImportOptions {
         ImportOptions {
             location: String::new(),
             collection: String::new(),
             create: false,
-            batch_bytes: 8 << 20,
+            batch_bytes: INSERT_BATCH_BYTES,
             in_flight: 4,
         }
     }
@@ -474,7 +478,8 @@ pub(crate) async fn insert_file(
     events: &dyn EventSink,
 ) -> Result<()> {
     let local = Arc::new(location.local_copy(&f.path).await?);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<files::Batch>>(plan.in_flight);
+    // One batch read ahead: the inserts in flight hold the rest.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<files::Batch>>(1);
     let reader = {
         let fields = plan.fields.clone();
         let (file, collection, format) = (f.path.clone(), plan.target.to_string(), f.format);

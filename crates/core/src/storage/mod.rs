@@ -696,7 +696,8 @@ impl Storage {
                 check: Check::Size,
             });
         }
-        self.stream_to(src, dst, dst_key).await
+        self.stream_sized(src, listed.map(|l| l.size), dst, dst_key)
+            .await
     }
 
     async fn signed_copy(
@@ -798,8 +799,20 @@ impl Storage {
 
     /// Copies through the tool, computing SHA-256 of the bytes as they pass.
     pub async fn stream_to(&self, src: &str, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
+        self.stream_sized(src, None, dst, dst_key).await
+    }
+
+    /// [`Storage::stream_to`] of an object whose size a listing gave: the
+    /// read asks no HEAD first.
+    async fn stream_sized(
+        &self,
+        src: &str,
+        size: Option<u64>,
+        dst: &Storage,
+        dst_key: &str,
+    ) -> Result<CopyOutcome> {
         let tally = Tally::default();
-        let mut reader = self.open_read(src).await?;
+        let mut reader = self.open_read_sized(src, size).await?;
         let mut writer = Tallied::new(dst.open_write(dst_key).await?, &tally);
         let io = |storage: &Storage, key: &str, e: std::io::Error| {
             storage.io_error(&format!("copying `{src}` into `{dst_key}`"), key, e)
@@ -824,6 +837,15 @@ impl Storage {
 
     /// A streaming reader of a whole object.
     pub async fn open_read(&self, key: &str) -> Result<opendal::FuturesAsyncReader> {
+        self.open_read_sized(key, None).await
+    }
+
+    /// A streaming reader of a whole object of a known size (no HEAD).
+    async fn open_read_sized(
+        &self,
+        key: &str,
+        size: Option<u64>,
+    ) -> Result<opendal::FuturesAsyncReader> {
         let reader = self
             .op
             .reader_with(&self.abs(key))
@@ -831,10 +853,11 @@ impl Storage {
             .concurrent(2)
             .await
             .map_err(|e| self.map_err(e, "read", key))?;
-        reader
-            .into_futures_async_read(..)
-            .await
-            .map_err(|e| self.map_err(e, "read", key))
+        match size {
+            Some(n) => reader.into_futures_async_read(0..n).await,
+            None => reader.into_futures_async_read(..).await,
+        }
+        .map_err(|e| self.map_err(e, "read", key))
     }
 
     /// A streaming writer of an object; it exists once the writer is closed.
@@ -843,6 +866,17 @@ impl Storage {
             .writer_with(&self.abs(key))
             .chunk(CHUNK)
             .concurrent(2)
+            .await
+            .map(|w| w.into_futures_async_write())
+            .map_err(|e| self.map_err(e, "write", key))
+    }
+
+    /// [`Storage::open_write`] buffering one part of the smallest size S3
+    /// takes (5 MiB) at a time: for writers that are many at once.
+    pub async fn open_write_lean(&self, key: &str) -> Result<opendal::FuturesAsyncWriter> {
+        self.op
+            .writer_with(&self.abs(key))
+            .chunk(5 << 20)
             .await
             .map(|w| w.into_futures_async_write())
             .map_err(|e| self.map_err(e, "write", key))
@@ -870,6 +904,16 @@ impl Storage {
     pub fn io_error(&self, doing: &str, key: &str, e: std::io::Error) -> Error {
         if is_quota(&e, None) {
             return self.quota_error(key, None);
+        }
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // A read of a known size asks no HEAD: a vanished object shows
+            // here.
+            return Error::not_found(format!(
+                "{doing}: `{}` not found in {}",
+                self.abs(key),
+                self.spec.describe()
+            ))
+            .at("key", self.abs(key));
         }
         Error::remote(format!("{doing}: {e} ({})", self.spec.describe()))
             .temporary(true)
