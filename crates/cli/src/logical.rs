@@ -51,7 +51,7 @@ pub struct ExportArgs {
     /// A directory, or s3://bucket/prefix.
     #[arg(short = 'o', long)]
     output: String,
-    /// Key ranges read at once (at most 16; they share ~96 MiB of rows).
+    /// Key ranges read at once (at most 8; they share 64 MiB of rows).
     #[arg(long, default_value_t = 4)]
     streams: usize,
     /// MiB of rows per query, at most (each stream's share of memory may

@@ -159,7 +159,22 @@ struct ServerArgs {
     port: Option<u16>,
 }
 
+/// Buffers of 1 MiB and more (query answers, batches, copy chunks) are
+/// mapped on their own and returned to the system when freed. glibc's
+/// default raises that threshold as such buffers are freed, after which
+/// they come from its per-thread heaps, which fragment and keep the peak:
+/// an import's peak RSS was 174 MiB with the default and 100 MiB with this.
+fn bound_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called
+    // before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    bound_the_heap();
     let cli = Cli::parse();
     let out = Output::new(cli.json, cli.quiet);
     let runtime = match tokio::runtime::Runtime::new() {

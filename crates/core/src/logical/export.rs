@@ -36,9 +36,9 @@ const MIN_INT64: i64 = -i64::MAX;
 const MAX_LIMIT: usize = 16_384;
 /// Memory an export's streams share for rows in flight, whatever their
 /// number (peak RSS stays under 200 MiB).
-const EXPORT_MEMORY: usize = 96 << 20;
+const EXPORT_MEMORY: usize = 64 << 20;
 /// More key ranges at once than this only thin each one's share.
-const MAX_STREAMS: usize = 16;
+const MAX_STREAMS: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
