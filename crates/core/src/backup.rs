@@ -1365,13 +1365,17 @@ async fn copy_all(
         plan.tuning.copy_parallelism,
         plan.tuning.rate_limit_mb_s as f64,
     );
-    let streamed = !plan.encoder.encoding().is_plain()
-        || !ctx.milvus_storage.server_side_to(&ctx.backup_storage);
+    let plain = plan.encoder.encoding().is_plain();
+    let server_side = plain && ctx.milvus_storage.server_side_to(&ctx.backup_storage);
     futures::stream::iter(files.iter().map(|(collection, f)| {
         let target = format!("{backup_dir}{}", f.target);
+        // A piped copy buffers nothing: only other streamed copies take
+        // from the memory budget.
+        let buffered = !server_side
+            && !(plain && ctx.milvus_storage.pipes_to(&ctx.backup_storage, f.size));
         async move {
             let entry = engine
-                .run(f.size, streamed, || {
+                .run(f.size, buffered, || {
                     copy_file(ctx, &plan.encoder, f, &target)
                 })
                 .await

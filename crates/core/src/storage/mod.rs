@@ -696,8 +696,112 @@ impl Storage {
                 check: Check::Size,
             });
         }
+        if let Some(listed) = listed.filter(|l| self.pipes_to(dst, l.size)) {
+            return self.pipe_to(listed, dst, dst_key).await;
+        }
         self.stream_sized(src, listed.map(|l| l.size), dst, dst_key)
             .await
+    }
+
+    /// Whether a listed object of `size` bytes is copied into `dst` by
+    /// [`Storage::pipe_to`]: an S3 target that takes a signed upload of
+    /// ours, the object small enough for one `PutObject`.
+    pub fn pipes_to(&self, dst: &Storage, size: u64) -> bool {
+        dst.copier.is_some() && size > 0 && size <= s3copy::SINGLE_COPY_MAX
+    }
+
+    /// Streams a listed object into an S3 target as one `PutObject` whose
+    /// body is the source's answer as it arrives (as `rclone copy
+    /// --disable copy` does): download and upload overlap, no part is
+    /// buffered, and the SHA-256 is computed on the way.
+    async fn pipe_to(&self, src: &ObjectInfo, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
+        use futures::TryStreamExt;
+        let copier = dst.copier.as_ref().expect("pipes_to");
+        let tally = Tally::default();
+        let stream = self
+            .op
+            .reader_with(&self.abs(&src.key))
+            .await
+            .map_err(|e| self.map_err(e, "read", &src.key))?
+            .into_bytes_stream(0..src.size)
+            .await
+            .map_err(|e| self.map_err(e, "read", &src.key))?;
+        let counted = tally.clone();
+        let body = reqwest::Body::wrap_stream(stream.inspect_ok(move |b| counted.update(b)));
+        let etag = match copier
+            .put_stream(&dst.spec.bucket, &dst.abs(dst_key), src.size, body)
+            .await
+        {
+            Ok(etag) => etag,
+            // The read side fails inside the upload: a vanished source
+            // (Milvus compacted it) is told as such.
+            Err(_) if matches!(self.stat_object(&src.key).await, Ok(None)) => {
+                return Err(Error::not_found(format!(
+                    "`{}` not found in {}",
+                    self.abs(&src.key),
+                    self.spec.describe()
+                ))
+                .at("key", self.abs(&src.key)));
+            }
+            Err(e) => {
+                let what = format!(
+                    "copying `{}` ({}) into `{}` ({})",
+                    self.abs(&src.key),
+                    self.spec.describe(),
+                    dst.abs(dst_key),
+                    dst.spec.describe()
+                );
+                return Err(dst.put_error(e, &what, dst_key));
+            }
+        };
+        let (sha256, bytes) = tally.finish();
+        if bytes != src.size {
+            return Err(Error::remote(format!(
+                "copying `{}`: {bytes} of its {} bytes arrived — retry",
+                self.abs(&src.key),
+                src.size
+            ))
+            .temporary(true)
+            .at("key", self.abs(&src.key)));
+        }
+        Ok(CopyOutcome {
+            bytes,
+            sha256: Some(sha256),
+            server_side: false,
+            etag: Some(etag).filter(|e| !e.is_empty()),
+            check: Check::Sha256,
+        })
+    }
+
+    /// A failed signed upload into this storage as one of our errors.
+    fn put_error(&self, e: s3copy::CopyError, what: &str, key: &str) -> Error {
+        let err = if e.status == 404 {
+            Error::not_found(format!("{what} failed: {e} — check the bucket names"))
+        } else if e.is_throttle() {
+            Error::new(
+                ErrorKind::Throttled,
+                format!("storage keeps asking to slow down ({e}) on {what} — retry later, or lower backup.parallelism.copydata"),
+            )
+            .temporary(true)
+        } else if matches!(
+            e.code.as_str(),
+            "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
+        ) {
+            let (_, _, cred_key) = self.spec.keys();
+            Error::new(
+                ErrorKind::PermissionDenied,
+                format!("{what} was refused ({e}) — check {cred_key}"),
+            )
+        } else if matches!(
+            e.code.as_str(),
+            "QuotaExceeded" | "XMinioStorageFull" | "XMinioAdminBucketQuotaExceeded" | "StorageFull"
+        ) || e.status == 507
+        {
+            self.quota_error(key, Some(&e.code))
+        } else {
+            Error::remote(format!("{what} failed: {e}")).temporary(e.is_temporary())
+        };
+        err.at("key", self.abs(key))
     }
 
     async fn signed_copy(

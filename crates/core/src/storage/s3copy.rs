@@ -244,6 +244,31 @@ impl S3Copier {
         Ok(unquote(&xml_tag(&body, "ETag").unwrap_or_default()))
     }
 
+    /// Uploads `size` bytes that arrive as a stream to `bucket/key` in one
+    /// `PutObject` whose body is sent as it comes (unsigned payload: the
+    /// caller hashes the bytes); returns the new object's ETag.
+    pub async fn put_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<String, CopyError> {
+        let headers = [("content-length", size.to_string())];
+        let (_, etag) = self
+            .send_body(
+                Method::PUT,
+                bucket,
+                key,
+                "",
+                &headers,
+                "UNSIGNED-PAYLOAD".into(),
+                body,
+            )
+            .await?;
+        Ok(unquote(&etag))
+    }
+
     /// Sends one signed request; the answer's body, or the service's error
     /// (also when it came inside a 200, as `CopyObject` may send it).
     async fn send(
@@ -255,6 +280,25 @@ impl S3Copier {
         headers: &[(&'static str, String)],
         body: Vec<u8>,
     ) -> Result<String, CopyError> {
+        let sha = hex::encode(Sha256::digest(&body));
+        self.send_body(method, bucket, key, query, headers, sha, body.into())
+            .await
+            .map(|(text, _)| text)
+    }
+
+    /// [`S3Copier::send`] of any body whose SHA-256 (or `UNSIGNED-PAYLOAD`)
+    /// is `payload_sha`; the answer's body and ETag header.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_body(
+        &self,
+        method: Method,
+        bucket: &str,
+        key: &str,
+        query: &str,
+        headers: &[(&'static str, String)],
+        payload_sha: String,
+        body: reqwest::Body,
+    ) -> Result<(String, String), CopyError> {
         let mut url = format!("{}/{bucket}/{}", self.endpoint, encode_key(key));
         if !query.is_empty() {
             url.push('?');
@@ -268,7 +312,7 @@ impl S3Copier {
         let mut builder = http::Request::builder()
             .method(method.as_str())
             .uri(&url)
-            .header("x-amz-content-sha256", hex::encode(Sha256::digest(&body)));
+            .header("x-amz-content-sha256", payload_sha);
         for (name, value) in headers {
             builder = builder.header(*name, value);
         }
@@ -289,6 +333,12 @@ impl S3Copier {
             .await
             .map_err(|e| transport(format!("sending the request to {}: {e}", self.endpoint)))?;
         let status = response.status().as_u16();
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let text = response
             .text()
             .await
@@ -301,7 +351,7 @@ impl S3Copier {
                     .unwrap_or_else(|| text.chars().take(200).collect()),
             });
         }
-        Ok(text)
+        Ok((text, etag))
     }
 }
 
