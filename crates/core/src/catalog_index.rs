@@ -53,7 +53,7 @@ const FORMAT_VERSION: u32 = 1;
 
 /// Conditional writes tried before an update is given up (and left to the
 /// next `list` to repair).
-const ATTEMPTS: u32 = 5;
+const ATTEMPTS: u32 = 10;
 
 /// What the index keeps of one complete backup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
