@@ -36,8 +36,11 @@
 //! What the listing cannot prove: that a listed backup's meta files are
 //! unchanged since it was indexed. A backup that another tool deletes and
 //! recreates under the same name, or whose `summary.json` is edited or
-//! damaged in place, keeps its indexed row until `verify` (which reads
-//! every backup and rebuilds the index) or a delete.
+//! damaged in place, keeps its indexed row (and a verdict recorded by an
+//! older build, which knows no index, is not seen) until `verify` (which
+//! reads every backup and rebuilds the index) or a delete. Checking more
+//! per backup (a HEAD of its `summary.json`) would cost what the index
+//! saves: one request per backup.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
