@@ -355,14 +355,18 @@ mod tests {
     async fn a_backup_the_index_lacks_is_read_and_added() {
         let kit = kit_with(&["b1"]).await;
         let s = &kit.ctx.backup_storage;
+        // b1's completion mark, written into another backup's folder.
+        let complete = |name: &'static str| async move {
+            let full = s
+                .read(&layout::backup_meta_file("b1", layout::FULL_META))
+                .await
+                .unwrap();
+            s.write(&layout::backup_meta_file(name, layout::FULL_META), full)
+                .await
+                .unwrap();
+        };
         // As the Go tool makes one: the anchor's meta files, no summary, no index entry.
-        let full = s
-            .read(&layout::backup_meta_file("b1", layout::FULL_META))
-            .await
-            .unwrap();
-        s.write(&layout::backup_meta_file("go1", layout::FULL_META), full)
-            .await
-            .unwrap();
+        complete("go1").await;
         // And one still being written: listed, never indexed.
         s.write(
             &layout::backup_meta_file("wip", layout::BACKUP_META),
@@ -379,13 +383,7 @@ mod tests {
         assert_eq!(index["go1"].row, *go1);
         assert!(!index.contains_key("wip"));
         // Its completion is seen: the next list reads it again.
-        let full = s
-            .read(&layout::backup_meta_file("b1", layout::FULL_META))
-            .await
-            .unwrap();
-        s.write(&layout::backup_meta_file("wip", layout::FULL_META), full)
-            .await
-            .unwrap();
+        complete("wip").await;
         let rows = catalog::list(s).await.unwrap();
         let wip = rows.iter().find(|r| r.name == "wip").unwrap();
         assert_eq!(wip.state, BackupState::Complete);
