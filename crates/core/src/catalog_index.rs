@@ -131,6 +131,15 @@ async fn update(storage: &Storage, mut change: impl FnMut(&mut BTreeMap<String, 
         if !change(&mut backups) {
             return;
         }
+        if backups.is_empty() {
+            // No backups, no index: a storage emptied by `delete` keeps
+            // nothing of ours beside its root (a backup added meanwhile is
+            // only read again by the next `list`).
+            if let Err(e) = at.delete(layout::CATALOG_INDEX).await {
+                tracing::debug!("deleting the empty catalog index failed: {e}");
+            }
+            return;
+        }
         let bytes = match serde_json::to_vec(&Index {
             format_version: FORMAT_VERSION,
             backups,
@@ -201,7 +210,7 @@ pub(crate) async fn repair(storage: &Storage, found: Vec<Entry>, names: &[String
                 changed |= put(backups, e.clone());
             }
         }
-        // A missing index is written even when empty of backups.
+        // A missing or unreadable index is rewritten (removed when empty).
         changed || before == 0
     })
     .await;
@@ -401,10 +410,13 @@ mod tests {
         assert_eq!(names(&rows), ["b1"]);
         // ... and the index drops it.
         assert!(!stored(&kit).await.unwrap().contains_key("b2"));
-        // Our delete takes it out of the index itself.
+        // Our delete takes it out of the index itself; the last one leaves
+        // no index behind.
         catalog::remove(s, "b1").await.unwrap();
-        assert!(stored(&kit).await.unwrap().is_empty());
+        assert!(stored(&kit).await.is_none());
+        assert!(index_storage(&kit).list("").await.unwrap().is_empty());
         assert!(catalog::list(s).await.unwrap().is_empty());
+        assert!(stored(&kit).await.is_none());
     }
 
     #[tokio::test]
