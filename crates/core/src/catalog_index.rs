@@ -231,6 +231,14 @@ pub(crate) async fn rebuild(storage: &Storage, entries: Vec<Entry>) {
     .await;
 }
 
+/// Deletes the index (for whoever clears a whole backup root by prefix,
+/// which leaves the index beside it): best effort.
+pub async fn discard(storage: &Storage) {
+    if let Some(at) = location(storage) {
+        let _ = at.delete(layout::CATALOG_INDEX).await;
+    }
+}
+
 /// A backup was completed in `storage` (created, or replicated there).
 pub async fn added(storage: &Storage, row: BackupListing) {
     if location(storage).is_none() {
