@@ -16,6 +16,9 @@
 #   S3B  second, independent moto S3 server, port BASE+301, bucket milvus-backup
 #   S3AUTH a moto S3 server that checks credentials and knows none: every
 #        request is refused (for wrong-credential tests), port BASE+302
+#   With MBT_S3_KIND=s3s, S3 and S3B are s3s-fs servers instead of moto (a
+#   Rust S3 server on a local directory, $RUN_DIR/S3/data; same ports,
+#   buckets and credentials); S3AUTH stays moto.
 #   A    Milvus 2.3.5  on S3 bucket milvus-a, rootPath files      ports BASE+10..+21
 #   B    Milvus 2.3.5  on S3 bucket milvus-b, rootPath files      ports BASE+30..+41
 #   L    Milvus 2.3.5  local storage under $RUN_DIR/L/data        ports BASE+50..+61
@@ -44,6 +47,8 @@
 #   MBT_PORT_BASE          shift every port (default 19600)
 #   MBT_V22_STORAGE        local (default) or minio
 #   MBT_STOP_TIMEOUT       seconds between SIGTERM and SIGKILL on stop (default 20)
+#   MBT_S3_KIND            moto (default) or s3s: what serves S3 and S3B. s3s-fs
+#                          is installed once with cargo into $CACHE_DIR/s3s-fs
 #
 # See shared/TEST-ENV.md for why things are done this way (embedded etcd peer
 # port, exec'ing the binary directly, pins needed by pymilvus).
@@ -72,6 +77,9 @@ PINS=("setuptools<70" "marshmallow<3.20" "environs<10")
 SPEC_23=("milvus==2.3.5" "pymilvus==2.3.7" "${PINS[@]}")
 SPEC_22=("milvus==2.2.16" "pymilvus==2.2.17" "${PINS[@]}")
 SPEC_MOTO=("moto[server]" "boto3")
+# s3s-fs: 0.17 needs rustc 1.96; 0.14.1 is the newest for rustc 1.92+.
+S3S_FS_VERSION=0.14.1
+S3S_FS=$CACHE_DIR/s3s-fs/bin/s3s-fs
 # The REST API fuzzer (scripts/schemathesis.sh).
 SPEC_SCHEMATHESIS=("schemathesis==4.32.5")
 # The Python SDK's tests (python/tests): pytest, the SDK's one dependency
@@ -140,6 +148,8 @@ milvus_mode() { echo "$(milvus_version "$1") $(milvus_storage "$1") $(milvus_buc
 metrics_port() { echo $(($(milvus_base_port "$1") + 11)); }
 venv_dir() { case $1 in lite-*) echo "$CACHE_DIR/venv-lite" ;; *) echo "$CACHE_DIR/venv-$1" ;; esac; }
 s3_port() { case $1 in S3) echo "$S3_PORT" ;; S3B) echo "$S3B_PORT" ;; S3AUTH) echo "$S3AUTH_PORT" ;; esac; }
+# s3_kind SVC: moto or s3s (S3AUTH is always moto: it refuses every request).
+s3_kind() { case $1 in S3AUTH) echo moto ;; *) echo "${MBT_S3_KIND:-moto}" ;; esac; }
 
 pid_file() { echo "$RUN_DIR/pids/$1.pid"; }
 svc_log() { echo "$RUN_DIR/logs/$1.log"; }
@@ -154,7 +164,13 @@ read_pid() {
     [[ -r /proc/$pid/cmdline ]] || return 1
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
     case $1 in
-        S3 | S3B | S3AUTH) [[ $cmdline == *moto_server* ]] || return 1 ;;
+        S3 | S3B | S3AUTH)
+            if [[ $(s3_kind "$1") == s3s ]]; then
+                [[ $cmdline == *s3s-fs* ]] || return 1
+            else
+                [[ $cmdline == *moto_server* ]] || return 1
+            fi
+            ;;
         LITE) [[ $cmdline == *milvus-lite" server "* ]] || return 1 ;;
         *) [[ $cmdline == *milvus*" run standalone"* ]] || return 1 ;;
     esac
@@ -166,7 +182,13 @@ read_pid() {
 health_url() {
     case $1 in
         # moto's own API: not an S3 request, so S3AUTH lets it through.
-        S3 | S3B | S3AUTH) echo "http://127.0.0.1:$(s3_port "$1")/moto-api/" ;;
+        S3 | S3B | S3AUTH)
+            if [[ $(s3_kind "$1") == s3s ]]; then
+                echo "tcp://127.0.0.1:$(s3_port "$1")"
+            else
+                echo "http://127.0.0.1:$(s3_port "$1")/moto-api/"
+            fi
+            ;;
         # Lite has no HTTP port: its gRPC port accepting a connection
         LITE) echo "tcp://127.0.0.1:$(proxy_port "$1")" ;;
         *) echo "http://127.0.0.1:$(metrics_port "$1")/healthz|OK" ;;
@@ -303,12 +325,34 @@ cmd_install_sdk() {
 
 # ---------------------------------------------------------------- start
 
+# install_s3s_fs: the s3s-fs binary, built once with cargo (a few minutes).
+install_s3s_fs() {
+    [[ -x $S3S_FS ]] && return 0
+    command -v cargo >/dev/null || die "MBT_S3_KIND=s3s needs cargo to install s3s-fs"
+    local target
+    target=$(mktemp -d)
+    log "installing s3s-fs $S3S_FS_VERSION with cargo (once)"
+    CARGO_TARGET_DIR=$target cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary \
+        --locked --root "$CACHE_DIR/s3s-fs" >"$CACHE_DIR/s3s-fs.install.log" 2>&1 ||
+        { rm -rf "$target"; die "installing s3s-fs failed: $CACHE_DIR/s3s-fs.install.log"; }
+    rm -rf "$target"
+}
+
 start_s3() {
     local svc=$1 port
     port=$(s3_port "$svc")
     "$PY" "$UTIL" ports-free "$port"
     mkdir -p "$RUN_DIR/$svc"
     : >"$(svc_log "$svc")"
+    if [[ $(s3_kind "$svc") == s3s ]]; then
+        install_s3s_fs
+        rm -rf "$RUN_DIR/$svc/data"
+        mkdir -p "$RUN_DIR/$svc/data"
+        "$PY" "$UTIL" spawn "$(pid_file "$svc")" "$(svc_log "$svc")" "$RUN_DIR/$svc" -- \
+            "$S3S_FS" --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" \
+            --secret-key "$S3_SECRET_KEY" "$RUN_DIR/$svc/data" >/dev/null
+        return
+    fi
     local auth=()
     [ "$svc" = S3AUTH ] && auth=(INITIAL_NO_AUTH_ACTION_COUNT=0)
     "$PY" "$UTIL" spawn "$(pid_file "$svc")" "$(svc_log "$svc")" "$RUN_DIR/$svc" "${NO_IMDS_ENV[@]}" ${auth[@]+"${auth[@]}"} -- \
@@ -322,7 +366,7 @@ wait_s3() {
     local port deadline pid
     port=$(s3_port "$svc")
     deadline=$((SECONDS + 60))
-    until "$PY" "$UTIL" http-ok "http://127.0.0.1:$port/moto-api/" 2; do
+    until "$PY" "$UTIL" http-ok "$(health_url "$svc")" 2; do
         pid=$(read_pid "$svc") || { tail -n 30 "$(svc_log "$svc")" >&2; die "$svc exited during start-up"; }
         ((SECONDS < deadline)) || { tail -n 30 "$(svc_log "$svc")" >&2; die "$svc not answering on port $port after 60 s"; }
         sleep 0.5
@@ -541,6 +585,7 @@ write_env() {
         echo "# generated by scripts/testenv.sh start; source this file"
         kv MBT_RUN_DIR "$RUN_DIR"
         kv MBT_SERVICES "$services"
+        kv MBT_S3_KIND "$(s3_kind S3)"
         kv MBT_S3_ENDPOINT "http://127.0.0.1:$S3_PORT"
         kv MBT_S3B_ENDPOINT "http://127.0.0.1:$S3B_PORT"
         kv MBT_S3_ACCESS_KEY "$S3_ACCESS_KEY"

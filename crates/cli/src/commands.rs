@@ -976,13 +976,12 @@ fn print_restore_test(name: &str, rt: &milvus_backup_core::rehearsal::RestoreTes
 
 pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
-    let mut rows = catalog::list(&ctx.backup_storage).await?;
-    if let Some(c) = &args.collection {
-        rows.retain(|r| r.holds(c));
-    }
-    // The scheduled verification's verdicts (`verified_ok`, `last_verified_at`).
-    let verdicts =
-        milvus_backup_core::schedule::verification::annotate(&ctx.backup_storage, &rows).await;
+    // With the scheduled verification's verdicts (`verified_ok`, `last_verified_at`).
+    let (rows, verdicts): (Vec<_>, Vec<_>) = catalog::list_with_verdicts(&ctx.backup_storage)
+        .await?
+        .into_iter()
+        .filter(|(r, _)| args.collection.as_ref().is_none_or(|c| r.holds(c)))
+        .unzip();
     if out.json {
         let mut value = serde_json::to_value(&rows).unwrap_or_default();
         crate::schedule::add_verdicts(&mut value, &verdicts);

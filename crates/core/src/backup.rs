@@ -1637,6 +1637,7 @@ async fn write_meta(
         meta_sha256,
     };
     write_json(ctx, &meta(layout::SUMMARY), &summary, None).await?;
+    crate::catalog_index::added(&ctx.backup_storage, catalog::from_summary(name, &summary)).await;
     Ok(BackupStats {
         name: name.to_string(),
         format: plan.format.clone(),

@@ -2,23 +2,29 @@
 //! the sample, and [`remove`], the one way a backup's files go away
 //! (completion marks first).
 //!
-//! `list` reads one small file per backup (our `summary.json`), concurrently;
-//! for a backup the anchor made it falls back to `full_meta.json`. A backup
-//! without `full_meta.json` is listed as incomplete and can only be deleted;
-//! one whose meta files do not parse is listed as damaged.
+//! `list` lists the backup folders (one listing) and takes the rows of
+//! the complete backups it knows from the [`catalog_index`] (one read);
+//! every other backup is read: one small file (our `summary.json`),
+//! concurrently; for a backup the anchor made it falls back to
+//! `full_meta.json`. A backup without `full_meta.json` is listed as
+//! incomplete and can only be deleted; one whose meta files do not parse
+//! is listed as damaged. [`list_fresh`] reads every backup, for decisions
+//! that delete (age, retention) and for `verify`.
 //!
 //! A meta file that exists but does not parse (or decrypt) is
 //! [`ErrorKind::Corrupt`]; a storage that fails is never reported as that.
 
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::catalog_index;
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{BackupInfo, Manifest, Summary};
 use crate::key;
 use crate::keyring;
 use crate::naming::{is_backup_name, validate_backup_name};
+use crate::schedule::verification::{self, VerificationRecord};
 use crate::storage::{layout, Storage};
 
 /// Meta files read at once by `list`.
@@ -32,7 +38,7 @@ pub struct Problem {
     pub problem: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupState {
     Complete,
@@ -42,7 +48,7 @@ pub enum BackupState {
 }
 
 /// One row of `list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupListing {
     pub name: String,
     pub id: String,
@@ -54,7 +60,7 @@ pub struct BackupListing {
     pub backup_timestamp: u64,
     pub milvus_version: String,
     /// The backup an incremental one shares files with.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_backup: Option<String>,
     pub compression: codec::Compression,
     pub encrypted: bool,
@@ -75,24 +81,105 @@ impl BackupListing {
 
 /// Every backup (complete or not), newest first.
 pub async fn list(storage: &Storage) -> Result<Vec<BackupListing>> {
+    Ok(list_with_verdicts(storage)
+        .await?
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect())
+}
+
+/// Every backup (complete or not), newest first, with what its last
+/// scheduled verification found (`meta/verification.json`).
+///
+/// The listing decides which backups exist; the index gives the rows of
+/// the complete ones it holds, and every other backup is read (and, when
+/// complete, added to the index: best effort, a failed index write never
+/// fails a list).
+pub async fn list_with_verdicts(
+    storage: &Storage,
+) -> Result<Vec<(BackupListing, Option<VerificationRecord>)>> {
     // Folders whose names no backup can have (e.g. `check`'s probes) are not backups.
     let names = names(storage).await?;
-    let mut rows: Vec<BackupListing> = futures::stream::iter(
-        names
+    let index = catalog_index::load(storage).await;
+    let mut out = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for name in &names {
+        match index.as_ref().and_then(|i| i.get(name)) {
+            Some(e) => out.push((e.row.clone(), e.verification.clone())),
+            None => unknown.push(name.clone()),
+        }
+    }
+    let read = read_rows(storage, unknown).await?;
+    let stale = index
+        .as_ref()
+        .is_some_and(|i| i.keys().any(|n| names.binary_search(n).is_err()));
+    let found: Vec<catalog_index::Entry> = read.iter().filter_map(|r| r.entry.clone()).collect();
+    if !found.is_empty() || stale || (index.is_none() && !names.is_empty()) {
+        catalog_index::repair(storage, found, &names).await;
+    }
+    out.extend(read.into_iter().map(|r| (r.row, r.verification)));
+    Ok(sorted(out))
+}
+
+/// Every backup, read from its own meta files (the index is not trusted,
+/// and is rebuilt from what was read): for decisions that delete and for
+/// `verify`.
+pub async fn list_fresh(storage: &Storage) -> Result<Vec<BackupListing>> {
+    let names = names(storage).await?;
+    let read = read_rows(storage, names).await?;
+    let entries = read.iter().filter_map(|r| r.entry.clone()).collect();
+    catalog_index::rebuild(storage, entries).await;
+    Ok(
+        sorted(read.into_iter().map(|r| (r.row, r.verification)).collect())
             .into_iter()
-            .map(|name| async move { listing(storage, &name).await }),
+            .map(|(row, _)| row)
+            .collect(),
     )
-    .buffer_unordered(LIST_PARALLELISM)
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
-    rows.sort_by(|a, b| {
+}
+
+fn sorted(
+    mut rows: Vec<(BackupListing, Option<VerificationRecord>)>,
+) -> Vec<(BackupListing, Option<VerificationRecord>)> {
+    rows.sort_by(|(a, _), (b, _)| {
         b.backup_timestamp
             .cmp(&a.backup_timestamp)
             .then(a.name.cmp(&b.name))
     });
-    Ok(rows)
+    rows
+}
+
+/// One backup as read from its meta files, for `list`.
+struct ReadRow {
+    row: BackupListing,
+    /// As the old `list` showed it: a record that cannot be read is none.
+    verification: Option<VerificationRecord>,
+    /// What the index may hold of it: complete, read from unsealed files,
+    /// and its verification record read.
+    entry: Option<catalog_index::Entry>,
+}
+
+async fn read_rows(storage: &Storage, names: Vec<String>) -> Result<Vec<ReadRow>> {
+    futures::stream::iter(names.into_iter().map(|name| async move {
+        let (row, sealed) = listing_sealed(storage, &name).await?;
+        let record = verification::read(storage, &name).await;
+        let entry = match &record {
+            Ok(v) if row.state == BackupState::Complete && !sealed => Some(catalog_index::Entry {
+                row: row.clone(),
+                verification: v.clone(),
+            }),
+            _ => None,
+        };
+        Ok(ReadRow {
+            row,
+            verification: record.ok().flatten(),
+            entry,
+        })
+    }))
+    .buffer_unordered(LIST_PARALLELISM)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Reads a meta file, opening it with the storage's key when it is sealed.
@@ -100,15 +187,26 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     key: &str,
 ) -> Result<Option<T>> {
+    Ok(read_json_sealed(storage, key).await?.map(|(v, _)| v))
+}
+
+/// [`read_json`], and whether the file was sealed (encrypted).
+async fn read_json_sealed<T: serde::de::DeserializeOwned>(
+    storage: &Storage,
+    key: &str,
+) -> Result<Option<(T, bool)>> {
     match storage.read(key).await {
-        Ok(bytes) => serde_json::from_slice(&open_meta(storage, bytes, key).await?)
-            .map(Some)
+        Ok(bytes) => {
+            let sealed = key::is_sealed(&bytes);
+            serde_json::from_slice(&open_meta(storage, bytes, key).await?)
+            .map(|v| Some((v, sealed)))
             .map_err(|e| {
                 Error::corrupt(format!(
                     "`{key}` is damaged: it is not a valid backup meta file ({e}) — restore from another backup; `milvus-backup verify` names every damaged file"
                 ))
                 .at("key", key)
-            }),
+            })
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -127,8 +225,8 @@ async fn open_meta(storage: &Storage, bytes: Vec<u8>, what: &str) -> Result<Vec<
 async fn read_for_listing<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     key: &str,
-) -> Result<Result<Option<T>, Error>> {
-    match read_json(storage, key).await {
+) -> Result<Result<Option<(T, bool)>, Error>> {
+    match read_json_sealed(storage, key).await {
         Ok(v) => Ok(Ok(v)),
         Err(e) if e.kind() == ErrorKind::Corrupt => Ok(Err(e)),
         Err(e) => Err(e),
@@ -136,54 +234,71 @@ async fn read_for_listing<T: serde::de::DeserializeOwned>(
 }
 
 async fn listing(storage: &Storage, name: &str) -> Result<BackupListing> {
+    Ok(listing_sealed(storage, name).await?.0)
+}
+
+/// The row of a complete backup, from its `summary.json`.
+pub(crate) fn from_summary(name: &str, s: &Summary) -> BackupListing {
+    BackupListing {
+        name: name.to_string(),
+        id: s.id.clone(),
+        state: BackupState::Complete,
+        collections: s.collections.clone(),
+        entities: s.entities,
+        size_bytes: s.size_bytes,
+        backup_timestamp: s.backup_timestamp,
+        milvus_version: s.milvus_version.clone(),
+        base_backup: s.base_backup.clone(),
+        compression: s.compression,
+        encrypted: s.encrypted,
+        format: s.data_format.clone().unwrap_or_else(|| "binlog".into()),
+    }
+}
+
+/// The row, and whether the file it came from was sealed (the index must
+/// not keep in the clear what a backup keeps encrypted).
+pub(crate) async fn listing_sealed(storage: &Storage, name: &str) -> Result<(BackupListing, bool)> {
     let summary =
         read_for_listing::<Summary>(storage, &layout::backup_meta_file(name, layout::SUMMARY))
             .await?;
-    if let Ok(Some(s)) = summary {
-        return Ok(BackupListing {
-            name: name.to_string(),
-            id: s.id,
-            state: BackupState::Complete,
-            collections: s.collections,
-            entities: s.entities,
-            size_bytes: s.size_bytes,
-            backup_timestamp: s.backup_timestamp,
-            milvus_version: s.milvus_version,
-            base_backup: s.base_backup,
-            compression: s.compression,
-            encrypted: s.encrypted,
-            format: s.data_format.unwrap_or_else(|| "binlog".into()),
-        });
+    if let Ok(Some((s, sealed))) = &summary {
+        return Ok((from_summary(name, s), *sealed));
     }
     // The anchor's backups, and ours interrupted before the summary.
     let full =
         read_for_listing::<BackupInfo>(storage, &layout::backup_meta_file(name, layout::FULL_META))
             .await?;
-    if let Ok(Some(info)) = full {
-        return Ok(BackupListing {
-            name: name.to_string(),
-            id: info.id.clone(),
-            state: BackupState::Complete,
-            collections: info
-                .collection_backups
-                .iter()
-                .map(|c| format!("{}.{}", c.db_name, c.collection_name))
-                .collect(),
-            entities: entities(&info),
-            size_bytes: info.size,
-            backup_timestamp: info.backup_timestamp,
-            format: info.data_format(),
-            milvus_version: info.milvus_version,
-            ..incomplete(name)
-        });
+    if let Ok(Some((info, sealed))) = full {
+        return Ok((
+            BackupListing {
+                name: name.to_string(),
+                id: info.id.clone(),
+                state: BackupState::Complete,
+                collections: info
+                    .collection_backups
+                    .iter()
+                    .map(|c| format!("{}.{}", c.db_name, c.collection_name))
+                    .collect(),
+                entities: entities(&info),
+                size_bytes: info.size,
+                backup_timestamp: info.backup_timestamp,
+                format: info.data_format(),
+                milvus_version: info.milvus_version,
+                ..incomplete(name)
+            },
+            sealed,
+        ));
     }
     if summary.is_err() || full.is_err() {
-        return Ok(BackupListing {
-            state: BackupState::Damaged,
-            ..incomplete(name)
-        });
+        return Ok((
+            BackupListing {
+                state: BackupState::Damaged,
+                ..incomplete(name)
+            },
+            false,
+        ));
     }
-    Ok(incomplete(name))
+    Ok((incomplete(name), false))
 }
 
 pub(crate) fn incomplete(name: &str) -> BackupListing {
@@ -295,6 +410,9 @@ pub async fn remove(storage: &Storage, name: &str) -> Result<u64> {
     for f in [layout::SUMMARY, layout::FULL_META] {
         storage.delete(&layout::backup_meta_file(name, f)).await?;
     }
+    // Incomplete from here on: an interrupted removal must not stay listed
+    // as complete from the index.
+    catalog_index::remove(storage, name).await;
     storage.delete_prefix(&layout::backup_dir(name)).await
 }
 

@@ -76,7 +76,8 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
         DeleteTarget::All => catalog::names(storage).await?,
         DeleteTarget::OlderThan(seconds) => {
             let cutoff = now.saturating_sub(seconds * 1000);
-            catalog::list(storage)
+            // What deletes reads the backups themselves, not the catalog index.
+            catalog::list_fresh(storage)
                 .await?
                 .into_iter()
                 .filter(|r| r.state == BackupState::Complete && r.backup_timestamp < cutoff)
@@ -90,7 +91,7 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
                     "no retention policy is set — set backup.maxBackupNum and/or backup.retentionDays (e.g. --set backup.maxBackupNum=7)",
                 ));
             }
-            policy.victims(&catalog::list(storage).await?, now, &keep)
+            policy.victims(&catalog::list_fresh(storage).await?, now, &keep)
         }
     };
     Ok(DeletePlan {

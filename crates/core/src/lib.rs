@@ -17,7 +17,8 @@
 //! - [`codec`]: compression and encryption of stored files.
 //! - [`format`]: the on-disk meta files (the anchor's) and our manifest.
 //! - [`selection`]: which collections an operation covers.
-//! - [`catalog`]: the backups in storage — `list`, `get`, reading meta;
+//! - [`catalog`]: the backups in storage — `list`, `get`, reading meta
+//!   ([`catalog_index`]: the cache that makes `list` one read);
 //!   [`delete`]: deleting backups and retention.
 //! - [`backup`]: `create`; [`restore`]: `restore`; [`rbac`]: users and
 //!   roles in both (`--rbac`).
@@ -36,6 +37,7 @@
 
 pub mod backup;
 pub mod catalog;
+pub mod catalog_index;
 pub mod check;
 pub mod codec;
 pub mod config;

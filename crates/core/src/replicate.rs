@@ -257,6 +257,7 @@ pub async fn execute(
             let bytes = serde_json::to_vec_pretty(&summary)
                 .map_err(|e| Error::internal(format!("encoding the summary of {name}: {e}")))?;
             to.write(&summary_key, bytes).await?;
+            crate::catalog_index::added(to, catalog::from_summary(name, &summary)).await;
         }
         None => {
             return Err(Error::corrupt(format!(

@@ -359,7 +359,12 @@ impl Kit {
         let mut config = Config::default();
         config.backup.gc_pause.enable = false;
         let milvus_storage = Storage::open(StorageSpec::memory(Side::Milvus, "milvus")).unwrap();
-        let backup_storage = Storage::open(StorageSpec::memory(Side::Backup, "backups")).unwrap();
+        // A root, as backup storages have: the catalog index lives beside it.
+        let backup_storage = Storage::open(StorageSpec {
+            root: "backup".into(),
+            ..StorageSpec::memory(Side::Backup, "backups")
+        })
+        .unwrap();
         let milvus = Arc::new(FakeMilvus::new(milvus_storage.clone()));
         Kit {
             ctx: Context::with_parts(config, milvus.clone(), milvus_storage, backup_storage),

@@ -63,9 +63,11 @@ fn with_password(cfg: &std::path::Path, password: &str) -> assert_cmd::Command {
     cmd
 }
 
-/// Removes the test's whole backup root, root key included.
+/// Removes the test's whole backup root, root key included, and the
+/// catalog index beside it.
 fn remove_root(st: &Storage) {
     block(st.delete_prefix("")).unwrap();
+    block(milvus_backup_core::catalog_index::discard(st));
 }
 
 #[test]

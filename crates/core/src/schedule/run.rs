@@ -216,7 +216,8 @@ async fn apply_retention(
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<Vec<String>> {
-    let victims = retention_victims(&catalog::list(storage).await?, kind, keep, made);
+    // What deletes reads the backups themselves, not the catalog index.
+    let victims = retention_victims(&catalog::list_fresh(storage).await?, kind, keep, made);
     if victims.is_empty() {
         return Ok(victims);
     }

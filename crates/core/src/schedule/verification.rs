@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{self, BackupListing};
+use crate::catalog;
 use crate::error::Result;
 use crate::storage::{layout, Storage};
 
@@ -64,20 +64,7 @@ pub async fn write(storage: &Storage, name: &str, record: &VerificationRecord) -
         .map_err(|e| crate::Error::internal(format!("encoding a verification record: {e}")))?;
     storage
         .write(&layout::backup_meta_file(name, RECORD), bytes)
-        .await
-}
-
-/// The verification state of each row, read 32 at a time (for `list`).
-pub async fn annotate(
-    storage: &Storage,
-    rows: &[BackupListing],
-) -> Vec<Option<VerificationRecord>> {
-    use futures::StreamExt;
-    futures::stream::iter(
-        rows.iter()
-            .map(|r| async move { read(storage, &r.name).await.ok().flatten() }),
-    )
-    .buffered(32)
-    .collect()
-    .await
+        .await?;
+    crate::catalog_index::verified(storage, name, record).await;
+    Ok(())
 }

@@ -45,6 +45,9 @@
 //! `key passwd` replaces it (objects, not folders, and no valid backup
 //! names: `list` never shows them).
 //!
+//! The catalog index, beside (never inside) the backup root:
+//! `<parent>/.milvus-backup/<root name>/catalog.json` ([`catalog_index_root`]).
+//!
 //! Task records of the REST server, in backup storage:
 //! `.milvus_backup_tasks/<task id>.json` (the folder's name is no valid
 //! backup name, so `list` never shows it).
@@ -126,6 +129,28 @@ pub fn task_record(id: &str) -> String {
     format!("{TASKS_DIR}{id}.json")
 }
 
+/// The catalog index of a backup storage (what `list` shows of each
+/// complete backup, see [`crate::catalog_index`]) lives beside the backup
+/// root, never inside it, where the Go tool would take any entry for a
+/// backup: root `a/backup` → `a/.milvus-backup/backup/catalog.json`. This
+/// gives the root (bucket-relative) of the storage holding it; `None` for
+/// an empty root (the bucket itself), which has no outside.
+pub fn catalog_index_root(backup_root: &str) -> Option<String> {
+    let root = backup_root.trim_matches('/');
+    if root.is_empty() {
+        return None;
+    }
+    Some(match root.rsplit_once('/') {
+        Some((parent, base)) => format!("{parent}/{INDEX_DIR}/{base}"),
+        None => format!("{INDEX_DIR}/{root}"),
+    })
+}
+
+/// The folder, beside backup roots, of what the tool keeps about them.
+pub const INDEX_DIR: &str = ".milvus-backup";
+/// The catalog index, relative to [`catalog_index_root`].
+pub const CATALOG_INDEX: &str = "catalog.json";
+
 /// Joins a folder (ending in `/` or empty) and a name.
 pub fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() || dir.ends_with('/') {
@@ -156,6 +181,15 @@ mod tests {
         assert_eq!(join("a", "b"), "a/b");
         assert_eq!(join("", "b"), "b");
         assert_eq!(task_record("t1"), ".milvus_backup_tasks/t1.json");
+        assert_eq!(
+            catalog_index_root("backup").as_deref(),
+            Some(".milvus-backup/backup")
+        );
+        assert_eq!(
+            catalog_index_root("/a/b/backup/").as_deref(),
+            Some("a/b/.milvus-backup/backup")
+        );
+        assert_eq!(catalog_index_root("/"), None);
         // `list` skips folders whose names no backup can have.
         assert!(crate::naming::validate_backup_name(TASKS_DIR.trim_end_matches('/')).is_err());
     }

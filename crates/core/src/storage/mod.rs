@@ -610,6 +610,60 @@ impl Storage {
         }
     }
 
+    /// An object's bytes and its ETag as the service gave it (quoted), or
+    /// `None` when it does not exist. The ETag is read first, so a write
+    /// conditional on it fails when the object changed in between.
+    pub async fn read_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        let etag = match self.op.stat(&self.abs(key)).await {
+            Ok(m) => m.etag().map(str::to_string),
+            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => return Ok(None),
+            Err(e) => return Err(self.map_err(e, "stat", key)),
+        };
+        match self.op.read(&self.abs(key)).await {
+            Ok(b) => Ok(Some((b.to_vec(), etag))),
+            Err(e) if e.kind() == DalKind::NotFound && !is_missing_bucket(&e) => Ok(None),
+            Err(e) => Err(self.map_err(e, "read", key)),
+        }
+    }
+
+    /// Replaces an object only if it is still the version read (`etag`
+    /// from [`Storage::read_versioned`]; `None`: only if it does not
+    /// exist); `false` when another write came first. Where the service
+    /// cannot write conditionally this is a plain write.
+    pub async fn write_if_unchanged(
+        &self,
+        key: &str,
+        data: Vec<u8>,
+        etag: Option<&str>,
+    ) -> Result<bool> {
+        let cap = self.op.info().capability();
+        let path = self.abs(key);
+        let mut w = self.op.write_with(&path, data);
+        match etag {
+            Some(tag) if cap.write_with_if_match => w = w.if_match(tag),
+            None if cap.write_with_if_not_exists => w = w.if_not_exists(true),
+            _ => {}
+        }
+        match w.await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == DalKind::ConditionNotMatch => Ok(false),
+            Err(e) => Err(self.map_err(e, "write", key)),
+        }
+    }
+
+    /// This storage's service and bucket with another root (an object
+    /// store's key prefix); `None` for local storage, whose operator is
+    /// rooted at its directory.
+    pub fn rerooted(&self, root: &str) -> Option<Storage> {
+        if self.spec.provider == Provider::Local {
+            return None;
+        }
+        let mut s = self.clone();
+        s.spec.root = root.to_string();
+        s.prefix = root_prefix(root);
+        Some(s)
+    }
+
     /// Deletes one object; a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
         self.op

@@ -1104,4 +1104,5 @@ async fn a_server_with_a_password_encrypts_and_refuses_a_wrong_one() {
     assert!(!s.log_text().contains("srv pass"));
     drop(s);
     plain.delete_prefix("").await.unwrap();
+    milvus_backup_core::catalog_index::discard(&plain).await;
 }

@@ -608,10 +608,12 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
         );
         let p = Context::open(&c).unwrap();
         let _ = p.backup_storage.delete_prefix("").await;
+        milvus_backup_core::catalog_index::discard(&p.backup_storage).await;
         let sec = milvus_backup_core::schedule::Strategy::from_config(&c)
             .unwrap()
             .unwrap();
         let s = Context::open(&sec.secondary_config(&c).unwrap()).unwrap();
         let _ = s.backup_storage.delete_prefix("").await;
+        milvus_backup_core::catalog_index::discard(&s.backup_storage).await;
     }
 }
