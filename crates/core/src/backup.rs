@@ -1371,8 +1371,8 @@ async fn copy_all(
         let target = format!("{backup_dir}{}", f.target);
         // A piped copy buffers nothing: only other streamed copies take
         // from the memory budget.
-        let buffered = !server_side
-            && !(plain && ctx.milvus_storage.pipes_to(&ctx.backup_storage, f.size));
+        let piped = plain && ctx.milvus_storage.pipes_to(&ctx.backup_storage, f.size);
+        let buffered = !server_side && !piped;
         async move {
             let entry = engine
                 .run(f.size, buffered, || {

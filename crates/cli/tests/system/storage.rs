@@ -132,6 +132,22 @@ async fn s3_copy_across_two_services_is_streamed() {
     assert_eq!(back.sha256, there.sha256);
     assert_eq!(src.read("returned").await.unwrap(), data);
 
+    // A listed object (a backup's copies) is piped: one PutObject whose
+    // body is the download as it arrives, hashed on the way.
+    let listed = src.stat_object("a/b/c").await.unwrap().unwrap();
+    assert!(src.pipes_to(&dst, listed.size));
+    let piped = src.copy_listed(&listed, &dst, "piped").await.unwrap();
+    assert!(!piped.server_side);
+    assert_eq!(piped.bytes, data.len() as u64);
+    assert_eq!(piped.sha256.as_deref(), Some(sha(&data).as_str()));
+    assert_eq!(dst.read("piped").await.unwrap(), data);
+    // One that vanished after the listing (Milvus compacted it) is not
+    // found, and nothing is left under the target key.
+    src.delete("a/b/c").await.unwrap();
+    let gone = src.copy_listed(&listed, &dst, "gone").await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+    assert!(dst.stat_object("gone").await.unwrap().is_none());
+
     src.delete_prefix("").await.unwrap();
     dst.delete_prefix("").await.unwrap();
 }

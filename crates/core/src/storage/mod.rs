@@ -848,7 +848,10 @@ impl Storage {
             )
         } else if matches!(
             e.code.as_str(),
-            "QuotaExceeded" | "XMinioStorageFull" | "XMinioAdminBucketQuotaExceeded" | "StorageFull"
+            "QuotaExceeded"
+                | "XMinioStorageFull"
+                | "XMinioAdminBucketQuotaExceeded"
+                | "StorageFull"
         ) || e.status == 507
         {
             self.quota_error(key, Some(&e.code))
