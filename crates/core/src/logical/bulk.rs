@@ -10,17 +10,29 @@
 //! but only with vectors as variable-size lists and without
 //! BYTE_STREAM_SPLIT — it refuses the backup's fixed-size-list vector
 //! columns ("field schema is not match ... fixed_size_list") and misreads
-//! BYTE_STREAM_SPLIT floats ("row count mismatch"). Both take the
-//! row-based JSON this module writes, so every file is converted while it
-//! is staged: read batch by batch (bounded memory) and written as
-//! `{"rows": [...]}` with the fields by name, JSON fields and `$meta` as
-//! JSON values. An autoID collection's primary keys are left out (Milvus's
-//! import refuses them there): new keys are generated, as by inserts.
+//! BYTE_STREAM_SPLIT floats ("row count mismatch"). So every file is
+//! converted while it is staged, read batch by batch (bounded memory):
+//! for 2.3.4 and later 2.3 releases into Parquet as 2.3 reads it (vectors
+//! as `list<float>`/`list<uint8>`, plain encodings, JSON and `$meta` as
+//! strings); for every other server into row-based JSON (`{"rows":
+//! [...]}`, fields by name, JSON fields and `$meta` as JSON values), which
+//! 2.2 and 2.3 both import. An autoID collection's primary keys are left
+//! out (Milvus's import refuses them there): new keys are generated, as by
+//! inserts.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeListArray, ListArray, RecordBatch, UInt8Array,
+};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema};
 use futures::{AsyncWriteExt, StreamExt, TryStreamExt};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{self, RowsRestored};
@@ -66,6 +78,31 @@ impl std::fmt::Display for ImportMode {
             ImportMode::Insert => "insert",
             ImportMode::Bulk => "bulk",
         })
+    }
+}
+
+/// What a file is staged as for the target's import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Staged {
+    /// Row-based JSON, `{"rows": [...]}`: 2.2 and later.
+    JsonRows,
+    /// Parquet as Milvus 2.3's import reads it (2.3.4 added it).
+    Parquet,
+}
+
+impl Staged {
+    fn for_server(v: Option<Version>) -> Staged {
+        match v {
+            Some(v) if v.major == 2 && v.minor == 3 && v.patch >= 4 => Staged::Parquet,
+            _ => Staged::JsonRows,
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Staged::JsonRows => "json",
+            Staged::Parquet => "parquet",
+        }
     }
 }
 
@@ -156,6 +193,15 @@ pub(crate) async fn restore_rows(
         files: coll.files.len(),
         bytes: coll.files.iter().map(|f| f.size).sum(),
     });
+    let staged_as = Staged::for_server(client.version());
+    events.note(format!(
+        "files are staged as {} for Milvus {}'s import",
+        match staged_as {
+            Staged::JsonRows => "row-based JSON",
+            Staged::Parquet => "Parquet (vectors as lists)",
+        },
+        client.version_text()
+    ));
     let tmp = tempfile::tempdir()
         .map_err(|e| Error::internal(format!("making a temporary folder: {e}")))?;
     let local = Location::open(&ctx.config, &tmp.path().to_string_lossy())?;
@@ -180,13 +226,18 @@ pub(crate) async fn restore_rows(
             catalog::fetch_file(ctx, backup, plan.manifest.as_ref(), dir, &f.path, local).await?;
             let key = layout::join(
                 staging,
-                &format!("{}/{}/{i:06}.json", target.db, target.name),
+                &format!(
+                    "{}/{}/{i:06}.{}",
+                    target.db,
+                    target.name,
+                    staged_as.extension()
+                ),
             );
             let format = Format::of_file(&f.path).unwrap_or(logical.format);
-            let staged = stage_json_rows(
+            let staged = stage_file(
                 ctx,
                 tmp.path().join(&f.path),
-                format,
+                (format, staged_as),
                 (fields, &f.path, target.to_string()),
                 &key,
             )
@@ -261,14 +312,14 @@ async fn import_file(
     crate::restore::wait_imports(client, &ids).await
 }
 
-/// Writes local data file `path` to `key` in Milvus's storage as
-/// row-based JSON (`{"rows": [...]}`), batch by batch; the bytes written.
+/// Writes local data file `path` (in `format`) to `key` in Milvus's
+/// storage as `staged_as`, batch by batch; the bytes written.
 /// `(fields, file, collection)`: the target's fields and, for messages,
 /// the file's name and the collection.
-async fn stage_json_rows(
+async fn stage_file(
     ctx: &Context,
     path: PathBuf,
-    format: Format,
+    (format, staged_as): (Format, Staged),
     (fields, file, collection): (&[Field], &str, String),
     key: &str,
 ) -> Result<u64> {
@@ -289,6 +340,24 @@ async fn stage_json_rows(
                 .filter(|f| !(drop_auto_id && f.is_primary))
                 .cloned()
                 .collect();
+            if staged_as == Staged::Parquet {
+                let mut out = match ParquetOut::new(&written) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                let read = files::read_file(&path, format, &spec, |(cols, n, _)| {
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    let chunk = out.write(columns::to_record_batch(&written, &cols)?)?;
+                    tx.blocking_send(Ok(chunk)).map_err(|_| Error::cancelled())
+                });
+                let _ = tx.blocking_send(read.and_then(|()| out.finish()));
+                return;
+            }
             let mut first = true;
             let read = files::read_file(&path, format, &spec, |(cols, n, _)| {
                 if n == 0 {
@@ -335,6 +404,100 @@ async fn stage_json_rows(
     written
 }
 
+/// A Parquet file as Milvus 2.3's import reads it, written batch by batch:
+/// fixed-size vector columns become variable-size lists (float vectors
+/// `list<float>`, binary vectors `list<uint8>`), no compression or
+/// special encodings, row groups of about 16 MiB.
+struct ParquetOut {
+    writer: ArrowWriter<Vec<u8>>,
+}
+
+impl ParquetOut {
+    fn new(fields: &[Field]) -> Result<ParquetOut> {
+        let empty = RecordBatch::new_empty(Arc::new(super::fields::arrow_schema(fields)));
+        let schema = milvus_23_batch(empty)?.schema();
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .build();
+        let writer =
+            ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(parquet_error)?;
+        Ok(ParquetOut { writer })
+    }
+
+    /// Appends a batch; the bytes ready to go out.
+    fn write(&mut self, batch: RecordBatch) -> Result<Vec<u8>> {
+        let w = &mut self.writer;
+        w.write(&milvus_23_batch(batch)?).map_err(parquet_error)?;
+        if w.in_progress_size() >= 16 << 20 {
+            w.flush().map_err(parquet_error)?;
+        }
+        Ok(std::mem::take(w.inner_mut()))
+    }
+
+    /// The rest of the file (last row group, footer).
+    fn finish(self) -> Result<Vec<u8>> {
+        self.writer.into_inner().map_err(parquet_error)
+    }
+}
+
+fn parquet_error(e: parquet::errors::ParquetError) -> Error {
+    Error::internal(format!("writing Parquet for Milvus's import: {e}"))
+}
+
+/// `batch` with its fixed-size vector columns as variable-size lists.
+fn milvus_23_batch(batch: RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        let lengths =
+            |width: usize| OffsetBuffer::from_lengths(std::iter::repeat_n(width, c.len()));
+        let (item, list) = match f.data_type() {
+            ArrowType::FixedSizeList(item, dim) => {
+                let a = c
+                    .as_any()
+                    .downcast_ref::<FixedSizeListArray>()
+                    .ok_or_else(|| Error::internal("a vector column of another type"))?;
+                let item = Arc::new(ArrowField::new("item", item.data_type().clone(), true));
+                let values = a
+                    .values()
+                    .slice(a.offset() * *dim as usize, a.len() * *dim as usize);
+                (
+                    item.clone(),
+                    ListArray::try_new(item, lengths(*dim as usize), values, a.nulls().cloned()),
+                )
+            }
+            ArrowType::FixedSizeBinary(width) => {
+                let a = c
+                    .as_any()
+                    .downcast_ref::<FixedSizeBinaryArray>()
+                    .ok_or_else(|| Error::internal("a vector column of another type"))?;
+                let item = Arc::new(ArrowField::new("item", ArrowType::UInt8, true));
+                let values: ArrayRef = Arc::new(UInt8Array::from(a.value_data().to_vec()));
+                (
+                    item.clone(),
+                    ListArray::try_new(item, lengths(*width as usize), values, a.nulls().cloned()),
+                )
+            }
+            _ => {
+                fields.push(f.as_ref().clone());
+                columns.push(c.clone());
+                continue;
+            }
+        };
+        let list =
+            list.map_err(|e| Error::internal(format!("vector column `{}`: {e}", f.name())))?;
+        fields.push(ArrowField::new(
+            f.name(),
+            ArrowType::List(item),
+            f.is_nullable(),
+        ));
+        columns.push(Arc::new(list));
+    }
+    RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)
+        .map_err(|e| Error::internal(format!("building a record batch: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +513,63 @@ mod tests {
         assert!(unreadable(Kind::Float16Vector(8), v("v2.3.5")).is_some());
         assert!(unreadable(Kind::Float16Vector(8), v("v2.4.1")).is_none());
         assert!(unreadable(Kind::FloatVector(8), v("v2.2.16")).is_none());
+        assert_eq!(Staged::for_server(Some(v("v2.3.5"))), Staged::Parquet);
+        assert_eq!(Staged::for_server(Some(v("v2.3.3"))), Staged::JsonRows);
+        assert_eq!(Staged::for_server(Some(v("v2.2.16"))), Staged::JsonRows);
+    }
+
+    #[test]
+    fn vectors_become_variable_size_lists_for_milvus_2_3() {
+        use super::super::fields::Elem;
+        let f = |name: &str, kind| Field {
+            name: name.into(),
+            kind,
+            is_primary: false,
+            auto_id: false,
+            is_dynamic: false,
+            nullable: false,
+        };
+        let fields = [
+            f("v", Kind::FloatVector(2)),
+            f("b", Kind::BinaryVector(16)),
+            f("a", Kind::Array(Elem::Int64)),
+        ];
+        let schema = Arc::new(super::super::fields::arrow_schema(&fields));
+        let fl = FixedSizeListArray::try_new(
+            Arc::new(ArrowField::new("item", ArrowType::Float32, false)),
+            2,
+            Arc::new(arrow_array::Float32Array::from(vec![1.0, 2.0, 3.0, 4.0])),
+            None,
+        )
+        .unwrap();
+        let bin = FixedSizeBinaryArray::try_from_iter([[1u8, 2], [3, 4]].into_iter()).unwrap();
+        let arr = ListArray::from_iter_primitive::<arrow_array::types::Int64Type, _, _>([
+            Some(vec![Some(1)]),
+            Some(vec![]),
+        ]);
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(fl), Arc::new(bin), Arc::new(arr)]).unwrap();
+        let out = milvus_23_batch(batch).unwrap();
+        let types: Vec<String> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert_eq!(
+            types,
+            ["List(Float32)", "List(UInt8)", "List(Int64)"],
+            "{types:?}"
+        );
+        let v = out.column(0).as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!(v.value_offsets(), &[0, 2, 4]);
+        let b = out.column(1).as_any().downcast_ref::<ListArray>().unwrap();
+        let bytes = b.values().as_any().downcast_ref::<UInt8Array>().unwrap();
+        assert_eq!(bytes.values().as_ref(), &[1, 2, 3, 4]);
+        let mut p = ParquetOut::new(&fields).unwrap();
+        let mut file = p.write(out.slice(0, 2)).unwrap_or_default();
+        // A batch already converted is converted again harmlessly.
+        file.extend(p.finish().unwrap());
+        assert!(file.starts_with(b"PAR1") && file.ends_with(b"PAR1"));
     }
 }
