@@ -718,7 +718,7 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
     if let (Some(_), Some(dir)) = (&plan.logical, &plan.staging_dir) {
         return RestoreNotes {
             download: format!(
-                "logical backup ({}), bulk mode: each file is read from backup storage, written as Milvus's row-based JSON under `{dir}` of its storage, and imported by Milvus",
+                "logical backup ({}), bulk mode: each file is read from backup storage, converted into a file Milvus's import reads (Parquet or row-based JSON) under `{dir}` of its storage, and imported by Milvus",
                 plan.format
             ),
             decompress: "decoded as each file is read".to_string(),
