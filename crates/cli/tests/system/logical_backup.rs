@@ -133,6 +133,22 @@ fn restore_one(
         args.push("--restore_index");
     }
     let stats = run_json(to, root, env, &args);
+    assert_restored(&stats, from, g, to, db, &target, exact);
+    drop_collection(to, db, &target);
+}
+
+/// What a restore of `g` from `from` into `to` as `db.target` must give:
+/// its `--json` stats (rows, regenerated keys of the autoID collection)
+/// and the same rows (with `exact`, schema, partitions and indexes too).
+pub(crate) fn assert_restored(
+    stats: &serde_json::Value,
+    from: &str,
+    g: &Generated,
+    to: &str,
+    db: &str,
+    target: &str,
+    exact: bool,
+) {
     let auto_id = g.name.ends_with("autoid");
     assert_eq!(stats["entities"], g.rows, "{stats}");
     let full = format!("{db}.{target}");
@@ -146,13 +162,12 @@ fn restore_one(
     {
         let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
         if exact && !auto_id {
-            assert_same_collection(from, g, to, db, &target);
+            assert_same_collection(from, g, to, db, target);
         } else {
-            assert_same_shape(from, g, to, db, &target);
-            assert_same_rows(from, g, to, db, &target, auto_id.then_some("id"));
+            assert_same_shape(from, g, to, db, target);
+            assert_same_rows(from, g, to, db, target, auto_id.then_some("id"));
         }
     }
-    drop_collection(to, db, &target);
 }
 
 /// The same fields (name, type, primary key, parameters) and partitions
