@@ -9,6 +9,8 @@
 use crate::env::{
     cli, collections_of, config_file, config_yaml, drop_collection, pick, unique, Generated,
 };
+use milvus_backup_core::storage::layout;
+
 use crate::logical_backup::{assert_restored, backup, delete, target_name, SOURCE_READS};
 
 /// `restore --import-mode bulk` of `g` from backup `name` into `to` (its
@@ -100,7 +102,8 @@ fn refused(yaml: &str, inst: &str, (name, source, target): (&str, &str, &str), s
 }
 
 #[test]
-fn bulk_restore_refuses_physical_backups_missing_storage_and_unreadable_fields() {
+fn bulk_restore_refuses_physical_backups_missing_storage_and_unreadable_fields_and_cleans_up_a_failure(
+) {
     let root = unique("bkroot");
     let g = pick("A", &["all_types"]).remove(0);
     let target = target_name(&g);
@@ -119,6 +122,38 @@ fn bulk_restore_refuses_physical_backups_missing_storage_and_unreadable_fields()
         "V22",
         (&name, &source, &target),
         "restore it with --import-mode insert",
+    );
+    // Milvus cannot find the staged files (the config names another
+    // bucket than B's): the import fails, the collection made for it is
+    // dropped and the staging folder removed.
+    let wrong = config_yaml("B", &root).replace(
+        &format!("bucketName: \"{}\"", crate::env::var("MBT_B_BUCKET")),
+        &format!("bucketName: \"{}\"", crate::env::var("MBT_A_BUCKET")),
+    );
+    let (_w, wrong_cfg) = config_file(&wrong);
+    let rename = format!("{source}:default.{target}");
+    let out = cli()
+        .arg("--config")
+        .arg(&wrong_cfg)
+        .args(["restore", "-n", &name, "-c", &source, "-r", &rename])
+        .args(["--import-mode", "bulk"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error:") && l.contains("bulk import of")),
+        "{err}"
+    );
+    assert!(!collections_of("B").iter().any(|c| c.ends_with(&target)));
+    let ctx = milvus_backup_core::Context::open(&crate::env::config(&wrong, &[])).unwrap();
+    let staged = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(ctx.milvus_storage.list(layout::STAGING_ROOT))
+        .unwrap();
+    assert!(
+        staged.iter().all(|o| !o.key.contains(&name)),
+        "staging files left behind: {staged:?}"
     );
     delete("A", &root, &name);
     // A physical backup: bulk mode is for logical ones.

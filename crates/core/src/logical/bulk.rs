@@ -260,9 +260,7 @@ pub(crate) async fn restore_rows(
                 Err(e) => Err(e),
             };
             // The folder is swept at the end anyway; this keeps it small.
-            if !plan.tuning.keep_temp_files {
-                let _ = ctx.milvus_storage.delete(&key).await;
-            }
+            let _ = ctx.milvus_storage.delete(&key).await;
             let n = imported.map_err(|e| {
                 Error::new(e.kind(), format!("{what} failed: {e}")).temporary(e.is_temporary())
             })?;
