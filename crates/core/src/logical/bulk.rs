@@ -159,8 +159,9 @@ pub(crate) fn check(
 }
 
 /// Stages every data file of `task`'s collection into the target's
-/// storage as row-based JSON and imports it with Milvus's `Import`
-/// (several jobs in flight); each staged file is removed once its job ends.
+/// storage (as Parquet or row-based JSON, see [`Staged`]) and imports it
+/// with Milvus's `Import` (several jobs in flight); each staged file is
+/// removed once its job ends.
 pub(crate) async fn restore_rows(
     ctx: &Context,
     client: &dyn Milvus,
