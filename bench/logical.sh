@@ -5,8 +5,11 @@
 # run: our `export` rows/s and MB/s against pymilvus's query_iterator ->
 # pandas -> Parquet (seed 004's recipe: batches of 10,000, one Parquet file
 # per batch), `create --format parquet` into a backup, `import --create`
-# (insert mode) rows/s, `restore` of the logical backup rows/s, the
-# BYTE_STREAM_SPLIT effect on file size, and every peak RSS.
+# (insert mode) rows/s, `restore` of the logical backup rows/s in insert
+# mode and in bulk mode (`--import-mode bulk`: files staged into A's own
+# S3 bucket as row-based JSON and read by Milvus's import; its config then
+# names A's storage), the BYTE_STREAM_SPLIT effect on file size, and every
+# peak RSS.
 #
 #   bench/logical.sh [ROWS]
 #
@@ -34,6 +37,18 @@ cat >"$work/config.yaml" <<YAML
 milvus: { address: 127.0.0.1, port: $MBT_A_PORT }
 storage: { storageType: local, local: { path: $work/backups } }
 YAML
+# The same backups, plus A's own storage (its bucket on the S3 service):
+# what --import-mode bulk stages into.
+cat "$work/config.yaml" - >"$work/bulk.yaml" <<YAML
+minio:
+  storageType: minio
+  address: 127.0.0.1
+  port: ${MBT_S3_ENDPOINT##*:}
+  accessKeyID: $MBT_S3_ACCESS_KEY
+  secretAccessKey: $MBT_S3_SECRET_KEY
+  bucketName: $MBT_A_BUCKET
+  rootPath: $MBT_A_ROOT
+YAML
 
 echo "== $rows rows x 256-dim float vectors into Milvus A ($MBT_A_VERSION)" >&2
 "$MBT_PY_23" - "$MBT_A_PORT" "$rows" <<'PY' >&2
@@ -41,7 +56,7 @@ import sys, numpy as np
 from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections, utility
 connections.connect(host="127.0.0.1", port=sys.argv[1], timeout=60)
 n = int(sys.argv[2])
-for name in ("bench_logical", "bench_logical_imp", "bench_logical_r"):
+for name in ("bench_logical", "bench_logical_imp", "bench_logical_r", "bench_logical_b"):
     if utility.has_collection(name):
         utility.drop_collection(name)
 c = Collection("bench_logical", CollectionSchema([
@@ -95,11 +110,13 @@ echo "== milvus-backup import --create (insert mode)" >&2
 import_json=$(timed "$work/rss_import" "$bin" --json --config "$work/config.yaml" import -i "$work/export" -c bench_logical_imp --create)
 echo "== milvus-backup restore (logical backup, insert mode)" >&2
 restore_json=$(timed "$work/rss_restore" "$bin" --json --config "$work/config.yaml" restore -n bench_logical -r bench_logical:bench_logical_r --no-load)
+echo "== milvus-backup restore --import-mode bulk (logical backup, Milvus's import)" >&2
+bulk_json=$(timed "$work/rss_bulk" "$bin" --json --config "$work/bulk.yaml" restore -n bench_logical -r bench_logical:bench_logical_b --no-load --import-mode bulk)
 
-python3 - "$rows" "$t0" "$t1" "$work" "$export_json" "$plain_json" "$s8_json" "$create_json" "$import_json" "$restore_json" <<'PY'
+python3 - "$rows" "$t0" "$t1" "$work" "$export_json" "$plain_json" "$s8_json" "$create_json" "$import_json" "$restore_json" "$bulk_json" <<'PY'
 import json, os, sys
 rows, t0, t1, work = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-ex, plain, s8, cr, im, rs = (json.loads(a) for a in sys.argv[5:11])
+ex, plain, s8, cr, im, rs, bk = (json.loads(a) for a in sys.argv[5:12])
 rss = lambda n: int(open(os.path.join(work, n)).read().split()[-1]) / 1024
 du = lambda d: sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
 raw = ex["raw_bytes"] / 1e6
@@ -116,4 +133,6 @@ print(f"milvus-backup create --format parquet: {cr['duration_s']:.1f} s = {cr['e
       f"{cr['size_bytes'] / 1e6:.1f} MB, peak RSS {rss('rss_create'):.0f} MiB")
 print(f"milvus-backup import --create (insert): {im['duration_s']:.1f} s = {im['rows_per_s']:,.0f} rows/s, peak RSS {rss('rss_import'):.0f} MiB")
 print(f"milvus-backup restore (logical, insert): {rs['duration_s']:.1f} s = {rs['entities'] / rs['duration_s']:,.0f} rows/s, peak RSS {rss('rss_restore'):.0f} MiB")
+print(f"milvus-backup restore --import-mode bulk (logical, Milvus's import): {bk['duration_s']:.1f} s = {bk['entities'] / bk['duration_s']:,.0f} rows/s, "
+      f"peak RSS {rss('rss_bulk'):.0f} MiB — {(bk['entities'] / bk['duration_s']) / (rs['entities'] / rs['duration_s']):.1f}x insert mode")
 PY

@@ -386,6 +386,16 @@ pub struct RestoreArgs {
     /// import jobs) and change nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     dry_run: bool,
+    /// How a logical backup's rows get in: `insert` (over gRPC, any
+    /// server) or `bulk` (files staged into the target's storage and read
+    /// by Milvus's import; needs its `minio:` settings).
+    #[arg(
+        long = "import-mode",
+        alias = "import_mode",
+        value_name = "insert|bulk",
+        default_value = "insert"
+    )]
+    import_mode: String,
 }
 
 #[derive(Debug, Args)]
@@ -649,6 +659,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         tuning: None,
         overrides: Default::default(),
         resume: args.resume,
+        import_mode: args.import_mode.parse()?,
     };
     let ctx = Context::open(config)?;
     let mut plan = restore::plan(&ctx, &opts).await?;
@@ -674,7 +685,12 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         println!("  Backup name: {}", stats.backup);
         println!("  Collection: {}", targets.join(", "));
         println!("  Total entities: {}", stats.entities);
-        if plan.logical.is_some() {
+        if plan.logical.is_some() && plan.staging_dir.is_some() {
+            println!(
+                "  Format: {} (bulk mode: staged into Milvus's storage, read by its import)",
+                plan.format
+            );
+        } else if plan.logical.is_some() {
             println!("  Format: {} (rows inserted over gRPC)", plan.format);
         } else {
             println!(
@@ -699,6 +715,16 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
     let manifest = plan.manifest.as_ref();
     let compression = manifest.and_then(|m| m.compression.as_ref());
     let encrypted = manifest.is_some_and(|m| m.encryption.is_some());
+    if let (Some(_), Some(dir)) = (&plan.logical, &plan.staging_dir) {
+        return RestoreNotes {
+            download: format!(
+                "logical backup ({}), bulk mode: each file is read from backup storage, converted into a file Milvus's import reads (Parquet or row-based JSON) under `{dir}` of its storage, and imported by Milvus",
+                plan.format
+            ),
+            decompress: "decoded as each file is read".to_string(),
+            verify: "metadata checked; every file checked against its size and SHA-256 before it is staged".to_string(),
+        };
+    }
     if plan.logical.is_some() {
         return RestoreNotes {
             download: format!(

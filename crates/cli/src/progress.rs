@@ -291,8 +291,10 @@ impl CliProgress {
             Self::restart_steps(state);
             self.step_locked(state, 1);
             self.step_locked(state, 2);
-        } else if let (Steps::Restore, Phase::Importing { .. } | Phase::Inserting { .. }) =
-            (self.steps, &phase)
+        } else if let (
+            Steps::Restore,
+            Phase::Importing { .. } | Phase::Inserting { .. } | Phase::BulkImporting { .. },
+        ) = (self.steps, &phase)
         {
             for ix in std::mem::take(&mut state.indexes) {
                 self.detail(

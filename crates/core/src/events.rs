@@ -68,6 +68,14 @@ pub enum Phase {
         segments: usize,
         bytes: u64,
     },
+    /// Staging a logical backup's files into Milvus's storage and
+    /// importing them, one job per file (`restore --import-mode bulk`): a
+    /// transfer of `files`.
+    BulkImporting {
+        collection: String,
+        files: usize,
+        bytes: u64,
+    },
     /// Loading a restored collection.
     Loading { collection: String },
     /// Checking one backup's files: a transfer of `files`.
@@ -112,6 +120,9 @@ impl Phase {
             Phase::Importing {
                 segments, bytes, ..
             } => Some((*segments as u64, "segments", *bytes)),
+            Phase::BulkImporting { files, bytes, .. } => {
+                Some((*files as u64, "import jobs", *bytes))
+            }
             Phase::Checking {
                 files, bytes, deep, ..
             } => Some((*files, "files", if *deep { *bytes } else { 0 })),
@@ -162,6 +173,12 @@ impl fmt::Display for Phase {
                 segments,
                 ..
             } => write!(f, "importing {segments} segment(s) into {collection}"),
+            Phase::BulkImporting {
+                collection, files, ..
+            } => write!(
+                f,
+                "bulk-importing {files} file(s) into {collection} (staged into its storage, read by Milvus's import)"
+            ),
             Phase::Loading { collection } => write!(f, "loading {collection}"),
             Phase::Checking {
                 backup,

@@ -87,6 +87,10 @@ pub struct RestoreOptions {
     /// segments its journal says finished are skipped.
     #[serde(default)]
     pub resume: bool,
+    /// How a logical backup's rows get in: inserts over gRPC, or Milvus's
+    /// import of files staged into its storage (`--import-mode bulk`).
+    #[serde(default)]
+    pub import_mode: crate::logical::bulk::ImportMode,
 }
 
 /// What a restored collection is created with instead of what the backup
@@ -208,6 +212,10 @@ pub struct RestoreStats {
     /// anew: a logical backup's keys are not kept there.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys_regenerated: Vec<String>,
+    /// How a logical backup's rows got in (`insert` or `bulk`); none for a
+    /// physical backup (always Milvus's import).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_mode: Option<crate::logical::bulk::ImportMode>,
 }
 
 impl RestorePlan {
@@ -585,10 +593,16 @@ pub(crate) async fn plan_from(
         ));
     }
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
+    // A bulk restore of a logical backup stages its files as well.
+    let bulk = opts.import_mode == crate::logical::bulk::ImportMode::Bulk && !opts.meta_only;
+    if bulk {
+        crate::logical::bulk::check(ctx, client, info, &tasks)?;
+    }
     let staging = !tasks.is_empty()
-        && info.logical.is_none()
-        && (!ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
-            || manifest.as_ref().is_some_and(|m| !m.self_contained_plain()));
+        && (bulk
+            || info.logical.is_none()
+                && (!ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
+                    || manifest.as_ref().is_some_and(|m| !m.self_contained_plain())));
     let rbac = match (opts.rbac, &info.rbac_meta) {
         (false, _) => None,
         (true, Some(meta)) => {
@@ -727,9 +741,10 @@ pub async fn execute(
     let client = ctx.milvus().await.during("restore")?;
     let client = client.as_ref();
     let dir = plan.journal_dir.as_str();
-    // A logical restore touches no storage of Milvus's: no lease, no journal.
+    // A logical restore touches no storage of Milvus's (no lease, no
+    // journal), unless it stages files for a bulk import.
     let physical = plan.logical.is_none();
-    let lease = match physical {
+    let lease = match physical || plan.staging_dir.is_some() {
         true => Some(hold_staging(ctx, dir, events).await.during("restore")?),
         false => None,
     };
@@ -744,6 +759,7 @@ pub async fn execute(
     let mut stats = RestoreStats {
         backup: plan.backup.clone(),
         collections: plan.tasks.len(),
+        import_mode: plan.logical.as_ref().map(|_| plan.options.import_mode),
         ..Default::default()
     };
     let spans = crate::wall::Spans::default();
@@ -792,6 +808,11 @@ pub async fn execute(
                     events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
                 }
             }
+        }
+    } else if let Some(dir) = plan.staging_dir.as_deref() {
+        // A bulk restore's staged files (and lease): always removed.
+        if let Err(e) = ctx.milvus_storage.delete_prefix(dir).await {
+            events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
         }
     }
     result.during("restore").map_err(|e| {
@@ -1029,6 +1050,15 @@ async fn restore_collection(
     }
     if plan.options.meta_only {
         return Ok(DataStats::default());
+    }
+    if plan.logical.is_some() && plan.staging_dir.is_some() {
+        let done =
+            crate::logical::bulk::restore_rows(ctx, client, plan, (index, task), events).await?;
+        return Ok(DataStats {
+            entities: done.rows as i64,
+            keys_regenerated: done.keys_regenerated,
+            ..Default::default()
+        });
     }
     if let Some(logical) = &plan.logical {
         let done = crate::logical::catalog::restore_rows(
@@ -1472,7 +1502,6 @@ async fn import_segment(
     paths: Vec<String>,
     journal: &SegmentJournal<'_>,
 ) -> Result<i64> {
-    const LIMIT: Duration = Duration::from_secs(3600);
     let t = &task.target;
     let fail_as = |kind: ErrorKind, reason: String| {
         Error::new(
@@ -1532,11 +1561,31 @@ async fn import_segment(
         j.update(target, |p| p.segments.entry(s).or_default().tasks = ids)
             .await?;
     }
+    let rows = wait_imports(client, &tasks).await.map_err(failed_call)?;
+    if rows == 0 && seg.num_of_rows > 0 {
+        return Err(fail(format!(
+            "Milvus finished the import but loaded no rows of the {} backed up — it did not find the files; check that minio.bucketName/minio.rootPath match the target Milvus's own storage settings",
+            seg.num_of_rows
+        )));
+    }
+    if let Some((j, target, _)) = journal {
+        j.update(target, |p| {
+            p.segments.entry(s).or_default().rows = Some(rows)
+        })
+        .await?;
+    }
+    Ok(rows)
+}
+
+/// Waits (bounded) for Milvus's import tasks `ids` to finish; the rows
+/// they imported. A failed task is a remote error with Milvus's reason.
+pub(crate) async fn wait_imports(client: &dyn Milvus, ids: &[i64]) -> Result<i64> {
+    const LIMIT: Duration = Duration::from_secs(3600);
     let start = Instant::now();
     let mut rows = 0;
-    for id in tasks {
+    for &id in ids {
         loop {
-            let st = client.import_state(id).await.map_err(failed_call)?;
+            let st = client.import_state(id).await?;
             match st.state {
                 6 => {
                     rows += st.row_count;
@@ -1549,28 +1598,17 @@ async fn import_segment(
                         .find(|kv| kv.key == "failed_reason")
                         .map(|kv| kv.value.clone())
                         .unwrap_or_else(|| "no reason given".into());
-                    return Err(fail(format!("Milvus says: {reason}")));
+                    return Err(Error::remote(format!("Milvus says: {reason}")));
                 }
                 _ if start.elapsed() > LIMIT => {
                     return Err(
-                        fail(format!("not finished after {} s", LIMIT.as_secs())).temporary(true)
+                        Error::remote(format!("not finished after {} s", LIMIT.as_secs()))
+                            .temporary(true),
                     );
                 }
                 _ => tokio::time::sleep(Duration::from_millis(300)).await,
             }
         }
-    }
-    if rows == 0 && seg.num_of_rows > 0 {
-        return Err(fail(format!(
-            "Milvus finished the import but loaded no rows of the {} backed up — it did not find the files; check that minio.bucketName/minio.rootPath match the target Milvus's own storage settings",
-            seg.num_of_rows
-        )));
-    }
-    if let Some((j, target, _)) = journal {
-        j.update(target, |p| {
-            p.segments.entry(s).or_default().rows = Some(rows)
-        })
-        .await?;
     }
     Ok(rows)
 }

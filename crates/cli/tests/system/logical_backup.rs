@@ -17,7 +17,7 @@ use crate::env::{
 
 /// Source reads (a logical backup may load and release a collection;
 /// dumps) take turns, so that one never releases what another reads.
-static SOURCE_READS: Mutex<()> = Mutex::new(());
+pub(crate) static SOURCE_READS: Mutex<()> = Mutex::new(());
 
 /// The user guide's config: Milvus's address and a `storage:` block for
 /// backups (S3 bucket, under `root`), nothing of Milvus's own storage.
@@ -26,7 +26,7 @@ fn guide_config(inst: &str, root: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Runs the CLI against `inst` with backups under `root`; stdout and stderr.
-fn run(inst: &str, root: &str, env: &[(&str, &str)], args: &[&str]) -> (String, String) {
+pub(crate) fn run(inst: &str, root: &str, env: &[(&str, &str)], args: &[&str]) -> (String, String) {
     let (_d, cfg) = guide_config(inst, root);
     let mut cmd = cli();
     for (k, v) in env {
@@ -40,7 +40,12 @@ fn run(inst: &str, root: &str, env: &[(&str, &str)], args: &[&str]) -> (String, 
     )
 }
 
-fn run_json(inst: &str, root: &str, env: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
+pub(crate) fn run_json(
+    inst: &str,
+    root: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> serde_json::Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let (out, err) = run(inst, root, env, &all);
@@ -49,7 +54,7 @@ fn run_json(inst: &str, root: &str, env: &[(&str, &str)], args: &[&str]) -> serd
 
 /// Backs up `colls` of `inst` (the default format, or `extra` flags) and
 /// checks what create, list, get and verify --deep say of it.
-fn backup(
+pub(crate) fn backup(
     inst: &'static str,
     root: &str,
     colls: &[Generated],
@@ -104,7 +109,7 @@ fn backup(
 
 /// A target name outside the generator's prefix (generating data never
 /// drops it).
-fn target_name(g: &Generated) -> String {
+pub(crate) fn target_name(g: &Generated) -> String {
     format!("rlg_{}_{}", g.name, &unique("x")[2..10])
 }
 
@@ -128,6 +133,22 @@ fn restore_one(
         args.push("--restore_index");
     }
     let stats = run_json(to, root, env, &args);
+    assert_restored(&stats, from, g, to, db, &target, exact);
+    drop_collection(to, db, &target);
+}
+
+/// What a restore of `g` from `from` into `to` as `db.target` must give:
+/// its `--json` stats (rows, regenerated keys of the autoID collection)
+/// and the same rows (with `exact`, schema, partitions and indexes too).
+pub(crate) fn assert_restored(
+    stats: &serde_json::Value,
+    from: &str,
+    g: &Generated,
+    to: &str,
+    db: &str,
+    target: &str,
+    exact: bool,
+) {
     let auto_id = g.name.ends_with("autoid");
     assert_eq!(stats["entities"], g.rows, "{stats}");
     let full = format!("{db}.{target}");
@@ -141,18 +162,17 @@ fn restore_one(
     {
         let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
         if exact && !auto_id {
-            assert_same_collection(from, g, to, db, &target);
+            assert_same_collection(from, g, to, db, target);
         } else {
-            assert_same_shape(from, g, to, db, &target);
-            assert_same_rows(from, g, to, db, &target, auto_id.then_some("id"));
+            assert_same_shape(from, g, to, db, target);
+            assert_same_rows(from, g, to, db, target, auto_id.then_some("id"));
         }
     }
-    drop_collection(to, db, &target);
 }
 
 /// The same fields (name, type, primary key, parameters) and partitions
 /// (unless the partition key makes them) on both sides.
-fn assert_same_shape(from: &str, g: &Generated, to: &str, db: &str, target: &str) {
+pub(crate) fn assert_same_shape(from: &str, g: &Generated, to: &str, db: &str, target: &str) {
     let describe = |inst: &str, db: &str, name: &str| -> serde_json::Value {
         serde_json::from_str(&gen_data(
             inst,
@@ -184,7 +204,7 @@ fn assert_same_shape(from: &str, g: &Generated, to: &str, db: &str, target: &str
     }
 }
 
-fn delete(inst: &str, root: &str, name: &str) {
+pub(crate) fn delete(inst: &str, root: &str, name: &str) {
     run(inst, root, &[], &["delete", "-n", name]);
 }
 

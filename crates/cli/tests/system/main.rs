@@ -7,6 +7,7 @@
 use milvus_backup_testkit as env;
 
 mod backup;
+mod bulk_import;
 mod catalog;
 mod check;
 mod config_cli;

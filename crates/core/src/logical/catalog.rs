@@ -163,6 +163,100 @@ impl Drop for InterruptReport<'_> {
     }
 }
 
+/// The collection `source` of a logical backup.
+pub(crate) fn collection_of<'a>(
+    logical: &'a LogicalBackup,
+    backup: &str,
+    source: &CollectionRef,
+) -> Result<&'a LogicalCollection> {
+    logical
+        .collections
+        .iter()
+        .find(|c| c.db_name == source.db && c.collection_name == source.name)
+        .ok_or_else(|| {
+            Error::corrupt(format!(
+                "backup `{backup}` lists no data files for {source} — run `milvus-backup verify -n {backup}`"
+            ))
+        })
+}
+
+/// The fields of `target` as Milvus describes it, and whether it has a
+/// partition key.
+pub(crate) async fn target_fields(
+    client: &dyn Milvus,
+    target: &CollectionRef,
+) -> Result<(Vec<super::fields::Field>, bool)> {
+    let described = client.describe_collection(&target.db, &target.name).await?;
+    let schema = described.schema.as_ref().ok_or_else(|| {
+        Error::remote(format!("DescribeCollection of {target} returned no schema"))
+    })?;
+    let schema = format::schema_from_proto(schema);
+    let has_partition_key = schema.fields.iter().any(|f| f.is_partition_key);
+    Ok((fields_of(&schema)?, has_partition_key))
+}
+
+/// Creates the partitions `coll`'s files name that `target` lacks.
+pub(crate) async fn create_missing_partitions(
+    client: &dyn Milvus,
+    coll: &LogicalCollection,
+    target: &CollectionRef,
+    events: &dyn EventSink,
+) -> Result<()> {
+    let have: Vec<String> = client
+        .show_partitions(&target.db, &target.name)
+        .await?
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    let mut missing: Vec<&str> = coll
+        .files
+        .iter()
+        .map(|f| f.partition.as_str())
+        .filter(|p| !p.is_empty() && *p != "_default" && !have.iter().any(|h| h == p))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    for p in missing {
+        client.create_partition(&target.db, &target.name, p).await?;
+        events.note(format!("created partition `{p}` of {target}"));
+    }
+    Ok(())
+}
+
+/// Copies data file `path` of backup `backup` (folder `dir`) to `local`,
+/// decoded and checked against its manifest entry on the way.
+pub(crate) async fn fetch_file(
+    ctx: &Context,
+    backup: &str,
+    manifest: Option<&format::Manifest>,
+    dir: &str,
+    path: &str,
+    local: &Location,
+) -> Result<()> {
+    let key = format!("{dir}{path}");
+    let entry = manifest
+        .and_then(|m| m.files.iter().find(|e| e.path == path))
+        .ok_or_else(|| {
+            Error::corrupt(format!(
+                "backup `{backup}` is damaged: its manifest does not list `{path}` — run `milvus-backup verify -n {backup}`"
+            ))
+        })?;
+    match codec::decode_copy(
+        &ctx.backup_storage,
+        &key,
+        &entry.expected(),
+        Some((&local.storage, path)),
+    )
+    .await?
+    {
+        Ok(_) => Ok(()),
+        Err(damage) => Err(Error::corrupt(format!(
+            "backup file `{key}` is damaged: {damage} — run `milvus-backup verify --deep -n {backup}`"
+        ))
+        .at("key", &key)),
+    }
+}
+
 /// Inserts the rows of `source`'s files into `target` (which exists):
 /// each file is read from the backup, decoded and checked against the
 /// manifest into a temporary folder (the next while one is inserted), then
@@ -178,42 +272,11 @@ pub(crate) async fn restore_rows(
     target: &CollectionRef,
     events: &dyn EventSink,
 ) -> Result<RowsRestored> {
-    let coll = logical
-        .collections
-        .iter()
-        .find(|c| c.db_name == source.db && c.collection_name == source.name)
-        .ok_or_else(|| {
-            Error::corrupt(format!(
-                "backup `{backup}` lists no data files for {source} — run `milvus-backup verify -n {backup}`"
-            ))
-        })?;
-    let described = client.describe_collection(&target.db, &target.name).await?;
-    let schema = described.schema.as_ref().ok_or_else(|| {
-        Error::remote(format!("DescribeCollection of {target} returned no schema"))
-    })?;
-    let schema = format::schema_from_proto(schema);
-    let fields = fields_of(&schema)?;
-    let has_partition_key = schema.fields.iter().any(|f| f.is_partition_key);
+    let coll = collection_of(logical, backup, source)?;
+    let (fields, has_partition_key) = target_fields(client, target).await?;
     let keys_regenerated = fields.iter().any(|f| f.is_primary && f.auto_id);
     if !has_partition_key {
-        let have: Vec<String> = client
-            .show_partitions(&target.db, &target.name)
-            .await?
-            .into_iter()
-            .map(|p| p.0)
-            .collect();
-        let mut missing: Vec<&str> = coll
-            .files
-            .iter()
-            .map(|f| f.partition.as_str())
-            .filter(|p| !p.is_empty() && *p != "_default" && !have.iter().any(|h| h == p))
-            .collect();
-        missing.sort();
-        missing.dedup();
-        for p in missing {
-            client.create_partition(&target.db, &target.name, p).await?;
-            events.note(format!("created partition `{p}` of {target}"));
-        }
+        create_missing_partitions(client, coll, target, events).await?;
     }
     if keys_regenerated {
         events.warn(format!(
@@ -267,29 +330,8 @@ pub(crate) async fn restore_rows(
     let fetched = futures::stream::iter(plan.files.iter().map(|f| {
         let (local, dir) = (&local, &dir);
         async move {
-            let key = format!("{dir}{}", f.path);
-            let entry = manifest
-                .and_then(|m| m.files.iter().find(|e| e.path == f.path))
-                .ok_or_else(|| {
-                    Error::corrupt(format!(
-                        "backup `{backup}` is damaged: its manifest does not list `{}` — run `milvus-backup verify -n {backup}`",
-                        f.path
-                    ))
-                })?;
-            match codec::decode_copy(
-                &ctx.backup_storage,
-                &key,
-                &entry.expected(),
-                Some((&local.storage, &f.path)),
-            )
-            .await?
-            {
-                Ok(_) => Ok(f),
-                Err(damage) => Err(Error::corrupt(format!(
-                    "backup file `{key}` is damaged: {damage} — run `milvus-backup verify --deep -n {backup}`"
-                ))
-                .at("key", &key)),
-            }
+            fetch_file(ctx, backup, manifest, dir, &f.path, local).await?;
+            Ok::<_, Error>(f)
         }
     }))
     .buffered(2);

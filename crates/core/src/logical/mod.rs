@@ -10,10 +10,13 @@
 //!   as of one timestamp) → data files + `schema.json`;
 //! - [`import`]: `import` (our files or pymilvus bulk-writer files, all
 //!   checked before the first insert) → inserts in byte-sized batches;
+//! - [`bulk`]: `restore --import-mode bulk`: files staged into Milvus's
+//!   storage (as row-based JSON) and read by its own import;
 //! - [`catalog`]: logical backups in the backup catalog (`create --format
 //!   parquet|json` and their restore), driven by [`crate::backup`] and
 //!   [`crate::restore`].
 
+pub mod bulk;
 pub mod catalog;
 pub mod columns;
 pub mod export;
