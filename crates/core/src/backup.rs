@@ -1035,10 +1035,20 @@ async fn run(
             }
         }
         None => {
-            for c in plan.collections.iter().filter(|c| !c.dropped) {
-                live.push(live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await);
-            }
-            copy_phase(ctx, &plan, journal, events, cancel).await?
+            // Live rows are counted while the files are copied.
+            let counts = async {
+                let mut live = Vec::with_capacity(n);
+                for c in plan.collections.iter().filter(|c| !c.dropped) {
+                    live.push(
+                        live_rows(ctx, client, c, plan.tuning.meta_parallelism, events).await,
+                    );
+                }
+                live
+            };
+            let (counted, copied) =
+                futures::join!(counts, copy_phase(ctx, &plan, journal, events, cancel));
+            live = counted;
+            copied?
         }
     };
     events.phase(Phase::WritingMeta);
@@ -1560,30 +1570,10 @@ async fn write_meta(
     let file_count = files.len() as u64;
     let created_at = chrono::Utc::now().to_rfc3339();
 
-    let sha = write_json(
-        ctx,
-        &meta(layout::SEGMENT_META),
-        &Infos { infos: segments },
-        seal,
-    )
-    .await?;
-    meta_sha256.insert(layout::SEGMENT_META.to_string(), sha);
-    let sha = write_json(
-        ctx,
-        &meta(layout::PARTITION_META),
-        &Infos { infos: partitions },
-        seal,
-    )
-    .await?;
-    meta_sha256.insert(layout::PARTITION_META.to_string(), sha);
-    let sha = write_json(
-        ctx,
-        &meta(layout::COLLECTION_META),
-        &Infos { infos: collections },
-        seal,
-    )
-    .await?;
-    meta_sha256.insert(layout::COLLECTION_META.to_string(), sha);
+    let brief = BackupInfo {
+        collection_backups: Vec::new(),
+        ..info.clone()
+    };
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool: "milvus-backup-rs".into(),
@@ -1601,14 +1591,38 @@ async fn write_meta(
         base_backup: plan.base_backup.clone(),
         files,
     };
-    let sha = write_json(ctx, &meta(layout::MANIFEST), &manifest, None).await?;
-    meta_sha256.insert(layout::MANIFEST.to_string(), sha);
-    let brief = BackupInfo {
-        collection_backups: Vec::new(),
-        ..info.clone()
-    };
-    let sha = write_json(ctx, &meta(layout::BACKUP_META), &brief, None).await?;
-    meta_sha256.insert(layout::BACKUP_META.to_string(), sha);
+    // The per-level files, the manifest and the brief at once; the
+    // completion mark after them.
+    let keys = [
+        layout::SEGMENT_META,
+        layout::PARTITION_META,
+        layout::COLLECTION_META,
+        layout::MANIFEST,
+        layout::BACKUP_META,
+    ]
+    .map(|f| (f, meta(f)));
+    let (segments, partitions, collections) = (
+        Infos { infos: segments },
+        Infos { infos: partitions },
+        Infos { infos: collections },
+    );
+    let (segment_sha, partition_sha, collection_sha, manifest_sha, brief_sha) = futures::try_join!(
+        write_json(ctx, &keys[0].1, &segments, seal),
+        write_json(ctx, &keys[1].1, &partitions, seal),
+        write_json(ctx, &keys[2].1, &collections, seal),
+        write_json(ctx, &keys[3].1, &manifest, None),
+        write_json(ctx, &keys[4].1, &brief, None),
+    )?;
+    let shas = [
+        segment_sha,
+        partition_sha,
+        collection_sha,
+        manifest_sha,
+        brief_sha,
+    ];
+    for ((file, _), sha) in keys.iter().zip(shas) {
+        meta_sha256.insert(file.to_string(), sha);
+    }
     // The completion mark: nothing may be written before it that a reader
     // of a complete backup needs.
     let sha = write_json(ctx, &meta(layout::FULL_META), info, seal).await?;
