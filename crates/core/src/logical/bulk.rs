@@ -47,6 +47,10 @@ use crate::milvus::{proto, Milvus, Version};
 use crate::restore::{CollectionTask, RestorePlan};
 use crate::storage::layout;
 
+/// Encoded bytes of a staged Parquet row group: a few MiB, so that the
+/// files staged at once stay within the memory bound.
+const ROW_GROUP_BYTES: usize = 4 << 20;
+
 /// How a logical backup's rows get into Milvus.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -208,9 +212,13 @@ pub(crate) async fn restore_rows(
     let local = Location::open(&ctx.config, &tmp.path().to_string_lossy())?;
     let dir = layout::backup_dir(backup);
     let rows = AtomicU64::new(0);
+    // Imports run `importJob` at once, but only two files are fetched and
+    // converted at a time: each holds buffers, an import holds none.
+    let converting = &tokio::sync::Semaphore::new(2);
     let jobs = futures::stream::iter(coll.files.iter().enumerate().map(|(i, f)| {
         let (local, dir, rows, fields, tmp) = (&local, &dir, &rows, &fields, &tmp);
         async move {
+            let permit = converting.acquire().await.expect("never closed");
             let partition = match has_partition_key {
                 true => "",
                 false => f.partition.as_str(),
@@ -244,6 +252,7 @@ pub(crate) async fn restore_rows(
             )
             .await;
             let _ = local.storage.delete(&f.path).await;
+            drop(permit);
             let imported = match staged {
                 Ok(bytes) => {
                     events.emit(Event::FileStaged {
@@ -323,7 +332,9 @@ async fn stage_file(
     key: &str,
 ) -> Result<u64> {
     let drop_auto_id = fields.iter().any(|f| f.is_primary && f.auto_id);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>>>(4);
+    // One encoded chunk ahead of the upload: memory stays at a few MiB
+    // per file staged, whatever the files' sizes.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>>>(1);
     let reader = {
         let (fields, file) = (fields.to_vec(), file.to_string());
         tokio::task::spawn_blocking(move || {
@@ -385,7 +396,7 @@ async fn stage_file(
         })
     };
     let written = async {
-        let mut w = ctx.milvus_storage.open_write(key).await?;
+        let mut w = ctx.milvus_storage.open_write_lean(key).await?;
         let mut bytes = 0u64;
         let failed = |e: std::io::Error| {
             Error::remote(format!("staging `{key}` in Milvus's storage: {e}")).temporary(true)
@@ -427,7 +438,7 @@ impl ParquetOut {
     fn write(&mut self, batch: RecordBatch) -> Result<Vec<u8>> {
         let w = &mut self.writer;
         w.write(&milvus_23_batch(batch)?).map_err(parquet_error)?;
-        if w.in_progress_size() >= 16 << 20 {
+        if w.in_progress_size() >= ROW_GROUP_BYTES {
             w.flush().map_err(parquet_error)?;
         }
         Ok(std::mem::take(w.inner_mut()))
