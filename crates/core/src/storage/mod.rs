@@ -281,6 +281,10 @@ impl std::fmt::Debug for Storage {
 }
 
 const CHUNK: usize = crate::copy_engine::STREAM_CHUNK as usize;
+/// Largest object piped in one `PutObject` (one request must finish
+/// within the copier's timeout even on a slow link); larger ones stream
+/// in multipart chunks.
+const PIPE_MAX: u64 = 1 << 30;
 
 /// Context field of the error of a server-side copy whose source no longer
 /// had the ETag it was listed with.
@@ -761,7 +765,7 @@ impl Storage {
     /// [`Storage::pipe_to`]: an S3 target that takes a signed upload of
     /// ours, the object small enough for one `PutObject`.
     pub fn pipes_to(&self, dst: &Storage, size: u64) -> bool {
-        dst.copier.is_some() && size > 0 && size <= s3copy::SINGLE_COPY_MAX
+        dst.copier.is_some() && size > 0 && size <= PIPE_MAX
     }
 
     /// Streams a listed object into an S3 target as one `PutObject` whose
@@ -829,23 +833,11 @@ impl Storage {
 
     /// A failed signed upload into this storage as one of our errors.
     fn put_error(&self, e: s3copy::CopyError, what: &str, key: &str) -> Error {
+        let (_, _, cred_key) = self.spec.keys();
         let err = if e.status == 404 {
             Error::not_found(format!("{what} failed: {e} — check the bucket names"))
-        } else if e.is_throttle() {
-            Error::new(
-                ErrorKind::Throttled,
-                format!("storage keeps asking to slow down ({e}) on {what} — retry later, or lower backup.parallelism.copydata"),
-            )
-            .temporary(true)
-        } else if matches!(
-            e.code.as_str(),
-            "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
-        ) {
-            let (_, _, cred_key) = self.spec.keys();
-            Error::new(
-                ErrorKind::PermissionDenied,
-                format!("{what} was refused ({e}) — check {cred_key}"),
-            )
+        } else if let Some(err) = signed_refusal(&e, what, &format!("check {cred_key}")) {
+            err
         } else if matches!(
             e.code.as_str(),
             "QuotaExceeded"
@@ -938,20 +930,12 @@ impl Storage {
                 self.abs(src),
                 self.spec.describe()
             ))
-        } else if e.is_throttle() {
-            Error::new(
-                ErrorKind::Throttled,
-                format!("storage keeps asking to slow down ({e}) on {what} — retry later, or lower backup.parallelism.copydata"),
-            )
-            .temporary(true)
-        } else if matches!(
-            e.code.as_str(),
-            "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
+        } else if let Some(err) = signed_refusal(
+            &e,
+            &what,
+            "the identity needs read access to the source bucket and write access to the target, or set minio.crossStorage: true to stream",
         ) {
-            Error::new(
-                ErrorKind::PermissionDenied,
-                format!("{what} was refused ({e}) — the identity needs read access to the source bucket and write access to the target, or set minio.crossStorage: true to stream"),
-            )
+            err
         } else {
             Error::remote(format!("{what} failed: {e}")).temporary(e.is_temporary())
         };
@@ -1168,6 +1152,30 @@ fn is_missing_bucket(e: &opendal::Error) -> bool {
 
 /// The storage refused a write for want of space: a full disk or quota on
 /// a local path (ENOSPC, EDQUOT), or an S3 service's quota error code.
+/// A signed request the service throttled (temporary) or refused for its
+/// credentials (`fix` says what to do), as one of our errors.
+fn signed_refusal(e: &s3copy::CopyError, what: &str, fix: &str) -> Option<Error> {
+    if e.is_throttle() {
+        return Some(
+            Error::new(
+                ErrorKind::Throttled,
+                format!("storage keeps asking to slow down ({e}) on {what} — retry later, or lower backup.parallelism.copydata"),
+            )
+            .temporary(true),
+        );
+    }
+    matches!(
+        e.code.as_str(),
+        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
+    )
+    .then(|| {
+        Error::new(
+            ErrorKind::PermissionDenied,
+            format!("{what} was refused ({e}) — {fix}"),
+        )
+    })
+}
+
 fn is_quota(e: &(dyn std::error::Error + 'static), code: Option<&str>) -> bool {
     const ENOSPC: i32 = 28;
     const EDQUOT: i32 = 122;
