@@ -141,13 +141,7 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
             .map(|p| p.partition_name.clone())
             .collect()
     };
-    // Each stream holds a query answer about three times (on the wire,
-    // decoded, as Arrow), a row group in progress and flushed, and an
-    // upload part: its share of the budget bounds the first two.
-    let streams = opts.streams.clamp(1, MAX_STREAMS);
-    let share = EXPORT_MEMORY / streams;
-    let batch_bytes = opts.batch_bytes.min(share / 8).max(256 << 10);
-    let row_group_bytes = (share / 4).clamp(1 << 20, 16 << 20);
+    let (streams, batch_bytes, row_group_bytes) = memory_shares(opts.streams, opts.batch_bytes);
     let batch_rows = (batch_bytes / row_bytes(&fields, 64)).clamp(1, MAX_LIMIT);
     let estimated_rows = client.row_count(&coll.db, &coll.name).await.unwrap_or(0);
     Ok(ExportPlan {
@@ -344,6 +338,18 @@ fn max_key(cols: &[FieldData], pk: &str) -> Option<Key> {
         },
         _ => None,
     }
+}
+
+/// Streams, bytes per query and Parquet row-group bytes within the
+/// export's memory: each stream holds a query answer about three times
+/// (on the wire, decoded, as Arrow), a row group in progress and flushed,
+/// and an upload part; its share of the budget bounds the first two.
+fn memory_shares(streams: usize, batch_bytes: usize) -> (usize, usize, usize) {
+    let streams = streams.clamp(1, MAX_STREAMS);
+    let share = EXPORT_MEMORY / streams;
+    let batch_bytes = batch_bytes.min(share / 8).max(256 << 10);
+    let row_group_bytes = (share / 4).clamp(1 << 20, 16 << 20);
+    (streams, batch_bytes, row_group_bytes)
 }
 
 /// Hybrid timestamp of now (physical milliseconds << 18).
@@ -626,6 +632,23 @@ async fn export_unit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_share_the_memory_budget_whatever_their_number() {
+        for (asked, batch) in [(1, 8 << 20), (4, 8 << 20), (8, 64 << 20), (100, 8 << 20)] {
+            let (streams, b, rg) = memory_shares(asked, batch);
+            assert!((1..=MAX_STREAMS).contains(&streams));
+            // Three copies of a query answer and two row groups per stream
+            // fit the budget.
+            assert!(
+                streams * (3 * b + 2 * rg) <= EXPORT_MEMORY,
+                "{asked}: {b} {rg}"
+            );
+        }
+        assert_eq!(memory_shares(100, 8 << 20).0, MAX_STREAMS);
+        // A small ask is kept.
+        assert_eq!(memory_shares(4, 1 << 20).1, 1 << 20);
+    }
 
     #[test]
     fn ranges_cover_the_keys_once() {
