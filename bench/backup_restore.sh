@@ -28,6 +28,11 @@ need rclone rclone
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
 bin=$PWD/target/release/milvus-backup
+# The servers and their data (GBs of objects) go when the run ends;
+# MILVUS_BACKUP_BENCH_KEEP=1 keeps them for a look afterwards.
+if [ "${MILVUS_BACKUP_BENCH_KEEP:-0}" != 1 ]; then
+    trap 'scripts/testenv.sh stop >/dev/null 2>&1; [[ $MILVUS_BACKUP_TESTENV == *bench* ]] && rm -rf "$MILVUS_BACKUP_TESTENV"' EXIT
+fi
 scripts/testenv.sh start
 # shellcheck disable=SC1091
 source "$MILVUS_BACKUP_TESTENV/env.sh"
