@@ -52,23 +52,13 @@ async fn verify_names_missing_truncated_and_changed_files() {
         .unwrap();
     // Sizes still match; the rewritten object's ETag does not (the copy
     // was server-side, its ETag recorded).
-    cli()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["verify", "-n", &name])
-        .assert()
-        .code(9)
-        .stdout(predicate::str::contains("ETag"));
-    cli()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["verify", "-n", &name, "--deep"])
-        .assert()
-        .code(9)
-        .stdout(predicate::str::contains(format!(
-            "BAD  {name}: {}: checksum",
-            rel(&files[0].key)
-        )));
+    verify_finds_damage(&cfg, &name, &[], &["ETag".into()]);
+    verify_finds_damage(
+        &cfg,
+        &name,
+        &["--deep"],
+        &[format!("BAD  {name}: {}: checksum", rel(&files[0].key))],
+    );
 
     // One file truncated, one removed: plain verify names both.
     let data = ctx.backup_storage.read(&files[1].key).await.unwrap();
@@ -143,20 +133,18 @@ async fn rb_edited_dim_in_a_backup_without_checksums_is_damage() {
     st.write(&key, serde_json::to_vec(&full).unwrap())
         .await
         .unwrap();
-    cli()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["verify", "-n", &name])
-        .assert()
-        .code(9)
-        .stdout(predicate::str::contains(format!(
-            "meta/collection_meta.json: disagrees with full_meta.json on collection {}",
-            g.full_name()
-        )))
-        .stdout(predicate::str::contains(format!(
-            "is \"{was}\" here but \"{}\" there",
-            was + 1
-        )));
+    verify_finds_damage(
+        &cfg,
+        &name,
+        &[],
+        &[
+            format!(
+                "meta/collection_meta.json: disagrees with full_meta.json on collection {}",
+                g.full_name()
+            ),
+            format!("is \"{was}\" here but \"{}\" there", was + 1),
+        ],
+    );
     milvus_backup_core::delete::delete_backup(st, &name)
         .await
         .unwrap();
@@ -365,4 +353,19 @@ async fn restore_test_names_a_damaged_file_a_wrong_count_and_a_changed_row() {
     milvus_backup_core::delete::delete_backup(&storage, &name)
         .await
         .unwrap();
+}
+
+/// `verify -n NAME [extra]` exits 9 (damage) and its output holds each of
+/// `says`.
+fn verify_finds_damage(cfg: &std::path::Path, name: &str, extra: &[&str], says: &[String]) {
+    let mut out = cli()
+        .arg("--config")
+        .arg(cfg)
+        .args(["verify", "-n", name])
+        .args(extra)
+        .assert()
+        .code(9);
+    for s in says {
+        out = out.stdout(predicate::str::contains(s.as_str()));
+    }
 }

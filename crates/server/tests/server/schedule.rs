@@ -193,37 +193,30 @@ fn chromium() -> String {
 
 fn browse(url: &str, screenshot: &std::path::Path) -> String {
     let b = chromium();
-    let common = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-    ];
-    let shot = Command::new(&b)
-        .args(common)
-        .arg(format!("--screenshot={}", screenshot.display()))
-        .arg("--window-size=1280,1000")
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        shot.status.success(),
-        "chromium screenshot: {}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
-    let dom = Command::new(&b)
-        .args(common)
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .unwrap();
-    assert!(
-        dom.status.success(),
-        "chromium dump-dom: {}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    String::from_utf8_lossy(&dom.stdout).to_string()
+    // One headless run; its stdout, after asserting it succeeded.
+    let run = |what: &str, args: &[&str]| {
+        let out = Command::new(&b)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+            ])
+            .args(args)
+            .arg(url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "chromium {what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shot = format!("--screenshot={}", screenshot.display());
+    run("screenshot", &[&shot, "--window-size=1280,1000"]);
+    run("dump-dom", &["--dump-dom"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
