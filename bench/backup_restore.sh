@@ -4,7 +4,9 @@
 #   - backup into another bucket of the same S3 server (server-side copies)
 #     against `rclone copy` (server-side) of the same insert logs;
 #   - backup into a second S3 service (streamed) against
-#     `rclone copy --disable copy` between the same two services;
+#     `rclone copy --disable copy` between the same two services
+#     (each of the four $MILVUS_BACKUP_BENCH_ROUNDS times, default 3, ours and
+#     rclone's alternating; the medians of the wall times are compared);
 #   - peak RSS of each; an incremental backup of the unchanged collection
 #     against the full one; a --rate-limit run against its cap;
 #   - restore rows/s with the wall-time split (create, staging, import, load);
@@ -18,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sizes=("${@:-1.0}")
+rounds=${MILVUS_BACKUP_BENCH_ROUNDS:-3}
 export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_BENCH:-/tmp/milvus-backup-bench-perf}
 export MBT_PORT_BASE=${MBT_PORT_BASE:-24600}
 export MBT_SERVICES="A B"
@@ -93,20 +96,38 @@ for gib in "${sizes[@]}"; do
     rcl purge "s3:$MBT_BACKUP_BUCKET/rclone-bench" || true
     rcl purge "s3b:$MBT_BACKUP_BUCKET/rclone-bench" || true
 
-    echo "== backups"
-    timed "$work/full.json" "$work/full.rss" "$bin" --json --config "$work/other.yaml" create -n full -c bench_vectors -f
+    echo "== backups ($rounds rounds: ours and rclone alternate, medians reported)"
+    : >"$work/rounds.txt"
+    coll_id=""
+    for r in $(seq 1 "$rounds"); do
+        # Round 1's backups are kept (the incremental's base, the restore's source).
+        ss=full st=stream
+        [ "$r" = 1 ] || { ss=full$r; st=stream$r; }
+        t0=$(now)
+        timed "$work/ss$r.json" "$work/ss$r.rss" "$bin" --json --config "$work/other.yaml" create -n "$ss" -c bench_vectors -f
+        t1=$(now)
+        [ -n "$coll_id" ] || coll_id=$("$bin" --json --config "$work/other.yaml" get -n full | python3 -c 'import json,sys; print(json.load(sys.stdin)["collection_backups"][0]["collection_id"])')
+        rcl copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
+        t2=$(now)
+        rcl purge "s3:$MBT_BACKUP_BUCKET/rclone-bench" || true
+        timed "$work/st$r.json" "$work/st$r.rss" "$bin" --json --config "$work/stream.yaml" create -n "$st" -c bench_vectors -f
+        t3=$(now)
+        rcl copy --disable copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3b:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
+        t4=$(now)
+        rcl purge "s3b:$MBT_BACKUP_BUCKET/rclone-bench" || true
+        echo "$r $t0 $t1 $t2 $t3 $t4" >>"$work/rounds.txt"
+        # Extra rounds' copies go at once: at 5 GiB the disk holds few.
+        if [ "$r" != 1 ]; then
+            "$bin" -q --config "$work/other.yaml" delete -n "$ss" --yes
+            "$bin" -q --config "$work/stream.yaml" delete -n "$st" --yes
+        fi
+    done
+    for ext in json rss; do cp "$work/ss1.$ext" "$work/full.$ext" && cp "$work/st1.$ext" "$work/stream.$ext"; done
     timed "$work/incr.json" "$work/incr.rss" "$bin" --json --config "$work/other.yaml" create -n incr -c bench_vectors -f --incremental
-    timed "$work/stream.json" "$work/stream.rss" "$bin" --json --config "$work/stream.yaml" create -n stream -c bench_vectors -f
     mb=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["size_bytes"] / 1e6)' "$work/full.json")
     cap=$(python3 -c 'import sys; print(max(1, int(float(sys.argv[1]) / 15)))' "$mb") # ~15 s at the cap
     timed "$work/rate.json" "$work/rate.rss" "$bin" --json --config "$work/rate.yaml" create -n capped -c bench_vectors -f --rate-limit "$cap"
-
-    coll_id=$("$bin" --json --config "$work/other.yaml" get -n full | python3 -c 'import json,sys; print(json.load(sys.stdin)["collection_backups"][0]["collection_id"])')
-    t0=$(now)
-    rcl copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
-    t1=$(now)
-    rcl copy --disable copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3b:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
-    t2=$(now)
+    "$bin" -q --config "$work/rate.yaml" delete -n capped --yes
     rclone_mb=$(env -u AWS_CA_BUNDLE rclone size --json "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"] / 1e6)')
 
     echo "== restoring into Milvus B"
@@ -148,21 +169,28 @@ PY
     "$bin" --json --config "$work/catalog.yaml" get -n wide >/dev/null
     t7=$(now)
 
-    python3 - "$work" "$gib" "$rows" "$mb" "$rclone_mb" "$cap" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t6b" "$t7" <<'PY'
-import json, sys
+    python3 - "$work" "$gib" "$rows" "$mb" "$rclone_mb" "$cap" "$t3" "$t4" "$t5" "$t6" "$t6b" "$t7" <<'PY'
+import json, statistics, sys
 work, gib, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 mb, rclone_mb, cap = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-t0, t1, t2, t3, t4, t5, t6, t6b, t7 = map(float, sys.argv[7:16])
+t3, t4, t5, t6, t6b, t7 = map(float, sys.argv[7:13])
 st = {n: json.load(open(f"{work}/{n}.json")) for n in ["full", "incr", "stream", "rate", "restore"]}
 rss = {n: int(open(f"{work}/{n}.rss").read().split()[-1]) / 1024 for n in st}
 full, incr, stream, rate, rs = (st[n] for n in ["full", "incr", "stream", "rate", "restore"])
-ours_ss, ours_st = mb / full["duration_s"], mb / stream["duration_s"]
-rc_ss, rc_st = rclone_mb / (t1 - t0), rclone_mb / (t2 - t1)
-print(f"\n--- {gib} GiB: {mb:.0f} MB of binlogs in {full['files']} files, {rows:,} rows ---")
-print(f"another bucket, same S3 (server-side): ours {ours_ss:7.1f} MB/s ({full['duration_s']:.1f} s, peak RSS {rss['full']:.0f} MiB)"
-      f"  rclone copy {rc_ss:7.1f} MB/s ({t1 - t0:.1f} s)  ratio {ours_ss / rc_ss:.2f}x")
-print(f"second S3 service (streamed):          ours {ours_st:7.1f} MB/s ({stream['duration_s']:.1f} s, peak RSS {rss['stream']:.0f} MiB)"
-      f"  rclone --disable copy {rc_st:7.1f} MB/s ({t2 - t1:.1f} s)  ratio {ours_st / rc_st:.2f}x")
+# Wall times of each round (process start to exit, ours and rclone's alike); medians.
+rounds = [list(map(float, l.split()[1:])) for l in open(f"{work}/rounds.txt")]
+peak = lambda kind: max(int(open(f"{work}/{kind}{r}.rss").read().split()[-1]) / 1024 for r in range(1, len(rounds) + 1))
+med = lambda xs: statistics.median(xs)
+ss_s, rs_s = med([r[1] - r[0] for r in rounds]), med([r[2] - r[1] for r in rounds])
+st_s, rt_s = med([r[4] - r[3] for r in rounds]), med([r[5] - r[4] for r in rounds])
+ours_ss, ours_st = mb / ss_s, mb / st_s
+rc_ss, rc_st = rclone_mb / rs_s, rclone_mb / rt_s
+each = lambda i, j: "/".join(f"{r[j] - r[i]:.1f}" for r in rounds)
+print(f"\n--- {gib} GiB: {mb:.0f} MB of binlogs in {full['files']} files, {rows:,} rows; medians of {len(rounds)} rounds ---")
+print(f"another bucket, same S3 (server-side): ours {ours_ss:7.1f} MB/s ({ss_s:.1f} s of {each(0, 1)}, peak RSS {peak('ss'):.0f} MiB)"
+      f"  rclone copy {rc_ss:7.1f} MB/s ({rs_s:.1f} s of {each(1, 2)})  ratio {ours_ss / rc_ss:.2f}x")
+print(f"second S3 service (streamed):          ours {ours_st:7.1f} MB/s ({st_s:.1f} s of {each(3, 4)}, peak RSS {peak('st'):.0f} MiB)"
+      f"  rclone --disable copy {rc_st:7.1f} MB/s ({rt_s:.1f} s of {each(4, 5)})  ratio {ours_st / rc_st:.2f}x")
 print(f"incremental of unchanged data: {incr['duration_s']:.2f} s = {100 * incr['duration_s'] / full['duration_s']:.1f} % of full"
       f" ({incr['shared_files']} files shared, {incr['copied_bytes']} bytes copied, peak RSS {rss['incr']:.0f} MiB)")
 print(f"--rate-limit {cap} MB/s: {mb / rate['duration_s']:.1f} MB/s over the whole backup ({rate['duration_s']:.1f} s,"

@@ -1175,6 +1175,9 @@ async fn copy_phase(
             }
         }
     }
+    // Largest first: the last copies to finish are small ones, so the run
+    // does not end waiting on one big file while the others sit idle.
+    to_copy.sort_by(|a, b| b.1.size.cmp(&a.1.size));
     let total: u64 = to_copy.iter().map(|(_, f)| f.size).sum();
     events.phase(Phase::Copying {
         files: to_copy.len() as u64,
