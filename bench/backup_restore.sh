@@ -110,12 +110,13 @@ for gib in "${sizes[@]}"; do
         rcl copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
         t2=$(now)
         rcl purge "s3:$MBT_BACKUP_BUCKET/rclone-bench" || true
+        t2b=$(now)
         timed "$work/st$r.json" "$work/st$r.rss" "$bin" --json --config "$work/stream.yaml" create -n "$st" -c bench_vectors -f
         t3=$(now)
         rcl copy --disable copy "s3:$MBT_A_BUCKET/files/insert_log/$coll_id" "s3b:$MBT_BACKUP_BUCKET/rclone-bench/insert_log/$coll_id"
         t4=$(now)
         rcl purge "s3b:$MBT_BACKUP_BUCKET/rclone-bench" || true
-        echo "$r $t0 $t1 $t2 $t3 $t4" >>"$work/rounds.txt"
+        echo "$r $t0 $t1 $t2 $t2b $t3 $t4" >>"$work/rounds.txt"
         # Extra rounds' copies go at once: at 5 GiB the disk holds few.
         if [ "$r" != 1 ]; then
             "$bin" -q --config "$work/other.yaml" delete -n "$ss" --yes

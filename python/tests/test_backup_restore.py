@@ -10,7 +10,7 @@ import pytest
 from milvus_data import row
 from support import unique
 
-from milvus_backup import NotFound, TaskCancelled, TaskFailed, WaitTimeout
+from milvus_backup import Conflict, NotFound, TaskCancelled, TaskFailed, WaitTimeout
 
 
 def assert_restored(milvus, name: str, rows: int, sample=(0, 1, 499, 998)) -> None:
@@ -178,6 +178,11 @@ def test_cancel_stops_a_running_restore_and_drops_its_target(env, client, milvus
     with pytest.raises(TaskCancelled):
         client.wait(started.id)
     assert not milvus.exists(target)
+    # Only a failed or interrupted task resumes; a cancelled one is done with.
+    with pytest.raises(Conflict, match="only a failed or interrupted"):
+        client.resume(started.id)
+    with pytest.raises(NotFound):
+        client.resume("no_such_task")
 
 
 def test_dry_runs_return_the_plan_and_change_nothing(env, client, milvus, data):

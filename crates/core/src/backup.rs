@@ -38,7 +38,7 @@ use crate::milvus::{segment_state, Milvus};
 use crate::naming::{default_backup_name, validate_backup_name};
 use crate::sample::{self, Sample};
 use crate::selection::{CollectionRef, Selection};
-use crate::storage::{layout, Check, ObjectInfo};
+use crate::storage::{layout, Check, ObjectInfo, Route};
 use crate::tuning::Tuning;
 use crate::{cancellable, CancellationToken};
 
@@ -1379,13 +1379,12 @@ async fn copy_all(
         plan.tuning.rate_limit_mb_s as f64,
     );
     let plain = plan.encoder.encoding().is_plain();
-    let server_side = plain && ctx.milvus_storage.server_side_to(&ctx.backup_storage);
     futures::stream::iter(files.iter().map(|(collection, f)| {
         let target = format!("{backup_dir}{}", f.target);
-        // A piped copy buffers nothing: only other streamed copies take
-        // from the memory budget.
-        let piped = plain && ctx.milvus_storage.pipes_to(&ctx.backup_storage, f.size);
-        let buffered = !server_side && !piped;
+        // Server-side and piped copies buffer nothing: only the others
+        // (and every encoded copy) take from the memory budget.
+        let buffered = !plain
+            || ctx.milvus_storage.route_to(&ctx.backup_storage, f.size) == Route::Buffered;
         async move {
             let entry = engine
                 .run(f.size, buffered, || {

@@ -8,7 +8,7 @@
 //! files are removed with [`catalog::remove`], completion marks first. An
 //! interruption at any point leaves every backup readable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -101,6 +101,7 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
 }
 
 /// Deletes the planned backups, one at a time; a cancel stops between two.
+/// The other backups' manifests are read once for all of them.
 pub async fn execute(
     storage: &Storage,
     plan: &DeletePlan,
@@ -108,6 +109,7 @@ pub async fn execute(
     cancel: &CancellationToken,
 ) -> Result<DeleteStats> {
     let mut stats = DeleteStats::default();
+    let mut others = None;
     for name in &plan.backups {
         if cancel.is_cancelled() {
             return Err(Error::cancelled().during("delete"));
@@ -116,7 +118,14 @@ pub async fn execute(
             backup: name.clone(),
             retention: plan.retention,
         });
-        stats.objects += cancellable(cancel, delete_backup(storage, name))
+        let one = async {
+            if others.is_none() {
+                others = Some(Manifests::read(storage).await?);
+            }
+            let others = others.as_mut().expect("read above");
+            delete_with(storage, name, others).await
+        };
+        stats.objects += cancellable(cancel, one)
             .await
             .map_err(|e| e.during("delete").at("backup", name))?;
         stats.deleted.push(name.clone());
@@ -138,34 +147,43 @@ pub async fn delete(
 /// Deletes one backup, complete or not (no plan, no events); returns the
 /// number of objects removed.
 pub async fn delete_backup(storage: &Storage, name: &str) -> Result<u64> {
+    delete_with(storage, name, &mut Manifests::read(storage).await?).await
+}
+
+async fn delete_with(storage: &Storage, name: &str, others: &mut Manifests) -> Result<u64> {
     if !storage.has_objects(&layout::backup_dir(name)).await? {
         return Err(catalog::not_found(storage, name));
     }
-    rehome_shared_files(storage, name).await?;
-    catalog::remove(storage, name).await
+    rehome_shared_files(storage, name, others).await?;
+    let removed = catalog::remove(storage, name).await?;
+    others.0.remove(name);
+    Ok(removed)
 }
 
-/// Every backup folder name but `except`, with its manifest if it has one.
-async fn manifests(storage: &Storage, except: &str) -> Result<Vec<(String, Manifest)>> {
-    let names: Vec<String> = catalog::names(storage)
-        .await?
-        .into_iter()
-        .filter(|n| n != except)
-        .collect();
-    let found = futures::stream::iter(names.into_iter().map(|n| async move {
-        catalog::manifest(storage, &n)
-            .await
-            .map(|m| m.map(|m| (n, m)))
-    }))
-    .buffer_unordered(REHOME_PARALLELISM)
-    .collect::<Vec<_>>()
-    .await;
-    Ok(found
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect())
+/// The manifest of every backup that has one, by name; kept up to date as
+/// a delete rewrites and removes them.
+struct Manifests(BTreeMap<String, Manifest>);
+
+impl Manifests {
+    async fn read(storage: &Storage) -> Result<Manifests> {
+        let names = catalog::names(storage).await?;
+        let found = futures::stream::iter(names.into_iter().map(|n| async move {
+            catalog::manifest(storage, &n)
+                .await
+                .map(|m| m.map(|m| (n, m)))
+        }))
+        .buffer_unordered(REHOME_PARALLELISM)
+        .collect::<Vec<_>>()
+        .await;
+        Ok(Manifests(
+            found
+                .into_iter()
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect(),
+        ))
+    }
 }
 
 /// Manifests read, and shared files copied, at once.
@@ -175,11 +193,12 @@ const REHOME_PARALLELISM: usize = 16;
 /// share from it into the oldest of them, and points every reference
 /// there. Copies first, manifests second: an interruption at any point
 /// leaves every backup readable.
-async fn rehome_shared_files(storage: &Storage, name: &str) -> Result<()> {
-    let mut referrers: Vec<(String, Manifest)> = manifests(storage, name)
-        .await?
-        .into_iter()
-        .filter(|(_, m)| m.referenced_backups().contains(name))
+async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifests) -> Result<()> {
+    let mut referrers: Vec<(String, Manifest)> = others
+        .0
+        .iter()
+        .filter(|(n, m)| *n != name && m.referenced_backups().contains(name))
+        .map(|(n, m)| (n.clone(), m.clone()))
         .collect();
     if referrers.is_empty() {
         return Ok(());
@@ -219,6 +238,7 @@ async fn rehome_shared_files(storage: &Storage, name: &str) -> Result<()> {
             .write(&layout::backup_meta_file(&backup, layout::MANIFEST), bytes)
             .await?;
         record_manifest_checksum(storage, &backup, sha).await?;
+        others.0.insert(backup, m);
     }
     Ok(())
 }

@@ -99,6 +99,22 @@ envelope!(
 );
 envelope!(
     msg,
+    /// Each policy of `backup_strategy`: its schedule, next and last runs,
+    /// and whether this server holds the lease that starts them.
+    ScheduleResponse,
+    crate::scheduler::ScheduleStatus
+);
+envelope!(
+    msg,
+    /// Health of the backup strategy: `status` (ok, warning, critical),
+    /// per collection the newest backup, its age against the RPO and its
+    /// verification; damaged backups, the secondary's lag, failed runs and
+    /// `messages` (what `milvus-backup status --json` prints).
+    StrategyHealthResponse,
+    serde_json::Value
+);
+envelope!(
+    msg,
     /// The probe of Milvus and both storages.
     CheckResponse,
     CheckResult

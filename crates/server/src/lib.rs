@@ -79,12 +79,16 @@ pub const DEFAULT_PORT: u16 = 8080;
         guide::delete,
         guide::status,
         guide::verify,
+        scheduler::schedule,
+        scheduler::run_now,
+        scheduler::health,
     ),
     components(schemas(api::ErrorResponse, api::GuideErrorResponse)),
     tags(
         (name = "backup", description = "Create, list, get, delete and verify backups"),
         (name = "restore", description = "Restore backups into Milvus"),
         (name = "tasks", description = "Tasks, health and metrics"),
+        (name = "schedule", description = "The backup_strategy's schedules and health: present when the config has a backup_strategy"),
         (name = "guide", description = "The user guide's API: create, list, get, restore, delete, status and verify under /api/v1/backup/, in the envelope `{requestId, code, message, data}`"),
     ),
     modifiers(&Security)

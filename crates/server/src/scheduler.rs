@@ -31,13 +31,13 @@ use milvus_backup_core::{CancellationToken, Context, Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::routes::{ok, Rid, Shared};
+use crate::routes::{ok, ErrorResponses, Rid, Shared};
 use crate::tasks::{boxed, TaskKind, TaskManager, TaskRecord, TaskState};
 
 /// How often health is recomputed (at most).
 const HEALTH_EVERY: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PolicyStatus {
     pub policy: &'static str,
     pub schedule: String,
@@ -46,14 +46,17 @@ pub struct PolicyStatus {
     pub retention: Option<u32>,
     /// The task of the run going now.
     pub running: Option<String>,
+    /// `{policy, name, task_id, trigger, started_at, ended_at, outcome, message}`.
+    #[schema(value_type = Option<Object>)]
     pub last_run: Option<RunInfo>,
+    #[schema(value_type = Option<Object>)]
     pub last_success: Option<RunInfo>,
     pub runs: u64,
     pub failed: u64,
     pub skipped: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScheduleStatus {
     /// This server starts the runs (it holds the lease).
     pub leader: bool,
@@ -627,6 +630,8 @@ fn not_configured() -> ApiError {
 }
 
 /// `GET /api/v1/schedule`: each policy's last run, next run and outcome.
+#[utoipa::path(get, path = "/api/v1/schedule", tag = "schedule",
+    responses((status = 200, description = "Success", body = crate::api::ScheduleResponse), ErrorResponses))]
 pub async fn schedule(
     State(s): State<Shared>,
     rid: Rid,
@@ -635,12 +640,17 @@ pub async fn schedule(
     Ok(ok(&rid, sched.status()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunNowQuery {
+    /// `full`, `incremental` or `verification`.
     policy: String,
 }
 
-/// `POST /api/v1/schedule/run_now?policy=full|incremental|verification`.
+/// `POST /api/v1/schedule/run_now?policy=full|incremental|verification`:
+/// starts one run now, as a task (see `/api/v1/tasks`).
+#[utoipa::path(post, path = "/api/v1/schedule/run_now", tag = "schedule", params(RunNowQuery),
+    responses((status = 200, description = "The run's task", body = crate::api::CancelResponse), ErrorResponses))]
 pub async fn run_now(
     State(s): State<Shared>,
     rid: Rid,
@@ -655,7 +665,10 @@ pub async fn run_now(
     Ok(ok(&rid, crate::api::TaskSummary::of(&r)))
 }
 
-/// `GET /api/v1/health`: RPO, verification, secondary lag, failed runs.
+/// `GET /api/v1/health`: RPO, verification, secondary lag, failed runs
+/// (what `milvus-backup status --json` prints).
+#[utoipa::path(get, path = "/api/v1/health", tag = "schedule",
+    responses((status = 200, description = "Success", body = crate::api::StrategyHealthResponse), ErrorResponses))]
 pub async fn health(State(s): State<Shared>, rid: Rid) -> std::result::Result<Response, ApiError> {
     let sched = s.scheduler.as_ref().ok_or_else(not_configured)?;
     let report = sched.refresh_health().await.ok_or_else(|| {

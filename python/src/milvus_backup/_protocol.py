@@ -529,6 +529,16 @@ def cancel(session: Session, task_id: str) -> Op:
     return TaskStatus.from_task(data.get("kind") or "create", data)
 
 
+def resume(session: Session, task_id: str) -> Op:
+    yield from ensure_milvus(session)
+    answer = yield Request("POST", "/resume", params={"id": task_id})
+    data = answer.data or {}
+    kind = data.get("kind") or session.task_kinds.get(task_id) or "create"
+    status = TaskStatus.from_task(kind, data)
+    session.task_kinds[status.id] = kind
+    return status
+
+
 def check(session: Session) -> Op:
     answer = yield Request("GET", "/check")
     return check_report(answer.data or {})

@@ -164,6 +164,10 @@ class AsyncBackupClient:
         """See :meth:`BackupClient.cancel`."""
         return await self._run(p.cancel(self._session, id))
 
+    async def resume(self, id: str) -> TaskStatus:
+        """See :meth:`BackupClient.resume`."""
+        return await self._run(p.resume(self._session, id))
+
     async def check(self) -> CheckReport:
         """See :meth:`BackupClient.check`."""
         return await self._run(p.check(self._session))

@@ -302,6 +302,15 @@ class BackupClient:
         the collection it was filling. Conflict when it already ended."""
         return self._run(p.cancel(self._session, id))
 
+    def resume(self, id: str) -> TaskStatus:
+        """Continues a create or restore task that failed or was interrupted
+        (its server stopped) as a new task, with the options it recorded: a
+        create keeps the files the first run stored, a restore skips the
+        segments it imported. Returns the new task's status at once (its
+        ``id`` is new: :meth:`wait` on it). Conflict when the task did not
+        fail, NotFound for an unknown id."""
+        return self._run(p.resume(self._session, id))
+
     def check(self) -> CheckReport:
         """The server's probe of its Milvus and both storages, step by step
         (never raises for failed steps: see ``passed``). Does not compare

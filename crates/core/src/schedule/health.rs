@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use super::state::{RunInfo, ScheduleState};
 use super::strategy::Strategy;
-use super::verification;
 use crate::catalog::{self, BackupListing, BackupState};
 use crate::error::Result;
 use crate::replicate;
@@ -92,9 +91,11 @@ pub async fn report(
     state: &ScheduleState,
 ) -> Result<HealthReport> {
     let now = chrono::Utc::now().timestamp_millis() as u64;
-    let rows = catalog::list(primary).await?;
-    let complete: Vec<&BackupListing> = rows
+    // The verdicts come with the listing (the catalog index): no read per backup.
+    let listed = catalog::list_with_verdicts(primary).await?;
+    let complete: Vec<&BackupListing> = listed
         .iter()
+        .map(|(r, _)| r)
         .filter(|r| r.state == BackupState::Complete)
         .collect();
     let rpo_s = strategy.rpo.map(|d| d.as_secs());
@@ -124,14 +125,15 @@ pub async fn report(
     let mut last_verification_at = None;
     let mut damaged = Vec::new();
     let mut records = BTreeMap::new();
-    for r in &complete {
-        if let Some(rec) = verification::read(primary, &r.name).await? {
-            last_verification_at = last_verification_at.max(Some(rec.last_verified_at));
-            if !rec.verified_ok {
-                damaged.push(format!("primary:{}", r.name));
-            }
-            records.insert(r.name.clone(), rec);
+    for (r, rec) in &listed {
+        let Some(rec) = rec.as_ref().filter(|_| r.state == BackupState::Complete) else {
+            continue;
+        };
+        last_verification_at = last_verification_at.max(Some(rec.last_verified_at));
+        if !rec.verified_ok {
+            damaged.push(format!("primary:{}", r.name));
         }
+        records.insert(r.name.clone(), rec);
     }
     for (collection, last) in newest {
         let age_s = last.map(|b| now.saturating_sub(b.backup_timestamp) / 1000);
@@ -251,13 +253,11 @@ async fn secondary_health(
         }
         Err(e) => h.error = Some(e.to_string()),
     }
-    if let Ok(rows) = catalog::list(to).await {
-        for r in rows.iter().filter(|r| r.state == BackupState::Complete) {
+    if let Ok(rows) = catalog::list_with_verdicts(to).await {
+        for (r, rec) in rows.iter().filter(|(r, _)| r.state == BackupState::Complete) {
             h.backups += 1;
-            if let Ok(Some(rec)) = verification::read(to, &r.name).await {
-                if !rec.verified_ok {
-                    damaged.push(format!("secondary:{}", r.name));
-                }
+            if rec.as_ref().is_some_and(|rec| !rec.verified_ok) {
+                damaged.push(format!("secondary:{}", r.name));
             }
         }
     }

@@ -286,6 +286,19 @@ const CHUNK: usize = crate::copy_engine::STREAM_CHUNK as usize;
 /// in multipart chunks.
 const PIPE_MAX: u64 = 1 << 30;
 
+/// How a listed object is copied between two storages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// By the storage service, nothing through the tool.
+    ServerSide,
+    /// Through the tool as one upload whose body is the download as it
+    /// arrives: nothing is buffered ([`Storage::pipe_to`]).
+    Piped,
+    /// Through the tool in chunks: read ahead and multipart parts are
+    /// buffered (the copy engine's memory budget bounds them).
+    Buffered,
+}
+
 /// Context field of the error of a server-side copy whose source no longer
 /// had the ETag it was listed with.
 pub const SOURCE_CHANGED: &str = "source_changed";
@@ -731,10 +744,9 @@ impl Storage {
         dst: &Storage,
         dst_key: &str,
     ) -> Result<CopyOutcome> {
-        if let (Some(copier), Some(listed)) = (&self.copier, listed) {
-            if self.server_side_to(dst) {
-                return self.signed_copy(copier, listed, dst, dst_key).await;
-            }
+        let route = listed.map(|l| (l, self.route_to(dst, l.size)));
+        if let (Some(copier), Some((listed, Route::ServerSide))) = (&self.copier, route) {
+            return self.signed_copy(copier, listed, dst, dst_key).await;
         }
         if self.same_bucket_as(dst) {
             let meta = self
@@ -754,18 +766,23 @@ impl Storage {
                 check: Check::Size,
             });
         }
-        if let Some(listed) = listed.filter(|l| self.pipes_to(dst, l.size)) {
+        if let Some((listed, Route::Piped)) = route {
             return self.pipe_to(listed, dst, dst_key).await;
         }
         self.stream_sized(src, listed.map(|l| l.size), dst, dst_key)
             .await
     }
 
-    /// Whether a listed object of `size` bytes is copied into `dst` by
-    /// [`Storage::pipe_to`]: an S3 target that takes a signed upload of
-    /// ours, the object small enough for one `PutObject`.
-    pub fn pipes_to(&self, dst: &Storage, size: u64) -> bool {
-        dst.copier.is_some() && size > 0 && size <= PIPE_MAX
+    /// How [`Storage::copy_listed`] copies an object of `size` bytes into
+    /// `dst`; decided here once, for the copy and for the memory budget.
+    pub fn route_to(&self, dst: &Storage, size: u64) -> Route {
+        if self.server_side_to(dst) {
+            Route::ServerSide
+        } else if dst.copier.is_some() && size > 0 && size <= PIPE_MAX {
+            Route::Piped
+        } else {
+            Route::Buffered
+        }
     }
 
     /// Streams a listed object into an S3 target as one `PutObject` whose
@@ -774,7 +791,7 @@ impl Storage {
     /// buffered, and the SHA-256 is computed on the way.
     async fn pipe_to(&self, src: &ObjectInfo, dst: &Storage, dst_key: &str) -> Result<CopyOutcome> {
         use futures::TryStreamExt;
-        let copier = dst.copier.as_ref().expect("pipes_to");
+        let copier = dst.copier.as_ref().expect("Route::Piped");
         let tally = Tally::default();
         let stream = self
             .op

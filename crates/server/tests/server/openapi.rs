@@ -55,6 +55,9 @@ fn every_route_is_documented_with_the_envelope() {
         ("/api/v1/backup/delete", "delete"),
         ("/api/v1/backup/status", "get"),
         ("/api/v1/backup/verify", "post"),
+        ("/api/v1/schedule", "get"),
+        ("/api/v1/schedule/run_now", "post"),
+        ("/api/v1/health", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
