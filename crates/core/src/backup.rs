@@ -1177,7 +1177,7 @@ async fn copy_phase(
     }
     // Largest first: the last copies to finish are small ones, so the run
     // does not end waiting on one big file while the others sit idle.
-    to_copy.sort_by(|a, b| b.1.size.cmp(&a.1.size));
+    to_copy.sort_by_key(|(_, f)| std::cmp::Reverse(f.size));
     let total: u64 = to_copy.iter().map(|(_, f)| f.size).sum();
     events.phase(Phase::Copying {
         files: to_copy.len() as u64,
@@ -1383,8 +1383,8 @@ async fn copy_all(
         let target = format!("{backup_dir}{}", f.target);
         // Server-side and piped copies buffer nothing: only the others
         // (and every encoded copy) take from the memory budget.
-        let buffered = !plain
-            || ctx.milvus_storage.route_to(&ctx.backup_storage, f.size) == Route::Buffered;
+        let buffered =
+            !plain || ctx.milvus_storage.route_to(&ctx.backup_storage, f.size) == Route::Buffered;
         async move {
             let entry = engine
                 .run(f.size, buffered, || {

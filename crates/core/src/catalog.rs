@@ -301,6 +301,17 @@ pub(crate) async fn listing_sealed(storage: &Storage, name: &str) -> Result<(Bac
     Ok((incomplete(name), false))
 }
 
+/// A listing row of `state` taken at `ms` (tests of the policies that pick
+/// backups by age).
+#[cfg(test)]
+pub(crate) fn listed_at(name: &str, ms: u64, state: BackupState) -> BackupListing {
+    BackupListing {
+        state,
+        backup_timestamp: ms,
+        ..incomplete(name)
+    }
+}
+
 pub(crate) fn incomplete(name: &str) -> BackupListing {
     BackupListing {
         name: name.to_string(),

@@ -335,7 +335,6 @@ fn bad_age(text: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::incomplete;
 
     #[test]
     fn ages_parse() {
@@ -348,11 +347,7 @@ mod tests {
     }
 
     fn backup(name: &str, days_old: u64, state: BackupState) -> BackupListing {
-        BackupListing {
-            state,
-            backup_timestamp: NOW - days_old * 86_400_000,
-            ..incomplete(name)
-        }
+        catalog::listed_at(name, NOW - days_old * 86_400_000, state)
     }
 
     const NOW: u64 = 1_800_000_000_000;

@@ -254,7 +254,10 @@ async fn secondary_health(
         Err(e) => h.error = Some(e.to_string()),
     }
     if let Ok(rows) = catalog::list_with_verdicts(to).await {
-        for (r, rec) in rows.iter().filter(|(r, _)| r.state == BackupState::Complete) {
+        for (r, rec) in rows
+            .iter()
+            .filter(|(r, _)| r.state == BackupState::Complete)
+        {
             h.backups += 1;
             if rec.as_ref().is_some_and(|rec| !rec.verified_ok) {
                 damaged.push(format!("secondary:{}", r.name));

@@ -334,11 +334,7 @@ mod tests {
     use super::*;
 
     fn row(name: &str, minute: u64, state: BackupState) -> BackupListing {
-        BackupListing {
-            state,
-            backup_timestamp: 1_800_000_000_000 + minute * 60_000,
-            ..catalog::incomplete(name)
-        }
+        catalog::listed_at(name, 1_800_000_000_000 + minute * 60_000, state)
     }
 
     #[test]
