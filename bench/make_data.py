@@ -1,7 +1,10 @@
 """Creates the benchmark collection: int64 primary keys and 256-dim float
 vectors, enough rows for the requested size of binlogs, flushed.
 
-    make_data.py --host H --port P --gib 1.0 [--name bench_vectors]
+    make_data.py --host H --port P --gib 1.0 [--name bench_vectors] [--reuse]
+
+--reuse keeps a collection of that name that already has the rows (a
+kept bench run measured again without inserting gigabytes anew).
 
 Prints {"name", "rows", "seconds"} as JSON.
 """
@@ -23,16 +26,20 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--gib", type=float, default=1.0)
     p.add_argument("--name", default="bench_vectors")
+    p.add_argument("--reuse", action="store_true")
     a = p.parse_args()
     connections.connect(host=a.host, port=a.port, timeout=60)
+    rows = int(a.gib * (1 << 30) / (DIM * 4 + 8 + 16))
     if utility.has_collection(a.name):
+        if a.reuse and Collection(a.name).num_entities == rows:
+            print(json.dumps({"name": a.name, "rows": rows, "seconds": 0, "reused": True}))
+            return
         utility.drop_collection(a.name)
     schema = CollectionSchema([
         FieldSchema("id", DataType.INT64, is_primary=True),
         FieldSchema("vec", DataType.FLOAT_VECTOR, dim=DIM),
     ])
     coll = Collection(a.name, schema, shards_num=1)
-    rows = int(a.gib * (1 << 30) / (DIM * 4 + 8 + 16))
     rng = np.random.default_rng(7)
     t0 = time.monotonic()
     for start in range(0, rows, BATCH):
