@@ -82,8 +82,8 @@ timed() { # timed OUT_JSON RSS_FILE CMD... : JSON stats on stdout, peak RSS (KiB
 }
 clean() {
     for c in other stream rate; do "$bin" -q --config "$work/$c.yaml" delete --all --yes >/dev/null 2>&1 || true; done
-    # The 1,000 catalog backups go by prefix: `delete` of each reads every
-    # other backup's manifest (shared files), 1,000,000 reads in all.
+    # The 1,000 catalog backups are copies of one backup's meta files that
+    # all name it: they go by prefix.
     rcl purge "s3:$MBT_BACKUP_BUCKET/bench-catalog" || true
 }
 

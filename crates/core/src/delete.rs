@@ -382,6 +382,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_run_deletes_a_chain_of_bases_and_the_last_backup_stays_whole() {
+        use crate::backup::{create, BackupOptions};
+        use crate::events::Collect;
+        use crate::verify::{verify, VerifyOptions};
+        let kit = crate::testkit::Kit::new();
+        kit.milvus.add_collection("docs", &[5, 7], 1, 100).await;
+        let none = CancellationToken::new();
+        kit.create_backup("base").await;
+        for (name, base) in [("inc1", "base"), ("inc2", "inc1")] {
+            let opts = BackupOptions {
+                name: Some(name.into()),
+                base_backup: Some(base.into()),
+                ..Default::default()
+            };
+            create(&kit.ctx, &opts, &Collect::default(), &none)
+                .await
+                .unwrap();
+        }
+        let storage = &kit.ctx.backup_storage;
+        // The manifests are read once: the second delete must see what the
+        // first one rewrote (inc1 became the heir of base's files).
+        let both = DeleteOptions {
+            target: DeleteTarget::Names(vec!["base".into(), "inc1".into()]),
+            keep: Vec::new(),
+        };
+        let stats = delete(storage, &both, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.deleted, ["base", "inc1"]);
+        assert_eq!(catalog::names(storage).await.unwrap(), ["inc2"]);
+        let m = catalog::manifest(storage, "inc2").await.unwrap().unwrap();
+        assert!(m.files.iter().all(|f| f.stored_in.is_none()), "{m:?}");
+        let opts = VerifyOptions {
+            backups: vec!["inc2".into()],
+            deep: true,
+            restore_test: false,
+            tuning: None,
+        };
+        let reports = verify(&kit.ctx, &opts, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert!(reports[0].problems.is_empty(), "{:?}", reports[0].problems);
+        assert!(reports[0].files > 0);
+    }
+
+    #[tokio::test]
     async fn deletes_named_backups_and_refuses_unknown_ones() {
         use crate::events::Collect;
         let kit = crate::testkit::Kit::new();
