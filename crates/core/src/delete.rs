@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::catalog::{self, BackupListing, BackupState};
 use crate::config::BackupConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, EventSink, Phase};
 use crate::format::Manifest;
 use crate::naming::validate_backup_name;
@@ -156,33 +156,68 @@ async fn delete_with(storage: &Storage, name: &str, others: &mut Manifests) -> R
     }
     rehome_shared_files(storage, name, others).await?;
     let removed = catalog::remove(storage, name).await?;
-    others.0.remove(name);
+    others.forget(name);
     Ok(removed)
 }
 
 /// The manifest of every backup that has one, by name; kept up to date as
-/// a delete rewrites and removes them.
-struct Manifests(BTreeMap<String, Manifest>);
+/// a delete rewrites and removes them. Damaged manifests are kept as their
+/// error: one blocks the delete of any other backup (it may share files
+/// from it), not of itself.
+#[derive(Default)]
+struct Manifests {
+    read: BTreeMap<String, Manifest>,
+    damaged: BTreeMap<String, String>,
+}
 
 impl Manifests {
     async fn read(storage: &Storage) -> Result<Manifests> {
         let names = catalog::names(storage).await?;
         let found = futures::stream::iter(names.into_iter().map(|n| async move {
-            catalog::manifest(storage, &n)
-                .await
-                .map(|m| m.map(|m| (n, m)))
+            let m = catalog::manifest(storage, &n).await;
+            (n, m)
         }))
         .buffer_unordered(REHOME_PARALLELISM)
         .collect::<Vec<_>>()
         .await;
-        Ok(Manifests(
-            found
-                .into_iter()
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .flatten()
-                .collect(),
-        ))
+        let mut out = Manifests::default();
+        for (name, m) in found {
+            match m {
+                Ok(Some(m)) => {
+                    out.read.insert(name, m);
+                }
+                Ok(None) => {}
+                Err(e) if e.kind() == ErrorKind::Corrupt => {
+                    out.damaged.insert(name, e.message().to_string());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The manifests that name `victim` as holding some of their files;
+    /// an error when another backup's manifest is damaged.
+    fn referring_to(&self, victim: &str) -> Result<Vec<(String, Manifest)>> {
+        if let Some(msg) = self
+            .damaged
+            .iter()
+            .find(|(n, _)| *n != victim)
+            .map(|(_, m)| m)
+        {
+            return Err(Error::corrupt(msg.clone()));
+        }
+        Ok(self
+            .read
+            .iter()
+            .filter(|(n, m)| *n != victim && m.referenced_backups().contains(victim))
+            .map(|(n, m)| (n.clone(), m.clone()))
+            .collect())
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.read.remove(name);
+        self.damaged.remove(name);
     }
 }
 
@@ -194,12 +229,7 @@ const REHOME_PARALLELISM: usize = 16;
 /// there. Copies first, manifests second: an interruption at any point
 /// leaves every backup readable.
 async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifests) -> Result<()> {
-    let mut referrers: Vec<(String, Manifest)> = others
-        .0
-        .iter()
-        .filter(|(n, m)| *n != name && m.referenced_backups().contains(name))
-        .map(|(n, m)| (n.clone(), m.clone()))
-        .collect();
+    let mut referrers = others.referring_to(name)?;
     if referrers.is_empty() {
         return Ok(());
     }
@@ -238,7 +268,7 @@ async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifes
             .write(&layout::backup_meta_file(&backup, layout::MANIFEST), bytes)
             .await?;
         record_manifest_checksum(storage, &backup, sha).await?;
-        others.0.insert(backup, m);
+        others.read.insert(backup, m);
     }
     Ok(())
 }
