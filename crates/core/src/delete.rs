@@ -101,7 +101,8 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
 }
 
 /// Deletes the planned backups, one at a time; a cancel stops between two.
-/// The other backups' manifests are read once for all of them.
+/// The other backups' manifests are read once for all of them (and those
+/// of backups that appear meanwhile, before each delete).
 pub async fn execute(
     storage: &Storage,
     plan: &DeletePlan,
@@ -109,7 +110,7 @@ pub async fn execute(
     cancel: &CancellationToken,
 ) -> Result<DeleteStats> {
     let mut stats = DeleteStats::default();
-    let mut others = None;
+    let mut others = Manifests::default();
     for name in &plan.backups {
         if cancel.is_cancelled() {
             return Err(Error::cancelled().during("delete"));
@@ -119,11 +120,8 @@ pub async fn execute(
             retention: plan.retention,
         });
         let one = async {
-            if others.is_none() {
-                others = Some(Manifests::read(storage).await?);
-            }
-            let others = others.as_mut().expect("read above");
-            delete_with(storage, name, others).await
+            others.refresh(storage).await?;
+            delete_with(storage, name, &mut others).await
         };
         stats.objects += cancellable(cancel, one)
             .await
@@ -147,7 +145,9 @@ pub async fn delete(
 /// Deletes one backup, complete or not (no plan, no events); returns the
 /// number of objects removed.
 pub async fn delete_backup(storage: &Storage, name: &str) -> Result<u64> {
-    delete_with(storage, name, &mut Manifests::read(storage).await?).await
+    let mut others = Manifests::default();
+    others.refresh(storage).await?;
+    delete_with(storage, name, &mut others).await
 }
 
 async fn delete_with(storage: &Storage, name: &str, others: &mut Manifests) -> Result<u64> {
@@ -171,29 +171,35 @@ struct Manifests {
 }
 
 impl Manifests {
-    async fn read(storage: &Storage) -> Result<Manifests> {
-        let names = catalog::names(storage).await?;
-        let found = futures::stream::iter(names.into_iter().map(|n| async move {
+    /// Reads the manifests of the backups not read yet (all, the first
+    /// time), and forgets those gone.
+    async fn refresh(&mut self, storage: &Storage) -> Result<()> {
+        let names: BTreeSet<String> = catalog::names(storage).await?.into_iter().collect();
+        self.read.retain(|n, _| names.contains(n));
+        self.damaged.retain(|n, _| names.contains(n));
+        let new = names
+            .into_iter()
+            .filter(|n| !self.read.contains_key(n) && !self.damaged.contains_key(n));
+        let found = futures::stream::iter(new.map(|n| async move {
             let m = catalog::manifest(storage, &n).await;
             (n, m)
         }))
         .buffer_unordered(REHOME_PARALLELISM)
         .collect::<Vec<_>>()
         .await;
-        let mut out = Manifests::default();
         for (name, m) in found {
             match m {
                 Ok(Some(m)) => {
-                    out.read.insert(name, m);
+                    self.read.insert(name, m);
                 }
                 Ok(None) => {}
                 Err(e) if e.kind() == ErrorKind::Corrupt => {
-                    out.damaged.insert(name, e.message().to_string());
+                    self.damaged.insert(name, e.message().to_string());
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The manifests that name `victim` as holding some of their files;
