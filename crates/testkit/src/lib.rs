@@ -7,7 +7,7 @@ pub mod fault;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockWriteGuard};
 
 use milvus_backup_core::config::{Config, LoadOptions};
 use milvus_backup_core::Context;
@@ -221,8 +221,23 @@ pub fn gen_prefix() -> String {
     std::env::var("MBT_GEN_PREFIX").unwrap_or_else(|_| "sys_".into())
 }
 
+/// Turns on the generated collections the tests read. A logical export or
+/// backup may load a collection and release it again, which must not
+/// happen while a dump reads it: dumps and describes ([`gen_data`]) take this
+/// lock shared, and a test takes it alone ([`source_release_turn`]) around
+/// a run that may load and release.
+static SOURCE_TURNS: RwLock<()> = RwLock::new(());
+
+/// Held around a CLI run that may load and release a generated collection
+/// (`export`, `create --format`); no dump runs meanwhile.
+pub fn source_release_turn() -> RwLockWriteGuard<'static, ()> {
+    SOURCE_TURNS.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs a `scripts/gen_data.py` subcommand against instance `inst`.
 pub fn gen_data(inst: &str, args: &[&str]) -> String {
+    let _turn = matches!(args.first(), Some(&"dump" | &"describe"))
+        .then(|| SOURCE_TURNS.read().unwrap_or_else(|e| e.into_inner()));
     let python = if var(&format!("MBT_{inst}_VERSION")).starts_with("2.2") {
         var("MBT_PY_22")
     } else {

@@ -11,7 +11,7 @@ use crate::env::{
 };
 use milvus_backup_core::storage::layout;
 
-use crate::logical_backup::{assert_restored, backup, delete, target_name, SOURCE_READS};
+use crate::logical_backup::{assert_restored, backup, delete, target_name};
 
 /// `restore --import-mode bulk` of `g` from backup `name` into `to` (its
 /// full config) under a new name: checks the output, compares the rows
@@ -160,7 +160,7 @@ fn bulk_restore_refuses_physical_backups_missing_storage_and_unreadable_fields_a
     let (_d, cfg) = config_file(&config_yaml("A", &root));
     let physical = unique("bkphys").replace('-', "_");
     {
-        let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
+        let _turn = crate::env::source_release_turn();
         cli()
             .arg("--config")
             .arg(&cfg)

@@ -12,12 +12,8 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::env::{
     assert_same_collection, assert_same_rows, cli, config_file, config_yaml, drop_collection, dump,
-    generated, pick, unique, var, Generated,
+    generated, pick, source_release_turn, unique, var, Generated,
 };
-
-/// Source reads (exports, which may load and release a collection, and
-/// dumps) take turns, so that one never releases what another reads.
-static SOURCE_READS: Mutex<()> = Mutex::new(());
 
 fn config_for(inst: &str) -> (tempfile::TempDir, PathBuf) {
     config_file(&config_yaml(inst, "unused"))
@@ -52,7 +48,7 @@ fn exported(inst: &'static str, g: &Generated, format: &str) -> PathBuf {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");
     let stats = {
-        let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
+        let _turn = source_release_turn();
         run_json(
             inst,
             &[
@@ -119,13 +115,10 @@ fn round_trip(
     assert_eq!(stats["rows"], g.rows, "{stats}");
     let auto_id = g.name.ends_with("autoid");
     assert_eq!(stats["keys_regenerated"], auto_id, "{stats}");
-    {
-        let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
-        if schema && !auto_id {
-            assert_same_collection(from, g, to, db, &target);
-        } else {
-            assert_same_rows(from, g, to, db, &target, auto_id.then_some("id"));
-        }
+    if schema && !auto_id {
+        assert_same_collection(from, g, to, db, &target);
+    } else {
+        assert_same_rows(from, g, to, db, &target, auto_id.then_some("id"));
     }
     drop_collection(to, db, &target);
 }
@@ -256,10 +249,7 @@ fn bulk_writer_dir(g: &Generated, format: &str) -> tempfile::TempDir {
         serde_json::from_slice(&std::fs::read(export.join("schema.json")).unwrap()).unwrap();
     meta["files"] = serde_json::json!([]);
     std::fs::write(dir.path().join("schema.json"), meta.to_string()).unwrap();
-    let rows = {
-        let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
-        dump("A", &g.db, &g.name)
-    };
+    let rows = dump("A", &g.db, &g.name);
     let dump_file = dir.path().join("rows.dump");
     std::fs::write(&dump_file, rows).unwrap();
     python_lite(&[
@@ -291,10 +281,7 @@ fn local_bulk_writer_files_import_row_identical() {
             ],
         );
         assert_eq!(stats["rows"], g.rows, "{format}: {stats}");
-        {
-            let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
-            assert_same_rows("A", &g, "B", "default", &target, None);
-        }
+        assert_same_rows("A", &g, "B", "default", &target, None);
         drop_collection("B", "default", &target);
     }
 }

@@ -8,16 +8,11 @@
 //! partitions (A → B: schema, partitions and indexes, exactly).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use crate::env::{
     assert_same_collection, assert_same_rows, cli, config_file, drop_collection, gen_data,
-    generated, guide_yaml, pick, unique, Generated,
+    generated, guide_yaml, pick, source_release_turn, unique, Generated,
 };
-
-/// Source reads (a logical backup may load and release a collection;
-/// dumps) take turns, so that one never releases what another reads.
-pub(crate) static SOURCE_READS: Mutex<()> = Mutex::new(());
 
 /// The user guide's config: Milvus's address and a `storage:` block for
 /// backups (S3 bucket, under `root`), nothing of Milvus's own storage.
@@ -73,7 +68,8 @@ pub(crate) fn backup(
         "parquet"
     };
     let stats = {
-        let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
+        // A logical backup may load a collection and release it again.
+        let _turn = source_release_turn();
         run_json(inst, root, env, &args)
     };
     assert_eq!(stats["format"], format, "{stats}");
@@ -159,14 +155,11 @@ pub(crate) fn assert_restored(
         auto_id,
         "{stats}"
     );
-    {
-        let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
-        if exact && !auto_id {
-            assert_same_collection(from, g, to, db, target);
-        } else {
-            assert_same_shape(from, g, to, db, target);
-            assert_same_rows(from, g, to, db, target, auto_id.then_some("id"));
-        }
+    if exact && !auto_id {
+        assert_same_collection(from, g, to, db, target);
+    } else {
+        assert_same_shape(from, g, to, db, target);
+        assert_same_rows(from, g, to, db, target, auto_id.then_some("id"));
     }
 }
 
@@ -288,7 +281,7 @@ fn a_config_naming_no_milvus_storage_makes_a_parquet_backup_and_says_so() {
     let root = unique("lgroot");
     let g = pick("A", &["varchar_pk"]).remove(0);
     let (_, err) = {
-        let _turn = SOURCE_READS.lock().unwrap_or_else(|e| e.into_inner());
+        let _turn = source_release_turn();
         run(
             "A",
             &root,
