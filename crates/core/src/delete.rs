@@ -156,30 +156,24 @@ async fn delete_with(storage: &Storage, name: &str, others: &mut Manifests) -> R
     }
     rehome_shared_files(storage, name, others).await?;
     let removed = catalog::remove(storage, name).await?;
-    others.forget(name);
+    others.0.remove(name);
     Ok(removed)
 }
 
-/// The manifest of every backup that has one, by name; kept up to date as
-/// a delete rewrites and removes them. Damaged manifests are kept as their
-/// error: one blocks the delete of any other backup (it may share files
-/// from it), not of itself.
+/// Every backup's manifest as read, by name (`None`: it has none yet),
+/// kept up to date as a delete rewrites and removes them. A damaged one is
+/// kept as its error: it blocks the delete of any other backup (it may
+/// share files from it), not of itself.
 #[derive(Default)]
-struct Manifests {
-    read: BTreeMap<String, Manifest>,
-    damaged: BTreeMap<String, String>,
-}
+struct Manifests(BTreeMap<String, std::result::Result<Option<Manifest>, String>>);
 
 impl Manifests {
     /// Reads the manifests of the backups not read yet (all, the first
     /// time), and forgets those gone.
     async fn refresh(&mut self, storage: &Storage) -> Result<()> {
         let names: BTreeSet<String> = catalog::names(storage).await?.into_iter().collect();
-        self.read.retain(|n, _| names.contains(n));
-        self.damaged.retain(|n, _| names.contains(n));
-        let new = names
-            .into_iter()
-            .filter(|n| !self.read.contains_key(n) && !self.damaged.contains_key(n));
+        self.0.retain(|n, _| names.contains(n));
+        let new = names.into_iter().filter(|n| !self.0.contains_key(n));
         let found = futures::stream::iter(new.map(|n| async move {
             let m = catalog::manifest(storage, &n).await;
             (n, m)
@@ -188,16 +182,12 @@ impl Manifests {
         .collect::<Vec<_>>()
         .await;
         for (name, m) in found {
-            match m {
-                Ok(Some(m)) => {
-                    self.read.insert(name, m);
-                }
-                Ok(None) => {}
-                Err(e) if e.kind() == ErrorKind::Corrupt => {
-                    self.damaged.insert(name, e.message().to_string());
-                }
+            let m = match m {
+                Ok(m) => Ok(m),
+                Err(e) if e.kind() == ErrorKind::Corrupt => Err(e.message().to_string()),
                 Err(e) => return Err(e),
-            }
+            };
+            self.0.insert(name, m);
         }
         Ok(())
     }
@@ -205,25 +195,17 @@ impl Manifests {
     /// The manifests that name `victim` as holding some of their files;
     /// an error when another backup's manifest is damaged.
     fn referring_to(&self, victim: &str) -> Result<Vec<(String, Manifest)>> {
-        if let Some(msg) = self
-            .damaged
-            .iter()
-            .find(|(n, _)| *n != victim)
-            .map(|(_, m)| m)
-        {
-            return Err(Error::corrupt(msg.clone()));
+        let mut out = Vec::new();
+        for (name, m) in self.0.iter().filter(|(n, _)| *n != victim) {
+            match m {
+                Err(damaged) => return Err(Error::corrupt(damaged.clone())),
+                Ok(Some(m)) if m.referenced_backups().contains(victim) => {
+                    out.push((name.clone(), m.clone()))
+                }
+                Ok(_) => {}
+            }
         }
-        Ok(self
-            .read
-            .iter()
-            .filter(|(n, m)| *n != victim && m.referenced_backups().contains(victim))
-            .map(|(n, m)| (n.clone(), m.clone()))
-            .collect())
-    }
-
-    fn forget(&mut self, name: &str) {
-        self.read.remove(name);
-        self.damaged.remove(name);
+        Ok(out)
     }
 }
 
@@ -274,7 +256,7 @@ async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifes
             .write(&layout::backup_meta_file(&backup, layout::MANIFEST), bytes)
             .await?;
         record_manifest_checksum(storage, &backup, sha).await?;
-        others.read.insert(backup, m);
+        others.0.insert(backup, Ok(Some(m)));
     }
     Ok(())
 }
@@ -417,6 +399,13 @@ mod tests {
         assert!(Retention::default().victims(&all, NOW, &[]).is_empty());
     }
 
+    fn options(target: DeleteTarget) -> DeleteOptions {
+        DeleteOptions {
+            target,
+            keep: Vec::new(),
+        }
+    }
+
     #[tokio::test]
     async fn one_run_deletes_a_chain_of_bases_and_the_last_backup_stays_whole() {
         use crate::backup::{create, BackupOptions};
@@ -439,10 +428,7 @@ mod tests {
         let storage = &kit.ctx.backup_storage;
         // The manifests are read once: the second delete must see what the
         // first one rewrote (inc1 became the heir of base's files).
-        let both = DeleteOptions {
-            target: DeleteTarget::Names(vec!["base".into(), "inc1".into()]),
-            keep: Vec::new(),
-        };
+        let both = options(DeleteTarget::Names(vec!["base".into(), "inc1".into()]));
         let stats = delete(storage, &both, &Collect::default(), &none)
             .await
             .unwrap();
@@ -473,10 +459,7 @@ mod tests {
             kit.create_backup(name).await;
         }
         let storage = &kit.ctx.backup_storage;
-        let missing = DeleteOptions {
-            target: DeleteTarget::Names(vec!["a".into(), "zz".into()]),
-            keep: Vec::new(),
-        };
+        let missing = options(DeleteTarget::Names(vec!["a".into(), "zz".into()]));
         let e = delete(storage, &missing, &Collect::default(), &none)
             .await
             .unwrap_err();
@@ -486,19 +469,13 @@ mod tests {
             ["a", "b"],
             "nothing deleted"
         );
-        let all = DeleteOptions {
-            target: DeleteTarget::All,
-            keep: Vec::new(),
-        };
+        let all = options(DeleteTarget::All);
         let stats = delete(storage, &all, &Collect::default(), &none)
             .await
             .unwrap();
         assert_eq!(stats.deleted, ["a", "b"]);
         assert!(kit.backup_keys("").await.is_empty());
-        let retention = DeleteOptions {
-            target: DeleteTarget::Retention(Retention::default()),
-            keep: Vec::new(),
-        };
+        let retention = options(DeleteTarget::Retention(Retention::default()));
         let e = plan(storage, &retention).await.unwrap_err();
         assert!(e.to_string().contains("no retention policy"), "{e}");
     }

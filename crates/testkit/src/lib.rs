@@ -243,25 +243,34 @@ pub fn gen_data(inst: &str, args: &[&str]) -> String {
     } else {
         var("MBT_PY_23")
     };
-    let out = std::process::Command::new(python)
-        .arg(var("MBT_GEN_DATA"))
-        .arg(args[0])
-        .args([
-            "--host",
-            &var(&format!("MBT_{inst}_HOST")),
-            "--port",
-            &var(&format!("MBT_{inst}_PORT")),
-        ])
-        .args(&args[1..])
+    stdout_of(
+        std::process::Command::new(python)
+            .arg(var("MBT_GEN_DATA"))
+            .arg(args[0])
+            .args([
+                "--host",
+                &var(&format!("MBT_{inst}_HOST")),
+                "--port",
+                &var(&format!("MBT_{inst}_PORT")),
+            ])
+            .args(&args[1..]),
+        &format!("gen_data {args:?} on {inst}"),
+    )
+}
+
+/// Runs a helper program (loopback not proxied) and returns its stdout;
+/// panics with `what` and its stderr when it fails.
+pub fn stdout_of(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd
         .env("no_proxy", "127.0.0.1,localhost")
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),
-        "gen_data {args:?} on {inst}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The CLI binary, with no inherited settings that could change its behaviour.

@@ -12,7 +12,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::env::{
     assert_same_collection, assert_same_rows, cli, config_file, config_yaml, drop_collection, dump,
-    generated, pick, source_release_turn, unique, var, Generated,
+    generated, pick, source_release_turn, stdout_of, unique, var, Generated,
 };
 
 fn config_for(inst: &str) -> (tempfile::TempDir, PathBuf) {
@@ -174,18 +174,12 @@ fn milvus_2_2_to_milvus_lite() {
 }
 
 fn python_lite(args: &[&str]) -> String {
-    let out = std::process::Command::new(var("MBT_PY_LITE"))
-        .arg(logical_files_script())
-        .args(args)
-        .env("no_proxy", "127.0.0.1,localhost")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "logical_files.py {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(
+        std::process::Command::new(var("MBT_PY_LITE"))
+            .arg(logical_files_script())
+            .args(args),
+        &format!("logical_files.py {args:?}"),
+    )
 }
 
 fn logical_files_script() -> PathBuf {

@@ -12,25 +12,21 @@ use crate::env::{auth_config_yaml, cli, config_file, run, unique, var};
 
 const UTIL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/rbac_util.py");
 
-fn util_run(inst: &str, args: &[&str]) -> std::process::Output {
-    Command::new(var("MBT_PY_23"))
-        .arg(UTIL)
+fn util_cmd(inst: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(var("MBT_PY_23"));
+    cmd.arg(UTIL)
         .arg(var(&format!("MBT_{inst}_PORT")))
         .args(args)
-        .env("no_proxy", "127.0.0.1,localhost")
-        .output()
-        .unwrap()
+        .env("no_proxy", "127.0.0.1,localhost");
+    cmd
 }
 
 /// `scripts/rbac_util.py` against instance `inst`; its stdout.
 fn util(inst: &str, args: &[&str]) -> String {
-    let out = util_run(inst, args);
-    assert!(
-        out.status.success(),
-        "rbac_util {args:?} on {inst}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    crate::env::stdout_of(
+        &mut util_cmd(inst, args),
+        &format!("rbac_util {args:?} on {inst}"),
+    )
 }
 
 fn state(inst: &str, prefix: &str) -> Value {
@@ -38,7 +34,11 @@ fn state(inst: &str, prefix: &str) -> Value {
 }
 
 fn can_login(inst: &str, user: &str, password: &str) -> bool {
-    util_run(inst, &["login", user, password]).status.success()
+    util_cmd(inst, &["login", user, password])
+        .output()
+        .unwrap()
+        .status
+        .success()
 }
 
 /// The action of one item of a plan's or report's `rbac`.

@@ -1167,8 +1167,6 @@ fn is_missing_bucket(e: &opendal::Error) -> bool {
     t.contains("NoSuchBucket") || t.contains("The specified bucket does not exist")
 }
 
-/// The storage refused a write for want of space: a full disk or quota on
-/// a local path (ENOSPC, EDQUOT), or an S3 service's quota error code.
 /// A signed request the service throttled (temporary) or refused for its
 /// credentials (`fix` says what to do), as one of our errors.
 fn signed_refusal(e: &s3copy::CopyError, what: &str, fix: &str) -> Option<Error> {
@@ -1193,6 +1191,8 @@ fn signed_refusal(e: &s3copy::CopyError, what: &str, fix: &str) -> Option<Error>
     })
 }
 
+/// The storage refused a write for want of space: a full disk or quota on
+/// a local path (ENOSPC, EDQUOT), or an S3 service's quota error code.
 fn is_quota(e: &(dyn std::error::Error + 'static), code: Option<&str>) -> bool {
     const ENOSPC: i32 = 28;
     const EDQUOT: i32 = 122;

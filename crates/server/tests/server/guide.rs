@@ -11,7 +11,8 @@ use milvus_backup_core::Context;
 use serde_json::{json, Value};
 
 use milvus_backup_testkit::{
-    assert_same_collection, config, config_yaml, drop_collection, gen_data, unique, Generated,
+    assert_same_collection, config, config_yaml, drop_collection, gen_data, stdout_of, unique,
+    Generated,
 };
 
 use crate::http::{backup_objects, pick, Server};
@@ -45,25 +46,14 @@ fn curl(s: &Server, example: &str, names: &[(&str, &str)]) -> Value {
     for (from, to) in names {
         script = script.replace(from, to);
     }
-    let out = Command::new("bash")
-        .args([
+    let out = stdout_of(
+        Command::new("bash").args([
             "-c",
             &format!("{script} --silent --show-error --max-time 600"),
-        ])
-        .env("no_proxy", "127.0.0.1,localhost")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ]),
+        &script,
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{script}: not JSON: {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    serde_json::from_str(&out).unwrap_or_else(|_| panic!("{script}: not JSON: {out}"))
 }
 
 fn assert_success(body: &Value) {

@@ -195,24 +195,19 @@ fn browse(url: &str, screenshot: &std::path::Path) -> String {
     let b = chromium();
     // One headless run; its stdout, after asserting it succeeded.
     let run = |what: &str, args: &[&str]| {
-        let out = Command::new(&b)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--hide-scrollbars",
-            ])
-            .args(args)
-            .arg(url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "chromium {what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
+        milvus_backup_testkit::stdout_of(
+            Command::new(&b)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--hide-scrollbars",
+                ])
+                .args(args)
+                .arg(url),
+            &format!("chromium {what}"),
+        )
     };
     let shot = format!("--screenshot={}", screenshot.display());
     run("screenshot", &[&shot, "--window-size=1280,1000"]);
