@@ -6,15 +6,15 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use milvus_backup_core::backup::{self, BackupOptions, BackupPlan};
-use milvus_backup_core::catalog::{self, BackupState};
+use milvus_backup_core::config::tuning::Tuning;
 use milvus_backup_core::config::{Config, Secret};
-use milvus_backup_core::delete::{self, DeleteOptions, DeleteTarget, Retention};
-use milvus_backup_core::keyring;
-use milvus_backup_core::restore::{self, RestoreOptions, RestorePlan};
-use milvus_backup_core::selection::Selection;
-use milvus_backup_core::tuning::Tuning;
-use milvus_backup_core::verify::{self, VerifyOptions};
+use milvus_backup_core::model::selection::Selection;
+use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan};
+use milvus_backup_core::ops::delete::{self, DeleteOptions, DeleteTarget, Retention};
+use milvus_backup_core::ops::restore::{self, RestoreOptions, RestorePlan};
+use milvus_backup_core::ops::verify::{self, VerifyOptions};
+use milvus_backup_core::repo::catalog::{self, BackupState};
+use milvus_backup_core::storage::root_key;
 use milvus_backup_core::{CancellationToken, Context, Error, Result};
 
 use crate::output::{human_bytes, human_duration, Output};
@@ -138,7 +138,7 @@ pub struct PasswdArgs {
 pub async fn passwd(config: &Config, args: PasswdArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let new = new_password(&args)?;
-    let stats = keyring::change_password(&ctx.backup_storage, &Secret::new(new)).await?;
+    let stats = root_key::change_password(&ctx.backup_storage, &Secret::new(new)).await?;
     if out.json {
         out.json_value(&stats);
     } else if !out.quiet {
@@ -944,7 +944,7 @@ pub enum VerifyOutcome {
 }
 
 /// The guide's verdict block for one verified backup.
-fn print_verdict(report: &milvus_backup_core::verify::VerifyReport) {
+fn print_verdict(report: &milvus_backup_core::ops::verify::VerifyReport) {
     let found = report.findings();
     let verdict = |bad: usize, ok: &str| {
         if bad == 0 {
@@ -977,7 +977,10 @@ fn print_verdict(report: &milvus_backup_core::verify::VerifyReport) {
     println!("  Restore test: {restore_test}");
 }
 
-fn print_restore_test(name: &str, rt: &milvus_backup_core::rehearsal::RestoreTestStats) {
+fn print_restore_test(
+    name: &str,
+    rt: &milvus_backup_core::ops::verify::rehearsal::RestoreTestStats,
+) {
     for c in &rt.collections {
         let sample = if c.sample_compared {
             format!("{} sampled rows compared", c.sampled_rows)
@@ -1097,7 +1100,7 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let info = catalog::get(&ctx.backup_storage, &args.name).await?;
     let verdict =
-        milvus_backup_core::schedule::verification::read(&ctx.backup_storage, &args.name).await?;
+        milvus_backup_core::repo::verification::read(&ctx.backup_storage, &args.name).await?;
     if out.json {
         let mut value = serde_json::to_value(&info).unwrap_or_default();
         crate::schedule::add_verdicts(&mut value, &[verdict]);
@@ -1261,9 +1264,10 @@ pub struct GcArgs {
 }
 
 pub async fn gc(config: &Config, args: GcArgs, out: &Output) -> Result<()> {
-    use milvus_backup_core::staging::{sweep, Sweep};
-    let older_than =
-        std::time::Duration::from_secs(milvus_backup_core::delete::parse_age(&args.older_than)?);
+    use milvus_backup_core::repo::staging::{sweep, Sweep};
+    let older_than = std::time::Duration::from_secs(milvus_backup_core::ops::delete::parse_age(
+        &args.older_than,
+    )?);
     let ctx = Context::open(config)?;
     let swept = sweep(
         &ctx.milvus_storage,

@@ -6,8 +6,8 @@
 
 use clap::Args;
 use milvus_backup_core::config::Config;
-use milvus_backup_core::logical::export::{self, ExportOptions};
-use milvus_backup_core::logical::import::{self, ImportOptions};
+use milvus_backup_core::ops::logical::export::{self, ExportOptions};
+use milvus_backup_core::ops::logical::import::{self, ImportOptions};
 use milvus_backup_core::{Context, Result};
 
 use crate::commands::cancel_on_ctrl_c;

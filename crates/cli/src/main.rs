@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use milvus_backup_core::config::{Config, LoadOptions};
-use milvus_backup_core::{check, Error, ErrorKind};
+use milvus_backup_core::{ops::check, Error, ErrorKind};
 
 use crate::output::Output;
 
@@ -325,7 +325,7 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             })
         }
         Command::Keygen => {
-            let (secret, public) = milvus_backup_core::key::Key::generate();
+            let (secret, public) = milvus_backup_core::codec::key::Key::generate();
             if out.json {
                 out.json_value(&serde_json::json!({ "key": secret, "recipient": public }));
             } else {

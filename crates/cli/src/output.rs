@@ -2,7 +2,7 @@
 //! JSON object with `--json`. Errors are always one line on stderr, scrubbed
 //! of secret values.
 
-use milvus_backup_core::check::{CheckReport, StepStatus};
+use milvus_backup_core::ops::check::{CheckReport, StepStatus};
 use milvus_backup_core::Error;
 use serde::Serialize;
 

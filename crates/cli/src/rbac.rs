@@ -1,6 +1,6 @@
 //! How `create --rbac` and `restore --rbac` show users and roles.
 
-use milvus_backup_core::rbac::{RbacAction, RbacCounts, RbacPlan};
+use milvus_backup_core::ops::rbac::{RbacAction, RbacCounts, RbacPlan};
 
 /// `Users and roles: 3 user(s), 2 role(s), 5 grant(s), 0 privilege group(s)`.
 pub fn counts_line(c: &RbacCounts) -> String {

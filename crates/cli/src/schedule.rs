@@ -5,8 +5,8 @@
 use clap::Subcommand;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::events::Discard;
-use milvus_backup_core::schedule::verification::VerificationRecord;
-use milvus_backup_core::{replicate, CancellationToken, Context, Error, Result};
+use milvus_backup_core::repo::verification::VerificationRecord;
+use milvus_backup_core::{ops::replicate, CancellationToken, Context, Error, Result};
 use milvus_backup_server::scheduler;
 
 use crate::output::{human_bytes, Output};

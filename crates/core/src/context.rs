@@ -38,7 +38,7 @@ impl Context {
             config: config.clone(),
             milvus_storage: Storage::open(milvus_spec)?,
             backup_storage: Storage::open(backup_spec)?.with_key(
-                crate::key::KeySource::from_config(&config.backup.encryption)?,
+                crate::codec::key::KeySource::from_config(&config.backup.encryption)?,
             ),
             milvus: MilvusSource::Configured,
         })

@@ -18,7 +18,8 @@ use crate::milvus::proto::common::KeyValuePair;
 use crate::milvus::proto::milvus as pb;
 use crate::milvus::proto::schema as pbs;
 use crate::milvus::{segment_state, Milvus, Version};
-use crate::storage::{layout, Side, Storage, StorageSpec};
+use crate::model::layout;
+use crate::storage::{Side, Storage, StorageSpec};
 
 pub struct FakeCollection {
     pub db: String,
@@ -373,12 +374,12 @@ impl Kit {
     }
 
     /// Makes a backup of every collection (it must succeed).
-    pub async fn create_backup(&self, name: &str) -> crate::backup::BackupStats {
-        let opts = crate::backup::BackupOptions {
+    pub async fn create_backup(&self, name: &str) -> crate::ops::backup::BackupStats {
+        let opts = crate::ops::backup::BackupOptions {
             name: Some(name.into()),
             ..Default::default()
         };
-        crate::backup::create(
+        crate::ops::backup::create(
             &self.ctx,
             &opts,
             &crate::events::Collect::default(),

@@ -735,7 +735,7 @@ pub fn backup_brief_of_task(r: &TaskRecord) -> BackupBrief {
 
 /// A complete backup from storage (state 2), merged with its task when known.
 pub fn backup_brief_of_info(
-    info: &milvus_backup_core::format::BackupInfo,
+    info: &milvus_backup_core::model::meta::BackupInfo,
     task: Option<&TaskRecord>,
 ) -> BackupBrief {
     let done = StateName::Success;

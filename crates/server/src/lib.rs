@@ -31,7 +31,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use milvus_backup_core::config::Config;
-use milvus_backup_core::{catalog, Context, Error, Result};
+use milvus_backup_core::{repo::catalog, Context, Error, Result};
 use subtle::ConstantTimeEq;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::SecurityRequirement;

@@ -5,8 +5,8 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use milvus_backup_core::backup::BackupOptions;
-use milvus_backup_core::restore::RestoreOptions;
+use milvus_backup_core::ops::backup::BackupOptions;
+use milvus_backup_core::ops::restore::RestoreOptions;
 
 use crate::api::TaskSummary;
 use crate::error::ApiError;

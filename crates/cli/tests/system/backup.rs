@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use milvus_backup_core::catalog;
 use milvus_backup_core::config::Config;
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::model::layout;
+use milvus_backup_core::repo::catalog;
 use milvus_backup_core::Context;
 use predicates::prelude::*;
 
@@ -73,7 +73,7 @@ async fn assert_backup_matches_source(
         .await
         .unwrap()
         .expect("manifest.json");
-    let by_source: std::collections::HashMap<&str, &milvus_backup_core::format::ManifestFile> =
+    let by_source: std::collections::HashMap<&str, &milvus_backup_core::model::meta::ManifestFile> =
         manifest
             .files
             .iter()
@@ -494,7 +494,7 @@ async fn backup_to(inst: &'static str, sets: &[String]) {
     create_json(&cfg, &args);
     assert_backup_matches_source(&cfg_with_sets, &name, &picked, &before).await;
     let ctx = Context::open(&cfg_with_sets).unwrap();
-    milvus_backup_core::delete::delete_backup(&ctx.backup_storage, &name)
+    milvus_backup_core::ops::delete::delete_backup(&ctx.backup_storage, &name)
         .await
         .unwrap();
 }

@@ -9,7 +9,7 @@
 use crate::env::{
     cli, collections_of, config_file, config_yaml, drop_collection, pick, unique, Generated,
 };
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::model::layout;
 
 use crate::logical_backup::{assert_restored, backup, delete, target_name};
 

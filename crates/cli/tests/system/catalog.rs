@@ -1,10 +1,11 @@
 //! The catalog index against the real S3 service: its conditional writes,
 //! concurrent writers, and `list` repairing what the index lacks.
 
-use milvus_backup_core::catalog::{self, BackupState};
-use milvus_backup_core::catalog_index;
-use milvus_backup_core::format::BackupInfo;
-use milvus_backup_core::storage::{layout, Storage};
+use milvus_backup_core::model::layout;
+use milvus_backup_core::model::meta::BackupInfo;
+use milvus_backup_core::repo::catalog::{self, BackupState};
+use milvus_backup_core::repo::catalog_index;
+use milvus_backup_core::storage::Storage;
 
 use crate::env::unique;
 use crate::storage::s3;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 
 use crate::env::{cli, config, config_file, config_yaml, generated, run, unique};
@@ -123,7 +123,7 @@ async fn dry_runs_list_the_work_and_change_nothing() {
     );
     let staged = ctx.milvus_storage.list(layout::STAGING_ROOT).await.unwrap();
     assert!(staged.iter().all(|o| !o.key.contains(&name)), "{staged:?}");
-    milvus_backup_core::delete::delete_backup(&ctx.backup_storage, &name)
+    milvus_backup_core::ops::delete::delete_backup(&ctx.backup_storage, &name)
         .await
         .unwrap();
 }
@@ -172,7 +172,7 @@ async fn a_truncated_full_meta_or_manifest_is_damage_exit_9() {
                 && stderr.contains("restore from another backup"),
             "{file}: {stderr}"
         );
-        milvus_backup_core::delete::delete_backup(&ctx.backup_storage, &name)
+        milvus_backup_core::ops::delete::delete_backup(&ctx.backup_storage, &name)
             .await
             .unwrap();
     }

@@ -2,9 +2,10 @@
 //! root key kept in backup storage, a wrong one stops with exit 5 and
 //! creates nothing, and a password change rewraps only that key.
 
-use milvus_backup_core::format::Manifest;
-use milvus_backup_core::key;
-use milvus_backup_core::storage::{layout, Storage};
+use milvus_backup_core::codec::key;
+use milvus_backup_core::model::layout;
+use milvus_backup_core::model::meta::Manifest;
+use milvus_backup_core::storage::Storage;
 use milvus_backup_core::Context;
 use predicates::prelude::*;
 
@@ -37,7 +38,7 @@ fn root_key(st: &Storage) -> Option<Vec<u8>> {
 /// The manifest, opened with the password.
 fn manifest(root: &str, password: &str, name: &str) -> Manifest {
     let ctx = Context::open(&config(&config_yaml("A", root), &pw(password))).unwrap();
-    block(milvus_backup_core::catalog::manifest(
+    block(milvus_backup_core::repo::catalog::manifest(
         &ctx.backup_storage,
         name,
     ))
@@ -67,7 +68,7 @@ fn with_password(cfg: &std::path::Path, password: &str) -> assert_cmd::Command {
 /// catalog index beside it.
 fn remove_root(st: &Storage) {
     block(st.delete_prefix("")).unwrap();
-    block(milvus_backup_core::catalog_index::discard(st));
+    block(milvus_backup_core::repo::catalog_index::discard(st));
 }
 
 #[test]
@@ -164,7 +165,7 @@ fn password_encrypted_backup_round_trips_with_one_root_key() {
     drop_collection("B", &g.db, &target);
 
     // A key and a password together: refused, naming both.
-    let (secret, _) = milvus_backup_core::key::Key::generate();
+    let (secret, _) = milvus_backup_core::codec::key::Key::generate();
     with_password(&cfg_a, "correct horse")
         .args(["--set", &format!("backup.encryption.key={secret}")])
         .args(["get", "-n", &name])

@@ -3,9 +3,11 @@
 //! a changed copy by its ETag and `verify --deep` by its bytes (also for a
 //! copy whose service gave no SHA-256: deep computes and stores it).
 
-use milvus_backup_core::format::{Manifest, Summary};
+use milvus_backup_core::model::layout;
+use milvus_backup_core::model::meta::Check;
+use milvus_backup_core::model::meta::{Manifest, Summary};
 use milvus_backup_core::storage::s3copy::S3Copier;
-use milvus_backup_core::storage::{layout, Check, Storage};
+use milvus_backup_core::storage::Storage;
 use milvus_backup_core::Context;
 use sha2::{Digest, Sha256};
 
@@ -184,7 +186,7 @@ async fn server_side_copies_are_checked_and_deep_verify_hashes_and_catches_a_fli
         .code(9);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("damaged"));
 
-    milvus_backup_core::delete::delete_backup(storage, name)
+    milvus_backup_core::ops::delete::delete_backup(storage, name)
         .await
         .unwrap();
 }

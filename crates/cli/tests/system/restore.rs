@@ -3,7 +3,7 @@
 //! restored collection is compared with its source row by row (all fields,
 //! by primary key) and by schema, partitions and indexes.
 
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 use predicates::prelude::*;
 
@@ -157,7 +157,7 @@ async fn failed_import_reports_the_reason_and_leaves_no_staging_files() {
             .unwrap();
     }
     let manifest_key = layout::backup_meta_file(&name, layout::MANIFEST);
-    let mut manifest: milvus_backup_core::format::Manifest =
+    let mut manifest: milvus_backup_core::model::meta::Manifest =
         serde_json::from_slice(&ctx.backup_storage.read(&manifest_key).await.unwrap()).unwrap();
     for f in manifest
         .files
@@ -178,7 +178,7 @@ async fn failed_import_reports_the_reason_and_leaves_no_staging_files() {
     // ... and in summary.json's meta checksums, or restore refuses the
     // edited manifest itself (see the core's meta-edit tests).
     let summary_key = layout::backup_meta_file(&name, layout::SUMMARY);
-    let mut summary: milvus_backup_core::format::Summary =
+    let mut summary: milvus_backup_core::model::meta::Summary =
         serde_json::from_slice(&ctx.backup_storage.read(&summary_key).await.unwrap()).unwrap();
     summary
         .meta_sha256
@@ -237,7 +237,7 @@ async fn gc_staging_removes_only_what_no_running_restore_holds() {
         .write(&layout::join(&abandoned, ".lease"), b"1000".to_vec())
         .await
         .unwrap();
-    let _lease = milvus_backup_core::staging::hold(storage, &running)
+    let _lease = milvus_backup_core::repo::staging::hold(storage, &running)
         .await
         .unwrap();
 

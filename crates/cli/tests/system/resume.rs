@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 
 use crate::env::fault::{Fault, FaultProxy};
@@ -96,7 +96,7 @@ async fn restore_progress(ctx: &Context, backup: &str) -> (bool, usize) {
 
 /// The manifest's files of a backup, as (path, size, sha256).
 async fn manifest_files(ctx: &Context, name: &str) -> Vec<(String, u64, String)> {
-    milvus_backup_core::catalog::manifest(&ctx.backup_storage, name)
+    milvus_backup_core::repo::catalog::manifest(&ctx.backup_storage, name)
         .await
         .unwrap()
         .unwrap()

@@ -3,9 +3,9 @@
 //! a changed byte stops a restore, shared files survive deleting any
 //! backup, and retention keeps exactly what it should.
 
-use milvus_backup_core::format::Manifest;
-use milvus_backup_core::key::Key;
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::codec::key::Key;
+use milvus_backup_core::model::layout;
+use milvus_backup_core::model::meta::Manifest;
 use milvus_backup_core::Context;
 use predicates::prelude::*;
 
@@ -181,7 +181,7 @@ fn compressed_encrypted_backup_restores_identically_and_refuses_wrong_keys_and_d
         .code(9)
         .stderr(predicate::str::contains("damaged"));
     assert!(absent("_tamper"), "nothing half-restored is left");
-    block(milvus_backup_core::delete::delete_backup(
+    block(milvus_backup_core::ops::delete::delete_backup(
         &ctx.backup_storage,
         &name,
     ))

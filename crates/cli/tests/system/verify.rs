@@ -1,7 +1,7 @@
 //! `verify` against real backups: damage caught and named, by size or by
 //! checksum.
 
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 use predicates::prelude::*;
 
@@ -90,7 +90,7 @@ async fn verify_names_missing_truncated_and_changed_files() {
     assert!(find(&files[1].key).starts_with("size"), "{problems:?}");
     assert_eq!(find(&files[2].key), "missing");
     assert!(find(&files[0].key).contains("ETag"), "{problems:?}");
-    milvus_backup_core::delete::delete_backup(&ctx.backup_storage, &name)
+    milvus_backup_core::ops::delete::delete_backup(&ctx.backup_storage, &name)
         .await
         .unwrap();
 }
@@ -145,7 +145,7 @@ async fn rb_edited_dim_in_a_backup_without_checksums_is_damage() {
             format!("is \"{was}\" here but \"{}\" there", was + 1),
         ],
     );
-    milvus_backup_core::delete::delete_backup(st, &name)
+    milvus_backup_core::ops::delete::delete_backup(st, &name)
         .await
         .unwrap();
 }
@@ -232,7 +232,7 @@ async fn good_backup_passes_the_restore_test(inst: &'static str) {
     assert_eq!(c["sample_compared"], true, "{c}");
     assert_dropped(inst, &report).await;
     let storage = Context::open(&config(&yaml, &[])).unwrap().backup_storage;
-    milvus_backup_core::delete::delete_backup(&storage, &name)
+    milvus_backup_core::ops::delete::delete_backup(&storage, &name)
         .await
         .unwrap();
 }
@@ -350,7 +350,7 @@ async fn restore_test_names_a_damaged_file_a_wrong_count_and_a_changed_row() {
         "changed rows are reported: {problems:#?}"
     );
     assert_dropped(RT_INST, &report).await;
-    milvus_backup_core::delete::delete_backup(&storage, &name)
+    milvus_backup_core::ops::delete::delete_backup(&storage, &name)
         .await
         .unwrap();
 }

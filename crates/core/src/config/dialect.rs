@@ -15,7 +15,7 @@
 
 use serde_yaml::Value;
 
-use super::{find_key, is_ignored, scalar_text};
+use crate::config::{find_key, is_ignored, scalar_text};
 use crate::error::{Error, Result};
 
 /// One file key routed to one of our keys.

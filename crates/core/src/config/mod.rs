@@ -15,6 +15,7 @@
 //! different values stop the load with one line naming both.
 
 mod dialect;
+pub mod tuning;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -205,7 +206,7 @@ pub struct EncryptionConfig {
     /// The identity itself; wins over `key_file`.
     pub key: Secret,
     /// A password that unlocks the backup storage's root key (see
-    /// `crate::keyring`); refused together with `key` or `key_file`.
+    /// `crate::storage::root_key`); refused together with `key` or `key_file`.
     pub password: Secret,
 }
 

@@ -22,8 +22,10 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub use milvus::proto;
 
+pub mod selection;
+
 /// The database Milvus uses when none is named, and the only one on 2.2.
-pub const DEFAULT_DB: &str = "default";
+pub use crate::model::selection::DEFAULT_DB;
 
 /// The Milvus calls the core makes, so that operations can run against a
 /// fake in unit tests. [`MilvusClient`] is the real one.
@@ -142,7 +144,7 @@ pub trait Milvus: Send + Sync {
         Err(Error::unsupported("releasing collections"))
     }
     /// Users, roles and grants (`--rbac`); `None` where not available.
-    fn rbac(&self) -> Option<&dyn rbac::MilvusRbac> {
+    fn rbac(&self) -> Option<&dyn rbac_api::MilvusRbac> {
         None
     }
 }
@@ -352,7 +354,7 @@ macro_rules! status_rpc {
 }
 
 // After `status_rpc!`, which it uses.
-pub mod rbac;
+pub mod rbac_api;
 
 /// Writes: what restore needs.
 
@@ -369,7 +371,7 @@ impl Milvus for MilvusClient {
     fn version_text(&self) -> &str {
         &self.version_text
     }
-    fn rbac(&self) -> Option<&dyn rbac::MilvusRbac> {
+    fn rbac(&self) -> Option<&dyn rbac_api::MilvusRbac> {
         Some(self)
     }
     /// Database names; `["default"]` on servers without databases.
@@ -1028,7 +1030,7 @@ fn status_error(address: &str, what: &str, status: &tonic::Status) -> Error {
         .temporary(true),
         Code::PermissionDenied => Error::new(
             ErrorKind::PermissionDenied,
-            match rbac::privilege_hint(what) {
+            match rbac_api::privilege_hint(what) {
                 Some(hint) => format!("Milvus at {address} refused {what}: {msg} — {hint} (or connect as a user that has it: milvus.user)"),
                 None => format!("Milvus at {address} refused {what}: {msg} — check milvus.user/milvus.password and milvus.authorizationEnabled"),
             },
@@ -1064,7 +1066,7 @@ pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
         kind_of_legacy_code(legacy)
     };
     let temporary = s.retriable || s.code & RETRIABLE_FLAG != 0;
-    let hint = match (kind, rbac::privilege_hint(what)) {
+    let hint = match (kind, rbac_api::privilege_hint(what)) {
         (ErrorKind::PermissionDenied, Some(hint)) => format!(" — {hint}"),
         _ => String::new(),
     };

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::state::{RunInfo, ScheduleState};
-use super::strategy::Strategy;
-use crate::catalog::{self, BackupListing, BackupState};
 use crate::error::Result;
-use crate::replicate;
-use crate::selection::CollectionRef;
+use crate::model::selection::CollectionRef;
+use crate::ops::replicate;
+use crate::repo::catalog::{self, BackupListing, BackupState};
+use crate::schedule::state::{RunInfo, ScheduleState};
+use crate::schedule::strategy::Strategy;
 use crate::storage::Storage;
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog;
 use crate::error::Result;
 use crate::storage::Storage;
 
@@ -33,7 +32,7 @@ fn now_ms() -> u64 {
 }
 
 pub async fn read(storage: &Storage) -> Result<Option<Lease>> {
-    match catalog::read_json::<Lease>(storage, LEASE).await {
+    match crate::repo::meta_files::read_json::<Lease>(storage, LEASE).await {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == crate::ErrorKind::Corrupt => Ok(None),
         Err(e) => Err(e),

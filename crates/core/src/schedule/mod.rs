@@ -2,8 +2,7 @@
 //! [`strategy`] parses and checks the block; [`run`] is one scheduled run
 //! over the core operations (create, retention with delete, replicate,
 //! verify); [`lease`] lets one scheduler act per backup root; [`state`] is
-//! what the scheduler remembers; [`verification`] records verdicts per
-//! backup; [`health`] reports RPO, verification and the secondary's lag;
+//! what the scheduler remembers; [`health`] reports RPO, verification and the secondary's lag;
 //! [`alerts`] posts to a webhook. The scheduler loop itself lives with the
 //! server (`milvus-backup server`, `milvus-backup schedule run`).
 
@@ -13,6 +12,5 @@ pub mod lease;
 pub mod run;
 pub mod state;
 pub mod strategy;
-pub mod verification;
 
 pub use strategy::{config_for_storage, PolicyKind, Strategy};

@@ -14,17 +14,17 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::strategy::{PolicyKind, Strategy};
-use super::verification::{self, VerificationRecord};
-use crate::backup::{self, BackupOptions, BackupStats};
-use crate::catalog::{self, BackupListing, BackupState};
 use crate::context::Context;
-use crate::delete::{self, DeletePlan, Retention};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, EventSink, Quiet};
-use crate::replicate::{self, ReplicateStats};
+use crate::ops::backup::{self, BackupOptions, BackupStats};
+use crate::ops::delete::{self, DeletePlan, Retention};
+use crate::ops::replicate::{self, ReplicateStats};
+use crate::ops::verify::{self, VerifyOptions};
+use crate::repo::catalog::{self, BackupListing, BackupState};
+use crate::repo::verification::{self, VerificationRecord};
+use crate::schedule::strategy::{PolicyKind, Strategy};
 use crate::storage::Storage;
-use crate::verify::{self, VerifyOptions};
 use crate::CancellationToken;
 
 /// Backups of other runs the secondary lacks, copied per run at most.
@@ -302,7 +302,7 @@ pub async fn verification_run(
                 .map(|p| format!("{}: {}", p.path, p.problem))
                 .collect();
             let ok = report.ok();
-            verification::write(
+            crate::repo::catalog::record_verification(
                 storage,
                 &r.name,
                 &VerificationRecord {

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
@@ -91,7 +90,7 @@ impl ScheduleState {
 }
 
 pub async fn read(storage: &Storage) -> Result<ScheduleState> {
-    match catalog::read_json::<ScheduleState>(storage, STATE).await {
+    match crate::repo::meta_files::read_json::<ScheduleState>(storage, STATE).await {
         Ok(s) => Ok(s.unwrap_or_default()),
         Err(e) if e.kind() == crate::ErrorKind::Corrupt => Ok(ScheduleState::default()),
         Err(e) => Err(e),

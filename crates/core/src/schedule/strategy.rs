@@ -24,9 +24,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_yaml::Value;
 
 use crate::config::{Config, Secret};
-use crate::delete::parse_age;
 use crate::error::{Error, Result};
-use crate::selection::Selection;
+use crate::model::selection::Selection;
+use crate::ops::delete::parse_age;
 
 /// What a scheduled run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -578,7 +578,7 @@ fn parse(v: &Value, config: &Config) -> Result<Strategy> {
         ..Default::default()
     };
     for c in &selection.collections {
-        crate::selection::CollectionRef::parse_checked(c)
+        crate::model::selection::CollectionRef::parse_checked(c)
             .map_err(|e| bad("backup_strategy.collections", e.message()))?;
     }
     let webhook = match get(m, "alerts") {

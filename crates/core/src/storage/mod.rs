@@ -12,7 +12,9 @@
 //!
 //! Object keys are built in [`layout`], nowhere else.
 
-pub mod layout;
+pub mod copy;
+pub mod encoded;
+pub mod root_key;
 pub mod s3copy;
 
 use std::time::Duration;
@@ -20,11 +22,11 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{services, ErrorKind as DalKind, Operator};
-use serde::{Deserialize, Serialize};
 
+use crate::codec::key::KeySource;
 use crate::config::{Config, MinioConfig, Secret};
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::KeySource;
+use crate::model::meta::Check;
 use crate::stream::{pump, PumpError, Tallied, Tally};
 
 /// The storage services a config can name.
@@ -227,26 +229,6 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
 }
 
-/// How a copy's content was checked; recorded per file in the manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Check {
-    /// Streamed through the tool and hashed on the way (SHA-256).
-    Sha256,
-    /// Copied by the service, which returned the copy's SHA-256; the copy
-    /// was conditional on the source's listed ETag.
-    ServiceSha256,
-    /// Copied by the service; the copy's ETag (an MD5 of the bytes) equals
-    /// the source's listed ETag. `verify --deep` adds the SHA-256.
-    Etag,
-    /// Copied by the service; only the size is known to match (a
-    /// multipart source or copy, whose ETag is no plain MD5).
-    /// `verify --deep` adds the SHA-256.
-    Size,
-    /// Copied by the service, then read back in full to hash it.
-    ReadBack,
-}
-
 /// What one copy did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyOutcome {
@@ -280,7 +262,7 @@ impl std::fmt::Debug for Storage {
     }
 }
 
-const CHUNK: usize = crate::copy_engine::STREAM_CHUNK as usize;
+const CHUNK: usize = crate::storage::copy::STREAM_CHUNK as usize;
 /// Largest object piped in one `PutObject` (one request must finish
 /// within the copier's timeout even on a slow link); larger ones stream
 /// in multipart chunks.
@@ -418,7 +400,7 @@ impl Storage {
     }
 
     /// This storage with what opens (and seals) its encrypted backups: a
-    /// key, or a password for its root key (see [`crate::keyring`]).
+    /// key, or a password for its root key (see [`crate::storage::root_key`]).
     pub fn with_key(mut self, key: Option<KeySource>) -> Storage {
         self.key = key.map(std::sync::Arc::new);
         self

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use milvus_backup_core::catalog;
+use milvus_backup_core::repo::catalog;
 use milvus_backup_core::Context;
 use serde_json::{json, Value};
 

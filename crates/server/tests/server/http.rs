@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use milvus_backup_core::storage::layout;
+use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 use serde_json::{json, Value};
 
@@ -393,7 +393,7 @@ async fn rb_rbac_over_rest_creates_and_plans_users_and_roles() {
         .await;
     assert_eq!(status, 200, "{body}");
     let ctx = Context::open(&config(&auth_config_yaml("AUTH", &root), &[])).unwrap();
-    let info = milvus_backup_core::catalog::get(&ctx.backup_storage, &name)
+    let info = milvus_backup_core::repo::catalog::get(&ctx.backup_storage, &name)
         .await
         .unwrap();
     let rbac = info.rbac_meta.expect("rbac_meta recorded");
@@ -1070,7 +1070,7 @@ async fn a_server_with_a_password_encrypts_and_refuses_a_wrong_one() {
         .read(&layout::backup_meta_file(&name, layout::FULL_META))
         .await
         .unwrap();
-    assert!(milvus_backup_core::key::is_sealed(&full));
+    assert!(milvus_backup_core::codec::key::is_sealed(&full));
     let (status, b) = s.get(&format!("/get_backup?backup_name={name}")).await;
     assert_eq!(status, 200, "{b}");
     assert_eq!(
@@ -1104,5 +1104,5 @@ async fn a_server_with_a_password_encrypts_and_refuses_a_wrong_one() {
     assert!(!s.log_text().contains("srv pass"));
     drop(s);
     plain.delete_prefix("").await.unwrap();
-    milvus_backup_core::catalog_index::discard(&plain).await;
+    milvus_backup_core::repo::catalog_index::discard(&plain).await;
 }

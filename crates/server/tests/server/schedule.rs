@@ -393,7 +393,7 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
     // A corrupted binlog: the verification run flags it and alerts.
     let primary_cfg = config(&yaml, &[]);
     let ctx = Context::open(&primary_cfg).unwrap();
-    let manifest = milvus_backup_core::catalog::manifest(&ctx.backup_storage, &newest)
+    let manifest = milvus_backup_core::repo::catalog::manifest(&ctx.backup_storage, &newest)
         .await
         .unwrap()
         .unwrap();
@@ -596,12 +596,12 @@ async fn sc_scheduled_backups_replicate_verify_alert_and_show_status() {
         );
         let p = Context::open(&c).unwrap();
         let _ = p.backup_storage.delete_prefix("").await;
-        milvus_backup_core::catalog_index::discard(&p.backup_storage).await;
+        milvus_backup_core::repo::catalog_index::discard(&p.backup_storage).await;
         let sec = milvus_backup_core::schedule::Strategy::from_config(&c)
             .unwrap()
             .unwrap();
         let s = Context::open(&sec.secondary_config(&c).unwrap()).unwrap();
         let _ = s.backup_storage.delete_prefix("").await;
-        milvus_backup_core::catalog_index::discard(&s.backup_storage).await;
+        milvus_backup_core::repo::catalog_index::discard(&s.backup_storage).await;
     }
 }

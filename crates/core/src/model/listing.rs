@@ -1,0 +1,48 @@
+//! What `list` shows of a backup: its state and its row. Types only; the
+//! catalog ([`crate::repo::catalog`]) reads them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::encoding::Compression;
+use crate::model::selection::CollectionRef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupState {
+    Complete,
+    Incomplete,
+    /// Its meta files exist but do not parse: see `verify`.
+    Damaged,
+}
+
+/// One row of `list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupListing {
+    pub name: String,
+    pub id: String,
+    pub state: BackupState,
+    pub collections: Vec<String>,
+    pub entities: i64,
+    pub size_bytes: i64,
+    /// Milliseconds since the epoch (the anchor's `backup_timestamp`).
+    pub backup_timestamp: u64,
+    pub milvus_version: String,
+    /// The backup an incremental one shares files with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<String>,
+    pub compression: Compression,
+    pub encrypted: bool,
+    /// `binlog` (physical), `parquet` or `json` (logical).
+    pub format: String,
+}
+
+impl BackupListing {
+    /// Whether the backup holds `collection` (`coll`: in any database, or
+    /// `db.coll`).
+    pub fn holds(&self, collection: &str) -> bool {
+        let full = CollectionRef::parse(collection).to_string();
+        self.collections.iter().any(|x| {
+            x == &full || (!collection.contains('.') && x.ends_with(&format!(".{collection}")))
+        })
+    }
+}

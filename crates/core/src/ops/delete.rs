@@ -1,0 +1,484 @@
+//! `delete`: removing backups — by name, by age, all of them, or those the
+//! retention policy (`backup.maxBackupNum`, `backup.retentionDays`) names.
+//!
+//! Options → Plan → Stats: [`plan`] picks the backups (and checks that
+//! named ones exist), [`execute`] deletes them one at a time. Before a
+//! backup goes, the files other (incremental) backups share from it are
+//! moved into the oldest of them and every reference is repointed; then its
+//! files are removed with [`catalog::remove`], completion marks first. An
+//! interruption at any point leaves every backup readable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::config::BackupConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Emit, EventSink, Phase};
+use crate::model::layout;
+use crate::model::meta::Manifest;
+use crate::model::naming::validate_backup_name;
+use crate::repo::catalog::{self, BackupListing, BackupState};
+use crate::storage::Storage;
+use crate::{cancellable, CancellationToken};
+
+/// Which backups to delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteTarget {
+    /// These backups, complete or not; each must exist.
+    Names(Vec<String>),
+    /// Complete backups older than this many seconds.
+    OlderThan(u64),
+    /// Every backup, complete or not.
+    All,
+    /// What the retention policy removes.
+    Retention(Retention),
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct DeleteOptions {
+    pub target: DeleteTarget,
+    /// Never chosen by age or retention (e.g. the backup just made).
+    #[serde(default)]
+    pub keep: Vec<String>,
+}
+
+/// The backups a delete removes, oldest first for age and retention.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeletePlan {
+    pub backups: Vec<String>,
+    /// Chosen by the retention policy.
+    pub retention: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeleteStats {
+    pub deleted: Vec<String>,
+    /// Objects removed in all.
+    pub objects: u64,
+}
+
+/// Picks the backups to delete.
+pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan> {
+    let keep: Vec<&str> = opts.keep.iter().map(String::as_str).collect();
+    let now = chrono::Utc::now().timestamp_millis() as u64;
+    let backups = match &opts.target {
+        DeleteTarget::Names(names) => {
+            for name in names {
+                validate_backup_name(name)?;
+                if !storage.has_objects(&layout::backup_dir(name)).await? {
+                    return Err(catalog::not_found(storage, name));
+                }
+            }
+            names.clone()
+        }
+        DeleteTarget::All => catalog::names(storage).await?,
+        DeleteTarget::OlderThan(seconds) => {
+            let cutoff = now.saturating_sub(seconds * 1000);
+            // What deletes reads the backups themselves, not the catalog index.
+            catalog::list_fresh(storage)
+                .await?
+                .into_iter()
+                .filter(|r| r.state == BackupState::Complete && r.backup_timestamp < cutoff)
+                .filter(|r| !keep.contains(&r.name.as_str()))
+                .map(|r| r.name)
+                .collect()
+        }
+        DeleteTarget::Retention(policy) => {
+            if !policy.is_active() {
+                return Err(Error::invalid_input(
+                    "no retention policy is set — set backup.maxBackupNum and/or backup.retentionDays (e.g. --set backup.maxBackupNum=7)",
+                ));
+            }
+            policy.victims(&catalog::list_fresh(storage).await?, now, &keep)
+        }
+    };
+    Ok(DeletePlan {
+        backups,
+        retention: matches!(opts.target, DeleteTarget::Retention(_)),
+    })
+}
+
+/// Deletes the planned backups, one at a time; a cancel stops between two.
+/// The other backups' manifests are read once for all of them (and those
+/// of backups that appear meanwhile, before each delete).
+pub async fn execute(
+    storage: &Storage,
+    plan: &DeletePlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<DeleteStats> {
+    let mut stats = DeleteStats::default();
+    let mut others = Manifests::default();
+    for name in &plan.backups {
+        if cancel.is_cancelled() {
+            return Err(Error::cancelled().during("delete"));
+        }
+        events.phase(Phase::Deleting {
+            backup: name.clone(),
+            retention: plan.retention,
+        });
+        let one = async {
+            others.refresh(storage).await?;
+            delete_with(storage, name, &mut others).await
+        };
+        stats.objects += cancellable(cancel, one)
+            .await
+            .map_err(|e| e.during("delete").at("backup", name))?;
+        stats.deleted.push(name.clone());
+    }
+    Ok(stats)
+}
+
+/// Plan, then execute.
+pub async fn delete(
+    storage: &Storage,
+    opts: &DeleteOptions,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<DeleteStats> {
+    let plan = plan(storage, opts).await?;
+    execute(storage, &plan, events, cancel).await
+}
+
+/// Deletes one backup, complete or not (no plan, no events); returns the
+/// number of objects removed.
+pub async fn delete_backup(storage: &Storage, name: &str) -> Result<u64> {
+    let mut others = Manifests::default();
+    others.refresh(storage).await?;
+    delete_with(storage, name, &mut others).await
+}
+
+async fn delete_with(storage: &Storage, name: &str, others: &mut Manifests) -> Result<u64> {
+    if !storage.has_objects(&layout::backup_dir(name)).await? {
+        return Err(catalog::not_found(storage, name));
+    }
+    rehome_shared_files(storage, name, others).await?;
+    let removed = catalog::remove(storage, name).await?;
+    others.0.remove(name);
+    Ok(removed)
+}
+
+/// Every backup's manifest as read, by name (`None`: it has none yet),
+/// kept up to date as a delete rewrites and removes them. A damaged one is
+/// kept as its error: it blocks the delete of any other backup (it may
+/// share files from it), not of itself.
+#[derive(Default)]
+struct Manifests(BTreeMap<String, std::result::Result<Option<Manifest>, String>>);
+
+impl Manifests {
+    /// Reads the manifests of the backups not read yet (all, the first
+    /// time), and forgets those gone.
+    async fn refresh(&mut self, storage: &Storage) -> Result<()> {
+        let names: BTreeSet<String> = catalog::names(storage).await?.into_iter().collect();
+        self.0.retain(|n, _| names.contains(n));
+        let new = names.into_iter().filter(|n| !self.0.contains_key(n));
+        let found = futures::stream::iter(new.map(|n| async move {
+            let m = catalog::manifest(storage, &n).await;
+            (n, m)
+        }))
+        .buffer_unordered(REHOME_PARALLELISM)
+        .collect::<Vec<_>>()
+        .await;
+        for (name, m) in found {
+            let m = match m {
+                Ok(m) => Ok(m),
+                Err(e) if e.kind() == ErrorKind::Corrupt => Err(e.message().to_string()),
+                Err(e) => return Err(e),
+            };
+            self.0.insert(name, m);
+        }
+        Ok(())
+    }
+
+    /// The manifests that name `victim` as holding some of their files;
+    /// an error when another backup's manifest is damaged.
+    fn referring_to(&self, victim: &str) -> Result<Vec<(String, Manifest)>> {
+        let mut out = Vec::new();
+        for (name, m) in self.0.iter().filter(|(n, _)| *n != victim) {
+            match m {
+                Err(damaged) => return Err(Error::corrupt(damaged.clone())),
+                Ok(Some(m)) if m.referenced_backups().contains(victim) => {
+                    out.push((name.clone(), m.clone()))
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Manifests read, and shared files copied, at once.
+const REHOME_PARALLELISM: usize = 16;
+
+/// Before `name` is deleted, moves the files other (incremental) backups
+/// share from it into the oldest of them, and points every reference
+/// there. Copies first, manifests second: an interruption at any point
+/// leaves every backup readable.
+async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifests) -> Result<()> {
+    let mut referrers = others.referring_to(name)?;
+    if referrers.is_empty() {
+        return Ok(());
+    }
+    referrers.sort_by(|a, b| a.1.created_at.cmp(&b.1.created_at).then(a.0.cmp(&b.0)));
+    let heir = referrers[0].0.clone();
+    let paths: BTreeSet<String> = referrers
+        .iter()
+        .flat_map(|(_, m)| &m.files)
+        .filter(|f| f.stored_in.as_deref() == Some(name))
+        .map(|f| f.path.clone())
+        .collect();
+    let (from, to) = (layout::backup_dir(name), layout::backup_dir(&heir));
+    let copies: Vec<(String, String)> = paths
+        .iter()
+        .map(|p| (layout::join(&from, p), layout::join(&to, p)))
+        .collect();
+    futures::stream::iter(copies)
+        .map(|(src, dst)| async move { storage.copy_to(&src, storage, &dst).await.map(|_| ()) })
+        .buffer_unordered(REHOME_PARALLELISM)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>>>()?;
+    for (backup, mut m) in referrers {
+        for f in m
+            .files
+            .iter_mut()
+            .filter(|f| f.stored_in.as_deref() == Some(name))
+        {
+            f.stored_in = (backup != heir).then(|| heir.clone());
+        }
+        let bytes = serde_json::to_vec_pretty(&m)
+            .map_err(|e| Error::internal(format!("encoding the manifest of {backup}: {e}")))?;
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        storage
+            .write(&layout::backup_meta_file(&backup, layout::MANIFEST), bytes)
+            .await?;
+        record_manifest_checksum(storage, &backup, sha).await?;
+        others.0.insert(backup, Ok(Some(m)));
+    }
+    Ok(())
+}
+
+/// Keeps `summary.json`'s checksum of a rewritten manifest true.
+async fn record_manifest_checksum(storage: &Storage, backup: &str, sha: String) -> Result<()> {
+    let key = layout::backup_meta_file(backup, layout::SUMMARY);
+    let Some(mut summary) =
+        crate::repo::meta_files::read_json::<crate::model::meta::Summary>(storage, &key).await?
+    else {
+        return Ok(());
+    };
+    if summary.meta_sha256.is_empty() {
+        return Ok(());
+    }
+    summary
+        .meta_sha256
+        .insert(layout::MANIFEST.to_string(), sha);
+    let bytes = serde_json::to_vec_pretty(&summary)
+        .map_err(|e| Error::internal(format!("encoding the summary of {backup}: {e}")))?;
+    storage.write(&key, bytes).await
+}
+
+/// Which backups to keep: `backup.maxBackupNum` and `backup.retentionDays`
+/// (0 = no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Retention {
+    pub max_backups: u32,
+    pub max_age_days: u32,
+}
+
+impl Retention {
+    pub fn from_config(cfg: &BackupConfig) -> Retention {
+        Retention {
+            max_backups: cfg.max_backup_num,
+            max_age_days: cfg.retention_days,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.max_backups > 0 || self.max_age_days > 0
+    }
+
+    /// The complete backups the policy removes, oldest first: those beyond
+    /// the newest `max_backups`, and those older than `max_age_days`.
+    /// Incomplete backups and those in `keep` are never chosen.
+    pub fn victims(&self, backups: &[BackupListing], now_ms: u64, keep: &[&str]) -> Vec<String> {
+        let mut complete: Vec<&BackupListing> = backups
+            .iter()
+            .filter(|b| b.state == BackupState::Complete)
+            .collect();
+        complete.sort_by(|a, b| {
+            b.backup_timestamp
+                .cmp(&a.backup_timestamp)
+                .then(b.name.cmp(&a.name))
+        });
+        let cutoff = now_ms.saturating_sub(u64::from(self.max_age_days) * 86_400_000);
+        let mut out: Vec<String> = complete
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| {
+                (self.max_backups > 0 && *i >= self.max_backups as usize)
+                    || (self.max_age_days > 0 && b.backup_timestamp < cutoff)
+            })
+            .map(|(_, b)| b.name.clone())
+            .filter(|n| !keep.contains(&n.as_str()))
+            .collect();
+        out.reverse();
+        out
+    }
+}
+
+/// Parses `30d`, `12h`, `45m`, `90s`, `2w` into seconds.
+pub fn parse_age(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().map_err(|_| bad_age(text))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad_age(text)),
+    };
+    Ok(n * mult)
+}
+
+fn bad_age(text: &str) -> Error {
+    Error::invalid_input(format!(
+        "`{text}` is not an age — use e.g. 30d, 12h, 45m or 2w"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_parse() {
+        assert_eq!(parse_age("30d").unwrap(), 30 * 86_400);
+        assert_eq!(parse_age("12h").unwrap(), 12 * 3600);
+        assert_eq!(parse_age("2w").unwrap(), 14 * 86_400);
+        assert_eq!(parse_age("7").unwrap(), 7 * 86_400);
+        assert!(parse_age("soon").is_err());
+        assert!(parse_age("5y").is_err());
+    }
+
+    fn backup(name: &str, days_old: u64, state: BackupState) -> BackupListing {
+        catalog::listed_at(name, NOW - days_old * 86_400_000, state)
+    }
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    #[test]
+    fn retention_keeps_the_newest_and_the_young() {
+        use BackupState::*;
+        let all = vec![
+            backup("d0", 0, Complete),
+            backup("d1", 1, Complete),
+            backup("d2", 2, Incomplete),
+            backup("d3", 3, Complete),
+            backup("d9", 9, Complete),
+        ];
+        let by_count = Retention {
+            max_backups: 2,
+            max_age_days: 0,
+        };
+        assert_eq!(by_count.victims(&all, NOW, &[]), ["d9", "d3"]);
+        let by_age = Retention {
+            max_backups: 0,
+            max_age_days: 2,
+        };
+        assert_eq!(by_age.victims(&all, NOW, &[]), ["d9", "d3"]);
+        let both = Retention {
+            max_backups: 3,
+            max_age_days: 5,
+        };
+        assert_eq!(both.victims(&all, NOW, &[]), ["d9"]);
+        assert_eq!(both.victims(&all, NOW, &["d9"]), Vec::<String>::new());
+        assert!(Retention::default().victims(&all, NOW, &[]).is_empty());
+    }
+
+    fn options(target: DeleteTarget) -> DeleteOptions {
+        DeleteOptions {
+            target,
+            keep: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_run_deletes_a_chain_of_bases_and_the_last_backup_stays_whole() {
+        use crate::events::Collect;
+        use crate::ops::backup::{create, BackupOptions};
+        use crate::ops::verify::{verify, VerifyOptions};
+        let kit = crate::testkit::Kit::new();
+        kit.milvus.add_collection("docs", &[5, 7], 1, 100).await;
+        let none = CancellationToken::new();
+        kit.create_backup("base").await;
+        for (name, base) in [("inc1", "base"), ("inc2", "inc1")] {
+            let opts = BackupOptions {
+                name: Some(name.into()),
+                base_backup: Some(base.into()),
+                ..Default::default()
+            };
+            create(&kit.ctx, &opts, &Collect::default(), &none)
+                .await
+                .unwrap();
+        }
+        let storage = &kit.ctx.backup_storage;
+        // The manifests are read once: the second delete must see what the
+        // first one rewrote (inc1 became the heir of base's files).
+        let both = options(DeleteTarget::Names(vec!["base".into(), "inc1".into()]));
+        let stats = delete(storage, &both, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.deleted, ["base", "inc1"]);
+        assert_eq!(catalog::names(storage).await.unwrap(), ["inc2"]);
+        let m = catalog::manifest(storage, "inc2").await.unwrap().unwrap();
+        assert!(m.files.iter().all(|f| f.stored_in.is_none()), "{m:?}");
+        let opts = VerifyOptions {
+            backups: vec!["inc2".into()],
+            deep: true,
+            restore_test: false,
+            tuning: None,
+        };
+        let reports = verify(&kit.ctx, &opts, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert!(reports[0].problems.is_empty(), "{:?}", reports[0].problems);
+        assert!(reports[0].files > 0);
+    }
+
+    #[tokio::test]
+    async fn deletes_named_backups_and_refuses_unknown_ones() {
+        use crate::events::Collect;
+        let kit = crate::testkit::Kit::new();
+        kit.milvus.add_collection("docs", &[5], 1, 100).await;
+        let none = CancellationToken::new();
+        for name in ["a", "b"] {
+            kit.create_backup(name).await;
+        }
+        let storage = &kit.ctx.backup_storage;
+        let missing = options(DeleteTarget::Names(vec!["a".into(), "zz".into()]));
+        let e = delete(storage, &missing, &Collect::default(), &none)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::NotFound);
+        assert_eq!(
+            catalog::names(storage).await.unwrap(),
+            ["a", "b"],
+            "nothing deleted"
+        );
+        let all = options(DeleteTarget::All);
+        let stats = delete(storage, &all, &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.deleted, ["a", "b"]);
+        assert!(kit.backup_keys("").await.is_empty());
+        let retention = options(DeleteTarget::Retention(Retention::default()));
+        let e = plan(storage, &retention).await.unwrap_err();
+        assert!(e.to_string().contains("no retention policy"), "{e}");
+    }
+}

@@ -1,0 +1,362 @@
+//! Logical backups in the backup catalog: `create --format parquet|json`
+//! exports each collection's rows into the backup's folder (the export
+//! engine of [`crate::ops::logical::export`], files encoded as the backup says), and a
+//! restore of such a backup inserts them (the insert engine of
+//! [`crate::ops::logical::import`]). [`crate::ops::backup`] and [`crate::ops::restore`] own the
+//! operations (plan, meta files, collections); this module owns the rows.
+//!
+//! Layout: `<backup>/data/<db>/<collection>/<partition>/part-<range>-<n>.<ext>`
+//! (`all/` for a partition-key collection), each file in the manifest with
+//! its size, SHA-256 and rows, and in `full_meta.json`'s `logical` with its
+//! partition.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::codec::Encoder;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::events::{Emit, Event, EventSink, Phase};
+use crate::milvus::Milvus;
+use crate::model::layout;
+use crate::model::meta::Format;
+use crate::model::meta::{self, ManifestFile};
+use crate::model::selection::CollectionRef;
+use crate::ops::logical::export::{self, ExportOptions};
+use crate::ops::logical::fields::fields_of;
+use crate::ops::logical::files::Location;
+use crate::ops::logical::import::{self, ImportPlan, PlannedFile};
+use crate::ops::logical::{LogicalBackup, LogicalCollection};
+use crate::CancellationToken;
+
+/// What exporting a backup's collections made.
+pub(crate) struct Exported {
+    pub files: Vec<ManifestFile>,
+    /// Rows per collection, in the order given.
+    pub rows: Vec<u64>,
+    pub logical: LogicalBackup,
+}
+
+/// Exports every collection's rows into backup `name`'s folder, one
+/// collection after another (each with several key ranges in flight).
+/// A failure leaves files behind: the caller removes the whole backup.
+pub(crate) async fn export_collections(
+    ctx: &Context,
+    name: &str,
+    collections: &[&CollectionRef],
+    format: Format,
+    encoder: &Encoder,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<Exported> {
+    let started = Instant::now();
+    let client = ctx.milvus().await?;
+    let dir = layout::backup_dir(name);
+    let mut location = Location::on(ctx.backup_storage.clone(), &dir);
+    location.encoder = Some(encoder.clone());
+    let mut out = Exported {
+        files: Vec::new(),
+        rows: Vec::new(),
+        logical: LogicalBackup {
+            format,
+            collections: Vec::new(),
+        },
+    };
+    let (mut raw, mut stored) = (0, 0);
+    for c in collections {
+        let opts = ExportOptions {
+            collection: c.to_string(),
+            format,
+            ..Default::default()
+        };
+        let mut plan = export::plan(ctx, &opts).await?;
+        plan.settings.compression_level = encoder.level.clamp(1, 22);
+        let prefix = format!("{dir}data/{}/{}/", c.db, c.name);
+        let written = Mutex::new(Vec::new());
+        let (files, ts) = export::with_loaded(
+            &*client,
+            &plan,
+            events,
+            cancel,
+            export::export_rows(&*client, &plan, &location, &prefix, &written, events),
+        )
+        .await?;
+        let mut coll = LogicalCollection {
+            db_name: c.db.clone(),
+            collection_name: c.name.clone(),
+            snapshot_ts: ts,
+            ..Default::default()
+        };
+        for mut f in files {
+            f.path = f.path[dir.len()..].to_string();
+            raw += f.plain.as_ref().map_or(f.size, |p| p.0);
+            stored += f.size;
+            coll.rows += f.rows;
+            out.files.push(ManifestFile {
+                path: f.path.clone(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+                encoding: f.encoding,
+                raw_size: f.plain.as_ref().map(|p| p.0),
+                raw_sha256: f
+                    .plain
+                    .as_ref()
+                    .filter(|_| !f.encoding.encrypted)
+                    .map(|p| p.1.clone()),
+                rows: Some(f.rows),
+                ..Default::default()
+            });
+            coll.files.push(f);
+        }
+        out.rows.push(coll.rows);
+        out.logical.collections.push(coll);
+    }
+    let mut how = format!("{format}");
+    if format == Format::Parquet {
+        how.push_str(&format!(
+            " (zstd level {} inside)",
+            encoder.level.clamp(1, 22)
+        ));
+    } else if !encoder.compression.is_none() {
+        how.push_str(&format!(", {}", encoder.describe()));
+    }
+    if encoder.key.is_some() && !how.contains("encrypted") {
+        how.push_str(", encrypted");
+    }
+    events.emit(Event::Copied {
+        raw_bytes: raw,
+        stored_bytes: stored,
+        seconds: started.elapsed().as_secs_f64(),
+        encoding: how,
+    });
+    Ok(out)
+}
+
+/// What restoring one collection's rows did.
+#[derive(Debug, Default)]
+pub(crate) struct RowsRestored {
+    pub rows: u64,
+    /// The target made new primary keys (autoID).
+    pub keys_regenerated: bool,
+}
+
+/// Says, when dropped before the rows are all in (Ctrl-C), which files
+/// (and so partitions) were inserted.
+struct InterruptReport<'a> {
+    target: &'a CollectionRef,
+    progress: &'a import::Progress,
+    events: &'a dyn EventSink,
+    done: bool,
+}
+
+impl Drop for InterruptReport<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.events.warn(format!(
+                "the restore of {} stopped: {}",
+                self.target,
+                self.progress.describe()
+            ));
+        }
+    }
+}
+
+/// The collection `source` of a logical backup.
+pub(crate) fn collection_of<'a>(
+    logical: &'a LogicalBackup,
+    backup: &str,
+    source: &CollectionRef,
+) -> Result<&'a LogicalCollection> {
+    logical
+        .collections
+        .iter()
+        .find(|c| c.db_name == source.db && c.collection_name == source.name)
+        .ok_or_else(|| {
+            Error::corrupt(format!(
+                "backup `{backup}` lists no data files for {source} — run `milvus-backup verify -n {backup}`"
+            ))
+        })
+}
+
+/// The fields of `target` as Milvus describes it, and whether it has a
+/// partition key.
+pub(crate) async fn target_fields(
+    client: &dyn Milvus,
+    target: &CollectionRef,
+) -> Result<(Vec<crate::ops::logical::fields::Field>, bool)> {
+    let described = client.describe_collection(&target.db, &target.name).await?;
+    let schema = described.schema.as_ref().ok_or_else(|| {
+        Error::remote(format!("DescribeCollection of {target} returned no schema"))
+    })?;
+    let schema = meta::schema_from_proto(schema);
+    let has_partition_key = schema.fields.iter().any(|f| f.is_partition_key);
+    Ok((fields_of(&schema)?, has_partition_key))
+}
+
+/// Creates the partitions `coll`'s files name that `target` lacks.
+pub(crate) async fn create_missing_partitions(
+    client: &dyn Milvus,
+    coll: &LogicalCollection,
+    target: &CollectionRef,
+    events: &dyn EventSink,
+) -> Result<()> {
+    let have: Vec<String> = client
+        .show_partitions(&target.db, &target.name)
+        .await?
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    let mut missing: Vec<&str> = coll
+        .files
+        .iter()
+        .map(|f| f.partition.as_str())
+        .filter(|p| !p.is_empty() && *p != "_default" && !have.iter().any(|h| h == p))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    for p in missing {
+        client.create_partition(&target.db, &target.name, p).await?;
+        events.note(format!("created partition `{p}` of {target}"));
+    }
+    Ok(())
+}
+
+/// Copies data file `path` of backup `backup` (folder `dir`) to `local`,
+/// decoded and checked against its manifest entry on the way.
+pub(crate) async fn fetch_file(
+    ctx: &Context,
+    backup: &str,
+    manifest: Option<&meta::Manifest>,
+    dir: &str,
+    path: &str,
+    local: &Location,
+) -> Result<()> {
+    let key = format!("{dir}{path}");
+    let entry = manifest
+        .and_then(|m| m.files.iter().find(|e| e.path == path))
+        .ok_or_else(|| {
+            Error::corrupt(format!(
+                "backup `{backup}` is damaged: its manifest does not list `{path}` — run `milvus-backup verify -n {backup}`"
+            ))
+        })?;
+    match crate::storage::encoded::decode_copy(
+        &ctx.backup_storage,
+        &key,
+        &entry.expected(),
+        Some((&local.storage, path)),
+    )
+    .await?
+    {
+        Ok(_) => Ok(()),
+        Err(damage) => Err(Error::corrupt(format!(
+            "backup file `{key}` is damaged: {damage} — run `milvus-backup verify --deep -n {backup}`"
+        ))
+        .at("key", &key)),
+    }
+}
+
+/// Inserts the rows of `source`'s files into `target` (which exists):
+/// each file is read from the backup, decoded and checked against the
+/// manifest into a temporary folder (the next while one is inserted), then
+/// inserted in byte-sized batches, several in flight.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn restore_rows(
+    ctx: &Context,
+    client: &dyn Milvus,
+    backup: &str,
+    logical: &LogicalBackup,
+    manifest: Option<&meta::Manifest>,
+    source: &CollectionRef,
+    target: &CollectionRef,
+    events: &dyn EventSink,
+) -> Result<RowsRestored> {
+    let coll = collection_of(logical, backup, source)?;
+    let (fields, has_partition_key) = target_fields(client, target).await?;
+    let keys_regenerated = fields.iter().any(|f| f.is_primary && f.auto_id);
+    if !has_partition_key {
+        create_missing_partitions(client, coll, target, events).await?;
+    }
+    if keys_regenerated {
+        events.warn(format!(
+            "{target} makes its own primary keys (autoID) and this Milvus takes none from a client: the backup's keys are not kept, new ones are generated"
+        ));
+    }
+    let tmp = tempfile::tempdir()
+        .map_err(|e| Error::internal(format!("making a temporary folder: {e}")))?;
+    let local = Location::open(&ctx.config, &tmp.path().to_string_lossy())?;
+    let tuning = crate::config::tuning::Tuning::from_config(&ctx.config.backup);
+    let plan = ImportPlan {
+        target: target.clone(),
+        location: tmp.path().to_string_lossy().into_owned(),
+        create: false,
+        files: coll
+            .files
+            .iter()
+            .map(|f| PlannedFile {
+                path: f.path.clone(),
+                format: Format::of_file(&f.path).unwrap_or(logical.format),
+                partition: if has_partition_key {
+                    String::new()
+                } else {
+                    f.partition.clone()
+                },
+                rows: f.rows,
+                size: f.size,
+            })
+            .collect(),
+        keys_regenerated,
+        missing_partitions: Vec::new(),
+        batch_bytes: import::INSERT_BATCH_BYTES,
+        in_flight: tuning.import_parallelism.clamp(2, 8),
+        meta: None,
+        fields,
+    };
+    events.phase(Phase::Inserting {
+        collection: target.to_string(),
+        files: plan.files.len(),
+        rows: coll.rows,
+    });
+    let (rows, raw) = (AtomicU64::new(0), AtomicU64::new(0));
+    let progress = import::Progress::default();
+    let mut report = InterruptReport {
+        target,
+        progress: &progress,
+        events,
+        done: false,
+    };
+    let dir = layout::backup_dir(backup);
+    let fetched = futures::stream::iter(plan.files.iter().map(|f| {
+        let (local, dir) = (&local, &dir);
+        async move {
+            fetch_file(ctx, backup, manifest, dir, &f.path, local).await?;
+            Ok::<_, Error>(f)
+        }
+    }))
+    .buffered(2);
+    let result = fetched
+        .and_then(|f| {
+            let (plan, local, rows, raw, progress) = (&plan, &local, &rows, &raw, &progress);
+            async move {
+                let inserted =
+                    import::insert_file(client, plan, local, f, rows, raw, progress, events).await;
+                let _ = local.storage.delete(&f.path).await;
+                inserted
+            }
+        })
+        .try_collect::<Vec<()>>()
+        .await;
+    report.done = true;
+    if let Err(e) = result {
+        return Err(
+            Error::new(e.kind(), format!("{e} ({})", progress.describe()))
+                .temporary(e.is_temporary()),
+        );
+    }
+    Ok(RowsRestored {
+        rows: rows.into_inner(),
+        keys_regenerated,
+    })
+}

@@ -1,0 +1,536 @@
+//! The restore test (`verify --restore-test`), a rehearsal of a restore:
+//! restore a backup into throwaway collections on the configured Milvus,
+//! check what came back, drop them again.
+//!
+//! Each backed-up collection is recreated in the `default` database as
+//! `<name>_vrt_<8 hex>` (the same tag for the whole run, so leftovers are
+//! easy to find; a name already taken stops the test before anything is
+//! created) with its schema and partitions but without aliases. Every
+//! segment is staged and imported like a real restore, one problem per
+//! failed import, so one bad segment does not hide another. Then:
+//! - row counts: each segment's imported rows against the `num_of_rows`
+//!   the backup recorded (equal without deletes, never more with them);
+//! - the row sample (`meta/sample.json`), when the backup has one for the
+//!   collection: the collection is restored with its indexes, loaded, and
+//!   the sampled rows are read back and compared field by field.
+//!
+//! The throwaway collection is dropped whatever happened; a failed drop is
+//! a warning that names it. Problems name the segment's files (failed
+//! import, wrong count) or the collection's data folder (sample mismatch).
+//! Does not own: importing (`restore`) or what a sample holds (`sample`).
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::config::tuning::Tuning;
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Emit, Event, EventSink, Phase, Quiet};
+use crate::milvus::{Milvus, DEFAULT_DB};
+use crate::model::layout;
+use crate::model::meta::{BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
+use crate::ops::restore::{self, RestoreOptions, RestorePlan};
+use crate::ops::verify::sample::{self, CollectionSample};
+use crate::repo::catalog::{self, Problem};
+use crate::CancellationToken;
+
+/// Marks throwaway collections: `<name>_vrt_<tag>`.
+pub const THROWAWAY_MARK: &str = "_vrt_";
+/// Sample differences reported per collection; the rest are counted.
+const MAX_SAMPLE_PROBLEMS: usize = 10;
+/// How long a restored copy may take to load.
+const LOAD_LIMIT: Duration = Duration::from_secs(300);
+
+/// What the restore test did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreTestStats {
+    /// The Milvus the test restored into, e.g. `127.0.0.1:19530 (v2.3.5)`.
+    pub milvus: String,
+    pub collections: Vec<CollectionTest>,
+    pub duration_s: f64,
+}
+
+/// The restore test of one collection.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CollectionTest {
+    /// `db.collection` in the backup.
+    pub collection: String,
+    /// The throwaway collection, `default.<name>_vrt_<tag>`.
+    pub restored_as: String,
+    pub segments: usize,
+    pub failed_segments: usize,
+    /// Rows the backup recorded (before deletes).
+    pub backed_up_rows: i64,
+    /// Rows Milvus imported (after deletes).
+    pub imported_rows: i64,
+    /// Rows of the sample; 0 when the backup has none for the collection.
+    pub sampled_rows: usize,
+    pub sample_compared: bool,
+    /// Problems this collection's test found.
+    pub problems: usize,
+    /// The throwaway collection was (or may have been) created.
+    #[serde(skip)]
+    pub created: bool,
+    pub dropped: bool,
+}
+
+/// Runs the restore test of backup `name`; `Err` only when it cannot run
+/// at all (backup unreadable, Milvus unreachable, a throwaway name taken).
+pub async fn run(
+    ctx: &Context,
+    name: &str,
+    tuning: Tuning,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<(RestoreTestStats, Vec<Problem>)> {
+    let started = Instant::now();
+    let info = catalog::get(&ctx.backup_storage, name).await?;
+    let samples = crate::ops::verify::sample::read(&ctx.backup_storage, name)
+        .await
+        .unwrap_or_else(|e| {
+            events.warn(format!(
+                "the row sample of `{name}` cannot be read ({e}); comparing row counts only"
+            ));
+            None
+        })
+        .unwrap_or_default();
+    let client = ctx.milvus().await?;
+    let client = client.as_ref();
+    let mut stats = RestoreTestStats {
+        milvus: format!("{} ({})", client.address(), client.version_text()),
+        ..Default::default()
+    };
+    let mut problems = Vec::new();
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let mut used: Vec<String> = Vec::new();
+    let total = info.collection_backups.len();
+    for (i, coll) in info.collection_backups.iter().enumerate() {
+        let target = throwaway_name(&coll.collection_name, tag, &used);
+        used.push(target.clone());
+        let sample = samples.of(&coll.db_name, &coll.collection_name);
+        events.phase(Phase::RestoreTest {
+            index: i,
+            of: total,
+            source: format!("{}.{}", coll.db_name, coll.collection_name),
+            target: format!("{DEFAULT_DB}.{target}"),
+            sampled_rows: sample.map(|s| s.rows.len()),
+        });
+        let mut test = CollectionTest {
+            collection: format!("{}.{}", coll.db_name, coll.collection_name),
+            restored_as: format!("{DEFAULT_DB}.{target}"),
+            sampled_rows: sample.map_or(0, |s| s.rows.len()),
+            ..Default::default()
+        };
+        let before = problems.len();
+        let result = test_collection(
+            ctx,
+            client,
+            &info,
+            coll,
+            &target,
+            sample,
+            tuning,
+            &mut test,
+            &mut problems,
+            (events, cancel),
+        )
+        .await;
+        test.problems = problems.len() - before;
+        // Always drop what we created, also after a failure — and never a
+        // collection that was there before (the plan refuses those).
+        test.dropped = !test.created
+            || match client.drop_collection(DEFAULT_DB, &target).await {
+                Ok(()) => true,
+                Err(e) if e.kind() == ErrorKind::NotFound => true,
+                Err(e) => {
+                    events.warn(format!(
+                        "could not drop the throwaway collection {DEFAULT_DB}.{target}: {e} — drop it by hand"
+                    ));
+                    false
+                }
+            };
+        stats.collections.push(test);
+        result?;
+    }
+    stats.duration_s = started.elapsed().as_secs_f64();
+    Ok((stats, problems))
+}
+
+/// `<name>_vrt_<tag>`, unique within the run and short enough for Milvus.
+fn throwaway_name(collection: &str, tag: &str, used: &[String]) -> String {
+    let stem: String = collection.chars().take(200).collect();
+    let base = format!("{stem}{THROWAWAY_MARK}{tag}");
+    let mut name = base.clone();
+    let mut n = 1;
+    while used.contains(&name) {
+        n += 1;
+        name = format!("{base}_{n}");
+    }
+    name
+}
+
+/// Restores one collection under `target` and checks it. Problems of the
+/// backup go to `problems`; `Err` only for trouble of the environment.
+#[allow(clippy::too_many_arguments)]
+async fn test_collection(
+    ctx: &Context,
+    client: &dyn Milvus,
+    info: &BackupInfo,
+    coll: &CollectionBackupInfo,
+    target: &str,
+    sample: Option<&CollectionSample>,
+    tuning: Tuning,
+    test: &mut CollectionTest,
+    problems: &mut Vec<Problem>,
+    (events, cancel): (&dyn EventSink, &CancellationToken),
+) -> Result<()> {
+    let name = &info.name;
+    let source = format!("{}.{}", coll.db_name, coll.collection_name);
+    let opts = RestoreOptions {
+        backup_name: name.clone(),
+        collections: vec![source.clone()],
+        renames: vec![format!("{source}:{DEFAULT_DB}.{target}")],
+        // A sample needs the copy loaded, and loading needs the indexes.
+        restore_index: sample.is_some(),
+        meta_only: true,
+        load: false,
+        tuning: Some(tuning),
+        ..Default::default()
+    };
+    let mut plan: RestorePlan = restore::plan_from(ctx, client, info, &opts).await?;
+    for task in &mut plan.tasks {
+        // Aliases belong to the real collection.
+        task.meta.aliases.clear();
+    }
+    test.created = true;
+    // Its own lines would repeat ours.
+    if let Err(e) = restore::execute(ctx, &plan, &Quiet(events), cancel).await {
+        if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) {
+            return Err(e);
+        }
+        problems.push(Problem {
+            path: format!("meta/{}", layout::COLLECTION_META),
+            problem: format!("restore test: {source} could not be recreated: {e}"),
+        });
+        return Ok(());
+    }
+    let task = &plan.tasks[0];
+
+    let segments = restore::segments_with_files(coll);
+    test.segments = segments.len();
+    test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
+    let bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
+    events.phase(Phase::Importing {
+        collection: format!("{DEFAULT_DB}.{target}"),
+        segments: segments.len(),
+        bytes,
+    });
+    let lease = match plan.staging_dir.as_deref() {
+        Some(dir) => Some(restore::hold_staging(ctx, dir, events).await?),
+        None => None,
+    };
+    // The data plan: the same targets, now with the segments.
+    let data_plan = RestorePlan {
+        options: RestoreOptions {
+            meta_only: false,
+            ..opts.clone()
+        },
+        ..plan.clone()
+    };
+    let outcomes: Vec<(&SegmentBackupInfo, Result<i64>)> =
+        futures::stream::iter(segments.iter().map(|(partition, seg)| {
+            let data_plan = &data_plan;
+            async move {
+                let r = restore::restore_segment(
+                    ctx, client, data_plan, 0, task, partition, seg, None, events,
+                )
+                .await
+                .map(|done| done.rows);
+                events.emit(Event::SegmentImported {
+                    collection: 0,
+                    segment: seg.segment_id,
+                    rows: *r.as_ref().unwrap_or(&0),
+                    bytes: seg.size.max(0) as u64,
+                });
+                (*seg, r)
+            }
+        }))
+        .buffer_unordered(plan.tuning.import_parallelism)
+        .collect()
+        .await;
+    drop(lease);
+    if let Some(dir) = plan
+        .staging_dir
+        .as_deref()
+        .filter(|_| !tuning.keep_temp_files)
+    {
+        // Failed stagings may leave files; sweep the plan's folder.
+        let _ = ctx.milvus_storage.delete_prefix(dir).await;
+    }
+    let mut outcomes = outcomes;
+    outcomes.sort_by_key(|(s, _)| s.segment_id);
+    for (seg, outcome) in outcomes {
+        match outcome {
+            Ok(rows) => {
+                tracing::debug!(
+                    segment = seg.segment_id,
+                    backed_up = seg.num_of_rows,
+                    imported = rows,
+                    delta_logs = seg.deltalogs.iter().map(|d| d.binlogs.len()).sum::<usize>(),
+                    "restore test: segment imported"
+                );
+                test.imported_rows += rows;
+                if let Some(p) = count_problem(name, &source, seg, rows) {
+                    test.failed_segments += 1;
+                    problems.push(p);
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) => {
+                return Err(e)
+            }
+            Err(e) => {
+                test.failed_segments += 1;
+                problems.push(import_problem(name, &source, seg, &e));
+            }
+        }
+    }
+
+    let Some(sample) = sample else {
+        return Ok(());
+    };
+    events.phase(Phase::ComparingSample {
+        collection: format!("{DEFAULT_DB}.{target}"),
+        rows: sample.rows.len(),
+    });
+    let data_dir = collection_data_dir(coll);
+    if let Err(e) = load_and_wait(client, target).await {
+        problems.push(Problem {
+            path: data_dir,
+            problem: format!(
+                "restore test: the restored copy of {source} could not be loaded to compare the row sample: {e}"
+            ),
+        });
+        return Ok(());
+    }
+    let differences = match sample::check(client, DEFAULT_DB, target, sample).await {
+        // Rows of segments that did not import are missing for a reason
+        // already reported; the rows that did import are still compared.
+        Ok(d) if test.failed_segments > 0 => d
+            .into_iter()
+            .filter(|d| !d.ends_with(sample::MISSING))
+            .collect(),
+        Ok(d) => d,
+        Err(e) if e.kind() == ErrorKind::Unreachable => return Err(e),
+        Err(e) => vec![format!("the sampled rows could not be read back: {e}")],
+    };
+    test.sample_compared = true;
+    let more = differences.len().saturating_sub(MAX_SAMPLE_PROBLEMS);
+    for d in differences.into_iter().take(MAX_SAMPLE_PROBLEMS) {
+        problems.push(Problem {
+            path: data_dir.clone(),
+            problem: format!("restore test of {source}: {d}"),
+        });
+    }
+    if more > 0 {
+        problems.push(Problem {
+            path: data_dir,
+            problem: format!("restore test of {source}: {more} more sample difference(s)"),
+        });
+    }
+    Ok(())
+}
+
+/// A segment whose imported rows contradict the backed-up row count:
+/// without deletes they must be equal, with deletes there can be fewer.
+fn count_problem(name: &str, source: &str, seg: &SegmentBackupInfo, rows: i64) -> Option<Problem> {
+    let has_deletes = seg.deltalogs.iter().any(|d| !d.binlogs.is_empty());
+    let wrong = if has_deletes {
+        rows > seg.num_of_rows
+    } else {
+        rows != seg.num_of_rows
+    };
+    wrong.then(|| Problem {
+        path: segment_dir(name, seg),
+        problem: format!(
+            "restore test of {source}: segment {} imported {rows} rows but the backup recorded {}{} — its files: {}",
+            seg.segment_id,
+            seg.num_of_rows,
+            if has_deletes { " before deletes" } else { "" },
+            segment_files(name, seg).join(", ")
+        ),
+    })
+}
+
+/// A failed import, naming the segment's files (or the one Milvus named).
+fn import_problem(name: &str, source: &str, seg: &SegmentBackupInfo, e: &Error) -> Problem {
+    let reason = e.to_string();
+    let files = segment_files(name, seg);
+    // Milvus's reason names the binlog it could not read by its log id.
+    let named: Vec<&String> = files
+        .iter()
+        .filter(|f| {
+            f.rsplit('/')
+                .next()
+                .is_some_and(|id| reason.contains(&format!("/{id}")))
+        })
+        .collect();
+    match named.as_slice() {
+        [file] => Problem {
+            path: (*file).clone(),
+            problem: format!(
+                "restore test of {source}: segment {} did not import: {reason}",
+                seg.segment_id
+            ),
+        },
+        _ => Problem {
+            path: segment_dir(name, seg),
+            problem: format!(
+                "restore test of {source}: segment {} did not import: {reason} — its files: {}",
+                seg.segment_id,
+                files.join(", ")
+            ),
+        },
+    }
+}
+
+/// The segment's insert-log folder, relative to the backup folder.
+fn segment_dir(name: &str, seg: &SegmentBackupInfo) -> String {
+    relative(
+        name,
+        &layout::backup_insert_log_dir(name, seg.collection_id, seg.partition_id, seg.segment_id),
+    )
+}
+
+/// The collection's insert-log folder, relative to the backup folder.
+fn collection_data_dir(coll: &CollectionBackupInfo) -> String {
+    format!("binlogs/insert_log/{}/", coll.collection_id)
+}
+
+/// The segment's files, relative to the backup folder.
+fn segment_files(name: &str, seg: &SegmentBackupInfo) -> Vec<String> {
+    let (c, p, s) = (seg.collection_id, seg.partition_id, seg.segment_id);
+    let insert = layout::backup_insert_log_dir(name, c, p, s);
+    let delta = layout::backup_delta_log_dir(name, c, p, s);
+    let mut files: Vec<String> = seg
+        .binlogs
+        .iter()
+        .flat_map(|f| {
+            f.binlogs
+                .iter()
+                .map(|b| format!("{insert}{}/{}", f.field_id, b.log_id))
+                .collect::<Vec<_>>()
+        })
+        .chain(
+            seg.deltalogs
+                .iter()
+                .flat_map(|f| &f.binlogs)
+                .map(|b| format!("{delta}{}", b.log_id)),
+        )
+        .map(|k| relative(name, &k))
+        .collect();
+    files.sort();
+    files
+}
+
+fn relative(name: &str, key: &str) -> String {
+    key.strip_prefix(&layout::backup_dir(name))
+        .unwrap_or(key)
+        .to_string()
+}
+
+/// Loads a throwaway collection and waits (bounded) until it is loaded.
+async fn load_and_wait(client: &dyn Milvus, collection: &str) -> Result<()> {
+    client.load_collection(DEFAULT_DB, collection).await?;
+    let start = Instant::now();
+    loop {
+        if client.load_state(DEFAULT_DB, collection).await? == "Loaded" {
+            return Ok(());
+        }
+        if start.elapsed() > LOAD_LIMIT {
+            return Err(Error::remote(format!(
+                "not loaded after {} s",
+                LOAD_LIMIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::meta::{Binlog, FieldBinlog};
+
+    fn seg(rows: i64, deletes: bool) -> SegmentBackupInfo {
+        let log = |id| Binlog {
+            log_id: id,
+            ..Default::default()
+        };
+        SegmentBackupInfo {
+            segment_id: 3,
+            collection_id: 1,
+            partition_id: 2,
+            num_of_rows: rows,
+            binlogs: vec![FieldBinlog {
+                field_id: 100,
+                binlogs: vec![log(7)],
+            }],
+            deltalogs: if deletes {
+                vec![FieldBinlog {
+                    field_id: 0,
+                    binlogs: vec![log(9)],
+                }]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn counts_must_match_unless_rows_were_deleted() {
+        assert!(count_problem("b", "default.c", &seg(10, false), 10).is_none());
+        let p = count_problem("b", "default.c", &seg(10, false), 9).unwrap();
+        assert_eq!(p.path, "binlogs/insert_log/1/2/3/3/");
+        assert!(
+            p.problem.contains("binlogs/insert_log/1/2/3/3/100/7"),
+            "{}",
+            p.problem
+        );
+        assert!(count_problem("b", "default.c", &seg(10, true), 7).is_none());
+        assert!(count_problem("b", "default.c", &seg(10, true), 11).is_some());
+    }
+
+    #[test]
+    fn a_failed_import_names_the_file_milvus_names() {
+        let s = seg(10, true);
+        let e = Error::remote(
+            "import failed: cannot read files/backup_staging/x/3/insert_log/3/100/7: bad magic",
+        );
+        assert_eq!(
+            import_problem("b", "default.c", &s, &e).path,
+            "binlogs/insert_log/1/2/3/3/100/7"
+        );
+        let e = Error::remote("import failed: no reason given");
+        let p = import_problem("b", "default.c", &s, &e);
+        assert_eq!(p.path, "binlogs/insert_log/1/2/3/3/");
+        assert!(
+            p.problem.contains("binlogs/delta_log/1/2/3/3/9"),
+            "{}",
+            p.problem
+        );
+    }
+
+    #[test]
+    fn throwaway_names_do_not_collide() {
+        let a = throwaway_name("docs", "abcd1234", &[]);
+        assert_eq!(a, "docs_vrt_abcd1234");
+        assert_eq!(
+            throwaway_name("docs", "abcd1234", &[a]),
+            "docs_vrt_abcd1234_2"
+        );
+        assert!(throwaway_name(&"x".repeat(300), "abcd1234", &[]).len() <= 255);
+    }
+}

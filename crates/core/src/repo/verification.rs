@@ -1,0 +1,59 @@
+//! What the last verification of a backup found, kept beside the backup
+//! (`<backup>/meta/verification.json`, one per storage: a replicated copy
+//! has its own), and shown by `list` and `get`: reading and writing the
+//! record ([`crate::repo::catalog::record_verification`] also updates the
+//! catalog index).
+//!
+//! A backup is verified again when it changed since (its manifest, or the
+//! names and sizes of its files — a delete that rehomes shared files
+//! changes both), or when the record is older than the policy's
+//! `reverify_after` (a flipped bit keeps every size).
+
+use crate::error::Result;
+use crate::model::layout;
+pub use crate::model::verification::{VerificationRecord, RECORD};
+use crate::repo::meta_files;
+use crate::storage::Storage;
+
+/// The backup's fingerprint: its manifest and the names and sizes of its
+/// own files (the record itself left out).
+pub async fn fingerprint(storage: &Storage, name: &str) -> Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let record = layout::backup_meta_file(name, RECORD);
+    for o in storage.list(&layout::backup_dir(name)).await? {
+        if o.key != record {
+            h.update(format!("{} {}\n", o.key, o.size));
+        }
+    }
+    if let Ok(m) = storage
+        .read(&layout::backup_meta_file(name, layout::MANIFEST))
+        .await
+    {
+        h.update(&m);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+pub async fn read(storage: &Storage, name: &str) -> Result<Option<VerificationRecord>> {
+    match meta_files::read_json(storage, &layout::backup_meta_file(name, RECORD)).await {
+        Ok(r) => Ok(r),
+        // A damaged record is as good as none: verify again.
+        Err(e) if e.kind() == crate::ErrorKind::Corrupt => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the record beside the backup (the index is not told).
+pub(crate) async fn write_file(
+    storage: &Storage,
+    name: &str,
+    record: &VerificationRecord,
+) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(record)
+        .map_err(|e| crate::Error::internal(format!("encoding a verification record: {e}")))?;
+    storage
+        .write(&layout::backup_meta_file(name, RECORD), bytes)
+        .await?;
+    Ok(())
+}
