@@ -56,7 +56,7 @@ def test_restore_body():
         ("failed", 3, "failed"),
         ("interrupted", 3, "failed"),
         ("cancelled", 3, "cancelled"),
-        (None, 1, "running"),  # the anchor's answers have state_code only
+        (None, 1, "running"),  # the Go tool's answers have state_code only
         (None, 2, "completed"),
         (None, 3, "failed"),
     ],

@@ -1,5 +1,5 @@
 //! The wire format of `/api/v1`: request bodies and the `{requestId, code,
-//! msg, data}` envelopes, with the anchor's field names (snake_case, plus
+//! msg, data}` envelopes, with the Go tool's field names (snake_case, plus
 //! its camelCase `errorMessage`, `requestId` and restore flags). Every type
 //! here derives its OpenAPI schema; nothing here does any work.
 
@@ -290,7 +290,7 @@ pub struct RestoreRequest {
     pub resume: bool,
 }
 
-/// The anchor's `restorePlan`.
+/// The Go tool's `restorePlan`.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RestorePlan {
@@ -352,7 +352,7 @@ pub struct VerifyRequest {
     pub is_async: bool,
 }
 
-/// Task states: `state_code` keeps the anchor's 0–3 for its clients;
+/// Task states: `state_code` keeps the Go tool's 0–3 for its clients;
 /// `state` tells cancelled and interrupted apart from failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -467,7 +467,7 @@ pub struct DeleteResult {
     pub deleted_objects: u64,
 }
 
-/// A restore task (the anchor's `RestoreBackupTask`).
+/// A restore task (the Go tool's `RestoreBackupTask`).
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct RestoreTask {
     pub id: String,

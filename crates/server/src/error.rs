@@ -1,5 +1,5 @@
 //! How failures become HTTP answers: one exhaustive `match` from the core's
-//! [`ErrorKind`] to a status and an anchor response code, and the
+//! [`ErrorKind`] to a status and a response code of the Go tool, and the
 //! `{requestId, code, msg, data}` envelope every error is sent in (the
 //! user guide's routes: `message` for `msg`).
 
@@ -9,7 +9,7 @@ use milvus_backup_core::{Error, ErrorKind};
 
 use crate::api::{ErrorResponse, GuideErrorResponse};
 
-/// Anchor response codes (`backuppb.ResponseCode`).
+/// The Go tool's response codes (`backuppb.ResponseCode`).
 pub mod code {
     pub const SUCCESS: i32 = 0;
     pub const NOT_SUPPORT: i32 = 1;
@@ -19,7 +19,7 @@ pub mod code {
     pub const NOT_FOUND: i32 = 404;
 }
 
-/// An error on its way to the client: status, anchor code, message and
+/// An error on its way to the client: status, the Go tool's code, message and
 /// (sometimes) the task record it concerns.
 #[derive(Debug)]
 pub struct ApiError {

@@ -1,5 +1,5 @@
-//! `milvus-backup server`: the anchor's REST API (`/api/v1`) over the core
-//! library, plus what the anchor lacks — persistent async tasks with
+//! `milvus-backup server`: the Go tool's REST API (`/api/v1`) over the core
+//! library, plus what the Go tool lacks — persistent async tasks with
 //! cancel, `verify`, `/tasks`, `/healthz`, Prometheus `/metrics`, an
 //! optional bearer token and graceful shutdown.
 //!

@@ -2,7 +2,7 @@
 //! has the core plan the operation (the core validates names, checks what
 //! exists and refuses what it must), and either answers with the plan
 //! (`dry_run`) or runs the core's execute as a task. Results and errors are
-//! mapped onto the anchor's response shape. No backup behaviour lives here:
+//! mapped onto the Go tool's response shape. No backup behaviour lives here:
 //! what is the server's own is the task registry (names being created,
 //! task ids, what runs on which backup).
 
@@ -52,7 +52,7 @@ impl AppState {
     }
 }
 
-/// The request id: the anchor's `request_id` header, `X-Request-Id`, or a fresh UUID.
+/// The request id: the Go tool's `request_id` header, `X-Request-Id`, or a fresh UUID.
 pub struct Rid(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Rid {
@@ -229,7 +229,7 @@ pub(crate) fn parse_list(value: &serde_json::Value, field: &str) -> Result<Vec<S
     Ok(items.into_iter().filter(|s| !s.is_empty()).collect())
 }
 
-/// Says hello (liveness for the anchor's clients).
+/// Says hello (liveness for the Go tool's clients).
 #[utoipa::path(get, path = "/api/v1/hello", tag = "backup",
     responses((status = 200, description = "Success", body = HelloResponse), ErrorResponses))]
 pub async fn hello(rid: Rid) -> Response {

@@ -81,7 +81,7 @@ impl TaskState {
         TaskState::Interrupted,
     ];
 
-    /// The anchor's state code: 0 initial, 1 executing, 2 success, 3 fail.
+    /// The Go tool's state code: 0 initial, 1 executing, 2 success, 3 fail.
     pub fn code(self) -> i32 {
         match self {
             TaskState::Initial => 0,
@@ -771,7 +771,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn states_keep_the_anchor_codes() {
+    fn states_keep_the_go_tool_codes() {
         assert_eq!(TaskState::Initial.code(), 0);
         assert_eq!(TaskState::Executing.code(), 1);
         assert_eq!(TaskState::Success.code(), 2);

@@ -10,8 +10,8 @@ use milvus_backup_core::storage::Storage;
 use crate::env::unique;
 use crate::storage::s3;
 
-/// A complete backup as the Go tool leaves one: the anchor's meta only.
-async fn anchor_backup(s: &Storage, name: &str, ts: u64) {
+/// A complete backup as the Go tool leaves one: the Go tool's meta only.
+async fn go_tool_backup(s: &Storage, name: &str, ts: u64) {
     let info = BackupInfo {
         id: format!("id-{name}"),
         name: name.into(),
@@ -42,7 +42,7 @@ async fn cat_index_on_s3_writes_conditionally_and_list_keeps_every_concurrent_ba
 
     // Backups the index has never seen are read, listed and indexed.
     for i in 0..3 {
-        anchor_backup(&s, &format!("go{i}"), 1_000 + i).await;
+        go_tool_backup(&s, &format!("go{i}"), 1_000 + i).await;
     }
     let rows = catalog::list(&s).await.unwrap();
     assert_eq!(names(&rows), ["go0", "go1", "go2"]);
@@ -84,7 +84,7 @@ async fn cat_index_on_s3_writes_conditionally_and_list_keeps_every_concurrent_ba
     // Six backups finishing at once, each adding itself to the index.
     let new: Vec<String> = (0..6).map(|i| format!("new{i}")).collect();
     for (i, n) in new.iter().enumerate() {
-        anchor_backup(&s, n, 2_000 + i as u64).await;
+        go_tool_backup(&s, n, 2_000 + i as u64).await;
     }
     let rows = catalog::list_fresh(&s).await.unwrap();
     futures::future::join_all(

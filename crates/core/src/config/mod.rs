@@ -1,9 +1,9 @@
-//! Configuration: the anchor's v1 `backup.yaml`, read unchanged, plus our
+//! Configuration: the Go tool's v1 `backup.yaml`, read unchanged, plus our
 //! extensions under `backup:`; the user guide's `config.yaml` and the Go
 //! tool's v2 file are read as written too (see [`dialect`]).
 //!
 //! Layers, later wins: built-in defaults < config file < environment
-//! (credentials and endpoints, the anchor's variable names) < `--set key=value`
+//! (credentials and endpoints, the Go tool's variable names) < `--set key=value`
 //! < command flags (applied by the front ends on the typed [`Config`]).
 //!
 //! Every known key is listed once in [`KEYS`] with its type, environment
@@ -334,7 +334,7 @@ impl Default for GcPauseConfig {
     }
 }
 
-/// The storage providers the anchor accepts in `minio.storageType`.
+/// The storage providers the Go tool accepts in `minio.storageType`.
 pub const STORAGE_TYPES: &[&str] = &[
     "local",
     "minio",
@@ -392,7 +392,7 @@ const OPT_PORT: Kind = Kind::Int(0, 65535);
 const COUNT: Kind = Kind::Int(1, 100_000);
 const STORAGE: Kind = Kind::OneOf(STORAGE_TYPES);
 
-/// Every configuration key we read, with the anchor's environment variables.
+/// Every configuration key we read, with the Go tool's environment variables.
 const KEYS: &[Key] = &[
     key(
         "log.level",
@@ -590,7 +590,7 @@ const KEYS: &[Key] = &[
     ),
 ];
 
-/// Keys of the anchor's file that we accept but do not use; no warning for them.
+/// Keys of the Go tool's file that we accept but do not use; no warning for them.
 const IGNORED_KEYS: &[&str] = &[
     "log.format",
     "log.file.maxSize",
@@ -843,7 +843,7 @@ fn is_ignored(path: &str) -> bool {
     IGNORED_KEYS.iter().any(|k| k.eq_ignore_ascii_case(path))
 }
 
-/// The anchor's older files spell the provider `minio.cloudProvider`.
+/// The Go tool's older files spell the provider `minio.cloudProvider`.
 fn normalize_legacy(mut file: Value) -> Value {
     if let Some(minio) = file.get_mut("minio").and_then(Value::as_mapping_mut) {
         let has_type = minio.contains_key("storageType");

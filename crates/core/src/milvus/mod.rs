@@ -491,7 +491,7 @@ impl Milvus for MilvusClient {
         }
     }
 
-    /// `Loaded`, `NotLoad`, `Loading` or `NotExist`, as the anchor records it.
+    /// `Loaded`, `NotLoad`, `Loading` or `NotExist`, as the Go tool records it.
     async fn load_state(&self, db: &str, collection: &str) -> Result<String> {
         let req = pb::GetLoadStateRequest {
             db_name: db.to_string(),

@@ -10,7 +10,7 @@
 //! stats_log/<collID>/<partID>/<segID>/<fieldID>/<logID>      (not backed up)
 //! ```
 //!
-//! Backup storage (the anchor's layout, so both tools read each other's):
+//! Backup storage (the Go tool's layout, so both tools read each other's):
 //! ```text
 //! <backup>/meta/backup_meta.json       brief: id, name, timestamp, size, version
 //! <backup>/meta/collection_meta.json   {"infos": [CollectionBackupInfo]}
@@ -18,13 +18,13 @@
 //! <backup>/meta/segment_meta.json      {"infos": [SegmentBackupInfo]}
 //! <backup>/meta/manifest.json          ours: per-file size and checksum, encodings
 //! <backup>/meta/sample.json            ours: rows sampled for `verify --restore-test`
-//! <backup>/meta/full_meta.json         the whole tree; written last of the anchor files — a backup
+//! <backup>/meta/full_meta.json         the whole tree; written last of the Go tool's files — a backup
 //!                                      without it is incomplete
 //! <backup>/meta/summary.json           ours: what `list` shows; written after full_meta.json
 //! <backup>/binlogs/insert_log/<coll>/<part>/<group>/<seg>/<field>/<logID>
 //! <backup>/binlogs/delta_log/<coll>/<part>/<group>/<seg>/<logID>
 //! ```
-//! `group` is the segment id; older anchor backups have no group level, and
+//! `group` is the segment id; older backups of the Go tool have no group level, and
 //! readers accept both.
 //!
 //! Restore staging, in the *target* Milvus's storage:
@@ -165,7 +165,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_follow_the_anchor_layout() {
+    fn keys_follow_the_go_tool_layout() {
         assert_eq!(milvus_insert_log_dir(1, 2, 3), "insert_log/1/2/3/");
         assert_eq!(milvus_delta_log_dir(1, 2, 3), "delta_log/1/2/3/");
         assert_eq!(backup_meta_file("b1", FULL_META), "b1/meta/full_meta.json");

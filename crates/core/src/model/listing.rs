@@ -24,7 +24,7 @@ pub struct BackupListing {
     pub collections: Vec<String>,
     pub entities: i64,
     pub size_bytes: i64,
-    /// Milliseconds since the epoch (the anchor's `backup_timestamp`).
+    /// Milliseconds since the epoch (the Go tool's `backup_timestamp`).
     pub backup_timestamp: u64,
     pub milvus_version: String,
     /// The backup an incremental one shares files with.

@@ -1,8 +1,8 @@
-//! The on-disk backup format: the anchor's meta files (protobuf-JSON of its
+//! The on-disk backup format: the Go tool's meta files (protobuf-JSON of its
 //! messages: snake_case, integer enums) and our own `manifest.json` and
-//! `summary.json`, which the anchor ignores.
+//! `summary.json`, which the Go tool ignores.
 //!
-//! Unknown fields are kept out of the anchor's files so the Go tool reads
+//! Unknown fields are kept out of the Go tool's files so the Go tool reads
 //! our backups; every field of theirs has a default so we read theirs.
 
 use std::collections::BTreeMap;
@@ -357,7 +357,7 @@ pub struct Summary {
     pub meta_sha256: std::collections::BTreeMap<String, String>,
 }
 
-/// Our fields of an anchor schema, from the server's protobuf schema.
+/// Our fields of a schema in the Go tool's format, from the server's protobuf schema.
 #[allow(deprecated)] // collection-level auto_id is what 2.2/2.3 servers use
 pub fn schema_from_proto(s: &pbs::CollectionSchema) -> CollectionSchema {
     CollectionSchema {
@@ -631,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn field_names_match_the_anchor() {
+    fn field_names_match_the_go_tool() {
         let f = FieldSchema {
             field_id: 101,
             auto_id: true,
@@ -641,7 +641,7 @@ mod tests {
         assert_eq!(v["fieldID"], 101);
         assert_eq!(v["autoID"], true);
         assert!(v.get("data_type").is_some());
-        // The anchor's files read with missing fields defaulted.
+        // The Go tool's files read with missing fields defaulted.
         let seg: SegmentBackupInfo = serde_json::from_str(r#"{"segment_id": 5, "binlogs": [{"fieldID": 0, "binlogs": [{"log_path": "p", "log_size": 3}]}]}"#).unwrap();
         assert_eq!(seg.binlogs[0].binlogs[0].log_size, 3);
     }

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 
-/// Backup names the anchor accepts: `^[A-Za-z_][A-Za-z0-9_]*$`, ≤ 128 chars.
+/// Backup names the Go tool accepts: `^[A-Za-z_][A-Za-z0-9_]*$`, ≤ 128 chars.
 pub fn validate_backup_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::invalid_input(
@@ -41,7 +41,7 @@ fn is_identifier(name: &str, max: usize) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `backup_YYYY_MM_DD_HH_MM_SS_<nanos>` in UTC, like the anchor.
+/// `backup_YYYY_MM_DD_HH_MM_SS_<nanos>` in UTC, like the Go tool.
 pub fn default_backup_name() -> String {
     let now = chrono::Utc::now();
     format!(
@@ -56,7 +56,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_validated_like_the_anchor() {
+    fn names_are_validated_like_the_go_tool() {
         for ok in ["a", "_x", "backup_2024_01_01", &"a".repeat(128)] {
             assert!(validate_backup_name(ok).is_ok(), "{ok}");
         }

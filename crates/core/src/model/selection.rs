@@ -1,4 +1,4 @@
-//! Which collections an operation works on: the union of the anchor's
+//! Which collections an operation works on: the union of the Go tool's
 //! selection forms (`-c`, `-d`, `-a`, `--filter`); nothing selected means
 //! every collection of every database.
 
@@ -86,7 +86,7 @@ impl Selection {
     }
 
     /// Parses the `-a/--database_collections` JSON (an object, or a string
-    /// holding one, as the anchor's clients send it).
+    /// holding one, as the Go tool's clients send it).
     pub fn parse_db_collections(text: &str) -> Result<BTreeMap<String, Vec<String>>> {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             Error::invalid_input(format!(

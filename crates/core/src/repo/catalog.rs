@@ -5,7 +5,7 @@
 //! `list` lists the backup folders (one listing) and takes the rows of
 //! the complete backups it knows from the [`catalog_index`] (one read);
 //! every other backup is read: one small file (our `summary.json`),
-//! concurrently; for a backup the anchor made it falls back to
+//! concurrently; for a backup the Go tool made it falls back to
 //! `full_meta.json`. A backup without `full_meta.json` is listed as
 //! incomplete and can only be deleted; one whose meta files do not parse
 //! is listed as damaged. [`list_fresh`] reads every backup, for decisions
@@ -202,7 +202,7 @@ pub(crate) async fn listing_sealed(storage: &Storage, name: &str) -> Result<(Bac
     if let Ok(Some((s, sealed))) = &summary {
         return Ok((from_summary(name, s), *sealed));
     }
-    // The anchor's backups, and ours interrupted before the summary.
+    // The Go tool's backups, and ours interrupted before the summary.
     let full =
         read_for_listing::<BackupInfo>(storage, &layout::backup_meta_file(name, layout::FULL_META))
             .await?;

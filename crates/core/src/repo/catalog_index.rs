@@ -389,7 +389,7 @@ mod tests {
                 .await
                 .unwrap();
         };
-        // As the Go tool makes one: the anchor's meta files, no summary, no index entry.
+        // As the Go tool makes one: the Go tool's meta files, no summary, no index entry.
         complete("go1").await;
         // And one still being written: listed, never indexed.
         s.write(

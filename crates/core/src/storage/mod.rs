@@ -43,7 +43,7 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// Maps the anchor's `storageType` names to a provider.
+    /// Maps the Go tool's `storageType` names to a provider.
     pub fn from_storage_type(name: &str) -> Result<Provider> {
         Ok(match name.to_ascii_lowercase().as_str() {
             "local" => Provider::Local,
@@ -114,7 +114,7 @@ impl StorageSpec {
     }
 
     /// The storage where backups live (`minio.backup*`, each falling back to
-    /// the Milvus-side value when empty, as in the anchor).
+    /// the Milvus-side value when empty, as in the Go tool).
     pub fn backup(config: &Config) -> Result<StorageSpec> {
         let m: &MinioConfig = &config.minio;
         let storage_type = or(&m.backup_storage_type, &m.storage_type);
