@@ -23,10 +23,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::meta::ManifestFile;
-use crate::storage::{ObjectInfo, SOURCE_CHANGED};
+use crate::storage::{ObjectInfo, Storage, SOURCE_CHANGED};
 
 /// Bytes that streamed copies in flight may buffer, all together.
 pub const STREAM_BUDGET: u64 = 128 * 1024 * 1024;
@@ -214,13 +213,13 @@ impl CopyEngine {
     }
 }
 
-/// Stages one backup file of a restore (`key` in backup storage, listed
-/// in the manifest as `f`) into `dst` of Milvus's storage, server-side
+/// Stages one backup file of a restore (`key` in backup storage `from`,
+/// listed in the manifest as `f`) into `dst` of Milvus's storage `to`, server-side
 /// where it can: conditional on the ETag the backup recorded, and checked
 /// against the manifest's SHA-256 where the service reports one. A file
 /// changed since the backup was made is damage. Returns the bytes staged.
 pub async fn stage_checked(
-    ctx: &Context,
+    (from, to): (&Storage, &Storage),
     key: &str,
     f: &ManifestFile,
     dst: &str,
@@ -238,11 +237,7 @@ pub async fn stage_checked(
         size: f.size,
         etag: f.etag.clone(),
     };
-    let out = match ctx
-        .backup_storage
-        .copy_listed(&listed, &ctx.milvus_storage, dst)
-        .await
-    {
+    let out = match from.copy_listed(&listed, to, dst).await {
         Err(e) if e.context().iter().any(|(k, _)| *k == SOURCE_CHANGED) => {
             return Err(damaged(
                 "changed since the backup was made (its ETag is not the one recorded)".into(),

@@ -1312,7 +1312,7 @@ async fn stage_segment_for_import(
                     ))
                     .at("key", &key)
                 })?,
-                Some(f) => crate::storage::copy::stage_checked(ctx, &key, f, &dst, s, name)
+                Some(f) => crate::storage::copy::stage_checked((&ctx.backup_storage, &ctx.milvus_storage), &key, f, &dst, s, name)
                     .await
                     .map_err(missing)?,
                 None => {
