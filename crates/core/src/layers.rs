@@ -289,7 +289,10 @@ mod tests {
             let found = problems(&tree);
             assert!(!found.is_empty(), "{code}: nothing found");
             for f in &found {
-                assert!(f.starts_with("model::meta uses crate::ops::"), "{code}: {f}");
+                assert!(
+                    f.starts_with("model::meta uses crate::ops::"),
+                    "{code}: {f}"
+                );
             }
         }
     }
