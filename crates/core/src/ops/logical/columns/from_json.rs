@@ -1,0 +1,267 @@
+//! Rows of JSON files (JSON Lines or bulk-writer JSON) as Milvus columns,
+//! checked value by value.
+
+use super::from_arrow::{halves, json_field, required, scalars, vectors};
+use super::*;
+
+/// `{"index": value}` or `{"indices": [...], "values": [...]}` as Milvus's
+/// sparse row bytes (sorted by index), with its dimension (max index + 1).
+pub(super) fn sparse_from_json(v: &Value) -> Option<(Vec<u8>, usize)> {
+    let obj = v.as_object()?;
+    let mut pairs: Vec<(u32, f32)> =
+        if let (Some(i), Some(x)) = (obj.get("indices"), obj.get("values")) {
+            i.as_array()?
+                .iter()
+                .zip(x.as_array()?)
+                .map(|(i, x)| Some((u32::try_from(i.as_u64()?).ok()?, x.as_f64()? as f32)))
+                .collect::<Option<_>>()?
+        } else {
+            obj.iter()
+                .map(|(k, x)| Some((k.parse().ok()?, x.as_f64()? as f32)))
+                .collect::<Option<_>>()?
+        };
+    pairs.sort_by_key(|p| p.0);
+    let dim = pairs.last().map(|p| p.0 as usize + 1).unwrap_or(0);
+    Some((
+        pairs
+            .iter()
+            .flat_map(|(i, x)| i.to_le_bytes().into_iter().chain(x.to_le_bytes()))
+            .collect(),
+        dim,
+    ))
+}
+
+/// Rows of a JSON file (JSON Lines objects, or bulk-writer JSON's `rows`)
+/// as Milvus columns, checked value by value. Keys that are no field go
+/// into `$meta` when the collection has a dynamic field, else are refused.
+pub fn from_json_rows(
+    fields: &[Field],
+    rows: &[Map<String, Value>],
+    origin: Origin<'_>,
+    drop_auto_id: bool,
+) -> Result<Vec<FieldData>> {
+    let dynamic = fields.iter().find(|f| f.is_dynamic);
+    let by_name: HashMap<&str, &Field> = fields.iter().map(|f| (f.name.as_str(), f)).collect();
+    for row in rows.iter().take(1) {
+        for k in row.keys() {
+            if !by_name.contains_key(k.as_str()) && dynamic.is_none() {
+                return Err(Error::invalid_input(format!(
+                    "file `{}`, column `{k}`: {} has no field of that name (and no dynamic field)",
+                    origin.file, origin.collection
+                )));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for field in fields {
+        if field.auto_id && drop_auto_id {
+            continue;
+        }
+        if field.is_dynamic {
+            let mut metas = Vec::with_capacity(rows.len());
+            for row in rows {
+                let mut meta = match row.get(&field.name) {
+                    Some(Value::Object(m)) => m.clone(),
+                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_default(),
+                    _ => Map::new(),
+                };
+                for (k, v) in row {
+                    if !by_name.contains_key(k.as_str()) {
+                        meta.insert(k.clone(), v.clone());
+                    }
+                }
+                metas.push(serde_json::to_vec(&Value::Object(meta)).unwrap_or_default());
+            }
+            out.push(json_field(field, metas, true));
+            continue;
+        }
+        let mut values = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            match row.get(&field.name) {
+                Some(v) => values.push(v),
+                None if required(field) => {
+                    return Err(Error::invalid_input(format!(
+                        "file `{}`, row {i}: no value for field `{}` of {} ({}), which needs one in every row",
+                        origin.file, field.name, origin.collection, field.kind
+                    )))
+                }
+                None => values.push(&Value::Null),
+            }
+        }
+        if values.iter().all(|v| v.is_null()) && !required(field) {
+            continue;
+        }
+        out.push(json_column(field, &values, origin)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn json_column(
+    field: &Field,
+    values: &[&Value],
+    origin: Origin<'_>,
+) -> Result<FieldData> {
+    use scalar_field::Data as S;
+    use vector_field::Data as V;
+    let name = field.name.as_str();
+    let bad = |i: usize, v: &Value| {
+        let mut text = v.to_string();
+        if text.len() > 40 {
+            text.truncate(40);
+            text.push('…');
+        }
+        origin.error(name, field, format_args!("row {i} holds {text}"))
+    };
+    macro_rules! each {
+        ($conv:expr) => {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| $conv(*v).ok_or_else(|| bad(i, v)))
+                .collect::<Result<Vec<_>>>()?
+        };
+    }
+    let int_in = |lo: i64, hi: i64| {
+        move |v: &Value| {
+            v.as_i64()
+                .filter(|x| *x >= lo && *x <= hi)
+                .map(|x| x as i32)
+        }
+    };
+    let f32s = |v: &Value| {
+        v.as_array()?
+            .iter()
+            .map(|x| x.as_f64().map(|f| f as f32))
+            .collect::<Option<Vec<f32>>>()
+    };
+    Ok(match field.kind {
+        Kind::Bool => scalars(
+            field,
+            S::BoolData(BoolArray {
+                data: each!(|v: &Value| v.as_bool()),
+            }),
+        ),
+        Kind::Int8 => scalars(
+            field,
+            S::IntData(IntArray {
+                data: each!(int_in(i8::MIN as i64, i8::MAX as i64)),
+            }),
+        ),
+        Kind::Int16 => scalars(
+            field,
+            S::IntData(IntArray {
+                data: each!(int_in(i16::MIN as i64, i16::MAX as i64)),
+            }),
+        ),
+        Kind::Int32 => scalars(
+            field,
+            S::IntData(IntArray {
+                data: each!(int_in(i32::MIN as i64, i32::MAX as i64)),
+            }),
+        ),
+        Kind::Int64 => scalars(
+            field,
+            S::LongData(LongArray {
+                data: each!(|v: &Value| v.as_i64()),
+            }),
+        ),
+        Kind::Float => scalars(
+            field,
+            S::FloatData(FloatArray {
+                data: each!(|v: &Value| v.as_f64().map(|f| f as f32)),
+            }),
+        ),
+        Kind::Double => scalars(
+            field,
+            S::DoubleData(DoubleArray {
+                data: each!(|v: &Value| v.as_f64()),
+            }),
+        ),
+        Kind::VarChar => scalars(
+            field,
+            S::StringData(PbStrings {
+                data: each!(|v: &Value| v.as_str().map(str::to_string)),
+            }),
+        ),
+        Kind::Json => json_field(
+            field,
+            values
+                .iter()
+                .map(|v| serde_json::to_vec(v).unwrap_or_default())
+                .collect(),
+            false,
+        ),
+        Kind::Array(elem) => {
+            let ef = Field {
+                kind: elem.kind(),
+                nullable: false,
+                ..field.clone()
+            };
+            let mut rows = Vec::with_capacity(values.len());
+            for (i, v) in values.iter().enumerate() {
+                let items: Vec<&Value> = v.as_array().ok_or_else(|| bad(i, v))?.iter().collect();
+                let inner = json_column(&ef, &items, origin)?;
+                let Some(field_data::Field::Scalars(s)) = inner.field else {
+                    return Err(bad(i, v));
+                };
+                rows.push(s);
+            }
+            let mut fd = scalars(
+                field,
+                S::ArrayData(ArrayArray {
+                    data: rows,
+                    element_type: elem.kind().data_type() as i32,
+                }),
+            );
+            fd.r#type = field.kind.data_type() as i32;
+            fd
+        }
+        Kind::FloatVector(dim) => {
+            let rows = each!(|v: &Value| f32s(v).filter(|r| r.len() == dim));
+            vectors(
+                field,
+                dim,
+                V::FloatVector(FloatArray {
+                    data: rows.concat(),
+                }),
+            )
+        }
+        Kind::BinaryVector(dim) => {
+            let width = dim / 8;
+            let rows = each!(|v: &Value| v
+                .as_array()?
+                .iter()
+                .map(|x| x.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .filter(|r| r.len() == width));
+            vectors(field, dim, V::BinaryVector(rows.concat()))
+        }
+        Kind::Float16Vector(dim) | Kind::BFloat16Vector(dim) => {
+            let rows = each!(|v: &Value| f32s(v).filter(|r| r.len() == dim));
+            let bytes = halves(field.kind, &rows.concat());
+            let data = if matches!(field.kind, Kind::Float16Vector(_)) {
+                V::Float16Vector(bytes)
+            } else {
+                V::Bfloat16Vector(bytes)
+            };
+            vectors(field, dim, data)
+        }
+        Kind::SparseFloatVector => {
+            let rows = each!(|v: &Value| match v {
+                Value::String(s) => serde_json::from_str::<Value>(s)
+                    .ok()
+                    .and_then(|v| sparse_from_json(&v)),
+                v => sparse_from_json(v),
+            });
+            let dim = rows.iter().map(|r| r.1).max().unwrap_or(0);
+            vectors(
+                field,
+                dim,
+                V::SparseFloatVector(SparseFloatArray {
+                    contents: rows.into_iter().map(|r| r.0).collect(),
+                    dim: dim as i64,
+                }),
+            )
+        }
+    })
+}
