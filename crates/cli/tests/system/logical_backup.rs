@@ -109,19 +109,24 @@ pub(crate) fn target_name(g: &Generated) -> String {
     format!("rlg_{}_{}", g.name, &unique("x")[2..10])
 }
 
-/// Restores `g` from `name` into `to` under a new name, compares it with
-/// the source and drops it again.
-#[allow(clippy::too_many_arguments)]
-fn restore_one(
+/// A backup: the instance it was made from, its root and name, and the
+/// environment a restore of it needs.
+struct BackupAt<'a> {
     from: &'static str,
-    g: &Generated,
-    to: &'static str,
-    root: &str,
-    name: &str,
-    db: &str,
-    exact: bool,
-    env: &[(&str, &str)],
-) {
+    root: &'a str,
+    name: &'a str,
+    env: &'a [(&'a str, &'a str)],
+}
+
+/// Restores `g` from backup `b` into `to` under a new name, compares it
+/// with the source and drops it again.
+fn restore_one(b: &BackupAt<'_>, g: &Generated, to: &'static str, db: &str, exact: bool) {
+    let BackupAt {
+        from,
+        root,
+        name,
+        env,
+    } = *b;
     let target = target_name(g);
     let (source, rename) = (g.full_name(), format!("{}:{db}.{target}", g.full_name()));
     let mut args = vec!["restore", "-n", name, "-c", &source, "-r", &rename];
@@ -219,8 +224,14 @@ fn logical_backup_of_2_3_restores_into_2_3_2_2_and_lite() {
     // Generating a server's data drops its prefixed collections: first.
     generated("LITE");
     generated("V22");
+    let b = BackupAt {
+        from: "A",
+        root: &root,
+        name: &name,
+        env: &[],
+    };
     for g in all {
-        restore_one("A", g, "B", &root, &name, &g.db, true, &[]);
+        restore_one(&b, g, "B", &g.db, true);
     }
     for g in pick(
         "A",
@@ -233,10 +244,10 @@ fn logical_backup_of_2_3_restores_into_2_3_2_2_and_lite() {
         ],
     ) {
         // 2.2 has no arrays and no databases.
-        restore_one("A", &g, "V22", &root, &name, "default", false, &[]);
+        restore_one(&b, &g, "V22", "default", false);
     }
     for g in pick("A", crate::logical::FOR_LITE) {
-        restore_one("A", &g, "LITE", &root, &name, &g.db, false, &[]);
+        restore_one(&b, &g, "LITE", &g.db, false);
     }
     delete("A", &root, &name);
 }
@@ -263,7 +274,18 @@ fn logical_backups_of_lite_and_2_2_restore_into_2_3_and_lite() {
     );
     generated("A");
     for g in lite {
-        restore_one("LITE", g, "A", &root, &name, &g.db, false, &env);
+        restore_one(
+            &BackupAt {
+                from: "LITE",
+                root: &root,
+                name: &name,
+                env: &env,
+            },
+            g,
+            "A",
+            &g.db,
+            false,
+        );
     }
     delete("LITE", &root, &name);
 
@@ -271,7 +293,18 @@ fn logical_backups_of_lite_and_2_2_restore_into_2_3_and_lite() {
     let v22 = pick("V22", &["all_types", "varchar_pk", "partition_key"]);
     let name = backup("V22", &root, &v22, &[], &[]);
     for g in &v22 {
-        restore_one("V22", g, "LITE", &root, &name, "default", false, &[]);
+        restore_one(
+            &BackupAt {
+                from: "V22",
+                root: &root,
+                name: &name,
+                env: &[],
+            },
+            g,
+            "LITE",
+            "default",
+            false,
+        );
     }
     delete("V22", &root, &name);
 }

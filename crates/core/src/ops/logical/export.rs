@@ -440,12 +440,18 @@ pub(crate) async fn export_rows(
         streams: plan.streams.min(units.len()),
     });
     let rows = AtomicU64::new(0);
+    let streams = Streams {
+        client,
+        plan,
+        location,
+        prefix,
+        ts,
+        written,
+        events,
+        total: &rows,
+    };
     let files: Vec<Vec<DataFile>> = futures::stream::iter(units)
-        .map(|u| {
-            export_unit(
-                client, plan, u, location, prefix, ts, written, events, &rows,
-            )
-        })
+        .map(|u| export_unit(streams, u))
         .buffer_unordered(plan.streams)
         .try_collect()
         .await?;
@@ -557,18 +563,33 @@ fn split(min: i64, max: i64, n: usize) -> Vec<Option<(i64, i64)>> {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn export_unit(
-    client: &dyn Milvus,
-    plan: &ExportPlan,
-    unit: Unit,
-    location: &Location,
-    prefix: &str,
+/// What the export streams of one collection share: where they read and
+/// write, the timestamp every query reads at, the files written so far
+/// (removed on failure) and the rows exported.
+#[derive(Clone, Copy)]
+struct Streams<'a> {
+    client: &'a dyn Milvus,
+    plan: &'a ExportPlan,
+    location: &'a Location,
+    prefix: &'a str,
     ts: u64,
-    written: &Mutex<Vec<String>>,
-    events: &dyn EventSink,
-    total: &AtomicU64,
-) -> Result<Vec<DataFile>> {
+    written: &'a Mutex<Vec<String>>,
+    events: &'a dyn EventSink,
+    total: &'a AtomicU64,
+}
+
+/// One stream: the rows of one partition and key range, into its own files.
+async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> {
+    let Streams {
+        client,
+        plan,
+        location,
+        prefix,
+        ts,
+        written,
+        events,
+        total,
+    } = streams;
     let c = &plan.collection;
     let pk = plan.fields.iter().find(|f| f.is_primary).expect("checked");
     let varchar = pk.kind == Kind::VarChar;

@@ -416,10 +416,16 @@ async fn prepare_target(
 #[derive(Default)]
 pub(crate) struct Progress {
     done: std::sync::Mutex<Vec<(String, u64)>>,
+    /// Rows inserted, of every file.
+    pub(crate) rows: AtomicU64,
+    /// Their raw bytes.
+    pub(crate) raw: AtomicU64,
 }
 
 impl Progress {
-    fn add(&self, file: &str, rows: u64) {
+    fn add(&self, file: &str, rows: u64, raw: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        self.raw.fetch_add(raw, Ordering::Relaxed);
         let mut d = self.done.lock().expect("progress");
         match d.iter_mut().find(|(f, _)| f == file) {
             Some(e) => e.1 += rows,
@@ -453,29 +459,24 @@ async fn insert_files(
         files: plan.files.len(),
         rows: known,
     });
-    let rows = AtomicU64::new(0);
-    let raw = AtomicU64::new(0);
     let progress = Progress::default();
     for f in &plan.files {
-        if let Err(e) = insert_file(client, plan, location, f, &rows, &raw, &progress, events).await
-        {
+        if let Err(e) = insert_file(client, plan, location, f, &progress, events).await {
             return Err(
                 Error::new(e.kind(), format!("{e} ({})", progress.describe()))
                     .temporary(e.is_temporary()),
             );
         }
     }
-    Ok((rows.into_inner(), raw.into_inner()))
+    Ok((progress.rows.into_inner(), progress.raw.into_inner()))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Inserts one file's rows, counting them in `progress`.
 pub(crate) async fn insert_file(
     client: &dyn Milvus,
     plan: &ImportPlan,
     location: &Location,
     f: &PlannedFile,
-    rows: &AtomicU64,
-    raw: &AtomicU64,
     progress: &Progress,
     events: &dyn EventSink,
 ) -> Result<()> {
@@ -511,9 +512,7 @@ pub(crate) async fn insert_file(
         .map(|batch| async move {
             let (cols, n, bytes) = batch?;
             insert_with_retry(client, t, &f.partition, cols, n).await?;
-            rows.fetch_add(n as u64, Ordering::Relaxed);
-            raw.fetch_add(bytes, Ordering::Relaxed);
-            progress.add(&f.path, n as u64);
+            progress.add(&f.path, n as u64, bytes);
             events.emit(Event::RowsDone {
                 collection: 0,
                 rows: n as u64,

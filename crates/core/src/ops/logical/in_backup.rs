@@ -10,7 +10,6 @@
 //! its size, SHA-256 and rows, and in `full_meta.json`'s `logical` with its
 //! partition.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -258,21 +257,33 @@ pub(crate) async fn fetch_file(
     }
 }
 
+/// The logical backup whose rows a restore inserts.
+#[derive(Clone, Copy)]
+pub(crate) struct RowsSource<'a> {
+    /// The backup's name.
+    pub backup: &'a str,
+    pub logical: &'a LogicalBackup,
+    /// Its manifest (each file's size and SHA-256), when it has one.
+    pub manifest: Option<&'a meta::Manifest>,
+}
+
 /// Inserts the rows of `source`'s files into `target` (which exists):
 /// each file is read from the backup, decoded and checked against the
 /// manifest into a temporary folder (the next while one is inserted), then
 /// inserted in byte-sized batches, several in flight.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore_rows(
     ctx: &Context,
     client: &dyn Milvus,
-    backup: &str,
-    logical: &LogicalBackup,
-    manifest: Option<&meta::Manifest>,
+    from: RowsSource<'_>,
     source: &CollectionRef,
     target: &CollectionRef,
     events: &dyn EventSink,
 ) -> Result<RowsRestored> {
+    let RowsSource {
+        backup,
+        logical,
+        manifest,
+    } = from;
     let coll = collection_of(logical, backup, source)?;
     let (fields, has_partition_key) = target_fields(client, target).await?;
     let keys_regenerated = fields.iter().any(|f| f.is_primary && f.auto_id);
@@ -319,7 +330,6 @@ pub(crate) async fn restore_rows(
         files: plan.files.len(),
         rows: coll.rows,
     });
-    let (rows, raw) = (AtomicU64::new(0), AtomicU64::new(0));
     let progress = import::Progress::default();
     let mut report = InterruptReport {
         target,
@@ -338,10 +348,9 @@ pub(crate) async fn restore_rows(
     .buffered(2);
     let result = fetched
         .and_then(|f| {
-            let (plan, local, rows, raw, progress) = (&plan, &local, &rows, &raw, &progress);
+            let (plan, local, progress) = (&plan, &local, &progress);
             async move {
-                let inserted =
-                    import::insert_file(client, plan, local, f, rows, raw, progress, events).await;
+                let inserted = import::insert_file(client, plan, local, f, progress, events).await;
                 let _ = local.storage.delete(&f.path).await;
                 inserted
             }
@@ -356,7 +365,7 @@ pub(crate) async fn restore_rows(
         );
     }
     Ok(RowsRestored {
-        rows: rows.into_inner(),
+        rows: progress.rows.load(std::sync::atomic::Ordering::Relaxed),
         keys_regenerated,
     })
 }

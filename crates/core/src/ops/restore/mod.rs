@@ -1063,12 +1063,15 @@ async fn restore_collection(
         });
     }
     if let Some(logical) = &plan.logical {
+        let from = crate::ops::logical::in_backup::RowsSource {
+            backup: &plan.backup,
+            logical,
+            manifest: plan.manifest.as_ref(),
+        };
         let done = crate::ops::logical::in_backup::restore_rows(
             ctx,
             client,
-            &plan.backup,
-            logical,
-            plan.manifest.as_ref(),
+            from,
             &task.source,
             &task.target,
             events,
