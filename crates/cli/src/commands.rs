@@ -1212,7 +1212,15 @@ pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<(
     let plan = delete::plan(&ctx.backup_storage, &opts).await?;
     if args.dry_run {
         if out.json {
-            out.json_value(&serde_json::json!({ "would_delete": plan.backups }));
+            let mut answer = serde_json::json!({ "would_delete": plan.backups });
+            if let Some(v) = &plan.verdicts {
+                answer["verdicts"] = serde_json::json!(v.decisions);
+            }
+            out.json_value(&answer);
+        } else if let Some(v) = &plan.verdicts {
+            for decision in &v.decisions {
+                println!("would {decision}");
+            }
         } else {
             for name in &plan.backups {
                 println!("would delete backup `{name}`");

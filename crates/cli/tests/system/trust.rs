@@ -323,6 +323,14 @@ fn retention_keeps_exactly_the_newest_and_the_young() {
     let days = ["backup.retentionDays=5".to_string()];
     let dry = run(&cfg, &days, &["delete", "--apply-retention", "--dry-run"]);
     assert_eq!(dry["would_delete"], serde_json::json!([names[2]]));
+    // Every backup's verdict, with its reason.
+    let verdicts = dry["verdicts"].as_array().expect("verdicts");
+    let of = |n: &str| verdicts.iter().find(|v| v["backup"] == n).expect(n).clone();
+    assert_eq!(of(&names[2])["delete"], true, "{dry}");
+    assert_eq!(of(&names[2])["reason"], "too_old", "{dry}");
+    assert_eq!(of(&names[2])["max"], 5, "{dry}");
+    assert_eq!(of(&names[3])["delete"], false, "{dry}");
+    assert_eq!(of(&names[3])["reason"], "within", "{dry}");
     assert_eq!(listed(&cfg).len(), 2);
     let done = run(&cfg, &days, &["delete", "--apply-retention"]);
     assert_eq!(done["deleted"], serde_json::json!([names[2]]));

@@ -13,13 +13,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::config::BackupConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, EventSink, Phase};
 use crate::model::layout;
 use crate::model::meta::Manifest;
 use crate::model::naming::validate_backup_name;
-use crate::repo::catalog::{self, BackupListing, BackupState};
+pub use crate::ops::retention::Retention;
+use crate::ops::retention::RetentionPlan;
+use crate::repo::catalog::{self, BackupState};
 use crate::storage::Storage;
 use crate::{cancellable, CancellationToken};
 
@@ -51,6 +52,9 @@ pub struct DeletePlan {
     pub backups: Vec<String>,
     /// Chosen by the retention policy.
     pub retention: bool,
+    /// With retention: every backup's verdict and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdicts: Option<RetentionPlan>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -92,12 +96,17 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
                     "no retention policy is set — set backup.maxBackupNum and/or backup.retentionDays (e.g. --set backup.maxBackupNum=7)",
                 ));
             }
-            policy.victims(&catalog::list_fresh(storage).await?, now, &keep)
+            let verdicts = policy.plan(&catalog::list_fresh(storage).await?, now, &keep);
+            return Ok(DeletePlan {
+                backups: verdicts.deleted(),
+                retention: true,
+                verdicts: Some(verdicts),
+            });
         }
     };
     Ok(DeletePlan {
         backups,
-        retention: matches!(opts.target, DeleteTarget::Retention(_)),
+        ..Default::default()
     })
 }
 
@@ -281,55 +290,6 @@ async fn record_manifest_checksum(storage: &Storage, backup: &str, sha: String) 
     storage.write(&key, bytes).await
 }
 
-/// Which backups to keep: `backup.maxBackupNum` and `backup.retentionDays`
-/// (0 = no limit).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Retention {
-    pub max_backups: u32,
-    pub max_age_days: u32,
-}
-
-impl Retention {
-    pub fn from_config(cfg: &BackupConfig) -> Retention {
-        Retention {
-            max_backups: cfg.max_backup_num,
-            max_age_days: cfg.retention_days,
-        }
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.max_backups > 0 || self.max_age_days > 0
-    }
-
-    /// The complete backups the policy removes, oldest first: those beyond
-    /// the newest `max_backups`, and those older than `max_age_days`.
-    /// Incomplete backups and those in `keep` are never chosen.
-    pub fn victims(&self, backups: &[BackupListing], now_ms: u64, keep: &[&str]) -> Vec<String> {
-        let mut complete: Vec<&BackupListing> = backups
-            .iter()
-            .filter(|b| b.state == BackupState::Complete)
-            .collect();
-        complete.sort_by(|a, b| {
-            b.backup_timestamp
-                .cmp(&a.backup_timestamp)
-                .then(b.name.cmp(&a.name))
-        });
-        let cutoff = now_ms.saturating_sub(u64::from(self.max_age_days) * 86_400_000);
-        let mut out: Vec<String> = complete
-            .iter()
-            .enumerate()
-            .filter(|(i, b)| {
-                (self.max_backups > 0 && *i >= self.max_backups as usize)
-                    || (self.max_age_days > 0 && b.backup_timestamp < cutoff)
-            })
-            .map(|(_, b)| b.name.clone())
-            .filter(|n| !keep.contains(&n.as_str()))
-            .collect();
-        out.reverse();
-        out
-    }
-}
-
 /// Parses `30d`, `12h`, `45m`, `90s`, `2w` into seconds.
 pub fn parse_age(text: &str) -> Result<u64> {
     let t = text.trim();
@@ -364,41 +324,6 @@ mod tests {
         assert_eq!(parse_age("7").unwrap(), 7 * 86_400);
         assert!(parse_age("soon").is_err());
         assert!(parse_age("5y").is_err());
-    }
-
-    fn backup(name: &str, days_old: u64, state: BackupState) -> BackupListing {
-        catalog::listed_at(name, NOW - days_old * 86_400_000, state)
-    }
-
-    const NOW: u64 = 1_800_000_000_000;
-
-    #[test]
-    fn retention_keeps_the_newest_and_the_young() {
-        use BackupState::*;
-        let all = vec![
-            backup("d0", 0, Complete),
-            backup("d1", 1, Complete),
-            backup("d2", 2, Incomplete),
-            backup("d3", 3, Complete),
-            backup("d9", 9, Complete),
-        ];
-        let by_count = Retention {
-            max_backups: 2,
-            max_age_days: 0,
-        };
-        assert_eq!(by_count.victims(&all, NOW, &[]), ["d9", "d3"]);
-        let by_age = Retention {
-            max_backups: 0,
-            max_age_days: 2,
-        };
-        assert_eq!(by_age.victims(&all, NOW, &[]), ["d9", "d3"]);
-        let both = Retention {
-            max_backups: 3,
-            max_age_days: 5,
-        };
-        assert_eq!(both.victims(&all, NOW, &[]), ["d9"]);
-        assert_eq!(both.victims(&all, NOW, &["d9"]), Vec::<String>::new());
-        assert!(Retention::default().victims(&all, NOW, &[]).is_empty());
     }
 
     fn options(target: DeleteTarget) -> DeleteOptions {

@@ -1,7 +1,8 @@
 //! The operations, one module each, shaped Options → Plan →
 //! execute(plan, events, cancel) → Stats: [`backup`] (`create`),
 //! [`restore`], [`verify`], [`logical`] (`export`, `import`, and the rows of
-//! logical backups), [`delete`], [`replicate`], [`check`], [`rbac`] (users
+//! logical backups), [`delete`] and [`retention`] (which backups a policy keeps, and why),
+//! [`replicate`], [`check`], [`rbac`] (users
 //! and roles in a backup), with what several of them share:
 //! [`collection`] (creating a collection like a backed-up one, its
 //! indexes, Milvus's import jobs) and [`gc_pause`] (pausing Milvus's
@@ -19,4 +20,5 @@ pub mod logical;
 pub mod rbac;
 pub mod replicate;
 pub mod restore;
+pub mod retention;
 pub mod verify;

@@ -18,8 +18,9 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, EventSink, Quiet};
 use crate::ops::backup::{self, BackupOptions, BackupStats};
-use crate::ops::delete::{self, DeletePlan, Retention};
+use crate::ops::delete::{self, DeletePlan};
 use crate::ops::replicate::{self, ReplicateStats};
+use crate::ops::retention::Retention;
 use crate::ops::verify::{self, VerifyOptions};
 use crate::repo::catalog::{self, BackupListing, BackupState};
 use crate::repo::verification::{self, VerificationRecord};
@@ -184,27 +185,20 @@ fn secondary_failed(name: &str, e: Error) -> Error {
     )
 }
 
-/// The policy's complete backups beyond its newest `keep` (never `made`).
+/// The policy's complete backups beyond its newest `keep` (never `made`),
+/// oldest first: [`Retention`] over the backups this policy made.
 pub fn retention_victims(
     rows: &[BackupListing],
     kind: PolicyKind,
     keep: u32,
     made: &str,
 ) -> Vec<String> {
-    if keep == 0 {
-        return Vec::new();
-    }
-    // Retention::victims itself passes over incomplete backups.
     let mine: Vec<BackupListing> = rows
         .iter()
         .filter(|r| kind.made(&r.name))
         .cloned()
         .collect();
-    Retention {
-        max_backups: keep,
-        max_age_days: 0,
-    }
-    .victims(&mine, 0, &[made])
+    Retention::newest(keep).plan(&mine, 0, &[made]).deleted()
 }
 
 /// Deletes the policy's backups beyond its count with `delete::execute`.
@@ -224,6 +218,7 @@ async fn apply_retention(
     let plan = DeletePlan {
         backups: victims,
         retention: true,
+        verdicts: None,
     };
     Ok(delete::execute(storage, &plan, events, cancel)
         .await?
