@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use milvus_backup_core::config::{Config, LoadOptions};
+use milvus_backup_core::context::Endpoints;
 use milvus_backup_core::{ops::check, Error, ErrorKind};
 
 use crate::output::Output;
@@ -316,7 +317,7 @@ fn exit_code(kind: ErrorKind) -> ExitCode {
 async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode, Error> {
     match command {
         Command::Check => {
-            let report = check::run(config).await;
+            let report = check::run(Endpoints::from_config(config)).await;
             out.check_report(&report);
             Ok(if report.passed() {
                 ExitCode::SUCCESS

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::settings::Settings;
+use crate::config::{Config, MilvusConfig};
 use crate::error::Result;
 use crate::milvus::{Milvus, MilvusClient};
 use crate::storage::{Storage, StorageSpec};
@@ -12,6 +13,8 @@ use crate::storage::{Storage, StorageSpec};
 #[derive(Clone)]
 pub struct Context {
     pub config: Config,
+    /// What the operations read of the settings, resolved once.
+    pub settings: Settings,
     pub milvus_storage: Storage,
     pub backup_storage: Storage,
     milvus: MilvusSource,
@@ -25,17 +28,38 @@ enum MilvusSource {
     Given(Arc<dyn Milvus>),
 }
 
+/// What an operation connects to, resolved from the config: Milvus's
+/// address and credentials, and both storages (a storage setting that
+/// cannot be used is kept as its error, for `check` to report).
+pub struct Endpoints {
+    pub milvus: MilvusConfig,
+    pub milvus_storage: Result<StorageSpec>,
+    pub backup_storage: Result<StorageSpec>,
+}
+
+impl Endpoints {
+    pub fn from_config(config: &Config) -> Endpoints {
+        Endpoints {
+            milvus: config.milvus.clone(),
+            milvus_storage: StorageSpec::milvus(config),
+            backup_storage: StorageSpec::backup(config),
+        }
+    }
+}
+
 impl Context {
     /// Opens both storages (no request is made yet).
     pub fn open(config: &Config) -> Result<Context> {
-        let mut backup_spec = StorageSpec::backup(config)?;
-        let milvus_spec = StorageSpec::milvus(config)?;
+        let endpoints = Endpoints::from_config(config);
+        let mut backup_spec = endpoints.backup_storage?;
+        let milvus_spec = endpoints.milvus_storage?;
         if config.minio.cross_storage && backup_spec.provider == milvus_spec.provider {
             // Different services by declaration: never copy server-side.
             backup_spec.force_stream = true;
         }
         Ok(Context {
             config: config.clone(),
+            settings: Settings::from_config(config),
             milvus_storage: Storage::open(milvus_spec)?,
             backup_storage: Storage::open(backup_spec)?.with_key(
                 crate::codec::key::KeySource::from_config(&config.backup.encryption)?,
@@ -52,6 +76,7 @@ impl Context {
         backup_storage: Storage,
     ) -> Context {
         Context {
+            settings: Settings::from_config(&config),
             config,
             milvus_storage,
             backup_storage,

@@ -925,7 +925,10 @@ pub async fn tasks(
 #[utoipa::path(get, path = "/api/v1/check", tag = "backup",
     responses((status = 200, description = "Success", body = CheckResponse), ErrorResponses))]
 pub async fn check(State(s): State<Shared>, rid: Rid) -> Response {
-    let report = check::run(&s.config).await;
+    let report = check::run(milvus_backup_core::context::Endpoints::from_config(
+        &s.config,
+    ))
+    .await;
     let passed = report.passed();
     let steps: Vec<CheckStep> = report
         .steps

@@ -7,10 +7,10 @@
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::context::Endpoints;
 use crate::milvus::{Milvus, MilvusClient};
 use crate::model::layout;
-use crate::storage::{Storage, StorageSpec};
+use crate::storage::Storage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -51,10 +51,10 @@ impl CheckReport {
 
 /// Runs every check; never stops at the first failure unless later steps
 /// depend on it (those are reported as SKIP).
-pub async fn run(config: &Config) -> CheckReport {
+pub async fn run(endpoints: Endpoints) -> CheckReport {
     let mut report = CheckReport::default();
 
-    match MilvusClient::connect(&config.milvus).await {
+    match MilvusClient::connect(&endpoints.milvus).await {
         Ok(client) => {
             report.push(
                 "milvus",
@@ -66,7 +66,7 @@ pub async fn run(config: &Config) -> CheckReport {
         Err(e) => report.push("milvus", StepStatus::Fail, e.to_string()),
     }
 
-    let milvus_storage = StorageSpec::milvus(config).and_then(Storage::open);
+    let milvus_storage = endpoints.milvus_storage.and_then(Storage::open);
     let milvus_storage = match milvus_storage {
         Ok(s) => match s.has_objects("").await {
             Ok(true) => {
@@ -100,7 +100,7 @@ pub async fn run(config: &Config) -> CheckReport {
         }
     };
 
-    let backup_storage = match StorageSpec::backup(config).and_then(Storage::open) {
+    let backup_storage = match endpoints.backup_storage.and_then(Storage::open) {
         Ok(s) => match s.has_objects("").await {
             Ok(_) => {
                 report.push(

@@ -149,7 +149,7 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
         location: opts.location.clone(),
         settings: FileSettings {
             format: opts.format,
-            compression_level: ctx.config.backup.compression_level,
+            compression_level: ctx.settings.compression.level,
             file_bytes: opts.file_bytes,
             byte_stream_split: opts.byte_stream_split,
             row_group_bytes,
@@ -177,7 +177,7 @@ pub async fn execute(
     cancel: &CancellationToken,
 ) -> Result<ExportStats> {
     let started = Instant::now();
-    let location = Location::open(&ctx.config, &plan.location)?;
+    let location = Location::open(ctx.backup_storage.spec(), &plan.location)?;
     events.emit(Event::Planned {
         operation: Operation::Export,
         collections: vec![PlannedCollection {

@@ -17,7 +17,6 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::milvus::proto::schema::FieldData;
 use crate::model::meta::{DataFile, Format};
@@ -40,8 +39,8 @@ pub struct Location {
 
 impl Location {
     /// A local directory, or `s3://bucket/prefix` on the backup storage's
-    /// service and credentials (`minio.backup*`).
-    pub fn open(config: &Config, location: &str) -> Result<Location> {
+    /// service and credentials (`minio.backup*`, as `backup` says).
+    pub fn open(backup: &StorageSpec, location: &str) -> Result<Location> {
         if let Some(rest) = location.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
@@ -49,7 +48,8 @@ impl Location {
                     "`{location}` names no bucket: use s3://bucket/prefix"
                 )));
             }
-            let mut spec = StorageSpec::backup(config)?;
+            let mut spec = backup.clone();
+            spec.force_stream = false;
             if !matches!(spec.provider, Provider::S3) {
                 spec.provider = Provider::S3;
             }

@@ -157,7 +157,7 @@ async fn data_files(location: &Location, meta: Option<&LogicalMeta>) -> Result<V
 
 pub async fn plan(ctx: &Context, opts: &ImportOptions) -> Result<ImportPlan> {
     let target = CollectionRef::parse_checked(&opts.collection)?;
-    let location = Location::open(&ctx.config, &opts.location)?;
+    let location = Location::open(ctx.backup_storage.spec(), &opts.location)?;
     let meta = read_meta(&location).await?;
     let files = data_files(&location, meta.as_ref()).await?;
     if files.is_empty() {
@@ -312,7 +312,7 @@ pub async fn execute(
 ) -> Result<ImportStats> {
     let started = Instant::now();
     let t = &plan.target;
-    let location = Location::open(&ctx.config, &plan.location)?;
+    let location = Location::open(ctx.backup_storage.spec(), &plan.location)?;
     let client = ctx.milvus().await?;
     let known_rows: u64 = plan.files.iter().map(|f| f.rows).sum();
     events.emit(Event::Planned {

@@ -297,8 +297,8 @@ pub(crate) async fn restore_rows(
     }
     let tmp = tempfile::tempdir()
         .map_err(|e| Error::internal(format!("making a temporary folder: {e}")))?;
-    let local = Location::open(&ctx.config, &tmp.path().to_string_lossy())?;
-    let tuning = crate::config::tuning::Tuning::from_config(&ctx.config.backup);
+    let local = Location::open(ctx.backup_storage.spec(), &tmp.path().to_string_lossy())?;
+    let tuning = ctx.settings.tuning;
     let plan = ImportPlan {
         target: target.clone(),
         location: tmp.path().to_string_lossy().into_owned(),

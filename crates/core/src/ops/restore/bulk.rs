@@ -210,7 +210,7 @@ pub(crate) async fn restore_rows(
     ));
     let tmp = tempfile::tempdir()
         .map_err(|e| Error::internal(format!("making a temporary folder: {e}")))?;
-    let local = Location::open(&ctx.config, &tmp.path().to_string_lossy())?;
+    let local = Location::open(ctx.backup_storage.spec(), &tmp.path().to_string_lossy())?;
     let dir = layout::backup_dir(backup);
     let rows = AtomicU64::new(0);
     // Imports run `importJob` at once, but only two files are fetched and

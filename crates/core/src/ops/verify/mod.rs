@@ -179,9 +179,7 @@ pub async fn plan(ctx: &Context, opts: &VerifyOptions) -> Result<VerifyPlan> {
         incomplete,
         deep: opts.deep,
         restore_test: opts.restore_test,
-        tuning: opts
-            .tuning
-            .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
+        tuning: opts.tuning.unwrap_or(ctx.settings.tuning),
     })
 }
 
