@@ -280,7 +280,7 @@ pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<(
         }
         DeleteTarget::All
     } else {
-        DeleteTarget::OlderThan(delete::parse_age(
+        DeleteTarget::OlderThan(milvus_backup_core::config::age::parse_age(
             args.older_than.as_deref().unwrap_or_default(),
         )?)
     };

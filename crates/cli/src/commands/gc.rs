@@ -32,7 +32,7 @@ pub struct GcArgs {
 
 pub async fn gc(config: &Config, args: GcArgs, out: &Output) -> Result<()> {
     use milvus_backup_core::repo::staging::{sweep, Sweep};
-    let older_than = std::time::Duration::from_secs(milvus_backup_core::ops::delete::parse_age(
+    let older_than = std::time::Duration::from_secs(milvus_backup_core::config::age::parse_age(
         &args.older_than,
     )?);
     let ctx = Context::open(config)?;

@@ -14,8 +14,10 @@
 //! One file may mix dialects; two keys that name the same setting with
 //! different values stop the load with one line naming both.
 
+pub mod age;
 mod dialect;
 pub mod settings;
+pub mod strategy;
 pub mod tuning;
 
 use std::collections::BTreeMap;

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::strategy::Strategy;
 use crate::error::Result;
 use crate::model::selection::CollectionRef;
 use crate::ops::replicate;
 use crate::repo::catalog::{self, BackupListing, BackupState};
 use crate::schedule::state::{RunInfo, ScheduleState};
-use crate::schedule::strategy::Strategy;
 use crate::storage::Storage;
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,5 +1,6 @@
-//! Backups that run themselves (the user guide's `backup_strategy:`):
-//! [`strategy`] parses and checks the block; [`run`] is one scheduled run
+//! Backups that run themselves (the user guide's `backup_strategy:`,
+//! parsed and checked as settings by [`crate::config::strategy`]): [`run`]
+//! is one scheduled run
 //! over the core operations (create, retention with delete, replicate,
 //! verify); [`lease`] lets one scheduler act per backup root; [`state`] is
 //! what the scheduler remembers; [`health`] reports RPO, verification and the secondary's lag;
@@ -11,6 +12,5 @@ pub mod health;
 pub mod lease;
 pub mod run;
 pub mod state;
-pub mod strategy;
 
-pub use strategy::{config_for_storage, PolicyKind, Strategy};
+pub use crate::config::strategy::{config_for_storage, PolicyKind, Strategy};

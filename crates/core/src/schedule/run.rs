@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::config::strategy::{PolicyKind, Strategy};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, EventSink, Quiet};
@@ -24,7 +25,6 @@ use crate::ops::retention::Retention;
 use crate::ops::verify::{self, VerifyOptions};
 use crate::repo::catalog::{self, BackupListing, BackupState};
 use crate::repo::verification::{self, VerificationRecord};
-use crate::schedule::strategy::{PolicyKind, Strategy};
 use crate::storage::Storage;
 use crate::CancellationToken;
 

@@ -1,7 +1,6 @@
 //! Parquet (Arrow) columns as Milvus columns: the schema checked before
 //! any row is read, then every value (vector lengths, integer ranges).
 
-use super::from_json::sparse_from_json;
 use super::*;
 
 /// Checks an Arrow schema (a Parquet file's) against the target's fields

@@ -117,6 +117,33 @@ impl Origin<'_> {
     }
 }
 
+/// `{"index": value}` or `{"indices": [...], "values": [...]}` as Milvus's
+/// sparse row bytes (sorted by index), with its dimension (max index + 1).
+pub(super) fn sparse_from_json(v: &Value) -> Option<(Vec<u8>, usize)> {
+    let obj = v.as_object()?;
+    let mut pairs: Vec<(u32, f32)> =
+        if let (Some(i), Some(x)) = (obj.get("indices"), obj.get("values")) {
+            i.as_array()?
+                .iter()
+                .zip(x.as_array()?)
+                .map(|(i, x)| Some((u32::try_from(i.as_u64()?).ok()?, x.as_f64()? as f32)))
+                .collect::<Option<_>>()?
+        } else {
+            obj.iter()
+                .map(|(k, x)| Some((k.parse().ok()?, x.as_f64()? as f32)))
+                .collect::<Option<_>>()?
+        };
+    pairs.sort_by_key(|p| p.0);
+    let dim = pairs.last().map(|p| p.0 as usize + 1).unwrap_or(0);
+    Some((
+        pairs
+            .iter()
+            .flat_map(|(i, x)| i.to_le_bytes().into_iter().chain(x.to_le_bytes()))
+            .collect(),
+        dim,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::from_arrow::*;

@@ -23,10 +23,10 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_yaml::Value;
 
+use crate::config::age::parse_age;
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
 use crate::model::selection::Selection;
-use crate::ops::delete::parse_age;
 
 /// What a scheduled run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
