@@ -443,12 +443,83 @@ async fn check_contents(
         }
     };
 
-    // The per-level files must describe the same tree as full_meta.json.
     let segments: Vec<&SegmentBackupInfo> = info
         .collection_backups
         .iter()
         .flat_map(|c| &c.partition_backups)
         .flat_map(|p| &p.segment_backups)
+        .collect();
+    check_levels(storage, name, &info, &mut report).await?;
+
+    let manifest = match read_meta::<crate::model::meta::Manifest>(storage, &meta(layout::MANIFEST))
+        .await?
+    {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            report.problem(
+                format!("meta/{}", layout::MANIFEST),
+                "missing: this backup has no checksums (made by another tool?); only the meta files were checked",
+            );
+            return Ok(report);
+        }
+        Err(reason) => {
+            report.problem(format!("meta/{}", layout::MANIFEST), reason);
+            return Ok(report);
+        }
+    };
+    manifest_lists_every_binlog(&segments, &manifest, &mut report);
+
+    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+    events.phase(Phase::Checking {
+        backup: name.to_string(),
+        files: manifest.files.len() as u64,
+        bytes: total,
+        deep,
+    });
+    let checks = futures::stream::iter(manifest.files.iter().map(|f| {
+        async move {
+            // Shared files of an incremental backup live in another backup's folder.
+            let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
+            let (found, hashed) = check_file(storage, &key, f, deep).await?;
+            events.emit(Event::FileDone {
+                collection: Some(index),
+                bytes: if deep { f.size } else { 0 },
+            });
+            Ok::<_, Error>((f, found, hashed))
+        }
+    }))
+    .buffer_unordered(plan.tuning.meta_parallelism)
+    .collect::<Vec<_>>()
+    .await;
+    let mut hashes = Vec::new();
+    for result in checks {
+        let (f, found, hashed) = result?;
+        hashes.extend(hashed);
+        report.files += 1;
+        report.bytes += f.size;
+        if let Some(problem) = found {
+            report.problem(&f.path, problem);
+        }
+    }
+    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    report.hashed = deep_hash::store_sha256s(storage, name, &hashes).await? as u64;
+    Ok(report)
+}
+
+/// The per-level meta files must describe the same tree as
+/// `full_meta.json`: each difference, missing or damaged file is a problem.
+async fn check_levels(
+    storage: &Storage,
+    name: &str,
+    info: &crate::model::meta::BackupInfo,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let meta = |f: &str| layout::backup_meta_file(name, f);
+    let full_segs: Vec<SegmentBackupInfo> = info
+        .collection_backups
+        .iter()
+        .flat_map(|c| &c.partition_backups)
+        .flat_map(|p| p.segment_backups.iter().cloned())
         .collect();
     let strip_coll = |c: &CollectionBackupInfo| CollectionBackupInfo {
         partition_backups: Vec::new(),
@@ -466,7 +537,6 @@ async fn check_contents(
         .flat_map(|c| &c.partition_backups)
         .map(strip_part)
         .collect();
-    let full_segs: Vec<SegmentBackupInfo> = segments.iter().map(|s| (*s).clone()).collect();
     let coll_key =
         |c: &CollectionBackupInfo| format!("collection {}.{}", c.db_name, c.collection_name);
     let part_key = |p: &PartitionBackupInfo| {
@@ -514,26 +584,17 @@ async fn check_contents(
             Ok(Some(None)) => {}
         }
     }
+    Ok(())
+}
 
-    let manifest = match read_meta::<crate::model::meta::Manifest>(storage, &meta(layout::MANIFEST))
-        .await?
-    {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            report.problem(
-                format!("meta/{}", layout::MANIFEST),
-                "missing: this backup has no checksums (made by another tool?); only the meta files were checked",
-            );
-            return Ok(report);
-        }
-        Err(reason) => {
-            report.problem(format!("meta/{}", layout::MANIFEST), reason);
-            return Ok(report);
-        }
-    };
-    // Every binlog the segments name must be in the manifest.
+/// Every binlog the segments name must be in the manifest.
+fn manifest_lists_every_binlog(
+    segments: &[&SegmentBackupInfo],
+    manifest: &crate::model::meta::Manifest,
+    report: &mut VerifyReport,
+) {
     let sources: HashSet<&str> = manifest.files.iter().map(|f| f.source.as_str()).collect();
-    for seg in &segments {
+    for seg in segments {
         for log in seg
             .binlogs
             .iter()
@@ -561,73 +622,48 @@ async fn check_contents(
             }
         }
     }
+}
 
-    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
-    events.phase(Phase::Checking {
-        backup: name.to_string(),
-        files: manifest.files.len() as u64,
-        bytes: total,
-        deep,
-    });
-    let checks = futures::stream::iter(manifest.files.iter().map(|f| {
-        async move {
-            // Shared files of an incremental backup live in another backup's folder.
-            let key = layout::join(&layout::backup_dir(f.holder(name)), &f.path);
-            let mut hashed = None;
-            let found = if deep && deep_hash::lacks_sha256(f) {
-                // A server-side copy without a SHA-256: read it, check it
-                // against the copy's ETag, and keep its SHA-256.
-                match deep_hash::hash_file(storage, &key, f).await {
-                    Ok(Ok(sha)) => {
-                        hashed = Some((f.path.clone(), sha));
-                        None
-                    }
-                    Ok(Err(damage)) => Some(damage),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Some("missing".to_string()),
-                    Err(e) => return Err(e),
-                }
-            } else if deep {
-                // Reads every byte: checksum as stored, then decrypts and
-                // decompresses where the file is encoded.
-                match crate::storage::encoded::decode_copy(storage, &key, &f.expected(), None).await
-                {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(damage)) => Some(damage),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Some("missing".to_string()),
-                    Err(e) => return Err(e),
-                }
-            } else {
-                match storage.stat_object(&key).await? {
-                    None => Some("missing".to_string()),
-                    Some(o) if o.size != f.size => {
-                        Some(format!("size {}, manifest says {}", o.size, f.size))
-                    }
-                    Some(o) => deep_hash::etag_problem(f, o.etag.as_deref()),
-                }
-            };
-            events.emit(Event::FileDone {
-                collection: Some(index),
-                bytes: if deep { f.size } else { 0 },
-            });
-            Ok::<_, Error>((f, found, hashed))
+/// One file of the manifest: what is wrong with it (`None`: nothing), and
+/// with `deep` the SHA-256 read from a server-side copy that had none.
+async fn check_file(
+    storage: &Storage,
+    key: &str,
+    f: &crate::model::meta::ManifestFile,
+    deep: bool,
+) -> Result<(Option<String>, Option<(String, String)>)> {
+    let mut hashed = None;
+    let found = if deep && deep_hash::lacks_sha256(f) {
+        // A server-side copy without a SHA-256: read it, check it
+        // against the copy's ETag, and keep its SHA-256.
+        match deep_hash::hash_file(storage, key, f).await {
+            Ok(Ok(sha)) => {
+                hashed = Some((f.path.clone(), sha));
+                None
+            }
+            Ok(Err(damage)) => Some(damage),
+            Err(e) if e.kind() == ErrorKind::NotFound => Some("missing".to_string()),
+            Err(e) => return Err(e),
         }
-    }))
-    .buffer_unordered(plan.tuning.meta_parallelism)
-    .collect::<Vec<_>>()
-    .await;
-    let mut hashes = Vec::new();
-    for result in checks {
-        let (f, found, hashed) = result?;
-        hashes.extend(hashed);
-        report.files += 1;
-        report.bytes += f.size;
-        if let Some(problem) = found {
-            report.problem(&f.path, problem);
+    } else if deep {
+        // Reads every byte: checksum as stored, then decrypts and
+        // decompresses where the file is encoded.
+        match crate::storage::encoded::decode_copy(storage, key, &f.expected(), None).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(damage)) => Some(damage),
+            Err(e) if e.kind() == ErrorKind::NotFound => Some("missing".to_string()),
+            Err(e) => return Err(e),
         }
-    }
-    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
-    report.hashed = deep_hash::store_sha256s(storage, name, &hashes).await? as u64;
-    Ok(report)
+    } else {
+        match storage.stat_object(key).await? {
+            None => Some("missing".to_string()),
+            Some(o) if o.size != f.size => {
+                Some(format!("size {}, manifest says {}", o.size, f.size))
+            }
+            Some(o) => deep_hash::etag_problem(f, o.etag.as_deref()),
+        }
+    };
+    Ok((found, hashed))
 }
 
 fn is_zero(n: &u64) -> bool {
