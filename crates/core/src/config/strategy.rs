@@ -449,62 +449,103 @@ fn parse(v: &Value, config: &Config) -> Result<Strategy> {
             format!("`{timezone}` is not a time zone — use UTC, an offset such as +08:00, or a name such as Asia/Shanghai"),
         )
     })?;
-    let backup_policy =
-        |kind: PolicyKind, warnings: &mut Vec<String>| -> Result<Option<BackupPolicy>> {
-            let Some(pv) = get(m, kind.key()) else {
-                return Ok(None);
-            };
-            let key = format!("{ROOT}.{}", kind.key());
-            let pm = mapping(pv, &key)?;
-            let mut known = vec!["schedule", "retention", "enabled"];
-            if kind == PolicyKind::Incremental {
-                known.push("auto_full_ratio");
-            }
-            unknown(pm, &key, &known, warnings);
-            if boolean(pm, &key, "enabled")? == Some(false) {
-                return Ok(None);
-            }
-            let expr = string(pm, &key, "schedule")?.ok_or_else(|| {
-                bad(
-                    &format!("{key}.schedule"),
-                    "is missing — e.g. \"0 2 * * 0\"",
-                )
-            })?;
-            let schedule =
-                Schedule::parse(&expr, zone).map_err(|e| bad(&format!("{key}.schedule"), e))?;
-            let retention = match string(pm, &key, "retention")? {
-                None => 0,
-                Some(s) => s.parse::<u32>().map_err(|_| {
+    let full = backup_policy(m, zone, PolicyKind::Full, &mut warnings)?;
+    let incremental = backup_policy(m, zone, PolicyKind::Incremental, &mut warnings)?;
+    let verification = verification_policy(m, zone, &mut warnings)?;
+    let (primary, secondary) = storage_targets(m, config, &mut warnings)?;
+    let selection = Selection {
+        collections: name_list(m, "collections")?,
+        filter: name_list(m, "filter")?,
+        ..Default::default()
+    };
+    for c in &selection.collections {
+        crate::model::selection::CollectionRef::parse_checked(c)
+            .map_err(|e| bad("backup_strategy.collections", e.message()))?;
+    }
+    let webhook = webhook(m, &mut warnings)?;
+    Ok(Strategy {
+        full,
+        incremental,
+        verification,
+        primary,
+        secondary,
+        selection,
+        timezone,
+        rpo: duration(m, ROOT, "rpo")?,
+        catchup: duration(m, ROOT, "catchup")?,
+        webhook,
+        lease: duration(m, ROOT, "lease")?.unwrap_or(Duration::from_secs(60)),
+        warnings,
+    })
+}
+
+/// `full_backup` or `incremental_backup`: `None` when absent or disabled.
+fn backup_policy(
+    m: &serde_yaml::Mapping,
+    zone: Zone,
+    kind: PolicyKind,
+    warnings: &mut Vec<String>,
+) -> Result<Option<BackupPolicy>> {
+    const ROOT: &str = "backup_strategy";
+    let Some(pv) = get(m, kind.key()) else {
+        return Ok(None);
+    };
+    let key = format!("{ROOT}.{}", kind.key());
+    let pm = mapping(pv, &key)?;
+    let mut known = vec!["schedule", "retention", "enabled"];
+    if kind == PolicyKind::Incremental {
+        known.push("auto_full_ratio");
+    }
+    unknown(pm, &key, &known, warnings);
+    if boolean(pm, &key, "enabled")? == Some(false) {
+        return Ok(None);
+    }
+    let expr = string(pm, &key, "schedule")?.ok_or_else(|| {
+        bad(
+            &format!("{key}.schedule"),
+            "is missing — e.g. \"0 2 * * 0\"",
+        )
+    })?;
+    let schedule = Schedule::parse(&expr, zone).map_err(|e| bad(&format!("{key}.schedule"), e))?;
+    let retention = match string(pm, &key, "retention")? {
+        None => 0,
+        Some(s) => s.parse::<u32>().map_err(|_| {
+            bad(
+                &format!("{key}.retention"),
+                format!("`{s}` is not a count of backups to keep (0: keep all)"),
+            )
+        })?,
+    };
+    let auto_full_ratio = match string(pm, &key, "auto_full_ratio")? {
+        None => None,
+        Some(s) => Some(
+            s.parse::<f64>()
+                .ok()
+                .filter(|r| *r > 0.0 && r.is_finite())
+                .ok_or_else(|| {
                     bad(
-                        &format!("{key}.retention"),
-                        format!("`{s}` is not a count of backups to keep (0: keep all)"),
+                        &format!("{key}.auto_full_ratio"),
+                        format!("`{s}` is not a positive ratio, e.g. 0.5"),
                     )
                 })?,
-            };
-            let auto_full_ratio = match string(pm, &key, "auto_full_ratio")? {
-                None => None,
-                Some(s) => Some(
-                    s.parse::<f64>()
-                        .ok()
-                        .filter(|r| *r > 0.0 && r.is_finite())
-                        .ok_or_else(|| {
-                            bad(
-                                &format!("{key}.auto_full_ratio"),
-                                format!("`{s}` is not a positive ratio, e.g. 0.5"),
-                            )
-                        })?,
-                ),
-            };
-            Ok(Some(BackupPolicy {
-                kind,
-                schedule,
-                retention,
-                auto_full_ratio,
-            }))
-        };
-    let full = backup_policy(PolicyKind::Full, &mut warnings)?;
-    let incremental = backup_policy(PolicyKind::Incremental, &mut warnings)?;
-    let verification = match get(m, "verification") {
+        ),
+    };
+    Ok(Some(BackupPolicy {
+        kind,
+        schedule,
+        retention,
+        auto_full_ratio,
+    }))
+}
+
+/// `verification`: `None` when absent or disabled.
+fn verification_policy(
+    m: &serde_yaml::Mapping,
+    zone: Zone,
+    warnings: &mut Vec<String>,
+) -> Result<Option<VerificationPolicy>> {
+    const ROOT: &str = "backup_strategy";
+    Ok(match get(m, "verification") {
         None => None,
         Some(vv) => {
             let key = format!("{ROOT}.verification");
@@ -513,7 +554,7 @@ fn parse(v: &Value, config: &Config) -> Result<Strategy> {
                 vm,
                 &key,
                 &["enabled", "schedule", "restore_test", "reverify_after"],
-                &mut warnings,
+                warnings,
             );
             if boolean(vm, &key, "enabled")? == Some(false) {
                 None
@@ -533,12 +574,21 @@ fn parse(v: &Value, config: &Config) -> Result<Strategy> {
                 })
             }
         }
-    };
+    })
+}
+
+/// `storage`: the primary and secondary backup storages, where given.
+fn storage_targets(
+    m: &serde_yaml::Mapping,
+    config: &Config,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<StorageTarget>, Option<StorageTarget>)> {
+    const ROOT: &str = "backup_strategy";
     let (mut primary, mut secondary) = (None, None);
     if let Some(sv) = get(m, "storage") {
         let key = format!("{ROOT}.storage");
         let sm = mapping(sv, &key)?;
-        unknown(sm, &key, &["primary", "secondary"], &mut warnings);
+        unknown(sm, &key, &["primary", "secondary"], warnings);
         if let Some(p) = get(sm, "primary") {
             primary = Some(target(p, &format!("{key}.primary"), config)?);
         }
@@ -546,47 +596,47 @@ fn parse(v: &Value, config: &Config) -> Result<Strategy> {
             secondary = Some(target(s, &format!("{key}.secondary"), config)?);
         }
     }
-    let list = |name: &str| -> Result<Vec<String>> {
-        match get(m, name) {
-            None => Ok(Vec::new()),
-            Some(Value::Sequence(items)) => items
-                .iter()
-                .map(|i| {
-                    text(i)
-                        .map(|s| s.trim().to_string())
-                        .ok_or_else(|| bad(&format!("{ROOT}.{name}"), "must list names"))
-                })
-                .collect(),
-            Some(v) => text(v)
-                .map(|s| {
-                    s.split(',')
-                        .map(|x| x.trim().to_string())
-                        .filter(|x| !x.is_empty())
-                        .collect()
-                })
-                .ok_or_else(|| {
-                    bad(
-                        &format!("{ROOT}.{name}"),
-                        "must be a list or a comma-separated string",
-                    )
-                }),
-        }
-    };
-    let selection = Selection {
-        collections: list("collections")?,
-        filter: list("filter")?,
-        ..Default::default()
-    };
-    for c in &selection.collections {
-        crate::model::selection::CollectionRef::parse_checked(c)
-            .map_err(|e| bad("backup_strategy.collections", e.message()))?;
+    Ok((primary, secondary))
+}
+
+/// `collections` or `filter`: a list, or a comma-separated string.
+fn name_list(m: &serde_yaml::Mapping, name: &str) -> Result<Vec<String>> {
+    const ROOT: &str = "backup_strategy";
+    match get(m, name) {
+        None => Ok(Vec::new()),
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .map(|i| {
+                text(i)
+                    .map(|s| s.trim().to_string())
+                    .ok_or_else(|| bad(&format!("{ROOT}.{name}"), "must list names"))
+            })
+            .collect(),
+        Some(v) => text(v)
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .ok_or_else(|| {
+                bad(
+                    &format!("{ROOT}.{name}"),
+                    "must be a list or a comma-separated string",
+                )
+            }),
     }
-    let webhook = match get(m, "alerts") {
+}
+
+/// `alerts.webhook`: an http(s) URL, where given.
+fn webhook(m: &serde_yaml::Mapping, warnings: &mut Vec<String>) -> Result<Option<String>> {
+    const ROOT: &str = "backup_strategy";
+    Ok(match get(m, "alerts") {
         None => None,
         Some(av) => {
             let key = format!("{ROOT}.alerts");
             let am = mapping(av, &key)?;
-            unknown(am, &key, &["webhook"], &mut warnings);
+            unknown(am, &key, &["webhook"], warnings);
             let url = match get(am, "webhook") {
                 Some(Value::Mapping(wm)) => string(wm, &format!("{key}.webhook"), "url")?,
                 Some(_) => string(am, &key, "webhook")?,
@@ -603,20 +653,6 @@ fn parse(v: &Value, config: &Config) -> Result<Strategy> {
                 _ => None,
             }
         }
-    };
-    Ok(Strategy {
-        full,
-        incremental,
-        verification,
-        primary,
-        secondary,
-        selection,
-        timezone,
-        rpo: duration(m, ROOT, "rpo")?,
-        catchup: duration(m, ROOT, "catchup")?,
-        webhook,
-        lease: duration(m, ROOT, "lease")?.unwrap_or(Duration::from_secs(60)),
-        warnings,
     })
 }
 
