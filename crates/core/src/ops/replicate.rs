@@ -178,30 +178,7 @@ pub async fn execute(
     let dir = layout::backup_dir(name);
     let results = futures::stream::iter(plan.files.iter().map(|f| {
         let dst = layout::join(&dir, &f.path);
-        async move {
-            if f.present {
-                let (sha, _) = to.sha256(&dst).await?;
-                if sha == f.sha256 {
-                    return Ok((false, 0u64));
-                }
-            }
-            let outcome = from.copy_to(&f.source, to, &dst).await?;
-            let sha = match outcome.sha256 {
-                Some(s) => s,
-                None => to.sha256(&dst).await?.0,
-            };
-            if sha != f.sha256 {
-                let _ = to.delete(&dst).await;
-                return Err(Error::corrupt(format!(
-                    "`{}` in {} does not match the manifest's SHA-256 of backup `{name}` (got {sha}, want {}) — run `milvus-backup verify -n {name} --deep`",
-                    f.source,
-                    from.spec().describe(),
-                    f.sha256
-                ))
-                .at("key", &f.source));
-            }
-            Ok((true, outcome.bytes))
-        }
+        copy_checked(from, to, f, dst, name)
     }))
     .buffer_unordered(PARALLELISM);
     let mut results = std::pin::pin!(results);
@@ -230,7 +207,55 @@ pub async fn execute(
         .iter()
         .filter(|f| f.stored_in.is_some())
         .count() as u64;
-    // Meta files as they are; the manifest says every file is here.
+    write_meta(from, to, plan).await?;
+    copy_root_key(from, to).await?;
+    events.emit(Event::CollectionFinished {
+        index: 0,
+        error: None,
+    });
+    stats.duration_s = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// One file into `dst` of `to`, unless it is there with the manifest's
+/// SHA-256 already: whether it was copied, and its bytes. A copy that
+/// does not match the manifest is removed and is damage.
+async fn copy_checked(
+    from: &Storage,
+    to: &Storage,
+    f: &ReplicateFile,
+    dst: String,
+    name: &str,
+) -> Result<(bool, u64)> {
+    if f.present {
+        let (sha, _) = to.sha256(&dst).await?;
+        if sha == f.sha256 {
+            return Ok((false, 0u64));
+        }
+    }
+    let outcome = from.copy_to(&f.source, to, &dst).await?;
+    let sha = match outcome.sha256 {
+        Some(s) => s,
+        None => to.sha256(&dst).await?.0,
+    };
+    if sha != f.sha256 {
+        let _ = to.delete(&dst).await;
+        return Err(Error::corrupt(format!(
+            "`{}` in {} does not match the manifest's SHA-256 of backup `{name}` (got {sha}, want {}) — run `milvus-backup verify -n {name} --deep`",
+            f.source,
+            from.spec().describe(),
+            f.sha256
+        ))
+        .at("key", &f.source));
+    }
+    Ok((true, outcome.bytes))
+}
+
+/// The meta files as they are, the manifest saying every file is here,
+/// `full_meta.json` and then the summary (the completion marks) last.
+async fn write_meta(from: &Storage, to: &Storage, plan: &ReplicatePlan) -> Result<()> {
+    let name = plan.backup.as_str();
+    let dir = layout::backup_dir(name);
     for p in &plan.meta {
         let key = layout::join(&dir, p);
         from.copy_to(&key, to, &key).await?;
@@ -266,13 +291,7 @@ pub async fn execute(
             )))
         }
     }
-    copy_root_key(from, to).await?;
-    events.emit(Event::CollectionFinished {
-        index: 0,
-        error: None,
-    });
-    stats.duration_s = started.elapsed().as_secs_f64();
-    Ok(stats)
+    Ok(())
 }
 
 /// Plan, then execute.
