@@ -99,27 +99,7 @@ pub async fn report(
         .filter(|r| r.state == BackupState::Complete)
         .collect();
     let rpo_s = strategy.rpo.map(|d| d.as_secs());
-    // Collections: those the strategy names, and those its backups hold.
-    let mut newest: BTreeMap<String, Option<&BackupListing>> = strategy
-        .selection
-        .collections
-        .iter()
-        .map(|c| (CollectionRef::parse(c).to_string(), None))
-        .collect();
-    for r in complete.iter().filter(|r| strategy.made(&r.name)) {
-        for c in &r.collections {
-            newest.entry(c.clone()).or_insert(None);
-        }
-    }
-    for r in &complete {
-        for c in &r.collections {
-            if let Some(slot) = newest.get_mut(c) {
-                if slot.is_none_or(|b| b.backup_timestamp < r.backup_timestamp) {
-                    *slot = Some(r);
-                }
-            }
-        }
-    }
+    let newest = newest_per_collection(&complete, strategy);
     let mut messages = Vec::new();
     let mut collections = Vec::new();
     let mut last_verification_at = None;
@@ -136,38 +116,11 @@ pub async fn report(
         records.insert(r.name.clone(), rec);
     }
     for (collection, last) in newest {
-        let age_s = last.map(|b| now.saturating_sub(b.backup_timestamp) / 1000);
-        let rpo_ok = match (age_s, rpo_s) {
-            (None, _) => false,
-            (Some(a), Some(r)) => a <= r,
-            (Some(_), None) => true,
-        };
-        let message = (!rpo_ok).then(|| match rpo_s {
-            Some(r) => rpo_message(r),
-            None => "No backup yet!".to_string(),
-        });
-        if let Some(m) = &message {
-            messages.push(format!("{collection}: {m}"));
+        let c = collection_health(collection, last, &records, rpo_s, now);
+        if let Some(m) = &c.message {
+            messages.push(format!("{}: {m}", c.collection));
         }
-        let rec = last.and_then(|b| records.get(&b.name));
-        let status = if !rpo_ok || rec.is_some_and(|r| !r.verified_ok) {
-            "red"
-        } else if rec.is_none() {
-            "amber"
-        } else {
-            "green"
-        };
-        collections.push(CollectionHealth {
-            collection,
-            last_backup: last.map(|b| b.name.clone()),
-            last_backup_at: last.map(|b| b.backup_timestamp),
-            age_s,
-            rpo_ok,
-            message,
-            verified_ok: rec.map(|r| r.verified_ok),
-            last_verified_at: rec.map(|r| r.last_verified_at),
-            status,
-        });
+        collections.push(c);
     }
     let secondary = match (secondary, &strategy.secondary) {
         (Some(to), Some(t)) => {
@@ -226,6 +179,75 @@ pub async fn report(
         failed_runs,
         messages,
     })
+}
+
+/// The collections to report on — those the strategy names, and those
+/// its backups hold — each with its newest complete backup (of any kind).
+fn newest_per_collection<'a>(
+    complete: &[&'a BackupListing],
+    strategy: &Strategy,
+) -> BTreeMap<String, Option<&'a BackupListing>> {
+    let mut newest: BTreeMap<String, Option<&BackupListing>> = strategy
+        .selection
+        .collections
+        .iter()
+        .map(|c| (CollectionRef::parse(c).to_string(), None))
+        .collect();
+    for r in complete.iter().filter(|r| strategy.made(&r.name)) {
+        for c in &r.collections {
+            newest.entry(c.clone()).or_insert(None);
+        }
+    }
+    for r in complete {
+        for c in &r.collections {
+            if let Some(slot) = newest.get_mut(c) {
+                if slot.is_none_or(|b| b.backup_timestamp < r.backup_timestamp) {
+                    *slot = Some(r);
+                }
+            }
+        }
+    }
+    newest
+}
+
+/// One collection's health from its newest backup and that backup's
+/// verification record.
+fn collection_health(
+    collection: String,
+    last: Option<&BackupListing>,
+    records: &BTreeMap<String, &crate::model::verification::VerificationRecord>,
+    rpo_s: Option<u64>,
+    now: u64,
+) -> CollectionHealth {
+    let age_s = last.map(|b| now.saturating_sub(b.backup_timestamp) / 1000);
+    let rpo_ok = match (age_s, rpo_s) {
+        (None, _) => false,
+        (Some(a), Some(r)) => a <= r,
+        (Some(_), None) => true,
+    };
+    let message = (!rpo_ok).then(|| match rpo_s {
+        Some(r) => rpo_message(r),
+        None => "No backup yet!".to_string(),
+    });
+    let rec = last.and_then(|b| records.get(&b.name));
+    let status = if !rpo_ok || rec.is_some_and(|r| !r.verified_ok) {
+        "red"
+    } else if rec.is_none() {
+        "amber"
+    } else {
+        "green"
+    };
+    CollectionHealth {
+        collection,
+        last_backup: last.map(|b| b.name.clone()),
+        last_backup_at: last.map(|b| b.backup_timestamp),
+        age_s,
+        rpo_ok,
+        message,
+        verified_ok: rec.map(|r| r.verified_ok),
+        last_verified_at: rec.map(|r| r.last_verified_at),
+        status,
+    }
 }
 
 async fn secondary_health(
