@@ -314,145 +314,189 @@ pub fn diff(
     target_groups: bool,
     passwords: Option<&BTreeMap<String, String>>,
 ) -> RbacPlan {
-    use RbacAction::*;
     let mut plan = RbacPlan::default();
-    let mut skipped_groups = BTreeSet::new();
-    for g in &backup.privilege_groups {
-        let privileges: Vec<String> = g.privileges.iter().map(|p| p.name.clone()).collect();
-        let name = format!("{} ({})", g.group_name, privileges.join(", "));
-        if target
-            .privilege_groups
-            .iter()
-            .any(|t| t.group_name == g.group_name)
-        {
-            plan.push(RbacKind::PrivilegeGroup, name, Existing, Op::None);
-        } else if !target_groups {
-            skipped_groups.insert(g.group_name.clone());
-            plan.push_why(
-                RbacKind::PrivilegeGroup,
-                name,
-                Skipped,
-                Some("the target Milvus has no privilege groups (Milvus < 2.5)".into()),
-                Op::None,
-            );
-        } else {
-            plan.push(
-                RbacKind::PrivilegeGroup,
-                name,
-                Create,
-                Op::Group(g.group_name.clone(), privileges),
-            );
-        }
-    }
-    let target_roles: BTreeSet<&str> = target.roles.iter().map(|r| r.name.as_str()).collect();
-    for r in &backup.roles {
-        if target_roles.contains(r.name.as_str()) {
-            plan.push(RbacKind::Role, r.name.clone(), Existing, Op::None);
-        } else {
-            plan.push(
-                RbacKind::Role,
-                r.name.clone(),
-                Create,
-                Op::Role(r.name.clone()),
-            );
-        }
-    }
-    let target_grants: BTreeSet<_> = target.grants.iter().map(GrantEntity::key).collect();
-    let mut seen = BTreeSet::new();
-    for g in &backup.grants {
-        if !seen.insert(g.key()) {
-            continue;
-        }
-        if target_grants.contains(&g.key()) {
-            plan.push(RbacKind::Grant, g.describe(), Existing, Op::None);
-        } else if skipped_groups.contains(&g.grantor.privilege.name) {
-            plan.push_why(
-                RbacKind::Grant,
-                g.describe(),
-                Skipped,
-                Some(format!(
-                    "privilege group `{}` is not restored",
-                    g.grantor.privilege.name
-                )),
-                Op::None,
-            );
-        } else {
-            plan.push(
-                RbacKind::Grant,
-                g.describe(),
-                Create,
-                Op::Grant(Box::new(g.clone())),
-            );
-        }
-    }
-    let target_users: BTreeMap<&str, &UserInfo> =
-        target.users.iter().map(|u| (u.user.as_str(), u)).collect();
-    for u in &backup.users {
-        let existing = target_users.get(u.user.as_str());
-        let user_action = if existing.is_some() {
-            plan.push(RbacKind::User, u.user.clone(), Existing, Op::None);
-            Existing
-        } else {
-            match passwords.and_then(|p| p.get(&u.user)) {
-                Some(password) => {
-                    plan.push(
-                        RbacKind::User,
-                        u.user.clone(),
-                        Create,
-                        Op::User(u.user.clone(), password.clone()),
-                    );
-                    Create
-                }
-                None => {
-                    let why = if passwords.is_some() {
-                        "no password for it in --rbac-user-password-file"
-                    } else {
-                        "no --rbac-user-password-file given (Milvus cannot hand out passwords)"
-                    };
-                    plan.push_why(
-                        RbacKind::User,
-                        u.user.clone(),
-                        Skipped,
-                        Some(why.into()),
-                        Op::None,
-                    );
-                    Skipped
-                }
-            }
-        };
-        for r in &u.roles {
-            let name = format!("{} -> {}", u.user, r.name);
-            match (user_action, existing) {
-                (Existing, Some(t)) if t.roles.iter().any(|tr| tr.name == r.name) => {
-                    plan.push(RbacKind::UserRole, name, Existing, Op::None)
-                }
-                (Existing, _) => plan.push_why(
-                    RbacKind::UserRole,
+    let skipped_groups = plan.diff_groups(backup, target, target_groups);
+    plan.diff_roles(backup, target);
+    plan.diff_grants(backup, target, &skipped_groups);
+    plan.diff_users(backup, target, passwords);
+    plan
+}
+
+impl RbacPlan {
+    /// Privilege groups; the names of those skipped (their grants are too).
+    fn diff_groups(
+        &mut self,
+        backup: &RbacMeta,
+        target: &RbacMeta,
+        target_groups: bool,
+    ) -> BTreeSet<String> {
+        use RbacAction::*;
+        let plan = self;
+        let mut skipped_groups = BTreeSet::new();
+        for g in &backup.privilege_groups {
+            let privileges: Vec<String> = g.privileges.iter().map(|p| p.name.clone()).collect();
+            let name = format!("{} ({})", g.group_name, privileges.join(", "));
+            if target
+                .privilege_groups
+                .iter()
+                .any(|t| t.group_name == g.group_name)
+            {
+                plan.push(RbacKind::PrivilegeGroup, name, Existing, Op::None);
+            } else if !target_groups {
+                skipped_groups.insert(g.group_name.clone());
+                plan.push_why(
+                    RbacKind::PrivilegeGroup,
                     name,
                     Skipped,
-                    Some(format!(
-                        "user `{}` exists on the target: its roles are left as they are",
-                        u.user
-                    )),
+                    Some("the target Milvus has no privilege groups (Milvus < 2.5)".into()),
                     Op::None,
-                ),
-                (Create, _) => plan.push(
-                    RbacKind::UserRole,
+                );
+            } else {
+                plan.push(
+                    RbacKind::PrivilegeGroup,
                     name,
                     Create,
-                    Op::Bind(u.user.clone(), r.name.clone()),
-                ),
-                _ => plan.push_why(
-                    RbacKind::UserRole,
-                    name,
-                    Skipped,
-                    Some(format!("user `{}` is not restored", u.user)),
-                    Op::None,
-                ),
+                    Op::Group(g.group_name.clone(), privileges),
+                );
+            }
+        }
+        skipped_groups
+    }
+
+    fn diff_roles(&mut self, backup: &RbacMeta, target: &RbacMeta) {
+        use RbacAction::*;
+        let plan = self;
+        let target_roles: BTreeSet<&str> = target.roles.iter().map(|r| r.name.as_str()).collect();
+        for r in &backup.roles {
+            if target_roles.contains(r.name.as_str()) {
+                plan.push(RbacKind::Role, r.name.clone(), Existing, Op::None);
+            } else {
+                plan.push(
+                    RbacKind::Role,
+                    r.name.clone(),
+                    Create,
+                    Op::Role(r.name.clone()),
+                );
             }
         }
     }
-    plan
+
+    fn diff_grants(
+        &mut self,
+        backup: &RbacMeta,
+        target: &RbacMeta,
+        skipped_groups: &BTreeSet<String>,
+    ) {
+        use RbacAction::*;
+        let plan = self;
+        let target_grants: BTreeSet<_> = target.grants.iter().map(GrantEntity::key).collect();
+        let mut seen = BTreeSet::new();
+        for g in &backup.grants {
+            if !seen.insert(g.key()) {
+                continue;
+            }
+            if target_grants.contains(&g.key()) {
+                plan.push(RbacKind::Grant, g.describe(), Existing, Op::None);
+            } else if skipped_groups.contains(&g.grantor.privilege.name) {
+                plan.push_why(
+                    RbacKind::Grant,
+                    g.describe(),
+                    Skipped,
+                    Some(format!(
+                        "privilege group `{}` is not restored",
+                        g.grantor.privilege.name
+                    )),
+                    Op::None,
+                );
+            } else {
+                plan.push(
+                    RbacKind::Grant,
+                    g.describe(),
+                    Create,
+                    Op::Grant(Box::new(g.clone())),
+                );
+            }
+        }
+    }
+
+    /// Users (created only with a password) and their roles (bound only to
+    /// users this restore creates).
+    fn diff_users(
+        &mut self,
+        backup: &RbacMeta,
+        target: &RbacMeta,
+        passwords: Option<&BTreeMap<String, String>>,
+    ) {
+        use RbacAction::*;
+        let plan = self;
+        let target_users: BTreeMap<&str, &UserInfo> =
+            target.users.iter().map(|u| (u.user.as_str(), u)).collect();
+        for u in &backup.users {
+            let existing = target_users.get(u.user.as_str());
+            let user_action = if existing.is_some() {
+                plan.push(RbacKind::User, u.user.clone(), Existing, Op::None);
+                Existing
+            } else {
+                match passwords.and_then(|p| p.get(&u.user)) {
+                    Some(password) => {
+                        plan.push(
+                            RbacKind::User,
+                            u.user.clone(),
+                            Create,
+                            Op::User(u.user.clone(), password.clone()),
+                        );
+                        Create
+                    }
+                    None => {
+                        let why = if passwords.is_some() {
+                            "no password for it in --rbac-user-password-file"
+                        } else {
+                            "no --rbac-user-password-file given (Milvus cannot hand out passwords)"
+                        };
+                        plan.push_why(
+                            RbacKind::User,
+                            u.user.clone(),
+                            Skipped,
+                            Some(why.into()),
+                            Op::None,
+                        );
+                        Skipped
+                    }
+                }
+            };
+            for r in &u.roles {
+                let name = format!("{} -> {}", u.user, r.name);
+                match (user_action, existing) {
+                    (Existing, Some(t)) if t.roles.iter().any(|tr| tr.name == r.name) => {
+                        plan.push(RbacKind::UserRole, name, Existing, Op::None)
+                    }
+                    (Existing, _) => plan.push_why(
+                        RbacKind::UserRole,
+                        name,
+                        Skipped,
+                        Some(format!(
+                            "user `{}` exists on the target: its roles are left as they are",
+                            u.user
+                        )),
+                        Op::None,
+                    ),
+                    (Create, _) => plan.push(
+                        RbacKind::UserRole,
+                        name,
+                        Create,
+                        Op::Bind(u.user.clone(), r.name.clone()),
+                    ),
+                    _ => plan.push_why(
+                        RbacKind::UserRole,
+                        name,
+                        Skipped,
+                        Some(format!("user `{}` is not restored", u.user)),
+                        Op::None,
+                    ),
+                }
+            }
+        }
+    }
 }
 
 /// Plans the RBAC part of a restore into `client`.
