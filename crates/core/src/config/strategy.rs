@@ -656,6 +656,62 @@ fn webhook(m: &serde_yaml::Mapping, warnings: &mut Vec<String>) -> Result<Option
     })
 }
 
+/// The storage type a URI scheme names: `s3://` is the configured S3-like
+/// type unless the target brings its own endpoint (`minio`), or `s3`.
+fn storage_type_of(scheme: &str, configured: &str, expanded: bool, key: &str) -> Result<String> {
+    Ok(match scheme.to_ascii_lowercase().as_str() {
+        "s3" | "minio" => {
+            if ["minio", "s3", "aws"].contains(&configured) && !expanded {
+                configured.to_string()
+            } else if expanded {
+                "minio".to_string()
+            } else {
+                "s3".to_string()
+            }
+        }
+        "gs" | "gcs" => "gcp".into(),
+        "az" | "azure" => "azure".into(),
+        "oss" => "ali".into(),
+        "cos" => "tc".into(),
+        "file" => "local".into(),
+        other => {
+            return Err(bad(
+                key,
+                format!("URI scheme `{other}://` is not supported — use s3://, gs://, az://, oss://, cos:// or file:///"),
+            ))
+        }
+    })
+}
+
+/// `http(s)://host:port` (or `host[:port]`): host, port, and TLS where the
+/// scheme says.
+fn endpoint(ep: &str, key: &str) -> Result<(String, u16, Option<bool>)> {
+    let (ssl, hostport) = match ep.split_once("://") {
+        Some(("https", h)) => (Some(true), h),
+        Some(("http", h)) => (Some(false), h),
+        Some((s, _)) => {
+            return Err(bad(
+                &format!("{key}.endpoint"),
+                format!("scheme `{s}` is not http or https"),
+            ))
+        }
+        None => (None, ep),
+    };
+    let hostport = hostport.trim_end_matches('/');
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse::<u16>()
+                .map_err(|_| bad(&format!("{key}.endpoint"), format!("`{p}` is not a port")))?,
+        ),
+        None => (
+            hostport.to_string(),
+            if ssl == Some(true) { 443 } else { 80 },
+        ),
+    };
+    Ok((host, port, ssl))
+}
+
 /// A storage URI (or its expanded form) as the configuration of a backup storage.
 fn target(v: &Value, key: &str, config: &Config) -> Result<StorageTarget> {
     let (uri, expanded) = match v {
@@ -693,28 +749,7 @@ fn target(v: &Value, key: &str, config: &Config) -> Result<StorageTarget> {
     } else {
         config.minio.backup_storage_type.as_str()
     };
-    let storage_type = match scheme.to_ascii_lowercase().as_str() {
-        "s3" | "minio" => {
-            if ["minio", "s3", "aws"].contains(&configured) && expanded.is_none() {
-                configured.to_string()
-            } else if expanded.is_some() {
-                "minio".to_string()
-            } else {
-                "s3".to_string()
-            }
-        }
-        "gs" | "gcs" => "gcp".into(),
-        "az" | "azure" => "azure".into(),
-        "oss" => "ali".into(),
-        "cos" => "tc".into(),
-        "file" => "local".into(),
-        other => {
-            return Err(bad(
-                key,
-                format!("URI scheme `{other}://` is not supported — use s3://, gs://, az://, oss://, cos:// or file:///"),
-            ))
-        }
-    };
+    let storage_type = storage_type_of(scheme, configured, expanded.is_some(), key)?;
     let (bucket, root) = if storage_type == "local" {
         (String::new(), rest.to_string())
     } else {
@@ -741,31 +776,7 @@ fn target(v: &Value, key: &str, config: &Config) -> Result<StorageTarget> {
     };
     if let Some(mm) = expanded {
         if let Some(ep) = string(mm, key, "endpoint")? {
-            let (ssl, hostport) = match ep.split_once("://") {
-                Some(("https", h)) => (Some(true), h),
-                Some(("http", h)) => (Some(false), h),
-                Some((s, _)) => {
-                    return Err(bad(
-                        &format!("{key}.endpoint"),
-                        format!("scheme `{s}` is not http or https"),
-                    ))
-                }
-                None => (None, ep.as_str()),
-            };
-            let hostport = hostport.trim_end_matches('/');
-            let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_string(),
-                    p.parse::<u16>().map_err(|_| {
-                        bad(&format!("{key}.endpoint"), format!("`{p}` is not a port"))
-                    })?,
-                ),
-                None => (
-                    hostport.to_string(),
-                    if ssl == Some(true) { 443 } else { 80 },
-                ),
-            };
-            t.endpoint = Some((host, port, ssl));
+            t.endpoint = Some(endpoint(&ep, key)?);
         }
         t.access_key_id = string(mm, key, "accessKeyID")?;
         t.secret_access_key = string(mm, key, "secretAccessKey")?.map(Secret::new);
