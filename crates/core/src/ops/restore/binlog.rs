@@ -22,7 +22,8 @@ use crate::model::layout;
 use crate::model::meta::{self, SegmentBackupInfo};
 use crate::model::selection::CollectionRef;
 use crate::ops::collection::wait_imports;
-use crate::ops::restore::plan::{segments_with_files, CollectionTask, RestorePlan};
+use crate::ops::restore::plan::RestorePlan;
+use crate::ops::restore::tasks::{segments_with_files, CollectionTask};
 use crate::phase_time::{self, Spans};
 use crate::repo::journal::{RestoreJournal, SegmentProgress};
 

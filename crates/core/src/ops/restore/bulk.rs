@@ -37,6 +37,7 @@ use parquet::file::properties::WriterProperties;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::{Emit, Event, EventSink, Phase};
+use crate::milvus::proto::schema::FieldData;
 use crate::milvus::{proto, Milvus, Version};
 use crate::model::layout;
 use crate::model::meta::{BackupInfo, CollectionBackupInfo, DataFile, Format, Manifest};
@@ -351,68 +352,14 @@ async fn stage_file(
     (fields, file, collection): (&[Field], &str, String),
     key: &str,
 ) -> Result<u64> {
-    let drop_auto_id = fields.iter().any(|f| f.is_primary && f.auto_id);
     // One encoded chunk ahead of the upload: memory stays at a few MiB
     // per file staged, whatever the files' sizes.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>>>(1);
     let reader = {
         let (fields, file) = (fields.to_vec(), file.to_string());
         tokio::task::spawn_blocking(move || {
-            let spec = ReadSpec {
-                fields: &fields,
-                file: &file,
-                collection: &collection,
-                batch_bytes: 4 << 20,
-                drop_auto_id,
-            };
-            let written: Vec<Field> = fields
-                .iter()
-                .filter(|f| !(drop_auto_id && f.is_primary))
-                .cloned()
-                .collect();
-            if staged_as == Staged::Parquet {
-                let mut out = match ParquetOut::new(&written) {
-                    Ok(out) => out,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                };
-                let read = files::read_file(&path, format, &spec, |(cols, n, _)| {
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    let chunk = out.write(columns::to_record_batch(&written, &cols)?)?;
-                    tx.blocking_send(Ok(chunk)).map_err(|_| Error::cancelled())
-                });
-                let _ = tx.blocking_send(read.and_then(|()| out.finish()));
-                return;
-            }
-            let mut first = true;
-            let read = files::read_file(&path, format, &spec, |(cols, n, _)| {
-                if n == 0 {
-                    return Ok(());
-                }
-                let mut lines = Vec::new();
-                columns::write_json_lines(&written, &cols, &mut lines)?;
-                // One object per line, no raw newline inside: the line
-                // breaks become the array's commas.
-                lines.pop();
-                for b in lines.iter_mut().filter(|b| **b == b'\n') {
-                    *b = b',';
-                }
-                let mut chunk = Vec::with_capacity(lines.len() + 10);
-                chunk.extend_from_slice(if first { b"{\"rows\":[" } else { b"," });
-                chunk.extend_from_slice(&lines);
-                first = false;
-                tx.blocking_send(Ok(chunk)).map_err(|_| Error::cancelled())
-            });
-            let last = match read {
-                Ok(()) if first => Ok(b"{\"rows\":[]}".to_vec()),
-                Ok(()) => Ok(b"]}".to_vec()),
-                Err(e) => Err(e),
-            };
-            let _ = tx.blocking_send(last);
+            let source = (path.as_path(), format);
+            convert(source, staged_as, (&fields, &file, &collection), &tx)
         })
     };
     let written = async {
@@ -432,6 +379,73 @@ async fn stage_file(
     .await;
     reader.abort();
     written
+}
+
+/// Reads local data file `path` (in `format`) batch by batch and sends it
+/// converted to `staged_as`, chunk by chunk, the last chunk or the error
+/// ending it; blocking. An autoID primary key is left out.
+fn convert(
+    (path, format): (&std::path::Path, Format),
+    staged_as: Staged,
+    (fields, file, collection): (&[Field], &str, &str),
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
+) {
+    let drop_auto_id = fields.iter().any(|f| f.is_primary && f.auto_id);
+    let spec = ReadSpec {
+        fields,
+        file,
+        collection,
+        batch_bytes: 4 << 20,
+        drop_auto_id,
+    };
+    let written: Vec<Field> = fields
+        .iter()
+        .filter(|f| !(drop_auto_id && f.is_primary))
+        .cloned()
+        .collect();
+    let send = |chunk: Result<Vec<u8>>| tx.blocking_send(chunk).map_err(|_| Error::cancelled());
+    let last = match staged_as {
+        Staged::Parquet => ParquetOut::new(&written).and_then(|mut out| {
+            files::read_file(path, format, &spec, |(cols, n, _)| match n {
+                0 => Ok(()),
+                _ => send(Ok(out.write(columns::to_record_batch(&written, &cols)?)?)),
+            })?;
+            out.finish()
+        }),
+        Staged::JsonRows => {
+            let mut first = true;
+            files::read_file(path, format, &spec, |(cols, n, _)| match n {
+                0 => Ok(()),
+                _ => send(Ok(json_rows_chunk(
+                    &written,
+                    &cols,
+                    std::mem::take(&mut first),
+                )?)),
+            })
+            .map(|()| match first {
+                true => b"{\"rows\":[]}".to_vec(),
+                false => b"]}".to_vec(),
+            })
+        }
+    };
+    let _ = tx.blocking_send(last);
+}
+
+/// One batch of rows as a piece of `{"rows": [...]}`: the opening of the
+/// array before the first batch, a comma before every other.
+fn json_rows_chunk(written: &[Field], cols: &[FieldData], first: bool) -> Result<Vec<u8>> {
+    let mut lines = Vec::new();
+    columns::write_json_lines(written, cols, &mut lines)?;
+    // One object per line, no raw newline inside: the line breaks become
+    // the array's commas.
+    lines.pop();
+    for b in lines.iter_mut().filter(|b| **b == b'\n') {
+        *b = b',';
+    }
+    let mut chunk = Vec::with_capacity(lines.len() + 10);
+    chunk.extend_from_slice(if first { b"{\"rows\":[" } else { b"," });
+    chunk.extend_from_slice(&lines);
+    Ok(chunk)
 }
 
 /// A Parquet file as Milvus 2.3's import reads it, written batch by batch:

@@ -26,7 +26,8 @@
 //!
 //! The files, one concern each: [`request`] (a front end's input into
 //! options), [`options`] (the options and their checks), `targets`
-//! (target names), [`plan`](mod@plan) (planning), [`run`] (execution),
+//! (target names), [`plan`](mod@plan) (planning), [`tasks`] (each
+//! collection's task), [`run`] (execution),
 //! `binlog` (segments staged and imported), [`bulk`] (a logical
 //! backup's files through Milvus's import).
 
@@ -37,16 +38,18 @@ pub mod plan;
 pub mod request;
 pub mod run;
 mod targets;
-
+pub mod tasks;
 
 pub use options::{CollectionOverride, ImportMode, RestoreOptions};
-pub use plan::{plan, CollectionTask, DataPath, ImportJob, Refusal, RestorePlan};
+pub use plan::{plan, DataPath, RestorePlan};
 pub use request::{CollectionMapping, DatabaseMapping, RestoreMapping, RestoreRequest};
 pub use run::{execute, RestoreStats};
+pub use tasks::{CollectionTask, ImportJob, Refusal};
 
 pub(crate) use binlog::Binlogs;
-pub(crate) use plan::{plan_from, segments_with_files};
+pub(crate) use plan::plan_from;
 pub(crate) use run::hold_staging;
+pub(crate) use tasks::segments_with_files;
 
 use crate::context::Context;
 use crate::error::Result;
