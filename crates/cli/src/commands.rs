@@ -24,7 +24,9 @@ use milvus_backup_core::config::tuning::Tuning;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::model::selection::Selection;
 use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan};
-use milvus_backup_core::ops::restore::{self, RestoreOptions, RestorePlan};
+use milvus_backup_core::ops::restore::{
+    self, DataPath, RestoreOptions, RestorePlan, RestoreRequest,
+};
 use milvus_backup_core::{CancellationToken, Context, Error, Result};
 
 use crate::output::{human_bytes, human_duration, Output};
@@ -445,33 +447,22 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
 }
 
 pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result<()> {
-    let mut collections = args.collections;
-    let mut renames = args.rename;
-    if let Some(from) = args.collection {
-        collections.push(from.clone());
-        if let Some(to) = args.target_collection {
-            renames.push(format!("{from}:{to}"));
-        }
-    }
-    if args.all && (!collections.is_empty() || !args.filter.is_empty()) {
-        out.warn(
-            "--all restores every collection of the backup; -c/--collection/--filter are ignored",
-        );
-        collections.clear();
-    }
-    let filter = if args.all { Vec::new() } else { args.filter };
     tracing::debug!(
         use_v2_restore = args.use_v2_restore,
         "accepted for the Go tool's scripts"
     );
-    let mut opts = RestoreOptions {
+    let req = RestoreRequest {
         backup_name: args.name,
-        collections,
+        collections: args.collections,
+        collection: args.collection,
+        target_collection: args.target_collection,
+        all: args.all,
         db_collections: args.dbs.db_collections()?,
         databases: args.dbs.databases,
+        filter: args.filter,
         suffix: args.suffix,
-        renames,
-        filter,
+        renames: args.rename,
+        mapping: None,
         drop_exist_collection: args.drop_exist_collection,
         skip_create_collection: args.skip_create_collection,
         meta_only: args.meta_only,
@@ -481,11 +472,15 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         load: !args.no_load,
         rbac: args.rbac,
         rbac_user_password_file: args.rbac_user_password_file,
-        tuning: None,
-        overrides: Default::default(),
         resume: args.resume,
-        import_mode: args.import_mode.parse()?,
+        import_mode: args.import_mode,
     };
+    if req.all_ignores_names() {
+        out.warn(
+            "--all restores every collection of the backup; -c/--collection/--filter are ignored",
+        );
+    }
+    let mut opts = RestoreOptions::from_request(req)?;
     let ctx = Context::open(config)?;
     let mut plan = restore::plan(&ctx, &opts).await?;
     if !args.dry_run && confirm_overwrite(&ctx, &plan, out).await? {
@@ -510,19 +505,19 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         println!("  Backup name: {}", stats.backup);
         println!("  Collection: {}", targets.join(", "));
         println!("  Total entities: {}", stats.entities);
-        if plan.logical.is_some() && plan.staging_dir.is_some() {
-            println!(
+        match plan.data_path {
+            DataPath::BulkImport => println!(
                 "  Format: {} (bulk mode: staged into Milvus's storage, read by its import)",
                 plan.format
-            );
-        } else if plan.logical.is_some() {
-            println!("  Format: {} (rows inserted over gRPC)", plan.format);
-        } else {
-            println!(
+            ),
+            DataPath::RowInsert => {
+                println!("  Format: {} (rows inserted over gRPC)", plan.format)
+            }
+            DataPath::BinlogImport => println!(
                 "  Segments: {} ({} staged)",
                 stats.segments,
                 human_bytes(stats.staged_bytes)
-            );
+            ),
         }
         for t in &stats.keys_regenerated {
             println!("  {t}: autoID keys regenerated (the backup's keys were not kept)");
@@ -540,18 +535,17 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
     let manifest = plan.manifest.as_ref();
     let compression = manifest.and_then(|m| m.compression.as_ref());
     let encrypted = manifest.is_some_and(|m| m.encryption.is_some());
-    if let (Some(_), Some(dir)) = (&plan.logical, &plan.staging_dir) {
-        return RestoreNotes {
+    match plan.data_path {
+        DataPath::BulkImport => RestoreNotes {
             download: format!(
-                "logical backup ({}), bulk mode: each file is read from backup storage, converted into a file Milvus's import reads (Parquet or row-based JSON) under `{dir}` of its storage, and imported by Milvus",
-                plan.format
+                "logical backup ({}), bulk mode: each file is read from backup storage, converted into a file Milvus's import reads (Parquet or row-based JSON) under `{}` of its storage, and imported by Milvus",
+                plan.format,
+                plan.staging_dir.as_deref().unwrap_or_default()
             ),
             decompress: "decoded as each file is read".to_string(),
             verify: "metadata checked; every file checked against its size and SHA-256 before it is staged".to_string(),
-        };
-    }
-    if plan.logical.is_some() {
-        return RestoreNotes {
+        },
+        DataPath::RowInsert => RestoreNotes {
             download: format!(
                 "logical backup ({}): each file is read from backup storage and its rows inserted over gRPC",
                 plan.format
@@ -562,32 +556,32 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
                 "Parquet decompresses itself; JSON Lines decoded as read".to_string()
             },
             verify: "metadata checked; every file checked against its size and SHA-256 before its rows are inserted".to_string(),
-        };
-    }
-    RestoreNotes {
-        download: match &plan.staging_dir {
-            Some(dir) => format!(
-                "staged into the target's storage under `{dir}`, segment by segment as they are imported"
-            ),
-            None => "read in place: the target Milvus reads the backup's files".to_string(),
         },
-        decompress: match (compression, encrypted) {
-            (None, false) => "not compressed".to_string(),
-            (Some(c), false) => format!("{:?}: decoded as each file is staged", c.algorithm),
-            (None, true) => "encrypted: decrypted as each file is staged".to_string(),
-            (Some(c), true) => format!(
-                "{:?}, encrypted: decoded as each file is staged",
-                c.algorithm
-            ),
-        },
-        verify: if manifest.is_none() {
-            "another tool's backup: no checksums to check (metadata read)".to_string()
-        } else if plan.checks_every_file(ctx) {
-            "metadata checked; every file checked against its size and SHA-256 as it is staged"
-                .to_string()
-        } else {
-            "metadata checked; files copied by the storage service (`verify --deep` reads every byte)"
-                .to_string()
+        DataPath::BinlogImport => RestoreNotes {
+            download: match &plan.staging_dir {
+                Some(dir) => format!(
+                    "staged into the target's storage under `{dir}`, segment by segment as they are imported"
+                ),
+                None => "read in place: the target Milvus reads the backup's files".to_string(),
+            },
+            decompress: match (compression, encrypted) {
+                (None, false) => "not compressed".to_string(),
+                (Some(c), false) => format!("{:?}: decoded as each file is staged", c.algorithm),
+                (None, true) => "encrypted: decrypted as each file is staged".to_string(),
+                (Some(c), true) => format!(
+                    "{:?}, encrypted: decoded as each file is staged",
+                    c.algorithm
+                ),
+            },
+            verify: if manifest.is_none() {
+                "another tool's backup: no checksums to check (metadata read)".to_string()
+            } else if plan.checks_every_file(ctx) {
+                "metadata checked; every file checked against its size and SHA-256 as it is staged"
+                    .to_string()
+            } else {
+                "metadata checked; files copied by the storage service (`verify --deep` reads every byte)"
+                    .to_string()
+            },
         },
     }
 }

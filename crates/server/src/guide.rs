@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use milvus_backup_core::model::selection::{CollectionRef, Selection};
 use milvus_backup_core::ops::backup::BackupOptions;
-use milvus_backup_core::ops::restore::RestoreOptions;
+use milvus_backup_core::ops::restore::{RestoreOptions, RestoreRequest};
 use milvus_backup_core::repo::catalog::{self, BackupListing, BackupState};
 use milvus_backup_core::ErrorKind;
 use serde::{Deserialize, Serialize};
@@ -340,30 +340,17 @@ pub async fn restore(
     body: Result<JsonBody<GuideRestoreRequest>, ApiError>,
 ) -> Answer {
     let JsonBody(req) = body?;
-    let mut renames: Vec<String> = req
-        .renames
-        .iter()
-        .map(|(a, b)| format!("{a}:{b}"))
-        .collect();
-    let target = req.target_collection.trim();
-    if !target.is_empty() {
-        match req.collections.as_slice() {
-            [one] => renames.push(format!("{}:{target}", one.trim())),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "target_collection names the new name of one collection: give exactly one in collections (got {}), e.g. {{\"collections\": [\"docs\"], \"target_collection\": \"docs_restored\"}}",
-                    req.collections.len()
-                ))
-                .into())
-            }
-        }
-    }
-    let opts = RestoreOptions {
-        backup_name: req.backup_name.trim().to_string(),
+    let request = RestoreRequest {
+        backup_name: req.backup_name,
         collections: req.collections,
+        target_collection: Some(req.target_collection),
         databases: req.databases,
         suffix: req.suffix,
-        renames,
+        renames: req
+            .renames
+            .iter()
+            .map(|(a, b)| format!("{a}:{b}"))
+            .collect(),
         drop_exist_collection: req.drop_existing,
         skip_create_collection: req.skip_create_collection,
         meta_only: req.meta_only,
@@ -373,6 +360,7 @@ pub async fn restore(
         load: true,
         ..Default::default()
     };
+    let opts = RestoreOptions::from_request(request).map_err(s.core(&rid))?;
     match start_restore(&s, &rid, opts, &req.id, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => Ok(ok(&rid, plan)),
         Started::Task(task) => Ok(ok(

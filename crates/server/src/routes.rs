@@ -539,72 +539,21 @@ fn valid_task_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Maps a restore request onto the core's options. A `restorePlan` maps
-/// databases and collections (renames), gives restored collections their
-/// overrides (by target) and filters by target names, as the Go tool does.
+/// Maps a restore request onto the core's request; the core normalises,
+/// applies the `restorePlan` (renames, overrides by target, the filter by
+/// target names, as the Go tool does) and validates.
 fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
-    let mut renames: Vec<String> = req
-        .collection_renames
-        .iter()
-        .map(|(a, b)| format!("{a}:{b}"))
-        .collect();
-    let mut db_collections = parse_db_collections(&req.db_collections)?;
-    let mut overrides = BTreeMap::new();
-    if let Some(plan) = &req.restore_plan {
-        if !req.collection_suffix.is_empty() || !renames.is_empty() {
-            return Err(ApiError::bad_request(
-                "restorePlan cannot be combined with collection_suffix or collection_renames",
-            ));
-        }
-        for m in &plan.mapping {
-            if m.source.is_empty() || m.target.is_empty() {
-                return Err(ApiError::bad_request(
-                    "restorePlan.mapping entries need a source and a target database",
-                ));
-            }
-            if m.colls.is_empty() {
-                renames.push(format!("{}.*:{}.*", m.source, m.target));
-            }
-            for c in &m.colls {
-                if c.source.is_empty() || c.target.is_empty() {
-                    return Err(ApiError::bad_request(
-                        "restorePlan.mapping.colls entries need a source and a target collection",
-                    ));
-                }
-                renames.push(format!(
-                    "{}.{}:{}.{}",
-                    m.source, c.source, m.target, c.target
-                ));
-                // 0 and "" keep the backup's, as in the Go tool.
-                let o = c.overrides.as_ref().map(|o| CollectionOverride {
-                    shards_num: Some(o.shard_num).filter(|n| *n != 0),
-                    description: Some(o.description.clone()).filter(|d| !d.is_empty()),
-                });
-                if let Some(o) = o.filter(|o| !o.is_empty()) {
-                    overrides.insert(format!("{}.{}", m.target, c.target), o);
-                }
-            }
-        }
-        for (db, colls) in plan_filter_sources(plan) {
-            // An empty list is the whole database.
-            match (colls, db_collections.get_mut(&db)) {
-                (None, _) => {
-                    db_collections.insert(db, Vec::new());
-                }
-                (Some(_), Some(listed)) if listed.is_empty() => {}
-                (Some(colls), Some(listed)) => listed.extend(colls),
-                (Some(colls), None) => {
-                    db_collections.insert(db, colls);
-                }
-            }
-        }
-    }
-    Ok(RestoreOptions {
-        backup_name: req.backup_name.trim().to_string(),
+    let request = restore::RestoreRequest {
+        backup_name: req.backup_name.clone(),
         collections: req.collection_names.clone(),
-        db_collections,
+        db_collections: parse_db_collections(&req.db_collections)?,
         suffix: req.collection_suffix.clone(),
-        renames,
+        renames: req
+            .collection_renames
+            .iter()
+            .map(|(a, b)| format!("{a}:{b}"))
+            .collect(),
+        mapping: req.restore_plan.as_ref().map(restore_mapping),
         drop_exist_collection: req.drop_exist_collection,
         skip_create_collection: req.skip_create_collection,
         meta_only: req.meta_only,
@@ -614,65 +563,38 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         load: true,
         rbac: req.rbac,
         rbac_user_password_file: req.rbac_user_password_file.clone().map(Into::into),
-        overrides,
         resume: req.resume,
         ..Default::default()
-    })
+    };
+    RestoreOptions::from_request(request).map_err(|e| ApiError::from_core(&e, &[]))
 }
 
-/// The backup's collections a `restorePlan.filter` selects: the filter
-/// names targets (`db` → collections after the mapping, `*` or none for
-/// the whole database), mapped back to their sources here. `None` is a
-/// whole source database.
-fn plan_filter_sources(plan: &RestorePlan) -> BTreeMap<String, Option<Vec<String>>> {
-    let mut out: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
-    let mut add = |db: &str, coll: Option<&str>| {
-        let entry = out
-            .entry(db.to_string())
-            .or_insert_with(|| Some(Vec::new()));
-        match (entry.as_mut(), coll) {
-            (Some(list), Some(c)) => list.push(c.to_string()),
-            (Some(_), None) => *entry = None,
-            (None, _) => {}
-        }
+/// The Go tool's `restorePlan` in the core's terms.
+fn restore_mapping(plan: &RestorePlan) -> restore::RestoreMapping {
+    let collection = |c: &RestoreCollectionMapping| restore::CollectionMapping {
+        source: c.source.clone(),
+        target: c.target.clone(),
+        overrides: c.overrides.as_ref().map(|o| CollectionOverride {
+            shards_num: Some(o.shard_num),
+            description: Some(o.description.clone()),
+        }),
     };
-    for (db, f) in &plan.filter {
-        let into_db = plan.mapping.iter().filter(|m| &m.target == db);
-        let moved_away = plan
+    restore::RestoreMapping {
+        databases: plan
             .mapping
             .iter()
-            .any(|m| &m.source == db && &m.target != db);
-        if f.colls.is_empty() || f.colls.iter().any(|c| c == "*") {
-            for m in into_db {
-                if m.colls.is_empty() {
-                    add(&m.source, None);
-                }
-                for c in &m.colls {
-                    add(&m.source, Some(&c.source));
-                }
-            }
-            if !moved_away {
-                add(db, None);
-            }
-            continue;
-        }
-        for name in &f.colls {
-            let renamed = plan.mapping.iter().find_map(|m| {
-                (&m.target == db)
-                    .then(|| m.colls.iter().find(|c| &c.target == name))
-                    .flatten()
-                    .map(|c| (m.source.as_str(), c.source.as_str()))
-            });
-            let whole_db = plan
-                .mapping
-                .iter()
-                .find(|m| &m.target == db && m.colls.is_empty())
-                .map(|m| (m.source.as_str(), name.as_str()));
-            let (source_db, source) = renamed.or(whole_db).unwrap_or((db, name));
-            add(source_db, Some(source));
-        }
+            .map(|m| restore::DatabaseMapping {
+                source: m.source.clone(),
+                target: m.target.clone(),
+                collections: m.colls.iter().map(collection).collect(),
+            })
+            .collect(),
+        filter: plan
+            .filter
+            .iter()
+            .map(|(db, f)| (db.clone(), f.colls.clone()))
+            .collect(),
     }
-    out
 }
 
 /// Restores a backup into the configured Milvus; `data.id` is the task id
@@ -685,7 +607,7 @@ pub async fn restore(
     rid: Rid,
     JsonBody(req): JsonBody<RestoreRequest>,
 ) -> Result<Response, ApiError> {
-    let opts = restore_options(&req)?;
+    let opts = restore_options(&req).map_err(|e| e.with_request_id(&rid.0))?;
     match start_restore(&s, &rid, opts, &req.id, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => Ok(ok(&rid, plan)),
         Started::Task(task) => answer(&rid, &task, req.is_async, RestoreTask::of).await,

@@ -51,6 +51,18 @@ impl CollectionRef {
     }
 }
 
+/// What a selection names that the collections it is picked from lack
+/// ([`Selection::pick`]); the caller words the error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A `--filter` pattern that matches no collection.
+    Filter(String),
+    /// A whole database (`-d`) with no collection.
+    Database(String),
+    /// A collection named one by one (`-c`, or a list of `-a`).
+    Collection(CollectionRef),
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Selection {
     /// `coll` or `db.coll`.
@@ -76,6 +88,76 @@ impl Selection {
                 .db_collections
                 .get(&c.db)
                 .is_some_and(|names| names.contains(&c.name))
+    }
+
+    /// Whether the selection picks `c`: named one by one, in a whole
+    /// database (`-d`, or an empty list of `-a`), matching a `--filter`
+    /// pattern, or nothing is selected at all. The one answer to "does
+    /// this selection take this collection".
+    pub fn selects(&self, c: &CollectionRef) -> bool {
+        self.is_empty()
+            || self.names(c)
+            || self.databases.contains(&c.db)
+            || self.db_collections.get(&c.db).is_some_and(Vec::is_empty)
+            || self.filter.iter().any(|p| {
+                let p = CollectionRef::parse(p.trim());
+                p.db == c.db && glob_match(&p.name, &c.name)
+            })
+    }
+
+    /// The collections of `available` (e.g. a backup's) the selection
+    /// picks, sorted; all of them, in their order, when nothing is
+    /// selected. Names that are not collection names are bad input; what
+    /// the selection names and `available` lacks is worded by `missing`
+    /// (checked in this order: patterns, databases, collections). As
+    /// restore always did, a selection that picks nothing (only whole
+    /// databases `available` lacks, through `-a`) picks everything.
+    pub fn pick(
+        &self,
+        available: &[CollectionRef],
+        missing: impl Fn(Missing) -> Error,
+    ) -> Result<Vec<CollectionRef>> {
+        let mut named: Vec<CollectionRef> = self
+            .collections
+            .iter()
+            .map(|c| CollectionRef::parse_checked(c))
+            .collect::<Result<_>>()?;
+        for pattern in &self.filter {
+            let p = CollectionRef::parse_checked(pattern)?;
+            if !available
+                .iter()
+                .any(|c| c.db == p.db && glob_match(&p.name, &c.name))
+            {
+                return Err(missing(Missing::Filter(pattern.clone())));
+            }
+        }
+        if let Some(db) = self
+            .databases
+            .iter()
+            .find(|db| !available.iter().any(|c| &c.db == *db))
+        {
+            return Err(missing(Missing::Database(db.clone())));
+        }
+        for (db, colls) in &self.db_collections {
+            named.extend(colls.iter().map(|c| CollectionRef {
+                db: db.clone(),
+                name: c.clone(),
+            }));
+        }
+        if let Some(absent) = named.into_iter().find(|n| !available.contains(n)) {
+            return Err(missing(Missing::Collection(absent)));
+        }
+        let mut picked: Vec<CollectionRef> = available
+            .iter()
+            .filter(|c| self.selects(c))
+            .cloned()
+            .collect();
+        if picked.is_empty() {
+            return Ok(available.to_vec());
+        }
+        picked.sort();
+        picked.dedup();
+        Ok(picked)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,6 +225,56 @@ mod tests {
         assert!(!glob_match("a*d", "abc"));
         assert!(glob_match("abc", "abc"));
         assert!(!glob_match("ab", "abc"));
+    }
+
+    #[test]
+    fn picks_from_a_list_and_words_what_it_lacks() {
+        let have: Vec<CollectionRef> = ["db1.a", "db1.b", "db2.c", "default.d"]
+            .iter()
+            .map(|s| CollectionRef::parse(s))
+            .collect();
+        let words = |m: Missing| Error::not_found(format!("{m:?}"));
+        let pick = |s: Selection| {
+            s.pick(&have, words)
+                .map(|v| v.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(pick(Selection::default()).unwrap().len(), 4);
+        let s = Selection {
+            collections: vec!["d".into()],
+            filter: vec!["db1.*".into()],
+            ..Default::default()
+        };
+        assert_eq!(pick(s).unwrap(), ["db1.a", "db1.b", "default.d"]);
+        let s = Selection {
+            databases: vec!["db2".into()],
+            db_collections: BTreeMap::from([("db1".into(), vec!["b".into()])]),
+            ..Default::default()
+        };
+        assert_eq!(pick(s).unwrap(), ["db1.b", "db2.c"]);
+        let missing = |s: Selection| pick(s).unwrap_err().to_string();
+        let s = Selection {
+            filter: vec!["db9.*".into()],
+            ..Default::default()
+        };
+        assert_eq!(missing(s), "Filter(\"db9.*\")");
+        let s = Selection {
+            databases: vec!["db9".into()],
+            ..Default::default()
+        };
+        assert_eq!(missing(s), "Database(\"db9\")");
+        let s = Selection {
+            collections: vec!["db1.z".into()],
+            ..Default::default()
+        };
+        assert!(missing(s).starts_with("Collection("));
+        let bad = Selection {
+            collections: vec!["db1.".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.pick(&have, words).unwrap_err().kind(),
+            crate::error::ErrorKind::InvalidInput
+        );
     }
 
     #[test]

@@ -33,58 +33,25 @@ use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSc
 use futures::{AsyncWriteExt, StreamExt, TryStreamExt};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
-use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::{Emit, Event, EventSink, Phase};
+use crate::milvus::proto::schema::FieldData;
 use crate::milvus::{proto, Milvus, Version};
 use crate::model::layout;
-use crate::model::meta::BackupInfo;
-use crate::model::meta::Format;
+use crate::model::meta::{BackupInfo, CollectionBackupInfo, DataFile, Format, Manifest};
+use crate::model::selection::CollectionRef;
 use crate::ops::logical::columns;
 use crate::ops::logical::fields::{fields_of, Field, Kind};
 use crate::ops::logical::files::{self, Location, ReadSpec};
 use crate::ops::logical::in_backup::{self, RowsRestored};
-use crate::ops::restore::{CollectionTask, RestorePlan};
+use crate::ops::logical::{LogicalBackup, LogicalCollection};
+pub use crate::ops::restore::options::ImportMode;
 
 /// Encoded bytes of a staged Parquet row group: a few MiB, so that the
 /// files staged at once stay within the memory bound.
 const ROW_GROUP_BYTES: usize = 4 << 20;
-
-/// How a logical backup's rows get into Milvus.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImportMode {
-    /// Inserts over gRPC, in byte-sized batches (any server, no storage).
-    #[default]
-    Insert,
-    /// Milvus's own import, from files staged into its storage.
-    Bulk,
-}
-
-impl std::str::FromStr for ImportMode {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<ImportMode> {
-        match s.trim() {
-            "insert" | "" => Ok(ImportMode::Insert),
-            "bulk" => Ok(ImportMode::Bulk),
-            other => Err(Error::invalid_input(format!(
-                "unknown import mode `{other}`: use insert or bulk"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for ImportMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ImportMode::Insert => "insert",
-            ImportMode::Bulk => "bulk",
-        })
-    }
-}
 
 /// What a file is staged as for the target's import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,12 +93,13 @@ fn unreadable(kind: Kind, v: Version) -> Option<&'static str> {
 
 /// Refuses `--import-mode bulk` where it cannot work, before anything is
 /// created: a physical backup, no storage of Milvus's in the config, a
-/// field the target's import cannot read.
-pub(crate) fn check(
+/// field the target's import cannot read (of the collections to restore,
+/// with their schemas as they will be created).
+pub(crate) fn check<'a>(
     ctx: &Context,
     client: &dyn Milvus,
     info: &BackupInfo,
-    tasks: &[CollectionTask],
+    collections: impl IntoIterator<Item = &'a CollectionBackupInfo>,
 ) -> Result<()> {
     if info.logical.is_none() {
         return Err(Error::invalid_input(format!(
@@ -147,13 +115,14 @@ pub(crate) fn check(
     let Some(v) = client.version() else {
         return Ok(());
     };
-    for t in tasks {
-        for f in fields_of(&t.meta.schema)? {
+    for c in collections {
+        for f in fields_of(&c.schema)? {
             if let Some(why) = unreadable(f.kind, v) {
                 return Err(Error::invalid_input(format!(
-                    "--import-mode bulk: field `{}` of {} is {}, {why} in Milvus {} — restore it with --import-mode insert",
+                    "--import-mode bulk: field `{}` of {}.{} is {}, {why} in Milvus {} — restore it with --import-mode insert",
                     f.name,
-                    t.source,
+                    c.db_name,
+                    c.collection_name,
                     f.kind,
                     client.version_text()
                 )));
@@ -163,149 +132,203 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Stages every data file of `task`'s collection into the target's
-/// storage (as Parquet or row-based JSON, see [`Staged`]) and imports it
-/// with Milvus's `Import` (several jobs in flight); each staged file is
-/// removed once its job ends.
-pub(crate) async fn restore_rows(
-    ctx: &Context,
-    client: &dyn Milvus,
-    plan: &RestorePlan,
-    (index, task): (usize, &CollectionTask),
-    events: &dyn EventSink,
-) -> Result<RowsRestored> {
-    let (backup, target) = (&plan.backup, &task.target);
-    let logical = plan
-        .logical
-        .as_ref()
-        .ok_or_else(|| Error::internal("a bulk restore of a physical backup"))?;
-    let staging = plan
-        .staging_dir
-        .as_deref()
-        .ok_or_else(|| Error::internal("a bulk restore without a staging folder"))?;
-    let coll = in_backup::collection_of(logical, backup, &task.source)?;
-    let (fields, has_partition_key) = in_backup::target_fields(client, target).await?;
-    if !has_partition_key {
-        in_backup::create_missing_partitions(client, coll, target, events).await?;
-    }
-    let keys_regenerated = fields.iter().any(|f| f.is_primary && f.auto_id);
-    if keys_regenerated {
-        events.warn(format!(
-            "{target} makes its own primary keys (autoID) and Milvus's import takes none for it: the backup's keys are not kept, new ones are generated"
-        ));
-    }
-    events.phase(Phase::BulkImporting {
-        collection: target.to_string(),
-        files: coll.files.len(),
-        bytes: coll.files.iter().map(|f| f.size).sum(),
-    });
-    let staged_as = Staged::for_server(client.version());
-    events.note(format!(
-        "files are staged as {} for Milvus {}'s import",
-        match staged_as {
-            Staged::JsonRows => "row-based JSON",
-            Staged::Parquet => "Parquet (vectors as lists)",
-        },
-        client.version_text()
-    ));
-    let tmp = tempfile::tempdir()
-        .map_err(|e| Error::internal(format!("making a temporary folder: {e}")))?;
-    let local = Location::open(ctx.backup_storage.spec(), &tmp.path().to_string_lossy())?;
-    let dir = layout::backup_dir(backup);
-    let rows = AtomicU64::new(0);
-    // Imports run `importJob` at once, but only two files are fetched and
-    // converted at a time: each holds buffers, an import holds none.
-    let converting = &tokio::sync::Semaphore::new(2);
-    let jobs = futures::stream::iter(coll.files.iter().enumerate().map(|(i, f)| {
-        let (local, dir, rows, fields, tmp) = (&local, &dir, &rows, &fields, &tmp);
-        async move {
-            let permit = converting.acquire().await.expect("never closed");
-            let partition = match has_partition_key {
-                true => "",
-                false => f.partition.as_str(),
-            };
-            let what = format!(
-                "bulk import of `{}` into {target} (partition `{}`)",
-                f.path,
-                if partition.is_empty() {
-                    "_default"
-                } else {
-                    partition
-                }
-            );
-            in_backup::fetch_file(ctx, backup, plan.manifest.as_ref(), dir, &f.path, local).await?;
-            let key = layout::join(
-                staging,
-                &format!(
-                    "{}/{}/{i:06}.{}",
-                    target.db,
-                    target.name,
-                    staged_as.extension()
-                ),
-            );
-            let format = Format::of_file(&f.path).unwrap_or(logical.format);
-            let staged = stage_file(
-                ctx,
-                tmp.path().join(&f.path),
-                (format, staged_as),
-                (fields, &f.path, target.to_string()),
-                &key,
-            )
-            .await;
-            let _ = local.storage.delete(&f.path).await;
-            drop(permit);
-            let imported = match staged {
-                Ok(bytes) => {
-                    events.emit(Event::FileStaged {
-                        collection: index,
-                        bytes,
-                    });
-                    import_file(
-                        client,
-                        target,
-                        partition,
-                        &ctx.milvus_storage.full_key(&key),
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
-            // The folder is swept at the end anyway; this keeps it small.
-            let _ = ctx.milvus_storage.delete(&key).await;
-            let n = imported.map_err(|e| {
-                Error::new(e.kind(), format!("{what} failed: {e}")).temporary(e.is_temporary())
-            })?;
-            if n != f.rows as i64 {
-                return Err(Error::remote(format!(
-                    "{what}: Milvus imported {n} rows, the file holds {}",
-                    f.rows
-                )));
+/// One collection's bulk restore, as a run hands it over.
+pub(crate) struct BulkJob<'a> {
+    pub ctx: &'a Context,
+    pub client: &'a dyn Milvus,
+    pub backup: &'a str,
+    pub logical: &'a LogicalBackup,
+    pub manifest: Option<&'a Manifest>,
+    /// The plan's staging folder in Milvus's storage.
+    pub staging: &'a str,
+    /// Import jobs in flight.
+    pub parallelism: usize,
+    /// The collection's index in the plan (for events).
+    pub index: usize,
+    pub source: &'a CollectionRef,
+    pub target: &'a CollectionRef,
+    pub events: &'a dyn EventSink,
+}
+
+/// What every file of one collection's bulk restore shares.
+struct Prepared {
+    fields: Vec<Field>,
+    has_partition_key: bool,
+    staged_as: Staged,
+    /// A temporary folder the files are fetched into.
+    tmp: tempfile::TempDir,
+    local: Location,
+    /// The backup's folder.
+    dir: String,
+    /// Only two files are fetched and converted at a time.
+    converting: tokio::sync::Semaphore,
+}
+
+impl BulkJob<'_> {
+    /// Stages every data file of the collection into the target's storage
+    /// (as Parquet or row-based JSON, see [`Staged`]) and imports it with
+    /// Milvus's `Import` (several jobs in flight); each staged file is
+    /// removed once its job ends.
+    pub(crate) async fn run(&self) -> Result<RowsRestored> {
+        let coll = in_backup::collection_of(self.logical, self.backup, self.source)?;
+        let prepared = self.prepare(coll).await?;
+        let rows = AtomicU64::new(0);
+        futures::stream::iter(coll.files.iter().enumerate().map(|(i, f)| {
+            let (prepared, rows) = (&prepared, &rows);
+            async move {
+                let n = self.restore_file(prepared, i, f).await?;
+                rows.fetch_add(n, Ordering::Relaxed);
+                Ok::<(), Error>(())
             }
-            rows.fetch_add(n as u64, Ordering::Relaxed);
-            events.emit(Event::SegmentImported {
-                collection: index,
-                segment: i as i64,
-                rows: n,
-                bytes: f.size,
-            });
-            Ok::<(), Error>(())
+        }))
+        .buffer_unordered(self.parallelism.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+        Ok(RowsRestored {
+            rows: rows.into_inner(),
+            keys_regenerated: prepared.fields.iter().any(|f| f.is_primary && f.auto_id),
+        })
+    }
+
+    /// Reads the target's fields, makes the partitions it lacks, says what
+    /// the restore does, and makes the temporary folder files are fetched
+    /// into.
+    async fn prepare(&self, coll: &LogicalCollection) -> Result<Prepared> {
+        let (client, target, events) = (self.client, self.target, self.events);
+        let (fields, has_partition_key) = in_backup::target_fields(client, target).await?;
+        if !has_partition_key {
+            in_backup::create_missing_partitions(client, coll, target, events).await?;
         }
-    }))
-    .buffer_unordered(plan.tuning.import_parallelism.max(1))
-    .try_collect::<Vec<()>>()
-    .await;
-    jobs?;
-    Ok(RowsRestored {
-        rows: rows.into_inner(),
-        keys_regenerated,
-    })
+        let files = &coll.files;
+        if fields.iter().any(|f| f.is_primary && f.auto_id) {
+            events.warn(format!(
+                "{target} makes its own primary keys (autoID) and Milvus's import takes none for it: the backup's keys are not kept, new ones are generated"
+            ));
+        }
+        events.phase(Phase::BulkImporting {
+            collection: target.to_string(),
+            files: files.len(),
+            bytes: files.iter().map(|f| f.size).sum(),
+        });
+        let staged_as = Staged::for_server(client.version());
+        events.note(format!(
+            "files are staged as {} for Milvus {}'s import",
+            match staged_as {
+                Staged::JsonRows => "row-based JSON",
+                Staged::Parquet => "Parquet (vectors as lists)",
+            },
+            client.version_text()
+        ));
+        let tmp = tempfile::tempdir()
+            .map_err(|e| Error::internal(format!("making a temporary folder: {e}")))?;
+        let local = Location::open(
+            self.ctx.backup_storage.spec(),
+            &tmp.path().to_string_lossy(),
+        )?;
+        Ok(Prepared {
+            fields,
+            has_partition_key,
+            staged_as,
+            tmp,
+            local,
+            dir: layout::backup_dir(self.backup),
+            // Imports run `importJob` at once, but only two files are
+            // fetched and converted at a time: each holds buffers, an
+            // import holds none.
+            converting: tokio::sync::Semaphore::new(2),
+        })
+    }
+
+    /// Fetches, converts, stages and imports file `i`; the rows imported.
+    async fn restore_file(&self, prepared: &Prepared, i: usize, f: &DataFile) -> Result<u64> {
+        let (ctx, target) = (self.ctx, self.target);
+        let partition = match prepared.has_partition_key {
+            true => "",
+            false => f.partition.as_str(),
+        };
+        let what = format!(
+            "bulk import of `{}` into {target} (partition `{}`)",
+            f.path,
+            if partition.is_empty() {
+                "_default"
+            } else {
+                partition
+            }
+        );
+        let key = layout::join(
+            self.staging,
+            &format!(
+                "{}/{}/{i:06}.{}",
+                target.db,
+                target.name,
+                prepared.staged_as.extension()
+            ),
+        );
+        let staged = self.fetch_and_stage(prepared, f, &key).await;
+        let imported = match staged {
+            Ok(bytes) => {
+                self.events.emit(Event::FileStaged {
+                    collection: self.index,
+                    bytes,
+                });
+                let path = ctx.milvus_storage.full_key(&key);
+                import_file(self.client, target, partition, &path).await
+            }
+            Err(e) => Err(e),
+        };
+        // The folder is swept at the end anyway; this keeps it small.
+        let _ = ctx.milvus_storage.delete(&key).await;
+        let n = imported.map_err(|e| {
+            Error::new(e.kind(), format!("{what} failed: {e}")).temporary(e.is_temporary())
+        })?;
+        if n != f.rows as i64 {
+            return Err(Error::remote(format!(
+                "{what}: Milvus imported {n} rows, the file holds {}",
+                f.rows
+            )));
+        }
+        self.events.emit(Event::SegmentImported {
+            collection: self.index,
+            segment: i as i64,
+            rows: n,
+            bytes: f.size,
+        });
+        Ok(n as u64)
+    }
+
+    /// Fetches file `f` into the temporary folder (two at a time) and
+    /// stages it at `key`, converted; the bytes staged.
+    async fn fetch_and_stage(&self, prepared: &Prepared, f: &DataFile, key: &str) -> Result<u64> {
+        let _permit = prepared.converting.acquire().await.expect("never closed");
+        let (ctx, local) = (self.ctx, &prepared.local);
+        in_backup::fetch_file(
+            ctx,
+            self.backup,
+            self.manifest,
+            &prepared.dir,
+            &f.path,
+            local,
+        )
+        .await?;
+        let format = Format::of_file(&f.path).unwrap_or(self.logical.format);
+        let staged = stage_file(
+            ctx,
+            prepared.tmp.path().join(&f.path),
+            (format, prepared.staged_as),
+            (&prepared.fields, &f.path, self.target.to_string()),
+            key,
+        )
+        .await;
+        let _ = local.storage.delete(&f.path).await;
+        staged
+    }
 }
 
 /// Starts one import job for `path` (a key in Milvus's storage) and waits
 /// for it; the rows Milvus imported.
 async fn import_file(
     client: &dyn Milvus,
-    target: &crate::model::selection::CollectionRef,
+    target: &CollectionRef,
     partition: &str,
     path: &str,
 ) -> Result<i64> {
@@ -332,68 +355,14 @@ async fn stage_file(
     (fields, file, collection): (&[Field], &str, String),
     key: &str,
 ) -> Result<u64> {
-    let drop_auto_id = fields.iter().any(|f| f.is_primary && f.auto_id);
     // One encoded chunk ahead of the upload: memory stays at a few MiB
     // per file staged, whatever the files' sizes.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>>>(1);
     let reader = {
         let (fields, file) = (fields.to_vec(), file.to_string());
         tokio::task::spawn_blocking(move || {
-            let spec = ReadSpec {
-                fields: &fields,
-                file: &file,
-                collection: &collection,
-                batch_bytes: 4 << 20,
-                drop_auto_id,
-            };
-            let written: Vec<Field> = fields
-                .iter()
-                .filter(|f| !(drop_auto_id && f.is_primary))
-                .cloned()
-                .collect();
-            if staged_as == Staged::Parquet {
-                let mut out = match ParquetOut::new(&written) {
-                    Ok(out) => out,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                };
-                let read = files::read_file(&path, format, &spec, |(cols, n, _)| {
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    let chunk = out.write(columns::to_record_batch(&written, &cols)?)?;
-                    tx.blocking_send(Ok(chunk)).map_err(|_| Error::cancelled())
-                });
-                let _ = tx.blocking_send(read.and_then(|()| out.finish()));
-                return;
-            }
-            let mut first = true;
-            let read = files::read_file(&path, format, &spec, |(cols, n, _)| {
-                if n == 0 {
-                    return Ok(());
-                }
-                let mut lines = Vec::new();
-                columns::write_json_lines(&written, &cols, &mut lines)?;
-                // One object per line, no raw newline inside: the line
-                // breaks become the array's commas.
-                lines.pop();
-                for b in lines.iter_mut().filter(|b| **b == b'\n') {
-                    *b = b',';
-                }
-                let mut chunk = Vec::with_capacity(lines.len() + 10);
-                chunk.extend_from_slice(if first { b"{\"rows\":[" } else { b"," });
-                chunk.extend_from_slice(&lines);
-                first = false;
-                tx.blocking_send(Ok(chunk)).map_err(|_| Error::cancelled())
-            });
-            let last = match read {
-                Ok(()) if first => Ok(b"{\"rows\":[]}".to_vec()),
-                Ok(()) => Ok(b"]}".to_vec()),
-                Err(e) => Err(e),
-            };
-            let _ = tx.blocking_send(last);
+            let source = (path.as_path(), format);
+            convert(source, staged_as, (&fields, &file, &collection), &tx)
         })
     };
     let written = async {
@@ -413,6 +382,73 @@ async fn stage_file(
     .await;
     reader.abort();
     written
+}
+
+/// Reads local data file `path` (in `format`) batch by batch and sends it
+/// converted to `staged_as`, chunk by chunk, the last chunk or the error
+/// ending it; blocking. An autoID primary key is left out.
+fn convert(
+    (path, format): (&std::path::Path, Format),
+    staged_as: Staged,
+    (fields, file, collection): (&[Field], &str, &str),
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
+) {
+    let drop_auto_id = fields.iter().any(|f| f.is_primary && f.auto_id);
+    let spec = ReadSpec {
+        fields,
+        file,
+        collection,
+        batch_bytes: 4 << 20,
+        drop_auto_id,
+    };
+    let written: Vec<Field> = fields
+        .iter()
+        .filter(|f| !(drop_auto_id && f.is_primary))
+        .cloned()
+        .collect();
+    let send = |chunk: Result<Vec<u8>>| tx.blocking_send(chunk).map_err(|_| Error::cancelled());
+    let last = match staged_as {
+        Staged::Parquet => ParquetOut::new(&written).and_then(|mut out| {
+            files::read_file(path, format, &spec, |(cols, n, _)| match n {
+                0 => Ok(()),
+                _ => send(Ok(out.write(columns::to_record_batch(&written, &cols)?)?)),
+            })?;
+            out.finish()
+        }),
+        Staged::JsonRows => {
+            let mut first = true;
+            files::read_file(path, format, &spec, |(cols, n, _)| match n {
+                0 => Ok(()),
+                _ => send(Ok(json_rows_chunk(
+                    &written,
+                    &cols,
+                    std::mem::take(&mut first),
+                )?)),
+            })
+            .map(|()| match first {
+                true => b"{\"rows\":[]}".to_vec(),
+                false => b"]}".to_vec(),
+            })
+        }
+    };
+    let _ = tx.blocking_send(last);
+}
+
+/// One batch of rows as a piece of `{"rows": [...]}`: the opening of the
+/// array before the first batch, a comma before every other.
+fn json_rows_chunk(written: &[Field], cols: &[FieldData], first: bool) -> Result<Vec<u8>> {
+    let mut lines = Vec::new();
+    columns::write_json_lines(written, cols, &mut lines)?;
+    // One object per line, no raw newline inside: the line breaks become
+    // the array's commas.
+    lines.pop();
+    for b in lines.iter_mut().filter(|b| **b == b'\n') {
+        *b = b',';
+    }
+    let mut chunk = Vec::with_capacity(lines.len() + 10);
+    chunk.extend_from_slice(if first { b"{\"rows\":[" } else { b"," });
+    chunk.extend_from_slice(&lines);
+    Ok(chunk)
 }
 
 /// A Parquet file as Milvus 2.3's import reads it, written batch by batch:

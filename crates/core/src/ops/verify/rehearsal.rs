@@ -31,7 +31,7 @@ use crate::events::{Emit, Event, EventSink, Phase, Quiet};
 use crate::milvus::{Milvus, DEFAULT_DB};
 use crate::model::layout;
 use crate::model::meta::{BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
-use crate::ops::restore::{self, RestoreOptions, RestorePlan};
+use crate::ops::restore::{self, Binlogs, RestoreOptions, RestorePlan};
 use crate::ops::verify::sample::{self, CollectionSample};
 use crate::repo::catalog::{self, Problem};
 use crate::CancellationToken;
@@ -97,7 +97,14 @@ pub async fn run(
         })
         .unwrap_or_default();
     let client = ctx.milvus().await?;
-    let client = client.as_ref();
+    let rehearsal = Rehearsal {
+        ctx,
+        client: client.as_ref(),
+        info: &info,
+        tuning,
+        events,
+        cancel,
+    };
     let mut stats = RestoreTestStats {
         milvus: format!("{} ({})", client.address(), client.version_text()),
         ..Default::default()
@@ -105,52 +112,16 @@ pub async fn run(
     let mut problems = Vec::new();
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let mut used: Vec<String> = Vec::new();
-    let total = info.collection_backups.len();
     for (i, coll) in info.collection_backups.iter().enumerate() {
         let target = throwaway_name(&coll.collection_name, tag, &used);
         used.push(target.clone());
-        let sample = samples.of(&coll.db_name, &coll.collection_name);
-        events.phase(Phase::RestoreTest {
-            index: i,
-            of: total,
-            source: format!("{}.{}", coll.db_name, coll.collection_name),
-            target: format!("{DEFAULT_DB}.{target}"),
-            sampled_rows: sample.map(|s| s.rows.len()),
-        });
-        let mut test = CollectionTest {
-            collection: format!("{}.{}", coll.db_name, coll.collection_name),
-            restored_as: format!("{DEFAULT_DB}.{target}"),
-            sampled_rows: sample.map_or(0, |s| s.rows.len()),
-            ..Default::default()
-        };
-        let before = problems.len();
-        let result = test_collection(
-            ctx,
-            client,
-            &info,
+        let subject = Subject {
             coll,
-            &target,
-            sample,
-            tuning,
-            &mut test,
-            &mut problems,
-            (events, cancel),
-        )
-        .await;
-        test.problems = problems.len() - before;
-        // Always drop what we created, also after a failure — and never a
-        // collection that was there before (the plan refuses those).
-        test.dropped = !test.created
-            || match client.drop_collection(DEFAULT_DB, &target).await {
-                Ok(()) => true,
-                Err(e) if e.kind() == ErrorKind::NotFound => true,
-                Err(e) => {
-                    events.warn(format!(
-                        "could not drop the throwaway collection {DEFAULT_DB}.{target}: {e} — drop it by hand"
-                    ));
-                    false
-                }
-            };
+            source: format!("{}.{}", coll.db_name, coll.collection_name),
+            target: &target,
+            sample: samples.of(&coll.db_name, &coll.collection_name),
+        };
+        let (test, result) = rehearsal.test(i, &subject, &mut problems).await;
         stats.collections.push(test);
         result?;
     }
@@ -171,107 +142,206 @@ fn throwaway_name(collection: &str, tag: &str, used: &[String]) -> String {
     name
 }
 
-/// Restores one collection under `target` and checks it. Problems of the
-/// backup go to `problems`; `Err` only for trouble of the environment.
-#[allow(clippy::too_many_arguments)]
-async fn test_collection(
-    ctx: &Context,
-    client: &dyn Milvus,
-    info: &BackupInfo,
-    coll: &CollectionBackupInfo,
-    target: &str,
-    sample: Option<&CollectionSample>,
+/// One restore test run: what the tests of its collections share.
+struct Rehearsal<'a> {
+    ctx: &'a Context,
+    client: &'a dyn Milvus,
+    info: &'a BackupInfo,
     tuning: Tuning,
-    test: &mut CollectionTest,
-    problems: &mut Vec<Problem>,
-    (events, cancel): (&dyn EventSink, &CancellationToken),
-) -> Result<()> {
-    let name = &info.name;
-    let source = format!("{}.{}", coll.db_name, coll.collection_name);
-    let opts = RestoreOptions {
-        backup_name: name.clone(),
-        collections: vec![source.clone()],
-        renames: vec![format!("{source}:{DEFAULT_DB}.{target}")],
-        // A sample needs the copy loaded, and loading needs the indexes.
-        restore_index: sample.is_some(),
-        meta_only: true,
-        load: false,
-        tuning: Some(tuning),
-        ..Default::default()
-    };
-    let mut plan: RestorePlan = restore::plan_from(ctx, client, info, &opts).await?;
-    for task in &mut plan.tasks {
-        // Aliases belong to the real collection.
-        task.meta.aliases.clear();
-    }
-    test.created = true;
-    // Its own lines would repeat ours.
-    if let Err(e) = restore::execute(ctx, &plan, &Quiet(events), cancel).await {
-        if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) {
-            return Err(e);
-        }
-        problems.push(Problem {
-            path: format!("meta/{}", layout::COLLECTION_META),
-            problem: format!("restore test: {source} could not be recreated: {e}"),
-        });
-        return Ok(());
-    }
-    let task = &plan.tasks[0];
+    events: &'a dyn EventSink,
+    cancel: &'a CancellationToken,
+}
 
-    let segments = restore::segments_with_files(coll);
-    test.segments = segments.len();
-    test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
-    let bytes: u64 = segments.iter().map(|(_, s)| s.size.max(0) as u64).sum();
-    events.phase(Phase::Importing {
-        collection: format!("{DEFAULT_DB}.{target}"),
-        segments: segments.len(),
-        bytes,
-    });
-    let lease = match plan.staging_dir.as_deref() {
-        Some(dir) => Some(restore::hold_staging(ctx, dir, events).await?),
-        None => None,
-    };
-    // The data plan: the same targets, now with the segments.
-    let data_plan = RestorePlan {
-        options: RestoreOptions {
-            meta_only: false,
-            ..opts.clone()
-        },
-        ..plan.clone()
-    };
-    let outcomes: Vec<(&SegmentBackupInfo, Result<i64>)> =
-        futures::stream::iter(segments.iter().map(|(partition, seg)| {
-            let data_plan = &data_plan;
-            async move {
-                let r = restore::restore_segment(
-                    ctx, client, data_plan, 0, task, partition, seg, None, events,
-                )
-                .await
-                .map(|done| done.rows);
-                events.emit(Event::SegmentImported {
-                    collection: 0,
-                    segment: seg.segment_id,
-                    rows: *r.as_ref().unwrap_or(&0),
-                    bytes: seg.size.max(0) as u64,
-                });
-                (*seg, r)
-            }
-        }))
-        .buffer_unordered(plan.tuning.import_parallelism)
-        .collect()
-        .await;
-    drop(lease);
-    if let Some(dir) = plan
-        .staging_dir
-        .as_deref()
-        .filter(|_| !tuning.keep_temp_files)
-    {
-        // Failed stagings may leave files; sweep the plan's folder.
-        let _ = ctx.milvus_storage.delete_prefix(dir).await;
+/// The collection one test restores: as backed up, its throwaway name
+/// (in the default database) and its row sample.
+struct Subject<'a> {
+    coll: &'a CollectionBackupInfo,
+    /// `db.collection` in the backup.
+    source: String,
+    target: &'a str,
+    sample: Option<&'a CollectionSample>,
+}
+
+impl Rehearsal<'_> {
+    /// Tests collection `i` and drops its throwaway copy, whatever
+    /// happened; the test, and `Err` for trouble of the environment.
+    async fn test(
+        &self,
+        i: usize,
+        subject: &Subject<'_>,
+        problems: &mut Vec<Problem>,
+    ) -> (CollectionTest, Result<()>) {
+        let (target, sample) = (subject.target, subject.sample);
+        self.events.phase(Phase::RestoreTest {
+            index: i,
+            of: self.info.collection_backups.len(),
+            source: subject.source.clone(),
+            target: format!("{DEFAULT_DB}.{target}"),
+            sampled_rows: sample.map(|s| s.rows.len()),
+        });
+        let mut test = CollectionTest {
+            collection: subject.source.clone(),
+            restored_as: format!("{DEFAULT_DB}.{target}"),
+            sampled_rows: sample.map_or(0, |s| s.rows.len()),
+            ..Default::default()
+        };
+        let before = problems.len();
+        let result = self.test_collection(subject, &mut test, problems).await;
+        test.problems = problems.len() - before;
+        // Always drop what we created, also after a failure — and never a
+        // collection that was there before (the plan refuses those).
+        test.dropped = !test.created
+            || match self.client.drop_collection(DEFAULT_DB, target).await {
+                Ok(()) => true,
+                Err(e) if e.kind() == ErrorKind::NotFound => true,
+                Err(e) => {
+                    self.events.warn(format!(
+                        "could not drop the throwaway collection {DEFAULT_DB}.{target}: {e} — drop it by hand"
+                    ));
+                    false
+                }
+            };
+        (test, result)
     }
-    let mut outcomes = outcomes;
-    outcomes.sort_by_key(|(s, _)| s.segment_id);
-    for (seg, outcome) in outcomes {
+
+    /// Restores one collection under its throwaway name and checks it.
+    /// Problems of the backup go to `problems`; `Err` only for trouble of
+    /// the environment.
+    async fn test_collection(
+        &self,
+        subject: &Subject<'_>,
+        test: &mut CollectionTest,
+        problems: &mut Vec<Problem>,
+    ) -> Result<()> {
+        let Some(plan) = self.recreate(subject, test, problems).await? else {
+            return Ok(());
+        };
+        self.import_segments(subject, &plan, test, problems).await?;
+        match subject.sample {
+            Some(sample) => self.compare_sample(subject, sample, test, problems).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the throwaway collection (schema, partitions, and indexes
+    /// when a sample is to be compared) by a meta-only restore; its plan,
+    /// or `None` (and a problem) when the backup's metadata cannot make it.
+    async fn recreate(
+        &self,
+        subject: &Subject<'_>,
+        test: &mut CollectionTest,
+        problems: &mut Vec<Problem>,
+    ) -> Result<Option<RestorePlan>> {
+        let source = &subject.source;
+        let opts = RestoreOptions {
+            backup_name: self.info.name.clone(),
+            collections: vec![source.clone()],
+            renames: vec![format!("{source}:{DEFAULT_DB}.{}", subject.target)],
+            // A sample needs the copy loaded, and loading needs the indexes.
+            restore_index: subject.sample.is_some(),
+            meta_only: true,
+            load: false,
+            tuning: Some(self.tuning),
+            ..Default::default()
+        };
+        let mut plan = restore::plan_from(self.ctx, self.client, self.info, &opts).await?;
+        for task in &mut plan.tasks {
+            // Aliases belong to the real collection.
+            task.meta.aliases.clear();
+        }
+        test.created = true;
+        // Its own lines would repeat ours.
+        let quiet = Quiet(self.events);
+        if let Err(e) = restore::execute(self.ctx, &plan, &quiet, self.cancel).await {
+            if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) {
+                return Err(e);
+            }
+            problems.push(Problem {
+                path: format!("meta/{}", layout::COLLECTION_META),
+                problem: format!("restore test: {source} could not be recreated: {e}"),
+            });
+            return Ok(None);
+        }
+        // The data plan: the same targets, now with the segments.
+        plan.options.meta_only = false;
+        Ok(Some(plan))
+    }
+
+    /// Stages and imports every segment like a real restore, one problem
+    /// per failed import or wrong count.
+    async fn import_segments(
+        &self,
+        subject: &Subject<'_>,
+        plan: &RestorePlan,
+        test: &mut CollectionTest,
+        problems: &mut Vec<Problem>,
+    ) -> Result<()> {
+        let (ctx, events) = (self.ctx, self.events);
+        let segments = restore::segments_with_files(subject.coll);
+        test.segments = segments.len();
+        test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
+        events.phase(Phase::Importing {
+            collection: format!("{DEFAULT_DB}.{}", subject.target),
+            segments: segments.len(),
+            bytes: segments.iter().map(|(_, s)| s.size.max(0) as u64).sum(),
+        });
+        let lease = match plan.staging_dir.as_deref() {
+            Some(dir) => Some(restore::hold_staging(ctx, dir, events).await?),
+            None => None,
+        };
+        let binlogs = Binlogs {
+            ctx,
+            client: self.client,
+            plan,
+            index: 0,
+            task: &plan.tasks[0],
+            events,
+        };
+        let mut outcomes: Vec<(&SegmentBackupInfo, Result<i64>)> =
+            futures::stream::iter(segments.iter().map(|(partition, seg)| {
+                let binlogs = &binlogs;
+                async move {
+                    let r = binlogs.restore_segment(partition, seg, None).await;
+                    let r = r.map(|done| done.rows);
+                    events.emit(Event::SegmentImported {
+                        collection: 0,
+                        segment: seg.segment_id,
+                        rows: *r.as_ref().unwrap_or(&0),
+                        bytes: seg.size.max(0) as u64,
+                    });
+                    (*seg, r)
+                }
+            }))
+            .buffer_unordered(plan.tuning.import_parallelism)
+            .collect()
+            .await;
+        drop(lease);
+        if let Some(dir) = plan
+            .staging_dir
+            .as_deref()
+            .filter(|_| !self.tuning.keep_temp_files)
+        {
+            // Failed stagings may leave files; sweep the plan's folder.
+            let _ = ctx.milvus_storage.delete_prefix(dir).await;
+        }
+        outcomes.sort_by_key(|(s, _)| s.segment_id);
+        for (seg, outcome) in outcomes {
+            self.tally(subject, seg, outcome, test, problems)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one segment's import into the test; a failed import or a
+    /// wrong count is a problem, an unreachable Milvus an error.
+    fn tally(
+        &self,
+        subject: &Subject<'_>,
+        seg: &SegmentBackupInfo,
+        outcome: Result<i64>,
+        test: &mut CollectionTest,
+        problems: &mut Vec<Problem>,
+    ) -> Result<()> {
+        let (name, source) = (&self.info.name, &subject.source);
         match outcome {
             Ok(rows) => {
                 tracing::debug!(
@@ -282,64 +352,72 @@ async fn test_collection(
                     "restore test: segment imported"
                 );
                 test.imported_rows += rows;
-                if let Some(p) = count_problem(name, &source, seg, rows) {
+                if let Some(p) = count_problem(name, source, seg, rows) {
                     test.failed_segments += 1;
                     problems.push(p);
                 }
+                Ok(())
             }
-            Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) => {
-                return Err(e)
-            }
+            Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) => Err(e),
             Err(e) => {
                 test.failed_segments += 1;
-                problems.push(import_problem(name, &source, seg, &e));
+                problems.push(import_problem(name, source, seg, &e));
+                Ok(())
             }
         }
     }
 
-    let Some(sample) = sample else {
-        return Ok(());
-    };
-    events.phase(Phase::ComparingSample {
-        collection: format!("{DEFAULT_DB}.{target}"),
-        rows: sample.rows.len(),
-    });
-    let data_dir = collection_data_dir(coll);
-    if let Err(e) = load_and_wait(client, target).await {
-        problems.push(Problem {
-            path: data_dir,
-            problem: format!(
-                "restore test: the restored copy of {source} could not be loaded to compare the row sample: {e}"
-            ),
+    /// Loads the copy and compares the sampled rows field by field; at
+    /// most [`MAX_SAMPLE_PROBLEMS`] differences are problems of their own.
+    async fn compare_sample(
+        &self,
+        subject: &Subject<'_>,
+        sample: &CollectionSample,
+        test: &mut CollectionTest,
+        problems: &mut Vec<Problem>,
+    ) -> Result<()> {
+        let (client, target, source) = (self.client, subject.target, &subject.source);
+        self.events.phase(Phase::ComparingSample {
+            collection: format!("{DEFAULT_DB}.{target}"),
+            rows: sample.rows.len(),
         });
-        return Ok(());
+        let data_dir = collection_data_dir(subject.coll);
+        if let Err(e) = load_and_wait(client, target).await {
+            problems.push(Problem {
+                path: data_dir,
+                problem: format!(
+                    "restore test: the restored copy of {source} could not be loaded to compare the row sample: {e}"
+                ),
+            });
+            return Ok(());
+        }
+        let differences = match sample::check(client, DEFAULT_DB, target, sample).await {
+            // Rows of segments that did not import are missing for a reason
+            // already reported; the rows that did import are still compared.
+            Ok(d) if test.failed_segments > 0 => d
+                .into_iter()
+                .filter(|d| !d.ends_with(sample::MISSING))
+                .collect(),
+            Ok(d) => d,
+            Err(e) if e.kind() == ErrorKind::Unreachable => return Err(e),
+            Err(e) => vec![format!("the sampled rows could not be read back: {e}")],
+        };
+        test.sample_compared = true;
+        let more = differences.len().saturating_sub(MAX_SAMPLE_PROBLEMS);
+        for d in differences.into_iter().take(MAX_SAMPLE_PROBLEMS) {
+            problems.push(Problem {
+                path: data_dir.clone(),
+                problem: format!("restore test of {source}: {d}"),
+            });
+        }
+        if more > 0 {
+            problems.push(Problem {
+                path: data_dir,
+                problem: format!("restore test of {source}: {more} more sample difference(s)"),
+            });
+        }
+        Ok(())
     }
-    let differences = match sample::check(client, DEFAULT_DB, target, sample).await {
-        // Rows of segments that did not import are missing for a reason
-        // already reported; the rows that did import are still compared.
-        Ok(d) if test.failed_segments > 0 => d
-            .into_iter()
-            .filter(|d| !d.ends_with(sample::MISSING))
-            .collect(),
-        Ok(d) => d,
-        Err(e) if e.kind() == ErrorKind::Unreachable => return Err(e),
-        Err(e) => vec![format!("the sampled rows could not be read back: {e}")],
-    };
-    test.sample_compared = true;
-    let more = differences.len().saturating_sub(MAX_SAMPLE_PROBLEMS);
-    for d in differences.into_iter().take(MAX_SAMPLE_PROBLEMS) {
-        problems.push(Problem {
-            path: data_dir.clone(),
-            problem: format!("restore test of {source}: {d}"),
-        });
-    }
-    if more > 0 {
-        problems.push(Problem {
-            path: data_dir,
-            problem: format!("restore test of {source}: {more} more sample difference(s)"),
-        });
-    }
-    Ok(())
 }
 
 /// A segment whose imported rows contradict the backed-up row count:

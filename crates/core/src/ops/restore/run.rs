@@ -1,0 +1,544 @@
+//! Running a restore plan ([`execute`]): refuses a plan with refusals,
+//! restores users and roles, then each collection in turn — its database,
+//! the collection itself (schema, shards, properties, partitions, indexes,
+//! as overridden), its data by the plan's [`DataPath`], and a load — with
+//! a journal of what finished. A collection whose restore is cancelled or
+//! fails on a damaged backup is dropped again (unless it was reused);
+//! after any other failure it is kept with the journal, for `--resume`.
+//! The staging folder is leased while the run lasts and swept after it.
+//!
+//! Does not own: deciding anything about the restore ([`super::plan`]),
+//! moving segments ([`super::binlog`]) or logical rows ([`super::bulk`],
+//! [`crate::ops::logical::in_backup`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::events::{Emit, Event, EventSink, Phase};
+use crate::milvus::Milvus;
+use crate::ops::collection::{create_indexes, create_like, ensure_database};
+use crate::ops::logical::in_backup::{self, RowsRestored};
+use crate::ops::rbac::RbacPlan;
+use crate::ops::restore::binlog::{Binlogs, DataStats};
+use crate::ops::restore::bulk::BulkJob;
+use crate::ops::restore::options::ImportMode;
+use crate::ops::restore::plan::{DataPath, RestorePlan};
+use crate::ops::restore::tasks::CollectionTask;
+use crate::phase_time::{self, Spans, WallSplit};
+use crate::repo::journal::{CollectionProgress, RestoreJournal, RestoreRecord};
+use crate::repo::staging;
+use crate::{cancellable, CancellationToken};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreStats {
+    pub backup: String,
+    pub collections: usize,
+    pub entities: i64,
+    pub segments: usize,
+    pub staged_bytes: u64,
+    pub duration_s: f64,
+    pub staging_s: f64,
+    pub import_s: f64,
+    /// Wall time per phase (parallel jobs counted once; `staging_s` and
+    /// `import_s` above are sums over jobs).
+    #[serde(default)]
+    pub wall: WallSplit,
+    /// Users, roles and grants created, existing or skipped (`rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<RbacPlan>,
+    /// Restored collections (targets) whose autoID keys the target made
+    /// anew: a logical backup's keys are not kept there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys_regenerated: Vec<String>,
+    /// How a logical backup's rows got in (`insert` or `bulk`); none for a
+    /// physical backup (always Milvus's import).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_mode: Option<ImportMode>,
+}
+
+impl RestoreStats {
+    fn add(&mut self, task: &CollectionTask, done: DataStats) {
+        self.entities += done.entities;
+        if done.keys_regenerated {
+            self.keys_regenerated.push(task.target.to_string());
+        }
+        self.segments += done.segments;
+        self.staged_bytes += done.staged_bytes;
+        self.staging_s += done.staging_s;
+        self.import_s += done.import_s;
+    }
+}
+
+impl From<RowsRestored> for DataStats {
+    fn from(done: RowsRestored) -> DataStats {
+        DataStats {
+            entities: done.rows as i64,
+            keys_regenerated: done.keys_regenerated,
+            ..Default::default()
+        }
+    }
+}
+
+/// Runs a plan, one collection at a time; refuses a plan with refusals.
+pub async fn execute(
+    ctx: &Context,
+    plan: &RestorePlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<RestoreStats> {
+    let started = Instant::now();
+    plan.check()?;
+    events.emit(plan.planned());
+    let client = ctx.milvus().await.during("restore")?;
+    let run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
+    let dir = plan.journal_dir.as_str();
+    // A logical restore touches no storage of Milvus's (no lease, no
+    // journal), unless it stages files for a bulk import.
+    let lease = match run.keeps_journal() || plan.staging_dir.is_some() {
+        true => Some(hold_staging(ctx, dir, events).await.during("restore")?),
+        false => None,
+    };
+    let mut stats = RestoreStats {
+        backup: plan.backup.clone(),
+        collections: plan.tasks.len(),
+        import_mode: match plan.data_path {
+            DataPath::BinlogImport => None,
+            DataPath::RowInsert | DataPath::BulkImport => Some(plan.options.import_mode),
+        },
+        ..Default::default()
+    };
+    let result = run.run(&mut stats).await;
+    stats.wall = run.spans.wall();
+    // No renewal may rewrite the lease after the folder is swept.
+    drop(lease);
+    let resumable = run.keeps_journal() && result.as_ref().is_err_and(leaves_resumable);
+    run.clean_up(result.is_ok(), resumable).await;
+    result.during("restore").map_err(|e| match resumable {
+        true => e.guidance(format!(
+            "what was restored is kept, with a journal in `{dir}` of Milvus's storage: finish it by rerunning the same restore with --resume, or drop the partly restored collection"
+        )),
+        false => e,
+    })?;
+    stats.duration_s = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Sweeps staging folders no running restore holds (killed restores'
+/// leftovers), then leases this restore's folder while it runs.
+pub(crate) async fn hold_staging(
+    ctx: &Context,
+    dir: &str,
+    events: &dyn EventSink,
+) -> Result<staging::Lease> {
+    use crate::repo::staging::{sweep, Sweep, STALE_AFTER};
+    match sweep(&ctx.milvus_storage, STALE_AFTER, Sweep::Abandoned, false).await {
+        Ok(swept) => {
+            for s in swept {
+                events.note(format!(
+                    "removed `{}`: {} object(s) an interrupted restore left behind",
+                    s.dir, s.objects
+                ));
+            }
+        }
+        Err(e) => events.warn(format!("could not sweep old staging folders: {e}")),
+    }
+    staging::hold(&ctx.milvus_storage, dir).await
+}
+
+/// Whether a failed restore keeps what it did for `--resume`: when what
+/// stopped it can go away (Milvus or storage unreachable, throttled, a
+/// transient failure), not when it was cancelled, the backup is damaged or
+/// Milvus refused the data (a rerun would fail the same way).
+fn leaves_resumable(e: &Error) -> bool {
+    match e.kind() {
+        ErrorKind::Cancelled | ErrorKind::Corrupt => false,
+        ErrorKind::Unreachable | ErrorKind::Throttled => true,
+        _ => e.is_temporary(),
+    }
+}
+
+/// One run of a plan: what its steps share.
+struct RestoreRun<'a> {
+    ctx: &'a Context,
+    client: &'a dyn Milvus,
+    plan: &'a RestorePlan,
+    /// What finished: in Milvus's storage for a binlog import, in memory
+    /// otherwise.
+    journal: RestoreJournal,
+    events: &'a dyn EventSink,
+    cancel: &'a CancellationToken,
+    spans: Spans,
+}
+
+impl<'a> RestoreRun<'a> {
+    fn new(
+        ctx: &'a Context,
+        client: &'a dyn Milvus,
+        plan: &'a RestorePlan,
+        events: &'a dyn EventSink,
+        cancel: &'a CancellationToken,
+    ) -> RestoreRun<'a> {
+        let record = plan.resumed.clone().unwrap_or_else(|| RestoreRecord {
+            backup: plan.backup.clone(),
+            ..Default::default()
+        });
+        let journal = match plan.data_path {
+            DataPath::BinlogImport => {
+                RestoreJournal::new(&ctx.milvus_storage, &plan.journal_dir, record)
+            }
+            DataPath::RowInsert | DataPath::BulkImport => RestoreJournal::in_memory(record),
+        };
+        RestoreRun {
+            ctx,
+            client,
+            plan,
+            journal,
+            events,
+            cancel,
+            spans: Spans::default(),
+        }
+    }
+
+    /// Whether the run keeps a journal in Milvus's storage (for `--resume`).
+    fn keeps_journal(&self) -> bool {
+        match self.plan.data_path {
+            DataPath::BinlogImport => true,
+            DataPath::RowInsert | DataPath::BulkImport => false,
+        }
+    }
+
+    /// Users and roles, then every collection.
+    async fn run(&self, stats: &mut RestoreStats) -> Result<()> {
+        if let Some(rbac) = &self.plan.rbac {
+            self.restore_rbac(rbac, stats).await?;
+        }
+        for (i, task) in self.plan.tasks.iter().enumerate() {
+            self.restore_task(i, task, stats).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the missing users, roles and grants; reports the skipped ones.
+    async fn restore_rbac(&self, plan: &RbacPlan, stats: &mut RestoreStats) -> Result<()> {
+        let done = crate::ops::rbac::execute(self.client, plan).await?;
+        for item in done.skipped_items() {
+            self.events.warn(format!(
+                "{} `{}` not restored: {}",
+                item.kind.label(),
+                item.name,
+                item.reason.as_deref().unwrap_or("")
+            ));
+        }
+        stats.rbac = Some(done);
+        Ok(())
+    }
+
+    /// Restores collection `i` of the plan, unless the interrupted run
+    /// finished it, and loads it when it was loaded at backup time.
+    async fn restore_task(
+        &self,
+        i: usize,
+        task: &CollectionTask,
+        stats: &mut RestoreStats,
+    ) -> Result<()> {
+        let (events, target) = (self.events, task.target.to_string());
+        let mut progress = self.journal.progress(&target).await.unwrap_or_default();
+        if progress.created && !task.exists {
+            // Dropped since the interrupted run: start it over.
+            progress = CollectionProgress::default();
+        }
+        events.emit(Event::CollectionStarted { index: i });
+        if progress.done {
+            let rows: i64 = progress.segments.values().filter_map(|s| s.rows).sum();
+            events.note(format!(
+                "--resume: {target} was restored by the interrupted run ({rows} entities): skipped"
+            ));
+            stats.entities += rows;
+            stats.segments += progress.segments.len();
+            events.emit(Event::CollectionFinished {
+                index: i,
+                error: None,
+            });
+            return Ok(());
+        }
+        events.phase(Phase::Restoring {
+            index: i,
+            of: self.plan.tasks.len(),
+            source: task.source.to_string(),
+            target: target.clone(),
+        });
+        // Set once the target is this restore's: created by it, or an
+        // existing one it dropped on purpose (--drop_exist_collection).
+        let ours = AtomicBool::new(progress.created);
+        let work = self.restore_collection(i, task, progress, &ours);
+        let outcome = cancellable(self.cancel, work)
+            .await
+            .at("collection", &task.target);
+        let done = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                self.after_failure(task, &ours, &e).await;
+                events.emit(Event::CollectionFinished {
+                    index: i,
+                    error: Some(e.to_string()),
+                });
+                return Err(e);
+            }
+        };
+        stats.add(task, done);
+        self.load(task).await;
+        self.journal.update(&target, |p| p.done = true).await?;
+        events.emit(Event::CollectionFinished {
+            index: i,
+            error: None,
+        });
+        Ok(())
+    }
+
+    /// A half-filled collection we created would block a retry unless it
+    /// is resumed: dropped then; one we did not create (someone made it
+    /// since the plan) is never dropped.
+    async fn after_failure(&self, task: &CollectionTask, ours: &AtomicBool, e: &Error) {
+        if !ours.load(Ordering::SeqCst) || leaves_resumable(e) {
+            return;
+        }
+        let target = task.target.to_string();
+        let _ = self
+            .journal
+            .update(&target, |p| *p = CollectionProgress::default())
+            .await;
+        let t = &task.target;
+        if let Err(drop_err) = self.client.drop_collection(&t.db, &t.name).await {
+            if drop_err.kind() != ErrorKind::NotFound {
+                self.events.warn(format!(
+                    "could not drop the partly restored {t}: {drop_err}"
+                ));
+            }
+        }
+    }
+
+    /// Loads a restored collection that was loaded at backup time (it
+    /// needs its indexes); a failed load is a warning.
+    async fn load(&self, task: &CollectionTask) {
+        let opts = &self.plan.options;
+        if !(opts.load
+            && task.meta.load_state == "Loaded"
+            && (opts.restore_index || task.reuse_existing))
+        {
+            return;
+        }
+        let t = &task.target;
+        self.events.phase(Phase::Loading {
+            collection: t.to_string(),
+        });
+        let start = Instant::now();
+        if let Err(e) = self.client.load_collection(&t.db, &t.name).await {
+            self.events
+                .warn(format!("{t} restored but not loaded: {e}"));
+        }
+        self.spans.record(phase_time::LOAD, start, Instant::now());
+    }
+
+    /// Recreates one collection (unless the interrupted run did) and,
+    /// unless meta only, brings in its data by the plan's path.
+    async fn restore_collection(
+        &self,
+        index: usize,
+        task: &CollectionTask,
+        progress: CollectionProgress,
+        ours: &AtomicBool,
+    ) -> Result<DataStats> {
+        if !progress.ready {
+            self.create(index, task, &progress, ours).await?;
+        } else {
+            self.events.note(format!(
+                "--resume: {} was created by the interrupted run; importing the segments it did not finish",
+                task.target
+            ));
+        }
+        if self.plan.options.meta_only {
+            return Ok(DataStats::default());
+        }
+        let (ctx, client, plan, events) = (self.ctx, self.client, self.plan, self.events);
+        match plan.data_path {
+            DataPath::BinlogImport => {
+                let binlogs = Binlogs {
+                    ctx,
+                    client,
+                    plan,
+                    index,
+                    task,
+                    events,
+                };
+                binlogs.restore_all(&self.journal, &self.spans).await
+            }
+            DataPath::BulkImport => Ok(self.bulk_job(index, task)?.run().await?.into()),
+            DataPath::RowInsert => {
+                let logical = plan
+                    .logical
+                    .as_ref()
+                    .ok_or_else(|| Error::internal("a row insert of a physical backup"))?;
+                let (source, target) = (&task.source, &task.target);
+                let manifest = plan.manifest.as_ref();
+                let from = in_backup::RowsSource {
+                    backup: &plan.backup,
+                    logical,
+                    manifest,
+                };
+                let done = in_backup::restore_rows(ctx, client, from, source, target, events);
+                Ok(done.await?.into())
+            }
+        }
+    }
+
+    /// The bulk import of one collection of the plan.
+    fn bulk_job<'t>(&'t self, index: usize, task: &'t CollectionTask) -> Result<BulkJob<'t>> {
+        let plan = self.plan;
+        Ok(BulkJob {
+            ctx: self.ctx,
+            client: self.client,
+            backup: &plan.backup,
+            logical: plan
+                .logical
+                .as_ref()
+                .ok_or_else(|| Error::internal("a bulk restore of a physical backup"))?,
+            manifest: plan.manifest.as_ref(),
+            staging: plan
+                .staging_dir
+                .as_deref()
+                .ok_or_else(|| Error::internal("a bulk restore without a staging folder"))?,
+            parallelism: plan.tuning.import_parallelism,
+            index,
+            source: &task.source,
+            target: &task.target,
+            events: self.events,
+        })
+    }
+
+    /// Makes the target collection: its database, the collection (again,
+    /// when an interrupted run made it only in part), partitions and
+    /// indexes; recorded in the journal before and after.
+    async fn create(
+        &self,
+        index: usize,
+        task: &CollectionTask,
+        progress: &CollectionProgress,
+        ours: &AtomicBool,
+    ) -> Result<()> {
+        let t = Instant::now();
+        let target = task.target.to_string();
+        let mut task = task.clone();
+        if progress.created && task.exists {
+            // Interrupted before its schema, partitions and indexes were
+            // all made (so before any import): made again.
+            self.client
+                .drop_collection(&task.target.db, &task.target.name)
+                .await?;
+            task.exists = false;
+            task.drop_existing = false;
+        }
+        let source = task.source.to_string();
+        let created = !task.reuse_existing;
+        self.journal
+            .update(&target, |p| {
+                *p = CollectionProgress {
+                    source,
+                    created,
+                    ..Default::default()
+                }
+            })
+            .await?;
+        if task.create_database {
+            ensure_database(self.client, &task.target.db).await?;
+        }
+        self.recreate(index, &task, ours).await?;
+        self.journal.update(&target, |p| p.ready = true).await?;
+        self.spans.record(phase_time::CREATE, t, Instant::now());
+        Ok(())
+    }
+
+    /// Drops an existing target (when asked), creates the collection like
+    /// the backed-up one (with the overrides), and its indexes.
+    async fn recreate(&self, index: usize, task: &CollectionTask, ours: &AtomicBool) -> Result<()> {
+        let (client, opts, events) = (self.client, &self.plan.options, self.events);
+        let (t, meta) = (&task.target, &task.meta);
+        if task.drop_existing {
+            client.drop_collection(&t.db, &t.name).await?;
+            ours.store(true, Ordering::SeqCst);
+        }
+        if !task.reuse_existing {
+            // The Go tool's restorePlan overrides: shards and description.
+            let o = task.overrides.clone().unwrap_or_default();
+            let mut meta = meta.clone();
+            if let Some(description) = o.description {
+                meta.schema.description = description;
+            }
+            meta.shards_num = o.shards_num.unwrap_or(meta.shards_num);
+            create_like(client, &meta, t, true, ours, events).await?;
+        }
+        if opts.restore_index {
+            if opts.drop_exist_index && task.reuse_existing {
+                for ix in client.describe_indexes(&t.db, &t.name).await? {
+                    client
+                        .drop_index(&t.db, &t.name, &ix.field_name, &ix.index_name)
+                        .await?;
+                }
+            }
+            create_indexes(client, meta, t, opts.use_auto_index, index, events).await?;
+        }
+        Ok(())
+    }
+
+    /// After the run: the journal removed (success) or kept (resumable),
+    /// and the staged files swept unless `keepTempFiles`.
+    async fn clean_up(&self, succeeded: bool, resumable: bool) {
+        let (storage, plan) = (&self.ctx.milvus_storage, self.plan);
+        let dir = plan.journal_dir.as_str();
+        let tell = |what: &str, dir: &str, e: Error| {
+            self.events.warn(format!("could not remove {what} under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
+        };
+        if !self.keeps_journal() {
+            // A bulk restore's staged files (and lease): always removed.
+            if let Some(dir) = plan.staging_dir.as_deref() {
+                if let Err(e) = storage.delete_prefix(dir).await {
+                    tell("staging files", dir, e);
+                }
+            }
+            return;
+        }
+        if succeeded {
+            if let Err(e) = self.journal.finish().await {
+                self.events.warn(format!("restore finished, but its journal in `{dir}` was not removed: {e} — remove it with `milvus-backup gc --staging`"));
+            }
+        }
+        if resumable {
+            // The journal stays for --resume; the staged files go.
+            if let Err(e) = staging::remove_staged(storage, dir).await {
+                tell("staging files", dir, e);
+            }
+        } else if let Some(dir) = plan.staging_dir.as_deref() {
+            self.sweep_staging(dir).await;
+        } else if let Err(e) = storage.delete_prefix(dir).await {
+            self.events.warn(format!("could not remove the restore's journal under `{dir}`: {e} — remove it with `milvus-backup gc --staging`"));
+        }
+    }
+
+    /// Removes the staging folder, or marks it kept (`keepTempFiles`);
+    /// failed or cancelled imports may have left files in it.
+    async fn sweep_staging(&self, dir: &str) {
+        let storage = &self.ctx.milvus_storage;
+        if self.plan.tuning.keep_temp_files {
+            if let Err(e) = staging::keep(storage, dir).await {
+                self.events.warn(format!(
+                    "staging files under `{dir}` kept but not marked as kept: {e}"
+                ));
+            }
+        } else if let Err(e) = storage.delete_prefix(dir).await {
+            self.events.warn(format!("could not remove staging files under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
+        }
+    }
+}
