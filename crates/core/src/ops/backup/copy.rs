@@ -25,7 +25,7 @@ use crate::model::layout;
 use crate::model::meta::{Check, ManifestFile};
 use crate::ops::gc_pause::GcPause;
 use crate::storage::copy::CopyEngine;
-use crate::storage::{ObjectInfo, Route};
+use crate::storage::{CopyRoute, ObjectInfo};
 
 impl BackupRun<'_> {
     /// Copies the files not shared with the base (checking the base still
@@ -125,17 +125,18 @@ impl BackupRun<'_> {
             plan.tuning.copy_parallelism,
             plan.tuning.rate_limit_mb_s as f64,
         );
-        let plain = plan.encoder.encoding().is_plain();
+        let encoding = plan.encoder.encoding();
         futures::stream::iter(files.iter().map(|(collection, f)| {
             let target = format!("{backup_dir}{}", f.target);
-            // Server-side and piped copies buffer nothing: only the others
-            // (and every encoded copy) take from the memory budget.
-            let buffered = !plain
-                || ctx.milvus_storage.route_to(&ctx.backup_storage, f.size) == Route::Buffered;
+            // Decided once: how the file is copied, and so whether it takes
+            // from the memory budget.
+            let route = ctx
+                .milvus_storage
+                .route(&ctx.backup_storage, Some(f.size), encoding);
             async move {
                 let entry = engine
-                    .run(f.size, buffered, || {
-                        copy_file(ctx, &plan.encoder, f, &target)
+                    .run(f.size, route.buffers(), || {
+                        copy_file(ctx, route, &plan.encoder, f, &target)
                     })
                     .await
                     .at("key", &f.source)?;
@@ -193,68 +194,62 @@ async fn keep_stored(ctx: &Context, plan: &BackupPlan) -> Result<BTreeMap<String
     Ok(kept)
 }
 
-/// Copies one file; its manifest entry says how the copy was checked: the
-/// SHA-256 of the bytes streamed or the service's SHA-256 of a server-side
-/// copy, else the copy's ETag against the listed one (see [`Check`]). Only
-/// a server-side copy the service reports nothing of is read back.
+/// Copies one file along `route`, once (the engine retries); its manifest
+/// entry says how the copy was checked: the SHA-256 of the bytes streamed
+/// or the service's SHA-256 of a server-side copy, else the copy's ETag
+/// against the listed one (see [`Check`]). Only a server-side copy the
+/// service reports nothing of is read back.
 async fn copy_file(
     ctx: &Context,
+    route: CopyRoute,
     encoder: &Encoder,
     f: &FileCopy,
     target: &str,
 ) -> Result<ManifestFile> {
-    if encoder.encoding().is_plain() {
-        let listed = ObjectInfo {
-            key: f.source.clone(),
-            size: f.size,
-            etag: f.etag.clone(),
-        };
-        let outcome = ctx
-            .milvus_storage
-            .copy_listed(&listed, &ctx.backup_storage, target)
-            .await?;
-        let (sha256, size, check) = match outcome.sha256 {
-            Some(sha) => (sha, outcome.bytes, outcome.check),
-            None if outcome.etag.is_some() => (String::new(), outcome.bytes, outcome.check),
-            None => {
-                let (sha, size) = ctx.backup_storage.sha256(target).await?;
-                (sha, size, Check::ReadBack)
-            }
-        };
-        check_unchanged(&f.source, f.size, size)?;
+    let listed = ObjectInfo {
+        key: f.source.clone(),
+        size: f.size,
+        etag: f.etag.clone(),
+    };
+    let outcome = ctx
+        .milvus_storage
+        .copy_routed(route, &listed, &ctx.backup_storage, target, encoder)
+        .await?;
+    if let Some((raw_size, raw_sha256)) = outcome.raw {
+        check_unchanged(&f.source, f.size, raw_size)?;
         return Ok(ManifestFile {
             path: f.target.clone(),
-            size,
-            sha256,
+            size: outcome.bytes,
+            sha256: outcome.sha256.unwrap_or_default(),
             source: f.source.clone(),
-            check: Some(check),
-            etag: outcome.etag,
+            encoding: encoder.encoding(),
+            raw_size: Some(raw_size),
+            raw_sha256: (!encoder.encoding().encrypted).then_some(raw_sha256),
+            stored_in: None,
+            check: Some(Check::Sha256),
+            etag: None,
             source_etag: f.etag.clone(),
-            ..Default::default()
+            rows: None,
         });
     }
-    let e = crate::storage::encoded::encode_copy(
-        &ctx.milvus_storage,
-        &f.source,
-        &ctx.backup_storage,
-        target,
-        encoder,
-    )
-    .await?;
-    check_unchanged(&f.source, f.size, e.raw_size)?;
+    let (sha256, size, check) = match outcome.sha256 {
+        Some(sha) => (sha, outcome.bytes, outcome.check),
+        None if outcome.etag.is_some() => (String::new(), outcome.bytes, outcome.check),
+        None => {
+            let (sha, size) = ctx.backup_storage.sha256(target).await?;
+            (sha, size, Check::ReadBack)
+        }
+    };
+    check_unchanged(&f.source, f.size, size)?;
     Ok(ManifestFile {
         path: f.target.clone(),
-        size: e.size,
-        sha256: e.sha256,
+        size,
+        sha256,
         source: f.source.clone(),
-        encoding: encoder.encoding(),
-        raw_size: Some(e.raw_size),
-        raw_sha256: (!encoder.encoding().encrypted).then_some(e.raw_sha256),
-        stored_in: None,
-        check: Some(Check::Sha256),
-        etag: None,
+        check: Some(check),
+        etag: outcome.etag,
         source_etag: f.etag.clone(),
-        rows: None,
+        ..Default::default()
     })
 }
 

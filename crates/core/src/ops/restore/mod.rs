@@ -1312,7 +1312,17 @@ async fn stage_segment_for_import(
                     ))
                     .at("key", &key)
                 })?,
-                Some(f) => crate::storage::copy::stage_checked(ctx, &key, f, &dst, s, name)
+                Some(f) => crate::storage::copy::stage_checked(
+                    &ctx.backup_storage,
+                    &key,
+                    f,
+                    crate::storage::copy::StageTarget {
+                        to: &ctx.milvus_storage,
+                        dst: &dst,
+                        segment: s,
+                        backup: name,
+                    },
+                )
                     .await
                     .map_err(missing)?,
                 None => {
