@@ -469,6 +469,7 @@ pub struct DeleteArgs {
 pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
     let req = BackupRequest {
         name: args.name,
+        blank_name_is_unset: false,
         selection: Selection {
             collections: args.colls,
             db_collections: args.dbs.db_collections()?,

@@ -146,6 +146,7 @@ pub async fn create(
     let JsonBody(req) = body?;
     let request = BackupRequest {
         name: Some(req.backup_name.clone()),
+        blank_name_is_unset: true,
         selection: Selection {
             collections: req.collections,
             db_collections: parse_db_collections(&req.db_collections)?,

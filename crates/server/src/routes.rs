@@ -248,6 +248,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let request = BackupRequest {
         name: Some(req.backup_name.clone()),
+        blank_name_is_unset: true,
         selection: Selection {
             collections: req.collection_names.clone(),
             db_collections: parse_db_collections(&req.db_collections)?,

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::tuning::Tuning;
 use crate::config::BackupConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::model::naming::validate_backup_name;
 use crate::model::selection::Selection;
 
@@ -60,8 +60,12 @@ pub struct BackupOptions {
 /// guide's `compression: bool`).
 #[derive(Debug, Clone, Default)]
 pub struct BackupRequest {
-    /// Empty or blank: a time-based name.
+    /// The name as given, trimmed; `None`: a time-based name. A blank one
+    /// is refused (`-n ""`), unless `blank_name_is_unset`.
     pub name: Option<String>,
+    /// A blank `name` means none was given (the REST routes' JSON, where
+    /// `backup_name: ""` asks for a time-based name).
+    pub blank_name_is_unset: bool,
     pub selection: Selection,
     /// Every collection: the rest of the selection is ignored (see
     /// [`BackupRequest::warnings`]).
@@ -108,6 +112,10 @@ impl BackupOptions {
     /// The options of a request, defaults from `backup` (the config's
     /// `backup.*`); refuses what is invalid whatever Milvus holds.
     pub fn from_request(req: BackupRequest, backup: &BackupConfig) -> Result<BackupOptions> {
+        Self::build(req, backup).during("create")
+    }
+
+    fn build(req: BackupRequest, backup: &BackupConfig) -> Result<BackupOptions> {
         let strategy = trimmed(req.strategy);
         if let Some(s) = strategy.as_deref().filter(|s| !STRATEGIES.contains(s)) {
             return Err(Error::invalid_input(format!(
@@ -121,8 +129,12 @@ impl BackupOptions {
             trimmed(req.compress),
             &backup.compression_algorithm,
         )?;
+        let name = match req.name.map(|n| n.trim().to_string()) {
+            Some(n) if n.is_empty() && req.blank_name_is_unset => None,
+            name => name,
+        };
         let opts = BackupOptions {
-            name: trimmed(req.name),
+            name,
             selection: if req.all {
                 Selection::default()
             } else {
@@ -212,11 +224,20 @@ mod tests {
         assert_eq!(o.compress, None);
         assert!(build(BackupRequest {
             name: Some(" ".into()),
+            blank_name_is_unset: true,
             ..Default::default()
         })
         .unwrap()
         .name
         .is_none());
+        let blank = build(BackupRequest {
+            name: Some(String::new()),
+            ..Default::default()
+        });
+        assert!(blank
+            .unwrap_err()
+            .to_string()
+            .contains("invalid backup name"));
     }
 
     #[test]
