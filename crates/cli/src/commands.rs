@@ -20,10 +20,9 @@ pub use verify::{verify, VerifyArgs, VerifyOutcome, VERIFY_EXAMPLES};
 use std::io::IsTerminal;
 
 use clap::Args;
-use milvus_backup_core::config::tuning::Tuning;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::model::selection::Selection;
-use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan};
+use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan, BackupRequest};
 use milvus_backup_core::ops::restore::{
     self, DataPath, RestoreOptions, RestorePlan, RestoreRequest,
 };
@@ -295,35 +294,34 @@ pub struct RestoreArgs {
 }
 
 pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
-    let mut selection = Selection {
-        collections: args.colls,
-        db_collections: args.dbs.db_collections()?,
-        databases: args.dbs.databases,
-        filter: args.filter,
-    };
-    if args.all && !selection.is_empty() {
-        out.warn("--all backs up every collection; the other selection flags are ignored");
-        selection = Selection::default();
-    }
-    let strategy = args.strategy.as_deref();
-    let opts = BackupOptions {
+    let req = BackupRequest {
         name: args.name,
-        selection,
-        force: args.force || strategy == Some("skip_flush"),
-        meta_only: args.meta_only || strategy == Some("meta_only"),
+        blank_name_is_unset: false,
+        selection: Selection {
+            collections: args.colls,
+            db_collections: args.dbs.db_collections()?,
+            databases: args.dbs.databases,
+            filter: args.filter,
+        },
+        all: args.all,
+        strategy: args.strategy,
+        force: args.force,
+        meta_only: args.meta_only,
         rbac: args.rbac,
+        compression: None,
         compress: args.compress,
         compress_level: args.compress_level,
         encrypt: args.encrypt,
+        format: args.format,
         base_backup: args.base_backup,
         incremental: args.incremental,
-        format: args.format,
-        tuning: args.rate_limit.map(|mb_s| Tuning {
-            rate_limit_mb_s: mb_s,
-            ..Tuning::from_config(&config.backup)
-        }),
+        rate_limit: args.rate_limit,
         resume: args.resume,
     };
+    for warning in req.warnings() {
+        out.warn(&warning);
+    }
+    let opts = BackupOptions::from_request(req, &config.backup)?;
     let progress = CliProgress::with_steps(out.quiet || args.dry_run, out.json, Steps::Create);
     progress.step(1);
     let ctx = Context::open(config)?;

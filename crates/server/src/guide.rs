@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use milvus_backup_core::model::selection::{CollectionRef, Selection};
-use milvus_backup_core::ops::backup::BackupOptions;
+use milvus_backup_core::ops::backup::{BackupOptions, BackupRequest};
 use milvus_backup_core::ops::restore::{RestoreOptions, RestoreRequest};
 use milvus_backup_core::repo::catalog::{self, BackupListing, BackupState};
 use milvus_backup_core::ErrorKind;
@@ -144,29 +144,9 @@ pub async fn create(
     body: Result<JsonBody<GuideCreateRequest>, ApiError>,
 ) -> Answer {
     let JsonBody(req) = body?;
-    let algorithm = req.compress.as_deref().map(str::trim);
-    let compress = match (req.compression, algorithm) {
-        (Some(false), Some(a)) if a != "none" => {
-            return Err(ApiError::bad_request(format!(
-                "compression: false contradicts compress: `{a}` — drop one"
-            ))
-            .into())
-        }
-        (Some(true), Some("none")) => {
-            return Err(ApiError::bad_request(
-                "compression: true contradicts compress: `none` — drop one",
-            )
-            .into())
-        }
-        (Some(false), _) => Some("none".to_string()),
-        (Some(true), None) => Some(match s.config.backup.compression_algorithm.trim() {
-            "" | "none" => "zstd".to_string(),
-            configured => configured.to_string(),
-        }),
-        (_, a) => a.map(str::to_string),
-    };
-    let opts = BackupOptions {
-        name: Some(req.backup_name.trim().to_string()).filter(|n| !n.is_empty()),
+    let request = BackupRequest {
+        name: Some(req.backup_name.clone()),
+        blank_name_is_unset: true,
         selection: Selection {
             collections: req.collections,
             db_collections: parse_db_collections(&req.db_collections)?,
@@ -175,16 +155,16 @@ pub async fn create(
         },
         force: req.force,
         meta_only: req.meta_only,
-        rbac: false,
-        compress,
+        compression: req.compression,
+        compress: req.compress,
         compress_level: req.compress_level,
         encrypt: req.encrypt,
-        base_backup: req.base_backup.filter(|b| !b.trim().is_empty()),
+        base_backup: req.base_backup,
         incremental: req.incremental,
-        format: req.format.filter(|f| !f.trim().is_empty()),
-        tuning: None,
-        resume: false,
+        format: req.format,
+        ..Default::default()
     };
+    let opts = BackupOptions::from_request(request, &s.config.backup).map_err(s.core(&rid))?;
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => return Ok(ok(&rid, plan)),
         Started::Task(task) => task,

@@ -18,7 +18,7 @@ use axum::Json;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::events::Discard;
 use milvus_backup_core::model::selection::{CollectionRef, Selection};
-use milvus_backup_core::ops::backup::{self, BackupOptions};
+use milvus_backup_core::ops::backup::{self, BackupOptions, BackupRequest};
 use milvus_backup_core::ops::delete::{self, DeleteOptions, DeleteTarget};
 use milvus_backup_core::ops::restore::{self, CollectionOverride, RestoreOptions};
 use milvus_backup_core::ops::verify::{self, VerifyOptions};
@@ -246,8 +246,9 @@ pub async fn create(
     rid: Rid,
     JsonBody(req): JsonBody<CreateRequest>,
 ) -> Result<Response, ApiError> {
-    let opts = BackupOptions {
-        name: Some(req.backup_name.trim().to_string()).filter(|n| !n.is_empty()),
+    let request = BackupRequest {
+        name: Some(req.backup_name.clone()),
+        blank_name_is_unset: true,
         selection: Selection {
             collections: req.collection_names.clone(),
             db_collections: parse_db_collections(&req.db_collections)?,
@@ -260,12 +261,13 @@ pub async fn create(
         compress: req.compress.clone(),
         compress_level: req.compress_level,
         encrypt: req.encrypt,
-        base_backup: req.base_backup.clone().filter(|b| !b.is_empty()),
+        base_backup: req.base_backup.clone(),
         incremental: req.incremental,
-        format: req.format.clone().filter(|f| !f.trim().is_empty()),
-        tuning: None,
+        format: req.format.clone(),
         resume: req.resume,
+        ..Default::default()
     };
+    let opts = BackupOptions::from_request(request, &s.config.backup).map_err(s.core(&rid))?;
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => return Ok(ok(&rid, plan)),
         Started::Task(task) => task,

@@ -6,7 +6,7 @@
 use milvus_backup_core::model::layout;
 use milvus_backup_core::model::meta::Check;
 use milvus_backup_core::model::meta::{Manifest, Summary};
-use milvus_backup_core::storage::s3copy::S3Copier;
+use milvus_backup_core::storage::s3copy::{Parts, S3Copier};
 use milvus_backup_core::storage::Storage;
 use milvus_backup_core::Context;
 use sha2::{Digest, Sha256};
@@ -42,14 +42,14 @@ async fn multipart_copies_across_buckets_and_copies_of_a_changed_source_are_refu
     );
     let copied = copier
         .copy_in_parts_over(
-            &var("MBT_A_BUCKET"),
-            &format!("{root}/big"),
-            "milvus-backup",
-            &format!("{root}/parts"),
+            (&var("MBT_A_BUCKET"), &format!("{root}/big")),
+            ("milvus-backup", &format!("{root}/parts")),
             data.len() as u64,
             listed.etag.as_deref(),
-            5 * 1024 * 1024,
-            5 * 1024 * 1024,
+            Parts {
+                single_max: 5 * 1024 * 1024,
+                part_size: 5 * 1024 * 1024,
+            },
         )
         .await
         .unwrap();

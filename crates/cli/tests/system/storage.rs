@@ -3,7 +3,7 @@
 //! and missing objects.
 
 use milvus_backup_core::config::Secret;
-use milvus_backup_core::storage::{Provider, Route, Side, Storage, StorageSpec};
+use milvus_backup_core::storage::{CopyRoute, Provider, Side, Storage, StorageSpec};
 use milvus_backup_core::ErrorKind;
 use sha2::{Digest, Sha256};
 
@@ -135,7 +135,7 @@ async fn s3_copy_across_two_services_is_streamed() {
     // A listed object (a backup's copies) is piped: one PutObject whose
     // body is the download as it arrives, hashed on the way.
     let listed = src.stat_object("a/b/c").await.unwrap().unwrap();
-    assert_eq!(src.route_to(&dst, listed.size), Route::Piped);
+    assert_eq!(src.route_to(&dst, listed.size), CopyRoute::Piped);
     let piped = src.copy_listed(&listed, &dst, "piped").await.unwrap();
     assert!(!piped.server_side);
     assert_eq!(piped.bytes, data.len() as u64);

@@ -16,9 +16,12 @@
 
 pub mod age;
 mod dialect;
+pub mod providers;
 pub mod settings;
 pub mod strategy;
 pub mod tuning;
+
+pub use providers::{Provider, STORAGE_TYPES};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -337,21 +340,6 @@ impl Default for GcPauseConfig {
     }
 }
 
-/// The storage providers the Go tool accepts in `minio.storageType`.
-pub const STORAGE_TYPES: &[&str] = &[
-    "local",
-    "minio",
-    "s3",
-    "aws",
-    "gcp",
-    "gcpnative",
-    "ali",
-    "aliyun",
-    "azure",
-    "tc",
-    "tencent",
-];
-
 /// How a key's value is checked and converted.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -394,6 +382,12 @@ const PORT: Kind = Kind::Int(1, 65535);
 const OPT_PORT: Kind = Kind::Int(0, 65535);
 const COUNT: Kind = Kind::Int(1, 100_000);
 const STORAGE: Kind = Kind::OneOf(STORAGE_TYPES);
+
+/// Whether `path` is a configuration key we read.
+#[cfg(test)]
+pub(crate) fn is_known_key(path: &str) -> bool {
+    KEYS.iter().any(|k| k.path == path)
+}
 
 /// Every configuration key we read, with the Go tool's environment variables.
 const KEYS: &[Key] = &[
@@ -456,20 +450,7 @@ const KEYS: &[Key] = &[
     key("minio.rootPath", Kind::Str, &["MINIO_ROOT_PATH"]),
     key(
         "minio.backupStorageType",
-        Kind::OneOf(&[
-            "",
-            "local",
-            "minio",
-            "s3",
-            "aws",
-            "gcp",
-            "gcpnative",
-            "ali",
-            "aliyun",
-            "azure",
-            "tc",
-            "tencent",
-        ]),
+        Kind::OneOf(providers::STORAGE_TYPES_OR_EMPTY),
         &["MINIO_BACKUP_STORAGE_TYPE", "BACKUP_STORAGE_TYPE"],
     ),
     key("minio.backupAddress", Kind::Str, &["MINIO_BACKUP_ADDRESS"]),

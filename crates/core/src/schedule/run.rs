@@ -18,7 +18,7 @@ use crate::config::strategy::{PolicyKind, Strategy};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, EventSink, Quiet};
-use crate::ops::backup::{self, BackupOptions, BackupStats};
+use crate::ops::backup::{self, BackupOptions, BackupRequest, BackupStats};
 use crate::ops::delete::{self, DeletePlan};
 use crate::ops::replicate::{self, ReplicateStats};
 use crate::ops::retention::Retention;
@@ -83,12 +83,13 @@ pub async fn backup_run(
     let policy = strategy.backup_policy(kind).ok_or_else(|| {
         Error::invalid_input(format!("backup_strategy.{} is not configured", kind.key()))
     })?;
-    let mut opts = BackupOptions {
+    let request = BackupRequest {
         name: Some(name.to_string()),
         selection: strategy.selection.clone(),
         incremental: kind == PolicyKind::Incremental,
         ..Default::default()
     };
+    let mut opts = BackupOptions::from_request(request, &ctx.config.backup)?;
     let mut plan = backup::plan(ctx, &opts).await?;
     let mut auto_full = None;
     if let (Some(threshold), Some(base)) = (policy.auto_full_ratio, plan.base_backup.clone()) {

@@ -5,8 +5,13 @@
 //! - **Concurrency** starts at `backup.parallelism.copydata`. After each
 //!   window of as many completions as the current limit, the limit grows by
 //!   an eighth when throughput grew by more than 5 %, up to twice the
-//!   configured value; a `SlowDown`/503/timeout halves it (at least 1) and
-//!   the copy is retried after a backoff.
+//!   configured value; a `SlowDown`/503/timeout halves it (at least 1).
+//! - **Retries**: this module is where copies are retried, whole, on an
+//!   operator without OpenDAL's retry layer (see `storage::open`): a
+//!   temporary error is retried up to [`ATTEMPTS`] times with exponential
+//!   backoff and jitter ([`retry`]; the engine's [`CopyEngine::run`] is the
+//!   same loop inside its limits). One loop, so every throttle reaches the
+//!   concurrency limit and attempts do not multiply.
 //! - **Rate** (`--rate-limit MB/s`, `backup.rateLimit`): each file takes
 //!   its size from a shared schedule before it starts, so over a run the
 //!   bytes copied per second stay at the cap (server-side copies count too:
@@ -31,8 +36,8 @@ use crate::storage::{ObjectInfo, Storage, SOURCE_CHANGED};
 pub const STREAM_BUDGET: u64 = 128 * 1024 * 1024;
 /// Chunk of streamed reads and multipart writes (see `storage`).
 pub const STREAM_CHUNK: u64 = 8 * 1024 * 1024;
-/// Attempts of a copy the service throttled or timed out.
-const ATTEMPTS: u32 = 6;
+/// Attempts of a copy that failed with a temporary error.
+pub const ATTEMPTS: u32 = 6;
 
 /// One copy loop's pacing; shared by its copies.
 pub struct CopyEngine {
@@ -124,7 +129,8 @@ impl CopyEngine {
     }
 
     /// Runs one copy of `size` bytes (`streamed`: through the tool) under
-    /// the engine's limits, retrying it when the service pushes back.
+    /// the engine's limits, retrying it (see [`retry`]) when it fails for a
+    /// while; a push-back halves the concurrency first.
     pub async fn run<T, F, Fut>(&self, size: u64, streamed: bool, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
@@ -137,23 +143,18 @@ impl CopyEngine {
         } else {
             None
         };
-        let mut attempt = 0;
-        loop {
-            self.enter().await;
-            let result = op().await;
-            let pushed_back = matches!(&result, Err(e) if pushback(e.kind()) && e.is_temporary());
-            self.leave(size, result.is_ok(), pushed_back);
-            match result {
-                Err(e) if pushed_back && attempt + 1 < ATTEMPTS => {
-                    attempt += 1;
-                    let jitter = u64::from(std::process::id() % 97) + u64::from(attempt) * 31;
-                    let delay = Duration::from_millis((200u64 << attempt.min(5)) + jitter);
-                    tracing::debug!("backing off {delay:?} after: {e}");
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other,
+        retry(|| {
+            let attempt = op();
+            async move {
+                self.enter().await;
+                let result = attempt.await;
+                let pushed_back =
+                    matches!(&result, Err(e) if pushback(e.kind()) && e.is_temporary());
+                self.leave(size, result.is_ok(), pushed_back);
+                result
             }
-        }
+        })
+        .await
     }
 
     /// Waits for the bandwidth schedule to have room for `size` bytes.
@@ -213,19 +214,54 @@ impl CopyEngine {
     }
 }
 
-/// Stages one backup file of a restore (`key` in backup storage `from`,
-/// listed in the manifest as `f`) into `dst` of Milvus's storage `to`, server-side
+/// Runs a copy, again after a backoff while it fails with a temporary
+/// error, up to [`ATTEMPTS`] times: the one retry loop of copies.
+pub async fn retry<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(e) if e.is_temporary() && attempt + 1 < ATTEMPTS => {
+                attempt += 1;
+                let jitter = u64::from(std::process::id() % 97) + u64::from(attempt) * 31;
+                let delay = Duration::from_millis((200u64 << attempt.min(5)) + jitter);
+                tracing::debug!("retrying in {delay:?} after: {e}");
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Where a staged file goes: `dst` of `to` (Milvus's storage), for
+/// `segment` of backup `backup` (named in the damage message).
+pub struct StageTarget<'a> {
+    pub to: &'a Storage,
+    pub dst: &'a str,
+    pub segment: i64,
+    pub backup: &'a str,
+}
+
+/// Stages one backup file of a restore (`key` in `from`, the backup
+/// storage, listed in the manifest as `f`) into the target, server-side
 /// where it can: conditional on the ETag the backup recorded, and checked
 /// against the manifest's SHA-256 where the service reports one. A file
 /// changed since the backup was made is damage. Returns the bytes staged.
 pub async fn stage_checked(
-    (from, to): (&Storage, &Storage),
+    from: &Storage,
     key: &str,
     f: &ManifestFile,
-    dst: &str,
-    segment: i64,
-    backup: &str,
+    target: StageTarget<'_>,
 ) -> Result<u64> {
+    let StageTarget {
+        to,
+        dst,
+        segment,
+        backup,
+    } = target;
     let damaged = |what: String| {
         Error::corrupt(format!(
             "backup file `{key}` is damaged: {what} — nothing of segment {segment} was imported; run `milvus-backup verify --deep -n {backup}`"

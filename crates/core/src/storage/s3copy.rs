@@ -26,6 +26,31 @@ pub const SINGLE_COPY_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Part size of multipart copies.
 pub const PART_SIZE: u64 = 512 * 1024 * 1024;
 
+/// When a copy goes in parts, and how large they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// Largest object copied in one `CopyObject`.
+    pub single_max: u64,
+    /// Part size of larger ones.
+    pub part_size: u64,
+}
+
+impl Parts {
+    /// S3's limits: 5 GiB in one request, else 512 MiB parts.
+    pub const DEFAULT: Parts = Parts {
+        single_max: SINGLE_COPY_MAX,
+        part_size: PART_SIZE,
+    };
+}
+
+/// Where a request goes: bucket, key and query string.
+#[derive(Debug, Clone, Copy)]
+struct At<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    query: &'a str,
+}
+
 /// What the service said of a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copied {
@@ -122,37 +147,28 @@ impl S3Copier {
     /// known) to `dst_bucket/dst_key`.
     pub async fn copy(
         &self,
+        src: (&str, &str),
+        dst: (&str, &str),
+        size: u64,
+        if_match: Option<&str>,
+    ) -> Result<Copied, CopyError> {
+        self.copy_in_parts_over(src, dst, size, if_match, Parts::DEFAULT)
+            .await
+    }
+
+    /// [`S3Copier::copy`] with the thresholds given (tests use small parts).
+    pub async fn copy_in_parts_over(
+        &self,
         (src_bucket, src_key): (&str, &str),
         (dst_bucket, dst_key): (&str, &str),
         size: u64,
         if_match: Option<&str>,
+        parts: Parts,
     ) -> Result<Copied, CopyError> {
-        self.copy_in_parts_over(
-            src_bucket,
-            src_key,
-            dst_bucket,
-            dst_key,
-            size,
-            if_match,
-            SINGLE_COPY_MAX,
-            PART_SIZE,
-        )
-        .await
-    }
-
-    /// [`S3Copier::copy`] with the thresholds given (tests use small parts).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn copy_in_parts_over(
-        &self,
-        src_bucket: &str,
-        src_key: &str,
-        dst_bucket: &str,
-        dst_key: &str,
-        size: u64,
-        if_match: Option<&str>,
-        single_max: u64,
-        part_size: u64,
-    ) -> Result<Copied, CopyError> {
+        let Parts {
+            single_max,
+            part_size,
+        } = parts;
         let source = format!("/{src_bucket}/{}", encode_key(src_key));
         let mut headers = vec![("x-amz-copy-source", source.clone())];
         if let Some(etag) = if_match {
@@ -161,7 +177,12 @@ impl S3Copier {
         if size <= single_max {
             headers.push(("x-amz-checksum-algorithm", "SHA256".to_string()));
             let body = self
-                .send(Method::PUT, dst_bucket, dst_key, "", &headers, Vec::new())
+                .send(
+                    Method::PUT,
+                    at(dst_bucket, dst_key, ""),
+                    &headers,
+                    Vec::new(),
+                )
                 .await?;
             return Ok(Copied {
                 etag: unquote(&xml_tag(&body, "ETag").unwrap_or_default()),
@@ -172,9 +193,7 @@ impl S3Copier {
         let started = self
             .send(
                 Method::POST,
-                dst_bucket,
-                dst_key,
-                "uploads=",
+                at(dst_bucket, dst_key, "uploads="),
                 &[],
                 Vec::new(),
             )
@@ -196,7 +215,7 @@ impl S3Copier {
             Err(e) => {
                 let q = format!("uploadId={}", encode_query(&upload));
                 let _ = self
-                    .send(Method::DELETE, dst_bucket, dst_key, &q, &[], Vec::new())
+                    .send(Method::DELETE, at(dst_bucket, dst_key, &q), &[], Vec::new())
                     .await;
                 Err(e)
             }
@@ -222,7 +241,7 @@ impl S3Copier {
                 h.push(("x-amz-copy-source-range", format!("bytes={first}-{last}")));
                 let q = format!("partNumber={}&uploadId={}", i + 1, encode_query(upload));
                 let body = self
-                    .send(Method::PUT, bucket, key, &q, &h, Vec::new())
+                    .send(Method::PUT, at(bucket, key, &q), &h, Vec::new())
                     .await?;
                 Ok::<_, CopyError>(xml_tag(&body, "ETag").unwrap_or_default())
             },
@@ -239,7 +258,7 @@ impl S3Copier {
         xml.push_str("</CompleteMultipartUpload>");
         let q = format!("uploadId={}", encode_query(upload));
         let body = self
-            .send(Method::POST, bucket, key, &q, &[], xml.into_bytes())
+            .send(Method::POST, at(bucket, key, &q), &[], xml.into_bytes())
             .await?;
         Ok(unquote(&xml_tag(&body, "ETag").unwrap_or_default()))
     }
@@ -258,9 +277,7 @@ impl S3Copier {
         let (_, etag) = self
             .send_body(
                 Method::PUT,
-                bucket,
-                key,
-                "",
+                at(bucket, key, ""),
                 &headers,
                 "UNSIGNED-PAYLOAD".into(),
                 body,
@@ -274,27 +291,22 @@ impl S3Copier {
     async fn send(
         &self,
         method: Method,
-        bucket: &str,
-        key: &str,
-        query: &str,
+        at: At<'_>,
         headers: &[(&'static str, String)],
         body: Vec<u8>,
     ) -> Result<String, CopyError> {
         let sha = hex::encode(Sha256::digest(&body));
-        self.send_body(method, bucket, key, query, headers, sha, body.into())
+        self.send_body(method, at, headers, sha, body.into())
             .await
             .map(|(text, _)| text)
     }
 
     /// [`S3Copier::send`] of any body whose SHA-256 (or `UNSIGNED-PAYLOAD`)
     /// is `payload_sha`; the answer's body and ETag header.
-    #[allow(clippy::too_many_arguments)]
     async fn send_body(
         &self,
         method: Method,
-        bucket: &str,
-        key: &str,
-        query: &str,
+        At { bucket, key, query }: At<'_>,
         headers: &[(&'static str, String)],
         payload_sha: String,
         body: reqwest::Body,
@@ -353,6 +365,10 @@ impl S3Copier {
         }
         Ok((text, etag))
     }
+}
+
+fn at<'a>(bucket: &'a str, key: &'a str, query: &'a str) -> At<'a> {
+    At { bucket, key, query }
 }
 
 /// AWS's URI encoding of a key: everything but unreserved characters and `/`.

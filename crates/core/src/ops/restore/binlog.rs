@@ -317,12 +317,15 @@ impl Binlogs<'_> {
                 .at("key", key)
             }),
             Some(f) => crate::storage::copy::stage_checked(
-                (&ctx.backup_storage, &ctx.milvus_storage),
+                &ctx.backup_storage,
                 key,
                 f,
-                dst,
-                s,
-                name,
+                crate::storage::copy::StageTarget {
+                    to: &ctx.milvus_storage,
+                    dst,
+                    segment: s,
+                    backup: name,
+                },
             )
                 .await
                 .map_err(missing),

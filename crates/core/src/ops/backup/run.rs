@@ -1,0 +1,365 @@
+//! Running a plan: [`execute`] opens the create's journal, runs a
+//! [`BackupRun`] (sample and flush each collection, list it again, store
+//! the data, write the meta files), decides what a failure leaves, and
+//! applies the retention policy after a success.
+//!
+//! Not here: what is copied and how ([`super::copy`]), the meta files'
+//! contents ([`super::meta`]), live-row counts ([`super::rows`]).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::listing::list_segments;
+use super::plan::BackupPlan;
+use super::planning::vanished;
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::events::{Emit, Event, EventSink, Phase};
+use crate::milvus::Milvus;
+use crate::model::layout;
+use crate::model::meta::ManifestFile;
+use crate::model::selection::CollectionRef;
+use crate::ops::delete::{self, DeleteOptions, DeleteTarget};
+use crate::ops::verify::sample::{self, CollectionSample};
+use crate::repo::catalog;
+use crate::repo::journal::CreateJournal;
+use crate::storage::root_key;
+use crate::{cancellable, CancellationToken};
+
+/// What a finished backup did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackupStats {
+    pub name: String,
+    /// `binlog`, `parquet` or `json`.
+    pub format: String,
+    pub collections: usize,
+    /// Live rows: deleted rows are not counted.
+    pub entities: i64,
+    /// Rows the backup's segments hold that deletes remove.
+    pub deleted_entities: i64,
+    pub size_bytes: u64,
+    /// Bytes written by this backup; files shared with the base are not counted.
+    pub copied_bytes: u64,
+    pub files: u64,
+    /// Files shared with the base backup instead of copied.
+    pub shared_files: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<String>,
+    pub duration_s: f64,
+    /// Backups removed by the retention policy afterwards.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retention_deleted: Vec<String>,
+    /// Users, roles, grants and privilege groups recorded (`--rbac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::ops::rbac::RbacCounts>,
+    /// Files (and their bytes) an interrupted run had stored that this
+    /// `--resume` run kept instead of copying; `copied_bytes` counts them.
+    #[serde(skip_serializing_if = "super::is_zero")]
+    pub resumed_files: u64,
+    #[serde(skip_serializing_if = "super::is_zero")]
+    pub resumed_bytes: u64,
+}
+
+/// Runs a plan: sample and flush (then list again), copy, write the meta
+/// files, apply retention. On failure or cancel, nothing of the backup is
+/// left.
+pub async fn execute(
+    ctx: &Context,
+    plan: &BackupPlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<BackupStats> {
+    let started = plan.started.unwrap_or_else(Instant::now);
+    let journal = CreateJournal::start(
+        &ctx.backup_storage,
+        &plan.name,
+        plan.encoder.encoding(),
+        plan.encoder.key.as_ref().map(|k| k.recipient()),
+        plan.stored.files.values().cloned().collect(),
+    )
+    .await
+    .during("create")?;
+    let run = BackupRun {
+        ctx,
+        plan: plan.clone(),
+        journal: &journal,
+        events,
+        cancel,
+        live: Vec::new(),
+        started: Instant::now(),
+    };
+    let mut stats = match cancellable(cancel, run.run()).await {
+        Ok(stats) => stats,
+        Err(e) => return Err(leave_failed(ctx, plan, journal, e, events).await),
+    };
+    stats.retention_deleted = apply_retention(ctx, plan, events, cancel).await;
+    stats.duration_s = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// The retention policy after a successful backup (which it spares): the
+/// backups it deleted. A failure is a warning; the backup stands.
+async fn apply_retention(
+    ctx: &Context,
+    plan: &BackupPlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Vec<String> {
+    if !plan.retention.is_active() {
+        return Vec::new();
+    }
+    let opts = DeleteOptions {
+        target: DeleteTarget::Retention(plan.retention),
+        keep: vec![plan.name.clone()],
+    };
+    match delete::delete(&ctx.backup_storage, &opts, events, cancel).await {
+        Ok(done) => done.deleted,
+        Err(e) => {
+            events.warn(format!("retention policy not applied: {e}"));
+            Vec::new()
+        }
+    }
+}
+
+/// What a failed create leaves: nothing when it was cancelled or had
+/// stored no binlog yet; otherwise the files it stored and their journal,
+/// for `create --resume` (the backup is listed as incomplete meanwhile).
+async fn leave_failed(
+    ctx: &Context,
+    plan: &BackupPlan,
+    journal: CreateJournal,
+    e: Error,
+    events: &dyn EventSink,
+) -> Error {
+    let name = &plan.name;
+    let e = e.during("create").at("backup", name);
+    let binlogs = layout::join(&layout::backup_dir(name), "binlogs/");
+    let keep = e.kind() != ErrorKind::Cancelled
+        && ctx
+            .backup_storage
+            .has_objects(&binlogs)
+            .await
+            .unwrap_or(true)
+        && journal.flush().await.is_ok();
+    drop(journal);
+    if keep {
+        return e.guidance(format!(
+            "the files stored so far are kept: finish the backup with `milvus-backup create -n {name} --resume` (same options), or remove it with `milvus-backup delete -n {name}`"
+        ));
+    }
+    // Leave nothing that could be mistaken for a backup.
+    if let Err(removal) = catalog::remove(&ctx.backup_storage, name).await {
+        events.warn(format!(
+            "could not remove the partial backup `{name}`: {removal} — remove it with `milvus-backup delete -n {name}`"
+        ));
+    }
+    e
+}
+
+/// The manifest entries of a backup's files: copied, or shared with the base.
+pub(super) struct Copied {
+    pub(super) files: Vec<ManifestFile>,
+    pub(super) copied_bytes: u64,
+    pub(super) shared_files: u64,
+    /// Kept from an interrupted run (`--resume`); in `files` and
+    /// `copied_bytes` too.
+    pub(super) resumed: Vec<ManifestFile>,
+}
+
+/// One run of a plan, and what it learns on the way.
+pub(super) struct BackupRun<'a> {
+    pub(super) ctx: &'a Context,
+    /// The plan, updated as the run goes: listed again after the flush,
+    /// collections dropped meanwhile marked, a logical export's meta.
+    pub(super) plan: BackupPlan,
+    /// Records each file stored, for `create --resume`.
+    pub(super) journal: &'a CreateJournal,
+    pub(super) events: &'a dyn EventSink,
+    pub(super) cancel: &'a CancellationToken,
+    /// Live rows of each collection backed up (dropped ones left out);
+    /// `None` where they could not be counted.
+    pub(super) live: Vec<Option<i64>>,
+    pub(super) started: Instant,
+}
+
+impl BackupRun<'_> {
+    async fn run(mut self) -> Result<BackupStats> {
+        for note in &self.plan.notes {
+            self.events.note(note.clone());
+        }
+        self.store_root_key().await?;
+        self.events.emit(self.plan.planned());
+        let client = self.ctx.milvus().await?;
+        let client = client.as_ref();
+        let samples = self.flush_all(client).await?;
+        let copied = match self.plan.logical {
+            Some(format) => self.export_rows(format).await?,
+            None => self.copy_files(client).await?,
+        };
+        self.events.phase(Phase::WritingMeta);
+        let stats = self.write_meta(copied, samples).await?;
+        // Complete: nothing is left to resume.
+        if let Err(e) = self.journal.finish().await {
+            self.events.warn(format!(
+                "backup complete, but its journal was not removed: {e}"
+            ));
+        }
+        for index in 0..self.plan.collections.len() {
+            self.events
+                .emit(Event::CollectionFinished { index, error: None });
+        }
+        Ok(stats)
+    }
+
+    /// The first encrypted backup under a password makes its root key.
+    async fn store_root_key(&self) -> Result<()> {
+        if let (true, Some(key)) = (self.plan.new_root_key, &self.plan.encoder.key) {
+            root_key::store_root_key(&self.ctx.backup_storage, key).await?;
+            self.events.note(format!(
+                "made the root key {} that the password unlocks (keep the password: without it these backups cannot be read)",
+                layout::ROOT_KEY
+            ));
+        }
+        Ok(())
+    }
+
+    /// Announces each collection; when the plan flushes, samples its rows,
+    /// flushes it and lists its segments again. Returns the samples.
+    async fn flush_all(&mut self, client: &dyn Milvus) -> Result<Vec<CollectionSample>> {
+        let mut samples = Vec::new();
+        let n = self.plan.collections.len();
+        for i in 0..n {
+            let coll = self.plan.collections[i].source.clone();
+            self.events.emit(Event::CollectionStarted { index: i });
+            self.events.phase(Phase::Reading {
+                index: i,
+                of: n,
+                collection: coll.to_string(),
+            });
+            if !self.plan.flush {
+                continue;
+            }
+            // Right before the flush, so every sampled row is in the flushed segments.
+            match sample::take(client, &self.plan.collections[i].meta).await {
+                Ok(s) => samples.extend(s),
+                Err(e) => self.events.warn(format!(
+                    "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
+                )),
+            }
+            self.flush_one(client, i, &coll).await?;
+        }
+        if self.plan.flush {
+            self.plan.recount();
+            self.events.emit(self.plan.planned());
+        }
+        Ok(samples)
+    }
+
+    /// Flushes collection `i` and lists it again; one dropped meanwhile
+    /// that was not named one by one is left out with a warning.
+    async fn flush_one(
+        &mut self,
+        client: &dyn Milvus,
+        i: usize,
+        coll: &CollectionRef,
+    ) -> Result<()> {
+        let mut c = self.plan.collections[i].clone();
+        let flushed = async {
+            flush_and_wait(client, coll, self.events).await?;
+            list_segments(self.ctx, client, &self.plan, &mut c).await
+        }
+        .await;
+        match flushed {
+            Ok(()) => self.plan.collections[i] = c,
+            Err(e) if vanished(client, coll, &self.plan.selection).await => {
+                self.events.warn(format!(
+                    "{coll} was dropped during the backup: left out ({e})"
+                ));
+                let c = &mut self.plan.collections[i];
+                c.dropped = true;
+                c.files.clear();
+                c.segments = 0;
+            }
+            Err(e) => return Err(e.at("collection", coll)),
+        }
+        Ok(())
+    }
+
+    /// A logical backup: the rows exported over gRPC in `format`.
+    async fn export_rows(&mut self, format: crate::ops::logical::Format) -> Result<Copied> {
+        let plan = &mut self.plan;
+        let colls: Vec<&CollectionRef> = plan.collections.iter().map(|c| &c.source).collect();
+        let e = crate::ops::logical::in_backup::export_collections(
+            self.ctx,
+            &plan.name,
+            &colls,
+            format,
+            &plan.encoder,
+            self.events,
+            self.cancel,
+        )
+        .await?;
+        for (c, l) in plan.collections.iter_mut().zip(&e.logical.collections) {
+            c.meta.size = l.files.iter().map(|f| f.size as i64).sum();
+            self.live.push(Some(l.rows as i64));
+        }
+        plan.info.logical = Some(e.logical);
+        Ok(Copied {
+            copied_bytes: e.files.iter().map(|f| f.size).sum(),
+            shared_files: 0,
+            files: e.files,
+            resumed: Vec::new(),
+        })
+    }
+
+    /// A physical backup: the files copied, live rows counted meanwhile.
+    async fn copy_files(&mut self, client: &dyn Milvus) -> Result<Copied> {
+        let counts = async {
+            let mut live = Vec::with_capacity(self.plan.collections.len());
+            for c in self.plan.collections.iter().filter(|c| !c.dropped) {
+                let parallelism = self.plan.tuning.meta_parallelism;
+                live.push(
+                    super::rows::live_rows(self.ctx, client, c, parallelism, self.events).await,
+                );
+            }
+            live
+        };
+        let (counted, copied) = futures::join!(counts, self.copy_phase());
+        self.live = counted;
+        copied
+    }
+}
+
+/// Flushes one collection and waits (bounded) until its segments persist.
+async fn flush_and_wait(
+    client: &dyn Milvus,
+    coll: &CollectionRef,
+    events: &dyn EventSink,
+) -> Result<()> {
+    const LIMIT: Duration = Duration::from_secs(600);
+    let (segments, ts) = client.flush(&coll.db, &coll.name).await?;
+    let start = Instant::now();
+    let mut announced = false;
+    while !client
+        .flush_done(&coll.db, &coll.name, &segments, ts)
+        .await?
+    {
+        if start.elapsed() > LIMIT {
+            return Err(Error::remote(format!(
+                "flush of {coll} did not finish within {} s — check Milvus's data node, or use --force to back up without flushing",
+                LIMIT.as_secs()
+            ))
+            .temporary(true));
+        }
+        if !announced {
+            events.phase(Phase::Flushing {
+                collection: coll.to_string(),
+                segments: segments.len(),
+            });
+            announced = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
