@@ -15,6 +15,7 @@
 //! different values stop the load with one line naming both.
 
 mod dialect;
+pub mod scrub;
 pub mod tuning;
 
 use std::collections::BTreeMap;
