@@ -55,6 +55,8 @@ impl Layers {
                 found.push(format!("{module} belongs to no layer: add it to LAYERS"));
                 continue;
             };
+            // Upward uses by the layer they reach: one problem each.
+            let mut above: BTreeMap<usize, Vec<String>> = BTreeMap::new();
             for path in crate_paths(&code_of(code), module) {
                 let Some(target) = self.target_module(&path, &modules) else {
                     continue;
@@ -62,14 +64,22 @@ impl Layers {
                 if related(module, &target) {
                     continue;
                 }
-                match self.layer_of(&target) {
-                    Some(l) if l > own => found.push(format!(
-                        "{module} uses crate::{path}, a layer above its own ({} above {})",
-                        self.layers[l][0], self.layers[own][0]
-                    )),
-                    _ => {}
+                if let Some(l) = self.layer_of(&target).filter(|l| *l > own) {
+                    let uses = above.entry(l).or_default();
+                    let path = format!("crate::{path}");
+                    if !uses.contains(&path) {
+                        uses.push(path);
+                    }
                 }
                 edges.entry(module).or_default().insert(target);
+            }
+            for (l, uses) in above {
+                found.push(format!(
+                    "{module} uses {}, a layer above its own ({} above {})",
+                    uses.join(", "),
+                    self.layers[l][0],
+                    self.layers[own][0]
+                ));
             }
         }
         found.extend(cycles(&edges));
@@ -111,8 +121,9 @@ fn code_of(text: &str) -> String {
 }
 
 /// Every path `crate::a::b…` the code names, including those inside
-/// `use crate::{a::b, c::{d, e}}` groups, as `a::b…` (first segments only
-/// up to the first item that is not a module name).
+/// `use crate::{a::b, c::{d, e}}` and `use crate::a::{b, c}` groups (at
+/// any depth), as `a::b…`, `c::d…` (first segments only up to the first
+/// item that is not a module name).
 fn crate_paths(code: &str, module: &str) -> Vec<String> {
     let code = resolve_super(code, module);
     let mut out = Vec::new();
@@ -124,17 +135,38 @@ fn crate_paths(code: &str, module: &str) -> Vec<String> {
         if at > 0 && is_ident(bytes[from - "crate::".len() - 1]) {
             continue;
         }
-        if code[start..].starts_with('{') {
-            let end = matching_brace(&code, start);
-            for item in split_top(&code[start + 1..end]) {
-                out.push(leading_path(item));
-            }
+        let rest = &code[start..];
+        let head = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        if rest[head..].starts_with('{') {
+            let close = matching_brace(rest, head).min(rest.len() - 1);
+            expand(&rest[..=close], &mut out);
         } else {
-            out.push(leading_path(&code[start..]));
+            out.push(leading_path(rest));
         }
     }
     out.retain(|p| !p.is_empty());
     out
+}
+
+/// The paths of a use tree: `a::{b, c::{d}, self}` → `a::b`, `a::c::d`, `a`.
+fn expand(tree: &str, out: &mut Vec<String>) {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else {
+        out.push(leading_path(tree));
+        return;
+    };
+    let head = tree[..open].trim().trim_end_matches(':');
+    let close = matching_brace(tree, open).min(tree.len());
+    for item in split_top(&tree[open + 1..close]) {
+        match item.trim() {
+            "" => {}
+            "self" => out.push(head.to_string()),
+            item if head.is_empty() => expand(item, out),
+            item => expand(&format!("{head}::{item}"), out),
+        }
+    }
 }
 
 fn is_ident(b: u8) -> bool {
