@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use milvus_backup_core::config::{Config, LoadOptions};
+use milvus_backup_core::config::{scrub, Config, LoadOptions};
 use milvus_backup_core::context::Endpoints;
 use milvus_backup_core::{ops::check, Error, ErrorKind};
 
@@ -199,7 +199,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, &config, &out)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(target: progress::LOG_TARGET, "{}", output::scrubbed(&e, &secrets));
+            tracing::error!(target: progress::LOG_TARGET, "{}", scrub::one_line(&e.to_string(), &secrets));
             out.error(&e, &secrets);
             exit_code(e.kind())
         }

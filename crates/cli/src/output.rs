@@ -2,6 +2,7 @@
 //! JSON object with `--json`. Errors are always one line on stderr, scrubbed
 //! of secret values.
 
+use milvus_backup_core::config::scrub;
 use milvus_backup_core::ops::check::{CheckReport, StepStatus};
 use milvus_backup_core::Error;
 use serde::Serialize;
@@ -24,7 +25,7 @@ impl Output {
 
     /// Prints an error as one line; with `--json` also as an object on stdout.
     pub fn error(&self, err: &Error, secrets: &[String]) {
-        let message = scrubbed(err, secrets);
+        let message = scrub::one_line(&err.to_string(), secrets);
         if self.json {
             let context: serde_json::Map<String, serde_json::Value> = err
                 .context()
@@ -111,13 +112,4 @@ pub fn human_duration(seconds: f64) -> String {
         (0, m, s) => format!("{m}m {s}s"),
         (h, m, s) => format!("{h}h {m}m {s}s"),
     }
-}
-
-/// An error's one line with every secret masked.
-pub fn scrubbed(err: &Error, secrets: &[String]) -> String {
-    let mut message = err.to_string().replace('\n', " ");
-    for s in secrets {
-        message = message.replace(s.as_str(), "****");
-    }
-    message
 }

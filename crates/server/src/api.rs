@@ -1,14 +1,14 @@
 //! The wire format of `/api/v1`: request bodies and the `{requestId, code,
 //! msg, data}` envelopes, with the Go tool's field names (snake_case, plus
 //! its camelCase `errorMessage`, `requestId` and restore flags). Every type
-//! here derives its OpenAPI schema; nothing here does any work.
+//! here derives its OpenAPI schema; nothing here does any work, and
+//! nothing here knows the task records (their views are `views`). The user
+//! guide's types are in [`guide`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use crate::tasks::{SubTask, TaskRecord, TaskState};
+use utoipa::{IntoResponses, ToSchema};
 
 /// An envelope type: `{requestId, code, <message field>, data}`; the Go
 /// tool's routes name the message `msg`, the guide's `message`.
@@ -102,7 +102,7 @@ envelope!(
     /// Each policy of `backup_strategy`: its schedule, next and last runs,
     /// and whether this server holds the lease that starts them.
     ScheduleResponse,
-    crate::scheduler::ScheduleStatus
+    milvus_backup_core::schedule::scheduler::ScheduleStatus
 );
 envelope!(
     msg,
@@ -157,16 +157,6 @@ or_plan!(
     /// A restore task, or the plan.
     RestoreAnswer,
     RestoreTask
-);
-or_plan!(
-    /// The guide's create answer, or the plan.
-    GuideCreateAnswer,
-    GuideCreated
-);
-or_plan!(
-    /// The guide's restore answer, or the plan.
-    GuideRestoreAnswer,
-    GuideRestore
 );
 
 /// `POST /create`.
@@ -572,519 +562,35 @@ pub struct Health {
     pub version: String,
 }
 
-impl From<TaskState> for StateName {
-    fn from(s: TaskState) -> StateName {
-        match s {
-            TaskState::Initial => StateName::Initial,
-            TaskState::Executing => StateName::Executing,
-            TaskState::Success => StateName::Success,
-            TaskState::Failed => StateName::Failed,
-            TaskState::Cancelled => StateName::Cancelled,
-            TaskState::Interrupted => StateName::Interrupted,
-        }
-    }
+/// Every error a route may answer with.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // schema only
+pub enum ErrorResponses {
+    /// Invalid input: bad JSON, a bad name, a missing parameter.
+    #[response(status = 400)]
+    BadRequest(ErrorResponse),
+    /// `http.authToken` is set and the bearer token is missing or wrong.
+    #[response(status = 401)]
+    Unauthorized(ErrorResponse),
+    /// Unknown backup, collection or task.
+    #[response(status = 404)]
+    NotFound(ErrorResponse),
+    /// The name is taken, the backup is incomplete or in use, or the task finished.
+    #[response(status = 409)]
+    Conflict(ErrorResponse),
+    /// The backup is damaged.
+    #[response(status = 422)]
+    Unprocessable(ErrorResponse),
+    /// A fault of this server.
+    #[response(status = 500)]
+    Internal(ErrorResponse),
+    /// Milvus or storage failed or refused the credentials.
+    #[response(status = 502)]
+    BadGateway(ErrorResponse),
+    /// Milvus or storage cannot be reached, or the server is shutting down.
+    #[response(status = 503)]
+    Unavailable(ErrorResponse),
 }
 
-impl TaskSummary {
-    pub fn of(r: &TaskRecord) -> TaskSummary {
-        TaskSummary {
-            id: r.id.clone(),
-            kind: r.kind.as_str().to_string(),
-            backup_name: r.backup_name.clone(),
-            state_code: r.state.code(),
-            state: r.state.into(),
-            progress: r.progress,
-            error_message: r.error_message.clone(),
-            start_time: r.start_time,
-            end_time: r.end_time,
-            step: r.step.clone(),
-        }
-    }
-}
-
-impl RestoreTask {
-    pub fn of(r: &TaskRecord) -> RestoreTask {
-        RestoreTask {
-            id: r.id.clone(),
-            backup_name: r.backup_name.clone(),
-            state_code: r.state.code(),
-            state: Some(r.state.into()),
-            progress: r.progress,
-            error_message: r.error_message.clone(),
-            start_time: r.start_time,
-            end_time: r.end_time,
-            restored_size: r.collections.iter().map(|c| c.done_bytes as i64).sum(),
-            to_restore_size: r.collections.iter().map(|c| c.size).sum(),
-            step: r.step.clone(),
-            collection_restore_tasks: r
-                .collections
-                .iter()
-                .map(|c| collection_restore_task(&r.id, c))
-                .collect(),
-        }
-    }
-}
-
-fn split(full: &str) -> (String, String) {
-    match full.split_once('.') {
-        Some((db, name)) => (db.to_string(), name.to_string()),
-        None => ("default".to_string(), full.to_string()),
-    }
-}
-
-fn collection_restore_task(task: &str, c: &SubTask) -> CollectionRestoreTask {
-    let (source_db_name, source_collection_name) = split(&c.source);
-    let (target_db_name, target_collection_name) = split(&c.target);
-    CollectionRestoreTask {
-        id: format!("{task}/{}", c.target),
-        state_code: c.state.code(),
-        state: Some(c.state.into()),
-        progress: c.progress,
-        error_message: c.error_message.clone(),
-        start_time: c.start_time,
-        end_time: c.end_time,
-        source_db_name,
-        source_collection_name,
-        target_db_name,
-        target_collection_name,
-        restored_size: c.done_bytes as i64,
-        to_restore_size: c.size,
-    }
-}
-
-impl VerifyTask {
-    pub fn of(r: &TaskRecord) -> VerifyTask {
-        let result = r.result.as_ref();
-        let get_u64 = |k: &str| {
-            result
-                .and_then(|v| v.get(k))
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0)
-        };
-        VerifyTask {
-            id: r.id.clone(),
-            backup_name: r.backup_name.clone(),
-            deep: r
-                .options
-                .get("deep")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-            state_code: r.state.code(),
-            state: Some(r.state.into()),
-            progress: r.progress,
-            error_message: r.error_message.clone(),
-            start_time: r.start_time,
-            end_time: r.end_time,
-            ok: result.map(|v| {
-                v.get("problems")
-                    .and_then(|p| p.as_array())
-                    .is_none_or(|p| p.is_empty())
-            }),
-            files: get_u64("files"),
-            bytes: get_u64("bytes"),
-            restore_test: result.and_then(|v| v.get("restore_test")).cloned(),
-            problems: result
-                .and_then(|v| v.get("problems"))
-                .and_then(|p| serde_json::from_value(p.clone()).ok())
-                .unwrap_or_default(),
-        }
-    }
-}
-
-/// A create task's view, before (or instead of) the stored backup.
-pub fn backup_brief_of_task(r: &TaskRecord) -> BackupBrief {
-    BackupBrief {
-        id: if r.backup_id.is_empty() {
-            r.id.clone()
-        } else {
-            r.backup_id.clone()
-        },
-        task_id: r.id.clone(),
-        name: r.backup_name.clone(),
-        state_code: r.state.code(),
-        state: Some(r.state.into()),
-        progress: r.progress,
-        error_message: r.error_message.clone(),
-        start_time: r.start_time,
-        end_time: r.end_time,
-        backup_timestamp: 0,
-        size: r.collections.iter().map(|c| c.size).sum(),
-        milvus_version: String::new(),
-        step: r.step.clone(),
-        collection_backups: r
-            .collections
-            .iter()
-            .map(|c| {
-                let (db_name, collection_name) = split(&c.source);
-                CollectionBrief {
-                    db_name,
-                    collection_name,
-                    state_code: c.state.code(),
-                    state: Some(c.state.into()),
-                    progress: c.progress,
-                    error_message: c.error_message.clone(),
-                    start_time: c.start_time,
-                    end_time: c.end_time,
-                    size: c.size,
-                    ..Default::default()
-                }
-            })
-            .collect(),
-    }
-}
-
-/// A complete backup from storage (state 2), merged with its task when known.
-pub fn backup_brief_of_info(
-    info: &milvus_backup_core::model::meta::BackupInfo,
-    task: Option<&TaskRecord>,
-) -> BackupBrief {
-    let done = StateName::Success;
-    BackupBrief {
-        id: info.id.clone(),
-        task_id: task.map(|t| t.id.clone()).unwrap_or_default(),
-        name: info.name.clone(),
-        state_code: 2,
-        state: Some(done),
-        progress: 100,
-        error_message: String::new(),
-        start_time: task.map(|t| t.start_time).unwrap_or(info.start_time),
-        end_time: task.map(|t| t.end_time).unwrap_or(info.end_time),
-        backup_timestamp: info.backup_timestamp,
-        size: info.size,
-        milvus_version: info.milvus_version.clone(),
-        step: String::new(),
-        collection_backups: info
-            .collection_backups
-            .iter()
-            .map(|c| CollectionBrief {
-                id: c.id.clone(),
-                collection_id: c.collection_id,
-                db_name: c.db_name.clone(),
-                collection_name: c.collection_name.clone(),
-                state_code: 2,
-                state: Some(done),
-                progress: 100,
-                error_message: String::new(),
-                start_time: c.start_time,
-                end_time: c.end_time,
-                backup_timestamp: c.backup_timestamp,
-                size: c.size,
-                shards_num: c.shards_num,
-                consistency_level: c.consistency_level,
-                has_index: c.has_index,
-                index_infos: c
-                    .index_infos
-                    .iter()
-                    .map(|i| IndexInfo {
-                        field_name: i.field_name.clone(),
-                        index_name: i.index_name.clone(),
-                        index_type: i.index_type.clone(),
-                        params: i.params.clone(),
-                    })
-                    .collect(),
-                load_state: c.load_state.clone(),
-                schema: serde_json::to_value(&c.schema).ok(),
-                partition_backups: c
-                    .partition_backups
-                    .iter()
-                    .map(|p| PartitionBrief {
-                        partition_id: p.partition_id,
-                        partition_name: p.partition_name.clone(),
-                        size: p.size,
-                        load_state: p.load_state.clone(),
-                        segments: p.segment_backups.len() as i64,
-                        entities: p.segment_backups.iter().map(|s| s.num_of_rows).sum(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
-}
-
-// The user guide's routes (`/api/v1/backup/*`): its field names, and its
-// `{code, message, data}` envelope.
-envelope!(
-    message,
-    /// Any failure of a guide route (the same statuses as `/api/v1/*`).
-    GuideErrorResponse,
-    serde_json::Value
-);
-envelope!(
-    message,
-    /// The backup made (sync), being made (async), or the plan (`dry_run`).
-    GuideCreateResponse,
-    GuideCreateAnswer
-);
-envelope!(
-    message,
-    /// Every backup in backup storage, newest first.
-    GuideListResponse,
-    Vec<GuideBackup>
-);
-envelope!(
-    message,
-    /// One backup.
-    GuideBackupResponse,
-    GuideBackup
-);
-envelope!(
-    message,
-    /// The restore done (sync), or under way (async).
-    GuideRestoreResponse,
-    GuideRestoreAnswer
-);
-envelope!(
-    message,
-    /// The outcome of a delete.
-    GuideDeleteResponse,
-    DeleteResult
-);
-envelope!(
-    message,
-    /// A task of this server.
-    GuideStatusResponse,
-    GuideStatus
-);
-envelope!(
-    message,
-    /// The verdict (sync), or the verify under way (async).
-    GuideVerifyResponse,
-    GuideVerify
-);
-
-/// `POST /api/v1/backup/create`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct GuideCreateRequest {
-    /// Backup name (`^[A-Za-z_][A-Za-z0-9_]*$`, at most 128 characters);
-    /// `backup_<UTC time>` when empty.
-    pub backup_name: String,
-    /// Collections, `coll` (database `default`) or `db.coll`; every
-    /// collection when nothing is selected.
-    pub collections: Vec<String>,
-    /// Whole databases.
-    pub databases: Vec<String>,
-    /// `{"db1": ["c1"], "db2": []}`, as an object or a string holding one.
-    #[schema(value_type = Option<DbCollections>)]
-    pub db_collections: serde_json::Value,
-    /// Patterns `db.coll` or `db.*`, as a list or a comma-separated string.
-    #[schema(value_type = Option<StringList>)]
-    pub filter: serde_json::Value,
-    /// Compress the data files: `true` with `compress` or the configured
-    /// algorithm (`backup.compressionAlgorithm`), `false` not at all;
-    /// `backup.compression` when absent.
-    pub compression: Option<bool>,
-    /// `zstd`, `gzip` or `none`.
-    pub compress: Option<String>,
-    /// Compression level (zstd -7..22, gzip 1..9).
-    pub compress_level: Option<i32>,
-    /// Encrypt with the server's configured key (`backup.encryption.*`).
-    pub encrypt: bool,
-    /// `binlog` (physical), `parquet` or `json` (logical: rows read over
-    /// gRPC); default binlog, or parquet when the config names no storage
-    /// for Milvus's own files.
-    pub format: Option<String>,
-    /// Share files unchanged since this backup (incremental).
-    pub base_backup: Option<String>,
-    /// Incremental on the newest complete backup of the same collections.
-    pub incremental: bool,
-    /// Skip the flush: back up what Milvus has persisted already.
-    pub force: bool,
-    /// Metadata only, no data files.
-    pub meta_only: bool,
-    /// Answer at once with `status: running`; poll `status?id=<task_id>`.
-    #[serde(rename = "async")]
-    pub is_async: bool,
-    /// Answer with the plan (`data.plan`) and write nothing.
-    pub dry_run: bool,
-}
-
-/// A backup made, or being made, by `create`.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct GuideCreated {
-    /// The backup's id; the task's id until the backup is written.
-    pub backup_id: String,
-    pub backup_name: String,
-    /// Poll `GET /api/v1/backup/status?id=<task_id>`.
-    pub task_id: String,
-    /// `running`, `completed`, `failed` or `cancelled`.
-    pub status: String,
-    /// 0–100.
-    pub progress: i32,
-    /// `coll` (database `default`) or `db.coll`.
-    pub collections: Vec<String>,
-    /// Entities of the backup, as the backup's summary counts them.
-    pub total_entities: i64,
-    /// Bytes of the backup in backup storage.
-    pub backup_size: i64,
-    /// RFC 3339, UTC; absent until the backup is written.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    /// Seconds the backup took; absent while it runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration: Option<f64>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub error: String,
-}
-
-/// One backup of `list` and `get`.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct GuideBackup {
-    pub name: String,
-    /// The backup's id (empty while it is being written).
-    pub backup_id: String,
-    /// `coll` (database `default`) or `db.coll`.
-    pub collections: Vec<String>,
-    /// Entities of the backup, as the backup's summary counts them.
-    pub total_entities: i64,
-    /// Bytes in backup storage.
-    pub size: i64,
-    /// RFC 3339, UTC (empty while it is being written).
-    pub created_at: String,
-    /// `completed`, `running` (being made by this server), `failed` or
-    /// `cancelled` (this server's attempt), `incomplete` (interrupted) or
-    /// `damaged` (see `verify`).
-    pub status: String,
-    /// 0–100.
-    pub progress: i32,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub error: String,
-}
-
-/// `POST /api/v1/backup/restore`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct GuideRestoreRequest {
-    /// The backup to restore.
-    pub backup_name: String,
-    /// Collections of the backup (`coll` or `db.coll`); all when empty.
-    pub collections: Vec<String>,
-    /// The name to restore the one collection of `collections` under
-    /// (`coll`, same database, or `db.coll`).
-    pub target_collection: String,
-    /// Databases of the backup; all when empty.
-    pub databases: Vec<String>,
-    /// Appended to every target collection name.
-    #[serde(alias = "collection_suffix")]
-    pub suffix: String,
-    /// `{"old": "new", "db1.old": "db2.new", "db1.*": "db2.*"}`.
-    #[serde(alias = "collection_renames")]
-    pub renames: BTreeMap<String, String>,
-    /// Replace a target that exists.
-    #[serde(alias = "drop_exist_collection", alias = "dropExistCollection")]
-    pub drop_existing: bool,
-    /// Import into a target that exists.
-    #[serde(alias = "skipCreateCollection")]
-    pub skip_create_collection: bool,
-    #[serde(alias = "metaOnly")]
-    pub meta_only: bool,
-    /// Recreate the backup's indexes (and load what was loaded), as the
-    /// guide's restore does; default true.
-    #[serde(alias = "restoreIndex")]
-    pub restore_index: Option<bool>,
-    #[serde(alias = "useAutoIndex")]
-    pub use_auto_index: bool,
-    #[serde(alias = "dropExistIndex")]
-    pub drop_exist_index: bool,
-    /// Answer at once with `status: running`; poll `status?id=<task_id>`.
-    #[serde(rename = "async")]
-    pub is_async: bool,
-    /// Task id to use (letters, digits, `_`, `-`; at most 64).
-    pub id: String,
-    /// Answer with the plan (`data.plan`) and change nothing.
-    pub dry_run: bool,
-}
-
-/// A restore done or under way.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct GuideRestore {
-    pub task_id: String,
-    pub backup_name: String,
-    /// `running`, `completed`, `failed` or `cancelled`.
-    pub status: String,
-    pub progress: i32,
-    pub collections: Vec<GuideRestoredCollection>,
-    /// Entities imported (once completed).
-    pub total_entities: i64,
-    /// Seconds the restore took; absent while it runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration: Option<f64>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub error: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct GuideRestoredCollection {
-    /// `db.coll` in the backup.
-    pub source: String,
-    /// `db.coll` restored into.
-    pub target: String,
-    pub status: String,
-    pub progress: i32,
-}
-
-/// `DELETE /api/v1/backup/delete`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct GuideDeleteRequest {
-    pub backup_name: String,
-}
-
-/// `POST /api/v1/backup/verify`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct GuideVerifyRequest {
-    pub backup_name: String,
-    /// Read every file and compare its checksum, not only its size.
-    pub deep: bool,
-    /// Also restore into throwaway collections, compare rows, drop them.
-    pub restore_test: bool,
-    /// Answer at once; poll `status?id=<task_id>`.
-    #[serde(rename = "async")]
-    pub is_async: bool,
-}
-
-/// A verify's verdict: `OK`, `FAILED` or `skipped` per check (absent while
-/// it runs).
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct GuideVerify {
-    pub task_id: String,
-    pub backup_name: String,
-    pub status: String,
-    /// Whether every check passed (absent while it runs).
-    pub valid: Option<bool>,
-    /// The data files: checksums (`deep`), else `skipped` when every file
-    /// is there with its size.
-    pub checksum: Option<String>,
-    /// The meta files agree with each other and name every file.
-    pub metadata: Option<String>,
-    /// The backup restored into throwaway collections with its rows.
-    pub restore_test: Option<String>,
-    pub files: u64,
-    pub bytes: u64,
-    pub problems: Vec<VerifyProblem>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub error: String,
-}
-
-/// A task of this server: create, restore or verify.
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct GuideStatus {
-    pub id: String,
-    /// `create`, `restore` or `verify`.
-    pub kind: String,
-    pub backup_name: String,
-    /// `running`, `completed`, `failed` or `cancelled`.
-    pub status: String,
-    /// 0–100.
-    pub progress: i32,
-    /// What it does now.
-    pub step: String,
-    /// Why it failed (empty otherwise).
-    pub error: String,
-    /// RFC 3339, UTC.
-    pub started_at: String,
-    /// RFC 3339, UTC; absent while it runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<String>,
-}
+pub mod guide;
+pub use guide::*;

@@ -98,14 +98,8 @@ impl ApiError {
     }
 }
 
-/// Replaces every secret value in `text` with `****`.
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.replace('\n', " ");
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s.as_str(), "****");
-    }
-    out
-}
+/// `text` on one line with every secret value masked as `****`.
+pub use milvus_backup_core::config::scrub::one_line as scrub;
 
 /// An error of the user guide's routes (`/api/v1/backup/*`): the same
 /// status and code, in the guide's envelope (`message`, not `msg`).

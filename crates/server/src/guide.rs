@@ -16,15 +16,14 @@ use milvus_backup_core::ops::restore::{RestoreOptions, RestoreRequest};
 use milvus_backup_core::repo::catalog::{self, BackupListing, BackupState};
 use milvus_backup_core::ErrorKind;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, IntoResponses};
+use utoipa::IntoParams;
 
 use crate::api::*;
+use crate::backups::{delete_backup, start_verify};
 use crate::error::{code, ApiError, GuideError};
-use crate::routes::{
-    delete_backup, outcome, parse_db_collections, parse_list, start_create, start_restore,
-    start_verify, IdQuery, JsonBody, Params, Rid, Shared, Started,
-};
-use crate::tasks::{TaskKind, TaskRecord, TaskState};
+use crate::record::{TaskKind, TaskRecord, TaskState};
+use crate::routes::{parse_db_collections, parse_list, start_create, start_restore, Started};
+use crate::shared::{outcome, IdQuery, JsonBody, Params, Rid, Shared};
 
 type Answer = Result<Response, GuideError>;
 
@@ -41,36 +40,6 @@ fn ok<T: Serialize>(rid: &Rid, data: T) -> Response {
         "data": data,
     }))
     .into_response()
-}
-
-/// Every error a guide route may answer with.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // schema only
-pub enum GuideErrorResponses {
-    /// Invalid input: bad JSON, a bad name, a missing parameter.
-    #[response(status = 400)]
-    BadRequest(GuideErrorResponse),
-    /// `http.authToken` is set and the bearer token is missing or wrong.
-    #[response(status = 401)]
-    Unauthorized(GuideErrorResponse),
-    /// Unknown backup, collection or task.
-    #[response(status = 404)]
-    NotFound(GuideErrorResponse),
-    /// The name is taken, the backup is incomplete or in use.
-    #[response(status = 409)]
-    Conflict(GuideErrorResponse),
-    /// The backup is damaged.
-    #[response(status = 422)]
-    Unprocessable(GuideErrorResponse),
-    /// A fault of this server.
-    #[response(status = 500)]
-    Internal(GuideErrorResponse),
-    /// Milvus or storage failed or refused the credentials.
-    #[response(status = 502)]
-    BadGateway(GuideErrorResponse),
-    /// Milvus or storage cannot be reached, or the server is shutting down.
-    #[response(status = 503)]
-    Unavailable(GuideErrorResponse),
 }
 
 /// The guide's task status: running, completed, failed or cancelled.

@@ -4,12 +4,17 @@
 //! Counters count what this process did since it started; the last
 //! successful backup per collection is also seeded from backup storage at
 //! startup, so a restart does not make every collection look unprotected.
+//! The scheduler's and health's lines are read from the core's
+//! [`Scheduler`] ([`schedule`]). Label values are escaped by [`label`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use crate::tasks::{TaskKind, TaskState};
+use milvus_backup_core::schedule::health::HealthReport;
+use milvus_backup_core::schedule::scheduler::Scheduler;
+
+use crate::record::{TaskKind, TaskState};
 
 #[derive(Default)]
 struct Inner {
@@ -121,17 +126,123 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "milvus_backup_last_success_timestamp_seconds{{collection=\"{}\"}} {secs}",
-                escape_label(coll)
+                label(coll)
             );
         }
         out
     }
 }
 
-fn escape_label(v: &str) -> String {
+/// A label value in the text format: `\`, `"` and newlines escaped.
+pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// Prometheus lines of the scheduler and of health.
+pub fn schedule(sched: &Scheduler) -> String {
+    let mut out = String::new();
+    let status = sched.status();
+    let _ = writeln!(out, "# HELP milvus_backup_scheduler_leader 1 when this server holds the schedule lease.\n# TYPE milvus_backup_scheduler_leader gauge\nmilvus_backup_scheduler_leader {}", u8::from(status.leader));
+    out.push_str("# HELP milvus_backup_schedule_runs_total Finished scheduled runs by policy and outcome.\n# TYPE milvus_backup_schedule_runs_total counter\n");
+    for p in &status.policies {
+        let _ = writeln!(
+            out,
+            "milvus_backup_schedule_runs_total{{policy=\"{}\",outcome=\"success\"}} {}",
+            p.policy,
+            p.runs - p.failed.min(p.runs)
+        );
+        let _ = writeln!(
+            out,
+            "milvus_backup_schedule_runs_total{{policy=\"{}\",outcome=\"failed\"}} {}",
+            p.policy, p.failed
+        );
+        let _ = writeln!(
+            out,
+            "milvus_backup_schedule_runs_total{{policy=\"{}\",outcome=\"skipped\"}} {}",
+            p.policy, p.skipped
+        );
+    }
+    out.push_str("# HELP milvus_backup_schedule_next_run_timestamp_seconds When each policy runs next.\n# TYPE milvus_backup_schedule_next_run_timestamp_seconds gauge\n");
+    for p in &status.policies {
+        if let Some(at) = p.next_run_at {
+            let _ = writeln!(
+                out,
+                "milvus_backup_schedule_next_run_timestamp_seconds{{policy=\"{}\"}} {}",
+                p.policy,
+                at / 1000
+            );
+        }
+    }
+    out.push_str("# HELP milvus_backup_schedule_last_success_timestamp_seconds When each policy's last successful run ended.\n# TYPE milvus_backup_schedule_last_success_timestamp_seconds gauge\n");
+    for p in &status.policies {
+        if let Some(r) = &p.last_success {
+            let _ = writeln!(
+                out,
+                "milvus_backup_schedule_last_success_timestamp_seconds{{policy=\"{}\"}} {}",
+                p.policy,
+                r.ended_at / 1000
+            );
+        }
+    }
+    if let Some(h) = sched.cached_health() {
+        health(&mut out, &h);
+    }
+    out.push_str("# HELP milvus_backup_alerts_total Webhook alerts by event and result.\n# TYPE milvus_backup_alerts_total counter\n");
+    for ((event, result), n) in sched.alert_counts() {
+        let _ = writeln!(
+            out,
+            "milvus_backup_alerts_total{{event=\"{event}\",result=\"{result}\"}} {n}"
+        );
+    }
+    out
+}
+
+/// Prometheus lines of the strategy's health.
+fn health(out: &mut String, h: &HealthReport) {
+    if let Some(rpo) = h.rpo_s {
+        let _ = writeln!(out, "# HELP milvus_backup_rpo_seconds The strategy's recovery point objective.\n# TYPE milvus_backup_rpo_seconds gauge\nmilvus_backup_rpo_seconds {rpo}");
+    }
+    out.push_str("# HELP milvus_backup_last_backup_age_seconds Age of each collection's newest complete backup.\n# TYPE milvus_backup_last_backup_age_seconds gauge\n");
+    for c in &h.collections {
+        if let Some(a) = c.age_s {
+            let _ = writeln!(
+                out,
+                "milvus_backup_last_backup_age_seconds{{collection=\"{}\"}} {a}",
+                label(&c.collection)
+            );
+        }
+    }
+    out.push_str("# HELP milvus_backup_rpo_breached 1 when a collection has no backup within the RPO.\n# TYPE milvus_backup_rpo_breached gauge\n");
+    for c in &h.collections {
+        let _ = writeln!(
+            out,
+            "milvus_backup_rpo_breached{{collection=\"{}\"}} {}",
+            label(&c.collection),
+            u8::from(!c.rpo_ok)
+        );
+    }
+    out.push_str("# HELP milvus_backup_last_verification_ok 1 when the last verification of a collection's newest backup passed, 0 when it failed.\n# TYPE milvus_backup_last_verification_ok gauge\n");
+    for c in &h.collections {
+        if let Some(okv) = c.verified_ok {
+            let _ = writeln!(
+                out,
+                "milvus_backup_last_verification_ok{{collection=\"{}\"}} {}",
+                label(&c.collection),
+                u8::from(okv)
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP milvus_backup_damaged_backups Backups whose last verification found damage.\n# TYPE milvus_backup_damaged_backups gauge\nmilvus_backup_damaged_backups {}", h.damaged.len());
+    if let Some(at) = h.last_verification_at {
+        let _ = writeln!(out, "# HELP milvus_backup_last_verification_timestamp_seconds When a backup was last verified.\n# TYPE milvus_backup_last_verification_timestamp_seconds gauge\nmilvus_backup_last_verification_timestamp_seconds {}", at / 1000);
+    }
+    if let Some(s) = &h.secondary {
+        let _ = writeln!(out, "# HELP milvus_backup_secondary_lag_seconds Age of the oldest backup the secondary lacks (0: none).\n# TYPE milvus_backup_secondary_lag_seconds gauge\nmilvus_backup_secondary_lag_seconds {}", s.lag_s);
+        let _ = writeln!(out, "# HELP milvus_backup_secondary_missing_backups Backups not yet copied to the secondary.\n# TYPE milvus_backup_secondary_missing_backups gauge\nmilvus_backup_secondary_missing_backups {}", s.missing.len());
+    }
+    let _ = writeln!(out, "# HELP milvus_backup_failed_runs_recent Scheduled runs that failed within the last day (or RPO).\n# TYPE milvus_backup_failed_runs_recent gauge\nmilvus_backup_failed_runs_recent {}", h.failed_runs.len());
 }
 
 #[cfg(test)]
@@ -156,5 +267,30 @@ mod tests {
         assert!(text.contains(
             "milvus_backup_last_success_timestamp_seconds{collection=\"default.docs\"} 1700000000"
         ));
+    }
+
+    /// Every metric the shipped alert rules and dashboard use is one this
+    /// server exports.
+    #[test]
+    fn the_shipped_alerts_and_dashboard_use_exported_metrics() {
+        let exported = include_str!("metrics.rs");
+        for doc in [
+            include_str!("../../../docs/alerts.yml"),
+            include_str!("../../../docs/grafana-dashboard.json"),
+        ] {
+            let mut rest = doc;
+            while let Some(i) = rest.find("milvus_backup_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    exported.contains(&format!("{name} "))
+                        || exported.contains(&format!("{name}{{")),
+                    "{name} is not exported"
+                );
+                rest = &rest[i + name.len()..];
+            }
+        }
     }
 }

@@ -9,7 +9,10 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::routes::Shared;
+use milvus_backup_core::schedule::health::HealthReport;
+use milvus_backup_core::schedule::scheduler::ScheduleStatus;
+
+use crate::shared::Shared;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -55,82 +58,10 @@ pub async fn status_page(State(s): State<Shared>) -> Response {
                 Some(r) => Some(r),
                 None => sched.refresh_health().await,
             };
-            let status = sched.status();
             if let Some(r) = &health {
-                let color = match r.status {
-                    "ok" => "green",
-                    "warning" => "amber",
-                    _ => "red",
-                };
-                h.push_str(&format!(
-                    "<p><span id=\"overall\" class=\"overall {color}\" data-status=\"{}\">{}</span> checked {}{}</p>",
-                    r.status,
-                    r.status.to_uppercase(),
-                    time(r.checked_at),
-                    r.rpo_s
-                        .map(|x| format!(", RPO <span id=\"rpo\">{}</span>", esc(&milvus_backup_core::schedule::health::human(x))))
-                        .unwrap_or_default()
-                ));
-                for m in &r.messages {
-                    h.push_str(&format!("<p class=\"msg\">{}</p>", esc(m)));
-                }
-                h.push_str("<h2>Collections</h2><table id=\"collections\"><tr><th>Collection</th><th>Last backup</th><th>Age</th><th>RPO</th><th>Verification</th></tr>");
-                for c in &r.collections {
-                    let verified = match c.verified_ok {
-                        Some(true) => format!("OK {}", c.last_verified_at.map(time).unwrap_or_default()),
-                        Some(false) => "DAMAGED".to_string(),
-                        None => "not verified".to_string(),
-                    };
-                    h.push_str(&format!(
-                        "<tr class=\"collection\" data-collection=\"{c_}\" data-status=\"{st}\" data-age=\"{a}\"><td><span class=\"dot {st}\"></span>{c_}</td><td class=\"last-backup\">{lb}</td><td class=\"age\">{age}</td><td class=\"rpo\">{rpo}</td><td class=\"verification\">{v}</td></tr>",
-                        c_ = esc(&c.collection),
-                        st = c.status,
-                        a = c.age_s.map(|x| x.to_string()).unwrap_or_default(),
-                        lb = esc(c.last_backup.as_deref().unwrap_or("none")),
-                        age = c.age_s.map(age).unwrap_or_else(|| "—".into()),
-                        rpo = esc(c.message.as_deref().unwrap_or(if c.rpo_ok { "within RPO" } else { "" })),
-                        v = esc(&verified),
-                    ));
-                }
-                h.push_str("</table>");
-                if let Some(sec) = &r.secondary {
-                    h.push_str(&format!(
-                        "<h2>Secondary</h2><p id=\"secondary\" data-lag=\"{}\" data-missing=\"{}\">{}: {} backup(s), lag {}{}</p>",
-                        sec.lag_s,
-                        sec.missing.len(),
-                        esc(&sec.target),
-                        sec.backups,
-                        age(sec.lag_s),
-                        if sec.missing.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", missing {}", esc(&sec.missing.join(", ")))
-                        }
-                    ));
-                }
+                health_section(&mut h, r);
             }
-            h.push_str(&format!(
-                "<h2>Schedules</h2><p id=\"leader\" data-leader=\"{}\">{} (timezone {})</p><table id=\"schedules\"><tr><th>Policy</th><th>Schedule</th><th>Next run</th><th>Last run</th><th>Outcome</th><th>Runs / failed / skipped</th></tr>",
-                status.leader,
-                if status.leader { "this server schedules".to_string() } else { format!("scheduled by {}", esc(status.lease_holder.as_deref().unwrap_or("another server"))) },
-                esc(&status.timezone)
-            ));
-            for p in &status.policies {
-                let last = p.last_run.as_ref();
-                h.push_str(&format!(
-                    "<tr class=\"policy\" data-policy=\"{}\"><td>{}</td><td><code>{}</code></td><td class=\"next-run\">{}</td><td>{}</td><td class=\"outcome\">{}</td><td>{} / {} / {}</td></tr>",
-                    p.policy,
-                    p.policy,
-                    esc(&p.schedule),
-                    p.next_run_at.map(|t| time(t as u64)).unwrap_or_default(),
-                    esc(last.map(|l| l.name.as_str()).unwrap_or("—")),
-                    esc(last.map(|l| l.outcome.as_str()).unwrap_or("—")),
-                    p.runs,
-                    p.failed,
-                    p.skipped
-                ));
-            }
-            h.push_str("</table>");
+            schedule_section(&mut h, &sched.status());
         }
     }
     h.push_str("<h2>Running tasks</h2><table id=\"tasks\"><tr><th>Task</th><th>Kind</th><th>Backup</th><th>Step</th><th>Progress</th></tr>");
@@ -146,4 +77,85 @@ pub async fn status_page(State(s): State<Shared>) -> Response {
     }
     h.push_str("</table></body></html>");
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], h).into_response()
+}
+
+/// The overall health, each collection and the secondary's lag.
+fn health_section(h: &mut String, r: &HealthReport) {
+    let color = match r.status {
+        "ok" => "green",
+        "warning" => "amber",
+        _ => "red",
+    };
+    h.push_str(&format!(
+        "<p><span id=\"overall\" class=\"overall {color}\" data-status=\"{}\">{}</span> checked {}{}</p>",
+        r.status,
+        r.status.to_uppercase(),
+        time(r.checked_at),
+        r.rpo_s
+            .map(|x| format!(", RPO <span id=\"rpo\">{}</span>", esc(&milvus_backup_core::schedule::health::human(x))))
+            .unwrap_or_default()
+    ));
+    for m in &r.messages {
+        h.push_str(&format!("<p class=\"msg\">{}</p>", esc(m)));
+    }
+    h.push_str("<h2>Collections</h2><table id=\"collections\"><tr><th>Collection</th><th>Last backup</th><th>Age</th><th>RPO</th><th>Verification</th></tr>");
+    for c in &r.collections {
+        let verified = match c.verified_ok {
+            Some(true) => format!("OK {}", c.last_verified_at.map(time).unwrap_or_default()),
+            Some(false) => "DAMAGED".to_string(),
+            None => "not verified".to_string(),
+        };
+        h.push_str(&format!(
+            "<tr class=\"collection\" data-collection=\"{c_}\" data-status=\"{st}\" data-age=\"{a}\"><td><span class=\"dot {st}\"></span>{c_}</td><td class=\"last-backup\">{lb}</td><td class=\"age\">{age}</td><td class=\"rpo\">{rpo}</td><td class=\"verification\">{v}</td></tr>",
+            c_ = esc(&c.collection),
+            st = c.status,
+            a = c.age_s.map(|x| x.to_string()).unwrap_or_default(),
+            lb = esc(c.last_backup.as_deref().unwrap_or("none")),
+            age = c.age_s.map(age).unwrap_or_else(|| "—".into()),
+            rpo = esc(c.message.as_deref().unwrap_or(if c.rpo_ok { "within RPO" } else { "" })),
+            v = esc(&verified),
+        ));
+    }
+    h.push_str("</table>");
+    if let Some(sec) = &r.secondary {
+        h.push_str(&format!(
+            "<h2>Secondary</h2><p id=\"secondary\" data-lag=\"{}\" data-missing=\"{}\">{}: {} backup(s), lag {}{}</p>",
+            sec.lag_s,
+            sec.missing.len(),
+            esc(&sec.target),
+            sec.backups,
+            age(sec.lag_s),
+            if sec.missing.is_empty() {
+                String::new()
+            } else {
+                format!(", missing {}", esc(&sec.missing.join(", ")))
+            }
+        ));
+    }
+}
+
+/// Who schedules, and each policy's next and last runs.
+fn schedule_section(h: &mut String, status: &ScheduleStatus) {
+    h.push_str(&format!(
+        "<h2>Schedules</h2><p id=\"leader\" data-leader=\"{}\">{} (timezone {})</p><table id=\"schedules\"><tr><th>Policy</th><th>Schedule</th><th>Next run</th><th>Last run</th><th>Outcome</th><th>Runs / failed / skipped</th></tr>",
+        status.leader,
+        if status.leader { "this server schedules".to_string() } else { format!("scheduled by {}", esc(status.lease_holder.as_deref().unwrap_or("another server"))) },
+        esc(&status.timezone)
+    ));
+    for p in &status.policies {
+        let last = p.last_run.as_ref();
+        h.push_str(&format!(
+            "<tr class=\"policy\" data-policy=\"{}\"><td>{}</td><td><code>{}</code></td><td class=\"next-run\">{}</td><td>{}</td><td class=\"outcome\">{}</td><td>{} / {} / {}</td></tr>",
+            p.policy,
+            p.policy,
+            esc(&p.schedule),
+            p.next_run_at.map(|t| time(t as u64)).unwrap_or_default(),
+            esc(last.map(|l| l.name.as_str()).unwrap_or("—")),
+            esc(last.map(|l| l.outcome.as_str()).unwrap_or("—")),
+            p.runs,
+            p.failed,
+            p.skipped
+        ));
+    }
+    h.push_str("</table>");
 }

@@ -10,8 +10,9 @@ use milvus_backup_core::ops::restore::RestoreOptions;
 
 use crate::api::TaskSummary;
 use crate::error::ApiError;
-use crate::routes::{ok, start_create, start_restore, IdQuery, Params, Rid, Shared, Started};
-use crate::tasks::{TaskKind, TaskRecord, TaskState};
+use crate::record::{TaskKind, TaskRecord, TaskState};
+use crate::routes::{start_create, start_restore, Started};
+use crate::shared::{ok, IdQuery, Params, Rid, Shared};
 
 /// Key of a task record's `options` holding the core options to resume with.
 pub(crate) const RESUME_WITH: &str = "resume_with";
@@ -19,7 +20,7 @@ pub(crate) const RESUME_WITH: &str = "resume_with";
 /// Resumes a failed or interrupted create or restore task as a new task
 /// (answered at once, like an async request; poll it by its new id).
 #[utoipa::path(post, path = "/api/v1/resume", tag = "tasks", params(IdQuery),
-    responses((status = 200, description = "The new task", body = crate::api::CancelResponse), crate::routes::ErrorResponses))]
+    responses((status = 200, description = "The new task", body = crate::api::CancelResponse), crate::api::ErrorResponses))]
 pub async fn resume(
     State(s): State<Shared>,
     rid: Rid,

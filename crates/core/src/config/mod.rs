@@ -17,6 +17,7 @@
 pub mod age;
 mod dialect;
 pub mod providers;
+pub mod scrub;
 pub mod settings;
 pub mod strategy;
 pub mod tuning;

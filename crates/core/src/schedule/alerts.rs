@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::scrub;
+
 /// Attempts per alert (then it is logged and dropped).
 const ATTEMPTS: u32 = 5;
 
@@ -103,23 +105,15 @@ impl Alerter {
         self
     }
 
-    fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), "****");
-        }
-        out
-    }
-
     /// Queues the alert and returns at once; it is retried with backoff
     /// (1 s, 2 s, 4 s, 8 s) on the current runtime.
     pub fn send(&self, mut alert: Alert) {
         let Some(url) = self.url.clone() else {
             return;
         };
-        alert.text = self.scrub(&alert.text);
+        alert.text = scrub::mask(&alert.text, &self.secrets);
         for v in alert.fields.values_mut() {
-            *v = self.scrub(v);
+            *v = scrub::mask(v, &self.secrets);
         }
         let (client, counts, backoff) = (self.client.clone(), self.counts.clone(), self.backoff);
         tokio::spawn(async move {
