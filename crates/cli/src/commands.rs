@@ -20,6 +20,7 @@ pub use verify::{verify, VerifyArgs, VerifyOutcome, VERIFY_EXAMPLES};
 use std::io::IsTerminal;
 
 use clap::Args;
+use milvus_backup_core::config::settings::Settings;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::model::selection::Selection;
 use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan, BackupRequest};
@@ -321,7 +322,7 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
     for warning in req.warnings() {
         out.warn(&warning);
     }
-    let opts = BackupOptions::from_request(req, &config.backup)?;
+    let opts = BackupOptions::from_request(req, &Settings::from_config(config))?;
     let progress = CliProgress::with_steps(out.quiet || args.dry_run, out.json, Steps::Create);
     progress.step(1);
     let ctx = Context::open(config)?;

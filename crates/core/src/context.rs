@@ -12,9 +12,10 @@ use crate::storage::{Storage, StorageSpec};
 
 #[derive(Clone)]
 pub struct Context {
-    pub config: Config,
     /// What the operations read of the settings, resolved once.
     pub settings: Settings,
+    /// Where and how to reach Milvus.
+    milvus_config: MilvusConfig,
     pub milvus_storage: Storage,
     pub backup_storage: Storage,
     milvus: MilvusSource,
@@ -58,8 +59,8 @@ impl Context {
             backup_spec.force_stream = true;
         }
         Ok(Context {
-            config: config.clone(),
             settings: Settings::from_config(config),
+            milvus_config: config.milvus.clone(),
             milvus_storage: Storage::open(milvus_spec)?,
             backup_storage: Storage::open(backup_spec)?.with_key(
                 crate::codec::key::KeySource::from_config(&config.backup.encryption)?,
@@ -77,7 +78,7 @@ impl Context {
     ) -> Context {
         Context {
             settings: Settings::from_config(&config),
-            config,
+            milvus_config: config.milvus,
             milvus_storage,
             backup_storage,
             milvus: MilvusSource::Given(milvus),
@@ -88,7 +89,7 @@ impl Context {
     pub async fn milvus(&self) -> Result<Arc<dyn Milvus>> {
         match &self.milvus {
             MilvusSource::Configured => {
-                Ok(Arc::new(MilvusClient::connect(&self.config.milvus).await?))
+                Ok(Arc::new(MilvusClient::connect(&self.milvus_config).await?))
             }
             MilvusSource::Given(m) => Ok(m.clone()),
         }

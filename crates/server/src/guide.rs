@@ -133,7 +133,7 @@ pub async fn create(
         format: req.format,
         ..Default::default()
     };
-    let opts = BackupOptions::from_request(request, &s.config.backup).map_err(s.core(&rid))?;
+    let opts = BackupOptions::from_request(request, &s.ctx.settings).map_err(s.core(&rid))?;
     let task = match start_create(&s, &rid, opts, req.dry_run, req.is_async).await? {
         Started::Plan(plan) => return Ok(ok(&rid, plan)),
         Started::Task(task) => task,

@@ -269,7 +269,7 @@ async fn ask_delete_all(ctx: &Context, out: &Output) -> Result<bool> {
 pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     let target = if args.apply_retention {
-        DeleteTarget::Retention(Retention::from_config(&ctx.config.backup))
+        DeleteTarget::Retention(Retention::from_settings(&ctx.settings))
     } else if let Some(name) = args.name {
         DeleteTarget::Names(vec![name])
     } else if args.all {

@@ -18,7 +18,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::BackupConfig;
+use crate::config::settings::Settings;
 use crate::model::listing::{BackupListing, BackupState};
 
 const DAY_MS: u64 = 86_400_000;
@@ -67,10 +67,11 @@ pub struct RetentionPlan {
 }
 
 impl Retention {
-    pub fn from_config(cfg: &BackupConfig) -> Retention {
+    /// `backup.maxBackupNum` and `backup.retentionDays`.
+    pub fn from_settings(settings: &Settings) -> Retention {
         Retention {
-            max_backups: cfg.max_backup_num,
-            max_age_days: cfg.retention_days,
+            max_backups: settings.max_backup_num,
+            max_age_days: settings.retention_days,
         }
     }
 

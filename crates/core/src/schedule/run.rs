@@ -89,7 +89,7 @@ pub async fn backup_run(
         incremental: kind == PolicyKind::Incremental,
         ..Default::default()
     };
-    let mut opts = BackupOptions::from_request(request, &ctx.config.backup)?;
+    let mut opts = BackupOptions::from_request(request, &ctx.settings)?;
     let mut plan = backup::plan(ctx, &opts).await?;
     let mut auto_full = None;
     if let (Some(threshold), Some(base)) = (policy.auto_full_ratio, plan.base_backup.clone()) {

@@ -182,7 +182,7 @@ mod tests {
             force: true,
             tuning: Some(Tuning {
                 copy_parallelism: 1,
-                ..Tuning::from_config(&kit.ctx.config.backup)
+                ..kit.ctx.settings.tuning
             }),
             ..opts("b1")
         };
@@ -346,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn retention_runs_after_a_backup_and_spares_it() {
         let mut kit = kit_with_docs().await;
-        kit.ctx.config.backup.max_backup_num = 2;
+        kit.ctx.settings.max_backup_num = 2;
         let none = CancellationToken::new();
         for name in ["r1", "r2"] {
             create(&kit.ctx, &opts(name), &Collect::default(), &none)

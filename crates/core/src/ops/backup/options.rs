@@ -11,8 +11,8 @@
 
 use serde::Serialize;
 
+use crate::config::settings::Settings;
 use crate::config::tuning::Tuning;
-use crate::config::BackupConfig;
 use crate::error::{Error, Result, ResultExt};
 use crate::model::naming::validate_backup_name;
 use crate::model::selection::Selection;
@@ -109,13 +109,13 @@ impl BackupRequest {
 }
 
 impl BackupOptions {
-    /// The options of a request, defaults from `backup` (the config's
-    /// `backup.*`); refuses what is invalid whatever Milvus holds.
-    pub fn from_request(req: BackupRequest, backup: &BackupConfig) -> Result<BackupOptions> {
-        Self::build(req, backup).during("create")
+    /// The options of a request, defaults from the settings (`backup.*`);
+    /// refuses what is invalid whatever Milvus holds.
+    pub fn from_request(req: BackupRequest, settings: &Settings) -> Result<BackupOptions> {
+        Self::build(req, settings).during("create")
     }
 
-    fn build(req: BackupRequest, backup: &BackupConfig) -> Result<BackupOptions> {
+    fn build(req: BackupRequest, settings: &Settings) -> Result<BackupOptions> {
         let strategy = trimmed(req.strategy);
         if let Some(s) = strategy.as_deref().filter(|s| !STRATEGIES.contains(s)) {
             return Err(Error::invalid_input(format!(
@@ -127,7 +127,7 @@ impl BackupOptions {
         let compress = reconcile_compression(
             req.compression,
             trimmed(req.compress),
-            &backup.compression_algorithm,
+            &settings.compression.algorithm,
         )?;
         let name = match req.name.map(|n| n.trim().to_string()) {
             Some(n) if n.is_empty() && req.blank_name_is_unset => None,
@@ -151,7 +151,7 @@ impl BackupOptions {
             incremental: req.incremental,
             tuning: req.rate_limit.map(|mb_s| Tuning {
                 rate_limit_mb_s: mb_s,
-                ..Tuning::from_config(backup)
+                ..settings.tuning
             }),
             resume: req.resume,
         };
@@ -205,7 +205,10 @@ mod tests {
     use super::*;
 
     fn build(req: BackupRequest) -> Result<BackupOptions> {
-        BackupOptions::from_request(req, &BackupConfig::default())
+        BackupOptions::from_request(
+            req,
+            &Settings::from_config(&crate::config::Config::default()),
+        )
     }
 
     #[test]

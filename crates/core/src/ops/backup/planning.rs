@@ -12,7 +12,6 @@ use super::listing::list_segments;
 use super::options::BackupOptions;
 use super::plan::{BackupPlan, CollectionPlan, PlanTotals};
 use crate::codec::{Compression, Encoder};
-use crate::config::tuning::Tuning;
 use crate::context::Context;
 use crate::error::{Error, Result, ResultExt};
 use crate::milvus::Milvus;
@@ -68,10 +67,8 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         compression_level: encoder.level,
         base_backup: base.as_ref().map(|(b, _)| b.clone()),
         notes,
-        tuning: opts
-            .tuning
-            .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
-        retention: Retention::from_config(&ctx.config.backup),
+        tuning: opts.tuning.unwrap_or(ctx.settings.tuning),
+        retention: Retention::from_settings(&ctx.settings),
         new_root_key,
         rbac: info.rbac_meta.as_ref().map(|m| m.counts()),
         resume: opts.resume,
@@ -82,7 +79,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         encoder,
         base_manifest: base.map(|(_, m)| m),
         info,
-        gc_pause: ctx.config.backup.gc_pause.clone(),
+        gc_pause: ctx.settings.gc_pause.clone(),
         selection: opts.selection.clone(),
         started: Some(started),
     };
@@ -236,7 +233,7 @@ fn logical_format(
                 "unknown backup format `{f}`: use binlog, parquet or json"
             ))
         })?,
-        _ if ctx.config.minio.no_milvus_storage && !opts.meta_only => {
+        _ if ctx.settings.no_milvus_storage && !opts.meta_only => {
             notes.push(
                 "the config names no storage for Milvus's own files: making a logical backup (rows read over gRPC, stored as Parquet); --format binlog makes a physical one".into(),
             );
@@ -255,15 +252,15 @@ fn logical_format(
     Ok(Some(format))
 }
 
-/// How new files are stored, from the options and the config.
+/// How new files are stored, from the options and the settings.
 async fn encoder(ctx: &Context, opts: &BackupOptions) -> Result<(Encoder, bool)> {
-    let cfg = &ctx.config.backup;
+    let defaults = &ctx.settings.compression;
     let compression = match &opts.compress {
         Some(name) => Compression::parse(name)?,
-        None if cfg.compression => Compression::parse(&cfg.compression_algorithm)?,
+        None if defaults.enabled => Compression::parse(&defaults.algorithm)?,
         None => Compression::None,
     };
-    let level = opts.compress_level.unwrap_or(cfg.compression_level);
+    let level = opts.compress_level.unwrap_or(defaults.level);
     compression.check_level(level)?;
     let (key, new_root_key) = if opts.encrypt {
         let sealing = root_key::sealing_key(&ctx.backup_storage).await?.ok_or_else(|| {

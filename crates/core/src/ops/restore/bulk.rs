@@ -107,7 +107,7 @@ pub(crate) fn check<'a>(
             info.name
         )));
     }
-    if ctx.config.minio.no_milvus_storage {
+    if ctx.settings.no_milvus_storage {
         return Err(Error::invalid_input(
             "--import-mode bulk stages files into the target Milvus's own storage, and the config names none (no `minio:` section) — add the target's `minio:` settings (storageType, address, port, bucketName, rootPath, keys), or restore with --import-mode insert",
         ));

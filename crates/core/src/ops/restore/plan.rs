@@ -210,9 +210,7 @@ pub(crate) async fn plan_from(
         data_path,
         staging_dir: staging.then(|| journal_dir.clone()),
         options: opts.clone(),
-        tuning: opts
-            .tuning
-            .unwrap_or_else(|| Tuning::from_config(&ctx.config.backup)),
+        tuning: opts.tuning.unwrap_or(ctx.settings.tuning),
         manifest,
         rbac,
         journal_dir,
