@@ -42,8 +42,8 @@ impl Endpoints {
     pub fn from_config(config: &Config) -> Endpoints {
         Endpoints {
             milvus: config.milvus.clone(),
-            milvus_storage: StorageSpec::milvus(config),
-            backup_storage: StorageSpec::backup(config),
+            milvus_storage: StorageSpec::milvus(&config.minio),
+            backup_storage: StorageSpec::backup(&config.minio),
         }
     }
 }

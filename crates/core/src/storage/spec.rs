@@ -3,7 +3,7 @@
 //! each falling back to the Milvus side's value, as in the Go tool), and
 //! how it is named in messages. Not here: opening it (`open`).
 
-use crate::config::{Config, MinioConfig, Provider, Secret};
+use crate::config::{MinioConfig, Provider, Secret};
 use crate::error::Result;
 
 /// Which side of the tool a storage is; named in messages and config hints.
@@ -37,8 +37,7 @@ pub struct StorageSpec {
 
 impl StorageSpec {
     /// The storage where Milvus keeps its binlogs (`minio.*`).
-    pub fn milvus(config: &Config) -> Result<StorageSpec> {
-        let m = &config.minio;
+    pub fn milvus(m: &MinioConfig) -> Result<StorageSpec> {
         Ok(StorageSpec {
             side: Side::Milvus,
             provider: Provider::from_storage_type(&m.storage_type)?,
@@ -59,8 +58,7 @@ impl StorageSpec {
 
     /// The storage where backups live (`minio.backup*`, each falling back to
     /// the Milvus-side value when empty, as in the Go tool).
-    pub fn backup(config: &Config) -> Result<StorageSpec> {
-        let m: &MinioConfig = &config.minio;
+    pub fn backup(m: &MinioConfig) -> Result<StorageSpec> {
         let storage_type = or(&m.backup_storage_type, &m.storage_type);
         let address = or(&m.backup_address, &m.address);
         let port = if m.backup_port == 0 {
