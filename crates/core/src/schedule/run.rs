@@ -93,32 +93,25 @@ pub async fn backup_run(
     let mut plan = backup::plan(ctx, &opts).await?;
     let mut auto_full = None;
     if let (Some(threshold), Some(base)) = (policy.auto_full_ratio, plan.base_backup.clone()) {
-        let base_bytes = catalog::row(&ctx.backup_storage, &base)
-            .await?
-            .size_bytes
-            .max(0) as u64;
-        let changed_bytes = plan.totals.bytes.saturating_sub(plan.totals.shared_bytes);
-        let ratio = if base_bytes == 0 {
-            f64::INFINITY
-        } else {
-            changed_bytes as f64 / base_bytes as f64
-        };
-        let took_full = ratio > threshold;
-        if took_full {
+        let decided = auto_full_of(ctx, &plan, base, threshold).await?;
+        if decided.took_full {
             events.note(format!(
-                "{changed_bytes} bytes changed since `{base}` ({:.0} % of its {base_bytes} bytes, over auto_full_ratio {threshold}): taking a full backup",
-                ratio * 100.0
+                "{} bytes changed since `{}` ({:.0} % of its {} bytes, over auto_full_ratio {threshold}): taking a full backup",
+                decided.changed_bytes,
+                decided.base,
+                decided.ratio * 100.0,
+                decided.base_bytes
             ));
             opts.incremental = false;
             plan = backup::plan(ctx, &opts).await?;
         }
         auto_full = Some(AutoFull {
-            base,
-            base_bytes,
-            changed_bytes,
-            ratio: if ratio.is_finite() { ratio } else { -1.0 },
-            threshold,
-            took_full,
+            ratio: if decided.ratio.is_finite() {
+                decided.ratio
+            } else {
+                -1.0
+            },
+            ..decided
         });
     }
     // The policy's retention replaces the global one.
@@ -174,6 +167,34 @@ pub async fn backup_run(
         run.secondary = Some(sec);
     }
     Ok(run)
+}
+
+/// Whether an incremental plan changes so much of its base (over
+/// `auto_full_ratio`) that a full backup is taken instead.
+async fn auto_full_of(
+    ctx: &Context,
+    plan: &backup::BackupPlan,
+    base: String,
+    threshold: f64,
+) -> Result<AutoFull> {
+    let base_bytes = catalog::row(&ctx.backup_storage, &base)
+        .await?
+        .size_bytes
+        .max(0) as u64;
+    let changed_bytes = plan.totals.bytes.saturating_sub(plan.totals.shared_bytes);
+    let ratio = if base_bytes == 0 {
+        f64::INFINITY
+    } else {
+        changed_bytes as f64 / base_bytes as f64
+    };
+    Ok(AutoFull {
+        base,
+        base_bytes,
+        changed_bytes,
+        ratio,
+        threshold,
+        took_full: ratio > threshold,
+    })
 }
 
 fn secondary_failed(name: &str, e: Error) -> Error {
