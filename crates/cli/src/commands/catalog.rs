@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 
 use clap::Args;
 use milvus_backup_core::config::Config;
-use milvus_backup_core::ops::delete::{self, DeleteOptions, DeleteTarget, Retention};
+use milvus_backup_core::ops::delete::{self, DeleteOptions, DeleteTarget};
+use milvus_backup_core::ops::retention::Retention;
 use milvus_backup_core::repo::catalog::{self, BackupState};
 use milvus_backup_core::{Context, Error, Result};
 

@@ -13,7 +13,7 @@ use crate::config::GcPauseConfig;
 use crate::events::{Event, Operation, PlannedCollection};
 use crate::model::meta::{BackupInfo, CollectionBackupInfo, Manifest};
 use crate::model::selection::{CollectionRef, Selection};
-use crate::ops::delete::Retention;
+use crate::ops::retention::Retention;
 use crate::repo::journal;
 
 /// One file to copy from Milvus storage into the backup.

@@ -20,7 +20,7 @@ use crate::model::meta::{BackupInfo, DatabaseBackupInfo};
 use crate::model::naming::{default_backup_name, validate_backup_name};
 use crate::model::selection::{CollectionRef, Selection};
 use crate::ops::collection::collection_meta;
-use crate::ops::delete::Retention;
+use crate::ops::retention::Retention;
 use crate::repo::journal;
 use crate::storage::root_key;
 
