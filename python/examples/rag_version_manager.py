@@ -2,14 +2,18 @@
 
     python rag_version_manager.py
 
-Adapted from the guide where its code is wrong:
-- ``from datetime import datetime`` and the client import were missing.
-- Backup names allow only letters, digits and ``_``, so ``rag_version_v1.0``
-  is refused: the version name is made safe (``v1.0`` → ``v1_0``).
-- A rollback restores over collections that exist, which the server refuses
-  unless told to replace them: ``drop_existing=True``.
-- The client and the collection names can be passed in (the defaults are
-  the guide's).
+Where this differs from the guide's code:
+- Allowed additions: ``from datetime import datetime``, the client import,
+  and the client and collection names as parameters (the defaults are the
+  guide's).
+- Not allowed, and still here because the product does not yet do what
+  the guide expects (issue 24, "rollback works as written"):
+  - backup names take only letters, digits and ``_``, so the version name
+    is made safe (``v1.0`` → ``v1_0``) where the guide uses
+    ``rag_version_v1.0``;
+  - a restore onto existing collections is refused unless told to replace
+    them, so the rollback passes ``drop_existing=True`` where the guide's
+    restore replaces them by itself.
 """
 
 import re
