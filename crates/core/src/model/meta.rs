@@ -2,8 +2,10 @@
 //! messages: snake_case, integer enums) and our own `manifest.json` and
 //! `summary.json`, which the Go tool ignores.
 //!
-//! Unknown fields are kept out of the Go tool's files so the Go tool reads
-//! our backups; every field of theirs has a default so we read theirs.
+//! The Go tool reads its meta files with Go's `encoding/json`, which skips
+//! fields it does not know; the few we add to its messages (a field's
+//! clustering key and element nullability) are left out when unset. Every
+//! field of theirs has a default so we read theirs.
 
 use std::collections::BTreeMap;
 
@@ -122,6 +124,43 @@ pub struct CollectionSchema {
     pub fields: Vec<FieldSchema>,
     pub enable_dynamic_field: bool,
     pub properties: Vec<KeyValue>,
+    /// Functions (BM25, text embedding, MinHash...) from input fields into
+    /// output fields the server computes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<FunctionSchema>,
+    /// Arrays of structs: each a field whose rows are lists of structs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub struct_array_fields: Vec<StructArrayFieldSchema>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FunctionSchema {
+    pub name: String,
+    pub id: i64,
+    pub description: String,
+    /// Milvus's `FunctionType`: 1 BM25, 2 text embedding, 3 rerank, 4 MinHash...
+    #[serde(rename = "type")]
+    pub function_type: i32,
+    pub input_field_names: Vec<String>,
+    pub input_field_ids: Vec<i64>,
+    pub output_field_names: Vec<String>,
+    pub output_field_ids: Vec<i64>,
+    pub params: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StructArrayFieldSchema {
+    #[serde(rename = "fieldID")]
+    pub field_id: i64,
+    pub name: String,
+    pub description: String,
+    pub fields: Vec<FieldSchema>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub type_params: Vec<KeyValue>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nullable: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -141,9 +180,20 @@ pub struct FieldSchema {
     pub element_type: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_value: Option<serde_json::Value>,
+    /// The default value as the Go tool keeps it: base64 of the protobuf
+    /// `ValueField`. Read first; covers every type the server has.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub default_value_base64: String,
     pub is_dynamic: bool,
     pub is_partition_key: bool,
     pub nullable: bool,
+    /// Computed by one of the collection's functions: never inserted.
+    pub is_function_output: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_clustering_key: bool,
+    /// An array whose elements may be null.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub element_nullable: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -366,26 +416,104 @@ pub fn schema_from_proto(s: &pbs::CollectionSchema) -> CollectionSchema {
         auto_id: s.auto_id,
         enable_dynamic_field: s.enable_dynamic_field,
         properties: kvs(&s.properties),
-        fields: s
-            .fields
+        fields: s.fields.iter().map(field_from_proto).collect(),
+        functions: s
+            .functions
             .iter()
-            .map(|f| FieldSchema {
+            .map(|f| FunctionSchema {
+                name: f.name.clone(),
+                id: f.id,
+                description: f.description.clone(),
+                function_type: f.r#type,
+                input_field_names: f.input_field_names.clone(),
+                input_field_ids: f.input_field_ids.clone(),
+                output_field_names: f.output_field_names.clone(),
+                output_field_ids: f.output_field_ids.clone(),
+                params: kvs(&f.params),
+            })
+            .collect(),
+        struct_array_fields: s
+            .struct_array_fields
+            .iter()
+            .map(|f| StructArrayFieldSchema {
                 field_id: f.field_id,
                 name: f.name.clone(),
-                is_primary_key: f.is_primary_key,
                 description: f.description.clone(),
-                data_type: f.data_type,
+                fields: f.fields.iter().map(field_from_proto).collect(),
                 type_params: kvs(&f.type_params),
-                index_params: kvs(&f.index_params),
-                auto_id: f.auto_id,
-                state: f.state,
-                element_type: f.element_type,
-                default_value: f.default_value.as_ref().and_then(default_to_json),
-                is_dynamic: f.is_dynamic,
-                is_partition_key: f.is_partition_key,
                 nullable: f.nullable,
             })
             .collect(),
+    }
+}
+
+fn field_from_proto(f: &pbs::FieldSchema) -> FieldSchema {
+    use base64::Engine as _;
+    use prost::Message as _;
+    FieldSchema {
+        field_id: f.field_id,
+        name: f.name.clone(),
+        is_primary_key: f.is_primary_key,
+        description: f.description.clone(),
+        data_type: f.data_type,
+        type_params: kvs(&f.type_params),
+        index_params: kvs(&f.index_params),
+        auto_id: f.auto_id,
+        state: f.state,
+        element_type: f.element_type,
+        default_value: f.default_value.as_ref().and_then(default_to_json),
+        default_value_base64: f
+            .default_value
+            .as_ref()
+            .map(|v| base64::engine::general_purpose::STANDARD.encode(v.encode_to_vec()))
+            .unwrap_or_default(),
+        is_dynamic: f.is_dynamic,
+        is_partition_key: f.is_partition_key,
+        nullable: f.nullable,
+        is_function_output: f.is_function_output,
+        is_clustering_key: f.is_clustering_key,
+        element_nullable: f.element_nullable,
+    }
+}
+
+fn field_to_proto(f: &FieldSchema) -> pbs::FieldSchema {
+    pbs::FieldSchema {
+        field_id: f.field_id,
+        name: f.name.clone(),
+        is_primary_key: f.is_primary_key,
+        description: f.description.clone(),
+        data_type: f.data_type,
+        type_params: to_pairs(&f.type_params),
+        index_params: to_pairs(&f.index_params),
+        auto_id: f.auto_id,
+        element_type: f.element_type,
+        default_value: f.default_value(),
+        is_dynamic: f.is_dynamic,
+        is_partition_key: f.is_partition_key,
+        nullable: f.nullable,
+        is_function_output: f.is_function_output,
+        is_clustering_key: f.is_clustering_key,
+        element_nullable: f.element_nullable,
+        ..Default::default()
+    }
+}
+
+impl FieldSchema {
+    /// The field's default value: from `default_value_base64` (the Go
+    /// tool's and ours), else from `default_value` (our older backups).
+    pub fn default_value(&self) -> Option<pbs::ValueField> {
+        use base64::Engine as _;
+        use prost::Message as _;
+        if !self.default_value_base64.is_empty() {
+            if let Some(v) = base64::engine::general_purpose::STANDARD
+                .decode(&self.default_value_base64)
+                .ok()
+                .and_then(|b| pbs::ValueField::decode(b.as_slice()).ok())
+            {
+                return Some(v);
+            }
+        }
+        self.default_value.as_ref().and_then(default_from_json)
     }
 }
 
@@ -398,24 +526,32 @@ pub fn schema_to_proto(s: &CollectionSchema) -> pbs::CollectionSchema {
         auto_id: s.auto_id,
         enable_dynamic_field: s.enable_dynamic_field,
         properties: to_pairs(&s.properties),
-        fields: s
-            .fields
+        fields: s.fields.iter().map(field_to_proto).collect(),
+        functions: s
+            .functions
             .iter()
-            .map(|f| pbs::FieldSchema {
+            .map(|f| pbs::FunctionSchema {
+                name: f.name.clone(),
+                id: f.id,
+                description: f.description.clone(),
+                r#type: f.function_type,
+                input_field_names: f.input_field_names.clone(),
+                input_field_ids: f.input_field_ids.clone(),
+                output_field_names: f.output_field_names.clone(),
+                output_field_ids: f.output_field_ids.clone(),
+                params: to_pairs(&f.params),
+            })
+            .collect(),
+        struct_array_fields: s
+            .struct_array_fields
+            .iter()
+            .map(|f| pbs::StructArrayFieldSchema {
                 field_id: f.field_id,
                 name: f.name.clone(),
-                is_primary_key: f.is_primary_key,
                 description: f.description.clone(),
-                data_type: f.data_type,
+                fields: f.fields.iter().map(field_to_proto).collect(),
                 type_params: to_pairs(&f.type_params),
-                index_params: to_pairs(&f.index_params),
-                auto_id: f.auto_id,
-                element_type: f.element_type,
-                default_value: f.default_value.as_ref().and_then(default_from_json),
-                is_dynamic: f.is_dynamic,
-                is_partition_key: f.is_partition_key,
                 nullable: f.nullable,
-                ..Default::default()
             })
             .collect(),
         ..Default::default()
@@ -471,12 +607,17 @@ pub enum Check {
     ReadBack,
 }
 
-// A logical backup: `schema.json` beside an export's files, the
+// A logical backup: `_schema.json` beside an export's files, the
 // `logical` block of the meta files, and each data file.
 
-pub const SCHEMA_FILE: &str = "schema.json";
+/// The collection's description beside an export's data files. Its name
+/// starts with `_`, which pandas, pyarrow and DuckDB skip when they read
+/// the directory.
+pub const SCHEMA_FILE: &str = "_schema.json";
+/// Its name in exports of versions before 0.8, still read.
+pub const LEGACY_SCHEMA_FILE: &str = "schema.json";
 
-/// `schema.json`: the collection as a physical backup describes it
+/// `_schema.json`: the collection as a physical backup describes it
 /// (schema, partitions, indexes, aliases, properties), the format, the
 /// timestamp the rows were read at, and every data file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -540,11 +681,16 @@ impl Format {
     /// The format of a data file by its name; `None` for other files.
     pub fn of_file(key: &str) -> Option<Format> {
         let k = key.to_ascii_lowercase();
+        let name = k.rsplit('/').next().unwrap_or(&k);
+        if name.starts_with(['_', '.']) || name == LEGACY_SCHEMA_FILE {
+            // ours, or hidden: what other readers skip too
+            return None;
+        }
         if k.ends_with(".parquet") {
             Some(Format::Parquet)
         } else if k.ends_with(".jsonl") || k.ends_with(".ndjson") {
             Some(Format::Json)
-        } else if k.ends_with(".json") && !k.ends_with(SCHEMA_FILE) {
+        } else if k.ends_with(".json") {
             // bulk-writer JSON (`{"rows": [...]}`) or JSON Lines
             Some(Format::Json)
         } else {

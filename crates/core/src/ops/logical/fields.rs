@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema};
+use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema, TimeUnit};
 
 use crate::error::{Error, Result};
 use crate::milvus::proto::schema::DataType;
@@ -21,7 +21,13 @@ pub enum Kind {
     Float,
     Double,
     VarChar,
+    /// Long text (Milvus 3.0); strings like VarChar.
+    Text,
     Json,
+    /// A geometry: WKB in Parquet (GeoParquet), WKT in JSON and on insert.
+    Geometry,
+    /// A point in time, microseconds since the epoch in UTC.
+    Timestamptz,
     /// An array of scalars of this element kind.
     Array(Elem),
     FloatVector(usize),
@@ -29,6 +35,7 @@ pub enum Kind {
     BinaryVector(usize),
     Float16Vector(usize),
     BFloat16Vector(usize),
+    Int8Vector(usize),
     SparseFloatVector,
 }
 
@@ -55,6 +62,20 @@ pub struct Field {
     /// The dynamic field (`$meta`): a JSON object per row.
     pub is_dynamic: bool,
     pub nullable: bool,
+    /// The server fills in a default value where a row has none.
+    pub has_default: bool,
+}
+
+impl Field {
+    /// Whether a row may have no value: null, or the default filled in.
+    pub fn takes_null(&self) -> bool {
+        self.nullable || self.has_default
+    }
+}
+
+/// Why a field has no column in the files: the server computes it.
+pub fn is_computed(f: &FieldSchema) -> bool {
+    f.is_function_output
 }
 
 impl Kind {
@@ -78,7 +99,10 @@ impl Kind {
             DataType::Float => Kind::Float,
             DataType::Double => Kind::Double,
             DataType::String | DataType::VarChar => Kind::VarChar,
+            DataType::Text => Kind::Text,
             DataType::Json => Kind::Json,
+            DataType::Geometry => Kind::Geometry,
+            DataType::Timestamptz => Kind::Timestamptz,
             DataType::Array => Kind::Array(Elem::of(f.element_type).ok_or_else(|| {
                 Error::unsupported(format!(
                     "array field `{}` has element type {} which logical backups do not handle",
@@ -90,6 +114,7 @@ impl Kind {
             DataType::BinaryVector => Kind::BinaryVector(dim()?),
             DataType::Float16Vector => Kind::Float16Vector(dim()?),
             DataType::BFloat16Vector => Kind::BFloat16Vector(dim()?),
+            DataType::Int8Vector => Kind::Int8Vector(dim()?),
             DataType::SparseFloatVector => Kind::SparseFloatVector,
             _ => {
                 return Err(Error::unsupported(format!(
@@ -112,12 +137,16 @@ impl Kind {
             Kind::Float => DataType::Float,
             Kind::Double => DataType::Double,
             Kind::VarChar => DataType::VarChar,
+            Kind::Text => DataType::Text,
             Kind::Json => DataType::Json,
+            Kind::Geometry => DataType::Geometry,
+            Kind::Timestamptz => DataType::Timestamptz,
             Kind::Array(_) => DataType::Array,
             Kind::FloatVector(_) => DataType::FloatVector,
             Kind::BinaryVector(_) => DataType::BinaryVector,
             Kind::Float16Vector(_) => DataType::Float16Vector,
             Kind::BFloat16Vector(_) => DataType::BFloat16Vector,
+            Kind::Int8Vector(_) => DataType::Int8Vector,
             Kind::SparseFloatVector => DataType::SparseFloatVector,
         }
     }
@@ -132,7 +161,9 @@ impl Kind {
             Kind::Int64 => ArrowType::Int64,
             Kind::Float => ArrowType::Float32,
             Kind::Double => ArrowType::Float64,
-            Kind::VarChar | Kind::Json | Kind::SparseFloatVector => ArrowType::Utf8,
+            Kind::VarChar | Kind::Text | Kind::Json | Kind::SparseFloatVector => ArrowType::Utf8,
+            Kind::Geometry => ArrowType::Binary,
+            Kind::Timestamptz => ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             Kind::Array(e) => ArrowType::List(Arc::new(ArrowField::new(
                 "item",
                 e.kind().arrow_type(),
@@ -140,6 +171,10 @@ impl Kind {
             ))),
             Kind::FloatVector(dim) => ArrowType::FixedSizeList(
                 Arc::new(ArrowField::new("item", ArrowType::Float32, false)),
+                dim as i32,
+            ),
+            Kind::Int8Vector(dim) => ArrowType::FixedSizeList(
+                Arc::new(ArrowField::new("item", ArrowType::Int8, false)),
                 dim as i32,
             ),
             Kind::BinaryVector(dim) => ArrowType::FixedSizeBinary((dim / 8) as i32),
@@ -155,6 +190,7 @@ impl Kind {
             Kind::FloatVector(d) => Some(d * 4),
             Kind::BinaryVector(d) => Some(d / 8),
             Kind::Float16Vector(d) | Kind::BFloat16Vector(d) => Some(d * 2),
+            Kind::Int8Vector(d) => Some(d),
             _ => None,
         }
     }
@@ -196,7 +232,8 @@ impl std::fmt::Display for Kind {
             Kind::FloatVector(d)
             | Kind::BinaryVector(d)
             | Kind::Float16Vector(d)
-            | Kind::BFloat16Vector(d) => write!(f, "{:?}(dim {d})", self.data_type()),
+            | Kind::BFloat16Vector(d)
+            | Kind::Int8Vector(d) => write!(f, "{:?}(dim {d})", self.data_type()),
             k => write!(f, "{:?}", k.data_type()),
         }
     }
@@ -211,12 +248,22 @@ fn type_name(t: i32) -> String {
 /// The dynamic field's name.
 pub const DYNAMIC_FIELD: &str = "$meta";
 
-/// The fields of a backed-up schema, in schema order, with the dynamic
-/// field last when the schema enables it without listing it (Milvus Lite).
+/// The fields of a backed-up schema that files hold, in schema order, with
+/// the dynamic field last when the schema enables it without listing it
+/// (Milvus Lite). Function outputs are left out: a restore recreates the
+/// function and the server computes them.
 pub fn fields_of(schema: &CollectionSchema) -> Result<Vec<Field>> {
+    if let Some(s) = schema.struct_array_fields.first() {
+        return Err(Error::unsupported(format!(
+            "field `{}` is an array of structs, which logical backups do not handle yet; \
+             back the collection up with --format binlog",
+            s.name
+        )));
+    }
     let mut fields: Vec<Field> = schema
         .fields
         .iter()
+        .filter(|f| !is_computed(f))
         .map(|f| {
             Ok(Field {
                 name: f.name.clone(),
@@ -225,6 +272,7 @@ pub fn fields_of(schema: &CollectionSchema) -> Result<Vec<Field>> {
                 auto_id: f.auto_id || (f.is_primary_key && schema.auto_id),
                 is_dynamic: f.is_dynamic,
                 nullable: f.nullable,
+                has_default: f.default_value().is_some(),
             })
         })
         .collect::<Result<_>>()?;
@@ -236,20 +284,50 @@ pub fn fields_of(schema: &CollectionSchema) -> Result<Vec<Field>> {
             auto_id: false,
             is_dynamic: true,
             nullable: false,
+            has_default: false,
         });
     }
     Ok(fields)
 }
 
 /// The Arrow schema of an export's Parquet files: one column per field,
-/// named by the field.
+/// named by the field. Geometry columns (WKB) are described by GeoParquet
+/// metadata (the `geo` key), so GeoPandas and DuckDB read them as geometry.
 pub fn arrow_schema(fields: &[Field]) -> ArrowSchema {
-    ArrowSchema::new(
+    let schema = ArrowSchema::new(
         fields
             .iter()
             .map(|f| ArrowField::new(&f.name, f.kind.arrow_type(), f.nullable))
             .collect::<Vec<_>>(),
-    )
+    );
+    let geo: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.kind == Kind::Geometry)
+        .map(|f| f.name.as_str())
+        .collect();
+    match geo.first() {
+        None => schema,
+        Some(primary) => {
+            let columns: serde_json::Map<String, serde_json::Value> = geo
+                .iter()
+                .map(|name| {
+                    (
+                        name.to_string(),
+                        serde_json::json!({"encoding": "WKB", "geometry_types": []}),
+                    )
+                })
+                .collect();
+            let meta = serde_json::json!({
+                "version": "1.1.0",
+                "primary_column": primary,
+                "columns": columns,
+            });
+            schema.with_metadata(std::collections::HashMap::from([(
+                "geo".to_string(),
+                meta.to_string(),
+            )]))
+        }
+    }
 }
 
 /// Raw bytes of one row, estimated from the fixed-size fields, with
@@ -259,6 +337,7 @@ pub fn row_bytes(fields: &[Field], var_bytes: usize) -> usize {
         .iter()
         .map(|f| match f.kind {
             Kind::Bool | Kind::Int8 => 1,
+            Kind::Timestamptz => 8,
             Kind::Int16 => 2,
             Kind::Int32 | Kind::Float => 4,
             Kind::Int64 | Kind::Double => 8,

@@ -28,7 +28,7 @@ use crate::model::selection::CollectionRef;
 use crate::ops::logical::columns::{self, Origin};
 use crate::ops::logical::fields::{fields_of, Field};
 use crate::ops::logical::files::{self, Location, ReadSpec};
-use crate::ops::logical::{LogicalMeta, SCHEMA_FILE};
+use crate::ops::logical::{LogicalMeta, LEGACY_SCHEMA_FILE, SCHEMA_FILE};
 use crate::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -106,18 +106,22 @@ pub struct ImportStats {
     pub collection: String,
 }
 
-/// Reads `schema.json` when the location has one.
+/// Reads `_schema.json` (or an older export's `schema.json`) when the
+/// location has one.
 async fn read_meta(location: &Location) -> Result<Option<LogicalMeta>> {
-    if location.storage.stat(SCHEMA_FILE).await?.is_none() {
-        return Ok(None);
+    for name in [SCHEMA_FILE, LEGACY_SCHEMA_FILE] {
+        if location.storage.stat(name).await?.is_none() {
+            continue;
+        }
+        let bytes = location.storage.read(name).await?;
+        return serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::corrupt(format!(
+                "`{name}` in {} does not parse: {e}",
+                location.display
+            ))
+        });
     }
-    let bytes = location.storage.read(SCHEMA_FILE).await?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        Error::corrupt(format!(
-            "`{SCHEMA_FILE}` in {} does not parse: {e}",
-            location.display
-        ))
-    })
+    Ok(None)
 }
 
 /// The data files: those `schema.json` lists, else (no `schema.json`, or

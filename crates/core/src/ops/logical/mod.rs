@@ -7,12 +7,10 @@
 //!   checks that name file, column and field;
 //! - [`files`]: where files go, writing and reading them;
 //! - [`export`]: `export` (rows of one collection, by primary-key ranges,
-//!   as of one timestamp) → data files + `schema.json`;
+//!   as of one timestamp) → data files + `_schema.json`;
 //! - [`import`]: `import` (our files or pymilvus bulk-writer files, all
 //!   checked before the first insert) → inserts in byte-sized batches;
-//! - [`bulk`]: `restore --import-mode bulk`: files staged into Milvus's
-//!   storage (as row-based JSON) and read by its own import;
-//! - [`catalog`]: logical backups in the backup catalog (`create --format
+//! - [`in_backup`]: logical backups in the backup catalog (`create --format
 //!   parquet|json` and their restore), driven by [`crate::ops::backup`] and
 //!   [`crate::ops::restore`].
 
@@ -24,7 +22,7 @@ pub mod import;
 pub mod in_backup;
 
 pub use crate::model::meta::{
-    DataFile, Format, LogicalBackup, LogicalCollection, LogicalMeta, LOGICAL_FORMAT_VERSION,
-    SCHEMA_FILE,
+    DataFile, Format, LogicalBackup, LogicalCollection, LogicalMeta, LEGACY_SCHEMA_FILE,
+    LOGICAL_FORMAT_VERSION, SCHEMA_FILE,
 };
 pub use files::FileSettings;

@@ -584,6 +584,7 @@ mod tests {
             auto_id: false,
             is_dynamic: false,
             nullable: false,
+            has_default: false,
         };
         let fields = [
             f("v", Kind::FloatVector(2)),

@@ -37,7 +37,7 @@ pub fn check_arrow_schema(
 
 /// Whether every row must carry the field.
 pub(super) fn required(f: &Field) -> bool {
-    !(f.auto_id || f.is_dynamic || f.nullable)
+    !(f.auto_id || f.is_dynamic || f.takes_null())
 }
 
 pub(super) fn is_int(t: &ArrowType) -> bool {
@@ -69,9 +69,35 @@ pub(super) fn check_arrow_type(
         Kind::Bool => matches!(t, ArrowType::Boolean),
         Kind::Int8 | Kind::Int16 | Kind::Int32 | Kind::Int64 => is_int(t),
         Kind::Float | Kind::Double => matches!(t, ArrowType::Float32 | ArrowType::Float64),
-        Kind::VarChar | Kind::Json | Kind::SparseFloatVector => {
+        Kind::VarChar | Kind::Text | Kind::Json | Kind::SparseFloatVector => {
             matches!(t, ArrowType::Utf8 | ArrowType::LargeUtf8)
         }
+        // WKB (GeoParquet) or WKT
+        Kind::Geometry => matches!(
+            t,
+            ArrowType::Binary | ArrowType::LargeBinary | ArrowType::Utf8 | ArrowType::LargeUtf8
+        ),
+        // a timestamp in any unit, or ISO 8601 text
+        Kind::Timestamptz => matches!(
+            t,
+            ArrowType::Timestamp(..) | ArrowType::Utf8 | ArrowType::LargeUtf8
+        ),
+        Kind::Int8Vector(dim) => match t {
+            ArrowType::FixedSizeList(item, n) => {
+                if *n as usize != dim {
+                    return Err(origin.error(
+                        col,
+                        field,
+                        format_args!("its vectors have dimension {n}"),
+                    ));
+                }
+                is_int(item.data_type())
+            }
+            _ => {
+                need_data = true;
+                list_item(t).is_some_and(|t| is_int(&t))
+            }
+        },
         Kind::Array(elem) => match list_item(t) {
             Some(item) => {
                 let f = Field {
@@ -159,6 +185,8 @@ pub fn from_record_batch(
                     vec![b"{}".to_vec(); batch.num_rows()],
                     true,
                 ));
+            } else if field.takes_null() {
+                out.push(no_values(field, batch.num_rows()));
             }
             continue;
         };
@@ -306,7 +334,53 @@ pub(super) fn list_parts(col: &dyn Array) -> Option<(Vec<usize>, ArrayRef)> {
     }
 }
 
+/// One Arrow column as a Milvus column for Insert. Null rows of a nullable
+/// field are left out of the values and marked in `valid_data`, as
+/// pymilvus sends them.
 pub(super) fn arrow_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) -> Result<FieldData> {
+    if col.null_count() > 0 && !field.takes_null() {
+        return Err(origin.error(&field.name, field, "the column has nulls"));
+    }
+    if !field.takes_null() {
+        return values_column(field, col, origin);
+    }
+    let valid: Vec<bool> = (0..col.len()).map(|i| col.is_valid(i)).collect();
+    let values = if col.null_count() > 0 {
+        arrow_select::filter::filter(col.as_ref(), &BooleanArray::from(valid.clone()))
+            .map_err(|e| Error::internal(format!("leaving out null rows: {e}")))?
+    } else {
+        col.clone()
+    };
+    let mut fd = values_column(field, &values, origin)?;
+    fd.valid_data = valid;
+    Ok(fd)
+}
+
+/// Microseconds since the epoch of a timestamp column in any unit.
+fn timestamp_micros(col: &dyn Array) -> Option<Vec<i64>> {
+    use arrow_array::types::{
+        TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+        TimestampSecondType,
+    };
+    use arrow_schema::TimeUnit;
+    Some(match col.data_type() {
+        ArrowType::Timestamp(TimeUnit::Second, _) => {
+            widen::<TimestampSecondType, _>(col, |v| v * 1_000_000)
+        }
+        ArrowType::Timestamp(TimeUnit::Millisecond, _) => {
+            widen::<TimestampMillisecondType, _>(col, |v| v * 1_000)
+        }
+        ArrowType::Timestamp(TimeUnit::Microsecond, _) => {
+            widen::<TimestampMicrosecondType, _>(col, |v| v)
+        }
+        ArrowType::Timestamp(TimeUnit::Nanosecond, _) => {
+            widen::<TimestampNanosecondType, _>(col, |v| v.div_euclid(1_000))
+        }
+        _ => return None,
+    })
+}
+
+fn values_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) -> Result<FieldData> {
     use scalar_field::Data as S;
     use vector_field::Data as V;
     let name = field.name.as_str();
@@ -326,9 +400,6 @@ pub(super) fn arrow_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) ->
             )
         }
     };
-    if col.null_count() > 0 && !field.nullable {
-        return Err(origin.error(name, field, "the column has nulls"));
-    }
     Ok(match field.kind {
         Kind::Bool => {
             let a = col.as_boolean_opt().ok_or_else(wrong)?;
@@ -371,12 +442,72 @@ pub(super) fn arrow_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) ->
                 data: floats64(col).ok_or_else(wrong)?,
             }),
         ),
-        Kind::VarChar => scalars(
+        Kind::VarChar | Kind::Text => scalars(
             field,
             S::StringData(PbStrings {
                 data: strings(col).ok_or_else(wrong)?,
             }),
         ),
+        Kind::Geometry => {
+            let wkt = match col.data_type() {
+                ArrowType::Binary | ArrowType::LargeBinary => {
+                    let rows: Vec<&[u8]> = match col.data_type() {
+                        ArrowType::Binary => col.as_binary::<i32>().iter().flatten().collect(),
+                        _ => col.as_binary::<i64>().iter().flatten().collect(),
+                    };
+                    rows.iter()
+                        .enumerate()
+                        .map(|(i, b)| {
+                            wkb_to_wkt(b).ok_or_else(|| {
+                                origin.error(name, field, format_args!("row {i} is not WKB"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?
+                }
+                _ => strings(col).ok_or_else(wrong)?,
+            };
+            scalars(field, S::GeometryWktData(GeometryWktArray { data: wkt }))
+        }
+        Kind::Timestamptz => {
+            let text = match timestamp_micros(col.as_ref()) {
+                Some(micros) => micros.into_iter().map(tz_to_text).collect(),
+                None => {
+                    let rows = strings(col).ok_or_else(wrong)?;
+                    for (i, t) in rows.iter().enumerate() {
+                        if tz_from_text(t).is_none() {
+                            return Err(origin.error(
+                                name,
+                                field,
+                                format_args!("row {i} holds `{t}`, not an ISO 8601 time"),
+                            ));
+                        }
+                    }
+                    rows
+                }
+            };
+            scalars(field, S::StringData(PbStrings { data: text }))
+        }
+        Kind::Int8Vector(dim) => {
+            let (offsets, values) = list_parts(col).ok_or_else(wrong)?;
+            check_lengths(&offsets, dim, |i, n| {
+                origin.error(
+                    name,
+                    field,
+                    format_args!("row {i} has a vector of dimension {n}"),
+                )
+            })?;
+            let flat = ints(&values).ok_or_else(wrong)?;
+            let bytes = narrow(
+                flat[offsets[0]..offsets[offsets.len() - 1]].to_vec(),
+                i8::MIN as i64,
+                i8::MAX as i64,
+                range(i8::MIN as i64, i8::MAX as i64),
+            )?
+            .into_iter()
+            .map(|v| v as i8 as u8)
+            .collect();
+            vectors(field, dim, V::Int8Vector(bytes))
+        }
         Kind::Json => {
             let rows = strings(col).ok_or_else(wrong)?;
             json_field(
@@ -413,6 +544,7 @@ pub(super) fn arrow_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) ->
             let ef = Field {
                 kind: elem.kind(),
                 nullable: false,
+                has_default: false,
                 ..field.clone()
             };
             let inner = arrow_column(&ef, &values, origin)?;

@@ -61,6 +61,19 @@ pub fn from_json_rows(
                 None => values.push(&Value::Null),
             }
         }
+        if field.takes_null() {
+            // Null rows are left out of the values and marked in `valid_data`.
+            let valid: Vec<bool> = values.iter().map(|v| !v.is_null()).collect();
+            values.retain(|v| !v.is_null());
+            let mut fd = if values.is_empty() {
+                no_values(field, 0)
+            } else {
+                json_column(field, &values, origin)?
+            };
+            fd.valid_data = valid;
+            out.push(fd);
+            continue;
+        }
         if values.iter().all(|v| v.is_null()) && !required(field) {
             continue;
         }
@@ -150,12 +163,40 @@ pub(super) fn json_column(
                 data: each!(|v: &Value| v.as_f64()),
             }),
         ),
-        Kind::VarChar => scalars(
+        Kind::VarChar | Kind::Text => scalars(
             field,
             S::StringData(PbStrings {
                 data: each!(|v: &Value| v.as_str().map(str::to_string)),
             }),
         ),
+        Kind::Geometry => scalars(
+            field,
+            S::GeometryWktData(GeometryWktArray {
+                data: each!(|v: &Value| v.as_str().map(str::to_string)),
+            }),
+        ),
+        // ISO 8601 text, or microseconds since the epoch
+        Kind::Timestamptz => scalars(
+            field,
+            S::StringData(PbStrings {
+                data: each!(|v: &Value| match v {
+                    Value::String(s) => tz_from_text(s).map(|_| s.clone()),
+                    v => v.as_i64().map(tz_to_text),
+                }),
+            }),
+        ),
+        Kind::Int8Vector(dim) => {
+            let rows = each!(|v: &Value| v
+                .as_array()?
+                .iter()
+                .map(|x| x
+                    .as_i64()
+                    .and_then(|b| i8::try_from(b).ok())
+                    .map(|b| b as u8))
+                .collect::<Option<Vec<u8>>>()
+                .filter(|r| r.len() == dim));
+            vectors(field, dim, V::Int8Vector(rows.concat()))
+        }
         Kind::Json => json_field(
             field,
             values
@@ -168,6 +209,7 @@ pub(super) fn json_column(
             let ef = Field {
                 kind: elem.kind(),
                 nullable: false,
+                has_default: false,
                 ..field.clone()
             };
             let mut rows = Vec::with_capacity(values.len());

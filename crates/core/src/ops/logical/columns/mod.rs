@@ -30,8 +30,8 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::milvus::proto::schema::{
     field_data, scalar_field, vector_field, ArrayArray, BoolArray, BytesArray, DoubleArray,
-    FieldData, FloatArray, IntArray, JsonArray, LongArray, ScalarField, SparseFloatArray,
-    StringArray as PbStrings, VectorField,
+    FieldData, FloatArray, GeometryArray, GeometryWktArray, IntArray, JsonArray, LongArray,
+    ScalarField, SparseFloatArray, StringArray as PbStrings, TimestamptzArray, VectorField,
 };
 use crate::ops::logical::fields::{arrow_schema, Elem, Field, Kind};
 
@@ -50,11 +50,23 @@ pub fn row_count(cols: &[FieldData]) -> usize {
     cols.first().map(column_len).unwrap_or(0)
 }
 
+/// Rows of a column: its validity's length when it has one (nullable
+/// fields), else its values'.
 pub(super) fn column_len(fd: &FieldData) -> usize {
+    if !fd.valid_data.is_empty() {
+        return fd.valid_data.len();
+    }
+    values_len(fd)
+}
+
+/// Values a column holds: one per row, or one per valid row when Milvus
+/// sent it without the nulls (as pymilvus inserts them).
+pub(super) fn values_len(fd: &FieldData) -> usize {
     match &fd.field {
         Some(field_data::Field::Scalars(s)) => scalar_len(s),
         Some(field_data::Field::Vectors(v)) => match &v.data {
             Some(vector_field::Data::FloatVector(f)) => f.data.len() / (v.dim.max(1) as usize),
+            Some(vector_field::Data::Int8Vector(b)) => b.len() / (v.dim.max(1) as usize),
             Some(vector_field::Data::BinaryVector(b)) => b.len() / ((v.dim.max(8) / 8) as usize),
             Some(vector_field::Data::Float16Vector(b) | vector_field::Data::Bfloat16Vector(b)) => {
                 b.len() / ((v.dim.max(1) * 2) as usize)
@@ -78,8 +90,239 @@ pub(super) fn scalar_len(s: &ScalarField) -> usize {
         Some(D::BytesData(a)) => a.data.len(),
         Some(D::ArrayData(a)) => a.data.len(),
         Some(D::JsonData(a)) => a.data.len(),
+        Some(D::GeometryData(a)) => a.data.len(),
+        Some(D::GeometryWktData(a)) => a.data.len(),
+        Some(D::TimestamptzData(a)) => a.data.len(),
         _ => 0,
     }
+}
+
+/// The column with only the rows `keep` marks (`keep` has one entry per
+/// value). Nullable columns are converted without their null rows, whose
+/// placeholder values mean nothing.
+pub(super) fn keep_rows(fd: &FieldData, keep: &[bool]) -> FieldData {
+    use scalar_field::Data as S;
+    use vector_field::Data as V;
+    fn pick<T: Clone>(v: &[T], keep: &[bool]) -> Vec<T> {
+        v.iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(x, _)| x.clone())
+            .collect()
+    }
+    fn chunks(v: &[u8], width: usize, keep: &[bool]) -> Vec<u8> {
+        v.chunks(width.max(1))
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .flat_map(|(c, _)| c.iter().copied())
+            .collect()
+    }
+    let mut out = fd.clone();
+    match &mut out.field {
+        Some(field_data::Field::Scalars(s)) => {
+            s.data = s.data.as_ref().map(|d| match d {
+                S::BoolData(a) => S::BoolData(BoolArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::IntData(a) => S::IntData(IntArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::LongData(a) => S::LongData(LongArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::FloatData(a) => S::FloatData(FloatArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::DoubleData(a) => S::DoubleData(DoubleArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::StringData(a) => S::StringData(PbStrings {
+                    data: pick(&a.data, keep),
+                }),
+                S::BytesData(a) => S::BytesData(BytesArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::JsonData(a) => S::JsonData(JsonArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::ArrayData(a) => S::ArrayData(ArrayArray {
+                    data: pick(&a.data, keep),
+                    element_type: a.element_type,
+                }),
+                S::GeometryData(a) => S::GeometryData(GeometryArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::GeometryWktData(a) => S::GeometryWktData(GeometryWktArray {
+                    data: pick(&a.data, keep),
+                }),
+                S::TimestamptzData(a) => S::TimestamptzData(TimestamptzArray {
+                    data: pick(&a.data, keep),
+                }),
+                other => other.clone(),
+            });
+        }
+        Some(field_data::Field::Vectors(v)) => {
+            let dim = v.dim.max(1) as usize;
+            v.data = v.data.as_ref().map(|d| match d {
+                V::FloatVector(a) => V::FloatVector(FloatArray {
+                    data: a
+                        .data
+                        .chunks(dim)
+                        .zip(keep)
+                        .filter(|(_, k)| **k)
+                        .flat_map(|(c, _)| c.iter().copied())
+                        .collect(),
+                }),
+                V::BinaryVector(b) => V::BinaryVector(chunks(b, dim / 8, keep)),
+                V::Float16Vector(b) => V::Float16Vector(chunks(b, dim * 2, keep)),
+                V::Bfloat16Vector(b) => V::Bfloat16Vector(chunks(b, dim * 2, keep)),
+                V::Int8Vector(b) => V::Int8Vector(chunks(b, dim, keep)),
+                V::SparseFloatVector(a) => V::SparseFloatVector(SparseFloatArray {
+                    contents: pick(&a.contents, keep),
+                    dim: a.dim,
+                }),
+                other => other.clone(),
+            });
+        }
+        _ => {}
+    }
+    out.valid_data.clear();
+    out
+}
+
+/// A nullable column's values without its null rows, and its validity
+/// (one entry per row); `None` when the column has no validity.
+pub(super) fn without_nulls(fd: &FieldData) -> Option<(std::borrow::Cow<'_, FieldData>, &[bool])> {
+    if fd.valid_data.is_empty() {
+        return None;
+    }
+    let valid = fd.valid_data.as_slice();
+    let values = if values_len(fd) == valid.len() && valid.iter().any(|v| !v) {
+        std::borrow::Cow::Owned(keep_rows(fd, valid))
+    } else {
+        std::borrow::Cow::Borrowed(fd)
+    };
+    Some((values, valid))
+}
+
+/// Spreads `values` (one per valid row) over the rows `valid` marks, with
+/// nulls between.
+pub(super) fn spread_array(values: ArrayRef, valid: &[bool]) -> Result<ArrayRef> {
+    if values.len() == valid.len() && valid.iter().all(|v| *v) {
+        return Ok(values);
+    }
+    let mut next = 0u32;
+    let indices: arrow_array::UInt32Array = valid
+        .iter()
+        .map(|&v| {
+            v.then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    arrow_select::take::take(values.as_ref(), &indices, None)
+        .map_err(|e| Error::internal(format!("placing nulls: {e}")))
+}
+
+/// A column of `n` rows without a value (nulls, or the field's default):
+/// no values of the field's type, and `valid_data` all false.
+pub(super) fn no_values(field: &Field, n: usize) -> FieldData {
+    use scalar_field::Data as S;
+    use vector_field::Data as V;
+    let scalar = |data: S| {
+        Some(field_data::Field::Scalars(ScalarField {
+            data: Some(data),
+            ..Default::default()
+        }))
+    };
+    let vector = |dim: usize, data: V| {
+        Some(field_data::Field::Vectors(VectorField {
+            dim: dim as i64,
+            data: Some(data),
+            ..Default::default()
+        }))
+    };
+    let field_value = match field.kind {
+        Kind::Bool => scalar(S::BoolData(BoolArray::default())),
+        Kind::Int8 | Kind::Int16 | Kind::Int32 => scalar(S::IntData(IntArray::default())),
+        Kind::Int64 => scalar(S::LongData(LongArray::default())),
+        Kind::Float => scalar(S::FloatData(FloatArray::default())),
+        Kind::Double => scalar(S::DoubleData(DoubleArray::default())),
+        Kind::VarChar | Kind::Text | Kind::Timestamptz => {
+            scalar(S::StringData(PbStrings::default()))
+        }
+        Kind::Json => scalar(S::JsonData(JsonArray::default())),
+        Kind::Geometry => scalar(S::GeometryWktData(GeometryWktArray::default())),
+        Kind::Array(e) => scalar(S::ArrayData(ArrayArray {
+            data: Vec::new(),
+            element_type: e.kind().data_type() as i32,
+        })),
+        Kind::FloatVector(d) => vector(d, V::FloatVector(FloatArray::default())),
+        Kind::BinaryVector(d) => vector(d, V::BinaryVector(Vec::new())),
+        Kind::Float16Vector(d) => vector(d, V::Float16Vector(Vec::new())),
+        Kind::BFloat16Vector(d) => vector(d, V::Bfloat16Vector(Vec::new())),
+        Kind::Int8Vector(d) => vector(d, V::Int8Vector(Vec::new())),
+        Kind::SparseFloatVector => vector(0, V::SparseFloatVector(SparseFloatArray::default())),
+    };
+    FieldData {
+        r#type: field.kind.data_type() as i32,
+        field_name: field.name.clone(),
+        field: field_value,
+        valid_data: vec![false; n],
+        ..Default::default()
+    }
+}
+
+/// [`spread_array`] for JSON values.
+pub(super) fn spread_values(values: Vec<Value>, valid: &[bool]) -> Vec<Value> {
+    let mut it = values.into_iter();
+    valid
+        .iter()
+        .map(|&v| {
+            if v {
+                it.next().unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            }
+        })
+        .collect()
+}
+
+/// WKT (as Milvus answers and takes geometries) as WKB (as GeoParquet keeps them).
+pub(super) fn wkt_to_wkb(text: &str) -> Option<Vec<u8>> {
+    use std::str::FromStr;
+    let geom = wkt::Wkt::<f64>::from_str(text).ok()?;
+    let mut out = Vec::new();
+    wkb::writer::write_geometry(&mut out, &geom, &Default::default()).ok()?;
+    Some(out)
+}
+
+/// WKB as WKT.
+pub(super) fn wkb_to_wkt(bytes: &[u8]) -> Option<String> {
+    let geom = wkb::reader::read_wkb(bytes).ok()?;
+    let mut out = String::new();
+    wkt::to_wkt::write_geometry(&mut out, &geom).ok()?;
+    Some(out)
+}
+
+/// An ISO 8601 / RFC 3339 time (with an offset; without one it is UTC) as
+/// microseconds since the epoch.
+pub(super) fn tz_from_text(text: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        return Some(t.timestamp_micros());
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()?;
+    Some(naive.and_utc().timestamp_micros())
+}
+
+/// Microseconds since the epoch as RFC 3339 in UTC, e.g. `2025-01-02T03:04:05.000006Z`.
+pub(super) fn tz_to_text(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| micros.to_string())
 }
 
 /// The column of `field` in a query answer.
@@ -160,7 +403,177 @@ mod tests {
             auto_id: false,
             is_dynamic: false,
             nullable: false,
+            has_default: false,
         }
+    }
+
+    fn nullable(name: &str, kind: Kind) -> Field {
+        Field {
+            nullable: true,
+            ..f(name, kind)
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Rows 0 and 2 have values, row 1 is null; as Milvus answers a
+    /// query (a placeholder value in the null row) and as pymilvus
+    /// inserts (no value for the null row).
+    fn with_nulls(
+        field: &Field,
+        answered: scalar_field::Data,
+        inserted: scalar_field::Data,
+    ) -> (FieldData, FieldData) {
+        let valid = vec![true, false, true];
+        let mut a = scalars(field, answered);
+        a.valid_data = valid.clone();
+        let mut i = scalars(field, inserted);
+        i.valid_data = valid;
+        (a, i)
+    }
+
+    #[test]
+    fn nulls_and_newer_types_round_trip_through_arrow_and_json() {
+        use scalar_field::Data as S;
+        let fields = vec![
+            f("id", Kind::Int64),
+            nullable("n", Kind::Int32),
+            nullable("s", Kind::VarChar),
+            nullable("a", Kind::Array(Elem::Int64)),
+            nullable("g", Kind::Geometry),
+            nullable("t", Kind::Timestamptz),
+            f("x", Kind::Text),
+            f("i8", Kind::Int8Vector(2)),
+        ];
+        let long = |v: Vec<i64>| S::LongData(LongArray { data: v });
+        let list = |rows: Vec<Vec<i64>>| {
+            S::ArrayData(ArrayArray {
+                data: rows
+                    .into_iter()
+                    .map(|r| ScalarField {
+                        data: Some(long(r)),
+                        ..Default::default()
+                    })
+                    .collect(),
+                element_type: 5,
+            })
+        };
+        let (n, n_in) = with_nulls(
+            &fields[1],
+            S::IntData(IntArray {
+                data: vec![7, 0, -1],
+            }),
+            S::IntData(IntArray { data: vec![7, -1] }),
+        );
+        let (s, s_in) = with_nulls(
+            &fields[2],
+            S::StringData(PbStrings {
+                data: strings(&["a", "", "c"]),
+            }),
+            S::StringData(PbStrings {
+                data: strings(&["a", "c"]),
+            }),
+        );
+        let (a, a_in) = with_nulls(
+            &fields[3],
+            list(vec![vec![1, 2], vec![], vec![]]),
+            list(vec![vec![1, 2], vec![]]),
+        );
+        let (g, g_in) = with_nulls(
+            &fields[4],
+            S::GeometryWktData(GeometryWktArray {
+                data: strings(&["POINT(1.5 2)", "", "LINESTRING(0 0,1 1)"]),
+            }),
+            S::GeometryWktData(GeometryWktArray {
+                data: strings(&["POINT(1.5 2)", "LINESTRING(0 0,1 1)"]),
+            }),
+        );
+        let (t, t_in) = with_nulls(
+            &fields[5],
+            S::TimestamptzData(TimestamptzArray {
+                data: vec![1_700_000_000_000_001, 0, -5],
+            }),
+            S::StringData(PbStrings {
+                data: strings(&["2023-11-14T22:13:20.000001Z", "1969-12-31T23:59:59.999995Z"]),
+            }),
+        );
+        let x = scalars(
+            &fields[6],
+            S::StringData(PbStrings {
+                data: strings(&["long", "text", ""]),
+            }),
+        );
+        let i8v = vectors(
+            &fields[7],
+            2,
+            vector_field::Data::Int8Vector(vec![1, 255, 0, 127, 128, 2]),
+        );
+        let id = scalars(&fields[0], long(vec![1, 2, 3]));
+        let answered = vec![id.clone(), n, s, a, g, t, x.clone(), i8v.clone()];
+        let mut inserted = vec![id, n_in, s_in, a_in, g_in, t_in, x, i8v];
+        // Insert sends geometries as WKT again, as the writer spells it.
+        if let Some(field_data::Field::Scalars(ScalarField {
+            data: Some(S::GeometryWktData(w)),
+            ..
+        })) = &mut inserted[4].field
+        {
+            w.data = strings(&["POINT(1.5 2)", "LINESTRING(0 0,1 1)"]);
+        }
+        let origin = Origin {
+            file: "f",
+            collection: "c",
+        };
+
+        let batch = to_record_batch(&fields, &answered).unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        for name in ["n", "s", "a", "g", "t"] {
+            let col = batch.column_by_name(name).unwrap();
+            assert_eq!(col.null_count(), 1, "{name}");
+            assert!(col.is_null(1), "{name}: row 1 is null, not a zero");
+        }
+        // GeoParquet metadata names the geometry column.
+        let geo: Value = serde_json::from_str(&batch.schema().metadata()["geo"]).unwrap();
+        assert_eq!(geo["primary_column"], "g");
+        assert_eq!(geo["columns"]["g"]["encoding"], "WKB");
+        let back = from_record_batch(&fields, &batch, origin, false).unwrap();
+        assert_eq!(back, inserted);
+
+        let mut text = Vec::new();
+        write_json_lines(&fields, &answered, &mut text).unwrap();
+        let rows: Vec<Map<String, Value>> = String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for name in ["n", "s", "a", "g", "t"] {
+            assert_eq!(rows[1][name], Value::Null, "{name}");
+        }
+        assert_eq!(rows[0]["g"], "POINT(1.5 2)");
+        assert_eq!(rows[2]["t"], "1969-12-31T23:59:59.999995Z");
+        assert_eq!(rows[0]["i8"], serde_json::json!([1, -1]));
+        let back = from_json_rows(&fields, &rows, origin, false).unwrap();
+        assert_eq!(back, inserted);
+    }
+
+    #[test]
+    fn a_null_in_a_field_that_takes_none_names_the_column() {
+        let fields = vec![f("id", Kind::Int64), f("n", Kind::Int32)];
+        let rows: Vec<Map<String, Value>> =
+            vec![serde_json::from_str(r#"{"id": 1, "n": null}"#).unwrap()];
+        let e = from_json_rows(
+            &fields,
+            &rows,
+            Origin {
+                file: "f.jsonl",
+                collection: "c",
+            },
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("field `n`"), "{e}");
     }
 
     fn sample() -> (Vec<Field>, Vec<FieldData>) {

@@ -1,5 +1,7 @@
 //! Query answers as Arrow record batches, for Parquet files.
 
+use arrow_array::{BinaryArray, TimestampMicrosecondArray};
+
 use super::*;
 
 /// A query answer as one Arrow record batch in the export's schema.
@@ -12,7 +14,16 @@ pub fn to_record_batch(fields: &[Field], cols: &[FieldData]) -> Result<RecordBat
         .map_err(|e| Error::internal(format!("building a record batch: {e}")))
 }
 
+/// One column as an Arrow array; null rows (Milvus's `valid_data`) are
+/// Arrow nulls.
 pub(super) fn to_arrow(field: &Field, fd: &FieldData) -> Result<ArrayRef> {
+    match without_nulls(fd) {
+        None => values_to_arrow(field, fd),
+        Some((values, valid)) => spread_array(values_to_arrow(field, &values)?, valid),
+    }
+}
+
+fn values_to_arrow(field: &Field, fd: &FieldData) -> Result<ArrayRef> {
     use scalar_field::Data as S;
     use vector_field::Data as V;
     let bad = |what: &str| mismatch(field, what);
@@ -25,6 +36,21 @@ pub(super) fn to_arrow(field: &Field, fd: &FieldData) -> Result<ArrayRef> {
             Arc::new(
                 FixedSizeListArray::try_new(
                     Arc::new(ArrowField::new("item", ArrowType::Float32, false)),
+                    *dim as i32,
+                    Arc::new(values),
+                    None,
+                )
+                .map_err(|e| bad(&e.to_string()))?,
+            )
+        }
+        (Kind::Int8Vector(dim), Some(field_data::Field::Vectors(v))) => {
+            let Some(V::Int8Vector(b)) = &v.data else {
+                return Err(bad("no int8 vector"));
+            };
+            let values: Int8Array = b.iter().map(|&x| x as i8).collect();
+            Arc::new(
+                FixedSizeListArray::try_new(
+                    Arc::new(ArrowField::new("item", ArrowType::Int8, false)),
                     *dim as i32,
                     Arc::new(values),
                     None,
@@ -69,8 +95,33 @@ pub(super) fn to_arrow(field: &Field, fd: &FieldData) -> Result<ArrayRef> {
             (Kind::Int64, Some(S::LongData(a))) => Arc::new(Int64Array::from(a.data.clone())),
             (Kind::Float, Some(S::FloatData(a))) => Arc::new(Float32Array::from(a.data.clone())),
             (Kind::Double, Some(S::DoubleData(a))) => Arc::new(Float64Array::from(a.data.clone())),
-            (Kind::VarChar, Some(S::StringData(a))) => {
+            (Kind::VarChar | Kind::Text, Some(S::StringData(a))) => {
                 Arc::new(StringArray::from_iter_values(a.data.iter()))
+            }
+            (Kind::Geometry, Some(S::GeometryData(a))) => Arc::new(
+                a.data
+                    .iter()
+                    .map(|b| Some(b.as_slice()))
+                    .collect::<BinaryArray>(),
+            ),
+            (Kind::Geometry, Some(S::GeometryWktData(a))) => {
+                let wkb = a
+                    .data
+                    .iter()
+                    .map(|t| wkt_to_wkb(t).ok_or_else(|| bad(&format!("geometry `{t}`, not WKT"))))
+                    .collect::<Result<Vec<_>>>()?;
+                Arc::new(BinaryArray::from_iter_values(wkb))
+            }
+            (Kind::Timestamptz, Some(S::TimestamptzData(a))) => {
+                Arc::new(TimestampMicrosecondArray::from(a.data.clone()).with_timezone("UTC"))
+            }
+            (Kind::Timestamptz, Some(S::StringData(a))) => {
+                let micros = a
+                    .data
+                    .iter()
+                    .map(|t| tz_from_text(t).ok_or_else(|| bad(&format!("time `{t}`"))))
+                    .collect::<Result<Vec<_>>>()?;
+                Arc::new(TimestampMicrosecondArray::from(micros).with_timezone("UTC"))
             }
             (Kind::Json, Some(S::JsonData(a))) => Arc::new(
                 a.data

@@ -26,7 +26,18 @@ pub fn write_json_lines(fields: &[Field], cols: &[FieldData], out: &mut Vec<u8>)
     Ok(())
 }
 
+/// One column's values, one per row; null rows as `null`.
 pub(super) fn json_values(field: &Field, fd: &FieldData, n: usize) -> Result<Vec<Value>> {
+    match without_nulls(fd) {
+        None => values_to_json(field, fd, n),
+        Some((values, valid)) => Ok(spread_values(
+            values_to_json(field, &values, values_len(&values))?,
+            valid,
+        )),
+    }
+}
+
+fn values_to_json(field: &Field, fd: &FieldData, n: usize) -> Result<Vec<Value>> {
     use scalar_field::Data as S;
     use vector_field::Data as V;
     let bad = |what: &str| mismatch(field, what);
@@ -60,6 +71,10 @@ pub(super) fn json_values(field: &Field, fd: &FieldData, n: usize) -> Result<Vec
                     )
                 })
                 .collect(),
+            (Kind::Int8Vector(d), Some(V::Int8Vector(b))) => b
+                .chunks(*d)
+                .map(|c| Value::from(c.iter().map(|&x| x as i8).collect::<Vec<_>>()))
+                .collect(),
             (Kind::SparseFloatVector, Some(V::SparseFloatVector(s))) => {
                 s.contents.iter().map(|r| sparse_to_json(r)).collect()
             }
@@ -75,9 +90,34 @@ pub(super) fn json_values(field: &Field, fd: &FieldData, n: usize) -> Result<Vec
             (Kind::Double, Some(S::DoubleData(a))) => {
                 a.data.iter().map(|&b| Value::from(b)).collect()
             }
-            (Kind::VarChar, Some(S::StringData(a))) => {
+            (Kind::VarChar | Kind::Text, Some(S::StringData(a))) => {
                 a.data.iter().map(|b| Value::from(b.as_str())).collect()
             }
+            (Kind::Geometry, Some(S::GeometryWktData(a))) => {
+                a.data.iter().map(|b| Value::from(b.as_str())).collect()
+            }
+            (Kind::Geometry, Some(S::GeometryData(a))) => a
+                .data
+                .iter()
+                .map(|b| {
+                    wkb_to_wkt(b)
+                        .map(Value::from)
+                        .ok_or_else(|| bad("a geometry that is not WKB"))
+                })
+                .collect::<Result<_>>()?,
+            // RFC 3339 in UTC
+            (Kind::Timestamptz, Some(S::TimestamptzData(a))) => {
+                a.data.iter().map(|&t| Value::from(tz_to_text(t))).collect()
+            }
+            (Kind::Timestamptz, Some(S::StringData(a))) => a
+                .data
+                .iter()
+                .map(|t| {
+                    tz_from_text(t)
+                        .map(|m| Value::from(tz_to_text(m)))
+                        .ok_or_else(|| bad("a time that is not ISO 8601"))
+                })
+                .collect::<Result<_>>()?,
             (Kind::Json, Some(S::JsonData(a))) => a
                 .data
                 .iter()
