@@ -88,8 +88,10 @@ SPEC_SCHEMATHESIS=("schemathesis==4.32.5")
 SPEC_SDK=("pytest" "httpx" "hatchling" "pymilvus==2.3.7" "${PINS[@]}")
 # Milvus Lite and its pymilvus; minio, azure-storage-blob and ml_dtypes so
 # that pymilvus's LocalBulkWriter imports; pyarrow and pandas to read exported
-# Parquet and for the benchmark's pymilvus baseline.
-SPEC_LITE=("milvus-lite==3.2.2" "pymilvus" "minio" "azure-storage-blob" "ml_dtypes" "pyarrow" "pandas")
+# Parquet and for the benchmark's pymilvus baseline; duckdb, geopandas,
+# shapely and pyproj for scripts/interop.py (other tools reading an export).
+SPEC_LITE=("milvus-lite==3.2.2" "pymilvus" "minio" "azure-storage-blob" "ml_dtypes" "pyarrow" "pandas"
+    "duckdb" "geopandas" "shapely" "pyproj")
 LITE_VERSION=3.2.2
 CONSTRAINTS_DIR=$SCRIPT_DIR/testenv-constraints
 
