@@ -292,6 +292,11 @@ pub struct RestoreArgs {
         default_value = "insert"
     )]
     import_mode: String,
+    /// Restore the collections the target Milvus can hold and report the
+    /// others (e.g. nullable fields or BM25 functions on Milvus 2.3),
+    /// instead of refusing the whole restore.
+    #[arg(long = "skip-unsupported", alias = "skip_unsupported")]
+    skip_unsupported: bool,
 }
 
 pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
@@ -473,6 +478,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         rbac_user_password_file: args.rbac_user_password_file,
         resume: args.resume,
         import_mode: args.import_mode,
+        skip_unsupported: args.skip_unsupported,
     };
     if req.all_ignores_names() {
         out.warn(

@@ -257,6 +257,10 @@ pub struct RestoreRequest {
     pub drop_exist_index: bool,
     #[serde(rename = "skipCreateCollection", alias = "skip_create_collection")]
     pub skip_create_collection: bool,
+    /// Ours: restore the collections the target Milvus can hold and report
+    /// the others (`data.skipped`), instead of refusing the whole restore.
+    #[serde(rename = "skipUnsupported", alias = "skip_unsupported")]
+    pub skip_unsupported: bool,
     /// Users, roles and grants too: missing ones are created, existing
     /// ones left as they are.
     pub rbac: bool,

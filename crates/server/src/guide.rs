@@ -307,6 +307,7 @@ pub async fn restore(
         use_auto_index: req.use_auto_index,
         drop_exist_index: req.drop_exist_index,
         load: true,
+        skip_unsupported: req.skip_unsupported,
         ..Default::default()
     };
     let opts = RestoreOptions::from_request(request).map_err(s.core(&rid))?;

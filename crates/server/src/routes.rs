@@ -204,6 +204,7 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         rbac: req.rbac,
         rbac_user_password_file: req.rbac_user_password_file.clone().map(Into::into),
         resume: req.resume,
+        skip_unsupported: req.skip_unsupported,
         ..Default::default()
     };
     RestoreOptions::from_request(request).map_err(|e| ApiError::from_core(&e, &[]))

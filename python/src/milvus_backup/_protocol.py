@@ -326,6 +326,7 @@ _RESTORE_FIELDS = {
     "drop_exist_index": "dropExistIndex",
     "drop_existing_index": "dropExistIndex",
     "skip_create_collection": "skipCreateCollection",
+    "skip_unsupported": "skipUnsupported",
     "renames": "collection_renames",
     "restore_plan": "restorePlan",
     "task_id": "id",

@@ -31,6 +31,7 @@ macro_rules! status_rpc {
     }};
 }
 
+pub mod capability;
 mod client;
 pub mod rbac_api;
 pub mod selection;
@@ -51,6 +52,10 @@ pub trait Milvus: Send + Sync {
     fn version(&self) -> Option<Version>;
     /// The version as the server reports it, e.g. `v2.3.5-lite`.
     fn version_text(&self) -> &str;
+    /// What the server holds, by its kind and version.
+    fn capabilities(&self) -> capability::Capabilities {
+        capability::Capabilities::of(self.version_text())
+    }
 
     /// Database names; `["default"]` on servers without databases.
     async fn list_databases(&self) -> Result<Vec<String>>;

@@ -17,6 +17,7 @@ pub mod collection;
 pub mod delete;
 pub mod gc_pause;
 pub mod logical;
+pub mod preflight;
 pub mod rbac;
 pub mod replicate;
 pub mod restore;

@@ -192,6 +192,9 @@ pub struct GuideRestoreRequest {
     pub use_auto_index: bool,
     #[serde(alias = "dropExistIndex")]
     pub drop_exist_index: bool,
+    /// Restore the collections the target can hold and report the others.
+    #[serde(alias = "skipUnsupported")]
+    pub skip_unsupported: bool,
     /// Answer at once with `status: running`; poll `status?id=<task_id>`.
     #[serde(rename = "async")]
     pub is_async: bool,

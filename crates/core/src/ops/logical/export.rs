@@ -160,11 +160,22 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
         partitions,
         load_for_export,
         server_version: client.version_text().to_string(),
-        travel: client.version().is_some_and(|v| v.has_databases()),
+        travel: client.capabilities().reads_at_timestamp(),
         collection: coll,
         meta,
         fields,
     })
+}
+
+/// The folder of a partition's files. pandas and pyarrow skip folders
+/// whose names start with `_` (`_default`), so those get `part-` in
+/// front (Milvus names have no `-`, so no other partition has that name).
+fn partition_dir(partition: Option<&str>) -> String {
+    match partition {
+        None => "all".to_string(),
+        Some(p) if p.starts_with('_') => format!("part-{p}"),
+        Some(p) => p.to_string(),
+    }
 }
 
 /// Exports as planned: data files, then `schema.json` (written last, so a
@@ -595,7 +606,7 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
     let varchar = pk.kind == Kind::VarChar;
     let output_fields: Vec<String> = plan.fields.iter().map(|f| f.name.clone()).collect();
     let per_row = row_bytes(&plan.fields, 64) as u64;
-    let dir = unit.partition.as_deref().unwrap_or("all");
+    let dir = partition_dir(unit.partition.as_deref());
     let ext = plan.settings.format.extension();
     let mut last: Option<Key> = None;
     let mut writer: Option<FileWriter> = None;

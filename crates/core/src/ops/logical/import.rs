@@ -207,6 +207,15 @@ pub async fn plan(ctx: &Context, opts: &ImportOptions) -> Result<ImportPlan> {
                     location.display
                 ))
             })?;
+            let caps = client.capabilities();
+            if let Some(u) = crate::ops::preflight::check(&caps, &target, &m.collection.schema) {
+                return Err(Error::unsupported(format!(
+                    "Milvus {} ({}) cannot hold {target}: {} — nothing was changed; import into a Milvus that has them",
+                    client.address(),
+                    client.version_text(),
+                    u.missing.join("; ")
+                )));
+            }
             let parts = m
                 .collection
                 .partition_backups

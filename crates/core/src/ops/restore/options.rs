@@ -58,6 +58,10 @@ pub struct RestoreOptions {
     /// segments its journal says finished are skipped.
     #[serde(default)]
     pub resume: bool,
+    /// Restore the collections the target can hold and report the others
+    /// (`--skip-unsupported`), instead of refusing the whole restore.
+    #[serde(default)]
+    pub skip_unsupported: bool,
     /// How a logical backup's rows get in: inserts over gRPC, or Milvus's
     /// import of files staged into its storage (`--import-mode bulk`).
     #[serde(default)]

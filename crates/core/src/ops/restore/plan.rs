@@ -20,6 +20,7 @@ use crate::model::layout;
 use crate::model::meta::{BackupInfo, Manifest};
 use crate::model::selection::{CollectionRef, Missing};
 use crate::ops::logical::LogicalBackup;
+use crate::ops::preflight::{self, Unsupported};
 use crate::ops::rbac::RbacPlan;
 use crate::ops::restore::bulk::{self, ImportMode};
 use crate::ops::restore::options::RestoreOptions;
@@ -81,6 +82,10 @@ pub struct RestorePlan {
     pub resumed: Option<RestoreRecord>,
     /// `binlog`, or `parquet`/`json` for a logical backup.
     pub format: String,
+    /// Selected collections the target cannot hold, left out with
+    /// `--skip-unsupported` (without it the plan is an error).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Unsupported>,
     #[serde(skip)]
     pub logical: Option<LogicalBackup>,
 }
@@ -183,6 +188,7 @@ pub(crate) async fn plan_from(
         let target = target_of(&source, &opts.suffix, &renames);
         tasks.push(milvus.task(info, opts, source, target).await?);
     }
+    let skipped = preflight(client, opts, &mut tasks)?;
     apply_overrides(&mut tasks, &opts.overrides)?;
     check_unique_targets(&tasks)?;
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
@@ -217,7 +223,42 @@ pub(crate) async fn plan_from(
         resumed,
         format: info.data_format(),
         logical: info.logical.clone(),
+        skipped,
     })
+}
+
+/// Compares what each collection to create needs with what the target
+/// holds, before anything changes: any gap refuses the restore, naming
+/// every field; with `--skip-unsupported` those collections are left out
+/// (and returned).
+fn preflight(
+    client: &dyn Milvus,
+    opts: &RestoreOptions,
+    tasks: &mut Vec<CollectionTask>,
+) -> Result<Vec<Unsupported>> {
+    let caps = client.capabilities();
+    let unsupported: Vec<Unsupported> = tasks
+        .iter()
+        .filter(|t| !t.reuse_existing)
+        .filter_map(|t| preflight::check(&caps, &t.source, &t.meta.schema))
+        .collect();
+    if unsupported.is_empty() {
+        return Ok(unsupported);
+    }
+    if !opts.skip_unsupported {
+        let server = format!("{} ({})", client.address(), client.version_text());
+        return Err(Error::unsupported(preflight::refusal(
+            &server,
+            &unsupported,
+            tasks.len() - unsupported.len(),
+        )));
+    }
+    tasks.retain(|t| {
+        !unsupported
+            .iter()
+            .any(|u| u.collection == t.source.to_string())
+    });
+    Ok(unsupported)
 }
 
 /// Restore's words for what its selection names and the backup lacks.

@@ -52,6 +52,9 @@ pub struct RestoreRequest {
     pub resume: bool,
     /// `insert` or `bulk`; empty: insert.
     pub import_mode: String,
+    /// Restore the collections the target can hold and report the others,
+    /// instead of refusing the whole restore.
+    pub skip_unsupported: bool,
 }
 
 /// The Go tool's `restorePlan`: source databases restored into target
@@ -166,6 +169,7 @@ impl RestoreOptions {
             overrides,
             resume: req.resume,
             import_mode: req.import_mode.parse()?,
+            skip_unsupported: req.skip_unsupported,
         };
         opts.validate()?;
         Ok(opts)

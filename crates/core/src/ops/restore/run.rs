@@ -22,6 +22,7 @@ use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
 use crate::ops::collection::{create_indexes, create_like, ensure_database};
 use crate::ops::logical::in_backup::{self, RowsRestored};
+use crate::ops::preflight::Unsupported;
 use crate::ops::rbac::RbacPlan;
 use crate::ops::restore::binlog::{Binlogs, DataStats};
 use crate::ops::restore::bulk::BulkJob;
@@ -58,6 +59,10 @@ pub struct RestoreStats {
     /// physical backup (always Milvus's import).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import_mode: Option<ImportMode>,
+    /// Collections left out because the target cannot hold them
+    /// (`--skip-unsupported`), with what each lacks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Unsupported>,
 }
 
 impl RestoreStats {
@@ -93,6 +98,13 @@ pub async fn execute(
     let started = Instant::now();
     plan.check()?;
     events.emit(plan.planned());
+    for u in &plan.skipped {
+        events.warn(format!(
+            "{} not restored (--skip-unsupported): {}",
+            u.collection,
+            u.missing.join("; ")
+        ));
+    }
     let client = ctx.milvus().await.during("restore")?;
     let run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
     let dir = plan.journal_dir.as_str();
@@ -105,6 +117,7 @@ pub async fn execute(
     let mut stats = RestoreStats {
         backup: plan.backup.clone(),
         collections: plan.tasks.len(),
+        skipped: plan.skipped.clone(),
         import_mode: match plan.data_path {
             DataPath::BinlogImport => None,
             DataPath::RowInsert | DataPath::BulkImport => Some(plan.options.import_mode),

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::milvus::capability::Feature;
 use crate::milvus::Milvus;
 use crate::model::meta::{BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
 use crate::model::selection::CollectionRef;
@@ -106,7 +107,7 @@ impl<'a> TargetMilvus<'a> {
         target: CollectionRef,
     ) -> Result<CollectionTask> {
         let client = self.client;
-        let has_databases = client.version().is_some_and(|v| v.has_databases());
+        let has_databases = client.capabilities().has(Feature::Databases);
         let db_exists = self.databases.contains(&target.db);
         let exists = self.exists(&target).await?;
         let refused = refusal_of(client, opts, (&source, &target), exists, db_exists);
@@ -140,7 +141,7 @@ fn refusal_of(
     exists: bool,
     db_exists: bool,
 ) -> Option<Refusal> {
-    let has_databases = client.version().is_some_and(|v| v.has_databases());
+    let has_databases = client.capabilities().has(Feature::Databases);
     if !db_exists && !has_databases {
         return Some(Refusal::new(
             ErrorKind::InvalidInput,
