@@ -12,7 +12,8 @@ Runs with venv-lite's python (pymilvus 3.0.2, MilvusClient):
       `rows` is the count expected after the deletes.
   dump --host H --port P --collection NAME [--db DB] [--format jsonl|json]
       Every row, read with query_iterator, sorted by primary key, one
-      canonical JSON object per line: nulls as null, GEOMETRY as the WKT and
+      canonical JSON object per line: nulls as null, GEOMETRY as WKT (as shapely
+      writes it: Lite echoes the inserted spelling, Milvus its own) and
       TIMESTAMPTZ as the ISO string the server returns, sparse vectors as
       {"index": value}, floats as returned (float32 values widened to double),
       dynamic keys under "$meta". Function output fields (the BM25 `sparse`)
@@ -699,6 +700,14 @@ def canonical(value):
     return value
 
 
+def canonical_geometry(text):
+    """A geometry's WKT as shapely writes it. Lite answers the text as it
+    was inserted ('point (1 2)', 'POINT (159.0 55.0)'); Milvus stores WKB
+    and answers its own spelling. The value, not the spelling, is compared."""
+    import shapely.wkt  # noqa: E402 (only dumps of geometries need it)
+    return shapely.wkt.loads(text).wkt
+
+
 def canonical_sparse(value):
     """A sparse row ({index: weight}, or pymilvus's other shapes) as
     {"index": weight} in index order; None stays None."""
@@ -783,6 +792,8 @@ def normalise_row(row, fields, names, dynamic, pk):
         if k in names:
             if fields[k].data_type == schema_pb2.DataType.SparseFloatVector:
                 out[k] = canonical_sparse(v)
+            elif fields[k].data_type == schema_pb2.DataType.Geometry and v is not None:
+                out[k] = canonical_geometry(v)
             else:
                 out[k] = canonical(v)
         elif k == "$meta":

@@ -14,6 +14,7 @@ mod config_cli;
 mod guide;
 mod logical;
 mod logical_backup;
+mod modern;
 mod ops;
 mod password;
 mod perf;
