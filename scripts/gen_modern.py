@@ -326,9 +326,15 @@ def drop_prefixed(server, prefix):
     return dropped
 
 
+# Properties a database made by `generate --db` gets (a restore must bring
+# them back with the database).
+DB_PROPERTIES = {"database.max.collections": "64", "database.diskQuota.mb": "4096"}
+
+
 def ensure_database(server, db):
     if db != "default" and db not in server.databases():
-        retry("create_database", server.client().create_database, db, timeout=TIMEOUT)
+        retry("create_database", server.client().create_database, db, properties=DB_PROPERTIES,
+              timeout=TIMEOUT)
 
 
 def create_index(server, db, coll, field, index_type, metric_type=None, params=None, index_name=""):

@@ -232,7 +232,10 @@ impl Milvus for FakeMilvus {
             })
             .collect())
     }
-    async fn create_database(&self, _: &str) -> Result<()> {
+    async fn database_properties(&self, _: &str) -> Result<Vec<proto::common::KeyValuePair>> {
+        Ok(Vec::new())
+    }
+    async fn create_database(&self, _: &str, _: Vec<proto::common::KeyValuePair>) -> Result<()> {
         Ok(())
     }
     async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()> {

@@ -240,15 +240,15 @@ fn bulk_writer_dir(g: &Generated, format: &str) -> tempfile::TempDir {
     let export = exported("A", g, "parquet");
     let dir = tempfile::tempdir().unwrap();
     let mut meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(export.join("schema.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(export.join("_schema.json")).unwrap()).unwrap();
     meta["files"] = serde_json::json!([]);
-    std::fs::write(dir.path().join("schema.json"), meta.to_string()).unwrap();
+    std::fs::write(dir.path().join("_schema.json"), meta.to_string()).unwrap();
     let rows = dump("A", &g.db, &g.name);
     let dump_file = dir.path().join("rows.dump");
     std::fs::write(&dump_file, rows).unwrap();
     python_lite(&[
         "bulk-write",
-        export.join("schema.json").to_str().unwrap(),
+        export.join("_schema.json").to_str().unwrap(),
         dump_file.to_str().unwrap(),
         dir.path().join("bulk").to_str().unwrap(),
         format,
@@ -360,10 +360,10 @@ fn an_unloaded_collection_without_index_is_refused_naming_the_fix() {
     let export = exported("A", &g, "parquet");
     let name = format!("noidx_{}", &unique("x")[2..]);
     let mut meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(export.join("schema.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(export.join("_schema.json")).unwrap()).unwrap();
     meta["collection"]["index_infos"] = serde_json::json!([]);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("schema.json"), meta.to_string()).unwrap();
+    std::fs::write(dir.path().join("_schema.json"), meta.to_string()).unwrap();
     // Its files: schema.json lists them relative to the export.
     for f in meta["files"].as_array().unwrap() {
         let p = f["path"].as_str().unwrap();

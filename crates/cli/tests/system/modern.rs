@@ -196,8 +196,13 @@ fn export_and_import_on_lite_are_faithful_and_pandas_reads_the_export() {
             &[],
             &["import", "-i", &src, "-c", &target, "--create"],
         );
-        // indexes are not part of an import: compare rows and BM25 hits
-        // after indexing like the source
+        // an import creates no indexes: the schema without them, and rows
+        let schema = |c: &str| {
+            let mut d = describe(&m.db, c);
+            d.as_object_mut().unwrap().remove("indexes");
+            d
+        };
+        assert_eq!(schema(&m.modern), schema(&target), "schema of {target}");
         let rows = |c: &str| gen_modern(&["dump", "--db", &m.db, "--collection", c]);
         assert_eq!(rows(&m.modern), rows(&target), "rows of {target}");
         drop(&m.db, &target);
@@ -306,4 +311,46 @@ fn arrays_are_refused_by_the_preflight_on_milvus_2_2() {
     after.sort();
     assert_eq!(after, before, "nothing created");
     run("A", &root, &[], &["delete", "-n", &name]);
+}
+
+/// A database's properties as pymilvus reads them (`name` left out).
+fn database_properties(db: &str) -> serde_json::Value {
+    let code = format!(
+        "import json; from pymilvus import MilvusClient; \
+         d = MilvusClient(uri='http://{}:{}').describe_database('{db}'); d.pop('name'); \
+         print(json.dumps(d, sort_keys=True))",
+        var("MBT_LITE_HOST"),
+        var("MBT_LITE_PORT")
+    );
+    serde_json::from_str(&stdout_of(
+        std::process::Command::new(var("MBT_PY_LITE")).args(["-c", &code]),
+        "describe_database",
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_database_restored_anew_gets_its_properties_back() {
+    let u = &unique("x")[2..8];
+    let prefix = format!("mdb_{u}_");
+    let (db, db2) = (format!("{prefix}db"), format!("{prefix}db2"));
+    gen_modern(&[
+        "generate", "--prefix", &prefix, "--rows", "200", "--db", &db,
+    ]);
+    let props = database_properties(&db);
+    assert_eq!(props["database.max.collections"], "64", "{props}");
+    let root = unique("mdroot");
+    let name = format!("md_db_{u}");
+    let plain = format!("{db}.{prefix}plain");
+    run_json("LITE", &root, &[], &["create", "-n", &name, "-c", &plain]);
+    run_json(
+        "LITE",
+        &root,
+        &[],
+        &["restore", "-n", &name, "-r", &format!("{db}.*:{db2}.*")],
+    );
+    assert_eq!(database_properties(&db2), props);
+    run("LITE", &root, &[], &["delete", "-n", &name]);
+    // the collections in both databases, then the databases
+    gen_modern(&["drop", "--prefix", &prefix]);
 }

@@ -16,6 +16,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::config::MilvusConfig;
 use crate::error::{Error, ErrorKind, Result};
+use crate::milvus::capability::Feature;
 use crate::milvus::rbac_api;
 use crate::milvus::status::{check_status, status_error, unreachable_error};
 use crate::milvus::{proto, Milvus, QueryPage, Version, DEFAULT_DB};
@@ -423,9 +424,40 @@ impl Milvus for MilvusClient {
         Ok(resp.infos)
     }
 
-    async fn create_database(&self, db: &str) -> Result<()> {
+    async fn database_properties(&self, db: &str) -> Result<Vec<proto::common::KeyValuePair>> {
+        if !self.capabilities().has(Feature::Databases) {
+            return Ok(Vec::new());
+        }
+        let resp = self
+            .call(
+                &format!("DescribeDatabase `{db}`"),
+                "",
+                pb::DescribeDatabaseRequest {
+                    db_name: db.to_string(),
+                    ..Default::default()
+                },
+                |mut c, r| async move { c.describe_database(r).await },
+            )
+            .await;
+        match resp {
+            Ok(resp) => {
+                check_status(resp.status.as_ref(), &format!("DescribeDatabase `{db}`"))?;
+                Ok(resp.properties)
+            }
+            // Milvus 2.3 has databases but no DescribeDatabase
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_database(
+        &self,
+        db: &str,
+        properties: Vec<proto::common::KeyValuePair>,
+    ) -> Result<()> {
         let req = pb::CreateDatabaseRequest {
             db_name: db.to_string(),
+            properties,
             ..Default::default()
         };
         status_rpc!(

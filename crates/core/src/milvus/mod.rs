@@ -93,7 +93,14 @@ pub trait Milvus: Send + Sync {
         db: &str,
         collection: &str,
     ) -> Result<Vec<pb::PersistentSegmentInfo>>;
-    async fn create_database(&self, db: &str) -> Result<()>;
+    /// A database's properties (replica number, resource groups, quotas,
+    /// deny reading/writing); none on servers without `DescribeDatabase`.
+    async fn database_properties(&self, db: &str) -> Result<Vec<proto::common::KeyValuePair>>;
+    async fn create_database(
+        &self,
+        db: &str,
+        properties: Vec<proto::common::KeyValuePair>,
+    ) -> Result<()>;
     async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()>;
     async fn drop_collection(&self, db: &str, name: &str) -> Result<()>;
     async fn create_partition(&self, db: &str, collection: &str, partition: &str) -> Result<()>;

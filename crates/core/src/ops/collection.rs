@@ -77,10 +77,15 @@ pub async fn collection_meta(
     })
 }
 
-/// Creates a database unless it exists by now (an earlier collection of the
-/// plan, or another client, may have made it).
-pub async fn ensure_database(client: &dyn Milvus, db: &str) -> Result<()> {
-    match client.create_database(db).await {
+/// Creates a database with its backed-up properties unless it exists by
+/// now (an earlier collection of the plan, or another client, may have
+/// made it).
+pub async fn ensure_database(
+    client: &dyn Milvus,
+    db: &str,
+    properties: &[meta::KeyValue],
+) -> Result<()> {
+    match client.create_database(db, meta::to_pairs(properties)).await {
         Ok(()) => Ok(()),
         Err(e) => {
             if client.list_databases().await?.iter().any(|d| d == db) {

@@ -130,6 +130,16 @@ async fn brief(
         true => Some(crate::ops::rbac::collect(client).await?),
         false => None,
     };
+    // The selection was resolved against the server's databases already.
+    let mut database_backups = Vec::new();
+    let dbs: std::collections::BTreeSet<&str> = selected.iter().map(|c| c.db.as_str()).collect();
+    for db_name in dbs {
+        database_backups.push(DatabaseBackupInfo {
+            db_name: db_name.to_string(),
+            properties: crate::model::meta::kvs(&client.database_properties(db_name).await?),
+            ..Default::default()
+        });
+    }
     Ok(BackupInfo {
         rbac_meta,
         id: uuid::Uuid::new_v4().to_string(),
@@ -140,17 +150,7 @@ async fn brief(
         progress: 100,
         milvus_version: client.version_text().to_string(),
         format: "milvus-backup-rs".into(),
-        // The selection was resolved against the server's databases already.
-        database_backups: selected
-            .iter()
-            .map(|c| c.db.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|db_name| DatabaseBackupInfo {
-                db_name: db_name.to_string(),
-                ..Default::default()
-            })
-            .collect(),
+        database_backups,
         ..Default::default()
     })
 }

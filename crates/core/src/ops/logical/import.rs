@@ -390,7 +390,7 @@ async fn prepare_target(
             .as_ref()
             .expect("plan checked: --create has schema.json");
         if t.db != crate::milvus::DEFAULT_DB {
-            crate::ops::collection::ensure_database(client, &t.db).await?;
+            crate::ops::collection::ensure_database(client, &t.db, &[]).await?;
         }
         let mut coll = meta.collection.clone();
         for note in complete_schema(&mut coll.schema) {

@@ -466,7 +466,7 @@ impl<'a> RestoreRun<'a> {
             })
             .await?;
         if task.create_database {
-            ensure_database(self.client, &task.target.db).await?;
+            ensure_database(self.client, &task.target.db, &task.database_properties).await?;
         }
         self.recreate(index, &task, ours).await?;
         self.journal.update(&target, |p| p.ready = true).await?;

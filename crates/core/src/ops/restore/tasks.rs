@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::milvus::capability::Feature;
 use crate::milvus::Milvus;
-use crate::model::meta::{BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
+use crate::model::meta::{BackupInfo, CollectionBackupInfo, KeyValue, SegmentBackupInfo};
 use crate::model::selection::CollectionRef;
 use crate::ops::restore::options::{CollectionOverride, RestoreOptions};
 use crate::repo::journal::RestoreRecord;
@@ -58,6 +58,10 @@ pub struct CollectionTask {
     pub reuse_existing: bool,
     /// The target's database will be created.
     pub create_database: bool,
+    /// The backed-up properties of the source's database, which a
+    /// database created for the target gets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub database_properties: Vec<KeyValue>,
     /// Why this collection would not be restored; `execute` refuses then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refusal>,
@@ -118,8 +122,15 @@ impl<'a> TargetMilvus<'a> {
             .cloned()
             .expect("selected from the backup");
         let imports = imports_of(info, opts, &source, &mut meta);
+        let database_properties = info
+            .database_backups
+            .iter()
+            .find(|d| d.db_name == source.db)
+            .map(|d| d.properties.clone())
+            .unwrap_or_default();
         Ok(CollectionTask {
             create_database: has_databases && !db_exists,
+            database_properties,
             source,
             target,
             exists,
