@@ -232,10 +232,10 @@ impl Milvus for FakeMilvus {
             })
             .collect())
     }
-    async fn database_properties(&self, _: &str) -> Result<Vec<proto::common::KeyValuePair>> {
+    async fn database_properties(&self, _: &str) -> Result<Vec<KeyValuePair>> {
         Ok(Vec::new())
     }
-    async fn create_database(&self, _: &str, _: Vec<proto::common::KeyValuePair>) -> Result<()> {
+    async fn create_database(&self, _: &str, _: Vec<KeyValuePair>) -> Result<()> {
         Ok(())
     }
     async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Result<()> {

@@ -84,7 +84,7 @@ fn target_name(source: &str) -> String {
 }
 
 /// Imports an export of `g` into `to` under a new name (made from
-/// schema.json) and compares it with the source; drops it again.
+/// _schema.json) and compares it with the source; drops it again.
 fn round_trip(
     from: &'static str,
     g: &Generated,
@@ -234,7 +234,7 @@ fn pyarrow_reads_the_parquet_files_with_the_expected_columns_and_types() {
     assert_eq!(cols["bvec"], "fixed_size_binary[8]", "{cols}");
 }
 
-/// A directory with `schema.json` of an export (without its file list)
+/// A directory with `_schema.json` of an export (without its file list)
 /// and files written by pymilvus's LocalBulkWriter from the source's rows.
 fn bulk_writer_dir(g: &Generated, format: &str) -> tempfile::TempDir {
     let export = exported("A", g, "parquet");
@@ -364,7 +364,7 @@ fn an_unloaded_collection_without_index_is_refused_naming_the_fix() {
     meta["collection"]["index_infos"] = serde_json::json!([]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("_schema.json"), meta.to_string()).unwrap();
-    // Its files: schema.json lists them relative to the export.
+    // Its files: _schema.json lists them relative to the export.
     for f in meta["files"].as_array().unwrap() {
         let p = f["path"].as_str().unwrap();
         std::fs::create_dir_all(dir.path().join(p).parent().unwrap()).unwrap();
