@@ -249,13 +249,22 @@ pub struct RestoreArgs {
     /// Recreate collections, partitions and indexes but no data.
     #[arg(long = "meta_only", alias = "meta-only")]
     meta_only: bool,
-    /// Recreate the backed-up indexes.
+    /// Accepted for the Go tool's scripts: the backed-up indexes are
+    /// rebuilt by default (--no-index skips them).
     #[arg(
         long = "restore_index",
         visible_alias = "rebuild_index",
         alias = "restore-index"
     )]
     restore_index: bool,
+    /// Do not build the backed-up indexes (nor load: Milvus cannot load a
+    /// collection without its vector index).
+    #[arg(
+        long = "no-index",
+        alias = "no_index",
+        conflicts_with = "restore_index"
+    )]
+    no_index: bool,
     /// Use AUTOINDEX for vector indexes (keeps the metric type).
     #[arg(long = "use_auto_index", alias = "use-auto-index")]
     use_auto_index: bool,
@@ -453,6 +462,7 @@ fn print_backup_plan(plan: &BackupPlan, out: &Output) {
 pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result<()> {
     tracing::debug!(
         use_v2_restore = args.use_v2_restore,
+        restore_index = args.restore_index,
         "accepted for the Go tool's scripts"
     );
     let req = RestoreRequest {
@@ -470,7 +480,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         drop_exist_collection: args.drop_exist_collection,
         skip_create_collection: args.skip_create_collection,
         meta_only: args.meta_only,
-        restore_index: args.restore_index,
+        restore_index: !args.no_index,
         use_auto_index: args.use_auto_index,
         drop_exist_index: args.drop_exist_index,
         load: !args.no_load,

@@ -247,8 +247,16 @@ pub struct RestoreRequest {
     pub id: String,
     #[serde(rename = "metaOnly", alias = "meta_only")]
     pub meta_only: bool,
+    /// Accepted for the Go tool's clients: the backed-up indexes are
+    /// rebuilt by default (`noIndex` skips them).
     #[serde(rename = "restoreIndex", alias = "restore_index")]
     pub restore_index: bool,
+    /// Ours: do not build the backed-up indexes (nor load).
+    #[serde(rename = "noIndex", alias = "no_index")]
+    pub no_index: bool,
+    /// Ours: do not load the collections that were loaded at backup time.
+    #[serde(rename = "noLoad", alias = "no_load")]
+    pub no_load: bool,
     #[serde(rename = "useAutoIndex", alias = "use_auto_index")]
     pub use_auto_index: bool,
     #[serde(rename = "dropExistCollection", alias = "drop_exist_collection")]

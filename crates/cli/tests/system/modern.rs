@@ -229,7 +229,7 @@ fn a_target_that_cannot_hold_the_backup_refuses_before_creating_anything() {
         .arg(&cfg)
         .args(["restore", "-n", &name, "-s", &suffix])
         .assert()
-        .failure();
+        .code(8);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {err}");
@@ -300,7 +300,7 @@ fn arrays_are_refused_by_the_preflight_on_milvus_2_2() {
             &format!("{}:default.rmd_arrays", g.full_name()),
         ])
         .assert()
-        .failure();
+        .code(8);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         err.contains("ARRAY fields (needs Milvus 2.3.0 or later)")

@@ -253,6 +253,13 @@ pub const DYNAMIC_FIELD: &str = "$meta";
 /// (Milvus Lite). Function outputs are left out: a restore recreates the
 /// function and the server computes them.
 pub fn fields_of(schema: &CollectionSchema) -> Result<Vec<Field>> {
+    if let Some(f) = schema.fields.iter().find(|f| f.element_nullable) {
+        return Err(Error::unsupported(format!(
+            "array field `{}` may hold null elements, which logical backups do not handle yet; \
+             back the collection up with --format binlog",
+            f.name
+        )));
+    }
     if let Some(s) = schema.struct_array_fields.first() {
         return Err(Error::unsupported(format!(
             "field `{}` is an array of structs, which logical backups do not handle yet; \

@@ -325,12 +325,27 @@ fn column_values(column: &FieldData) -> Option<Vec<Value>> {
         }
         _ => return None,
     };
-    if column.valid_data.len() == values.len() {
-        for (v, valid) in values.iter_mut().zip(&column.valid_data) {
+    let valid = &column.valid_data;
+    if valid.len() == values.len() {
+        for (v, valid) in values.iter_mut().zip(valid) {
             if !valid {
                 *v = Value::Null;
             }
         }
+    } else if !valid.is_empty() && valid.iter().filter(|v| **v).count() == values.len() {
+        // values of the valid rows only: a null is placed between them,
+        // never read as a zero
+        let mut it = values.into_iter();
+        values = valid
+            .iter()
+            .map(|&v| {
+                if v {
+                    it.next().unwrap_or(Value::Null)
+                } else {
+                    Value::Null
+                }
+            })
+            .collect();
     }
     Some(values)
 }
