@@ -36,6 +36,8 @@ pub struct FakeState {
     /// `db.coll` of every collection created by a restore.
     pub created: Vec<String>,
     pub dropped: Vec<String>,
+    /// `db.old->new` of every rename.
+    pub renamed: Vec<String>,
     /// (target `db.coll`, partition, paths) of every import.
     pub imports: Vec<(String, String, Vec<String>)>,
     /// Rows of each started import task, `None` when it fails.
@@ -286,6 +288,27 @@ impl Milvus for FakeMilvus {
         Ok(())
     }
     async fn create_alias(&self, _: &str, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn drop_alias(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn rename_collection(&self, db: &str, old: &str, new: &str) -> Result<()> {
+        let mut st = self.state.lock().unwrap();
+        if Self::find(&st, db, new).is_ok() {
+            return Err(Error::already_exists(format!(
+                "collection {db}.{new} already exists"
+            )));
+        }
+        Self::find(&st, db, old)?;
+        for c in st
+            .collections
+            .iter_mut()
+            .filter(|c| c.db == db && c.name == old)
+        {
+            c.name = new.to_string();
+        }
+        st.renamed.push(format!("{db}.{old}->{new}"));
         Ok(())
     }
     /// Backup-mode import: the insert-log path must hold files, and its

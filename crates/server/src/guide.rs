@@ -289,6 +289,8 @@ pub async fn restore(
     body: Result<JsonBody<GuideRestoreRequest>, ApiError>,
 ) -> Answer {
     let JsonBody(req) = body?;
+    let own_names =
+        req.target_collection.trim().is_empty() && req.suffix.is_empty() && req.renames.is_empty();
     let request = RestoreRequest {
         backup_name: req.backup_name,
         collections: req.collections,
@@ -300,7 +302,9 @@ pub async fn restore(
             .iter()
             .map(|(a, b)| format!("{a}:{b}"))
             .collect(),
-        drop_exist_collection: req.drop_existing,
+        drop_exist_collection: req
+            .drop_existing
+            .unwrap_or(own_names && !req.skip_create_collection),
         skip_create_collection: req.skip_create_collection,
         meta_only: req.meta_only,
         restore_index: req.restore_index.unwrap_or(true),

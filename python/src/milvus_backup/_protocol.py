@@ -425,7 +425,7 @@ def restore_body(
     collections: List[str],
     renames: Dict[str, str],
     suffix: Optional[str],
-    drop_existing: bool,
+    drop_existing: Optional[bool],
     options: Mapping[str, Any],
 ) -> Dict[str, Any]:
     body: Dict[str, Any] = {"backup_name": backup_name}
@@ -433,6 +433,12 @@ def restore_body(
         body["collection_names"] = collections
     if suffix:
         body["collection_suffix"] = suffix
+    if drop_existing is None:
+        # the guide's meaning: a restore under the collections' own names
+        # replaces them
+        drop_existing = not (
+            suffix or renames or options.get("renames") or options.get("restore_plan")
+        )
     if drop_existing:
         body["dropExistCollection"] = True
     for key, value in options.items():
@@ -450,7 +456,7 @@ def restore_backup(
     collections: Union[None, str, Sequence[str]],
     target_collection: Optional[str],
     suffix: Optional[str],
-    drop_existing: bool,
+    drop_existing: Optional[bool],
     options: Mapping[str, Any],
     wait: bool,
     wait_timeout: Optional[float],

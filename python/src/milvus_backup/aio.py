@@ -126,7 +126,7 @@ class AsyncBackupClient:
         collections: Names = None,
         target_collection: Optional[str] = None,
         suffix: Optional[str] = None,
-        drop_existing: bool = False,
+        drop_existing: Optional[bool] = None,
         *,
         wait: bool = True,
         wait_timeout: Optional[float] = None,

@@ -219,7 +219,7 @@ class BackupClient:
         collections: Names = None,
         target_collection: Optional[str] = None,
         suffix: Optional[str] = None,
-        drop_existing: bool = False,
+        drop_existing: Optional[bool] = None,
         *,
         wait: bool = True,
         wait_timeout: Optional[float] = None,
@@ -234,8 +234,13 @@ class BackupClient:
                 ``collections``, or the backup's only one) under this name
                 (``"name"`` in its database, or ``"db.name"``).
             suffix: appended to every restored collection's name.
-            drop_existing: drop a target collection that exists first
-                (otherwise an existing target is a Conflict).
+            drop_existing: replace a target collection that exists (the
+                backup is restored under a side name, checked, then swapped
+                in; the original is untouched if anything fails). None (the
+                default): replace when the collections are restored under
+                their own names (no ``target_collection``, ``suffix`` or
+                ``renames``), as the guide's rollback expects; False: an
+                existing target is a Conflict.
             wait: False returns the started task (poll it with
                 :meth:`get_restore_status` or :meth:`wait`).
             **options: the server's restore options: ``renames``

@@ -591,6 +591,37 @@ impl Milvus for MilvusClient {
         )
     }
 
+    async fn drop_alias(&self, db: &str, alias: &str) -> Result<()> {
+        let req = pb::DropAliasRequest {
+            db_name: db.to_string(),
+            alias: alias.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("DropAlias `{db}.{alias}`"),
+            db,
+            req,
+            drop_alias
+        )
+    }
+
+    async fn rename_collection(&self, db: &str, old: &str, new: &str) -> Result<()> {
+        let req = pb::RenameCollectionRequest {
+            db_name: db.to_string(),
+            old_name: old.to_string(),
+            new_name: new.to_string(),
+            ..Default::default()
+        };
+        status_rpc!(
+            self,
+            format!("RenameCollection `{db}.{old}` to `{new}`"),
+            db,
+            req,
+            rename_collection
+        )
+    }
+
     /// Starts a bulk import; returns the server's task ids. Tried once: a
     /// lost answer may hide a started import (see `list_import_tasks`).
     async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>> {

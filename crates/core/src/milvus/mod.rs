@@ -121,6 +121,9 @@ pub trait Milvus: Send + Sync {
     ) -> Result<()>;
     async fn load_collection(&self, db: &str, collection: &str) -> Result<()>;
     async fn create_alias(&self, db: &str, collection: &str, alias: &str) -> Result<()>;
+    async fn drop_alias(&self, db: &str, alias: &str) -> Result<()>;
+    /// Renames a collection within its database.
+    async fn rename_collection(&self, db: &str, old: &str, new: &str) -> Result<()>;
     /// Starts a bulk import; returns the server's task ids.
     async fn import(&self, req: pb::ImportRequest) -> Result<Vec<i64>>;
     async fn import_state(&self, task: i64) -> Result<pb::GetImportStateResponse>;

@@ -176,9 +176,12 @@ pub struct GuideRestoreRequest {
     /// `{"old": "new", "db1.old": "db2.new", "db1.*": "db2.*"}`.
     #[serde(alias = "collection_renames")]
     pub renames: BTreeMap<String, String>,
-    /// Replace a target that exists.
+    /// Replace a target that exists (atomically: restored under a side
+    /// name, then swapped in). Default: true when the collections are
+    /// restored under their own names (no target name, suffix or renames),
+    /// as the guide's restore replaces them; false otherwise.
     #[serde(alias = "drop_exist_collection", alias = "dropExistCollection")]
-    pub drop_existing: bool,
+    pub drop_existing: Option<bool>,
     /// Import into a target that exists.
     #[serde(alias = "skipCreateCollection")]
     pub skip_create_collection: bool,

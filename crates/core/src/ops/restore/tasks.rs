@@ -58,6 +58,10 @@ pub struct CollectionTask {
     pub reuse_existing: bool,
     /// The target's database will be created.
     pub create_database: bool,
+    /// Restored under a side name to replace `target` (its aliases are
+    /// set when it is swapped in).
+    #[serde(skip)]
+    pub replacing: bool,
     /// The backed-up properties of the source's database, which a
     /// database created for the target gets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -131,6 +135,7 @@ impl<'a> TargetMilvus<'a> {
         Ok(CollectionTask {
             create_database: has_databases && !db_exists,
             database_properties,
+            replacing: false,
             source,
             target,
             exists,

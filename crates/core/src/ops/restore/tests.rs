@@ -298,3 +298,54 @@ async fn a_truncated_manifest_stops_the_plan_as_damage() {
     let e = plan(&kit.ctx, &opts("_r")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 }
+
+#[tokio::test]
+async fn a_replacing_restore_swaps_in_a_finished_copy_and_a_failure_leaves_the_original() {
+    let kit = kit_with_backup().await;
+    let none = CancellationToken::new();
+    let id_of = |kit: &Kit| {
+        let st = kit.milvus.state.lock().unwrap();
+        st.collections.iter().find(|c| c.name == "docs").unwrap().id
+    };
+    let original = id_of(&kit);
+    let replace = RestoreOptions {
+        drop_exist_collection: true,
+        ..opts("")
+    };
+
+    // A failed import: the original stays, the side collection goes.
+    let p = plan(&kit.ctx, &replace).await.unwrap();
+    let failing = p.tasks[0].imports[1].segment;
+    kit.milvus.state.lock().unwrap().failing_segments.push(failing);
+    execute(&kit.ctx, &p, &Collect::default(), &none)
+        .await
+        .unwrap_err();
+    {
+        let st = kit.milvus.state.lock().unwrap();
+        let names: Vec<&str> = st.collections.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["docs"], "the original alone is left");
+        assert!(st.renamed.is_empty(), "{:?}", st.renamed);
+        assert_eq!(st.dropped, ["default.docs_mbr_restoring"]);
+    }
+    assert_eq!(id_of(&kit), original);
+
+    // Then it succeeds: restored aside, swapped in, the original dropped.
+    kit.milvus.state.lock().unwrap().failing_segments.clear();
+    let p = plan(&kit.ctx, &replace).await.unwrap();
+    execute(&kit.ctx, &p, &Collect::default(), &none)
+        .await
+        .unwrap();
+    let st = kit.milvus.state.lock().unwrap();
+    assert_eq!(
+        st.renamed,
+        [
+            "default.docs->docs_mbr_replaced",
+            "default.docs_mbr_restoring->docs"
+        ]
+    );
+    assert_eq!(st.dropped.last().unwrap(), "default.docs_mbr_replaced");
+    let names: Vec<&str> = st.collections.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["docs"]);
+    drop(st);
+    assert_ne!(id_of(&kit), original, "docs is the restored copy");
+}
