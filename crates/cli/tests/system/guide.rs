@@ -1,10 +1,9 @@
 //! The user guide's CLI (`shared/seeds/000_*`, "使用"), as written — only
 //! the names differ, so that runs and tests do not collide — with a
 //! `config.yaml` in the guide's shape, against real Milvus and S3. `create --all` is checked through its plan: a real backup
-//! of every collection would race the other tests' collections. Restores
-//! add `--restore_index`: the guide shows indexes built, and the default
-//! stays the Go tool's (no indexes) until the guide's restore output is
-//! built (issue 12).
+//! of every collection would race the other tests' collections. A
+//! restore leaves a collection as its source was: indexed, and loaded when
+//! the source was loaded (searchable), with no flag.
 
 use predicates::prelude::*;
 
@@ -153,23 +152,45 @@ fn the_guides_commands_work_as_written() {
     let row = text.lines().find(|l| l.starts_with(&multi)).unwrap();
     assert!(row.contains(&format!("{},{}", c1.name, c2.name)), "{row}");
 
-    // restore --backup-name --collection --target-collection
+    // restore --backup-name --collection --target-collection, as written:
+    // searchable (indexed and loaded as the source)
     let target = format!("{}_restored_{tag}", c1.name);
-    mb(
-        &cfg,
-        &[
-            "restore",
-            "--backup-name",
-            &full,
-            "--collection",
-            &c1.name,
-            "--target-collection",
-            &target,
-            "--restore_index",
-        ],
-    )
-    .success();
+    let restore_as_target = [
+        "restore",
+        "--backup-name",
+        &full,
+        "--collection",
+        &c1.name,
+        "--target-collection",
+        &target,
+    ];
+    mb(&cfg, &restore_as_target).success();
     assert_same_collection("A", c1, "A", &c1.db, &target);
+    let (state, first_id) = searchable("A", &c1.db, &target);
+    assert_eq!(state, "Loaded", "{target} is loaded like {}", c1.name);
+
+    // Onto an existing collection with consent: replaced atomically (a new
+    // collection swapped in, the same rows, indexed and loaded, nothing
+    // left beside it).
+    let mut replace = restore_as_target.to_vec();
+    replace.push("--drop_exist_collection");
+    let out = mb(&cfg, &replace).success();
+    let o = out.get_output();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains(&format!("{target} replaced")), "{said}");
+    assert_same_collection("A", c1, "A", &c1.db, &target);
+    let (state, id) = searchable("A", &c1.db, &target);
+    assert_eq!(state, "Loaded");
+    assert_ne!(id, first_id, "{target} was replaced");
+    let left: Vec<String> = crate::env::collections_of("A")
+        .into_iter()
+        .filter(|c| c.contains(&target) && !c.ends_with(&target))
+        .collect();
+    assert!(left.is_empty(), "left beside {target}: {left:?}");
     drop_collection("A", &c1.db, &target);
 
     // restore --collection alone replaces the original: never without consent
@@ -224,6 +245,25 @@ fn the_guides_commands_work_as_written() {
         .stderr(predicate::str::contains("--yes"));
     mb(&cfg, &["delete", "--all", "--yes"]).success();
     assert_eq!(json(&cfg, &["list"]).as_array().unwrap().len(), 0);
+}
+
+/// The load state and id of a collection that has its indexes and answers
+/// a query (panics otherwise).
+fn searchable(inst: &str, db: &str, name: &str) -> (String, i64) {
+    let cfg = crate::env::config(&crate::env::config_yaml(inst, "unused"), &[]);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ctx = milvus_backup_core::Context::open(&cfg).unwrap();
+        let client = ctx.milvus().await.unwrap();
+        let indexes = client.describe_indexes(db, name).await.unwrap();
+        assert!(!indexes.is_empty(), "{db}.{name} has no index");
+        let state = client.load_state(db, name).await.unwrap();
+        let id = client
+            .describe_collection(db, name)
+            .await
+            .unwrap()
+            .collection_id;
+        (state, id)
+    })
 }
 
 /// Lines of `text` that contain each of `wanted`, in that order.

@@ -183,6 +183,28 @@ pub async fn create_indexes(
     Ok(())
 }
 
+/// How long [`load_and_wait`] waits for a collection to be loaded.
+pub const LOAD_LIMIT: Duration = Duration::from_secs(600);
+
+/// Loads a collection and waits (at most [`LOAD_LIMIT`]) until Milvus
+/// says it is loaded: `LoadCollection` only starts the load.
+pub async fn load_and_wait(client: &dyn Milvus, c: &CollectionRef) -> Result<()> {
+    client.load_collection(&c.db, &c.name).await?;
+    let start = Instant::now();
+    loop {
+        if client.load_state(&c.db, &c.name).await? == "Loaded" {
+            return Ok(());
+        }
+        if start.elapsed() > LOAD_LIMIT {
+            return Err(Error::remote(format!(
+                "{c} did not finish loading within {} s — check the query nodes' memory",
+                LOAD_LIMIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// Waits (bounded) for Milvus's import tasks `ids` to finish; the rows
 /// they imported. A failed task is a remote error with Milvus's reason.
 pub async fn wait_imports(client: &dyn Milvus, ids: &[i64]) -> Result<i64> {

@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -266,7 +266,7 @@ pub(crate) async fn with_loaded<T>(
         events.phase(Phase::Loading {
             collection: c.to_string(),
         });
-        crate::cancellable(cancel, wait_loaded(client, c)).await?;
+        crate::cancellable(cancel, crate::ops::collection::load_and_wait(client, c)).await?;
     }
     let result = crate::cancellable(cancel, work).await;
     if plan.load_for_export {
@@ -278,22 +278,6 @@ pub(crate) async fn with_loaded<T>(
         }
     }
     result
-}
-
-async fn wait_loaded(client: &dyn Milvus, c: &CollectionRef) -> Result<()> {
-    client.load_collection(&c.db, &c.name).await?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if client.load_state(&c.db, &c.name).await? == "Loaded" {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(Error::remote(format!(
-                "{c} did not finish loading within 600 s — check the query nodes' memory"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 /// A primary key value, as the cursor of a key range.

@@ -504,7 +504,7 @@ impl<'a> RestoreRun<'a> {
             collection: t.to_string(),
         });
         let start = Instant::now();
-        if let Err(e) = self.client.load_collection(&t.db, &t.name).await {
+        if let Err(e) = crate::ops::collection::load_and_wait(self.client, t).await {
             self.events
                 .warn(format!("{t} restored but not loaded: {e}"));
         }

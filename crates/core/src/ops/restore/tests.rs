@@ -316,7 +316,12 @@ async fn a_replacing_restore_swaps_in_a_finished_copy_and_a_failure_leaves_the_o
     // A failed import: the original stays, the side collection goes.
     let p = plan(&kit.ctx, &replace).await.unwrap();
     let failing = p.tasks[0].imports[1].segment;
-    kit.milvus.state.lock().unwrap().failing_segments.push(failing);
+    kit.milvus
+        .state
+        .lock()
+        .unwrap()
+        .failing_segments
+        .push(failing);
     execute(&kit.ctx, &p, &Collect::default(), &none)
         .await
         .unwrap_err();

@@ -19,7 +19,7 @@
 //! import, wrong count) or the collection's data folder (sample mismatch).
 //! Does not own: importing (`restore`) or what a sample holds (`sample`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -40,8 +40,6 @@ use crate::CancellationToken;
 pub const THROWAWAY_MARK: &str = "_vrt_";
 /// Sample differences reported per collection; the rest are counted.
 const MAX_SAMPLE_PROBLEMS: usize = 10;
-/// How long a restored copy may take to load.
-const LOAD_LIMIT: Duration = Duration::from_secs(300);
 
 /// What the restore test did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -382,7 +380,15 @@ impl Rehearsal<'_> {
             rows: sample.rows.len(),
         });
         let data_dir = collection_data_dir(subject.coll);
-        if let Err(e) = load_and_wait(client, target).await {
+        if let Err(e) = crate::ops::collection::load_and_wait(
+            client,
+            &crate::model::selection::CollectionRef {
+                db: DEFAULT_DB.into(),
+                name: target.to_string(),
+            },
+        )
+        .await
+        {
             problems.push(Problem {
                 path: data_dir,
                 problem: format!(
@@ -516,24 +522,6 @@ fn relative(name: &str, key: &str) -> String {
     key.strip_prefix(&layout::backup_dir(name))
         .unwrap_or(key)
         .to_string()
-}
-
-/// Loads a throwaway collection and waits (bounded) until it is loaded.
-async fn load_and_wait(client: &dyn Milvus, collection: &str) -> Result<()> {
-    client.load_collection(DEFAULT_DB, collection).await?;
-    let start = Instant::now();
-    loop {
-        if client.load_state(DEFAULT_DB, collection).await? == "Loaded" {
-            return Ok(());
-        }
-        if start.elapsed() > LOAD_LIMIT {
-            return Err(Error::remote(format!(
-                "not loaded after {} s",
-                LOAD_LIMIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 #[cfg(test)]
