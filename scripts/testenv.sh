@@ -85,7 +85,7 @@ SPEC_SCHEMATHESIS=("schemathesis==4.32.5")
 # The Python SDK's tests (python/tests): pytest, the SDK's one dependency
 # (httpx), hatchling to build its wheel without build isolation, and the
 # pymilvus of venv-2.3.5 (same pins) to make and read test collections.
-SPEC_SDK=("pytest" "httpx" "hatchling" "pymilvus==2.3.7" "${PINS[@]}")
+SPEC_SDK=("pytest" "httpx" "hatchling" "schedule" "pymilvus==2.3.7" "${PINS[@]}")
 # Milvus Lite and its pymilvus; minio, azure-storage-blob and ml_dtypes so
 # that pymilvus's LocalBulkWriter imports; pyarrow and pandas to read exported
 # Parquet and for the benchmark's pymilvus baseline; duckdb, geopandas,

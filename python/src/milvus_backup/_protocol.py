@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import os
 import re
 import socket
 import time
@@ -62,6 +63,41 @@ class Answer:
 Op = Generator[Union[Request, Sleep], Any, Any]
 
 
+class _FromEnv:
+    """A connection setting not given: read from the environment, else the
+    default (see :data:`ENV_SETTINGS`)."""
+
+    def __repr__(self) -> str:
+        return "<from the environment>"
+
+
+FROM_ENV: Any = _FromEnv()
+
+# Connection settings a client takes from the environment when they are not
+# passed: (variable, default).
+ENV_SETTINGS = {
+    "milvus_host": ("MILVUS_HOST", "localhost"),
+    "milvus_port": ("MILVUS_PORT", 19530),
+    "backup_host": ("MILVUS_BACKUP_HOST", "localhost"),
+    "backup_port": ("MILVUS_BACKUP_PORT", 8080),
+}
+
+
+def _setting(name: str, value: Any) -> Any:
+    if value is not FROM_ENV:
+        return value
+    var, default = ENV_SETTINGS[name]
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{var}={raw!r} is not a port number") from None
+    return raw
+
+
 class Session:
     """What a client knows: where the server is, which Milvus it expects,
     and what it learnt (Milvus confirmed, the kind of each task id)."""
@@ -78,6 +114,10 @@ class Session:
     ) -> None:
         if scheme not in ("http", "https"):
             raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
+        milvus_host = _setting("milvus_host", milvus_host)
+        milvus_port = _setting("milvus_port", milvus_port)
+        backup_host = _setting("backup_host", backup_host)
+        backup_port = _setting("backup_port", backup_port)
         self.milvus_host = milvus_host
         self.milvus_port = int(milvus_port) if milvus_port is not None else None
         host = f"[{backup_host}]" if ":" in backup_host and not backup_host.startswith("[") else backup_host

@@ -40,10 +40,10 @@ class AsyncBackupClient:
 
     def __init__(
         self,
-        milvus_host: Optional[str] = "localhost",
-        milvus_port: Optional[int] = 19530,
-        backup_host: str = "localhost",
-        backup_port: int = 8080,
+        milvus_host: Optional[str] = p.FROM_ENV,
+        milvus_port: Optional[int] = p.FROM_ENV,
+        backup_host: str = p.FROM_ENV,
+        backup_port: int = p.FROM_ENV,
         *,
         token: Optional[str] = None,
         timeout: Optional[float] = 30.0,

@@ -26,6 +26,11 @@ class BackupClient:
             are the same; other names match when they resolve to a shared
             address). ``None`` skips that part of the check.
         backup_host, backup_port: where ``milvus-backup server`` listens.
+
+        Settings not passed come from the environment, else the defaults:
+        ``MILVUS_HOST`` (localhost), ``MILVUS_PORT`` (19530),
+        ``MILVUS_BACKUP_HOST`` (localhost), ``MILVUS_BACKUP_PORT`` (8080),
+        so ``BackupClient()``, as the user guide writes it, runs anywhere.
         token: the server's ``http.authToken``, sent as a bearer token.
         timeout: seconds for each HTTP request (not for a whole backup:
             long work runs as a server task that the client polls).
@@ -55,10 +60,10 @@ class BackupClient:
 
     def __init__(
         self,
-        milvus_host: Optional[str] = "localhost",
-        milvus_port: Optional[int] = 19530,
-        backup_host: str = "localhost",
-        backup_port: int = 8080,
+        milvus_host: Optional[str] = p.FROM_ENV,
+        milvus_port: Optional[int] = p.FROM_ENV,
+        backup_host: str = p.FROM_ENV,
+        backup_port: int = p.FROM_ENV,
         *,
         token: Optional[str] = None,
         timeout: Optional[float] = 30.0,

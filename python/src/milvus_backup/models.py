@@ -14,6 +14,7 @@ while the task ran) are failed.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any, Dict, Generator, Iterator, List, Optional
 
@@ -110,7 +111,10 @@ class BackupInfo(_Record):
     #: Bytes of data files: as stored (``list_backups``), or as Milvus holds
     #: them (``get_backup``); the two differ for a compressed backup.
     size: int
-    #: When the backup was taken, seconds since the Unix epoch (0 if unknown).
+    #: When the backup was taken (or started, while it is being written),
+    #: seconds since the Unix epoch; an unfinished backup with no time
+    #: recorded yet reads as now, so that age-based cleanups (the guide's
+    #: ``cleanup_old_backups``) never take it for an old one.
     created_at: float
     #: Rows in the backup.
     entities: int
@@ -133,7 +137,8 @@ class BackupInfo(_Record):
             id=d.get("id", ""),
             status=status,
             size=int(d.get("size") or 0),
-            created_at=_seconds(d.get("backup_timestamp")),
+            created_at=_seconds(d.get("backup_timestamp") or d.get("start_time"))
+            or (0.0 if status == COMPLETED else time.time()),
             entities=int(d.get("entities") or 0),
             collections=[
                 f"{c.get('db_name') or 'default'}.{c.get('collection_name')}"
