@@ -205,6 +205,11 @@ pub struct CreateRequest {
     /// Ours: finish an interrupted create of `backup_name` (same options):
     /// files it stored completely are kept, the rest is copied.
     pub resume: bool,
+    /// Ours: back up even when Milvus serves fewer rows than the files hold
+    /// (deletes Milvus 2.2 has not written to delta logs yet): the backup
+    /// records it and a restore brings those rows back. Without it such a
+    /// physical backup fails, naming the deletes.
+    pub allow_unpersisted_deletes: bool,
 }
 
 /// A map of database to collections, or a JSON string holding one.

@@ -22,4 +22,5 @@ mod restore;
 mod resume;
 mod storage;
 mod trust;
+mod unpersisted_deletes;
 mod verify;

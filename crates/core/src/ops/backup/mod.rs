@@ -21,7 +21,8 @@
 //! backup will hold), `planning` (making the plan), `listing` (segments
 //! and their files),
 //! `incremental` (the base and what it shares), `run` (executing a plan,
-//! failure and retention), `copy` (the copy phase), `rows` (live rows),
+//! failure and retention), `row_check` (rows Milvus serves against the
+//! files' rows: deletes not yet persisted), `copy` (the copy phase), `rows` (live rows),
 //! `meta` (the meta files), [`deltalog`] (deletes in delta logs).
 
 mod copy;
@@ -32,10 +33,11 @@ mod meta;
 mod options;
 mod plan;
 mod planning;
+mod row_check;
 mod rows;
 mod run;
 
-pub use options::{BackupOptions, BackupRequest};
+pub use options::{BackupOptions, BackupRequest, OptionSpelling};
 pub use plan::{BackupPlan, CollectionPlan, FileCopy, PlanTotals};
 pub use planning::plan;
 pub use run::{execute, BackupStats};

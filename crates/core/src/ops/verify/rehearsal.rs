@@ -9,7 +9,10 @@
 //! segment is staged and imported like a real restore, one problem per
 //! failed import, so one bad segment does not hide another. Then:
 //! - row counts: each segment's imported rows against the `num_of_rows`
-//!   the backup recorded (equal without deletes, never more with them);
+//!   the backup recorded (equal without deletes, never more with them),
+//!   and the collection's against the rows Milvus served when the backup
+//!   was made, where the backup compared them (its manifest's
+//!   `row_checks`): more means deleted rows came back;
 //! - the row sample (`meta/sample.json`), when the backup has one for the
 //!   collection: the collection is restored with its indexes, loaded, and
 //!   the sampled rows are read back and compared field by field.
@@ -30,7 +33,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, Event, EventSink, Phase, Quiet};
 use crate::milvus::{Milvus, DEFAULT_DB};
 use crate::model::layout;
-use crate::model::meta::{BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
+use crate::model::meta::{BackupInfo, CollectionBackupInfo, RowCheck, SegmentBackupInfo};
 use crate::ops::restore::{self, Binlogs, RestoreOptions, RestorePlan};
 use crate::ops::verify::sample::{self, CollectionSample};
 use crate::repo::catalog::{self, Problem};
@@ -328,6 +331,13 @@ impl Rehearsal<'_> {
         for (seg, outcome) in outcomes {
             self.tally(subject, seg, outcome, test, problems)?;
         }
+        let check = plan
+            .manifest
+            .as_ref()
+            .and_then(|m| m.row_checks.iter().find(|c| c.collection == subject.source));
+        if let Some(p) = check.and_then(|c| served_problem(subject, c, test)) {
+            problems.push(p);
+        }
         Ok(())
     }
 
@@ -437,6 +447,44 @@ fn count_problem(name: &str, source: &str, seg: &SegmentBackupInfo, rows: i64) -
             seg.num_of_rows,
             if has_deletes { " before deletes" } else { "" },
             segment_files(name, seg).join(", ")
+        ),
+    })
+}
+
+/// A collection whose restored rows differ from the rows Milvus served
+/// when the backup was made (the backup's row check): deleted rows that
+/// came back because their deletes were not yet persisted, or rows lost.
+/// Only when every segment imported (failed ones are problems already).
+fn served_problem(
+    subject: &Subject<'_>,
+    check: &RowCheck,
+    test: &CollectionTest,
+) -> Option<Problem> {
+    // Rows sharing a key count in both; deletes the files lack do not.
+    let expected = check.file_rows - check.unpersisted_deletes;
+    let restored = test.imported_rows;
+    if test.failed_segments > 0 || restored == expected {
+        return None;
+    }
+    let source = &subject.source;
+    let why = if restored > expected {
+        let pending = if check.unpersisted_deletes > 0 {
+            format!(
+                ", as the backup recorded: {} deletes were not yet persisted when it was made (--allow-unpersisted-deletes)",
+                check.unpersisted_deletes
+            )
+        } else {
+            String::new()
+        };
+        format!("{} deleted rows came back{pending}", restored - expected)
+    } else {
+        format!("{} rows are missing", expected - restored)
+    };
+    Some(Problem {
+        path: collection_data_dir(subject.coll),
+        problem: format!(
+            "restore test of {source}: {restored} rows restored but {expected} expected (Milvus served {} when the backup was made) — {why}",
+            check.served_rows
         ),
     })
 }
