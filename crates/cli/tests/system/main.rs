@@ -11,6 +11,7 @@ mod bulk_import;
 mod catalog;
 mod check;
 mod config_cli;
+mod duplicate_keys;
 mod guide;
 mod logical;
 mod logical_backup;

@@ -280,7 +280,10 @@ impl Rehearsal<'_> {
         problems: &mut Vec<Problem>,
     ) -> Result<()> {
         let (ctx, events) = (self.ctx, self.events);
-        let segments = restore::segments_with_files(subject.coll);
+        // Imported like a restore: in write order, so duplicate keys
+        // resolve as in the source and the sample compares equal.
+        let segments = restore::in_write_order(restore::segments_with_files(subject.coll));
+        let order = restore::ImportOrder::new();
         test.segments = segments.len();
         test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
         events.phase(Phase::Importing {
@@ -301,10 +304,11 @@ impl Rehearsal<'_> {
             events,
         };
         let mut outcomes: Vec<(&SegmentBackupInfo, Result<i64>)> =
-            futures::stream::iter(segments.iter().map(|(partition, seg)| {
+            futures::stream::iter(segments.iter().enumerate().map(|(i, (partition, seg))| {
                 let binlogs = &binlogs;
+                let turn = order.turn(i);
                 async move {
-                    let r = binlogs.restore_segment(partition, seg, None).await;
+                    let r = binlogs.restore_segment(partition, seg, None, turn).await;
                     let r = r.map(|done| done.rows);
                     events.emit(Event::SegmentImported {
                         collection: 0,
