@@ -24,11 +24,12 @@ Milvus 2.2): `$MBT_PY_23 scripts/gen_data.py ...`.
       returns at once, without a flush: Milvus 2.2 keeps such deletes of
       flushed segments in memory for dataNode.segment.syncPeriod (600 s).
       Prints {"rows": live rows, "deleted": [ids]}.
-  dup-keys --host H --port P --collection NAME [--rows 3000]
+  dup-keys --host H --port P --collection NAME [--rows 3000] [--one-segment] [--delete 0]
       (Re)creates a loaded collection (int64 pk `id`, `tag`, float vector)
-      and inserts the keys 0..rows twice: `tag` 1, flushed, then `tag` 2,
-      left in a growing segment. A query returns one row per key (the later
-      write on 2.3). Prints {"rows": rows, "inserted": 2 * rows}.
+      and inserts the keys 0..rows twice: `tag` 1, flushed (unless
+      --one-segment), then `tag` 2, left in a growing segment; then deletes
+      the keys 0..delete-1. A query returns one row per key. Prints
+      {"rows": keys left, "inserted": 2 * rows, "deleted": [ids]}.
 
 What `generate` makes (names get the prefix):
   all_types     int64 pk (not autoID), every scalar type of the server (bool,
@@ -718,7 +719,11 @@ def cmd_dup_keys(args):
         coll.flush(timeout=TIMEOUT)
     insert_rows(coll, [{"id": i, "tag": 2, "vec": float_vec(r, 8)} for i in range(args.rows)])
     load_flat(coll)
-    print(json.dumps({"rows": args.rows, "inserted": 2 * args.rows}))
+    victims = list(range(args.delete))
+    if victims:
+        coll.delete(in_expr("id", victims), timeout=TIMEOUT)
+    print(json.dumps({"rows": args.rows - len(victims), "inserted": 2 * args.rows,
+                      "deleted": victims}))
 
 
 def cmd_drop(args):
@@ -763,9 +768,8 @@ def main(argv=None):
         sp.add_argument("--collection", required=True)
         sp.add_argument("--rows", type=int, default=rows)
         sp.add_argument("--seed", type=int, default=42)
-        if cmd == "late-deletes":
-            sp.add_argument("--delete", type=int, default=5)
-        else:
+        sp.add_argument("--delete", type=int, default=5 if cmd == "late-deletes" else 0)
+        if cmd == "dup-keys":
             sp.add_argument("--one-segment", action="store_true",
                             help="no flush between the two inserts (both in one growing segment)")
     args = p.parse_args(argv)

@@ -24,6 +24,18 @@ fn late_deletes(inst: &str, test: &str) -> (String, i64, Vec<i64>) {
     (coll, v["rows"].as_i64().unwrap(), deleted)
 }
 
+/// Runs a `create` of `coll` that must be refused (exit 2); its stderr.
+fn refused_create(cfg: &std::path::Path, name: &str, coll: &str) -> String {
+    let out = cli()
+        .arg("--config")
+        .arg(cfg)
+        .args(["create", "-n", name, "-c", coll])
+        .assert()
+        .failure()
+        .code(2);
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
 fn listed(cfg: &std::path::Path, name: &str) -> Option<serde_json::Value> {
     let all = run(cfg, &[], &["list"]);
     all.as_array()
@@ -43,14 +55,7 @@ fn a_2_2_backup_right_after_deletes_fails_then_records_them_when_allowed() {
 
     // Refused before anything is written, in one line naming the deletes,
     // the collection, why, and every way out.
-    let out = cli()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["create", "-n", &name, "-c", &coll])
-        .assert()
-        .failure()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let stderr = refused_create(&cfg, &name, &coll);
     let error = stderr
         .lines()
         .find(|l| l.starts_with("error:"))
@@ -199,4 +204,49 @@ fn a_2_3_flush_persists_deletes_made_right_before_the_backup() {
     assert_eq!(got["unpersisted_deletes"], 0, "{got}");
     drop_collection("A", "default", &coll);
     run(&cfg, &[], &["delete", "-n", &name]);
+}
+
+#[test]
+fn keys_written_twice_on_2_2_are_not_taken_for_unpersisted_deletes() {
+    // A key scan sees each key once; the files hold both copies.
+    let coll = unique("twice22");
+    gen_data(
+        "V22",
+        &["dup-keys", "--collection", &coll, "--rows", "3000"],
+    );
+    let root = unique("twice22");
+    let (_d, cfg) = config_file(&config_yaml("V22", &root));
+    let name = unique("twice22");
+    let stats = run(&cfg, &[], &["create", "-n", &name, "-c", &coll]);
+    assert!(stats.get("unpersisted_deletes").is_none(), "{stats}");
+    let check = &run(&cfg, &[], &["get", "-n", &name])["row_checks"][0];
+    assert_eq!(
+        (check["served_rows"].as_i64(), check["file_rows"].as_i64()),
+        (Some(3000), Some(6000))
+    );
+    run(&cfg, &[], &["delete", "-n", &name]);
+
+    // Deleting 5 of those keys now: their copies in the flushed segment
+    // keep them in the files, and only those count.
+    let out = gen_data(
+        "V22",
+        &[
+            "dup-keys",
+            "--collection",
+            &coll,
+            "--rows",
+            "3000",
+            "--delete",
+            "5",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rows"], 2995);
+    let stderr = refused_create(&cfg, &name, &coll);
+    assert!(
+        stderr.contains(&format!("default.{coll}: 5 deletes are not yet persisted"))
+            && stderr.contains("Milvus serves 2995 rows but the files to back up hold 5995 (2995 of them rows written under a key another row has"),
+        "{stderr}"
+    );
+    drop_collection("V22", "default", &coll);
 }

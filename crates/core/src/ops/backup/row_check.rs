@@ -10,17 +10,24 @@
 //! files' rows are the segments' rows minus the deletes their delta logs
 //! record ([`super::deltalog`]); the rows Milvus serves are its `count(*)`
 //! at the flush's timestamp (2.3 and later), or, where the server has no
-//! `count(*)` (2.2), a key-only query paged by primary key. Both need the
-//! collection loaded; one that is not is left unchecked (with a warning
-//! on 2.2).
+//! `count(*)` (2.2), a key-only query paged by primary key. A key scan
+//! sees a key written twice once, the files every copy: when it finds
+//! fewer rows, the keys of the files' rows are read from their insert and
+//! delta logs, so only keys Milvus no longer serves count as deletes. Both
+//! need the collection loaded; one that is not is left unchecked (with a
+//! warning on 2.2).
 //!
 //! Not here: what a difference does to the backup ([`super::run`]).
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
+
+use super::deltalog::{delete_keys, insert_keys, Key as FileKey};
 use super::options::OptionSpelling;
-use super::plan::CollectionPlan;
-use super::rows::{count_value, file_rows};
+use super::plan::{CollectionPlan, FileCopy};
+use super::rows::{count_value, file_rows, segment_rows};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::{Emit, Event, EventSink, Phase};
@@ -34,6 +41,11 @@ const PAGE_ROWS: u64 = 16_384;
 const SCAN_LIMIT: Duration = Duration::from_secs(600);
 /// The smallest int64 Milvus's expression parser reads (not -2^63).
 const MIN_INT64: i64 = -i64::MAX;
+/// How the rows Milvus serves were counted where it has no `count(*)`.
+const KEY_SCAN: &str = "key_scan";
+/// Rows whose keys are read from the files at most (about 40 bytes of
+/// memory each), to tell keys written twice from unpersisted deletes.
+const MAX_KEYS_READ: i64 = 10_000_000;
 
 /// Compares collection `index` of the plan, flushed at `flush_ts`; `None`
 /// (with a warning where it matters) when the rows cannot be compared.
@@ -61,11 +73,17 @@ pub(super) async fn compare(
         let file_rows = file_rows(ctx, c, parallelism).await?;
         let (served, counted_by) =
             served_rows(client, c, index, flush_ts, file_rows, events).await?;
+        // A key scan sees each key once, the files every copy of a key
+        // written twice: the keys they hold tell the two apart.
+        let mut missing = file_rows - served;
+        if counted_by == KEY_SCAN && missing > 0 && segment_rows(&c.meta) <= MAX_KEYS_READ {
+            missing = live_keys(ctx, c, parallelism).await? - served;
+        }
         Ok::<_, Error>(RowCheck {
             collection: coll.clone(),
             served_rows: served,
             file_rows,
-            unpersisted_deletes: (file_rows - served).max(0),
+            unpersisted_deletes: missing.max(0),
             counted_by: counted_by.into(),
         })
     }
@@ -79,6 +97,52 @@ pub(super) async fn compare(
             None
         }
     }
+}
+
+/// The distinct primary keys of the files' rows: each segment's keys (read
+/// from the primary key's insert logs) less those its own delta logs
+/// delete — a delete applies to the segment that records it.
+async fn live_keys(ctx: &Context, c: &CollectionPlan, parallelism: usize) -> Result<i64> {
+    let pk = primary_key(c)?.field_id.to_string();
+    type Files<'a> = (Vec<&'a FileCopy>, Vec<&'a FileCopy>);
+    let mut segments: BTreeMap<[&str; 3], Files> = BTreeMap::new();
+    for f in &c.files {
+        let parts: Vec<&str> = f.source.split('/').collect();
+        match parts.as_slice() {
+            ["insert_log", c, p, s, field, _] if *field == pk => {
+                segments.entry([c, p, s]).or_default().0.push(f)
+            }
+            ["delta_log", c, p, s, _] => segments.entry([c, p, s]).or_default().1.push(f),
+            _ => {}
+        }
+    }
+    let mut live = HashSet::new();
+    for (inserts, deltas) in segments.into_values() {
+        let inserted = keys_in(ctx, inserts, insert_keys, parallelism).await?;
+        let deleted = keys_in(ctx, deltas, delete_keys, parallelism).await?;
+        live.extend(inserted.into_iter().filter(|k| !deleted.contains(k)));
+    }
+    Ok(live.len() as i64)
+}
+
+/// The keys `keys` reads from `files` in Milvus storage.
+async fn keys_in(
+    ctx: &Context,
+    files: Vec<&FileCopy>,
+    keys: fn(&[u8]) -> Result<Vec<FileKey>>,
+    parallelism: usize,
+) -> Result<HashSet<FileKey>> {
+    futures::stream::iter(
+        files
+            .into_iter()
+            .map(|f| async move { keys(&ctx.milvus_storage.read(&f.source).await?) }),
+    )
+    .buffer_unordered(parallelism.max(1))
+    .try_fold(HashSet::new(), |mut all, keys| async move {
+        all.extend(keys);
+        Ok(all)
+    })
+    .await
 }
 
 /// Whether `Flush` writes the deletes of flushed segments to delta logs
@@ -112,12 +176,13 @@ pub(super) fn unpersisted_error(
     spelling: OptionSpelling,
 ) -> Error {
     Error::conflict(format!(
-        "{}: {} deletes are not yet persisted ({}): Milvus serves {} rows but the files to back up hold {}, so a restore would bring the deleted rows back; nothing was written — wait and retry, use {} (a logical backup reads only live rows), or {} to back up anyway (the backup records it)",
+        "{}: {} deletes are not yet persisted ({}): Milvus serves {} rows but the files to back up hold {}{}, so a restore would bring the deleted rows back; nothing was written — wait and retry, use {} (a logical backup reads only live rows), or {} to back up anyway (the backup records it)",
         check.collection,
         check.unpersisted_deletes,
         why_unpersisted(version),
         check.served_rows,
         check.file_rows,
+        written_twice(check),
         spelling.format_parquet(),
         spelling.allow_unpersisted_deletes(),
     ))
@@ -128,13 +193,25 @@ pub(super) fn unpersisted_error(
 /// The warning of a backup that goes on despite them.
 pub(super) fn unpersisted_warning(check: &RowCheck, version: Option<Version>) -> String {
     format!(
-        "{}: {} deletes are not yet persisted ({}): the backup holds {} rows where Milvus serves {}, and a restore brings the deleted rows back; recorded in the backup (row_checks in meta/manifest.json)",
+        "{}: {} deletes are not yet persisted ({}): the backup holds {} rows where Milvus serves {}{}, and a restore brings the deleted rows back; recorded in the backup (row_checks in meta/manifest.json)",
         check.collection,
         check.unpersisted_deletes,
         why_unpersisted(version),
         check.file_rows,
         check.served_rows,
+        written_twice(check),
     )
+}
+
+/// The part of a difference that is rows sharing a key, which a key scan
+/// counts once.
+fn written_twice(check: &RowCheck) -> String {
+    match check.file_rows - check.served_rows - check.unpersisted_deletes {
+        n if n > 0 => format!(
+            " ({n} of them rows written under a key another row has, which Milvus serves once)"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Rows Milvus serves as of `flush_ts`: its `count(*)`, or a key scan
@@ -168,13 +245,7 @@ async fn served_rows(
     {
         return Ok((n, "count"));
     }
-    let pk = c
-        .meta
-        .schema
-        .fields
-        .iter()
-        .find(|f| f.is_primary_key)
-        .ok_or_else(|| Error::internal(format!("{} has no primary key", c.collection)))?;
+    let pk = primary_key(c)?;
     events.phase(Phase::CountingRows {
         collection: c.collection.clone(),
         rows: expected.max(0) as u64,
@@ -194,7 +265,7 @@ async fn served_rows(
             bytes: 0,
         });
         if n < PAGE_ROWS {
-            return Ok((rows, "key_scan"));
+            return Ok((rows, KEY_SCAN));
         }
         if started.elapsed() > SCAN_LIMIT {
             return Err(Error::remote(format!(
@@ -203,6 +274,15 @@ async fn served_rows(
             )));
         }
     }
+}
+
+fn primary_key(c: &CollectionPlan) -> Result<&FieldSchema> {
+    c.meta
+        .schema
+        .fields
+        .iter()
+        .find(|f| f.is_primary_key)
+        .ok_or_else(|| Error::internal(format!("{} has no primary key", c.collection)))
 }
 
 /// The position of a key scan: after the largest key read so far.

@@ -654,6 +654,54 @@ mod tests {
     }
 
     #[test]
+    fn restored_rows_beyond_what_milvus_served_are_deleted_rows_back() {
+        let coll = CollectionBackupInfo {
+            collection_id: 1,
+            ..Default::default()
+        };
+        let subject = Subject {
+            coll: &coll,
+            source: "default.c".into(),
+            target: "c_vrt_x",
+            sample: None,
+        };
+        let check = RowCheck {
+            collection: "default.c".into(),
+            served_rows: 95,
+            file_rows: 100,
+            unpersisted_deletes: 5,
+            counted_by: "key_scan".into(),
+        };
+        let test = |imported_rows, failed_segments| CollectionTest {
+            imported_rows,
+            failed_segments,
+            ..Default::default()
+        };
+        let p = served_problem(&subject, &check, &test(100, 0)).unwrap();
+        assert_eq!(p.path, "binlogs/insert_log/1/");
+        assert!(
+            p.problem.contains("100 rows restored but 95 expected")
+                && p.problem.contains("5 deleted rows came back")
+                && p.problem.contains("5 deletes were not yet persisted"),
+            "{}",
+            p.problem
+        );
+        assert!(served_problem(&subject, &check, &test(100, 1)).is_none());
+        let persisted = RowCheck {
+            served_rows: 100,
+            unpersisted_deletes: 0,
+            ..check
+        };
+        assert!(served_problem(&subject, &persisted, &test(100, 0)).is_none());
+        let lost = served_problem(&subject, &persisted, &test(90, 0)).unwrap();
+        assert!(
+            lost.problem.contains("10 rows are missing"),
+            "{}",
+            lost.problem
+        );
+    }
+
+    #[test]
     fn throwaway_names_do_not_collide() {
         let a = throwaway_name("docs", "abcd1234", &[]);
         assert_eq!(a, "docs_vrt_abcd1234");
