@@ -447,6 +447,14 @@ pub struct BackupListItem {
     pub milvus_version: String,
     pub backup_timestamp: u64,
     pub collection_backups: Vec<CollectionName>,
+    /// Ours: deletes Milvus had not persisted when the backup was made
+    /// (`allow_unpersisted_deletes`): rows a restore brings back.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unpersisted_deletes: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
