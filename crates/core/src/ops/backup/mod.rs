@@ -6,8 +6,10 @@
 //! its persisted segments and files, and decides what an incremental
 //! backup shares with its base — without changing anything (`--dry-run`
 //! prints it). [`execute`] samples rows, flushes and lists the segments
-//! again (a flush makes new ones), copies the files, writes the meta
-//! files, then applies the retention policy.
+//! again (a flush makes new ones), compares the rows Milvus serves with
+//! the files' rows (deletes Milvus has not persisted fail the backup
+//! before any copy), copies the files, writes the meta files, then applies
+//! the retention policy.
 //!
 //! Completeness: every binlog and the per-level meta files are written
 //! first, `full_meta.json` last, then our `summary.json`. A backup without

@@ -1,7 +1,7 @@
 //! Running a plan: [`execute`] opens the create's journal, runs a
-//! [`BackupRun`] (sample and flush each collection, list it again, store
-//! the data, write the meta files), decides what a failure leaves, and
-//! applies the retention policy after a success.
+//! [`BackupRun`] (sample and flush each collection, list it again, compare
+//! its rows with Milvus's, store the data, write the meta files), decides
+//! what a failure leaves, and applies the retention policy after a success.
 //!
 //! Not here: what is copied and how ([`super::copy`]), the meta files'
 //! contents ([`super::meta`]), live-row counts ([`super::rows`]).
