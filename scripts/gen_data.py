@@ -9,14 +9,27 @@ Milvus 2.2): `$MBT_PY_23 scripts/gen_data.py ...`.
       {"server_version", "features", "collections": [{db, name, rows, pk,
       pk_type, auto_id, partitions, loaded, ...}]}; `rows` is the count
       expected after the deletes.
-  dump --host H --port P --collection NAME [--db DB] [--format jsonl|json]
+  dump --host H --port P --collection NAME [--db DB] [--format jsonl|json] [--keys N]
       Every row (all fields, vectors, JSON, arrays, dynamic keys under
-      "$meta") sorted by primary key, one canonical JSON object per line.
+      "$meta") sorted by primary key, one canonical JSON object per line;
+      with --keys, the rows of the int64 keys 0..N-1 (one per key).
   describe --host H --port P --collection NAME [--db DB]
       Schema, consistency level, description, partitions, indexes as JSON,
       without ids or timestamps, so equal schemas compare equal.
   drop --host H --port P [--prefix gen_]
       Drops the prefixed collections (every database) and prefixed databases.
+  late-deletes --host H --port P --collection NAME [--rows 6000] [--delete 5]
+      (Re)creates a loaded collection (int64 pk `id`, `tag`, float vector),
+      inserts and flushes --rows rows, then deletes --delete of them and
+      returns at once, without a flush: Milvus 2.2 keeps such deletes of
+      flushed segments in memory for dataNode.segment.syncPeriod (600 s).
+      Prints {"rows": live rows, "deleted": [ids]}.
+  dup-keys --host H --port P --collection NAME [--rows 3000] [--one-segment] [--delete 0]
+      (Re)creates a loaded collection (int64 pk `id`, `tag`, float vector)
+      and inserts the keys 0..rows twice: `tag` 1, flushed (unless
+      --one-segment), then `tag` 2, left in a growing segment; then deletes
+      the keys 0..delete-1. A query returns one row per key. Prints
+      {"rows": keys left, "inserted": 2 * rows, "deleted": [ids]}.
 
 What `generate` makes (names get the prefix):
   all_types     int64 pk (not autoID), every scalar type of the server (bool,
@@ -596,12 +609,12 @@ class collection_lock:
         self.file.close()
 
 
-def dump_rows(server, db, name):
+def dump_rows(server, db, name, keys=None):
     with collection_lock(server, db, name):
-        yield from _dump_rows(server, db, name)
+        yield from _dump_rows(server, db, name, keys)
 
 
-def _dump_rows(server, db, name):
+def _dump_rows(server, db, name, keys=None):
     alias = server.alias(db)
     coll = Collection(name, using=alias)
     fields = coll.schema.fields
@@ -611,9 +624,14 @@ def _dump_rows(server, db, name):
     dynamic = bool(getattr(coll.schema, "enable_dynamic_field", False))
     undo = ensure_loaded(coll, alias)
     try:
-        pks = all_pks(coll, pk.name, is_varchar)
+        # A query for every key misses keys written twice into one segment
+        # (2.3.5 returned 1,500 of 3,000 such keys): --keys N asks for 0..N-1.
+        pks = list(range(keys)) if keys is not None else all_pks(coll, pk.name, is_varchar)
         if len(set(pks)) != len(pks):
+            # Milvus keeps every copy of a key written twice; a query by key
+            # returns one of them: the dump has that one.
             log(f"warning: {len(pks) - len(set(pks))} duplicate primary keys in {db}.{name}")
+            pks = sorted(set(pks))
         output = names + (["$meta"] if dynamic else [])
         for i in range(0, len(pks), FETCH_BATCH):
             chunk = pks[i:i + FETCH_BATCH]
@@ -648,15 +666,64 @@ def cmd_dump(args):
     t0 = time.monotonic()
     n = 0
     if args.format == "json":
-        rows = list(dump_rows(server, args.db, args.collection))
+        rows = list(dump_rows(server, args.db, args.collection, args.keys))
         n = len(rows)
         print(json.dumps({"db": args.db, "collection": args.collection, "count": n, "rows": rows},
                          sort_keys=True, ensure_ascii=False))
     else:
-        for row in dump_rows(server, args.db, args.collection):
+        for row in dump_rows(server, args.db, args.collection, args.keys):
             sys.stdout.write(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n")
             n += 1
     log(f"dumped {n} rows of {args.db}.{args.collection} in {time.monotonic() - t0:.1f}s")
+
+
+def small_collection(server, name, seed):
+    """A loaded-to-be collection `name`: int64 pk `id`, int64 `tag`, an
+    8-dim float vector; Strong consistency. Dropped first when it exists."""
+    alias = server.alias("default")
+    if utility.has_collection(name, using=alias, timeout=TIMEOUT):
+        utility.drop_collection(name, using=alias, timeout=TIMEOUT)
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True),
+        FieldSchema("tag", DataType.INT64),
+        FieldSchema("vec", DataType.FLOAT_VECTOR, dim=8),
+    ]
+    coll = create_collection(server, "default", name, fields, description="issue 23",
+                             consistency="Strong")
+    return coll, rng_for(seed, name)
+
+
+def load_flat(coll):
+    coll.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}},
+                      index_name="vec_idx", timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+
+
+def cmd_late_deletes(args):
+    server = Server(args.host, args.port)
+    coll, r = small_collection(server, args.collection, args.seed)
+    insert_rows(coll, [{"id": i, "tag": i, "vec": float_vec(r, 8)} for i in range(args.rows)])
+    coll.flush(timeout=TIMEOUT)
+    load_flat(coll)
+    step = max(args.rows // max(args.delete, 1), 1)
+    victims = list(range(0, args.rows, step))[:args.delete]
+    coll.delete(in_expr("id", victims), timeout=TIMEOUT)
+    print(json.dumps({"rows": args.rows - len(victims), "deleted": victims}))
+
+
+def cmd_dup_keys(args):
+    server = Server(args.host, args.port)
+    coll, r = small_collection(server, args.collection, args.seed)
+    insert_rows(coll, [{"id": i, "tag": 1, "vec": float_vec(r, 8)} for i in range(args.rows)])
+    if not args.one_segment:
+        coll.flush(timeout=TIMEOUT)
+    insert_rows(coll, [{"id": i, "tag": 2, "vec": float_vec(r, 8)} for i in range(args.rows)])
+    load_flat(coll)
+    victims = list(range(args.delete))
+    if victims:
+        coll.delete(in_expr("id", victims), timeout=TIMEOUT)
+    print(json.dumps({"rows": args.rows - len(victims), "inserted": 2 * args.rows,
+                      "deleted": victims}))
 
 
 def cmd_drop(args):
@@ -687,6 +754,7 @@ def main(argv=None):
     d.add_argument("--collection", required=True)
     d.add_argument("--db", default="default")
     d.add_argument("--format", choices=["jsonl", "json"], default="jsonl")
+    d.add_argument("--keys", type=int, help="the int64 keys 0..KEYS-1, not every key the server lists")
     s = sub.add_parser("describe")
     common(s)
     s.add_argument("--collection", required=True)
@@ -694,12 +762,23 @@ def main(argv=None):
     x = sub.add_parser("drop")
     common(x)
     x.add_argument("--prefix", default="gen_")
+    for cmd, rows in [("late-deletes", 6000), ("dup-keys", 3000)]:
+        sp = sub.add_parser(cmd)
+        common(sp)
+        sp.add_argument("--collection", required=True)
+        sp.add_argument("--rows", type=int, default=rows)
+        sp.add_argument("--seed", type=int, default=42)
+        sp.add_argument("--delete", type=int, default=5 if cmd == "late-deletes" else 0)
+        if cmd == "dup-keys":
+            sp.add_argument("--one-segment", action="store_true",
+                            help="no flush between the two inserts (both in one growing segment)")
     args = p.parse_args(argv)
     if getattr(args, "prefix", None) is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.prefix):
         p.error("--prefix must be letters, digits, underscores, not starting with a digit")
     if getattr(args, "rows", 1) < 1:
         p.error("--rows must be at least 1")
-    {"generate": cmd_generate, "dump": cmd_dump, "describe": cmd_describe, "drop": cmd_drop}[args.cmd](args)
+    {"generate": cmd_generate, "dump": cmd_dump, "describe": cmd_describe, "drop": cmd_drop,
+     "late-deletes": cmd_late_deletes, "dup-keys": cmd_dup_keys}[args.cmd](args)
 
 
 if __name__ == "__main__":

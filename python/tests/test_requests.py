@@ -22,6 +22,7 @@ from milvus_backup.models import status_of
         # Not read by this server yet: sent as it is, for the server that does.
         (False, {"format": "v2", "some_new_option": 1}, {"format": "v2", "some_new_option": 1}),
         (False, {"filter": None}, {}),
+        (False, {"allow_unpersisted_deletes": True}, {"allow_unpersisted_deletes": True}),
     ],
 )
 def test_create_body(compression, options, want):

@@ -23,7 +23,9 @@ use clap::Args;
 use milvus_backup_core::config::settings::Settings;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::model::selection::Selection;
-use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan, BackupRequest};
+use milvus_backup_core::ops::backup::{
+    self, BackupOptions, BackupPlan, BackupRequest, OptionSpelling,
+};
 use milvus_backup_core::ops::restore::{
     self, DataPath, RestoreOptions, RestorePlan, RestoreRequest,
 };
@@ -183,6 +185,15 @@ pub struct CreateArgs {
     /// own files.
     #[arg(long, value_parser = ["binlog", "parquet", "json"])]
     format: Option<String>,
+    /// Back up even when Milvus serves fewer rows than the files hold
+    /// (deletes Milvus 2.2 has not written to delta logs yet): warn and
+    /// record it in the backup instead of failing. A restore brings those
+    /// rows back.
+    #[arg(
+        long = "allow-unpersisted-deletes",
+        alias = "allow_unpersisted_deletes"
+    )]
+    allow_unpersisted_deletes: bool,
     /// Print the plan (collections, segments, files, bytes, what is shared)
     /// and write nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -332,6 +343,8 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
         incremental: args.incremental,
         rate_limit: args.rate_limit,
         resume: args.resume,
+        allow_unpersisted_deletes: args.allow_unpersisted_deletes,
+        spelling: OptionSpelling::Flags,
     };
     for warning in req.warnings() {
         out.warn(&warning);
@@ -373,6 +386,12 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
             stats.entities,
             deleted_note(stats.deleted_entities)
         );
+        if stats.unpersisted_deletes > 0 {
+            println!(
+                "  Unpersisted deletes: {} (a restore brings these deleted rows back)",
+                stats.unpersisted_deletes
+            );
+        }
         println!("  Backup size: {}{stored}", human_bytes(stats.size_bytes));
         println!("  Files: {}", stats.files);
         println!("  Duration: {}", human_duration(stats.duration_s));

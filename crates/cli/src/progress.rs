@@ -231,7 +231,10 @@ impl CliProgress {
     /// The step a phase belongs to, for the guide's numbering.
     fn step_of(&self, phase: &Phase) -> usize {
         match (self.steps, phase) {
-            (Steps::Create, Phase::Reading { .. } | Phase::Flushing { .. }) => 2,
+            (
+                Steps::Create,
+                Phase::Reading { .. } | Phase::Flushing { .. } | Phase::CountingRows { .. },
+            ) => 2,
             (Steps::Create, Phase::Copying { .. } | Phase::Exporting { .. }) => 3,
             (Steps::Restore, Phase::Loading { .. }) => 6,
             (Steps::Verify, Phase::RestoreTest { .. }) => 3,

@@ -51,6 +51,9 @@ pub enum Phase {
     },
     /// Waiting for a flush (create).
     Flushing { collection: String, segments: usize },
+    /// Counting the rows Milvus serves by their keys, where it has no
+    /// `count(*)` (create, Milvus 2.2): a transfer of about `rows`.
+    CountingRows { collection: String, rows: u64 },
     /// Copying files into the backup (create): a transfer of `files`.
     Copying { files: u64, bytes: u64, shared: u64 },
     /// Writing the meta files, the completion mark last (create).
@@ -126,9 +129,9 @@ impl Phase {
             Phase::Checking {
                 files, bytes, deep, ..
             } => Some((*files, "files", if *deep { *bytes } else { 0 })),
-            Phase::Exporting { rows, .. } | Phase::Inserting { rows, .. } => {
-                Some((*rows, "rows", 0))
-            }
+            Phase::Exporting { rows, .. }
+            | Phase::Inserting { rows, .. }
+            | Phase::CountingRows { rows, .. } => Some((*rows, "rows", 0)),
             _ => None,
         }
     }
@@ -146,6 +149,10 @@ impl fmt::Display for Phase {
                 collection,
                 segments,
             } => write!(f, "waiting for {collection} to flush {segments} segment(s)"),
+            Phase::CountingRows { collection, rows } => write!(
+                f,
+                "counting the rows Milvus serves of {collection} by primary key (about {rows}; the server has no count(*)), to find deletes it has not persisted"
+            ),
             Phase::Copying {
                 files,
                 bytes,

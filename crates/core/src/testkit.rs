@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::milvus::proto::common::KeyValuePair;
 use crate::milvus::proto::milvus as pb;
 use crate::milvus::proto::schema as pbs;
-use crate::milvus::{segment_state, Milvus, Version};
+use crate::milvus::{segment_state, Milvus, QueryPage, Version};
 use crate::model::layout;
 use crate::storage::{Side, Storage, StorageSpec};
 
@@ -46,6 +46,9 @@ pub struct FakeState {
     pub failing_segments: Vec<i64>,
     /// Segments whose Import call finds Milvus unreachable (nothing starts).
     pub unreachable_imports: Vec<i64>,
+    /// Rows a loaded collection (`db.coll`) serves: its `count(*)`. Those
+    /// not listed are not loaded.
+    pub served: BTreeMap<String, i64>,
     next_id: i64,
 }
 
@@ -196,8 +199,10 @@ impl Milvus for FakeMilvus {
     async fn describe_indexes(&self, _: &str, _: &str) -> Result<Vec<pb::IndexDescription>> {
         Ok(Vec::new())
     }
-    async fn load_state(&self, _: &str, _: &str) -> Result<String> {
-        Ok("NotLoad".into())
+    async fn load_state(&self, db: &str, collection: &str) -> Result<String> {
+        let st = self.state.lock().unwrap();
+        let loaded = st.served.contains_key(&format!("{db}.{collection}"));
+        Ok(if loaded { "Loaded" } else { "NotLoad" }.into())
     }
     async fn row_count(&self, db: &str, collection: &str) -> Result<i64> {
         let st = self.state.lock().unwrap();
@@ -372,6 +377,35 @@ impl Milvus for FakeMilvus {
         _: Option<u64>,
     ) -> Result<Vec<pbs::FieldData>> {
         Ok(Vec::new())
+    }
+    async fn query_page(
+        &self,
+        db: &str,
+        collection: &str,
+        page: &QueryPage,
+    ) -> Result<(Vec<pbs::FieldData>, u64)> {
+        Ok((self.count(db, collection, page)?, 0))
+    }
+}
+
+impl FakeMilvus {
+    /// `count(*)` of a loaded collection, as [`FakeState::served`] says.
+    fn count(&self, db: &str, collection: &str, page: &QueryPage) -> Result<Vec<pbs::FieldData>> {
+        let st = self.state.lock().unwrap();
+        let served = st.served.get(&format!("{db}.{collection}"));
+        match (served, page.output_fields.as_slice()) {
+            (Some(n), [f]) if f == "count(*)" => Ok(vec![pbs::FieldData {
+                field_name: "count(*)".into(),
+                field: Some(pbs::field_data::Field::Scalars(pbs::ScalarField {
+                    data: Some(pbs::scalar_field::Data::LongData(pbs::LongArray {
+                        data: vec![*n],
+                    })),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }]),
+            _ => Err(Error::unsupported("this query in the fake")),
+        }
     }
 }
 

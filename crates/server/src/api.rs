@@ -205,6 +205,11 @@ pub struct CreateRequest {
     /// Ours: finish an interrupted create of `backup_name` (same options):
     /// files it stored completely are kept, the rest is copied.
     pub resume: bool,
+    /// Ours: back up even when Milvus serves fewer rows than the files hold
+    /// (deletes Milvus 2.2 has not written to delta logs yet): the backup
+    /// records it and a restore brings those rows back. Without it such a
+    /// physical backup fails, naming the deletes.
+    pub allow_unpersisted_deletes: bool,
 }
 
 /// A map of database to collections, or a JSON string holding one.
@@ -454,6 +459,14 @@ pub struct BackupListItem {
     pub milvus_version: String,
     pub backup_timestamp: u64,
     pub collection_backups: Vec<CollectionName>,
+    /// Ours: deletes Milvus had not persisted when the backup was made
+    /// (`allow_unpersisted_deletes`): rows a restore brings back.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unpersisted_deletes: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

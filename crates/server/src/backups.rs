@@ -76,6 +76,7 @@ pub async fn list(
                         }
                     })
                     .collect(),
+                unpersisted_deletes: r.unpersisted_deletes,
                 name: r.name,
             }
         })

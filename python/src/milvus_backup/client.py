@@ -137,7 +137,10 @@ class BackupClient:
                 ``filter`` (``db.coll``/``db.*`` patterns), ``force`` (skip
                 the flush), ``meta_only``, ``compression_algorithm``,
                 ``compression_level``, ``encrypt`` (with the server's key),
-                ``base_backup``, ``incremental``, ``format``, ``rbac``. Any
+                ``base_backup``, ``incremental``, ``format``, ``rbac``,
+                ``allow_unpersisted_deletes`` (back up even when Milvus 2.2
+                has not yet written recent deletes to delta logs; the
+                backup records them, a restore brings those rows back). Any
                 other keyword is sent as a field of the request body as it
                 is, so options a newer server takes (such as ``format``,
                 which this server does not read yet) work once it does.

@@ -181,9 +181,14 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     let info = catalog::get(&ctx.backup_storage, &args.name).await?;
     let verdict =
         milvus_backup_core::repo::verification::read(&ctx.backup_storage, &args.name).await?;
+    let manifest = catalog::manifest(&ctx.backup_storage, &args.name).await?;
     if out.json {
         let mut value = serde_json::to_value(&info).unwrap_or_default();
         crate::schedule::add_verdicts(&mut value, &[verdict]);
+        if let Some(m) = manifest.as_ref().filter(|m| !m.row_checks.is_empty()) {
+            value["row_checks"] = serde_json::json!(m.row_checks);
+            value["unpersisted_deletes"] = serde_json::json!(m.unpersisted_deletes());
+        }
         out.json_value(&value);
         return Ok(());
     }
@@ -203,7 +208,7 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
     println!("format:         {}", info.data_format());
     println!("size:           {}", human_bytes(info.size.max(0) as u64));
     println!("entities:       {}", catalog::entities(&info));
-    if let Some(m) = catalog::manifest(&ctx.backup_storage, &args.name).await? {
+    if let Some(m) = &manifest {
         let mut stored = Vec::new();
         if let Some(c) = &m.compression {
             stored.push(format!("{:?}-{}", c.algorithm, c.level).to_lowercase());
@@ -219,6 +224,12 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
             println!(
                 "incremental:    on `{base}`, {shared} of {} files shared",
                 m.files.len()
+            );
+        }
+        for c in m.row_checks.iter().filter(|c| c.unpersisted_deletes > 0) {
+            println!(
+                "UNPERSISTED DELETES: {} in {} — the files hold {} rows where Milvus served {}: a restore brings {} deleted rows back (made with --allow-unpersisted-deletes)",
+                c.unpersisted_deletes, c.collection, c.file_rows, c.served_rows, c.unpersisted_deletes
             );
         }
     }

@@ -154,6 +154,10 @@ fn print_verdict(report: &milvus_backup_core::ops::verify::VerifyReport) {
     }
     if report.ok() {
         println!("\n✅ Backup is valid!");
+    } else if found.files == 0 && found.metadata == 0 {
+        // Sound files that do not restore to what Milvus served (e.g.
+        // deletes not yet persisted when the backup was made).
+        println!("\n❌ Backup failed its restore test!");
     } else {
         println!("\n❌ Backup is corrupted!");
     }

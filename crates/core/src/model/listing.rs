@@ -34,6 +34,14 @@ pub struct BackupListing {
     pub encrypted: bool,
     /// `binlog` (physical), `parquet` or `json` (logical).
     pub format: String,
+    /// Deletes Milvus had not persisted when the backup was made
+    /// (`create --allow-unpersisted-deletes`): rows a restore brings back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unpersisted_deletes: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl BackupListing {

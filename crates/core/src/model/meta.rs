@@ -278,6 +278,43 @@ pub struct Manifest {
     pub base_backup: Option<String>,
     /// Files by key relative to the backup folder.
     pub files: Vec<ManifestFile>,
+    /// The rows Milvus served of each collection when the backup was made,
+    /// against the rows its files hold; absent where they were not
+    /// compared (logical backups, `--force`, collections not loaded,
+    /// backups of earlier versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_checks: Vec<RowCheck>,
+}
+
+/// Ours: a physical backup's files against what Milvus served. Milvus 2.2
+/// writes the deletes of flushed segments to delta logs only every
+/// `dataNode.segment.syncPeriod`, so files can hold rows already deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RowCheck {
+    /// `db.collection`.
+    pub collection: String,
+    /// Rows Milvus served right after the flush.
+    pub served_rows: i64,
+    /// Rows of the backed-up segments minus the deletes of their delta logs.
+    pub file_rows: i64,
+    /// Deletes Milvus applied but had not written to delta logs: rows a
+    /// restore brings back (`create --allow-unpersisted-deletes`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unpersisted_deletes: i64,
+    /// `count` (`count(*)`) or `key_scan` (servers without `count(*)`).
+    pub counted_by: String,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl Manifest {
+    /// Deletes the backup's files lack, over all collections.
+    pub fn unpersisted_deletes(&self) -> i64 {
+        self.row_checks.iter().map(|c| c.unpersisted_deletes).sum()
+    }
 }
 
 impl Manifest {
@@ -400,6 +437,10 @@ pub struct Summary {
     /// `parquet` or `json` for a logical backup; absent: `binlog`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_format: Option<String>,
+    /// Deletes Milvus had not persisted when the backup was made: rows a
+    /// restore brings back (see [`Manifest::row_checks`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unpersisted_deletes: i64,
     /// SHA-256 of each meta file as stored (`full_meta.json` → hex), so an
     /// edit of one after the backup was made is found. Empty in backups
     /// made before this was recorded.

@@ -190,6 +190,7 @@ pub(crate) fn from_summary(name: &str, s: &Summary) -> BackupListing {
         compression: s.compression,
         encrypted: s.encrypted,
         format: s.data_format.clone().unwrap_or_else(|| "binlog".into()),
+        unpersisted_deletes: s.unpersisted_deletes,
     }
 }
 
@@ -264,6 +265,7 @@ pub(crate) fn incomplete(name: &str) -> BackupListing {
         compression: crate::model::encoding::Compression::None,
         encrypted: false,
         format: String::new(),
+        unpersisted_deletes: 0,
     }
 }
 

@@ -98,6 +98,11 @@ pub struct GuideCreateRequest {
     pub force: bool,
     /// Metadata only, no data files.
     pub meta_only: bool,
+    /// Back up even when Milvus serves fewer rows than the files hold
+    /// (deletes Milvus 2.2 has not written to delta logs yet): the backup
+    /// records it and a restore brings those rows back. Without it such a
+    /// physical backup fails, naming the deletes.
+    pub allow_unpersisted_deletes: bool,
     /// Answer at once with `status: running`; poll `status?id=<task_id>`.
     #[serde(rename = "async")]
     pub is_async: bool,

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use milvus_backup_testkit::{
     assert_same_collection, auth_config_yaml, bin, config, config_file, config_yaml,
-    drop_collection, generated, unique, Generated,
+    drop_collection, gen_data, generated, unique, Generated,
 };
 
 /// A running `milvus-backup server`; killed when dropped.
@@ -503,6 +503,67 @@ async fn sync_create_returns_the_whole_brief_and_names_are_unique() {
     let (status, gone) = s.get(&format!("/get_backup?backup_name={name}")).await;
     // The task record says it succeeded, the backup is gone.
     assert_eq!(status, 404, "{gone}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unpersisted_deletes_are_refused_in_the_requests_words_and_allowed_by_its_field() {
+    // Milvus 2.2.16: 5 rows of a flushed segment deleted right now.
+    let coll = unique("srv_late");
+    let c = coll.clone();
+    tokio::task::spawn_blocking(move || gen_data("V22", &["late-deletes", "--collection", &c]))
+        .await
+        .unwrap();
+    let root = unique("srv_late");
+    let s = Server::start(&config_yaml("V22", &root), &[], &[]).await;
+    let name = unique("srv_late");
+    let (status, body) = s
+        .post(
+            "/create",
+            json!({"backup_name": name, "collection_names": [coll]}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let msg = body["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("5 deletes are not yet persisted")
+            && msg.contains(r#""allow_unpersisted_deletes": true"#)
+            && msg.contains(r#""format": "parquet""#)
+            && !msg.contains("--allow"),
+        "{msg}"
+    );
+    // The task is failed, and nothing of the backup is in storage.
+    let (_, got) = s.get(&format!("/get_backup?backup_name={name}")).await;
+    assert_eq!(got["data"]["state_code"], 3, "{got}");
+    let (_, list) = s.get("/list").await;
+    assert!(
+        !list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == name.as_str()),
+        "{list}"
+    );
+
+    let (status, body) = s
+        .post(
+            "/create",
+            json!({"backup_name": name, "collection_names": [coll], "allow_unpersisted_deletes": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = s.get("/list").await;
+    assert!(list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == name.as_str()
+            && r["state_code"] == 2
+            && r["unpersisted_deletes"] == 5));
+    let (status, _) = s.delete(&format!("/delete?backup_name={name}")).await;
+    assert_eq!(status, 200);
+    tokio::task::spawn_blocking(move || drop_collection("V22", "default", &coll))
+        .await
+        .unwrap();
 }
 
 /// Starts an async create slowed down to one copy at a time; returns its

@@ -102,6 +102,7 @@ impl BackupRun<'_> {
             collections: info.collection_backups.len(),
             entities: counts.entities,
             deleted_entities: counts.deleted_entities,
+            unpersisted_deletes: manifest.unpersisted_deletes(),
             size_bytes: counts.size_bytes,
             copied_bytes: counts.copied_bytes,
             files: counts.files,
@@ -168,6 +169,14 @@ impl BackupRun<'_> {
             }),
             base_backup: self.plan.base_backup.clone(),
             files,
+            row_checks: self
+                .plan
+                .collections
+                .iter()
+                .zip(&self.row_checks)
+                .filter(|(c, _)| !c.dropped)
+                .filter_map(|(_, check)| check.clone())
+                .collect(),
         }
     }
 
@@ -236,6 +245,7 @@ impl BackupRun<'_> {
             compression: self.plan.encoder.compression,
             encrypted: self.plan.encoder.key.is_some(),
             data_format: info.logical.as_ref().map(|l| l.format.to_string()),
+            unpersisted_deletes: manifest.unpersisted_deletes(),
             meta_sha256,
         }
     }

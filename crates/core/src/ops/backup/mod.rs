@@ -6,8 +6,10 @@
 //! its persisted segments and files, and decides what an incremental
 //! backup shares with its base — without changing anything (`--dry-run`
 //! prints it). [`execute`] samples rows, flushes and lists the segments
-//! again (a flush makes new ones), copies the files, writes the meta
-//! files, then applies the retention policy.
+//! again (a flush makes new ones), compares the rows Milvus serves with
+//! the files' rows (deletes Milvus has not persisted fail the backup
+//! before any copy), copies the files, writes the meta files, then applies
+//! the retention policy.
 //!
 //! Completeness: every binlog and the per-level meta files are written
 //! first, `full_meta.json` last, then our `summary.json`. A backup without
@@ -21,7 +23,8 @@
 //! backup will hold), `planning` (making the plan), `listing` (segments
 //! and their files),
 //! `incremental` (the base and what it shares), `run` (executing a plan,
-//! failure and retention), `copy` (the copy phase), `rows` (live rows),
+//! failure and retention), `row_check` (rows Milvus serves against the
+//! files' rows: deletes not yet persisted), `copy` (the copy phase), `rows` (live rows),
 //! `meta` (the meta files), [`deltalog`] (deletes in delta logs).
 
 mod copy;
@@ -32,10 +35,11 @@ mod meta;
 mod options;
 mod plan;
 mod planning;
+mod row_check;
 mod rows;
 mod run;
 
-pub use options::{BackupOptions, BackupRequest};
+pub use options::{BackupOptions, BackupRequest, OptionSpelling};
 pub use plan::{BackupPlan, CollectionPlan, FileCopy, PlanTotals};
 pub use planning::plan;
 pub use run::{execute, BackupStats};
@@ -257,6 +261,92 @@ mod tests {
         assert_eq!(files("b1").await, files("b2").await);
         let again = plan(&kit.ctx, &resume).await.unwrap_err();
         assert_eq!(again.kind(), ErrorKind::AlreadyExists);
+    }
+
+    #[tokio::test]
+    async fn deletes_milvus_applied_but_the_files_lack_fail_the_backup_unless_allowed() {
+        let kit = kit_with_docs().await;
+        // One delete in each segment's delta log; Milvus serves 7 rows fewer.
+        let plan1 = plan(&kit.ctx, &opts("b1")).await.unwrap();
+        for f in plan1.collections[0].files.iter() {
+            if f.source.starts_with("delta_log/") {
+                let log = deltalog::tests::delta_log(&["1,1".to_string()]);
+                kit.ctx.milvus_storage.write(&f.source, log).await.unwrap();
+            }
+        }
+        let served = 600 - 3 - 7;
+        kit.milvus
+            .state
+            .lock()
+            .unwrap()
+            .served
+            .insert("default.docs".into(), served);
+        let none = CancellationToken::new();
+        let e = create(&kit.ctx, &opts("b1"), &Collect::default(), &none)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("default.docs: 7 deletes are not yet persisted")
+                && text.contains("--allow-unpersisted-deletes")
+                && text.contains("--format parquet"),
+            "{text}"
+        );
+        assert!(kit.backup_keys("").await.is_empty(), "nothing is left");
+
+        // A JSON request reads its own field names.
+        let json = BackupOptions {
+            spelling: OptionSpelling::Json,
+            ..opts("b1")
+        };
+        let e = create(&kit.ctx, &json, &Collect::default(), &none)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(r#""allow_unpersisted_deletes": true"#),
+            "{e}"
+        );
+
+        let allowed = BackupOptions {
+            allow_unpersisted_deletes: true,
+            ..opts("b1")
+        };
+        let events = Collect::default();
+        let stats = create(&kit.ctx, &allowed, &events, &none).await.unwrap();
+        assert_eq!(stats.unpersisted_deletes, 7);
+        assert_eq!(stats.entities, 597, "the rows the files hold");
+        assert!(events.events().iter().any(|e| matches!(e,
+            Event::Warning { message } if message.contains("7 deletes are not yet persisted"))));
+        let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            m.row_checks,
+            vec![crate::model::meta::RowCheck {
+                collection: "default.docs".into(),
+                served_rows: served,
+                file_rows: 597,
+                unpersisted_deletes: 7,
+                counted_by: "count".into(),
+            }]
+        );
+        let rows = catalog::list(&kit.ctx.backup_storage).await.unwrap();
+        assert_eq!(rows[0].unpersisted_deletes, 7);
+
+        // Served as many rows as the files hold: no record of a difference.
+        kit.milvus
+            .state
+            .lock()
+            .unwrap()
+            .served
+            .insert("default.docs".into(), 597);
+        let stats = create(&kit.ctx, &opts("b2"), &Collect::default(), &none)
+            .await
+            .unwrap();
+        assert_eq!(stats.unpersisted_deletes, 0);
     }
 
     #[tokio::test]

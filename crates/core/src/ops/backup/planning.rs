@@ -75,6 +75,8 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         resumed_files: 0,
         stored,
         format: logical.map_or("binlog".into(), |f| f.to_string()),
+        allow_unpersisted_deletes: opts.allow_unpersisted_deletes,
+        spelling: opts.spelling,
         logical,
         encoder,
         base_manifest: base.map(|(_, m)| m),

@@ -33,17 +33,8 @@ pub(super) async fn live_rows(
             return counted;
         }
     }
-    let inserted = segment_rows(&c.meta);
-    let deltas = c.files.iter().filter(|f| f.target.contains("delta_log/"));
-    let counted = futures::stream::iter(deltas.map(|f| async move {
-        let bytes = ctx.milvus_storage.read(&f.source).await?;
-        super::deltalog::count_deletes(&bytes)
-    }))
-    .buffer_unordered(parallelism)
-    .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
-    .await;
-    match counted {
-        Ok(deleted) => Some((inserted - deleted as i64).max(0)),
+    match file_rows(ctx, c, parallelism).await {
+        Ok(rows) => Some(rows),
         Err(e) => {
             events.warn(format!(
                 "{}: deleted rows not counted, its entities include them: {e}",
@@ -54,8 +45,26 @@ pub(super) async fn live_rows(
     }
 }
 
+/// Rows of a collection's backed-up segments minus the deletes their
+/// delta logs record (read from Milvus storage, `parallelism` at a time).
+pub(super) async fn file_rows(
+    ctx: &Context,
+    c: &CollectionPlan,
+    parallelism: usize,
+) -> crate::error::Result<i64> {
+    let deltas = c.files.iter().filter(|f| f.target.contains("delta_log/"));
+    let deleted = futures::stream::iter(deltas.map(|f| async move {
+        let bytes = ctx.milvus_storage.read(&f.source).await?;
+        super::deltalog::count_deletes(&bytes)
+    }))
+    .buffer_unordered(parallelism.max(1))
+    .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+    .await?;
+    Ok((segment_rows(&c.meta) - deleted as i64).max(0))
+}
+
 /// The value of a `count(*)` column.
-fn count_value(column: &crate::milvus::proto::schema::FieldData) -> Option<i64> {
+pub(super) fn count_value(column: &crate::milvus::proto::schema::FieldData) -> Option<i64> {
     use crate::milvus::proto::schema::{field_data::Field, scalar_field::Data};
     match column.field.as_ref()? {
         Field::Scalars(s) => match s.data.as_ref()? {

@@ -1,7 +1,7 @@
 //! Running a plan: [`execute`] opens the create's journal, runs a
-//! [`BackupRun`] (sample and flush each collection, list it again, store
-//! the data, write the meta files), decides what a failure leaves, and
-//! applies the retention policy after a success.
+//! [`BackupRun`] (sample and flush each collection, list it again, compare
+//! its rows with Milvus's, store the data, write the meta files), decides
+//! what a failure leaves, and applies the retention policy after a success.
 //!
 //! Not here: what is copied and how ([`super::copy`]), the meta files'
 //! contents ([`super::meta`]), live-row counts ([`super::rows`]).
@@ -13,12 +13,13 @@ use serde::Serialize;
 use super::listing::list_segments;
 use super::plan::BackupPlan;
 use super::planning::vanished;
+use super::row_check;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
 use crate::model::layout;
-use crate::model::meta::ManifestFile;
+use crate::model::meta::{ManifestFile, RowCheck};
 use crate::model::selection::CollectionRef;
 use crate::ops::delete::{self, DeleteOptions, DeleteTarget};
 use crate::ops::verify::sample::{self, CollectionSample};
@@ -38,6 +39,10 @@ pub struct BackupStats {
     pub entities: i64,
     /// Rows the backup's segments hold that deletes remove.
     pub deleted_entities: i64,
+    /// Deletes Milvus had applied but not persisted
+    /// (`--allow-unpersisted-deletes`): rows a restore brings back.
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub unpersisted_deletes: i64,
     pub size_bytes: u64,
     /// Bytes written by this backup; files shared with the base are not counted.
     pub copied_bytes: u64,
@@ -59,6 +64,10 @@ pub struct BackupStats {
     pub resumed_files: u64,
     #[serde(skip_serializing_if = "super::is_zero")]
     pub resumed_bytes: u64,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Runs a plan: sample and flush (then list again), copy, write the meta
@@ -87,6 +96,7 @@ pub async fn execute(
         events,
         cancel,
         live: Vec::new(),
+        row_checks: vec![None; plan.collections.len()],
         started: Instant::now(),
     };
     let mut stats = match cancellable(cancel, run.run()).await {
@@ -180,6 +190,9 @@ pub(super) struct BackupRun<'a> {
     /// Live rows of each collection backed up (dropped ones left out);
     /// `None` where they could not be counted.
     pub(super) live: Vec<Option<i64>>,
+    /// Each planned collection's rows as Milvus served them against its
+    /// files', where they were compared after its flush.
+    pub(super) row_checks: Vec<Option<RowCheck>>,
     pub(super) started: Instant,
 }
 
@@ -247,7 +260,9 @@ impl BackupRun<'_> {
                     "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
                 )),
             }
-            self.flush_one(client, i, &coll).await?;
+            if let Some(flush_ts) = self.flush_one(client, i, &coll).await? {
+                self.check_rows(client, i, flush_ts).await?;
+            }
         }
         if self.plan.flush {
             self.plan.recount();
@@ -256,22 +271,27 @@ impl BackupRun<'_> {
         Ok(samples)
     }
 
-    /// Flushes collection `i` and lists it again; one dropped meanwhile
-    /// that was not named one by one is left out with a warning.
+    /// Flushes collection `i` and lists it again; its flush timestamp.
+    /// One dropped meanwhile that was not named one by one is left out
+    /// with a warning (`None`).
     async fn flush_one(
         &mut self,
         client: &dyn Milvus,
         i: usize,
         coll: &CollectionRef,
-    ) -> Result<()> {
+    ) -> Result<Option<u64>> {
         let mut c = self.plan.collections[i].clone();
         let flushed = async {
-            flush_and_wait(client, coll, self.events).await?;
-            list_segments(self.ctx, client, &self.plan, &mut c).await
+            let ts = flush_and_wait(client, coll, self.events).await?;
+            list_segments(self.ctx, client, &self.plan, &mut c).await?;
+            Ok::<_, Error>(ts)
         }
         .await;
         match flushed {
-            Ok(()) => self.plan.collections[i] = c,
+            Ok(ts) => {
+                self.plan.collections[i] = c;
+                return Ok(Some(ts));
+            }
             Err(e) if vanished(client, coll, &self.plan.selection).await => {
                 self.events.warn(format!(
                     "{coll} was dropped during the backup: left out ({e})"
@@ -283,6 +303,31 @@ impl BackupRun<'_> {
             }
             Err(e) => return Err(e.at("collection", coll)),
         }
+        Ok(None)
+    }
+
+    /// Compares the rows Milvus serves of flushed collection `i` with its
+    /// files' ([`row_check`]): deletes the files lack fail the backup
+    /// before anything is copied, unless the options allow them (then a
+    /// warning, and the manifest records them).
+    async fn check_rows(&mut self, client: &dyn Milvus, i: usize, flush_ts: u64) -> Result<()> {
+        let c = &self.plan.collections[i];
+        let Some(check) = row_check::compare(self.ctx, client, c, i, flush_ts, self.events).await
+        else {
+            return Ok(());
+        };
+        if check.unpersisted_deletes > 0 {
+            if !self.plan.allow_unpersisted_deletes {
+                return Err(row_check::unpersisted_error(
+                    &check,
+                    client.version(),
+                    self.plan.spelling,
+                ));
+            }
+            self.events
+                .warn(row_check::unpersisted_warning(&check, client.version()));
+        }
+        self.row_checks[i] = Some(check);
         Ok(())
     }
 
@@ -313,15 +358,22 @@ impl BackupRun<'_> {
         })
     }
 
-    /// A physical backup: the files copied, live rows counted meanwhile.
+    /// A physical backup: the files copied, live rows counted meanwhile
+    /// (the files' rows where they were compared after the flush).
     async fn copy_files(&mut self, client: &dyn Milvus) -> Result<Copied> {
         let counts = async {
             let mut live = Vec::with_capacity(self.plan.collections.len());
-            for c in self.plan.collections.iter().filter(|c| !c.dropped) {
+            for (c, check) in self.plan.collections.iter().zip(&self.row_checks) {
+                if c.dropped {
+                    continue;
+                }
                 let parallelism = self.plan.tuning.meta_parallelism;
-                live.push(
-                    super::rows::live_rows(self.ctx, client, c, parallelism, self.events).await,
-                );
+                live.push(match check {
+                    Some(check) => Some(check.file_rows),
+                    None => {
+                        super::rows::live_rows(self.ctx, client, c, parallelism, self.events).await
+                    }
+                });
             }
             live
         };
@@ -331,12 +383,13 @@ impl BackupRun<'_> {
     }
 }
 
-/// Flushes one collection and waits (bounded) until its segments persist.
+/// Flushes one collection and waits (bounded) until its segments persist;
+/// the flush's timestamp.
 async fn flush_and_wait(
     client: &dyn Milvus,
     coll: &CollectionRef,
     events: &dyn EventSink,
-) -> Result<()> {
+) -> Result<u64> {
     const LIMIT: Duration = Duration::from_secs(600);
     let (segments, ts) = client.flush(&coll.db, &coll.name).await?;
     let start = Instant::now();
@@ -361,5 +414,5 @@ async fn flush_and_wait(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Ok(())
+    Ok(ts)
 }

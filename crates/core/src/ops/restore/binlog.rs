@@ -22,6 +22,7 @@ use crate::model::layout;
 use crate::model::meta::{self, SegmentBackupInfo};
 use crate::model::selection::CollectionRef;
 use crate::ops::collection::wait_imports;
+use crate::ops::restore::order::{in_write_order, ImportOrder, Turn};
 use crate::ops::restore::plan::RestorePlan;
 use crate::ops::restore::tasks::{segments_with_files, CollectionTask};
 use crate::phase_time::{self, Spans};
@@ -98,14 +99,16 @@ impl Tally {
 
 impl Binlogs<'_> {
     /// Stages (when needed) and imports every segment of the collection,
-    /// `import_parallelism` at a time; segments the journal says were
-    /// imported are skipped.
+    /// `import_parallelism` at a time, imports started in write order
+    /// ([`super::order`]); segments the journal says were imported are
+    /// skipped.
     pub(crate) async fn restore_all(
         &self,
         journal: &RestoreJournal,
         spans: &Spans,
     ) -> Result<DataStats> {
-        let segments = segments_with_files(&self.task.meta);
+        let segments = in_write_order(segments_with_files(&self.task.meta));
+        let order = ImportOrder::new();
         let target = self.task.target.to_string();
         let progress = journal.progress(&target).await.unwrap_or_default();
         self.events.phase(Phase::Importing {
@@ -114,36 +117,38 @@ impl Binlogs<'_> {
             bytes: segments.iter().map(|(_, s)| s.size.max(0) as u64).sum(),
         });
         let tally = Tally::default();
-        let rows: Vec<i64> = futures::stream::iter(segments.iter().map(|(partition, seg)| {
-            let earlier = progress.segments.get(&seg.segment_id).cloned();
-            let (tally, target) = (&tally, target.as_str());
-            async move {
-                let done = match earlier.as_ref().and_then(|p| p.rows) {
-                    // Imported by the interrupted run.
-                    Some(rows) => SegmentRestore {
-                        import: Duration::ZERO,
-                        ..SegmentRestore::done_earlier(rows, Instant::now())
-                    },
-                    None => {
-                        let journal = Some((journal, target, earlier));
-                        let done = self.restore_segment(partition, seg, journal).await?;
-                        record_spans(spans, &done);
-                        done
-                    }
-                };
-                tally.add(&done);
-                self.events.emit(Event::SegmentImported {
-                    collection: self.index,
-                    segment: seg.segment_id,
-                    rows: done.rows,
-                    bytes: seg.size.max(0) as u64,
-                });
-                Ok::<_, Error>(done.rows)
-            }
-        }))
-        .buffer_unordered(self.plan.tuning.import_parallelism)
-        .try_collect()
-        .await?;
+        let rows: Vec<i64> =
+            futures::stream::iter(segments.iter().enumerate().map(|(i, (partition, seg))| {
+                let earlier = progress.segments.get(&seg.segment_id).cloned();
+                let (tally, target) = (&tally, target.as_str());
+                let turn = order.turn(i);
+                async move {
+                    let done = match earlier.as_ref().and_then(|p| p.rows) {
+                        // Imported by the interrupted run.
+                        Some(rows) => SegmentRestore {
+                            import: Duration::ZERO,
+                            ..SegmentRestore::done_earlier(rows, Instant::now())
+                        },
+                        None => {
+                            let journal = Some((journal, target, earlier));
+                            let done = self.restore_segment(partition, seg, journal, turn).await?;
+                            record_spans(spans, &done);
+                            done
+                        }
+                    };
+                    tally.add(&done);
+                    self.events.emit(Event::SegmentImported {
+                        collection: self.index,
+                        segment: seg.segment_id,
+                        rows: done.rows,
+                        bytes: seg.size.max(0) as u64,
+                    });
+                    Ok::<_, Error>(done.rows)
+                }
+            }))
+            .buffer_unordered(self.plan.tuning.import_parallelism)
+            .try_collect()
+            .await?;
         Ok(DataStats {
             entities: rows.iter().sum(),
             segments: segments.len(),
@@ -155,13 +160,15 @@ impl Binlogs<'_> {
     }
 
     /// Stages (when needed) and imports one segment, then removes what it
-    /// staged. The plan's staging folder is swept by whoever runs the plan
-    /// (a failed staging may leave files).
+    /// staged. The import starts on the segment's `turn` and releases it
+    /// once Milvus gave its rows their timestamp. The plan's staging folder
+    /// is swept by whoever runs the plan (a failed staging may leave files).
     pub(crate) async fn restore_segment(
         &self,
         partition: &str,
         seg: &SegmentBackupInfo,
         journal: SegmentJournal<'_>,
+        turn: Turn<'_>,
     ) -> Result<SegmentRestore> {
         let (ctx, plan, events) = (self.ctx, self.plan, self.events);
         let t0 = Instant::now();
@@ -182,8 +189,9 @@ impl Binlogs<'_> {
         let (paths, staged_dir, staged_bytes) =
             self.stage(seg).await.at("segment", seg.segment_id)?;
         let staging = t0.elapsed();
+        turn.wait().await;
         let t1 = Instant::now();
-        let imported = self.import(partition, seg, paths, &journal).await;
+        let imported = self.import(partition, seg, paths, &journal, turn).await;
         let import = t1.elapsed();
         if let Some(dir) = staged_dir.filter(|_| !plan.tuning.keep_temp_files) {
             if let Err(e) = ctx.milvus_storage.delete_prefix(&dir).await {
@@ -356,15 +364,17 @@ impl Binlogs<'_> {
     }
 
     /// Imports one segment in backup mode and waits (bounded) for the
-    /// result. With a journal, the import's start and its task ids are
-    /// recorded before waiting; a start whose answer was lost is looked up
-    /// before it is tried again, so no segment is imported twice.
+    /// result, releasing `turn` once the import has its timestamp. With a
+    /// journal, the import's start and its task ids are recorded before
+    /// waiting; a start whose answer was lost is looked up before it is
+    /// tried again, so no segment is imported twice.
     async fn import(
         &self,
         partition: &str,
         seg: &SegmentBackupInfo,
         paths: Vec<String>,
         journal: &SegmentJournal<'_>,
+        turn: Turn<'_>,
     ) -> Result<i64> {
         let (client, t, s) = (self.client, &self.task.target, seg.segment_id);
         let fail_as = |kind: ErrorKind, reason: String| {
@@ -392,6 +402,10 @@ impl Binlogs<'_> {
             j.update(target, |p| p.segments.entry(s).or_default().tasks = ids)
                 .await?;
         }
+        wait_timestamped(client, &tasks)
+            .await
+            .map_err(failed_call)?;
+        drop(turn);
         let rows = wait_imports(client, &tasks).await.map_err(failed_call)?;
         if rows == 0 && seg.num_of_rows > 0 {
             return Err(fail_as(ErrorKind::Remote, format!(
@@ -456,6 +470,33 @@ async fn start_import(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Waits (bounded) until Milvus has given the rows of import `tasks` their
+/// timestamp: the data node allocates it when it starts a task, before it
+/// reports the task's first segment or persists it. A failed task is
+/// reported by the wait for its result.
+async fn wait_timestamped(client: &dyn Milvus, tasks: &[i64]) -> Result<()> {
+    const LIMIT: Duration = Duration::from_secs(3600);
+    let start = Instant::now();
+    for &id in tasks {
+        loop {
+            let st = client.import_state(id).await?;
+            // Failed (1, 7), persisted (5), completed (6), flushed (8).
+            if !st.segment_ids.is_empty() || matches!(st.state, 1 | 5..=8) {
+                break;
+            }
+            if start.elapsed() > LIMIT {
+                return Err(Error::remote(format!(
+                    "import task {id} did not start within {} s",
+                    LIMIT.as_secs()
+                ))
+                .temporary(true));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Import tasks of `t` that read `insert_path` and have not failed.

@@ -28,12 +28,14 @@
 //! options), [`options`] (the options and their checks), `targets`
 //! (target names), [`plan`](mod@plan) (planning), [`tasks`] (each
 //! collection's task), [`run`] (execution),
-//! `binlog` (segments staged and imported), [`bulk`] (a logical
-//! backup's files through Milvus's import).
+//! `binlog` (segments staged and imported), `order` (imports started in
+//! write order, so duplicate keys resolve as in the source), [`bulk`] (a
+//! logical backup's files through Milvus's import).
 
 mod binlog;
 pub mod bulk;
 pub mod options;
+mod order;
 pub mod plan;
 pub mod request;
 pub mod run;
@@ -47,6 +49,7 @@ pub use run::{execute, RestoreStats};
 pub use tasks::{CollectionTask, ImportJob, Refusal};
 
 pub(crate) use binlog::Binlogs;
+pub(crate) use order::{in_write_order, ImportOrder};
 pub(crate) use plan::plan_from;
 pub(crate) use run::hold_staging;
 pub(crate) use tasks::segments_with_files;

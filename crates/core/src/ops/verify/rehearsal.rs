@@ -9,7 +9,10 @@
 //! segment is staged and imported like a real restore, one problem per
 //! failed import, so one bad segment does not hide another. Then:
 //! - row counts: each segment's imported rows against the `num_of_rows`
-//!   the backup recorded (equal without deletes, never more with them);
+//!   the backup recorded (equal without deletes, never more with them),
+//!   and the collection's against the rows Milvus served when the backup
+//!   was made, where the backup compared them (its manifest's
+//!   `row_checks`): more means deleted rows came back;
 //! - the row sample (`meta/sample.json`), when the backup has one for the
 //!   collection: the collection is restored with its indexes, loaded, and
 //!   the sampled rows are read back and compared field by field.
@@ -30,7 +33,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, Event, EventSink, Phase, Quiet};
 use crate::milvus::{Milvus, DEFAULT_DB};
 use crate::model::layout;
-use crate::model::meta::{BackupInfo, CollectionBackupInfo, SegmentBackupInfo};
+use crate::model::meta::{BackupInfo, CollectionBackupInfo, RowCheck, SegmentBackupInfo};
 use crate::ops::restore::{self, Binlogs, RestoreOptions, RestorePlan};
 use crate::ops::verify::sample::{self, CollectionSample};
 use crate::repo::catalog::{self, Problem};
@@ -275,7 +278,10 @@ impl Rehearsal<'_> {
         problems: &mut Vec<Problem>,
     ) -> Result<()> {
         let (ctx, events) = (self.ctx, self.events);
-        let segments = restore::segments_with_files(subject.coll);
+        // Imported like a restore: in write order, so duplicate keys
+        // resolve as in the source and the sample compares equal.
+        let segments = restore::in_write_order(restore::segments_with_files(subject.coll));
+        let order = restore::ImportOrder::new();
         test.segments = segments.len();
         test.backed_up_rows = segments.iter().map(|(_, s)| s.num_of_rows).sum();
         events.phase(Phase::Importing {
@@ -296,10 +302,11 @@ impl Rehearsal<'_> {
             events,
         };
         let mut outcomes: Vec<(&SegmentBackupInfo, Result<i64>)> =
-            futures::stream::iter(segments.iter().map(|(partition, seg)| {
+            futures::stream::iter(segments.iter().enumerate().map(|(i, (partition, seg))| {
                 let binlogs = &binlogs;
+                let turn = order.turn(i);
                 async move {
-                    let r = binlogs.restore_segment(partition, seg, None).await;
+                    let r = binlogs.restore_segment(partition, seg, None, turn).await;
                     let r = r.map(|done| done.rows);
                     events.emit(Event::SegmentImported {
                         collection: 0,
@@ -325,6 +332,13 @@ impl Rehearsal<'_> {
         outcomes.sort_by_key(|(s, _)| s.segment_id);
         for (seg, outcome) in outcomes {
             self.tally(subject, seg, outcome, test, problems)?;
+        }
+        let check = plan
+            .manifest
+            .as_ref()
+            .and_then(|m| m.row_checks.iter().find(|c| c.collection == subject.source));
+        if let Some(p) = check.and_then(|c| served_problem(subject, c, test)) {
+            problems.push(p);
         }
         Ok(())
     }
@@ -443,6 +457,44 @@ fn count_problem(name: &str, source: &str, seg: &SegmentBackupInfo, rows: i64) -
             seg.num_of_rows,
             if has_deletes { " before deletes" } else { "" },
             segment_files(name, seg).join(", ")
+        ),
+    })
+}
+
+/// A collection whose restored rows differ from the rows Milvus served
+/// when the backup was made (the backup's row check): deleted rows that
+/// came back because their deletes were not yet persisted, or rows lost.
+/// Only when every segment imported (failed ones are problems already).
+fn served_problem(
+    subject: &Subject<'_>,
+    check: &RowCheck,
+    test: &CollectionTest,
+) -> Option<Problem> {
+    // Rows sharing a key count in both; deletes the files lack do not.
+    let expected = check.file_rows - check.unpersisted_deletes;
+    let restored = test.imported_rows;
+    if test.failed_segments > 0 || restored == expected {
+        return None;
+    }
+    let source = &subject.source;
+    let why = if restored > expected {
+        let pending = if check.unpersisted_deletes > 0 {
+            format!(
+                ", as the backup recorded: {} deletes were not yet persisted when it was made (--allow-unpersisted-deletes)",
+                check.unpersisted_deletes
+            )
+        } else {
+            String::new()
+        };
+        format!("{} deleted rows came back{pending}", restored - expected)
+    } else {
+        format!("{} rows are missing", expected - restored)
+    };
+    Some(Problem {
+        path: collection_data_dir(subject.coll),
+        problem: format!(
+            "restore test of {source}: {restored} rows restored but {expected} expected (Milvus served {} when the backup was made) — {why}",
+            check.served_rows
         ),
     })
 }
@@ -586,6 +638,54 @@ mod tests {
             p.problem.contains("binlogs/delta_log/1/2/3/3/9"),
             "{}",
             p.problem
+        );
+    }
+
+    #[test]
+    fn restored_rows_beyond_what_milvus_served_are_deleted_rows_back() {
+        let coll = CollectionBackupInfo {
+            collection_id: 1,
+            ..Default::default()
+        };
+        let subject = Subject {
+            coll: &coll,
+            source: "default.c".into(),
+            target: "c_vrt_x",
+            sample: None,
+        };
+        let check = RowCheck {
+            collection: "default.c".into(),
+            served_rows: 95,
+            file_rows: 100,
+            unpersisted_deletes: 5,
+            counted_by: "key_scan".into(),
+        };
+        let test = |imported_rows, failed_segments| CollectionTest {
+            imported_rows,
+            failed_segments,
+            ..Default::default()
+        };
+        let p = served_problem(&subject, &check, &test(100, 0)).unwrap();
+        assert_eq!(p.path, "binlogs/insert_log/1/");
+        assert!(
+            p.problem.contains("100 rows restored but 95 expected")
+                && p.problem.contains("5 deleted rows came back")
+                && p.problem.contains("5 deletes were not yet persisted"),
+            "{}",
+            p.problem
+        );
+        assert!(served_problem(&subject, &check, &test(100, 1)).is_none());
+        let persisted = RowCheck {
+            served_rows: 100,
+            unpersisted_deletes: 0,
+            ..check
+        };
+        assert!(served_problem(&subject, &persisted, &test(100, 0)).is_none());
+        let lost = served_problem(&subject, &persisted, &test(90, 0)).unwrap();
+        assert!(
+            lost.problem.contains("10 rows are missing"),
+            "{}",
+            lost.problem
         );
     }
 
