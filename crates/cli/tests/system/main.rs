@@ -23,4 +23,5 @@ mod restore;
 mod resume;
 mod storage;
 mod trust;
+mod truth;
 mod verify;

@@ -190,6 +190,7 @@ pub(crate) fn from_summary(name: &str, s: &Summary) -> BackupListing {
         compression: s.compression,
         encrypted: s.encrypted,
         format: s.data_format.clone().unwrap_or_else(|| "binlog".into()),
+        left_out: s.left_out.clone(),
     }
 }
 
@@ -221,6 +222,7 @@ pub(crate) async fn listing_sealed(storage: &Storage, name: &str) -> Result<(Bac
                 size_bytes: info.size,
                 backup_timestamp: info.backup_timestamp,
                 format: info.data_format(),
+                left_out: info.left_out.clone(),
                 milvus_version: info.milvus_version,
                 ..incomplete(name)
             },
@@ -264,6 +266,7 @@ pub(crate) fn incomplete(name: &str) -> BackupListing {
         compression: crate::model::encoding::Compression::None,
         encrypted: false,
         format: String::new(),
+        left_out: Vec::new(),
     }
 }
 

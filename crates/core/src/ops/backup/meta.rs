@@ -111,6 +111,7 @@ impl BackupRun<'_> {
             rbac: plan.rbac,
             resumed_files: resumed.len() as u64,
             resumed_bytes: resumed.iter().map(|f| f.size).sum(),
+            left_out: info.left_out.clone(),
             ..Default::default()
         })
     }
@@ -237,6 +238,7 @@ impl BackupRun<'_> {
             encrypted: self.plan.encoder.key.is_some(),
             data_format: info.logical.as_ref().map(|l| l.format.to_string()),
             meta_sha256,
+            left_out: info.left_out.clone(),
         }
     }
 }
