@@ -110,7 +110,9 @@ impl DatabaseArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Backup name (letters, digits, `_`); default backup_<UTC time>.
+    /// Backup name: letters, digits, `_`, `-` and `.`, starting with a
+    /// letter, a digit or `_`, not ending with `.`, at most 128 characters
+    /// (e.g. rag_version_v1.0); default backup_<UTC time>.
     #[arg(
         short = 'n',
         long,
@@ -319,7 +321,41 @@ pub struct RestoreArgs {
     skip_unsupported: bool,
 }
 
-pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<()> {
+/// How a `create` that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Complete,
+    /// Complete, with collections of a backup of everything kept without
+    /// their rows (exit code 11).
+    LeftOut,
+}
+
+/// `create`; under a `backup_strategy`, the run is recorded where
+/// `status` reads runs.
+pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<CreateOutcome> {
+    let started = crate::schedule::now_ms();
+    let asked = args.name.clone();
+    let result = create_backup(config, args, out).await;
+    let (name, ended) = match &result {
+        Ok((Some(stats), _)) => (
+            stats.name.clone(),
+            Ok(milvus_backup_core::model::meta::LeftOut::describe(
+                &stats.left_out,
+            )),
+        ),
+        Ok((None, _)) => return result.map(|(_, outcome)| outcome),
+        Err(e) => (asked.unwrap_or_else(|| "-".into()), Err(e)),
+    };
+    crate::schedule::record_by_hand(config, "create", &name, started, ended).await;
+    result.map(|(_, outcome)| outcome)
+}
+
+/// Makes the backup; its stats, or none for a dry run.
+async fn create_backup(
+    config: &Config,
+    args: CreateArgs,
+    out: &Output,
+) -> Result<(Option<backup::BackupStats>, CreateOutcome)> {
     let req = BackupRequest {
         name: args.name,
         blank_name_is_unset: false,
@@ -356,11 +392,12 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
     let plan = backup::plan(&ctx, &opts).await?;
     if args.dry_run {
         print_backup_plan(&plan, out);
-        return Ok(());
+        return Ok((None, CreateOutcome::Complete));
     }
     let result = backup::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     let stats = result?;
+    let outcome = left_out_warning(&stats.name, &stats.left_out);
     if out.json {
         out.json_value(&stats);
     } else if !out.quiet {
@@ -375,7 +412,13 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
             (true, true) => " (encrypted)",
             (false, true) => " (compressed, encrypted)",
         };
-        println!("\n✅ Backup created successfully!");
+        match outcome {
+            CreateOutcome::Complete => println!("\n✅ Backup created successfully!"),
+            CreateOutcome::LeftOut => println!(
+                "\n⚠️  Backup created with {} collection(s) left out (schema only, no rows)",
+                stats.left_out.len()
+            ),
+        }
         println!("  Backup name: {}", stats.name);
         if stats.format != "binlog" {
             println!("  Format: {} (logical: rows read over gRPC)", stats.format);
@@ -417,7 +460,26 @@ pub async fn create(config: &Config, args: CreateArgs, out: &Output) -> Result<(
             );
         }
     }
-    Ok(())
+    Ok((Some(stats), outcome))
+}
+
+/// The closing warning of a backup that completed with collections left
+/// out, naming each and why (on stderr, also with `--json`).
+fn left_out_warning(
+    name: &str,
+    left_out: &[milvus_backup_core::model::meta::LeftOut],
+) -> CreateOutcome {
+    if left_out.is_empty() {
+        return CreateOutcome::Complete;
+    }
+    eprintln!(
+        "warning: backup `{name}` completed with {} collection(s) left out (their schema is kept, without rows):",
+        left_out.len()
+    );
+    for l in left_out {
+        eprintln!("  {}: {}", l.collection, l.reason);
+    }
+    CreateOutcome::LeftOut
 }
 
 fn print_backup_plan(plan: &BackupPlan, out: &Output) {

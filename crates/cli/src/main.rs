@@ -310,6 +310,10 @@ fn init_logging(config: &Config, out: &Output) {
         .try_init();
 }
 
+/// A backup of everything completed with collections left out (kept
+/// without their rows): not a failure, not a full success.
+const EXIT_LEFT_OUT: u8 = 11;
+
 fn exit_code(kind: ErrorKind) -> ExitCode {
     ExitCode::from(kind.exit_code().clamp(1, 255) as u8)
 }
@@ -347,9 +351,10 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Create(args) => commands::create(config, args, out)
-            .await
-            .map(|_| ExitCode::SUCCESS),
+        Command::Create(args) => Ok(match commands::create(config, args, out).await? {
+            commands::CreateOutcome::Complete => ExitCode::SUCCESS,
+            commands::CreateOutcome::LeftOut => ExitCode::from(EXIT_LEFT_OUT),
+        }),
         Command::Restore(args) => commands::restore(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),
@@ -376,9 +381,10 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
         Command::Import(args) => logical::import(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),
-        Command::Schedule(cmd) => schedule::schedule(config, cmd, out)
-            .await
-            .map(|_| ExitCode::SUCCESS),
+        Command::Schedule(cmd) => Ok(match schedule::schedule(config, cmd, out).await? {
+            commands::CreateOutcome::Complete => ExitCode::SUCCESS,
+            commands::CreateOutcome::LeftOut => ExitCode::from(EXIT_LEFT_OUT),
+        }),
         Command::Replicate(args) => schedule::replicate_cmd(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),

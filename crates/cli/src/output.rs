@@ -71,7 +71,7 @@ impl Output {
                 StepStatus::Fail => "FAIL",
                 StepStatus::Skip => "SKIP",
             };
-            println!("{tag}  {:<15} {}", step.name, step.detail);
+            println!("{tag} {} — {}", step.name, step.detail);
         }
         if !self.quiet {
             println!(

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::events::Discard;
 use milvus_backup_core::repo::verification::VerificationRecord;
+use milvus_backup_core::schedule::state::RunInfo;
 use milvus_backup_core::{ops::replicate, CancellationToken, Context, Error, Result};
 use milvus_backup_server::scheduler;
 
@@ -80,6 +81,26 @@ pub fn add_verdicts(value: &mut serde_json::Value, verdicts: &[Option<Verificati
     }
 }
 
+pub fn now_ms() -> u64 {
+    chrono::Utc::now().timestamp_millis() as u64
+}
+
+/// Records a command run by hand (`create`, `replicate`) under the
+/// config's backup_strategy, so `status` and the health endpoint count it;
+/// a record that cannot be written is a warning.
+pub async fn record_by_hand(
+    config: &Config,
+    kind: &str,
+    name: &str,
+    started_at: u64,
+    ended: std::result::Result<Option<String>, &Error>,
+) {
+    let run = RunInfo::by_hand(kind, name, "cli", started_at, ended);
+    if let Err(e) = milvus_backup_core::schedule::scheduler::record_by_hand(config, run).await {
+        eprintln!("warning: this run is not recorded for `milvus-backup status`: {e}");
+    }
+}
+
 fn when(ms: Option<u64>) -> String {
     ms.filter(|m| *m > 0)
         .and_then(|m| chrono::DateTime::from_timestamp_millis(m as i64))
@@ -87,13 +108,18 @@ fn when(ms: Option<u64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub async fn schedule(config: &Config, cmd: ScheduleCommand, out: &Output) -> Result<bool> {
+pub async fn schedule(
+    config: &Config,
+    cmd: ScheduleCommand,
+    out: &Output,
+) -> Result<crate::commands::CreateOutcome> {
+    use crate::commands::CreateOutcome;
     match cmd {
         ScheduleCommand::Status => {
             let s = scheduler::status_offline(config).await?;
             if out.json {
                 out.json_value(&s);
-                return Ok(true);
+                return Ok(CreateOutcome::Complete);
             }
             println!(
                 "scheduler: {} (timezone {})",
@@ -120,18 +146,29 @@ pub async fn schedule(config: &Config, cmd: ScheduleCommand, out: &Output) -> Re
                     p.skipped
                 );
             }
-            Ok(true)
+            Ok(CreateOutcome::Complete)
         }
         ScheduleCommand::RunNow { policy } => {
             let r = scheduler::run_now_foreground(config, &policy).await?;
             let success = r.state.as_str() == "success";
+            // A backup of everything that left collections out (partial).
+            let left_out = milvus_backup_core::schedule::scheduler::left_out_of(r.result.as_ref());
             if out.json {
                 out.json_value(&serde_json::json!({
                     "task": r.id, "name": r.backup_name, "state": r.state.as_str(),
                     "error": r.error_message, "result": r.result,
                 }));
-            } else if success {
+            } else if success && left_out.is_empty() {
                 println!("run {} ({policy}) succeeded; task {}", r.backup_name, r.id);
+            } else if success {
+                println!("run {} ({policy}) partial; task {}", r.backup_name, r.id);
+            }
+            if let (true, Some(what)) = (
+                success,
+                milvus_backup_core::model::meta::LeftOut::describe(&left_out),
+            ) {
+                eprintln!("warning: run {} ({policy}) {what}", r.backup_name);
+                return Ok(CreateOutcome::LeftOut);
             }
             if !success {
                 return Err(Error::remote(format!(
@@ -141,16 +178,32 @@ pub async fn schedule(config: &Config, cmd: ScheduleCommand, out: &Output) -> Re
                     r.error_message
                 )));
             }
-            Ok(true)
+            Ok(CreateOutcome::Complete)
         }
         ScheduleCommand::Run => {
             scheduler::run_foreground(config.clone()).await?;
-            Ok(true)
+            Ok(CreateOutcome::Complete)
         }
     }
 }
 
+/// `replicate`, recorded where `status` reads runs.
 pub async fn replicate_cmd(config: &Config, args: ReplicateArgs, out: &Output) -> Result<()> {
+    let started = now_ms();
+    let name = args.name.clone();
+    let result = replicate_backup(config, args, out).await;
+    record_by_hand(
+        config,
+        "replicate",
+        &name,
+        started,
+        result.as_ref().map(|_| None),
+    )
+    .await;
+    result
+}
+
+async fn replicate_backup(config: &Config, args: ReplicateArgs, out: &Output) -> Result<()> {
     let strategy =
         milvus_backup_core::schedule::Strategy::from_config(config)?.ok_or_else(|| {
             Error::invalid_input(

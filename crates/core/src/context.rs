@@ -34,7 +34,9 @@ enum MilvusSource {
 /// cannot be used is kept as its error, for `check` to report).
 pub struct Endpoints {
     pub milvus: MilvusConfig,
-    pub milvus_storage: Result<StorageSpec>,
+    /// `None` when the config names no storage for Milvus's own files (the
+    /// user guide's config): backups are then logical, and nothing reads it.
+    pub milvus_storage: Option<Result<StorageSpec>>,
     pub backup_storage: Result<StorageSpec>,
 }
 
@@ -42,7 +44,8 @@ impl Endpoints {
     pub fn from_config(config: &Config) -> Endpoints {
         Endpoints {
             milvus: config.milvus.clone(),
-            milvus_storage: StorageSpec::milvus(&config.minio),
+            milvus_storage: (!config.minio.no_milvus_storage)
+                .then(|| StorageSpec::milvus(&config.minio)),
             backup_storage: StorageSpec::backup(&config.minio),
         }
     }
@@ -53,7 +56,9 @@ impl Context {
     pub fn open(config: &Config) -> Result<Context> {
         let endpoints = Endpoints::from_config(config);
         let mut backup_spec = endpoints.backup_storage?;
-        let milvus_spec = endpoints.milvus_storage?;
+        // Opened all the same (a logical restore may stage files there when
+        // the target shares backup storage); no request is made unless used.
+        let milvus_spec = StorageSpec::milvus(&config.minio)?;
         if config.minio.cross_storage && backup_spec.provider == milvus_spec.provider {
             // Different services by declaration: never copy server-side.
             backup_spec.force_stream = true;

@@ -163,7 +163,9 @@ or_plan!(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CreateRequest {
-    /// Backup name (`^[A-Za-z_][A-Za-z0-9_]*$`, at most 128 characters);
+    /// Backup name (one folder of the backup storage: letters, digits, `_`,
+    /// `-` and `.`, starting with a letter, a digit or `_`, not ending with
+    /// `.`, at most 128 characters, e.g. `rag_version_v1.0`);
     /// `backup_<UTC time>` when empty.
     pub backup_name: String,
     /// Collections, `coll` (database `default`) or `db.coll`; every

@@ -122,7 +122,9 @@ class BackupClient:
         """Creates a backup and, by default, waits until it is complete.
 
         Args:
-            backup_name: ``^[A-Za-z_][A-Za-z0-9_]*$``, at most 128 characters.
+            backup_name: letters, digits, ``_``, ``-`` and ``.``, starting
+                with a letter, a digit or ``_``, not ending with ``.``, at
+                most 128 characters (e.g. ``"rag_version_v1.0"``).
             collections: ``"coll"`` (database ``default``) or ``"db.coll"``
                 names; every collection of every database when None.
             compression: ``True`` compresses with ``compression_algorithm``

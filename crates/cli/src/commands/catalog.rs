@@ -86,10 +86,15 @@ pub struct DeleteArgs {
 pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     // With the scheduled verification's verdicts (`verified_ok`, `last_verified_at`).
+    // A backup its last verification found damaged lists as damaged.
     let (rows, verdicts): (Vec<_>, Vec<_>) = catalog::list_with_verdicts(&ctx.backup_storage)
         .await?
         .into_iter()
         .filter(|(r, _)| args.collection.as_ref().is_none_or(|c| r.holds(c)))
+        .map(|(mut r, v)| {
+            r.state = r.state_verified(v.as_ref());
+            (r, v)
+        })
         .unzip();
     if out.json {
         let mut value = serde_json::to_value(&rows).unwrap_or_default();
@@ -192,11 +197,19 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
         out.json_value(&value);
         return Ok(());
     }
+    let state = match &verdict {
+        Some(v) if !v.verified_ok => "damaged",
+        _ => "complete",
+    };
+    println!("state:          {state}");
     if let Some(v) = &verdict {
         println!(
-            "verified:      {}",
+            "verified:       {}",
             crate::schedule::verdict_text(Some(v)).trim()
         );
+        for p in &v.problems {
+            println!("  problem:      {p}");
+        }
     }
     let created = chrono::DateTime::from_timestamp_millis(info.backup_timestamp as i64)
         .map(|t| t.to_rfc3339())

@@ -19,8 +19,13 @@ Examples:
   milvus-backup verify -n nightly --restore-test   # also restore, compare rows, drop
 
 --restore-test restores every collection of the backup into the configured
-Milvus as default.<name>_vrt_<8 hex>, compares each segment's row count and
-the rows sampled when the backup was made, then drops those collections.
+Milvus as default.<name>_vrt_<8 hex>, compares the row counts (each
+segment's; a logical backup's rows, restored from its Parquet or JSON files)
+and the rows sampled when the backup was made, then drops those collections.
+A restore test that restored nothing fails.
+
+The verdict is kept with the backup: `list` shows a damaged backup as
+DAMAGED, and `get` and `status` show the last verification.
 
 Exit code 9 when a backup is damaged; each bad file is named.";
 
@@ -184,13 +189,16 @@ fn print_restore_test(
         } else {
             "no row sample".to_string()
         };
+        let data = if rt.format != "binlog" {
+            format!("{} data file(s)", c.files)
+        } else {
+            format!("{}/{} segments", c.segments - c.failed_segments, c.segments)
+        };
         println!(
-            "{}  {name}: restore test of {} as {}: {}/{} segments, {} rows imported of {} backed up, {sample}{}",
+            "{}  {name}: restore test of {} as {}: {data}, {} rows imported of {} backed up, {sample}{}",
             if c.problems == 0 { "OK " } else { "BAD" },
             c.collection,
             c.restored_as,
-            c.segments - c.failed_segments,
-            c.segments,
             c.imported_rows,
             c.backed_up_rows,
             if c.dropped { "" } else { " (NOT dropped)" }

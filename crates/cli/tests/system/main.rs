@@ -24,5 +24,6 @@ mod restore;
 mod resume;
 mod storage;
 mod trust;
+mod truth;
 mod unpersisted_deletes;
 mod verify;

@@ -4,14 +4,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::encoding::Compression;
+use crate::model::meta::LeftOut;
 use crate::model::selection::CollectionRef;
+use crate::model::verification::VerificationRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupState {
     Complete,
     Incomplete,
-    /// Its meta files exist but do not parse: see `verify`.
+    /// Its meta files exist but do not parse, or its last `verify` found
+    /// damage ([`BackupListing::state_verified`]).
     Damaged,
 }
 
@@ -38,6 +41,9 @@ pub struct BackupListing {
     /// (`create --allow-unpersisted-deletes`): rows a restore brings back.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unpersisted_deletes: i64,
+    /// Collections it holds without their rows, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -45,6 +51,15 @@ fn is_zero(n: &i64) -> bool {
 }
 
 impl BackupListing {
+    /// The state `list` shows, given the backup's last verification: a
+    /// complete backup that `verify` found damaged is [`BackupState::Damaged`].
+    pub fn state_verified(&self, verdict: Option<&VerificationRecord>) -> BackupState {
+        match (self.state, verdict) {
+            (BackupState::Complete, Some(v)) if !v.verified_ok => BackupState::Damaged,
+            (state, _) => state,
+        }
+    }
+
     /// Whether the backup holds `collection` (`coll`: in any database, or
     /// `db.coll`).
     pub fn holds(&self, collection: &str) -> bool {

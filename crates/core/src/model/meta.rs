@@ -67,6 +67,37 @@ pub struct BackupInfo {
     /// physical backup of binlogs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logical: Option<LogicalBackup>,
+    /// Ours: collections of a backup of everything that hold their schema
+    /// but no rows, because Milvus could not give them (the Go tool ignores it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A collection a backup holds without its rows, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LeftOut {
+    /// `db.collection`.
+    pub collection: String,
+    pub reason: String,
+}
+
+impl LeftOut {
+    /// One line naming every collection left out and why; `None` when
+    /// none was.
+    pub fn describe(left_out: &[LeftOut]) -> Option<String> {
+        (!left_out.is_empty()).then(|| {
+            format!(
+                "completed with {} collection(s) left out (schema only, no rows): {}",
+                left_out.len(),
+                left_out
+                    .iter()
+                    .map(|l| format!("{} ({})", l.collection, l.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })
+    }
 }
 
 impl BackupInfo {
@@ -446,6 +477,9 @@ pub struct Summary {
     /// made before this was recorded.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub meta_sha256: std::collections::BTreeMap<String, String>,
+    /// Collections held without their rows ([`BackupInfo::left_out`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
 }
 
 /// Our fields of a schema in the Go tool's format, from the server's protobuf schema.

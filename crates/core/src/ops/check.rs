@@ -4,6 +4,10 @@
 //! Milvus and read its version; list Milvus's root path (warn when empty);
 //! open backup storage; write a probe object to Milvus storage, copy it to
 //! backup storage, read it back, compare, and delete both copies.
+//!
+//! A config that names no storage for Milvus's own files (the user guide's)
+//! makes logical backups, which never touch it: that step is skipped, and
+//! the probe is written to, read from and deleted in backup storage alone.
 
 use serde::Serialize;
 
@@ -66,8 +70,14 @@ pub async fn run(endpoints: Endpoints) -> CheckReport {
         Err(e) => report.push("milvus", StepStatus::Fail, e.to_string()),
     }
 
-    let milvus_storage = endpoints.milvus_storage.and_then(Storage::open);
-    let milvus_storage = match milvus_storage {
+    let Some(milvus_storage) = endpoints.milvus_storage else {
+        report.push("milvus storage", StepStatus::Skip, NOT_CONFIGURED);
+        if let Some(dst) = open_backup_storage(endpoints.backup_storage, &mut report).await {
+            probe_backup_storage(&dst, &mut report).await;
+        }
+        return report;
+    };
+    let milvus_storage = match milvus_storage.and_then(Storage::open) {
         Ok(s) => match s.has_objects("").await {
             Ok(true) => {
                 report.push(
@@ -100,30 +110,7 @@ pub async fn run(endpoints: Endpoints) -> CheckReport {
         }
     };
 
-    let backup_storage = match endpoints.backup_storage.and_then(Storage::open) {
-        Ok(s) => match s.has_objects("").await {
-            Ok(_) => {
-                report.push(
-                    "backup storage",
-                    StepStatus::Ok,
-                    format!(
-                        "{} root `{}` is reachable",
-                        s.spec().describe(),
-                        s.spec().root
-                    ),
-                );
-                Some(s)
-            }
-            Err(e) => {
-                report.push("backup storage", StepStatus::Fail, e.to_string());
-                None
-            }
-        },
-        Err(e) => {
-            report.push("backup storage", StepStatus::Fail, e.to_string());
-            None
-        }
-    };
+    let backup_storage = open_backup_storage(endpoints.backup_storage, &mut report).await;
 
     let (Some(src), Some(dst)) = (milvus_storage, backup_storage) else {
         report.push("copy probe", StepStatus::Skip, "needs both storages");
@@ -133,27 +120,118 @@ pub async fn run(endpoints: Endpoints) -> CheckReport {
     report
 }
 
+/// Why the step of Milvus's storage is skipped under the user guide's config.
+pub const NOT_CONFIGURED: &str = "not configured: backups are logical (rows over gRPC)";
+
+/// Opens backup storage and lists its root: the `backup storage` step.
+async fn open_backup_storage(
+    spec: crate::error::Result<crate::storage::StorageSpec>,
+    report: &mut CheckReport,
+) -> Option<Storage> {
+    let reached = match spec.and_then(Storage::open) {
+        Ok(s) => s.has_objects("").await.map(|_| s),
+        Err(e) => Err(e),
+    };
+    match reached {
+        Ok(s) => {
+            report.push(
+                "backup storage",
+                StepStatus::Ok,
+                format!(
+                    "{} root `{}` is reachable",
+                    s.spec().describe(),
+                    s.spec().root
+                ),
+            );
+            Some(s)
+        }
+        Err(e) => {
+            report.push("backup storage", StepStatus::Fail, e.to_string());
+            None
+        }
+    }
+}
+
+/// Write → read back → compare → delete, in backup storage alone (what a
+/// logical backup does there).
+async fn probe_backup_storage(dst: &Storage, report: &mut CheckReport) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let key = layout::probe_key(&id);
+    let payload = probe_payload(&id);
+    if !write_probe(dst, "backup storage", &key, &payload, report).await {
+        return;
+    }
+    read_back(dst, &key, &payload, report).await;
+    match dst.delete(&key).await {
+        Ok(()) => report.push(
+            "delete probe",
+            StepStatus::Ok,
+            "removed from backup storage",
+        ),
+        Err(e) => report.push(
+            "delete probe",
+            StepStatus::Fail,
+            format!("backup storage: {e}"),
+        ),
+    }
+}
+
+/// The `write probe` step, into `side` (`Milvus storage`, `backup
+/// storage`); whether it was written.
+async fn write_probe(
+    storage: &Storage,
+    side: &str,
+    key: &str,
+    payload: &[u8],
+    report: &mut CheckReport,
+) -> bool {
+    match storage.write(key, payload.to_vec()).await {
+        Ok(()) => {
+            report.push(
+                "write probe",
+                StepStatus::Ok,
+                format!("{} bytes to {side} `{key}`", payload.len()),
+            );
+            true
+        }
+        Err(e) => {
+            report.push("write probe", StepStatus::Fail, format!("to {side}: {e}"));
+            false
+        }
+    }
+}
+
+fn probe_payload(id: &str) -> Vec<u8> {
+    format!("milvus-backup check probe {id}\n")
+        .repeat(64)
+        .into_bytes()
+}
+
+/// The `read back` step: the probe at `key` holds `payload`.
+async fn read_back(dst: &Storage, key: &str, payload: &[u8], report: &mut CheckReport) {
+    match dst.read(key).await {
+        Ok(data) if data == payload => report.push("read back", StepStatus::Ok, "content matches"),
+        Ok(data) => report.push(
+            "read back",
+            StepStatus::Fail,
+            format!(
+                "content differs: wrote {} bytes, read {}",
+                payload.len(),
+                data.len()
+            ),
+        ),
+        Err(e) => report.push("read back", StepStatus::Fail, e.to_string()),
+    }
+}
+
 /// Write → copy → read back → compare → delete, between the two storages.
 async fn probe_copy(src: &Storage, dst: &Storage, report: &mut CheckReport) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let key = layout::probe_key(&id);
-    let payload = format!("milvus-backup check probe {id}\n")
-        .repeat(64)
-        .into_bytes();
-
-    if let Err(e) = src.write(&key, payload.clone()).await {
-        report.push(
-            "write probe",
-            StepStatus::Fail,
-            format!("to Milvus storage: {e}"),
-        );
+    let payload = probe_payload(&id);
+    if !write_probe(src, "Milvus storage", &key, &payload, report).await {
         return;
     }
-    report.push(
-        "write probe",
-        StepStatus::Ok,
-        format!("{} bytes to Milvus storage `{key}`", payload.len()),
-    );
 
     let copied = src.copy_to(&key, dst, &key).await;
     match &copied {
@@ -177,21 +255,7 @@ async fn probe_copy(src: &Storage, dst: &Storage, report: &mut CheckReport) {
     }
 
     if copied.is_ok() {
-        match dst.read(&key).await {
-            Ok(data) if data == payload => {
-                report.push("read back", StepStatus::Ok, "content matches")
-            }
-            Ok(data) => report.push(
-                "read back",
-                StepStatus::Fail,
-                format!(
-                    "content differs: wrote {} bytes, read {}",
-                    payload.len(),
-                    data.len()
-                ),
-            ),
-            Err(e) => report.push("read back", StepStatus::Fail, e.to_string()),
-        }
+        read_back(dst, &key, &payload, report).await;
     }
 
     let mut problems = Vec::new();

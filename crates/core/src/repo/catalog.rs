@@ -191,6 +191,7 @@ pub(crate) fn from_summary(name: &str, s: &Summary) -> BackupListing {
         encrypted: s.encrypted,
         format: s.data_format.clone().unwrap_or_else(|| "binlog".into()),
         unpersisted_deletes: s.unpersisted_deletes,
+        left_out: s.left_out.clone(),
     }
 }
 
@@ -222,6 +223,7 @@ pub(crate) async fn listing_sealed(storage: &Storage, name: &str) -> Result<(Bac
                 size_bytes: info.size,
                 backup_timestamp: info.backup_timestamp,
                 format: info.data_format(),
+                left_out: info.left_out.clone(),
                 milvus_version: info.milvus_version,
                 ..incomplete(name)
             },
@@ -266,6 +268,7 @@ pub(crate) fn incomplete(name: &str) -> BackupListing {
         encrypted: false,
         format: String::new(),
         unpersisted_deletes: 0,
+        left_out: Vec::new(),
     }
 }
 

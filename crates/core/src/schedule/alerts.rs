@@ -1,7 +1,7 @@
 //! Webhook alerts (`backup_strategy.alerts.webhook`): a JSON POST that
 //! Slack accepts (`{"text": ...}`) with structured fields beside it, on a
-//! failed backup, a failed or corrupt verification, an RPO breach and a
-//! failed secondary copy. Sent in the background with retries and backoff,
+//! failed backup, a backup with collections left out, a failed or corrupt
+//! verification, an RPO breach and a failed secondary copy. Sent in the background with retries and backoff,
 //! never blocking a run; the text is scrubbed of every configured secret
 //! and the payload never carries configuration.
 
@@ -20,6 +20,8 @@ const ATTEMPTS: u32 = 5;
 #[serde(rename_all = "snake_case")]
 pub enum AlertEvent {
     BackupFailed,
+    /// A backup completed with collections left out (schema without rows).
+    BackupPartial,
     VerificationFailed,
     BackupCorrupt,
     RpoBreach,
@@ -30,6 +32,7 @@ impl AlertEvent {
     pub fn as_str(self) -> &'static str {
         match self {
             AlertEvent::BackupFailed => "backup_failed",
+            AlertEvent::BackupPartial => "backup_partial",
             AlertEvent::VerificationFailed => "verification_failed",
             AlertEvent::BackupCorrupt => "backup_corrupt",
             AlertEvent::RpoBreach => "rpo_breach",
@@ -83,6 +86,8 @@ pub struct Alerter {
     /// Alerts delivered and given up, for the metrics.
     pub counts: Arc<Mutex<BTreeMap<(&'static str, &'static str), u64>>>,
     backoff: Duration,
+    /// Deliveries still going, for [`Alerter::flush`].
+    pending: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Alerter {
@@ -96,6 +101,7 @@ impl Alerter {
             secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect(),
             counts: Arc::default(),
             backoff: Duration::from_secs(1),
+            pending: Arc::default(),
         }
     }
 
@@ -116,7 +122,7 @@ impl Alerter {
             *v = scrub::mask(v, &self.secrets);
         }
         let (client, counts, backoff) = (self.client.clone(), self.counts.clone(), self.backoff);
-        tokio::spawn(async move {
+        let delivery = tokio::spawn(async move {
             let event = alert.event.as_str();
             let body = serde_json::to_vec(&alert).unwrap_or_default();
             let mut wait = backoff;
@@ -148,6 +154,17 @@ impl Alerter {
             }
             *counts.lock().unwrap().entry((event, "failed")).or_default() += 1;
         });
+        let mut pending = self.pending.lock().unwrap();
+        pending.retain(|d| !d.is_finished());
+        pending.push(delivery);
+    }
+
+    /// Waits (at most `within`) until every alert sent so far is delivered
+    /// or given up: a process about to exit (a run in the foreground)
+    /// would drop them.
+    pub async fn flush(&self, within: Duration) {
+        let pending: Vec<_> = std::mem::take(&mut *self.pending.lock().unwrap());
+        let _ = tokio::time::timeout(within, futures::future::join_all(pending)).await;
     }
 }
 

@@ -24,7 +24,7 @@ use crate::ops::replicate::{self, ReplicateStats};
 use crate::ops::retention::Retention;
 use crate::ops::verify::{self, VerifyOptions};
 use crate::repo::catalog::{self, BackupListing, BackupState};
-use crate::repo::verification::{self, VerificationRecord};
+use crate::repo::verification;
 use crate::storage::Storage;
 use crate::CancellationToken;
 
@@ -312,26 +312,14 @@ pub async fn verification_run(
             if report.skipped.is_some() {
                 continue;
             }
+            // `verify` recorded the verdict.
             let problems: Vec<String> = report
                 .problems
                 .iter()
-                .take(20)
+                .take(verify::RECORDED_PROBLEMS)
                 .map(|p| format!("{}: {}", p.path, p.problem))
                 .collect();
             let ok = report.ok();
-            crate::repo::catalog::record_verification(
-                storage,
-                &r.name,
-                &VerificationRecord {
-                    last_verified_at: chrono::Utc::now().timestamp_millis() as u64,
-                    verified_ok: ok,
-                    deep: true,
-                    restore_test: opts.restore_test,
-                    problems: problems.clone(),
-                    fingerprint,
-                },
-            )
-            .await?;
             if !ok {
                 run.damaged.push(format!("{side}:{}", r.name));
             }

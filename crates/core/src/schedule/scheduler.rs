@@ -37,6 +37,8 @@ use crate::CancellationToken;
 
 /// How often health is recomputed (at most).
 const HEALTH_EVERY: Duration = Duration::from_secs(10);
+/// How long a run in the foreground waits for its alert to be delivered.
+const ALERT_FLUSH: Duration = Duration::from_secs(20);
 
 // One policy in the scheduler's status (no doc comment: it would be
 // the schema's description in the server's OpenAPI document).
@@ -58,6 +60,8 @@ pub struct PolicyStatus {
     pub runs: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Backups made with collections left out.
+    pub partial: u64,
 }
 
 // What the scheduler does: each policy, and who holds the lease.
@@ -97,7 +101,8 @@ pub struct RunStart {
 /// How a run ended.
 #[derive(Debug, Clone, Default)]
 pub struct RunEnd {
-    /// `success`, `failed`, `cancelled` or `interrupted`.
+    /// `success`, `partial` (a backup with collections left out, see
+    /// [`partial`]), `failed`, `cancelled` or `interrupted`.
     pub outcome: String,
     pub message: String,
     /// The run's report, when it succeeded.
@@ -356,6 +361,16 @@ impl Scheduler {
     /// while one is running, `InvalidInput` when the policy is not
     /// configured.
     pub fn launch(self: &Arc<Self>, kind: PolicyKind, trigger: &str) -> Result<String> {
+        self.start(kind, trigger).map(|(id, _)| id)
+    }
+
+    /// [`Scheduler::launch`], with the task that records the run's end
+    /// (state, alert, health) once it ended.
+    fn start(
+        self: &Arc<Self>,
+        kind: PolicyKind,
+        trigger: &str,
+    ) -> Result<(String, tokio::task::JoinHandle<()>)> {
         if self.strategy.schedule(kind).is_none() {
             return Err(Error::invalid_input(format!(
                 "backup_strategy.{} is not configured",
@@ -389,11 +404,11 @@ impl Scheduler {
         };
         self.state.lock().unwrap().record(info.clone());
         let (me, ended) = (self.clone(), self.runner.wait(&id));
-        tokio::spawn(async move {
+        let recorded = tokio::spawn(async move {
             let end = ended.await;
             me.finished(kind, info, end).await;
         });
-        Ok(id)
+        Ok((id, recorded))
     }
 
     /// What a run of `kind` named `name` does.
@@ -424,6 +439,7 @@ impl Scheduler {
     }
 
     async fn finished(self: &Arc<Self>, kind: PolicyKind, mut info: RunInfo, end: RunEnd) {
+        let end = partial(end);
         info.ended_at = Utc::now().timestamp_millis() as u64;
         info.outcome = end.outcome.clone();
         info.message = end.message.clone();
@@ -440,18 +456,26 @@ impl Scheduler {
             return;
         }
         let _g = self.state_lock.lock().await;
+        // Keep what others recorded meanwhile (the command line's runs).
+        if let Ok(stored) = state::read(&self.storage).await {
+            self.state.lock().unwrap().merge(stored);
+        }
         let s = self.state.lock().unwrap().clone();
         if let Err(e) = state::write(&self.storage, &s).await {
             tracing::warn!("scheduler: cannot write its state: {e}");
         }
     }
 
-    /// Health now (and the RPO alerts on a change).
+    /// Health now (and the RPO alerts on a change), with the runs other
+    /// processes recorded (the command line's) taken in.
     pub async fn refresh_health(&self) -> Option<HealthReport> {
         let secondary = match &self.secondary {
             Some(c) => Context::open(c).ok().map(|c| c.backup_storage),
             None => None,
         };
+        if let Ok(stored) = state::read(&self.storage).await {
+            self.state.lock().unwrap().merge(stored);
+        }
         let st = self.state.lock().unwrap().clone();
         let report =
             match health::report(&self.storage, secondary.as_ref(), &self.strategy, &st).await {
@@ -522,6 +546,7 @@ impl Scheduler {
                     runs: p.runs,
                     failed: p.failed,
                     skipped: p.skipped,
+                    partial: p.partial,
                 })
             })
             .collect();
@@ -543,25 +568,40 @@ impl Scheduler {
             *self.state.lock().unwrap() = s;
         }
         self.leader.store(true, Ordering::SeqCst);
-        let id = self
-            .launch(kind, "run-now")
+        let (id, recorded) = self
+            .start(kind, "run-now")
             .map_err(|e| Error::invalid_input(e.message()))?;
-        self.runner.wait(&id).await;
-        // Let the watcher record the outcome.
-        for _ in 0..50 {
-            let st = self.state.lock().unwrap().clone();
-            if st
-                .policies
-                .get(kind.as_str())
-                .and_then(|p| p.last_run.as_ref())
-                .is_some_and(|l| l.task_id == id && l.outcome != "running")
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        // Until the end is in storage and its alert sent: a process that
+        // exits sooner (the command line) would lose both.
+        let _ = recorded.await;
+        self.alerter.flush(ALERT_FLUSH).await;
         Ok(id)
     }
+}
+
+/// A backup run that succeeded with collections left out (kept without
+/// their rows) ended `partial`, naming them.
+fn partial(mut end: RunEnd) -> RunEnd {
+    use crate::model::meta::LeftOut;
+    let left_out = left_out_of(end.result.as_ref());
+    if let (true, Some(message)) = (end.outcome == "success", LeftOut::describe(&left_out)) {
+        end.outcome = "partial".into();
+        end.message = message;
+    }
+    end
+}
+
+/// The collections a backup run's result (its task's) left out.
+pub fn left_out_of(result: Option<&serde_json::Value>) -> Vec<crate::model::meta::LeftOut> {
+    listed(result, "left_out")
+}
+
+/// The list `key` of a run's result; empty when it has none.
+fn listed<T: serde::de::DeserializeOwned>(result: Option<&serde_json::Value>, key: &str) -> Vec<T> {
+    result
+        .and_then(|v| v.get(key))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }
 
 /// The alert a finished run raises, if any.
@@ -579,12 +619,7 @@ fn alert_of(kind: PolicyKind, info: &RunInfo, end: &RunEnd) -> Option<Alert> {
             format!("Verification run {} failed: {}", info.name, end.message),
         )),
         PolicyKind::Verification if end.outcome == "success" => {
-            let damaged: Vec<String> = end
-                .result
-                .as_ref()
-                .and_then(|v| v.get("damaged"))
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
+            let damaged: Vec<String> = listed(end.result.as_ref(), "damaged");
             (!damaged.is_empty()).then(|| {
                 base(
                     AlertEvent::BackupCorrupt,
@@ -600,6 +635,13 @@ fn alert_of(kind: PolicyKind, info: &RunInfo, end: &RunEnd) -> Option<Alert> {
             AlertEvent::SecondaryCopyFailed,
             format!("Secondary copy failed for {}: {}", info.name, end.message),
         )),
+        _ if end.outcome == "partial" => Some(
+            base(
+                AlertEvent::BackupPartial,
+                format!("Backup {} ({}) {}", info.name, kind.as_str(), end.message),
+            )
+            .field("backup", &info.name),
+        ),
         _ if failed => Some(base(
             AlertEvent::BackupFailed,
             format!(
@@ -627,6 +669,18 @@ pub async fn status_offline(strategy: Strategy, config: &Config) -> Result<Sched
         }
     });
     Ok(sched.status())
+}
+
+/// Records a run a front end made by hand under `config`'s strategy (the
+/// command line's `create` or `replicate`) in the scheduler's state, where
+/// `status` and the health endpoint read runs: a failed one makes health
+/// warn, as a failed scheduled run does. Nothing without a strategy.
+pub async fn record_by_hand(config: &Config, run: RunInfo) -> Result<()> {
+    let Some(strategy) = Strategy::from_config(config)? else {
+        return Ok(());
+    };
+    let storage = Context::open(&strategy.primary_config(config))?.backup_storage;
+    state::record_run(&storage, run).await
 }
 
 /// `milvus-backup status`: health from storage.

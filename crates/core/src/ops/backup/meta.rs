@@ -112,6 +112,7 @@ impl BackupRun<'_> {
             rbac: plan.rbac,
             resumed_files: resumed.len() as u64,
             resumed_bytes: resumed.iter().map(|f| f.size).sum(),
+            left_out: info.left_out.clone(),
             ..Default::default()
         })
     }
@@ -247,6 +248,7 @@ impl BackupRun<'_> {
             data_format: info.logical.as_ref().map(|l| l.format.to_string()),
             unpersisted_deletes: manifest.unpersisted_deletes(),
             meta_sha256,
+            left_out: info.left_out.clone(),
         }
     }
 }

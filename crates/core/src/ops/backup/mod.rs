@@ -389,7 +389,7 @@ mod tests {
                 && e.to_string().contains("create -n half --resume"),
             "{e}"
         );
-        let e = plan(&kit.ctx, &opts("bad-name")).await.unwrap_err();
+        let e = plan(&kit.ctx, &opts("bad/name")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         let mut o = opts("b2");
         o.selection.collections = vec!["nope".into()];

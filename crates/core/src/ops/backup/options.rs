@@ -348,7 +348,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.tuning.unwrap().rate_limit_mb_s, 5);
         assert!(build(BackupRequest {
-            name: Some("bad-name".into()),
+            name: Some("bad/name".into()),
             ..Default::default()
         })
         .is_err());

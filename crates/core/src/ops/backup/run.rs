@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
 use crate::model::layout;
-use crate::model::meta::{ManifestFile, RowCheck};
+use crate::model::meta::{LeftOut, ManifestFile, RowCheck};
 use crate::model::selection::CollectionRef;
 use crate::ops::delete::{self, DeleteOptions, DeleteTarget};
 use crate::ops::verify::sample::{self, CollectionSample};
@@ -64,6 +64,11 @@ pub struct BackupStats {
     pub resumed_files: u64,
     #[serde(skip_serializing_if = "super::is_zero")]
     pub resumed_bytes: u64,
+    /// Collections of a backup of everything kept without their rows
+    /// because Milvus could not give them (e.g. not loaded and no index):
+    /// the backup completed with collections left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
 }
 
 fn is_zero_i64(n: &i64) -> bool {
@@ -205,9 +210,9 @@ impl BackupRun<'_> {
         self.events.emit(self.plan.planned());
         let client = self.ctx.milvus().await?;
         let client = client.as_ref();
-        let samples = self.flush_all(client).await?;
+        let mut samples = self.flush_all(client).await?;
         let copied = match self.plan.logical {
-            Some(format) => self.export_rows(format).await?,
+            Some(format) => self.export_rows(format, &mut samples).await?,
             None => self.copy_files(client).await?,
         };
         self.events.phase(Phase::WritingMeta);
@@ -331,11 +336,26 @@ impl BackupRun<'_> {
         Ok(())
     }
 
-    /// A logical backup: the rows exported over gRPC in `format`.
-    async fn export_rows(&mut self, format: crate::ops::logical::Format) -> Result<Copied> {
+    /// A logical backup: the rows exported over gRPC in `format`, and a
+    /// sample of each collection's rows (into `samples`). A collection
+    /// Milvus cannot give rows of is left out, unless it was named.
+    async fn export_rows(
+        &mut self,
+        format: crate::ops::logical::Format,
+        samples: &mut Vec<CollectionSample>,
+    ) -> Result<Copied> {
+        use crate::ops::logical::in_backup::{export_collections, ToExport};
         let plan = &mut self.plan;
-        let colls: Vec<&CollectionRef> = plan.collections.iter().map(|c| &c.source).collect();
-        let e = crate::ops::logical::in_backup::export_collections(
+        let colls: Vec<ToExport> = plan
+            .collections
+            .iter()
+            .map(|c| ToExport {
+                source: &c.source,
+                meta: &c.meta,
+                may_leave_out: !plan.selection.names(&c.source),
+            })
+            .collect();
+        let e = export_collections(
             self.ctx,
             &plan.name,
             &colls,
@@ -350,6 +370,8 @@ impl BackupRun<'_> {
             self.live.push(Some(l.rows as i64));
         }
         plan.info.logical = Some(e.logical);
+        plan.info.left_out = e.left_out;
+        samples.extend(e.samples);
         Ok(Copied {
             copied_bytes: e.files.iter().map(|f| f.size).sum(),
             shared_files: 0,

@@ -118,20 +118,8 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
     let meta = crate::ops::collection::collection_meta(&*client, &coll).await?;
     let fields = fields_of(&meta.schema)?;
     let load_for_export = meta.load_state != "Loaded";
-    if load_for_export && meta.index_infos.is_empty() {
-        let vector = fields
-            .iter()
-            .find(|f| f.kind.vector_bytes().is_some() || f.kind == Kind::SparseFloatVector)
-            .map(|f| f.name.as_str())
-            .unwrap_or("its vector field");
-        return Err(Error::new(
-            ErrorKind::Conflict,
-            format!(
-                "{coll} is not loaded and has no index, so Milvus cannot load it to read its rows — \
-                 create an index on `{vector}` (e.g. pymilvus `collection.create_index(\"{vector}\", \
-                 {{\"index_type\": \"FLAT\", \"metric_type\": \"L2\"}})`) and export again"
-            ),
-        ));
+    if let Some(why) = unreadable(&meta) {
+        return Err(Error::new(ErrorKind::Conflict, format!("{coll} {why}")));
     }
     let has_partition_key = meta.schema.fields.iter().any(|f| f.is_partition_key);
     let partitions = if has_partition_key {
@@ -165,6 +153,29 @@ pub async fn plan(ctx: &Context, opts: &ExportOptions) -> Result<ExportPlan> {
         meta,
         fields,
     })
+}
+
+/// Why Milvus cannot give a collection's rows, with what to do about it;
+/// `None` when it can. A collection that is not loaded and has no index
+/// cannot be loaded, and rows are only read from a loaded collection.
+pub fn unreadable(meta: &CollectionBackupInfo) -> Option<String> {
+    if meta.load_state == "Loaded" || !meta.index_infos.is_empty() {
+        return None;
+    }
+    let vector = fields_of(&meta.schema)
+        .ok()
+        .and_then(|fields| {
+            fields
+                .into_iter()
+                .find(|f| f.kind.vector_bytes().is_some() || f.kind == Kind::SparseFloatVector)
+        })
+        .map(|f| f.name)
+        .unwrap_or_else(|| "its vector field".into());
+    Some(format!(
+        "is not loaded and has no index, so Milvus cannot load it to read its rows — \
+         create an index on `{vector}` (e.g. pymilvus `collection.create_index(\"{vector}\", \
+         {{\"index_type\": \"FLAT\", \"metric_type\": \"L2\"}})`) and try again"
+    ))
 }
 
 /// The folder of a partition's files. pandas and pyarrow skip folders

@@ -22,13 +22,14 @@ use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
 use crate::model::layout;
 use crate::model::meta::Format;
-use crate::model::meta::{self, ManifestFile};
+use crate::model::meta::{self, CollectionBackupInfo, LeftOut, ManifestFile};
 use crate::model::selection::CollectionRef;
 use crate::ops::logical::export::{self, ExportOptions};
 use crate::ops::logical::fields::fields_of;
 use crate::ops::logical::files::Location;
 use crate::ops::logical::import::{self, ImportPlan, PlannedFile};
 use crate::ops::logical::{LogicalBackup, LogicalCollection};
+use crate::ops::verify::sample::{self, CollectionSample};
 use crate::CancellationToken;
 
 /// What exporting a backup's collections made.
@@ -37,15 +38,34 @@ pub(crate) struct Exported {
     /// Rows per collection, in the order given.
     pub rows: Vec<u64>,
     pub logical: LogicalBackup,
+    /// Rows sampled from each collection while it was loaded for the
+    /// export, for `verify --restore-test`.
+    pub samples: Vec<CollectionSample>,
+    /// Collections kept without their rows, and why.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// One collection to export.
+pub(crate) struct ToExport<'a> {
+    pub source: &'a CollectionRef,
+    /// As planned (its load state and indexes decide whether Milvus can
+    /// give its rows).
+    pub meta: &'a CollectionBackupInfo,
+    /// It was not named one by one: when Milvus cannot give its rows, it
+    /// is kept without them (and said so) instead of failing the backup.
+    pub may_leave_out: bool,
 }
 
 /// Exports every collection's rows into backup `name`'s folder, one
-/// collection after another (each with several key ranges in flight).
+/// collection after another (each with several key ranges in flight),
+/// and samples each one's rows while it is loaded. A collection whose
+/// rows Milvus cannot give ([`export::unreadable`]) fails the backup when
+/// it was named, and is left out (schema without rows) otherwise.
 /// A failure leaves files behind: the caller removes the whole backup.
 pub(crate) async fn export_collections(
     ctx: &Context,
     name: &str,
-    collections: &[&CollectionRef],
+    collections: &[ToExport<'_>],
     format: Format,
     encoder: &Encoder,
     events: &dyn EventSink,
@@ -63,9 +83,32 @@ pub(crate) async fn export_collections(
             format,
             collections: Vec::new(),
         },
+        samples: Vec::new(),
+        left_out: Vec::new(),
     };
     let (mut raw, mut stored) = (0, 0);
-    for c in collections {
+    for ToExport {
+        source: c,
+        meta,
+        may_leave_out,
+    } in collections
+    {
+        if let (true, Some(why)) = (*may_leave_out, export::unreadable(meta)) {
+            events.warn(format!(
+                "{c} left out: its schema is backed up without rows — it {why}"
+            ));
+            out.left_out.push(LeftOut {
+                collection: c.to_string(),
+                reason: why,
+            });
+            out.rows.push(0);
+            out.logical.collections.push(LogicalCollection {
+                db_name: c.db.clone(),
+                collection_name: c.name.clone(),
+                ..Default::default()
+            });
+            continue;
+        }
         let opts = ExportOptions {
             collection: c.to_string(),
             format,
@@ -75,14 +118,22 @@ pub(crate) async fn export_collections(
         plan.settings.compression_level = encoder.level.clamp(1, 22);
         let prefix = format!("{dir}data/{}/{}/", c.db, c.name);
         let written = Mutex::new(Vec::new());
-        let (files, ts) = export::with_loaded(
-            &*client,
-            &plan,
-            events,
-            cancel,
-            export::export_rows(&*client, &plan, &location, &prefix, &written, events),
-        )
+        let client = &*client;
+        let ((files, ts), sample) = export::with_loaded(client, &plan, events, cancel, async {
+            // Before the rows, like a physical backup's sample before its
+            // flush; the copy of a later write would differ.
+            let sample = sample::take_loaded(client, &plan.meta).await;
+            let rows =
+                export::export_rows(client, &plan, &location, &prefix, &written, events).await?;
+            Ok((rows, sample))
+        })
         .await?;
+        match sample {
+            Ok(s) => out.samples.extend(s),
+            Err(e) => events.warn(format!(
+                "no row sample of {c} (verify --restore-test will compare row counts only): {e}"
+            )),
+        }
         let mut coll = LogicalCollection {
             db_name: c.db.clone(),
             collection_name: c.name.clone(),

@@ -30,8 +30,12 @@ use crate::model::meta::{CollectionBackupInfo, Infos, PartitionBackupInfo, Segme
 use crate::model::naming::validate_backup_name;
 use crate::ops::verify::rehearsal::RestoreTestStats;
 use crate::repo::catalog::{self, BackupState, Problem};
+use crate::repo::verification::{self, VerificationRecord};
 use crate::storage::Storage;
 use crate::{cancellable, CancellationToken};
+
+/// Problems a recorded verdict keeps (the report has them all).
+pub const RECORDED_PROBLEMS: usize = 20;
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct VerifyOptions {
@@ -246,9 +250,8 @@ pub async fn execute(
             Err(e) => return Err(e.during("verify").at("backup", &b.name)),
         };
         events.emit(Event::CollectionFinished { index, error: None });
-        if !report.ok() && report.skipped.is_none() {
-            // `list` reads it again and shows it damaged.
-            crate::repo::catalog_index::forget(&ctx.backup_storage, &b.name).await;
+        if report.skipped.is_none() {
+            record_verdict(&ctx.backup_storage, &report, plan.restore_test, events).await;
         }
         reports.push(report);
     }
@@ -265,6 +268,45 @@ pub async fn execute(
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Keeps the verdict beside the backup and in the catalog index, where
+/// `list`, `get` and `status` read it (a damaged backup lists as
+/// `damaged`). Best effort: a verdict that cannot be kept is a warning,
+/// never a changed result.
+async fn record_verdict(
+    storage: &Storage,
+    report: &VerifyReport,
+    restore_test: bool,
+    events: &dyn EventSink,
+) {
+    let name = &report.name;
+    if !report.ok() {
+        // `list` reads it again: a damaged meta file shows as such.
+        crate::repo::catalog_index::forget(storage, name).await;
+    }
+    let recorded = async {
+        let record = VerificationRecord {
+            last_verified_at: chrono::Utc::now().timestamp_millis() as u64,
+            verified_ok: report.ok(),
+            deep: report.deep,
+            restore_test,
+            problems: report
+                .problems
+                .iter()
+                .take(RECORDED_PROBLEMS)
+                .map(|p| format!("{}: {}", p.path, p.problem))
+                .collect(),
+            // After the check: a deep one may have added checksums to the manifest.
+            fingerprint: verification::fingerprint(storage, name).await?,
+        };
+        catalog::record_verification(storage, name, &record).await
+    };
+    if let Err(e) = recorded.await {
+        events.warn(format!(
+            "the verdict on `{name}` was not recorded ({e}): `list` and `status` do not show it"
+        ));
+    }
 }
 
 /// Plan, then execute.
@@ -746,6 +788,38 @@ mod tests {
                 assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn every_verdict_is_recorded_and_a_damaged_backup_lists_as_damaged() {
+        let kit = kit_with_backup("b1").await;
+        let storage = &kit.ctx.backup_storage;
+        let verdict = || async {
+            let rows = catalog::list_with_verdicts(storage).await.unwrap();
+            let (row, v) = rows.into_iter().next().unwrap();
+            let v = v.expect("a recorded verdict");
+            (row.state_verified(Some(&v)), v)
+        };
+        assert!(verify_one(&kit, "b1", false).await.unwrap().ok());
+        let (state, v) = verdict().await;
+        assert!(v.verified_ok && !v.deep && v.problems.is_empty(), "{v:?}");
+        assert_eq!(state, BackupState::Complete);
+        // A data file cut short: found, and `list` shows the backup damaged.
+        let manifest = catalog::manifest(storage, "b1").await.unwrap().unwrap();
+        let file = &manifest.files[0].path;
+        truncate(&kit, &layout::join(&layout::backup_dir("b1"), file)).await;
+        assert!(!verify_one(&kit, "b1", true).await.unwrap().ok());
+        let (state, v) = verdict().await;
+        assert!(!v.verified_ok && v.deep, "{v:?}");
+        assert!(
+            v.problems.iter().any(|p| p.starts_with(file.as_str())),
+            "{v:?}"
+        );
+        assert_eq!(state, BackupState::Damaged);
+        assert_eq!(
+            v.fingerprint,
+            verification::fingerprint(storage, "b1").await.unwrap()
+        );
     }
 
     #[tokio::test]

@@ -17,6 +17,15 @@
 //!   collection: the collection is restored with its indexes, loaded, and
 //!   the sampled rows are read back and compared field by field.
 //!
+//! A logical backup (rows as Parquet or JSON Lines files) is restored the
+//! way `restore` does it — every file read, decoded and checked against
+//! the manifest, its rows inserted — into a copy that keeps the backup's
+//! primary keys (autoID off), so the sample taken when the backup was made
+//! finds its rows. Its rows restored must equal the rows it recorded.
+//!
+//! A restore test that restored nothing — no collection, or no row of a
+//! collection that had rows — is a problem, never a pass.
+//!
 //! The throwaway collection is dropped whatever happened; a failed drop is
 //! a warning that names it. Problems name the segment's files (failed
 //! import, wrong count) or the collection's data folder (sample mismatch).
@@ -49,6 +58,9 @@ const MAX_SAMPLE_PROBLEMS: usize = 10;
 pub struct RestoreTestStats {
     /// The Milvus the test restored into, e.g. `127.0.0.1:19530 (v2.3.5)`.
     pub milvus: String,
+    /// The backup's format: `binlog` (segments imported), `parquet` or
+    /// `json` (rows inserted from its files).
+    pub format: String,
     pub collections: Vec<CollectionTest>,
     pub duration_s: f64,
 }
@@ -62,6 +74,9 @@ pub struct CollectionTest {
     pub restored_as: String,
     pub segments: usize,
     pub failed_segments: usize,
+    /// A logical backup's data files restored (0 for a physical backup).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files: usize,
     /// Rows the backup recorded (before deletes).
     pub backed_up_rows: i64,
     /// Rows Milvus imported (after deletes).
@@ -75,6 +90,10 @@ pub struct CollectionTest {
     #[serde(skip)]
     pub created: bool,
     pub dropped: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Runs the restore test of backup `name`; `Err` only when it cannot run
@@ -108,6 +127,7 @@ pub async fn run(
     };
     let mut stats = RestoreTestStats {
         milvus: format!("{} ({})", client.address(), client.version_text()),
+        format: info.data_format(),
         ..Default::default()
     };
     let mut problems = Vec::new();
@@ -125,6 +145,12 @@ pub async fn run(
         let (test, result) = rehearsal.test(i, &subject, &mut problems).await;
         stats.collections.push(test);
         result?;
+    }
+    if stats.collections.is_empty() {
+        problems.push(Problem {
+            path: format!("meta/{}", layout::FULL_META),
+            problem: "restore test: the backup holds no collection, so nothing was restored".into(),
+        });
     }
     stats.duration_s = started.elapsed().as_secs_f64();
     Ok((stats, problems))
@@ -188,6 +214,11 @@ impl Rehearsal<'_> {
         };
         let before = problems.len();
         let result = self.test_collection(subject, &mut test, problems).await;
+        if result.is_ok() && problems.len() == before {
+            if let Some(p) = nothing_restored(self.info, subject, &test) {
+                problems.push(p);
+            }
+        }
         test.problems = problems.len() - before;
         // Always drop what we created, also after a failure — and never a
         // collection that was there before (the plan refuses those).
@@ -214,10 +245,16 @@ impl Rehearsal<'_> {
         test: &mut CollectionTest,
         problems: &mut Vec<Problem>,
     ) -> Result<()> {
-        let Some(plan) = self.recreate(subject, test, problems).await? else {
-            return Ok(());
-        };
-        self.import_segments(subject, &plan, test, problems).await?;
+        if self.info.logical.is_some() {
+            if !self.restore_rows(subject, test, problems).await? {
+                return Ok(());
+            }
+        } else {
+            let Some(plan) = self.recreate(subject, test, problems).await? else {
+                return Ok(());
+            };
+            self.import_segments(subject, &plan, test, problems).await?;
+        }
         match subject.sample {
             Some(sample) => self.compare_sample(subject, sample, test, problems).await,
             None => Ok(()),
@@ -234,22 +271,7 @@ impl Rehearsal<'_> {
         problems: &mut Vec<Problem>,
     ) -> Result<Option<RestorePlan>> {
         let source = &subject.source;
-        let opts = RestoreOptions {
-            backup_name: self.info.name.clone(),
-            collections: vec![source.clone()],
-            renames: vec![format!("{source}:{DEFAULT_DB}.{}", subject.target)],
-            // A sample needs the copy loaded, and loading needs the indexes.
-            restore_index: subject.sample.is_some(),
-            meta_only: true,
-            load: false,
-            tuning: Some(self.tuning),
-            ..Default::default()
-        };
-        let mut plan = restore::plan_from(self.ctx, self.client, self.info, &opts).await?;
-        for task in &mut plan.tasks {
-            // Aliases belong to the real collection.
-            task.meta.aliases.clear();
-        }
+        let mut plan = self.plan_copy(subject, true).await?;
         test.created = true;
         // Its own lines would repeat ours.
         let quiet = Quiet(self.events);
@@ -266,6 +288,92 @@ impl Rehearsal<'_> {
         // The data plan: the same targets, now with the segments.
         plan.options.meta_only = false;
         Ok(Some(plan))
+    }
+
+    /// The restore of the throwaway copy: the collection under its
+    /// throwaway name, without aliases (they belong to the real one), with
+    /// indexes when a sample is to be compared (loading needs them), not
+    /// loaded; a logical backup's copy keeps the backup's primary keys.
+    async fn plan_copy(&self, subject: &Subject<'_>, meta_only: bool) -> Result<RestorePlan> {
+        let source = &subject.source;
+        let opts = RestoreOptions {
+            backup_name: self.info.name.clone(),
+            collections: vec![source.clone()],
+            renames: vec![format!("{source}:{DEFAULT_DB}.{}", subject.target)],
+            restore_index: subject.sample.is_some(),
+            meta_only,
+            load: false,
+            tuning: Some(self.tuning),
+            ..Default::default()
+        };
+        let mut plan = restore::plan_from(self.ctx, self.client, self.info, &opts).await?;
+        for task in &mut plan.tasks {
+            task.meta.aliases.clear();
+            if self.info.logical.is_some() {
+                keep_primary_keys(&mut task.meta.schema);
+            }
+        }
+        Ok(plan)
+    }
+
+    /// A logical backup's collection restored whole, rows and all, by the
+    /// restore itself, into a copy that keeps the backup's keys; its rows
+    /// counted against the backup's. Whether it was restored (`false`, and
+    /// a problem, when the restore failed on the backup).
+    async fn restore_rows(
+        &self,
+        subject: &Subject<'_>,
+        test: &mut CollectionTest,
+        problems: &mut Vec<Problem>,
+    ) -> Result<bool> {
+        let source = &subject.source;
+        let recorded = self.info.logical.as_ref().and_then(|l| {
+            l.collections.iter().find(|c| {
+                c.db_name == subject.coll.db_name
+                    && c.collection_name == subject.coll.collection_name
+            })
+        });
+        test.files = recorded.map_or(0, |c| c.files.len());
+        test.backed_up_rows = recorded.map_or(0, |c| c.rows as i64);
+        let data_dir = collection_data_dir(self.info, subject.coll);
+        let plan = self.plan_copy(subject, false).await?;
+        test.created = true;
+        self.events.phase(Phase::Importing {
+            collection: format!("{DEFAULT_DB}.{}", subject.target),
+            segments: 0,
+            bytes: recorded.map_or(0, |c| c.files.iter().map(|f| f.size).sum()),
+        });
+        match restore::execute(self.ctx, &plan, &Quiet(self.events), self.cancel).await {
+            Ok(stats) => test.imported_rows = stats.entities,
+            Err(e) if matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) => {
+                return Err(e)
+            }
+            Err(e) => {
+                // The file the restore named, relative to the backup folder.
+                let dir = layout::backup_dir(&self.info.name);
+                let path = e
+                    .context()
+                    .iter()
+                    .find(|(field, _)| *field == "key")
+                    .and_then(|(_, key)| key.strip_prefix(&dir))
+                    .map_or(data_dir, str::to_string);
+                problems.push(Problem {
+                    path,
+                    problem: format!("restore test: {source} did not restore: {e}"),
+                });
+                return Ok(false);
+            }
+        }
+        if test.imported_rows != test.backed_up_rows {
+            problems.push(Problem {
+                path: data_dir,
+                problem: format!(
+                    "restore test of {source}: {} rows restored but the backup recorded {}",
+                    test.imported_rows, test.backed_up_rows
+                ),
+            });
+        }
+        Ok(true)
     }
 
     /// Stages and imports every segment like a real restore, one problem
@@ -393,7 +501,7 @@ impl Rehearsal<'_> {
             collection: format!("{DEFAULT_DB}.{target}"),
             rows: sample.rows.len(),
         });
-        let data_dir = collection_data_dir(subject.coll);
+        let data_dir = collection_data_dir(self.info, subject.coll);
         if let Err(e) = crate::ops::collection::load_and_wait(
             client,
             &crate::model::selection::CollectionRef {
@@ -437,6 +545,39 @@ impl Rehearsal<'_> {
             });
         }
         Ok(())
+    }
+}
+
+/// A restore test of a collection that had rows and restored none, with no
+/// other problem to say why: a problem of its own, never a pass.
+fn nothing_restored(
+    info: &BackupInfo,
+    subject: &Subject<'_>,
+    test: &CollectionTest,
+) -> Option<Problem> {
+    let recorded: i64 = subject
+        .coll
+        .partition_backups
+        .iter()
+        .flat_map(|p| &p.segment_backups)
+        .map(|s| s.num_of_rows)
+        .sum::<i64>()
+        .max(test.backed_up_rows);
+    (recorded > 0 && test.imported_rows == 0).then(|| Problem {
+        path: collection_data_dir(info, subject.coll),
+        problem: format!(
+            "restore test of {}: nothing was restored, but the backup recorded {recorded} rows",
+            subject.source
+        ),
+    })
+}
+
+/// The copy keeps the backup's primary keys (an autoID collection would
+/// make new ones), so the sampled rows are found by their keys.
+fn keep_primary_keys(schema: &mut crate::model::meta::CollectionSchema) {
+    schema.auto_id = false;
+    for f in schema.fields.iter_mut().filter(|f| f.is_primary_key) {
+        f.auto_id = false;
     }
 }
 
@@ -491,7 +632,8 @@ fn served_problem(
         format!("{} rows are missing", expected - restored)
     };
     Some(Problem {
-        path: collection_data_dir(subject.coll),
+        // a row check is made of physical backups only
+        path: format!("binlogs/insert_log/{}/", subject.coll.collection_id),
         problem: format!(
             "restore test of {source}: {restored} rows restored but {expected} expected (Milvus served {} when the backup was made) — {why}",
             check.served_rows
@@ -540,8 +682,11 @@ fn segment_dir(name: &str, seg: &SegmentBackupInfo) -> String {
 }
 
 /// The collection's insert-log folder, relative to the backup folder.
-fn collection_data_dir(coll: &CollectionBackupInfo) -> String {
-    format!("binlogs/insert_log/{}/", coll.collection_id)
+fn collection_data_dir(info: &BackupInfo, coll: &CollectionBackupInfo) -> String {
+    match info.logical {
+        Some(_) => format!("data/{}/{}/", coll.db_name, coll.collection_name),
+        None => format!("binlogs/insert_log/{}/", coll.collection_id),
+    }
 }
 
 /// The segment's files, relative to the backup folder.

@@ -2,9 +2,11 @@
 //! backup is made and compared by `verify --restore-test` with the same rows
 //! read back from a restored copy.
 //!
-//! A sample is taken only of collections that are loaded (a query needs
-//! that) and only when the backup flushes first, right before the flush, so
-//! every sampled row is in the segments the backup copies. Up to
+//! A physical backup samples only collections that are loaded (a query
+//! needs that) and only when it flushes first, right before the flush, so
+//! every sampled row is in the segments it copies. A logical backup samples
+//! every collection it exports, right before reading its rows, while it is
+//! loaded for that. Up to
 //! [`SAMPLE_ROWS`] rows are picked, evenly spread over up to [`CANDIDATES`]
 //! primary keys in key order. Each field's value is stored as canonical
 //! JSON, or as the SHA-256 of that JSON when it is long (vectors), so the
@@ -132,6 +134,16 @@ pub async fn take(
     if coll.load_state != "Loaded" {
         return Ok(None);
     }
+    take_loaded(client, coll).await
+}
+
+/// Samples a collection the caller has loaded (a logical backup loads one
+/// that is not for its export); `None` when it is empty or its primary key
+/// is neither Int64 nor VarChar.
+pub async fn take_loaded(
+    client: &dyn Milvus,
+    coll: &CollectionBackupInfo,
+) -> Result<Option<CollectionSample>> {
     let Some(pk) = coll.schema.fields.iter().find(|f| f.is_primary_key) else {
         return Ok(None);
     };
