@@ -327,18 +327,38 @@ pub struct RowCheck {
     pub collection: String,
     /// Rows Milvus served right after the flush.
     pub served_rows: i64,
-    /// Rows of the backed-up segments minus the deletes of their delta logs.
+    /// Rows of the backed-up segments minus the deletes their delta logs
+    /// record: exact where the keys were read (`key_scan`), else at least
+    /// as many as this (Milvus may record one delete in several segments).
     pub file_rows: i64,
     /// Deletes Milvus applied but had not written to delta logs: rows a
     /// restore brings back (`create --allow-unpersisted-deletes`).
     #[serde(skip_serializing_if = "is_zero")]
     pub unpersisted_deletes: i64,
+    /// Rows of the files that share their key with another row: a key scan
+    /// counts such a key once.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duplicate_rows: i64,
     /// `count` (`count(*)`) or `key_scan` (servers without `count(*)`).
     pub counted_by: String,
 }
 
 fn is_zero(n: &i64) -> bool {
     *n == 0
+}
+
+impl RowCheck {
+    /// Rows a restore of the backup should give: what Milvus served, with
+    /// every copy of a key written twice.
+    pub fn expected_rows(&self) -> i64 {
+        self.served_rows + self.duplicate_rows
+    }
+
+    /// Rows the backup's files hold (and a restore gives): the expected
+    /// ones and those whose deletes were not persisted.
+    pub fn held_rows(&self) -> i64 {
+        self.expected_rows() + self.unpersisted_deletes
+    }
 }
 
 impl Manifest {

@@ -330,6 +330,7 @@ mod tests {
                 served_rows: served,
                 file_rows: 597,
                 unpersisted_deletes: 7,
+                duplicate_rows: 0,
                 counted_by: "count".into(),
             }]
         );

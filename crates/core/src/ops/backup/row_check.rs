@@ -11,9 +11,10 @@
 //! record ([`super::deltalog`]); the rows Milvus serves are its `count(*)`
 //! at the flush's timestamp (2.3 and later), or, where the server has no
 //! `count(*)` (2.2), a key-only query paged by primary key. A key scan
-//! sees a key written twice once, the files every copy: when it finds
-//! fewer rows, the keys of the files' rows are read from their insert and
-//! delta logs, so only keys Milvus no longer serves count as deletes. Both
+//! sees a key written twice once, the files every copy, and Milvus may
+//! record one delete in the delta logs of several segments: so with a key
+//! scan the keys of the files' rows are read from their insert and delta
+//! logs, and only keys Milvus no longer serves count as deletes. Both
 //! need the collection loaded; one that is not is left unchecked (with a
 //! warning on 2.2).
 //!
@@ -73,19 +74,24 @@ pub(super) async fn compare(
         let file_rows = file_rows(ctx, c, parallelism).await?;
         let (served, counted_by) =
             served_rows(client, c, index, flush_ts, file_rows, events).await?;
-        // A key scan sees each key once, the files every copy of a key
-        // written twice: the keys they hold tell the two apart.
-        let mut missing = file_rows - served;
-        if counted_by == KEY_SCAN && missing > 0 && segment_rows(&c.meta) <= MAX_KEYS_READ {
-            missing = live_keys(ctx, c, parallelism).await? - served;
-        }
-        Ok::<_, Error>(RowCheck {
+        let mut check = RowCheck {
             collection: coll.clone(),
             served_rows: served,
             file_rows,
-            unpersisted_deletes: missing.max(0),
+            unpersisted_deletes: (file_rows - served).max(0),
+            duplicate_rows: 0,
             counted_by: counted_by.into(),
-        })
+        };
+        // A key scan sees each key once, the files every copy of a key
+        // written twice, and a delete may be recorded in several segments:
+        // the keys the files hold tell deletes Milvus applied from those.
+        if counted_by == KEY_SCAN && segment_rows(&c.meta) <= MAX_KEYS_READ {
+            let keys = live_keys(ctx, c, parallelism).await?;
+            check.file_rows = keys.rows;
+            check.unpersisted_deletes = (keys.distinct - served).max(0);
+            check.duplicate_rows = keys.rows - keys.distinct;
+        }
+        Ok::<_, Error>(check)
     }
     .await;
     match compared {
@@ -99,10 +105,16 @@ pub(super) async fn compare(
     }
 }
 
-/// The distinct primary keys of the files' rows: each segment's keys (read
-/// from the primary key's insert logs) less those its own delta logs
-/// delete — a delete applies to the segment that records it.
-async fn live_keys(ctx: &Context, c: &CollectionPlan, parallelism: usize) -> Result<i64> {
+/// The rows of the files and their distinct keys.
+struct LiveKeys {
+    rows: i64,
+    distinct: i64,
+}
+
+/// The live rows of the files and their distinct primary keys: each
+/// segment's keys (read from the primary key's insert logs) less those its
+/// own delta logs delete — a delete applies to the segment that records it.
+async fn live_keys(ctx: &Context, c: &CollectionPlan, parallelism: usize) -> Result<LiveKeys> {
     let pk = primary_key(c)?.field_id.to_string();
     type Files<'a> = (Vec<&'a FileCopy>, Vec<&'a FileCopy>);
     let mut segments: BTreeMap<[&str; 3], Files> = BTreeMap::new();
@@ -117,28 +129,38 @@ async fn live_keys(ctx: &Context, c: &CollectionPlan, parallelism: usize) -> Res
         }
     }
     let mut live = HashSet::new();
+    let mut rows = 0;
     for (inserts, deltas) in segments.into_values() {
         let inserted = keys_in(ctx, inserts, insert_keys, parallelism).await?;
-        let deleted = keys_in(ctx, deltas, delete_keys, parallelism).await?;
-        live.extend(inserted.into_iter().filter(|k| !deleted.contains(k)));
+        let deleted: HashSet<FileKey> = keys_in(ctx, deltas, delete_keys, parallelism)
+            .await?
+            .into_iter()
+            .collect();
+        for key in inserted.into_iter().filter(|k| !deleted.contains(k)) {
+            rows += 1;
+            live.insert(key);
+        }
     }
-    Ok(live.len() as i64)
+    Ok(LiveKeys {
+        rows,
+        distinct: live.len() as i64,
+    })
 }
 
-/// The keys `keys` reads from `files` in Milvus storage.
+/// The keys `keys` reads from `files` in Milvus storage, every copy.
 async fn keys_in(
     ctx: &Context,
     files: Vec<&FileCopy>,
     keys: fn(&[u8]) -> Result<Vec<FileKey>>,
     parallelism: usize,
-) -> Result<HashSet<FileKey>> {
+) -> Result<Vec<FileKey>> {
     futures::stream::iter(
         files
             .into_iter()
             .map(|f| async move { keys(&ctx.milvus_storage.read(&f.source).await?) }),
     )
     .buffer_unordered(parallelism.max(1))
-    .try_fold(HashSet::new(), |mut all, keys| async move {
+    .try_fold(Vec::new(), |mut all, keys| async move {
         all.extend(keys);
         Ok(all)
     })
@@ -206,7 +228,7 @@ pub(super) fn unpersisted_warning(check: &RowCheck, version: Option<Version>) ->
 /// The part of a difference that is rows sharing a key, which a key scan
 /// counts once.
 fn written_twice(check: &RowCheck) -> String {
-    match check.file_rows - check.served_rows - check.unpersisted_deletes {
+    match check.duplicate_rows {
         n if n > 0 => format!(
             " ({n} of them rows written under a key another row has, which Milvus serves once)"
         ),
@@ -405,6 +427,7 @@ mod tests {
             served_rows: 5995,
             file_rows: 6000,
             unpersisted_deletes: 5,
+            duplicate_rows: 0,
             counted_by: "key_scan".into(),
         };
         let v22 = Version::parse("v2.2.16");

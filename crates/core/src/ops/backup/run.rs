@@ -391,7 +391,7 @@ impl BackupRun<'_> {
                 }
                 let parallelism = self.plan.tuning.meta_parallelism;
                 live.push(match check {
-                    Some(check) => Some(check.file_rows),
+                    Some(check) => Some(check.held_rows()),
                     None => {
                         super::rows::live_rows(self.ctx, client, c, parallelism, self.events).await
                     }

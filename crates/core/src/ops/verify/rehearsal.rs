@@ -611,8 +611,7 @@ fn served_problem(
     check: &RowCheck,
     test: &CollectionTest,
 ) -> Option<Problem> {
-    // Rows sharing a key count in both; deletes the files lack do not.
-    let expected = check.file_rows - check.unpersisted_deletes;
+    let expected = check.expected_rows();
     let restored = test.imported_rows;
     if test.failed_segments > 0 || restored == expected {
         return None;
@@ -803,6 +802,7 @@ mod tests {
             served_rows: 95,
             file_rows: 100,
             unpersisted_deletes: 5,
+            duplicate_rows: 0,
             counted_by: "key_scan".into(),
         };
         let test = |imported_rows, failed_segments| CollectionTest {
