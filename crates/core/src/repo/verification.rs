@@ -16,21 +16,32 @@ use crate::repo::meta_files;
 use crate::storage::Storage;
 
 /// The backup's fingerprint: its manifest and the names and sizes of its
-/// own files (the record itself left out).
+/// own files and of the files it shares from its bases (an incremental
+/// backup reads those too), the records themselves left out.
 pub async fn fingerprint(storage: &Storage, name: &str) -> Result<String> {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    let record = layout::backup_meta_file(name, RECORD);
-    for o in storage.list(&layout::backup_dir(name)).await? {
-        if o.key != record {
-            h.update(format!("{} {}\n", o.key, o.size));
-        }
-    }
-    if let Ok(m) = storage
+    let manifest = storage
         .read(&layout::backup_meta_file(name, layout::MANIFEST))
         .await
+        .ok();
+    let mut holders = std::collections::BTreeSet::from([name.to_string()]);
+    if let Some(m) = manifest
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<crate::model::meta::Manifest>(b).ok())
     {
-        h.update(&m);
+        holders.extend(m.files.iter().map(|f| f.holder(name).to_string()));
+    }
+    for holder in &holders {
+        let record = layout::backup_meta_file(holder, RECORD);
+        for o in storage.list(&layout::backup_dir(holder)).await? {
+            if o.key != record {
+                h.update(format!("{} {}\n", o.key, o.size));
+            }
+        }
+    }
+    if let Some(m) = &manifest {
+        h.update(m);
     }
     Ok(hex::encode(h.finalize()))
 }

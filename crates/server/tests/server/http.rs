@@ -850,7 +850,7 @@ async fn bad_input_gets_a_4xx_with_a_message() {
         ),
         (
             400,
-            s.post("/create", json!({"backup_name": "bad-name"})).await,
+            s.post("/create", json!({"backup_name": "bad/name"})).await,
             "invalid backup name",
         ),
         (
@@ -890,7 +890,7 @@ async fn bad_input_gets_a_4xx_with_a_message() {
         ),
         (
             400,
-            s.get("/get_backup?backup_name=bad-name").await,
+            s.get("/get_backup?backup_name=bad%2Fname").await,
             "invalid backup name",
         ),
         (
@@ -916,7 +916,7 @@ async fn bad_input_gets_a_4xx_with_a_message() {
         ),
         (
             400,
-            s.delete("/delete?backup_name=bad-name").await,
+            s.delete("/delete?backup_name=bad%2Fname").await,
             "invalid backup name",
         ),
         (
