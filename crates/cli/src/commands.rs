@@ -319,6 +319,10 @@ pub struct RestoreArgs {
     /// instead of refusing the whole restore.
     #[arg(long = "skip-unsupported", alias = "skip_unsupported")]
     skip_unsupported: bool,
+    /// Do not create the backed-up aliases (they are restored by default,
+    /// unlike the Go tool's restore).
+    #[arg(long = "no-aliases", alias = "no_aliases")]
+    no_aliases: bool,
 }
 
 /// How a `create` that did not fail ended.
@@ -570,6 +574,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         resume: args.resume,
         import_mode: args.import_mode,
         skip_unsupported: args.skip_unsupported,
+        skip_aliases: args.no_aliases,
     };
     if req.all_ignores_names() {
         out.warn(

@@ -276,6 +276,9 @@ pub struct RestoreRequest {
     /// the others (`data.skipped`), instead of refusing the whole restore.
     #[serde(rename = "skipUnsupported", alias = "skip_unsupported")]
     pub skip_unsupported: bool,
+    /// Ours: do not create the backed-up aliases (restored by default).
+    #[serde(rename = "skipAliases", alias = "skip_aliases")]
+    pub skip_aliases: bool,
     /// Users, roles and grants too: missing ones are created, existing
     /// ones left as they are.
     pub rbac: bool,

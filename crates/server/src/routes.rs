@@ -207,6 +207,7 @@ fn restore_options(req: &RestoreRequest) -> Result<RestoreOptions, ApiError> {
         rbac_user_password_file: req.rbac_user_password_file.clone().map(Into::into),
         resume: req.resume,
         skip_unsupported: req.skip_unsupported,
+        skip_aliases: req.skip_aliases,
         ..Default::default()
     };
     RestoreOptions::from_request(request).map_err(|e| ApiError::from_core(&e, &[]))

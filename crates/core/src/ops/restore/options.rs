@@ -62,6 +62,9 @@ pub struct RestoreOptions {
     /// (`--skip-unsupported`), instead of refusing the whole restore.
     #[serde(default)]
     pub skip_unsupported: bool,
+    /// Do not create the backed-up aliases (`--no-aliases`).
+    #[serde(default)]
+    pub skip_aliases: bool,
     /// How a logical backup's rows get in: inserts over gRPC, or Milvus's
     /// import of files staged into its storage (`--import-mode bulk`).
     #[serde(default)]

@@ -55,6 +55,8 @@ pub struct RestoreRequest {
     /// Restore the collections the target can hold and report the others,
     /// instead of refusing the whole restore.
     pub skip_unsupported: bool,
+    /// Do not create the backed-up aliases.
+    pub skip_aliases: bool,
 }
 
 /// The Go tool's `restorePlan`: source databases restored into target
@@ -170,6 +172,7 @@ impl RestoreOptions {
             resume: req.resume,
             import_mode: req.import_mode.parse()?,
             skip_unsupported: req.skip_unsupported,
+            skip_aliases: req.skip_aliases,
         };
         opts.validate()?;
         Ok(opts)

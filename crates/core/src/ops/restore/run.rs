@@ -382,9 +382,11 @@ impl<'a> RestoreRun<'a> {
             }
             return Err(e);
         }
-        for a in &task.meta.aliases {
-            if !aliases.contains(a) {
-                aliases.push(a.clone());
+        if !self.plan.options.skip_aliases {
+            for a in &task.meta.aliases {
+                if !aliases.contains(a) {
+                    aliases.push(a.clone());
+                }
             }
         }
         for a in &aliases {
@@ -647,7 +649,8 @@ impl<'a> RestoreRun<'a> {
             }
             meta.shards_num = o.shards_num.unwrap_or(meta.shards_num);
             // a side collection gets its aliases when it is swapped in
-            create_like(client, &meta, t, !task.replacing, ours, events).await?;
+            let aliases = !task.replacing && !opts.skip_aliases;
+            create_like(client, &meta, t, aliases, ours, events).await?;
         }
         if opts.restore_index {
             if opts.drop_exist_index && task.reuse_existing {
