@@ -61,9 +61,10 @@ def test_a_taken_name_is_already_exists_and_a_bad_name_invalid_argument(client, 
 def test_conflicts(client, milvus, data):
     name = unique("conflict")
     client.create_backup(name, [data.small])
-    # The collection exists: a restore under its own name is refused.
+    # The collection exists: a restore under its own name that must not
+    # replace it is refused (by default it would replace it, atomically).
     with pytest.raises(Conflict) as e:
-        client.restore_backup(name)
+        client.restore_backup(name, drop_existing=False)
     assert e.value.status == 409 and data.small in e.value.message
     assert not isinstance(e.value, AlreadyExists)
     # A finished task cannot be cancelled.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, Event, EventSink};
 use crate::milvus::{proto, Milvus};
 use crate::model::meta::{self, kvs, CollectionBackupInfo, IndexInfo, PartitionBackupInfo};
@@ -170,9 +170,23 @@ pub async fn create_indexes(
             .into_iter()
             .map(|(key, value)| proto::common::KeyValuePair { key, value })
             .collect();
-        client
+        let made = client
             .create_index(&t.db, &t.name, &ix.field_name, &ix.index_name, pairs)
-            .await?;
+            .await;
+        match made {
+            Ok(()) => {}
+            // The target's own refusal (an index or metric type it lacks,
+            // e.g. COSINE on 2.2) leaves the collection without that index:
+            // said, not fatal. A Milvus that cannot be reached still is.
+            Err(e) if !matches!(e.kind(), ErrorKind::Unreachable | ErrorKind::Cancelled) => {
+                events.warn(format!(
+                    "index `{}` ({index_type}) on `{}` of {t} not built: {e} — create one the target takes (e.g. restore with --use_auto_index)",
+                    ix.index_name, ix.field_name
+                ));
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         events.emit(Event::IndexBuilt {
             collection: index,
             field: ix.field_name.clone(),

@@ -397,22 +397,9 @@ async fn prepare_target(
             events.note(note);
         }
         crate::ops::collection::create_like(client, &coll, t, false, created, events).await?;
-        // Index by index: a target may lack an index type or metric (2.2
-        // has no COSINE); the rows go in anyway.
-        for ix in &coll.index_infos {
-            let one = CollectionBackupInfo {
-                index_infos: vec![ix.clone()],
-                ..Default::default()
-            };
-            if let Err(e) =
-                crate::ops::collection::create_indexes(client, &one, t, false, 0, events).await
-            {
-                events.warn(format!(
-                    "index `{}` on `{}` not created: {e}",
-                    ix.index_name, ix.field_name
-                ));
-            }
-        }
+        // An index type or metric the target lacks (2.2 has no COSINE) is
+        // a warning: the rows go in anyway.
+        crate::ops::collection::create_indexes(client, &coll, t, false, 0, events).await?;
         events.note(format!("created {t} from {SCHEMA_FILE}"));
     }
     for p in &plan.missing_partitions {
