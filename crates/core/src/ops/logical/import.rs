@@ -23,7 +23,7 @@ use crate::events::{Emit, Event, EventSink, Operation, Phase, PlannedCollection}
 use crate::milvus::proto::schema::FieldData;
 use crate::milvus::Milvus;
 use crate::model::meta::Format;
-use crate::model::meta::{self, CollectionBackupInfo};
+use crate::model::meta;
 use crate::model::selection::CollectionRef;
 use crate::ops::logical::columns::{self, Origin};
 use crate::ops::logical::fields::{fields_of, Field};
