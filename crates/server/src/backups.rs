@@ -38,9 +38,13 @@ pub async fn list(
     rid: Rid,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let mut rows = catalog::list(&s.ctx.backup_storage)
+    // A backup its last verification found damaged is `damaged`.
+    let mut rows: Vec<_> = catalog::list_as_shown(&s.ctx.backup_storage)
         .await
-        .map_err(s.core(&rid))?;
+        .map_err(s.core(&rid))?
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect();
     if let Some(c) = q.collection_name.as_deref().filter(|c| !c.is_empty()) {
         rows.retain(|r| r.holds(c));
     }

@@ -197,9 +197,13 @@ fn of_task(t: &TaskRecord) -> GuideBackup {
 #[utoipa::path(get, path = "/api/v1/backup/list", tag = "guide",
     responses((status = 200, description = "Success", body = GuideListResponse), GuideErrorResponses))]
 pub async fn list(State(s): State<Shared>, rid: Rid) -> Answer {
-    let rows = catalog::list(&s.ctx.backup_storage)
+    // A backup its last verification found damaged is `damaged`.
+    let rows: Vec<BackupListing> = catalog::list_as_shown(&s.ctx.backup_storage)
         .await
-        .map_err(s.core(&rid))?;
+        .map_err(s.core(&rid))?
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect();
     let tasks: Vec<TaskRecord> = s.tasks.all();
     // The newest create task of each name (`all` is newest first).
     let mut newest: BTreeMap<&str, &TaskRecord> = BTreeMap::new();
@@ -240,7 +244,7 @@ pub async fn get(
     if let Some(t) = task.as_ref().filter(|t| !t.state.is_terminal()) {
         return Ok(ok(&rid, of_task(t)));
     }
-    match catalog::row(&s.ctx.backup_storage, name).await {
+    match catalog::row_as_shown(&s.ctx.backup_storage, name).await {
         Ok(row) => Ok(ok(&rid, listed(&row, task.as_ref()))),
         // This server's failed or cancelled attempt left nothing behind.
         Err(e)

@@ -100,8 +100,10 @@ class BackupInfo(_Record):
     """A backup, as ``list_backups`` and ``get_backup`` return it.
 
     ``status`` is ``'completed'``, ``'running'`` (being made by this
-    server), ``'failed'``, ``'cancelled'``, or ``'incomplete'`` (files
-    without completion marks, e.g. left by a crash; only deletable).
+    server), ``'failed'``, ``'cancelled'``, ``'incomplete'`` (files
+    without completion marks, e.g. left by a crash; only deletable), or
+    (``list_backups``) ``'damaged'``: its meta files do not parse, or its
+    last verification found damage.
     """
 
     name: str
@@ -132,6 +134,8 @@ class BackupInfo(_Record):
     @classmethod
     def from_list_item(cls, d: Mapping) -> "BackupInfo":
         status = {2: COMPLETED, 1: RUNNING}.get(d.get("state_code"), "incomplete")
+        if d.get("state") == "damaged":
+            status = "damaged"
         return cls(
             name=d.get("name", ""),
             id=d.get("id", ""),

@@ -87,14 +87,10 @@ pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
     let ctx = Context::open(config)?;
     // With the scheduled verification's verdicts (`verified_ok`, `last_verified_at`).
     // A backup its last verification found damaged lists as damaged.
-    let (rows, verdicts): (Vec<_>, Vec<_>) = catalog::list_with_verdicts(&ctx.backup_storage)
+    let (rows, verdicts): (Vec<_>, Vec<_>) = catalog::list_as_shown(&ctx.backup_storage)
         .await?
         .into_iter()
         .filter(|(r, _)| args.collection.as_ref().is_none_or(|c| r.holds(c)))
-        .map(|(mut r, v)| {
-            r.state = r.state_verified(v.as_ref());
-            (r, v)
-        })
         .unzip();
     if out.json {
         let mut value = serde_json::to_value(&rows).unwrap_or_default();

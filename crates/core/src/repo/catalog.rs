@@ -98,6 +98,30 @@ pub async fn list_with_verdicts(
     Ok(sorted(out))
 }
 
+/// Every backup as `list` shows it, newest first, with its last
+/// verification: one that verification found damaged is
+/// [`BackupState::Damaged`] ([`BackupListing::state_verified`]).
+pub async fn list_as_shown(
+    storage: &Storage,
+) -> Result<Vec<(BackupListing, Option<VerificationRecord>)>> {
+    Ok(list_with_verdicts(storage)
+        .await?
+        .into_iter()
+        .map(|(mut row, v)| {
+            row.state = row.state_verified(v.as_ref());
+            (row, v)
+        })
+        .collect())
+}
+
+/// One backup's row as `list` shows it ([`list_as_shown`]); not found
+/// when it has no files at all.
+pub async fn row_as_shown(storage: &Storage, name: &str) -> Result<BackupListing> {
+    let mut row = row(storage, name).await?;
+    row.state = row.state_verified(verification::read(storage, name).await?.as_ref());
+    Ok(row)
+}
+
 /// Every backup, read from its own meta files (the index is not trusted,
 /// and is rebuilt from what was read): for decisions that delete and for
 /// `verify`.

@@ -68,3 +68,46 @@ pub(crate) async fn write_file(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_changed_file_an_incremental_shares_changes_its_fingerprint() {
+        use crate::events::Collect;
+        use crate::ops::backup::{create, BackupOptions};
+        let kit = crate::testkit::Kit::new();
+        kit.milvus.add_collection("docs", &[5, 7], 1, 100).await;
+        kit.create_backup("base").await;
+        let opts = BackupOptions {
+            name: Some("inc".into()),
+            base_backup: Some("base".into()),
+            ..Default::default()
+        };
+        create(
+            &kit.ctx,
+            &opts,
+            &Collect::default(),
+            &crate::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let storage = &kit.ctx.backup_storage;
+        let before = fingerprint(storage, "inc").await.unwrap();
+        assert_eq!(before, fingerprint(storage, "inc").await.unwrap());
+        let manifest: crate::model::meta::Manifest =
+            meta_files::read_json(storage, &layout::backup_meta_file("inc", layout::MANIFEST))
+                .await
+                .unwrap()
+                .unwrap();
+        let shared = manifest
+            .files
+            .iter()
+            .find(|f| f.holder("inc") == "base")
+            .expect("a file kept by the base");
+        let key = layout::join(&layout::backup_dir("base"), &shared.path);
+        storage.write(&key, b"cut".to_vec()).await.unwrap();
+        assert_ne!(before, fingerprint(storage, "inc").await.unwrap());
+    }
+}
