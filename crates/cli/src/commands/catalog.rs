@@ -267,6 +267,12 @@ pub async fn get(config: &Config, args: GetArgs, out: &Output) -> Result<()> {
             c.load_state
         );
     }
+    for l in &info.left_out {
+        println!(
+            "left out:       {} (schema only, no rows): {}",
+            l.collection, l.reason
+        );
+    }
     Ok(())
 }
 

@@ -599,6 +599,13 @@ fn t24_an_unreadable_collection_is_left_out_of_a_backup_of_everything() {
         4,
         "{kept}"
     );
+    let (_, text, _) = run(&cfg, &["get", "-n", &name]);
+    assert!(
+        text.contains(&format!(
+            "left out:       {unreadable} (schema only, no rows)"
+        )),
+        "{text}"
+    );
     let row = list_row(&cfg, &name).unwrap();
     assert_eq!(
         row["left_out"][0]["collection"],

@@ -549,17 +549,24 @@ impl Rehearsal<'_> {
 }
 
 /// A restore test of a collection that had rows and restored none, with no
-/// other problem to say why: a problem of its own, never a pass.
+/// other problem to say why: a problem of its own, never a pass. (Segments
+/// with delete logs may rightly restore nothing: every row deleted.)
 fn nothing_restored(
     info: &BackupInfo,
     subject: &Subject<'_>,
     test: &CollectionTest,
 ) -> Option<Problem> {
-    let recorded: i64 = subject
-        .coll
-        .partition_backups
-        .iter()
-        .flat_map(|p| &p.segment_backups)
+    let segments = || {
+        subject
+            .coll
+            .partition_backups
+            .iter()
+            .flat_map(|p| &p.segment_backups)
+    };
+    if segments().any(|s| s.deltalogs.iter().any(|d| !d.binlogs.is_empty())) {
+        return None;
+    }
+    let recorded = segments()
         .map(|s| s.num_of_rows)
         .sum::<i64>()
         .max(test.backed_up_rows);
@@ -832,6 +839,52 @@ mod tests {
             "{}",
             lost.problem
         );
+    }
+
+    #[test]
+    fn restoring_no_row_of_a_collection_with_rows_is_a_problem() {
+        use crate::model::meta::PartitionBackupInfo;
+        let with = |segments| CollectionBackupInfo {
+            db_name: "default".into(),
+            collection_name: "c".into(),
+            partition_backups: vec![PartitionBackupInfo {
+                segment_backups: segments,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let check = |coll: &CollectionBackupInfo, logical: bool, test: &CollectionTest| {
+            let info = BackupInfo {
+                logical: logical.then(Default::default),
+                ..Default::default()
+            };
+            let subject = Subject {
+                coll,
+                source: "default.c".into(),
+                target: "c_vrt_1",
+                sample: None,
+            };
+            nothing_restored(&info, &subject, test)
+        };
+        let none = CollectionTest::default();
+        let p = check(&with(vec![seg(10, false)]), false, &none).unwrap();
+        assert!(p.problem.contains("nothing was restored"), "{}", p.problem);
+        let some = CollectionTest {
+            imported_rows: 10,
+            ..Default::default()
+        };
+        assert!(check(&with(vec![seg(10, false)]), false, &some).is_none());
+        // Every row deleted: nothing restored is right.
+        assert!(check(&with(vec![seg(10, true)]), false, &none).is_none());
+        // An empty collection restores nothing, rightly.
+        assert!(check(&with(Vec::new()), false, &none).is_none());
+        // A logical backup's recorded rows.
+        let logical = CollectionTest {
+            backed_up_rows: 30,
+            ..Default::default()
+        };
+        let p = check(&with(Vec::new()), true, &logical).unwrap();
+        assert_eq!(p.path, "data/default/c/");
     }
 
     #[test]
