@@ -303,6 +303,8 @@ impl Rehearsal<'_> {
             restore_index: subject.sample.is_some(),
             meta_only,
             load: false,
+            // Aliases belong to the real collection.
+            skip_aliases: true,
             tuning: Some(self.tuning),
             ..Default::default()
         };
