@@ -36,7 +36,9 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "milvus-backup", version, after_help = EXAMPLES)]
 struct Cli {
-    /// Config file; built-in defaults are used when the default file is absent.
+    /// Config file. Without --config the first found of configs/backup.yaml,
+    /// config.yaml and /etc/milvus-backup/config.yaml is read; built-in
+    /// defaults apply when none exists.
     #[arg(
         long,
         global = true,
