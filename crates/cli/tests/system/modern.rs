@@ -166,8 +166,6 @@ fn export_and_import_on_lite_are_faithful_and_pandas_reads_the_export() {
     }
     let dtypes = &report["pandas"]["dtypes"];
     assert_eq!(dtypes["id"], "int64", "{report}");
-    // a nullable INT32 with nulls: pandas reads it as float or Int32, never
-    // as zeros (the nulls are checked row by row below)
     assert!(
         dtypes["ts"].as_str().unwrap().starts_with("datetime64"),
         "{report}"

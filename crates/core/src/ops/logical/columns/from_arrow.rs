@@ -391,6 +391,13 @@ fn values_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) -> Result<Fi
             format_args!("the column is {}", col.data_type()),
         )
     };
+    let bad_dim = |i: usize, n: usize| {
+        origin.error(
+            name,
+            field,
+            format_args!("row {i} has a vector of dimension {n}"),
+        )
+    };
     let range = |lo: i64, hi: i64| {
         move |i: usize, v: i64| {
             origin.error(
@@ -489,13 +496,7 @@ fn values_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) -> Result<Fi
         }
         Kind::Int8Vector(dim) => {
             let (offsets, values) = list_parts(col).ok_or_else(wrong)?;
-            check_lengths(&offsets, dim, |i, n| {
-                origin.error(
-                    name,
-                    field,
-                    format_args!("row {i} has a vector of dimension {n}"),
-                )
-            })?;
+            check_lengths(&offsets, dim, bad_dim)?;
             let flat = ints(&values).ok_or_else(wrong)?;
             let bytes = narrow(
                 flat[offsets[0]..offsets[offsets.len() - 1]].to_vec(),
@@ -571,13 +572,7 @@ fn values_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) -> Result<Fi
         }
         Kind::FloatVector(dim) => {
             let (offsets, values) = list_parts(col).ok_or_else(wrong)?;
-            check_lengths(&offsets, dim, |i, n| {
-                origin.error(
-                    name,
-                    field,
-                    format_args!("row {i} has a vector of dimension {n}"),
-                )
-            })?;
+            check_lengths(&offsets, dim, bad_dim)?;
             let flat = floats32(values.as_ref()).ok_or_else(wrong)?;
             let flat = flat[offsets[0]..offsets[offsets.len() - 1]].to_vec();
             vectors(field, dim, V::FloatVector(FloatArray { data: flat }))
@@ -612,13 +607,7 @@ fn values_column(field: &Field, col: &ArrayRef, origin: Origin<'_>) -> Result<Fi
                     let (offsets, values) = list_parts(col).ok_or_else(wrong)?;
                     if let Some(f) = floats32(values.as_ref()) {
                         // float16/bfloat16 given as floats
-                        check_lengths(&offsets, dim, |i, n| {
-                            origin.error(
-                                name,
-                                field,
-                                format_args!("row {i} has a vector of dimension {n}"),
-                            )
-                        })?;
+                        check_lengths(&offsets, dim, bad_dim)?;
                         halves(field.kind, &f[offsets[0]..offsets[offsets.len() - 1]])
                     } else {
                         check_lengths(&offsets, width, bad_len)?;
