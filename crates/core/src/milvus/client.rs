@@ -180,7 +180,7 @@ impl Milvus for MilvusClient {
     }
     /// Database names; `["default"]` on servers without databases.
     async fn list_databases(&self) -> Result<Vec<String>> {
-        if self.version.is_some_and(|v| !v.has_databases()) {
+        if !self.capabilities().has(Feature::Databases) {
             return Ok(vec![DEFAULT_DB.to_string()]);
         }
         let resp = self

@@ -213,15 +213,6 @@ impl Version {
             patch: it.next().unwrap_or(Ok(0)).ok()?,
         })
     }
-
-    /// Whether the server has databases: 2.2 answers `ListDatabases` with Unimplemented.
-    pub fn has_databases(self) -> bool {
-        self >= Version {
-            major: 2,
-            minor: 3,
-            patch: 0,
-        }
-    }
 }
 
 impl std::fmt::Display for Version {
@@ -260,9 +251,6 @@ mod tests {
             })
         );
         assert!(Version::parse("v2.2.16").unwrap() < Version::parse("v2.3.0").unwrap());
-        assert!(!Version::parse("v2.2.8").unwrap().has_databases());
-        assert!(!Version::parse("v2.2.16").unwrap().has_databases());
-        assert!(Version::parse("v2.3.5").unwrap().has_databases());
         assert_eq!(Version::parse("garbage"), None);
     }
 }

@@ -249,7 +249,7 @@ async fn served_rows(
     let (db, name) = (&c.source.db, &c.source.name);
     // Rows as of the flush (MVCC), where the server takes a travel
     // timestamp (2.3 and later; 2.2 refuses one it keeps no history for).
-    let travel = client.version().is_some_and(|v| v.has_databases());
+    let travel = client.capabilities().reads_at_timestamp();
     let page = |expr: String, output: &str, limit: u64| QueryPage {
         expr,
         output_fields: vec![output.to_string()],
