@@ -241,3 +241,16 @@ fn a_port_that_speaks_http_is_named_as_such() {
     );
     assert!(!stderr.contains("h2 protocol error"), "{stderr}");
 }
+
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let out = cli()
+        .args(["--set", "milvus.port=1", "check"])
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEBUG"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}
