@@ -98,7 +98,7 @@ impl Storage {
     pub(super) fn quota_error(&self, key: &str, code: Option<&str>) -> Error {
         let free = match self.spec.provider {
             super::Provider::Local => free_space(std::path::Path::new(&self.spec.root))
-                .map(|b| format!("; {} free", human_bytes(b)))
+                .map(|b| format!("; {} free", crate::human_bytes(b)))
                 .unwrap_or_default(),
             _ => String::new(),
         };
@@ -207,21 +207,6 @@ fn free_space(path: &std::path::Path) -> Option<u64> {
     let dir = path.ancestors().find(|p| p.exists())?;
     let st = rustix::fs::statvfs(dir).ok()?;
     Some(st.f_bavail.saturating_mul(st.f_frsize))
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{b} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 /// The storage refused a write for want of space: a full disk or quota on
