@@ -94,7 +94,7 @@ impl RestorePlan {
     /// The first refusal of the plan, as the error `execute` gives.
     pub fn check(&self) -> Result<()> {
         match self.tasks.iter().find_map(|t| t.refused.as_ref()) {
-            Some(r) => Err(Error::new(r.kind, r.reason.clone()).during("restore")),
+            Some(r) => Err(r.error().during("restore")),
             None => Ok(()),
         }
     }
@@ -247,11 +247,11 @@ fn preflight(
     }
     if !opts.skip_unsupported {
         let server = format!("{} ({})", client.address(), client.version_text());
-        return Err(Error::unsupported(preflight::refusal(
+        return Err(preflight::refusal(
             &server,
             &unsupported,
             tasks.len() - unsupported.len(),
-        )));
+        ));
     }
     tasks.retain(|t| {
         !unsupported
