@@ -12,6 +12,7 @@ mod catalog;
 mod check;
 mod config_cli;
 mod duplicate_keys;
+mod edge_values;
 mod guide;
 mod logical;
 mod logical_backup;

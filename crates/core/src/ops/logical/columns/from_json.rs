@@ -194,7 +194,7 @@ pub(super) fn json_column(
     let f32s = |v: &Value| {
         v.as_array()?
             .iter()
-            .map(|x| float_of(x).map(|f| f as f32))
+            .map(f32_of)
             .collect::<Option<Vec<f32>>>()
     };
     Ok(match field.kind {
@@ -231,7 +231,7 @@ pub(super) fn json_column(
         Kind::Float => scalars(
             field,
             S::FloatData(FloatArray {
-                data: each!(|v: &Value| float_of(v).map(|f| f as f32)),
+                data: each!(f32_of),
             }),
         ),
         Kind::Double => scalars(
@@ -366,6 +366,12 @@ pub(super) fn json_column(
 pub(super) fn float_of(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
+        Value::String(s) if s.len() == 20 && s.starts_with("NaN:") => {
+            u64::from_str_radix(&s[4..], 16)
+                .ok()
+                .map(f64::from_bits)
+                .filter(|x| x.is_nan())
+        }
         Value::String(s) => match s.to_ascii_lowercase().as_str() {
             "nan" | "+nan" | "-nan" => Some(f64::NAN),
             "infinity" | "+infinity" | "inf" | "+inf" => Some(f64::INFINITY),
@@ -373,5 +379,18 @@ pub(super) fn float_of(v: &Value) -> Option<f64> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// [`float_of`] for a float field: `"NaN:<8 hex digits>"` gives those bits.
+pub(super) fn f32_of(v: &Value) -> Option<f32> {
+    match v {
+        Value::String(s) if s.len() == 12 && s.starts_with("NaN:") => {
+            u32::from_str_radix(&s[4..], 16)
+                .ok()
+                .map(f32::from_bits)
+                .filter(|x| x.is_nan())
+        }
+        v => float_of(v).map(|f| f as f32),
     }
 }

@@ -609,6 +609,7 @@ mod tests {
             f32::MAX,
             f32::MIN,
             f32::MIN_POSITIVE,
+            f32::from_bits(0xffc0_0001),
         ];
         let doubles = [
             f64::NAN,
@@ -619,6 +620,7 @@ mod tests {
             f64::MAX,
             f64::MIN,
             f64::MIN_POSITIVE,
+            f64::from_bits(0x7ff8_0000_0000_0001),
         ];
         let texts = [
             "\\\"'😀",
@@ -629,6 +631,7 @@ mod tests {
             "\\u0041",
             "a/b</script>",
             "😀😀",
+            "\u{0}nul",
         ];
         let n = floats.len();
         let ints = |lo: i32, hi: i32| {
@@ -768,15 +771,18 @@ mod tests {
         };
         let back = from_record_batch(&fields, &read[0], origin, false).unwrap();
         assert_eq!(exact(&back), exact(&cols));
-        // Bit for bit, not only by Debug's text.
-        let bits = |c: &FieldData| match &c.field {
+        assert_eq!(double_bits(&back[5]), double_bits(&cols[5]));
+    }
+
+    /// A double column's values bit for bit (Debug's text shows no NaN bits).
+    fn double_bits(c: &FieldData) -> Vec<u64> {
+        match &c.field {
             Some(field_data::Field::Scalars(ScalarField {
                 data: Some(scalar_field::Data::DoubleData(a)),
                 ..
-            })) => a.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            })) => a.data.iter().map(|x| x.to_bits()).collect(),
             _ => panic!("double column"),
-        };
-        assert_eq!(bits(&back[5]), bits(&cols[5]));
+        }
     }
 
     #[test]
@@ -785,7 +791,9 @@ mod tests {
         let mut text = Vec::new();
         write_json_lines(&fields, &cols, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
-        assert_eq!(text.lines().count(), 8);
+        assert_eq!(text.lines().count(), 9);
+        let last = text.lines().last().unwrap();
+        assert!(last.contains(r#""d":"NaN:7ff8000000000001""#), "{last}");
         let first = text.lines().next().unwrap();
         // NaN and the infinities as pandas writes them, not as null.
         assert!(first.contains(r#""f":"NaN""#), "{}", &first[..200]);
@@ -806,6 +814,7 @@ mod tests {
         };
         let back = from_json_rows(&fields, &rows, origin, false).unwrap();
         assert_eq!(exact(&back), exact(&cols));
+        assert_eq!(double_bits(&back[5]), double_bits(&cols[5]));
     }
 
     #[test]

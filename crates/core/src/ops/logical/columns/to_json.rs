@@ -3,7 +3,8 @@
 //! JSON fields and `$meta` are written as the exact text Milvus returned
 //! (no parse, so any depth and the same key order, spacing and escapes);
 //! NaN and ±infinity, which JSON has no numbers for, as the strings
-//! `"NaN"`, `"Infinity"` and `"-Infinity"` (as pandas writes them).
+//! `"NaN"`, `"Infinity"` and `"-Infinity"` (as pandas writes them); a NaN
+//! whose bits are not the usual ones as `"NaN:<bits in hex>"`.
 
 use serde_json::value::RawValue;
 
@@ -112,8 +113,13 @@ fn json_text_cells<'a>(field: &Field, fd: &'a FieldData, n: usize) -> Result<Vec
         .collect()
 }
 
-/// A double as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
+/// A double as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`
+/// (a NaN with other bits than the usual one as `"NaN:<16 hex digits>"`,
+/// so that it comes back bit for bit).
 pub(super) fn f64_value(v: f64) -> Value {
+    if v.is_nan() && v.to_bits() != f64::NAN.to_bits() {
+        return Value::from(format!("NaN:{:016x}", v.to_bits()));
+    }
     match non_finite_text(v) {
         Some(text) => Value::from(text),
         None => Value::from(v),
