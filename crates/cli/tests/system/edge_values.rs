@@ -14,7 +14,7 @@ use milvus_backup_core::milvus::proto::schema::{
 };
 use milvus_backup_core::Context;
 
-use crate::env::{cli, config, config_file, config_yaml, drop_collection, gen_data, unique};
+use crate::env::{cli, config, config_file, config_yaml, gen_data, unique};
 
 #[derive(serde::Deserialize)]
 struct Made {
@@ -167,6 +167,7 @@ fn edge_values_come_back_byte_equal_from_binlog_parquet_and_json_lines() {
         serde_json::from_str::<serde_json::Value>(&out).unwrap()["collections"].clone(),
     )
     .unwrap();
+    let _drop = DropOnExit(made.iter().map(|m| ("A", m.name.clone())).collect());
     let root = unique("edgebk");
     let (_da, cfg_a) = config_file(&config_yaml("A", &root));
     let (_db, cfg_b) = config_file(&config_yaml("B", &root));
@@ -186,9 +187,7 @@ fn edge_values_come_back_byte_equal_from_binlog_parquet_and_json_lines() {
             .map(|m| format!("default.{}", m.name))
             .collect();
         let backup = unique(&format!("edge_{format}"));
-        cli()
-            .arg("--config")
-            .arg(&cfg_a)
+        at(&cfg_a)
             .args([
                 "create",
                 "-n",
@@ -202,10 +201,9 @@ fn edge_values_come_back_byte_equal_from_binlog_parquet_and_json_lines() {
             .success();
         for m in &colls {
             let target = format!("rle_{}", &unique(format)[2..]);
+            let _drop_target = DropOnExit(vec![("B", target.clone())]);
             let rename = format!("default.{}:default.{target}", m.name);
-            cli()
-                .arg("--config")
-                .arg(&cfg_b)
+            at(&cfg_b)
                 .args([
                     "restore",
                     "-n",
@@ -217,18 +215,13 @@ fn edge_values_come_back_byte_equal_from_binlog_parquet_and_json_lines() {
                 .assert()
                 .success();
             assert_same(m, &target, format);
-            drop_collection("B", "default", &target);
         }
-        cli()
-            .arg("--config")
-            .arg(&cfg_a)
+        at(&cfg_a)
             .args(["delete", "-n", &backup])
             .assert()
             .success();
     }
-    let out = cli()
-        .arg("--config")
-        .arg(&cfg_a)
+    let out = at(&cfg_a)
         .args(["create", "-n", &unique("edge_max"), "--format", "parquet"])
         .args(["-c", &format!("default.{}", max_key.name)])
         .assert()
@@ -238,7 +231,32 @@ fn edge_values_come_back_byte_equal_from_binlog_parquet_and_json_lines() {
         err.contains("keyed 9223372036854775807") && err.contains("--format binlog"),
         "{err}"
     );
-    for m in &made {
-        drop_collection("A", "default", &m.name);
+}
+
+/// The CLI with config file `cfg`.
+pub(crate) fn at(cfg: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = cli();
+    cmd.arg("--config").arg(cfg);
+    cmd
+}
+
+/// Drops collections (instance, name) when the test ends, passed or not.
+struct DropOnExit(Vec<(&'static str, String)>);
+
+impl Drop for DropOnExit {
+    fn drop(&mut self) {
+        // No panic here (it may run while a failed assertion unwinds).
+        for (inst, name) in &self.0 {
+            let cfg = config(&config_yaml(inst, "unused"), &[]);
+            let _ = tokio::runtime::Runtime::new().map(|rt| {
+                rt.block_on(async {
+                    if let Ok(ctx) = Context::open(&cfg) {
+                        if let Ok(client) = ctx.milvus().await {
+                            let _ = client.drop_collection("default", name).await;
+                        }
+                    }
+                })
+            });
+        }
     }
 }

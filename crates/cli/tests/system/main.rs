@@ -14,6 +14,7 @@ mod config_cli;
 mod duplicate_keys;
 mod edge_values;
 mod guide;
+mod in_use;
 mod logical;
 mod logical_backup;
 mod modern;

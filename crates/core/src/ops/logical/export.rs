@@ -27,6 +27,7 @@ use crate::model::selection::CollectionRef;
 use crate::ops::logical::columns::row_count;
 use crate::ops::logical::fields::{fields_of, row_bytes, Field, Kind};
 use crate::ops::logical::files::{FileSettings, FileWriter, Location};
+use crate::ops::logical::read_back::{self, ValueDigest};
 use crate::ops::logical::{LogicalMeta, LOGICAL_FORMAT_VERSION, SCHEMA_FILE};
 use crate::CancellationToken;
 
@@ -457,6 +458,7 @@ pub(crate) async fn export_rows(
         streams: plan.streams.min(units.len()),
     });
     let rows = AtomicU64::new(0);
+    let read_back_us = AtomicU64::new(0);
     let streams = Streams {
         client,
         plan,
@@ -466,6 +468,7 @@ pub(crate) async fn export_rows(
         written,
         events,
         total: &rows,
+        read_back: &read_back_us,
     };
     let files: Vec<Vec<DataFile>> = futures::stream::iter(units)
         .map(|u| export_unit(streams, u))
@@ -474,6 +477,11 @@ pub(crate) async fn export_rows(
         .await?;
     let mut files: Vec<DataFile> = files.into_iter().flatten().collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    events.note(format!(
+        "{c}: read back {} data file(s) as a restore reads them, rows and values as written ({:.2} s)",
+        files.len(),
+        read_back_us.load(Ordering::Relaxed) as f64 / 1e6
+    ));
     check_count(
         client,
         c,
@@ -620,6 +628,8 @@ struct Streams<'a> {
     written: &'a Mutex<Vec<String>>,
     events: &'a dyn EventSink,
     total: &'a AtomicU64,
+    /// Microseconds spent reading files back.
+    read_back: &'a AtomicU64,
 }
 
 /// One stream: the rows of one partition and key range, into its own files.
@@ -633,6 +643,7 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
         written,
         events,
         total,
+        ..
     } = streams;
     let c = &plan.collection;
     let pk = plan.fields.iter().find(|f| f.is_primary).expect("checked");
@@ -642,7 +653,8 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
     let dir = partition_dir(unit.partition.as_deref());
     let ext = plan.settings.format.extension();
     let mut last: Option<Key> = None;
-    let mut writer: Option<FileWriter> = None;
+    // The file being written and the digest of the rows written into it.
+    let mut writer: Option<(FileWriter, ValueDigest)> = None;
     let mut files = Vec::new();
     let mut seq = 0;
     loop {
@@ -665,13 +677,15 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
             seq += 1;
             written.lock().expect("written").push(path.clone());
             let partition = unit.partition.clone().unwrap_or_default();
-            writer = Some(
+            writer = Some((
                 FileWriter::create(location, &path, &partition, &plan.fields, plan.settings)
                     .await?,
-            );
+                ValueDigest::new(&plan.fields),
+            ));
         }
-        let w = writer.as_mut().expect("just made");
+        let (w, digest) = writer.as_mut().expect("just made");
         let raw = per_row * n as u64;
+        digest.add(&plan.fields, &cols, n)?;
         w.write(&plan.fields, &cols, n, raw).await?;
         total.fetch_add(n as u64, Ordering::Relaxed);
         events.emit(Event::RowsDone {
@@ -680,7 +694,8 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
             bytes: raw,
         });
         if w.is_full() {
-            files.push(writer.take().expect("open").finish().await?);
+            let (w, digest) = writer.take().expect("open");
+            files.push(close_and_check(streams, w, digest).await?);
         }
         if last.is_none() {
             return Err(Error::remote(format!(
@@ -689,10 +704,35 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
             )));
         }
     }
-    if let Some(w) = writer {
-        files.push(w.finish().await?);
+    if let Some((w, digest)) = writer {
+        files.push(close_and_check(streams, w, digest).await?);
     }
     Ok(files)
+}
+
+/// Closes a data file, then reads it back as a restore would and checks
+/// its rows and values against `digest` (what was written into it).
+async fn close_and_check(
+    streams: Streams<'_>,
+    w: FileWriter,
+    digest: ValueDigest,
+) -> Result<DataFile> {
+    let file = w.finish().await?;
+    let collection = streams.plan.collection.to_string();
+    let seconds = read_back::check(
+        streams.location,
+        read_back::Written {
+            file: &file,
+            digest,
+            fields: &streams.plan.fields,
+            collection: &collection,
+        },
+    )
+    .await?;
+    streams
+        .read_back
+        .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    Ok(file)
 }
 
 #[cfg(test)]

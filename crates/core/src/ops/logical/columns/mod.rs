@@ -410,15 +410,7 @@ mod tests {
     use crate::milvus::proto::schema::DataType;
 
     fn f(name: &str, kind: Kind) -> Field {
-        Field {
-            name: name.into(),
-            kind,
-            is_primary: name == "id",
-            auto_id: false,
-            is_dynamic: false,
-            nullable: false,
-            has_default: false,
-        }
+        Field::plain(name, kind)
     }
 
     fn nullable(name: &str, kind: Kind) -> Field {
