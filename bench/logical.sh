@@ -105,15 +105,16 @@ PY
 t1=$(date +%s.%N)
 
 echo "== milvus-backup export (Parquet, BYTE_STREAM_SPLIT on)" >&2
-export_json=$(timed "$work/rss_export" "$bin" --json --config "$work/config.yaml" export -c bench_logical -o "$work/export" 2> >(tee "$work/export.err" >&2))
+# (each run's log file has its read-back time: `read back N data file(s) … (X s)`)
+export_json=$(timed "$work/rss_export" "$bin" --json --config "$work/config.yaml" --set "log.file.rootPath=$work/export.log" export -c bench_logical -o "$work/export")
 echo "== milvus-backup export --no-byte-stream-split" >&2
 plain_json=$("$bin" --json --config "$work/config.yaml" export -c bench_logical -o "$work/export_plain" --no-byte-stream-split)
 echo "== milvus-backup export --streams 8" >&2
 s8_json=$(timed "$work/rss_s8" "$bin" --json --config "$work/config.yaml" export -c bench_logical -o "$work/export_s8" --streams 8)
 echo "== milvus-backup create --format parquet" >&2
-create_json=$(timed "$work/rss_create" "$bin" --json --config "$work/config.yaml" create -n bench_logical -c bench_logical --format parquet 2> >(tee "$work/create.err" >&2))
+create_json=$(timed "$work/rss_create" "$bin" --json --config "$work/config.yaml" --set "log.file.rootPath=$work/create.log" create -n bench_logical -c bench_logical --format parquet)
 echo "== milvus-backup create --format json" >&2
-create_jl_json=$(timed "$work/rss_create_jl" "$bin" --json --config "$work/config.yaml" create -n bench_logical_jl -c bench_logical --format json 2> >(tee "$work/create_jl.err" >&2))
+create_jl_json=$(timed "$work/rss_create_jl" "$bin" --json --config "$work/config.yaml" --set "log.file.rootPath=$work/create_jl.log" create -n bench_logical_jl -c bench_logical --format json)
 echo "== milvus-backup import --create (insert mode)" >&2
 import_json=$(timed "$work/rss_import" "$bin" --json --config "$work/config.yaml" import -i "$work/export" -c bench_logical_imp --create)
 echo "== milvus-backup restore (logical backup, insert mode)" >&2
@@ -143,8 +144,8 @@ print(f"BYTE_STREAM_SPLIT: {ex['stored_bytes'] / 1e6:.1f} MB with, {plain['store
       f"({(1 - ex['stored_bytes'] / plain['stored_bytes']) * 100:.0f}% smaller); export {ex['duration_s']:.1f} s vs {plain['duration_s']:.1f} s")
 print(f"milvus-backup create --format parquet: {cr['duration_s']:.1f} s = {cr['entities'] / cr['duration_s']:,.0f} rows/s, "
       f"{cr['size_bytes'] / 1e6:.1f} MB, peak RSS {rss('rss_create'):.0f} MiB")
-for label, s, err in (("export", ex, "export.err"), ("create --format parquet", cr, "create.err"),
-                      ("create --format json", jl, "create_jl.err")):
+for label, s, err in (("export", ex, "export.log"), ("create --format parquet", cr, "create.log"),
+                      ("create --format json", jl, "create_jl.log")):
     t = read_back_s(err)
     print(f"read back after write ({label}): {t:.1f} s of stream time in a {s['duration_s']:.1f} s run "
           f"({t / s['duration_s'] * 100:.0f}% of the wall time if the streams did nothing else)")
