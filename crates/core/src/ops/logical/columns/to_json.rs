@@ -76,6 +76,11 @@ fn json_text_cells<'a>(field: &Field, fd: &'a FieldData, n: usize) -> Result<Vec
         _ => return Err(mismatch(field, "another type")),
     };
     let cell = |i: usize, text: &'a [u8]| -> Result<Cell<'a>> {
+        // No text at all (a server may answer a row without dynamic keys
+        // so): `{}` for `$meta`, `null` for a JSON field.
+        if text.trim_ascii().is_empty() {
+            return Ok(Cell::Raw(if field.is_dynamic { b"{}" } else { b"null" }));
+        }
         if serde_json::from_slice::<&RawValue>(text).is_err() {
             return Err(mismatch(
                 field,
