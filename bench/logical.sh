@@ -8,8 +8,9 @@
 # (insert mode) rows/s, `restore` of the logical backup rows/s in insert
 # mode and in bulk mode (`--import-mode bulk`: files staged into A's own
 # S3 bucket as row-based JSON and read by Milvus's import; its config then
-# names A's storage), the BYTE_STREAM_SPLIT effect on file size, and every
-# peak RSS.
+# names A's storage), the BYTE_STREAM_SPLIT effect on file size, the time
+# spent reading each data file back after it is written (export, create
+# --format parquet and json), and every peak RSS.
 #
 #   bench/logical.sh [ROWS]
 #
@@ -104,13 +105,16 @@ PY
 t1=$(date +%s.%N)
 
 echo "== milvus-backup export (Parquet, BYTE_STREAM_SPLIT on)" >&2
-export_json=$(timed "$work/rss_export" "$bin" --json --config "$work/config.yaml" export -c bench_logical -o "$work/export")
+# (each run's log file has its read-back time: `read back N data file(s) … (X s)`)
+export_json=$(timed "$work/rss_export" "$bin" --json --config "$work/config.yaml" --set "log.file.rootPath=$work/export.log" export -c bench_logical -o "$work/export")
 echo "== milvus-backup export --no-byte-stream-split" >&2
 plain_json=$("$bin" --json --config "$work/config.yaml" export -c bench_logical -o "$work/export_plain" --no-byte-stream-split)
 echo "== milvus-backup export --streams 8" >&2
 s8_json=$(timed "$work/rss_s8" "$bin" --json --config "$work/config.yaml" export -c bench_logical -o "$work/export_s8" --streams 8)
 echo "== milvus-backup create --format parquet" >&2
-create_json=$(timed "$work/rss_create" "$bin" --json --config "$work/config.yaml" create -n bench_logical -c bench_logical --format parquet)
+create_json=$(timed "$work/rss_create" "$bin" --json --config "$work/config.yaml" --set "log.file.rootPath=$work/create.log" create -n bench_logical -c bench_logical --format parquet)
+echo "== milvus-backup create --format json" >&2
+create_jl_json=$(timed "$work/rss_create_jl" "$bin" --json --config "$work/config.yaml" --set "log.file.rootPath=$work/create_jl.log" create -n bench_logical_jl -c bench_logical --format json)
 echo "== milvus-backup import --create (insert mode)" >&2
 import_json=$(timed "$work/rss_import" "$bin" --json --config "$work/config.yaml" import -i "$work/export" -c bench_logical_imp --create)
 echo "== milvus-backup restore (logical backup, insert mode)" >&2
@@ -118,10 +122,14 @@ restore_json=$(timed "$work/rss_restore" "$bin" --json --config "$work/config.ya
 echo "== milvus-backup restore --import-mode bulk (logical backup, Milvus's import)" >&2
 bulk_json=$(timed "$work/rss_bulk" "$bin" --json --config "$work/bulk.yaml" restore -n bench_logical -r bench_logical:bench_logical_b --no-load --import-mode bulk)
 
-python3 - "$rows" "$t0" "$t1" "$work" "$export_json" "$plain_json" "$s8_json" "$create_json" "$import_json" "$restore_json" "$bulk_json" <<'PY'
-import json, os, sys
+python3 - "$rows" "$t0" "$t1" "$work" "$export_json" "$plain_json" "$s8_json" "$create_json" "$import_json" "$restore_json" "$bulk_json" "$create_jl_json" <<'PY'
+import json, os, re, sys
 rows, t0, t1, work = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-ex, plain, s8, cr, im, rs, bk = (json.loads(a) for a in sys.argv[5:12])
+ex, plain, s8, cr, im, rs, bk, jl = (json.loads(a) for a in sys.argv[5:13])
+def read_back_s(name):
+    """Seconds the export spent reading its files back (summed over streams)."""
+    m = re.findall(r"read back \d+ data file\(s\).*?\(([0-9.]+) s\)", open(os.path.join(work, name)).read())
+    return sum(float(x) for x in m)
 rss = lambda n: int(open(os.path.join(work, n)).read().split()[-1]) / 1024
 du = lambda d: sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
 raw = ex["raw_bytes"] / 1e6
@@ -136,6 +144,13 @@ print(f"BYTE_STREAM_SPLIT: {ex['stored_bytes'] / 1e6:.1f} MB with, {plain['store
       f"({(1 - ex['stored_bytes'] / plain['stored_bytes']) * 100:.0f}% smaller); export {ex['duration_s']:.1f} s vs {plain['duration_s']:.1f} s")
 print(f"milvus-backup create --format parquet: {cr['duration_s']:.1f} s = {cr['entities'] / cr['duration_s']:,.0f} rows/s, "
       f"{cr['size_bytes'] / 1e6:.1f} MB, peak RSS {rss('rss_create'):.0f} MiB")
+for label, s, err in (("export", ex, "export.log"), ("create --format parquet", cr, "create.log"),
+                      ("create --format json", jl, "create_jl.log")):
+    t = read_back_s(err)
+    print(f"read back after write ({label}): {t:.1f} s of stream time in a {s['duration_s']:.1f} s run "
+          f"({t / s['duration_s'] * 100:.0f}% of the wall time if the streams did nothing else)")
+print(f"milvus-backup create --format json: {jl['duration_s']:.1f} s = {jl['entities'] / jl['duration_s']:,.0f} rows/s, "
+      f"{jl['size_bytes'] / 1e6:.1f} MB, peak RSS {rss('rss_create_jl'):.0f} MiB")
 print(f"milvus-backup import --create (insert): {im['duration_s']:.1f} s = {im['rows_per_s']:,.0f} rows/s, peak RSS {rss('rss_import'):.0f} MiB")
 print(f"milvus-backup restore (logical, insert): {rs['duration_s']:.1f} s = {rs['entities'] / rs['duration_s']:,.0f} rows/s, peak RSS {rss('rss_restore'):.0f} MiB")
 print(f"milvus-backup restore --import-mode bulk (logical, Milvus's import): {bk['duration_s']:.1f} s = {bk['entities'] / bk['duration_s']:,.0f} rows/s, "

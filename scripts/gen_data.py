@@ -31,6 +31,23 @@ Milvus 2.2): `$MBT_PY_23 scripts/gen_data.py ...`.
       the keys 0..delete-1. A query returns one row per key. Prints
       {"rows": keys left, "inserted": 2 * rows, "deleted": [ids]}.
 
+  edge --host H --port P [--prefix gen_]
+      (Re)creates the edge-value collection set below (Milvus >= 2.3) and
+      prints {"server_version", "collections": [...]} as `generate` does.
+
+What `edge` makes (names get the prefix), every value one Milvus 2.3 takes:
+  edge_values   int64 pk with -2^63, -2^63+1, 0 and negatives (and 2^63-2);
+                int8..int64 at their limits; float, double, array<float>,
+                array<double> with NaN, +-inf, -0.0, denormals and the limits;
+                varchar and array<varchar(8)> elements filled to max_length
+                with escapes, control characters and emoji; JSON and a
+                dynamic key nested EDGE_DEPTH deep; FLAT index, loaded
+  edge_varchar_keys  varchar pk with the empty string, NUL, unicode,
+                escapes, control characters, a space and max-length keys;
+                FLAT index, loaded
+  edge_max_key  int64 pk with 2^63-1 (and -2^63, 0, negatives): Milvus 2.3.5
+                counts that row but returns it to no query; FLAT, loaded
+
 What `generate` makes (names get the prefix):
   all_types     int64 pk (not autoID), every scalar type of the server (bool,
                 int8..int64, float, double, varchar, JSON >=2.2.8, arrays of
@@ -403,6 +420,121 @@ def gen_db2(server, prefix, n, seed):
     return info(db, name, n - deleted, "id", "int64", ["_default"], loaded=True, deleted=deleted)
 
 
+# ------------------------------------------------------------------ edge values
+
+# Deepest JSON pymilvus 2.3.7 sends (its encoder stops at 1024 levels;
+# Milvus 2.3.5 took 1000 levels in a JSON field and in a dynamic key).
+EDGE_DEPTH = 1000
+F32_MAX = 3.4028234663852886e38
+EDGE_FLOATS = [math.nan, math.inf, -math.inf, -0.0, 1.401298464324817e-45, F32_MAX, -F32_MAX,
+               1.1754943508222875e-38, 0.1]
+EDGE_DOUBLES = [math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308,
+                -1.7976931348623157e308, 2.2250738585072014e-308, 0.1]
+# each 8 bytes (max_length 8), but the last two
+EDGE_ELEMENTS = ["\\\"'\U0001F600x", '""""""""', "\\" * 8, "".join(chr(c) for c in range(1, 9)),
+                 "\U0001F600\U0001F600", "\u00e9\"\\\u00e9\"\\", "", "\\u0041"]
+EDGE_STRINGS = ["", " ", "\"", "\\", "'", "\\\"'\U0001F600", "\t\n\r\x01\x7f", "\u00e9\u4e2d\U0010FFFF",
+                "\\u0041 \\n", "</script>", "z" * 64, "\U0001F600" * 16]
+
+
+def nested(depth, leaf):
+    value = leaf
+    for i in range(depth):
+        value = {"k": value} if i % 2 else [value]
+    return value
+
+
+def gen_edge_values(server, prefix):
+    name = f"{prefix}edge_values"
+    fields = [
+        FieldSchema("id", DataType.INT64, is_primary=True, auto_id=False),
+        FieldSchema("f_int8", DataType.INT8), FieldSchema("f_int16", DataType.INT16),
+        FieldSchema("f_int32", DataType.INT32), FieldSchema("f_int64", DataType.INT64),
+        FieldSchema("f_float", DataType.FLOAT), FieldSchema("f_double", DataType.DOUBLE),
+        FieldSchema("a_float", DataType.ARRAY, element_type=DataType.FLOAT, max_capacity=16),
+        FieldSchema("a_double", DataType.ARRAY, element_type=DataType.DOUBLE, max_capacity=16),
+        FieldSchema("a_varchar", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=8,
+                    max_length=8),
+        FieldSchema("f_varchar", DataType.VARCHAR, max_length=64),
+        FieldSchema("f_json", DataType.JSON),
+        FieldSchema("vec", DataType.FLOAT_VECTOR, dim=4),
+    ]
+    coll = create_collection(server, "default", name, fields, description="edge values",
+                             consistency="Strong", dynamic=True)
+    i64 = 2**63
+    keys = [-i64, -i64 + 1, -i64 + 2, -1, 0, 1, i64 - 2] + [k * 7919 - 500_000 for k in range(120)]
+    ints = {"f_int8": [-128, 127, 0, -1], "f_int16": [-32768, 32767, 0, -1],
+            "f_int32": [-(2**31), 2**31 - 1, 0, -1], "f_int64": [-i64, i64 - 1, 0, -1]}
+    rows = []
+    for i, k in enumerate(keys):
+        row = {"id": k, "f_float": EDGE_FLOATS[i % len(EDGE_FLOATS)],
+               "f_double": EDGE_DOUBLES[i % len(EDGE_DOUBLES)],
+               "a_float": EDGE_FLOATS[i % 3:] + EDGE_FLOATS[:i % 3],
+               "a_double": EDGE_DOUBLES[:1 + i % len(EDGE_DOUBLES)],
+               "a_varchar": EDGE_ELEMENTS[i % 4:],
+               "f_varchar": EDGE_STRINGS[i % len(EDGE_STRINGS)],
+               "f_json": (nested(EDGE_DEPTH, i) if i % 5 == 0 else
+                          {"b": i, "a": EDGE_STRINGS[i % len(EDGE_STRINGS)], "n": [1.5, -0.0, 2**53 + 1]}),
+               "vec": [0.25 * (i % 8), -1.0, 0.5, float(i % 3)]}
+        for f, vals in ints.items():
+            row[f] = vals[i % len(vals)]
+        if i % 3 == 0:
+            row["deep"] = nested(EDGE_DEPTH - 2, "leaf")
+        elif i % 3 == 1:
+            row["esc"] = EDGE_STRINGS[i % len(EDGE_STRINGS)]
+        rows.append(row)
+    for i in range(0, len(rows), 40):
+        insert_rows(coll, rows[i:i + 40])
+    coll.flush(timeout=TIMEOUT)
+    coll.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}}, timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+    return info("default", name, len(rows), "id", "int64", ["_default"], loaded=True, dynamic=True)
+
+
+def gen_edge_varchar_keys(server, prefix):
+    name = f"{prefix}edge_varchar_keys"
+    fields = [FieldSchema("pk", DataType.VARCHAR, is_primary=True, max_length=64),
+              FieldSchema("n", DataType.INT64), FieldSchema("vec", DataType.FLOAT_VECTOR, dim=4)]
+    coll = create_collection(server, "default", name, fields, description="edge varchar keys",
+                             consistency="Strong")
+    keys = EDGE_STRINGS + ["\U0001F600" * 15 + "abcd", "a" * 63 + "\\", "a\x00b"]
+    keys += [f"key-{i:04d}-\u00e9\"" for i in range(100)]
+    rows = [{"pk": k, "n": i, "vec": [float(i % 5), 0.5, -0.5, 1.0]} for i, k in enumerate(keys)]
+    insert_rows(coll, rows)
+    coll.flush(timeout=TIMEOUT)
+    coll.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}}, timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+    return info("default", name, len(rows), "pk", "varchar", ["_default"], loaded=True)
+
+
+def gen_edge_max_key(server, prefix):
+    name = f"{prefix}edge_max_key"
+    fields = [FieldSchema("id", DataType.INT64, is_primary=True, auto_id=False),
+              FieldSchema("n", DataType.INT64), FieldSchema("vec", DataType.FLOAT_VECTOR, dim=4)]
+    coll = create_collection(server, "default", name, fields, description="the largest int64 key",
+                             consistency="Strong")
+    keys = [2**63 - 1, -(2**63), 0, -1, -7] + list(range(100, 150))
+    insert_rows(coll, [{"id": k, "n": i, "vec": [1.0, 0.0, float(i % 3), 0.5]} for i, k in enumerate(keys)])
+    coll.flush(timeout=TIMEOUT)
+    coll.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}}, timeout=TIMEOUT)
+    coll.load(timeout=TIMEOUT)
+    return info("default", name, len(keys), "id", "int64", ["_default"], loaded=True)
+
+
+def cmd_edge(args):
+    server = Server(args.host, args.port)
+    if not server.features["array"]:
+        raise SystemExit("edge: the edge collection set needs Milvus 2.3 or later (arrays)")
+    sys.setrecursionlimit(10 * EDGE_DEPTH + 1000)
+    t0 = time.monotonic()
+    for n in ("edge_values", "edge_varchar_keys", "edge_max_key"):
+        if utility.has_collection(args.prefix + n, using=server.alias("default")):
+            utility.drop_collection(args.prefix + n, using=server.alias("default"))
+    out = [make(server, args.prefix) for make in (gen_edge_values, gen_edge_varchar_keys, gen_edge_max_key)]
+    print(json.dumps({"server_version": server.version_text, "prefix": args.prefix,
+                      "collections": out, "seconds": round(time.monotonic() - t0, 1)}, indent=2))
+
+
 def info(db, name, rows, pk, pk_type, partitions, *, loaded, auto_id=False, deleted=0, **extra):
     d = {"db": db, "name": name, "rows": rows, "pk": pk, "pk_type": pk_type, "auto_id": auto_id,
          "partitions": partitions, "loaded": loaded, "deleted": deleted}
@@ -759,6 +891,9 @@ def main(argv=None):
     common(s)
     s.add_argument("--collection", required=True)
     s.add_argument("--db", default="default")
+    e = sub.add_parser("edge")
+    common(e)
+    e.add_argument("--prefix", default="gen_")
     x = sub.add_parser("drop")
     common(x)
     x.add_argument("--prefix", default="gen_")
@@ -778,7 +913,7 @@ def main(argv=None):
     if getattr(args, "rows", 1) < 1:
         p.error("--rows must be at least 1")
     {"generate": cmd_generate, "dump": cmd_dump, "describe": cmd_describe, "drop": cmd_drop,
-     "late-deletes": cmd_late_deletes, "dup-keys": cmd_dup_keys}[args.cmd](args)
+     "late-deletes": cmd_late_deletes, "dup-keys": cmd_dup_keys, "edge": cmd_edge}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,7 @@ pub(crate) async fn delete_backup(
     let opts = DeleteOptions {
         target: DeleteTarget::Names(vec![name.to_string()]),
         keep: Vec::new(),
+        force: false,
     };
     let stats = delete::delete(
         &s.ctx.backup_storage,

@@ -81,6 +81,10 @@ pub struct DeleteArgs {
     /// Only show what would be deleted.
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// Delete a backup even while a restore, verify or replicate uses it
+    /// (that operation then fails).
+    #[arg(long)]
+    force: bool,
 }
 
 pub async fn list(config: &Config, args: ListArgs, out: &Output) -> Result<()> {
@@ -314,6 +318,7 @@ pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<(
     let opts = DeleteOptions {
         target,
         keep: Vec::new(),
+        force: args.force,
     };
     let plan = delete::plan(&ctx.backup_storage, &opts).await?;
     if args.dry_run {

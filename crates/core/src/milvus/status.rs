@@ -53,7 +53,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// Maps a gRPC status to an error; transport-level trouble is temporary.
 pub(super) fn status_error(address: &str, what: &str, status: &tonic::Status) -> Error {
     use tonic::Code;
-    let msg = status.message();
+    let msg = &*without_stack_trace(status.message(), what);
     match status.code() {
         Code::Unavailable | Code::Unknown if msg.contains("connect") || msg.contains("transport") => Error::new(
             ErrorKind::Unreachable,
@@ -95,9 +95,9 @@ pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
         return Ok(());
     }
     let reason = if s.reason.is_empty() {
-        "no reason given"
+        "no reason given".into()
     } else {
-        s.reason.as_str()
+        without_stack_trace(&s.reason, what)
     };
     let kind = if s.code != 0 {
         kind_of_code(s.code)
@@ -110,6 +110,52 @@ pub fn check_status(status: Option<&Status>, what: &str) -> Result<()> {
         _ => String::new(),
     };
     Err(Error::new(kind, format!("Milvus {what} failed: {reason}{hint}")).temporary(temporary))
+}
+
+/// Milvus's text without the Go stack trace some answers carry
+/// (`goroutine 7 [running]:`, `\t/go/src/…/impl.go:123 +0x45` frames,
+/// `-- stack trace:` blocks of wrapped errors), in one line: the lines of
+/// the message before the first frame, joined by `; `. The whole text goes
+/// to the debug log.
+pub(crate) fn without_stack_trace<'a>(text: &'a str, what: &str) -> std::borrow::Cow<'a, str> {
+    if !text.contains('\n') {
+        return text.into();
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if is_stack_line(line) {
+            break;
+        }
+        let line = line.trim();
+        if !line.is_empty() {
+            kept.push(line);
+        }
+    }
+    tracing::debug!(what, "Milvus's whole answer: {text}");
+    let one = kept.join("; ");
+    if one.is_empty() {
+        "no reason given (only a stack trace; see the debug log)".into()
+    } else {
+        one.into()
+    }
+}
+
+/// Whether a line starts a Go stack trace or is one of its frames.
+fn is_stack_line(line: &str) -> bool {
+    let t = line.trim_start_matches([' ', '\t', '|']);
+    let frame_file = || {
+        t.split_whitespace().next().is_some_and(|word| {
+            word.rsplit_once(".go:")
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
+    t.starts_with("goroutine ")
+        || t.starts_with("-- stack trace")
+        || t.starts_with("stack trace:")
+        || t.starts_with("panic: ")
+        || t.contains("attached stack trace")
+        || (line.starts_with(['\t', ' ', '|']) && frame_file())
+        || (t.starts_with('/') && frame_file())
 }
 
 /// Milvus marks retriable `merr` codes with this bit.
@@ -182,5 +228,44 @@ mod tests {
         let e = check_status(Some(&status(1, 0, "collection not found")), "x").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Remote);
         assert!(check_status(Some(&Status::default()), "x").is_ok());
+    }
+
+    #[test]
+    fn a_stack_trace_in_milvus_text_is_left_out_of_the_one_line() {
+        let trace = "failed to get load state: context deadline exceeded\n\
+            goroutine 4242 [running]:\n\
+            github.com/milvus-io/milvus/internal/proxy.(*Proxy).GetLoadState(0xc000a1)\n\
+            \t/go/src/github.com/milvus-io/milvus/internal/proxy/impl.go:1234 +0x45\n\
+            github.com/milvus-io/milvus/internal/util.Wrap(...)\n\
+            \t/go/src/github.com/milvus-io/milvus/internal/util/wrap.go:56 +0x1b\n";
+        let status = Status {
+            code: 65535,
+            reason: trace.into(),
+            ..Default::default()
+        };
+        let e = check_status(Some(&status), "GetLoadState").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Milvus GetLoadState failed: failed to get load state: context deadline exceeded"
+        );
+        assert_eq!(e.kind(), ErrorKind::Remote);
+        // A wrapped error's trace (cockroachdb/errors), after two lines of message.
+        let wrapped = "collection not loaded\nwhile loading partitions\n(1) attached stack trace\n  -- stack trace:\n  | github.com/milvus-io/milvus/pkg/util/merr.WrapErr\n  | \t/go/src/merr/utils.go:88";
+        assert_eq!(
+            without_stack_trace(wrapped, "x"),
+            "collection not loaded; while loading partitions"
+        );
+        // Over gRPC, the same.
+        let e = status_error(
+            "127.0.0.1:19530",
+            "Query",
+            &tonic::Status::internal(trace.to_string()),
+        );
+        assert!(!e.to_string().contains("goroutine"), "{e}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+        assert!(e.to_string().contains("context deadline exceeded"), "{e}");
+        // Text without a trace is kept as it is, line breaks and all joined.
+        assert_eq!(without_stack_trace("a\nb", "x"), "a; b");
+        assert_eq!(without_stack_trace("plain", "x"), "plain");
     }
 }

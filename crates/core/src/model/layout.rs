@@ -40,6 +40,10 @@
 //!
 //! Probe objects of `check`: `.milvus_backup_check/<uuid>` on both sides.
 //!
+//! Leases on backups in use (a restore, verify or replicate running):
+//! `.milvus_backup_leases/<backup>/<uuid>`, renewal time, host, pid and
+//! operation of the holder.
+//!
 //! The root key that `backup.encryption.password` unlocks, in backup
 //! storage: `.milvus_backup_key`, and `.milvus_backup_key.new` while
 //! `key passwd` replaces it (objects, not folders, and no valid backup
@@ -66,6 +70,16 @@ pub fn milvus_delta_log_dir(collection: i64, partition: i64, segment: i64) -> St
 pub const ROOT_KEY: &str = ".milvus_backup_key";
 /// The rewrapped root key, while `key passwd` replaces [`ROOT_KEY`].
 pub const ROOT_KEY_NEXT: &str = ".milvus_backup_key.new";
+
+/// Leases on backups in use ([`crate::repo::lease`]):
+/// `.milvus_backup_leases/<backup>/<holder id>` (not a backup name, so
+/// `list` never shows it).
+pub const LEASES: &str = ".milvus_backup_leases/";
+
+/// Folder of the leases on one backup; ends with `/`.
+pub fn backup_lease_dir(name: &str) -> String {
+    format!("{LEASES}{name}/")
+}
 
 /// Folder of one backup; ends with `/`.
 pub fn backup_dir(name: &str) -> String {

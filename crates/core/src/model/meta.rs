@@ -840,6 +840,23 @@ pub struct DataFile {
     pub encoding: crate::model::encoding::Encoding,
 }
 
+impl DataFile {
+    /// What reading the stored file must find (sizes, SHA-256s, encoding).
+    pub fn expected(&self) -> crate::model::encoding::Expected<'_> {
+        crate::model::encoding::Expected {
+            size: self.size,
+            sha256: &self.sha256,
+            encoding: self.encoding,
+            raw_size: self.plain.as_ref().map(|p| p.0),
+            raw_sha256: self
+                .plain
+                .as_ref()
+                .filter(|_| !self.encoding.encrypted)
+                .map(|p| p.1.as_str()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ use crate::model::meta::Manifest;
 use crate::model::naming::validate_backup_name;
 use crate::ops::retention::{Retention, RetentionPlan};
 use crate::repo::catalog::{self, BackupState};
+use crate::repo::lease;
 use crate::storage::Storage;
 use crate::{cancellable, CancellationToken};
 
@@ -43,6 +44,11 @@ pub struct DeleteOptions {
     /// Never chosen by age or retention (e.g. the backup just made).
     #[serde(default)]
     pub keep: Vec<String>,
+    /// Delete backups in use too (a restore, verify or replicate holds a
+    /// lease on them), with a warning; else a named one is refused and
+    /// one chosen by age or retention is kept.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// The backups a delete removes, oldest first for age and retention.
@@ -54,6 +60,12 @@ pub struct DeletePlan {
     /// With retention: every backup's verdict and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdicts: Option<RetentionPlan>,
+    /// Backups in use are deleted too (`--force`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    /// Chosen by age or retention: one in use is kept (not an error).
+    #[serde(skip)]
+    pub keep_in_use: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -100,11 +112,15 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
                 backups: verdicts.deleted(),
                 retention: true,
                 verdicts: Some(verdicts),
+                force: opts.force,
+                keep_in_use: true,
             });
         }
     };
     Ok(DeletePlan {
         backups,
+        force: opts.force,
+        keep_in_use: !matches!(opts.target, DeleteTarget::Names(_)),
         ..Default::default()
     })
 }
@@ -123,6 +139,25 @@ pub async fn execute(
     for name in &plan.backups {
         if cancel.is_cancelled() {
             return Err(Error::cancelled().during("delete"));
+        }
+        let users = lease::users(storage, name).await?;
+        if !users.is_empty() {
+            let who = lease::describe(&users);
+            if plan.force {
+                events.warn(format!(
+                    "deleting backup `{name}` while {who} uses it (--force): that will fail, reporting the backup deleted while in use"
+                ));
+            } else if plan.keep_in_use {
+                events.warn(format!(
+                    "kept backup `{name}`: {who} uses it; it goes at the next run after that ends"
+                ));
+                continue;
+            } else {
+                return Err(Error::conflict(format!(
+                    "backup `{name}` is in use by {who} — wait until that ends, or delete it anyway with --force"
+                ))
+                .at("backup", name));
+            }
         }
         events.phase(Phase::Deleting {
             backup: name.clone(),
@@ -297,7 +332,78 @@ mod tests {
         DeleteOptions {
             target,
             keep: Vec::new(),
+            force: false,
         }
+    }
+
+    /// A fake Milvus with one collection and backups `a` and `b` of it.
+    async fn two_backups() -> crate::testkit::Kit {
+        let kit = crate::testkit::Kit::new();
+        kit.milvus.add_collection("docs", &[5], 1, 100).await;
+        for name in ["a", "b"] {
+            kit.create_backup(name).await;
+        }
+        kit
+    }
+
+    #[tokio::test]
+    async fn a_backup_in_use_is_refused_kept_by_retention_and_deleted_with_force() {
+        use crate::events::{Collect, Event};
+        let kit = two_backups().await;
+        let none = CancellationToken::new();
+        let storage = &kit.ctx.backup_storage;
+        let lease = lease::hold(storage, "a", "restore").await.unwrap();
+        // By name: refused, naming the holder and the way out.
+        let e = delete(
+            storage,
+            &options(DeleteTarget::Names(vec!["a".into()])),
+            &Collect::default(),
+            &none,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("backup `a` is in use by a restore (process") && msg.contains("--force"),
+            "{msg}"
+        );
+        // By age (or retention): kept, with a warning; the other one goes.
+        let events = Collect::default();
+        let stats = delete(
+            storage,
+            &options(DeleteTarget::OlderThan(0)),
+            &events,
+            &none,
+        )
+        .await
+        .unwrap();
+        assert_eq!(stats.deleted, ["b"]);
+        assert!(
+            events.events().iter().any(
+                |e| matches!(e, Event::Warning { message } if message.contains("kept backup `a`"))
+            ),
+            "{:?}",
+            events.events()
+        );
+        // --force: deleted, with a warning naming the user.
+        let forced = DeleteOptions {
+            force: true,
+            ..options(DeleteTarget::Names(vec!["a".into()]))
+        };
+        let events = Collect::default();
+        let stats = delete(storage, &forced, &events, &none).await.unwrap();
+        assert_eq!(stats.deleted, ["a"]);
+        assert!(
+            events.events().iter().any(
+                |e| matches!(e, Event::Warning { message } if message.contains("while a restore"))
+            ),
+            "{:?}",
+            events.events()
+        );
+        assert!(lease::deleted(storage, "a").await);
+        lease.release().await;
+        assert!(lease::users(storage, "a").await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -346,12 +452,8 @@ mod tests {
     #[tokio::test]
     async fn deletes_named_backups_and_refuses_unknown_ones() {
         use crate::events::Collect;
-        let kit = crate::testkit::Kit::new();
-        kit.milvus.add_collection("docs", &[5], 1, 100).await;
+        let kit = two_backups().await;
         let none = CancellationToken::new();
-        for name in ["a", "b"] {
-            kit.create_backup(name).await;
-        }
         let storage = &kit.ctx.backup_storage;
         let missing = options(DeleteTarget::Names(vec!["a".into(), "zz".into()]));
         let e = delete(storage, &missing, &Collect::default(), &none)

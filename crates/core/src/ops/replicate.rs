@@ -154,6 +154,7 @@ pub async fn execute(
         stats.present_files = stats.files;
         return Ok(stats);
     }
+    let _in_use = crate::repo::lease::hold_or_warn(from, name, "replicate", events).await;
     events.emit(Event::Planned {
         operation: Operation::Create,
         collections: vec![PlannedCollection {

@@ -95,11 +95,11 @@ impl Holder {
     }
 
     /// `<renewed> <host> <pid>`, or a bare time (older leases).
-    fn lease_text(&self) -> Vec<u8> {
+    pub(crate) fn lease_text(&self) -> Vec<u8> {
         format!("{} {} {}", self.renewed, self.host, self.pid).into_bytes()
     }
 
-    fn parse(text: &str) -> Option<Holder> {
+    pub(crate) fn parse(text: &str) -> Option<Holder> {
         let mut parts = text.split_whitespace();
         let renewed = parts.next()?.parse().ok()?;
         Some(Holder {
@@ -121,7 +121,7 @@ impl Holder {
         now().saturating_sub(self.renewed) >= older_than.as_secs()
     }
 
-    fn gone(&self, older_than: Duration) -> bool {
+    pub(crate) fn gone(&self, older_than: Duration) -> bool {
         // Staging folders of this process are held by running restores.
         self.gone_unless(older_than, || true)
     }

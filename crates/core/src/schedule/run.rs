@@ -241,6 +241,9 @@ async fn apply_retention(
         backups: victims,
         retention: true,
         verdicts: None,
+        force: false,
+        // A backup in use stays until a later run.
+        keep_in_use: true,
     };
     Ok(delete::execute(storage, &plan, events, cancel)
         .await?

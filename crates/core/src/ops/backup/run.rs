@@ -127,6 +127,7 @@ async fn apply_retention(
     let opts = DeleteOptions {
         target: DeleteTarget::Retention(plan.retention),
         keep: vec![plan.name.clone()],
+        force: false,
     };
     match delete::delete(&ctx.backup_storage, &opts, events, cancel).await {
         Ok(done) => done.deleted,

@@ -27,12 +27,10 @@ use crate::model::selection::CollectionRef;
 use crate::ops::logical::columns::row_count;
 use crate::ops::logical::fields::{fields_of, row_bytes, Field, Kind};
 use crate::ops::logical::files::{FileSettings, FileWriter, Location};
+use crate::ops::logical::read_back::{self, ValueDigest};
 use crate::ops::logical::{LogicalMeta, LOGICAL_FORMAT_VERSION, SCHEMA_FILE};
 use crate::CancellationToken;
 
-/// The smallest int64 Milvus's expression parser takes (it cannot read
-/// -2^63): rows keyed exactly i64::MIN are not exported.
-const MIN_INT64: i64 = -i64::MAX;
 /// Milvus refuses a query `limit` above this.
 const MAX_LIMIT: usize = 16_384;
 /// Memory an export's streams share for rows in flight, whatever their
@@ -344,14 +342,28 @@ fn quote(s: &str) -> String {
 }
 
 /// The filter of the next page: after `last`, within the unit's range.
+/// Every int64 literal is one Milvus's parser reads: it parses the digits
+/// after a minus as a positive int64, so -2^63 is never written (`pk >
+/// -2^63` is `pk >= -2^63+1`, `pk <= -2^63` is `pk < -2^63+1`, and a range
+/// from -2^63 has no lower bound).
 fn page_expr(pk: &str, unit: &Unit, last: &Option<Key>, varchar: bool) -> String {
+    let above = |v: i64| match v {
+        i64::MIN => format!("{pk} >= {}", i64::MIN + 1),
+        v => format!("{pk} > {v}"),
+    };
+    let at_most = |v: i64| match v {
+        i64::MIN => format!("{pk} < {}", i64::MIN + 1),
+        v => format!("{pk} <= {v}"),
+    };
     match (last, unit.range) {
         (Some(Key::Str(s)), _) => format!("{pk} > {}", quote(s)),
-        (Some(Key::Int(v)), Some((_, hi))) => format!("{pk} > {v} && {pk} <= {hi}"),
-        (Some(Key::Int(v)), None) => format!("{pk} > {v}"),
-        (None, Some((lo, hi))) => format!("{pk} >= {lo} && {pk} <= {hi}"),
+        (Some(Key::Int(v)), Some((_, hi))) => format!("{} && {}", above(*v), at_most(hi)),
+        (Some(Key::Int(v)), None) => above(*v),
+        (None, Some((i64::MIN, hi))) => at_most(hi),
+        (None, Some((lo, hi))) => format!("{pk} >= {lo} && {}", at_most(hi)),
         (None, None) if varchar => format!("{pk} >= \"\""),
-        (None, None) => format!("{pk} >= {MIN_INT64}"),
+        // every key, -2^63 included
+        (None, None) => at_most(i64::MAX),
     }
 }
 
@@ -469,6 +481,7 @@ pub(crate) async fn export_rows(
         streams: plan.streams.min(units.len()),
     });
     let rows = AtomicU64::new(0);
+    let read_back_us = AtomicU64::new(0);
     let streams = Streams {
         client,
         plan,
@@ -478,6 +491,7 @@ pub(crate) async fn export_rows(
         written,
         events,
         total: &rows,
+        read_back: &read_back_us,
     };
     let files: Vec<Vec<DataFile>> = futures::stream::iter(units)
         .map(|u| export_unit(streams, u))
@@ -486,12 +500,18 @@ pub(crate) async fn export_rows(
         .await?;
     let mut files: Vec<DataFile> = files.into_iter().flatten().collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    events.note(format!(
+        "{c}: read back {} data file(s) as a restore reads them, rows and values as written ({:.2} s)",
+        files.len(),
+        read_back_us.load(Ordering::Relaxed) as f64 / 1e6
+    ));
     check_count(
         client,
         c,
         ts,
         plan.travel,
         rows.load(Ordering::Relaxed),
+        (!varchar).then_some(pk.name.as_str()),
         events,
     )
     .await?;
@@ -506,17 +526,56 @@ async fn check_count(
     ts: u64,
     travel: bool,
     written: u64,
+    int_pk: Option<&str>,
     events: &dyn EventSink,
 ) -> Result<()> {
+    let counted = count(client, c, ts, travel, "").await;
+    match counted {
+        Some(n) if n as u64 != written => {
+            if let Some(pk) = int_pk {
+                let at_max = count(client, c, ts, travel, &format!("{pk} == {}", i64::MAX)).await;
+                if at_max.is_some_and(|m| m > 0 && written + m as u64 == n as u64) {
+                    return Err(Error::unsupported(format!(
+                        "{c} has a row keyed {} (the largest int64), which Milvus counts but \
+                         returns to no query, so a logical backup cannot read it — back {c} up with \
+                         --format binlog, or give that row another key",
+                        i64::MAX
+                    )));
+                }
+            }
+            Err(Error::remote(format!(
+                "the export of {c} read {written} rows but Milvus counts {n} at the same timestamp — \
+                 the key-order reads missed rows; nothing was kept"
+            )))
+        }
+        Some(_) => Ok(()),
+        None => {
+            events.note(format!(
+                "{c}: the server does not count rows; {written} rows exported"
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// Milvus's `count(*)` of the rows matching `expr` at `ts`; `None` where
+/// the server does not count.
+async fn count(
+    client: &dyn Milvus,
+    c: &CollectionRef,
+    ts: u64,
+    travel: bool,
+    expr: &str,
+) -> Option<i64> {
     let page = QueryPage {
-        expr: String::new(),
+        expr: expr.to_string(),
         output_fields: vec!["count(*)".into()],
         partitions: Vec::new(),
         limit: 0,
         ts,
         travel,
     };
-    let counted = match client.query_page(&c.db, &c.name, &page).await {
+    match client.query_page(&c.db, &c.name, &page).await {
         Ok((cols, _)) => match cols.first().and_then(|c| c.field.as_ref()) {
             Some(field_data::Field::Scalars(s)) => match &s.data {
                 Some(scalar_field::Data::LongData(a)) => a.data.first().copied(),
@@ -525,19 +584,6 @@ async fn check_count(
             _ => None,
         },
         Err(_) => None,
-    };
-    match counted {
-        Some(n) if n as u64 != written => Err(Error::remote(format!(
-            "the export of {c} read {written} rows but Milvus counts {n} at the same timestamp — \
-             the key-order reads missed rows; nothing was kept"
-        ))),
-        Some(_) => Ok(()),
-        None => {
-            events.note(format!(
-                "{c}: the server does not count rows; {written} rows exported"
-            ));
-            Ok(())
-        }
     }
 }
 
@@ -605,6 +651,8 @@ struct Streams<'a> {
     written: &'a Mutex<Vec<String>>,
     events: &'a dyn EventSink,
     total: &'a AtomicU64,
+    /// Microseconds spent reading files back.
+    read_back: &'a AtomicU64,
 }
 
 /// One stream: the rows of one partition and key range, into its own files.
@@ -618,6 +666,7 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
         written,
         events,
         total,
+        ..
     } = streams;
     let c = &plan.collection;
     let pk = plan.fields.iter().find(|f| f.is_primary).expect("checked");
@@ -627,7 +676,8 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
     let dir = partition_dir(unit.partition.as_deref());
     let ext = plan.settings.format.extension();
     let mut last: Option<Key> = None;
-    let mut writer: Option<FileWriter> = None;
+    // The file being written and the digest of the rows written into it.
+    let mut writer: Option<(FileWriter, ValueDigest)> = None;
     let mut files = Vec::new();
     let mut seq = 0;
     loop {
@@ -650,13 +700,15 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
             seq += 1;
             written.lock().expect("written").push(path.clone());
             let partition = unit.partition.clone().unwrap_or_default();
-            writer = Some(
+            writer = Some((
                 FileWriter::create(location, &path, &partition, &plan.fields, plan.settings)
                     .await?,
-            );
+                ValueDigest::new(&plan.fields),
+            ));
         }
-        let w = writer.as_mut().expect("just made");
+        let (w, digest) = writer.as_mut().expect("just made");
         let raw = per_row * n as u64;
+        digest.add(&plan.fields, &cols, n)?;
         w.write(&plan.fields, &cols, n, raw).await?;
         total.fetch_add(n as u64, Ordering::Relaxed);
         events.emit(Event::RowsDone {
@@ -665,7 +717,8 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
             bytes: raw,
         });
         if w.is_full() {
-            files.push(writer.take().expect("open").finish().await?);
+            let (w, digest) = writer.take().expect("open");
+            files.push(close_and_check(streams, w, digest).await?);
         }
         if last.is_none() {
             return Err(Error::remote(format!(
@@ -674,10 +727,35 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
             )));
         }
     }
-    if let Some(w) = writer {
-        files.push(w.finish().await?);
+    if let Some((w, digest)) = writer {
+        files.push(close_and_check(streams, w, digest).await?);
     }
     Ok(files)
+}
+
+/// Closes a data file, then reads it back as a restore would and checks
+/// its rows and values against `digest` (what was written into it).
+async fn close_and_check(
+    streams: Streams<'_>,
+    w: FileWriter,
+    digest: ValueDigest,
+) -> Result<DataFile> {
+    let file = w.finish().await?;
+    let collection = streams.plan.collection.to_string();
+    let seconds = read_back::check(
+        streams.location,
+        read_back::Written {
+            file: &file,
+            digest,
+            fields: &streams.plan.fields,
+            collection: &collection,
+        },
+    )
+    .await?;
+    streams
+        .read_back
+        .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -764,6 +842,174 @@ mod tests {
         assert_eq!(r[0].unwrap().0, i64::MIN + 1);
         assert_eq!(r[1].unwrap().1, i64::MAX);
         assert_eq!(r[0].unwrap().1 + 1, r[1].unwrap().0);
+    }
+
+    /// Whether a key matches a filter `page_expr` writes (`pk OP v`
+    /// joined by `&&`), reading each literal as Milvus's parser does: the
+    /// digits after a minus as a positive int64, so -2^63 fails.
+    fn matches(expr: &str, key: i64) -> bool {
+        expr.split(" && ").all(|cond| {
+            let mut it = cond.split_whitespace();
+            let (_, op, lit) = (it.next(), it.next().unwrap(), it.next().unwrap());
+            let v = match lit.strip_prefix('-') {
+                Some(digits) => -digits.parse::<i64>().expect("Milvus parses the literal"),
+                None => lit.parse::<i64>().expect("Milvus parses the literal"),
+            };
+            match op {
+                ">" => key > v,
+                ">=" => key >= v,
+                "<" => key < v,
+                "<=" => key <= v,
+                _ => panic!("operator {op}"),
+            }
+        })
+    }
+
+    /// Keys read by paging each of `n` ranges of [min, max] in `batch`
+    /// rows, as `export_unit` does (the smallest `batch` keys that match,
+    /// then after the largest of them).
+    fn read_all(keys: &[i64], n: usize, batch: usize) -> Vec<i64> {
+        let (min, max) = (*keys.iter().min().unwrap(), *keys.iter().max().unwrap());
+        let ranges = if n == 0 {
+            vec![None]
+        } else {
+            split(min, max, n)
+        };
+        let mut out = Vec::new();
+        for range in ranges {
+            let unit = Unit {
+                index: 0,
+                partition: None,
+                range,
+            };
+            let mut last = None;
+            loop {
+                let expr = page_expr("id", &unit, &last, false);
+                let mut page: Vec<i64> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| matches(&expr, *k))
+                    .collect();
+                page.sort();
+                page.truncate(batch);
+                let Some(&top) = page.last() else { break };
+                out.extend(page);
+                last = Some(Key::Int(top));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn key_ranges_read_every_int64_key_once_at_the_limits() {
+        let edges = [
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MIN + 2,
+            -1,
+            0,
+            1,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let mut keys: Vec<i64> = edges.to_vec();
+        keys.extend((-50..50).map(|k| k * 1_000_003));
+        keys.sort();
+        keys.dedup();
+        for n in [0, 1, 2, 3, 7, 8] {
+            for batch in [1, 2, 5, 1000] {
+                assert_eq!(
+                    read_all(&keys, n, batch),
+                    keys,
+                    "{n} ranges, {batch} per page"
+                );
+            }
+        }
+        // Only the limits, and a single key at each.
+        for keys in [
+            vec![i64::MIN, i64::MAX],
+            vec![i64::MIN],
+            vec![i64::MAX],
+            vec![i64::MIN + 1, i64::MAX - 1],
+        ] {
+            for n in [0, 1, 2, 8] {
+                assert_eq!(read_all(&keys, n, 1), keys, "{keys:?} in {n} ranges");
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_split_the_whole_int64_domain_without_gaps_or_overlaps() {
+        for n in 1..=8 {
+            let r: Vec<(i64, i64)> = split(i64::MIN, i64::MAX, n)
+                .into_iter()
+                .map(Option::unwrap)
+                .collect();
+            assert_eq!(r.len(), n);
+            assert_eq!(r[0].0, i64::MIN);
+            assert_eq!(r[n - 1].1, i64::MAX);
+            for w in r.windows(2) {
+                assert!(w[0].0 <= w[0].1);
+                assert_eq!(w[0].1 + 1, w[1].0, "{n}: {w:?}");
+            }
+        }
+        assert_eq!(
+            split(i64::MAX, i64::MAX, 3),
+            vec![Some((i64::MAX, i64::MAX))]
+        );
+        assert_eq!(
+            split(i64::MIN, i64::MIN, 3),
+            vec![Some((i64::MIN, i64::MIN))]
+        );
+        assert_eq!(
+            split(i64::MAX - 2, i64::MAX, 8),
+            vec![
+                Some((i64::MAX - 2, i64::MAX - 2)),
+                Some((i64::MAX - 1, i64::MAX - 1)),
+                Some((i64::MAX, i64::MAX))
+            ]
+        );
+    }
+
+    #[test]
+    fn page_filters_never_write_an_int64_milvus_cannot_parse() {
+        let u = |range| Unit {
+            index: 0,
+            partition: None,
+            range,
+        };
+        let all = u(None);
+        assert_eq!(
+            page_expr("id", &all, &None, false),
+            "id <= 9223372036854775807"
+        );
+        assert_eq!(
+            page_expr("id", &all, &Some(Key::Int(i64::MIN)), false),
+            "id >= -9223372036854775807"
+        );
+        assert_eq!(
+            page_expr("id", &u(Some((i64::MIN, i64::MIN))), &None, false),
+            "id < -9223372036854775807"
+        );
+        assert_eq!(
+            page_expr(
+                "id",
+                &u(Some((i64::MIN, 5))),
+                &Some(Key::Int(i64::MIN)),
+                false
+            ),
+            "id >= -9223372036854775807 && id <= 5"
+        );
+        // Varchar keys: quotes and backslashes escaped, unicode and empty as they are.
+        assert_eq!(
+            page_expr("k", &all, &Some(Key::Str(String::new())), true),
+            "k > \"\""
+        );
+        assert_eq!(
+            page_expr("k", &all, &Some(Key::Str("\\\"'😀é".into())), true),
+            "k > \"\\\\\\\"'😀é\""
+        );
     }
 
     #[test]

@@ -67,6 +67,21 @@ pub struct Field {
 }
 
 impl Field {
+    /// A field of `kind` that takes no null: the primary key when named `id`
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn plain(name: &str, kind: Kind) -> Field {
+        Field {
+            name: name.into(),
+            kind,
+            is_primary: name == "id",
+            auto_id: false,
+            is_dynamic: false,
+            nullable: false,
+            has_default: false,
+        }
+    }
+
     /// Whether a row may have no value: null, or the default filled in.
     pub fn takes_null(&self) -> bool {
         self.nullable || self.has_default

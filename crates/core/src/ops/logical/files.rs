@@ -297,7 +297,10 @@ fn parquet_error(e: parquet::errors::ParquetError) -> Error {
 /// zstd at the configured level; BYTE_STREAM_SPLIT (without dictionary) on
 /// float and double leaf columns, which splits each value's bytes into
 /// streams that zstd compresses better.
-fn parquet_properties(schema: &arrow_schema::Schema, s: FileSettings) -> Result<WriterProperties> {
+pub(crate) fn parquet_properties(
+    schema: &arrow_schema::Schema,
+    s: FileSettings,
+) -> Result<WriterProperties> {
     let level = ZstdLevel::try_new(s.compression_level.clamp(1, 22))
         .map_err(|e| Error::invalid_input(format!("backup.compressionLevel: {e}")))?;
     let mut b = WriterProperties::builder()
@@ -387,7 +390,7 @@ pub fn read_file(
             let first = first_char(&mut r)
                 .map_err(|e| Error::invalid_input(format!("reading `{}`: {e}", spec.file)))?;
             let mut rows = Vec::with_capacity(batch_rows);
-            let mut flush = |rows: &mut Vec<serde_json::Map<String, serde_json::Value>>| {
+            let mut flush = |rows: &mut Vec<columns::JsonRow>| {
                 if rows.is_empty() {
                     return Ok(());
                 }
@@ -406,7 +409,7 @@ pub fn read_file(
                 // bulk-writer JSON: {"rows": [...]} (read whole)
                 #[derive(Deserialize)]
                 struct Rows {
-                    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+                    rows: Vec<columns::JsonRow>,
                 }
                 let all: Rows = serde_json::from_reader(r).map_err(|e| {
                     Error::invalid_input(format!(
@@ -424,7 +427,9 @@ pub fn read_file(
                     if line.trim().is_empty() {
                         continue;
                     }
-                    rows.push(serde_json::from_str(&line).map_err(|e| bad(i, &e))?);
+                    rows.push(
+                        serde_json::from_str::<columns::JsonRow>(&line).map_err(|e| bad(i, &e))?,
+                    );
                     if rows.len() >= batch_rows {
                         flush(&mut rows)?;
                     }
@@ -462,10 +467,8 @@ fn is_json_lines(path: &Path) -> Result<bool> {
         .take(64 << 20)
         .read_line(&mut line)
         .map_err(|e| Error::invalid_input(format!("reading `{}`: {e}", path.display())))?;
-    Ok(serde_json::from_str::<serde_json::Value>(&line)
-        .map(|v| {
-            !(v.as_object()
-                .is_some_and(|o| o.len() == 1 && o.contains_key("rows")))
-        })
+    // Keys and their values' text only: a deep value is not parsed.
+    Ok(serde_json::from_str::<columns::JsonRow>(&line)
+        .map(|o| !(o.len() == 1 && o.contains_key("rows")))
         .unwrap_or(false))
 }

@@ -10,6 +10,8 @@
 //!   as of one timestamp) → data files + `_schema.json`;
 //! - [`import`]: `import` (our files or pymilvus bulk-writer files, all
 //!   checked before the first insert) → inserts in byte-sized batches;
+//! - [`read_back`]: each data file read back as a restore reads it, right
+//!   after it is written, its rows and values checked;
 //! - [`in_backup`]: logical backups in the backup catalog (`create --format
 //!   parquet|json` and their restore), driven by [`crate::ops::backup`] and
 //!   [`crate::ops::restore`].
@@ -20,6 +22,7 @@ pub mod fields;
 pub mod files;
 pub mod import;
 pub mod in_backup;
+pub mod read_back;
 
 pub use crate::model::meta::{
     DataFile, Format, LogicalBackup, LogicalCollection, LogicalMeta, LEGACY_SCHEMA_FILE,

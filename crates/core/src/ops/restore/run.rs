@@ -113,6 +113,9 @@ pub async fn execute(
         ));
     }
     let client = ctx.milvus().await.during("restore")?;
+    let in_use =
+        crate::repo::lease::hold_or_warn(&ctx.backup_storage, &plan.backup, "restore", events)
+            .await;
     let run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
     let dir = plan.journal_dir.as_str();
     // A logical restore touches no storage of Milvus's (no lease, no
@@ -131,7 +134,20 @@ pub async fn execute(
         },
         ..Default::default()
     };
-    let result = run.run(&mut stats).await;
+    let result = match run.run(&mut stats).await {
+        Err(e)
+            if in_use.is_some()
+                && crate::repo::lease::deleted(&ctx.backup_storage, &plan.backup).await =>
+        {
+            tracing::debug!("restore of a backup deleted meanwhile failed: {e}");
+            Err(Error::conflict(format!(
+                "backup `{}` was deleted while in use: a `delete --force` removed it during this restore, so its files are gone — what was restored so far stays; restore from another backup",
+                plan.backup
+            )))
+        }
+        r => r,
+    };
+    drop(in_use);
     stats.wall = run.spans.wall();
     // No renewal may rewrite the lease after the folder is swept.
     drop(lease);

@@ -211,6 +211,8 @@ pub async fn execute(
     let mut reports = Vec::new();
     for (index, b) in plan.backups.iter().enumerate() {
         events.emit(Event::CollectionStarted { index });
+        let _in_use =
+            crate::repo::lease::hold_or_warn(&ctx.backup_storage, &b.name, "verify", events).await;
         let work = async {
             let mut report = check_files(&ctx.backup_storage, &b.name, plan, index, events).await?;
             report.file_problems = Some(report.problems.len());

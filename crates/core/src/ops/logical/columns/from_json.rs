@@ -1,15 +1,22 @@
 //! Rows of JSON files (JSON Lines or bulk-writer JSON) as Milvus columns,
 //! checked value by value.
 
+use serde_json::value::RawValue;
+
 use super::from_arrow::{halves, json_field, required, scalars, vectors};
 use super::*;
+
+/// One row of a JSON file: each key with its value's text, not parsed
+/// (JSON fields and `$meta` are kept as that text, at any depth).
+pub type JsonRow = std::collections::BTreeMap<String, Box<RawValue>>;
 
 /// Rows of a JSON file (JSON Lines objects, or bulk-writer JSON's `rows`)
 /// as Milvus columns, checked value by value. Keys that are no field go
 /// into `$meta` when the collection has a dynamic field, else are refused.
+/// JSON fields and `$meta` keep the file's text byte for byte.
 pub fn from_json_rows(
     fields: &[Field],
-    rows: &[Map<String, Value>],
+    rows: &[JsonRow],
     origin: Origin<'_>,
     drop_auto_id: bool,
 ) -> Result<Vec<FieldData>> {
@@ -31,55 +38,125 @@ pub fn from_json_rows(
             continue;
         }
         if field.is_dynamic {
-            let mut metas = Vec::with_capacity(rows.len());
-            for row in rows {
-                let mut meta = match row.get(&field.name) {
-                    Some(Value::Object(m)) => m.clone(),
-                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_default(),
-                    _ => Map::new(),
-                };
-                for (k, v) in row {
-                    if !by_name.contains_key(k.as_str()) {
-                        meta.insert(k.clone(), v.clone());
-                    }
-                }
-                metas.push(serde_json::to_vec(&Value::Object(meta)).unwrap_or_default());
-            }
+            let metas = rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| dynamic_text(field, row, &by_name, i, origin))
+                .collect::<Result<Vec<_>>>()?;
             out.push(json_field(field, metas, true));
             continue;
         }
-        let mut values = Vec::with_capacity(rows.len());
+        let mut raws: Vec<Option<&RawValue>> = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             match row.get(&field.name) {
-                Some(v) => values.push(v),
+                Some(v) if v.get() != "null" => raws.push(Some(&**v)),
+                Some(_) => raws.push(None),
                 None if required(field) => {
                     return Err(Error::invalid_input(format!(
                         "file `{}`, row {i}: no value for field `{}` of {} ({}), which needs one in every row",
                         origin.file, field.name, origin.collection, field.kind
                     )))
                 }
-                None => values.push(&Value::Null),
+                None => raws.push(None),
             }
         }
+        let column = |present: Vec<&RawValue>| -> Result<FieldData> {
+            if field.kind == Kind::Json {
+                let texts = present
+                    .iter()
+                    .map(|r| r.get().as_bytes().to_vec())
+                    .collect();
+                return Ok(json_field(field, texts, false));
+            }
+            let values = present
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    serde_json::from_str::<Value>(r.get()).map_err(|e| {
+                        origin.error(
+                            &field.name,
+                            field,
+                            format_args!("row {i} is not JSON ({e})"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            json_column(field, &values.iter().collect::<Vec<_>>(), origin)
+        };
         if field.takes_null() {
             // Null rows are left out of the values and marked in `valid_data`.
-            let valid: Vec<bool> = values.iter().map(|v| !v.is_null()).collect();
-            values.retain(|v| !v.is_null());
-            let mut fd = if values.is_empty() {
+            let valid: Vec<bool> = raws.iter().map(Option::is_some).collect();
+            let present: Vec<&RawValue> = raws.into_iter().flatten().collect();
+            let mut fd = if present.is_empty() {
                 no_values(field, 0)
             } else {
-                json_column(field, &values, origin)?
+                column(present)?
             };
             fd.valid_data = valid;
             out.push(fd);
             continue;
         }
-        if values.iter().all(|v| v.is_null()) && !required(field) {
+        if raws.iter().all(Option::is_none) && !required(field) {
             continue;
         }
-        out.push(json_column(field, &values, origin)?);
+        if field.kind == Kind::Json {
+            // A required JSON field's `null` is the JSON text `null`.
+            let texts = raws
+                .iter()
+                .map(|r| r.map_or(b"null".to_vec(), |r| r.get().as_bytes().to_vec()))
+                .collect();
+            out.push(json_field(field, texts, false));
+            continue;
+        }
+        let null = RawValue::from_string("null".into()).expect("JSON");
+        out.push(column(raws.iter().map(|r| r.unwrap_or(&*null)).collect())?);
     }
     Ok(out)
+}
+
+/// The `$meta` text of a row: the file's `$meta` object as it is (or the
+/// JSON text a string `$meta` holds), with the row's keys that are no
+/// field added (bulk-writer files put dynamic keys beside the fields).
+fn dynamic_text(
+    field: &Field,
+    row: &JsonRow,
+    by_name: &HashMap<&str, &Field>,
+    i: usize,
+    origin: Origin<'_>,
+) -> Result<Vec<u8>> {
+    let bad = |what: &dyn std::fmt::Display| {
+        origin.error(&field.name, field, format_args!("row {i} {what}"))
+    };
+    let own: Option<String> = match row.get(&field.name).map(|r| r.get()) {
+        None | Some("null") => None,
+        Some(text) if text.starts_with('{') => Some(text.to_string()),
+        Some(text) if text.starts_with('"') => {
+            let inner: String =
+                serde_json::from_str(text).map_err(|e| bad(&format_args!("is not JSON ({e})")))?;
+            Some(inner)
+        }
+        Some(text) => {
+            let mut t = text.to_string();
+            t.truncate(40);
+            return Err(bad(&format_args!("holds {t}, not a JSON object")));
+        }
+    };
+    let extras: Vec<(&String, &Box<RawValue>)> = row
+        .iter()
+        .filter(|(k, _)| !by_name.contains_key(k.as_str()))
+        .collect();
+    if extras.is_empty() {
+        return Ok(own.unwrap_or_else(|| "{}".into()).into_bytes());
+    }
+    let mut merged: JsonRow = match own {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| bad(&format_args!("holds no JSON object ({e})")))?,
+        None => JsonRow::new(),
+    };
+    for (k, v) in extras {
+        merged.insert(k.clone(), v.clone());
+    }
+    serde_json::to_vec(&merged).map_err(|e| Error::internal(format!("writing `$meta`: {e}")))
 }
 
 pub(super) fn json_column(
@@ -117,7 +194,7 @@ pub(super) fn json_column(
     let f32s = |v: &Value| {
         v.as_array()?
             .iter()
-            .map(|x| x.as_f64().map(|f| f as f32))
+            .map(f32_of)
             .collect::<Option<Vec<f32>>>()
     };
     Ok(match field.kind {
@@ -154,13 +231,13 @@ pub(super) fn json_column(
         Kind::Float => scalars(
             field,
             S::FloatData(FloatArray {
-                data: each!(|v: &Value| v.as_f64().map(|f| f as f32)),
+                data: each!(f32_of),
             }),
         ),
         Kind::Double => scalars(
             field,
             S::DoubleData(DoubleArray {
-                data: each!(|v: &Value| v.as_f64()),
+                data: each!(float_of),
             }),
         ),
         Kind::VarChar | Kind::Text => scalars(
@@ -197,6 +274,8 @@ pub(super) fn json_column(
                 .filter(|r| r.len() == dim));
             vectors(field, dim, V::Int8Vector(rows.concat()))
         }
+        // (from_json_rows keeps a JSON field's text; this is for callers
+        // that hold values)
         Kind::Json => json_field(
             field,
             values
@@ -279,4 +358,39 @@ pub(super) fn json_column(
             )
         }
     })
+}
+
+/// A number, or the text of NaN or an infinity as JSON writers put them
+/// (`"NaN"`, `"Infinity"`, `"-Infinity"`; also `"+Infinity"`, `"inf"`,
+/// `"-inf"`, any case).
+pub(super) fn float_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) if s.len() == 20 && s.starts_with("NaN:") => {
+            u64::from_str_radix(&s[4..], 16)
+                .ok()
+                .map(f64::from_bits)
+                .filter(|x| x.is_nan())
+        }
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "nan" | "+nan" | "-nan" => Some(f64::NAN),
+            "infinity" | "+infinity" | "inf" | "+inf" => Some(f64::INFINITY),
+            "-infinity" | "-inf" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// [`float_of`] for a float field: `"NaN:<8 hex digits>"` gives those bits.
+pub(super) fn f32_of(v: &Value) -> Option<f32> {
+    match v {
+        Value::String(s) if s.len() == 12 && s.starts_with("NaN:") => {
+            u32::from_str_radix(&s[4..], 16)
+                .ok()
+                .map(f32::from_bits)
+                .filter(|x| x.is_nan())
+        }
+        v => float_of(v).map(|f| f as f32),
+    }
 }

@@ -41,7 +41,7 @@ mod to_arrow;
 mod to_json;
 
 pub use from_arrow::{check_arrow_schema, from_record_batch};
-pub use from_json::from_json_rows;
+pub use from_json::{from_json_rows, JsonRow};
 pub use to_arrow::to_record_batch;
 pub use to_json::write_json_lines;
 
@@ -407,17 +407,10 @@ mod tests {
     use super::to_arrow::*;
     use super::to_json::*;
     use super::*;
+    use crate::milvus::proto::schema::DataType;
 
     fn f(name: &str, kind: Kind) -> Field {
-        Field {
-            name: name.into(),
-            kind,
-            is_primary: name == "id",
-            auto_id: false,
-            is_dynamic: false,
-            nullable: false,
-            has_default: false,
-        }
+        Field::plain(name, kind)
     }
 
     fn nullable(name: &str, kind: Kind) -> Field {
@@ -425,6 +418,13 @@ mod tests {
             nullable: true,
             ..f(name, kind)
         }
+    }
+
+    /// Rows as `from_json_rows` takes them (values as text).
+    fn raw_rows(rows: &[Map<String, Value>]) -> Vec<JsonRow> {
+        rows.iter()
+            .map(|r| serde_json::from_str(&Value::Object(r.clone()).to_string()).unwrap())
+            .collect()
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
@@ -558,15 +558,330 @@ mod tests {
         assert_eq!(rows[0]["g"], "POINT (1.5 2)");
         assert_eq!(rows[2]["t"], "1969-12-31T23:59:59.999995Z");
         assert_eq!(rows[0]["i8"], serde_json::json!([1, -1]));
-        let back = from_json_rows(&fields, &rows, origin, false).unwrap();
+        let back = from_json_rows(&fields, &raw_rows(&rows), origin, false).unwrap();
         assert_eq!(back, inserted);
+    }
+
+    /// JSON text nested `depth` objects deep.
+    fn deep_json(depth: usize) -> Vec<u8> {
+        let mut t = "{\"k\":".repeat(depth);
+        t.push('1');
+        t.push_str(&"}".repeat(depth));
+        t.into_bytes()
+    }
+
+    /// Every value at an edge: NaN, the infinities, -0.0, denormals and
+    /// the limits of each number type; strings with escapes, control
+    /// characters and emoji; JSON and `$meta` text deeper than any parser's
+    /// default limit, with key order and escapes a re-encoding would change.
+    fn edge_sample() -> (Vec<Field>, Vec<FieldData>) {
+        use scalar_field::Data as S;
+        let mut meta = f("$meta", Kind::Json);
+        meta.is_dynamic = true;
+        let fields = vec![
+            f("id", Kind::Int64),
+            f("i8", Kind::Int8),
+            f("i16", Kind::Int16),
+            f("i32", Kind::Int32),
+            f("f", Kind::Float),
+            f("d", Kind::Double),
+            f("af", Kind::Array(Elem::Float)),
+            f("ad", Kind::Array(Elem::Double)),
+            f("s", Kind::VarChar),
+            f("av", Kind::Array(Elem::VarChar)),
+            f("j", Kind::Json),
+            meta,
+        ];
+        let floats = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            f32::from_bits(1),
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            f32::from_bits(0xffc0_0001),
+        ];
+        let doubles = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            f64::from_bits(1),
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            f64::from_bits(0x7ff8_0000_0000_0001),
+        ];
+        let texts = [
+            "\\\"'😀",
+            "\\\"'😀x",
+            "",
+            "\u{1}\u{7}\u{1f}\u{7f}\t\n\r",
+            "é中\u{fffd}\u{10ffff}",
+            "\\u0041",
+            "a/b</script>",
+            "😀😀",
+            "\u{0}nul",
+        ];
+        let n = floats.len();
+        let ints = |lo: i32, hi: i32| {
+            S::IntData(IntArray {
+                data: (0..n as i32)
+                    .map(|i| [lo, hi, 0, -1][i as usize % 4])
+                    .collect(),
+            })
+        };
+        let json_texts: Vec<Vec<u8>> = (0..n)
+            .map(|i| match i {
+                0 => deep_json(10_000),
+                1 => br#"{"b":1,"a":"\u00e9\/\"","c":[1.0,-0.0,1E+2,12345678901234567890123]}"#
+                    .to_vec(),
+                2 => b"[]".to_vec(),
+                3 => b"\"text\"".to_vec(),
+                _ => format!(r#"{{"z":{i},"a":{{"y":[true,null]}}}}"#).into_bytes(),
+            })
+            .collect();
+        let meta_texts: Vec<Vec<u8>> = (0..n)
+            .map(|i| match i {
+                0 => br#"{"z":1,"a":2}"#.to_vec(),
+                1 => {
+                    let mut t = br#"{"deep":"#.to_vec();
+                    t.extend(deep_json(5_000));
+                    t.push(b'}');
+                    t
+                }
+                _ => b"{}".to_vec(),
+            })
+            .collect();
+        let cols = vec![
+            scalars(
+                &fields[0],
+                S::LongData(LongArray {
+                    data: (0..n)
+                        .map(|i| [i64::MIN + 1, i64::MAX, 0, -1, i64::MIN, 1][i % 6])
+                        .collect(),
+                }),
+            ),
+            scalars(&fields[1], ints(i8::MIN as i32, i8::MAX as i32)),
+            scalars(&fields[2], ints(i16::MIN as i32, i16::MAX as i32)),
+            scalars(&fields[3], ints(i32::MIN, i32::MAX)),
+            scalars(
+                &fields[4],
+                S::FloatData(FloatArray {
+                    data: floats.to_vec(),
+                }),
+            ),
+            scalars(
+                &fields[5],
+                S::DoubleData(DoubleArray {
+                    data: doubles.to_vec(),
+                }),
+            ),
+            scalars(
+                &fields[6],
+                S::ArrayData(ArrayArray {
+                    data: (0..n)
+                        .map(|i| ScalarField {
+                            data: Some(S::FloatData(FloatArray {
+                                data: floats[i..].to_vec(),
+                            })),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    element_type: DataType::Float as i32,
+                }),
+            ),
+            scalars(
+                &fields[7],
+                S::ArrayData(ArrayArray {
+                    data: (0..n)
+                        .map(|i| ScalarField {
+                            data: Some(S::DoubleData(DoubleArray {
+                                data: doubles[..=i].to_vec(),
+                            })),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    element_type: DataType::Double as i32,
+                }),
+            ),
+            scalars(
+                &fields[8],
+                S::StringData(PbStrings {
+                    data: strings(&texts),
+                }),
+            ),
+            scalars(
+                &fields[9],
+                S::ArrayData(ArrayArray {
+                    data: (0..n)
+                        .map(|i| ScalarField {
+                            data: Some(S::StringData(PbStrings {
+                                data: strings(&texts[i..]),
+                            })),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    element_type: DataType::VarChar as i32,
+                }),
+            ),
+            json_field(&fields[10], json_texts, false),
+            json_field(&fields[11], meta_texts, true),
+        ];
+        (fields, cols)
+    }
+
+    /// Columns as text that tells NaN, -0.0 and every bit of a float
+    /// apart (`PartialEq` of floats does not: NaN != NaN, -0.0 == 0.0).
+    fn exact(cols: &[FieldData]) -> String {
+        format!("{cols:?}")
+    }
+
+    #[test]
+    fn edge_values_come_back_exactly_from_parquet() {
+        let (fields, cols) = edge_sample();
+        let batch = to_record_batch(&fields, &cols).unwrap();
+        let settings = crate::ops::logical::files::FileSettings::default();
+        let props =
+            crate::ops::logical::files::parquet_properties(&batch.schema(), settings).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        let bytes = bytes::Bytes::from(w.into_inner().unwrap());
+        let read: Vec<RecordBatch> =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .unwrap()
+                .build()
+                .unwrap()
+                .collect::<std::result::Result<_, _>>()
+                .unwrap();
+        let origin = Origin {
+            file: "f.parquet",
+            collection: "c",
+        };
+        let back = from_record_batch(&fields, &read[0], origin, false).unwrap();
+        assert_eq!(exact(&back), exact(&cols));
+        assert_eq!(double_bits(&back[5]), double_bits(&cols[5]));
+    }
+
+    /// A double column's values bit for bit (Debug's text shows no NaN bits).
+    fn double_bits(c: &FieldData) -> Vec<u64> {
+        match &c.field {
+            Some(field_data::Field::Scalars(ScalarField {
+                data: Some(scalar_field::Data::DoubleData(a)),
+                ..
+            })) => a.data.iter().map(|x| x.to_bits()).collect(),
+            _ => panic!("double column"),
+        }
+    }
+
+    #[test]
+    fn edge_values_come_back_exactly_from_json_lines() {
+        let (fields, cols) = edge_sample();
+        let mut text = Vec::new();
+        write_json_lines(&fields, &cols, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(text.lines().count(), 9);
+        let last = text.lines().last().unwrap();
+        assert!(last.contains(r#""d":"NaN:7ff8000000000001""#), "{last}");
+        let first = text.lines().next().unwrap();
+        // NaN and the infinities as pandas writes them, not as null.
+        assert!(first.contains(r#""f":"NaN""#), "{}", &first[..200]);
+        assert!(first.contains(r#""d":"NaN""#));
+        let second = text.lines().nth(1).unwrap();
+        assert!(second.contains(r#""f":"Infinity""#));
+        // JSON as the text Milvus returned: key order and escapes kept.
+        assert!(second.contains(
+            r#""j":{"b":1,"a":"\u00e9\/\"","c":[1.0,-0.0,1E+2,12345678901234567890123]}"#
+        ));
+        let rows: Vec<JsonRow> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let origin = Origin {
+            file: "f.jsonl",
+            collection: "c",
+        };
+        let back = from_json_rows(&fields, &rows, origin, false).unwrap();
+        assert_eq!(exact(&back), exact(&cols));
+        assert_eq!(double_bits(&back[5]), double_bits(&cols[5]));
+    }
+
+    #[test]
+    fn non_finite_floats_are_taken_as_other_writers_spell_them() {
+        let fields = vec![
+            f("id", Kind::Int64),
+            f("f", Kind::Float),
+            f("d", Kind::Double),
+            f("af", Kind::Array(Elem::Float)),
+        ];
+        let rows: Vec<JsonRow> = [
+            r#"{"id":1,"f":"nan","d":"+Infinity","af":["-inf","INF",1.5]}"#,
+            r#"{"id":2,"f":"-Infinity","d":"NaN","af":[]}"#,
+        ]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+        let origin = Origin {
+            file: "other.json",
+            collection: "c",
+        };
+        let back = from_json_rows(&fields, &rows, origin, false).unwrap();
+        let text = exact(&back);
+        assert!(text.contains("data: [NaN, -inf]"), "{text}");
+        assert!(text.contains("data: [inf, NaN]"), "{text}");
+        assert!(text.contains("data: [-inf, inf, 1.5]"), "{text}");
+        // Any other text in a float field is refused, naming the row.
+        let bad: Vec<JsonRow> =
+            vec![serde_json::from_str(r#"{"id":1,"f":"one","d":1,"af":[]}"#).unwrap()];
+        let e = from_json_rows(&fields, &bad, origin, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column `f`: row 0 holds \"one\""), "{e}");
+    }
+
+    #[test]
+    fn dynamic_keys_beside_the_fields_join_meta_without_losing_any() {
+        let mut meta = f("$meta", Kind::Json);
+        meta.is_dynamic = true;
+        let fields = vec![f("id", Kind::Int64), meta];
+        let deep = String::from_utf8(deep_json(3_000)).unwrap();
+        let rows: Vec<JsonRow> = [
+            format!(r#"{{"id":1,"$meta":{{"a":{deep}}},"extra":2}}"#),
+            r#"{"id":2,"$meta":"{\"s\":1}"}"#.to_string(),
+            r#"{"id":3,"x":{"y":[1,2]}}"#.to_string(),
+        ]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+        let origin = Origin {
+            file: "bulk.json",
+            collection: "c",
+        };
+        let back = from_json_rows(&fields, &rows, origin, false).unwrap();
+        let Some(field_data::Field::Scalars(ScalarField {
+            data: Some(scalar_field::Data::JsonData(a)),
+            ..
+        })) = &back[1].field
+        else {
+            panic!("a JSON column")
+        };
+        let texts: Vec<String> = a
+            .data
+            .iter()
+            .map(|t| String::from_utf8(t.clone()).unwrap())
+            .collect();
+        assert_eq!(texts[0], format!(r#"{{"a":{deep},"extra":2}}"#));
+        assert_eq!(texts[1], r#"{"s":1}"#);
+        assert_eq!(texts[2], r#"{"x":{"y":[1,2]}}"#);
     }
 
     #[test]
     fn a_null_in_a_field_that_takes_none_names_the_column() {
         let fields = vec![f("id", Kind::Int64), f("n", Kind::Int32)];
-        let rows: Vec<Map<String, Value>> =
-            vec![serde_json::from_str(r#"{"id": 1, "n": null}"#).unwrap()];
+        let rows: Vec<JsonRow> = vec![serde_json::from_str(r#"{"id": 1, "n": null}"#).unwrap()];
         let e = from_json_rows(
             &fields,
             &rows,
@@ -654,7 +969,7 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(rows[0]["v"], serde_json::json!([0.1, 0.2]));
-        let back = from_json_rows(&fields, &rows, origin, false).unwrap();
+        let back = from_json_rows(&fields, &raw_rows(&rows), origin, false).unwrap();
         assert_eq!(back, cols);
     }
 

@@ -176,7 +176,15 @@ pub(super) fn sparse_to_json(row: &[u8]) -> Value {
     Value::Object(m)
 }
 
+/// A float as JSON: the shortest number that reads back as the same f32,
+/// or `"NaN"` (`"NaN:<8 hex digits>"` for other NaN bits), `"Infinity"`,
+/// `"-Infinity"`.
 pub(super) fn f32_value(v: f32) -> Value {
-    // The shortest text that reads back as the same f32.
-    serde_json::from_str(&format!("{v:?}")).unwrap_or(Value::Null)
+    if v.is_nan() && v.to_bits() != f32::NAN.to_bits() {
+        return Value::from(format!("NaN:{:08x}", v.to_bits()));
+    }
+    match super::to_json::non_finite_text(v as f64) {
+        Some(text) => Value::from(text),
+        None => serde_json::from_str(&format!("{v:?}")).unwrap_or(Value::Null),
+    }
 }

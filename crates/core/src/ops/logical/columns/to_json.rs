@@ -1,29 +1,147 @@
 //! Query answers as JSON Lines: one object per row.
+//!
+//! JSON fields and `$meta` are written as the exact text Milvus returned
+//! (no parse, so any depth and the same key order, spacing and escapes);
+//! NaN and ±infinity, which JSON has no numbers for, as the strings
+//! `"NaN"`, `"Infinity"` and `"-Infinity"` (as pandas writes them); a NaN
+//! whose bits are not the usual ones as `"NaN:<bits in hex>"`.
+
+use serde_json::value::RawValue;
 
 use super::to_arrow::{f32_value, sparse_to_json};
 use super::*;
 
+/// One value of a row as written: a JSON value, or JSON text kept as is.
+enum Cell<'a> {
+    Value(Value),
+    Raw(&'a [u8]),
+    /// Text whose line breaks (whitespace between tokens) became spaces:
+    /// a JSON Lines row is one line.
+    Spaced(Vec<u8>),
+}
+
 /// Appends a query answer to `out` as JSON Lines: one object per row with
-/// the fields by name; JSON fields and `$meta` as JSON values, vectors as
-/// arrays of numbers, float16/bfloat16 as arrays of floats, sparse vectors
-/// as `{"index": value}` objects.
+/// the fields by name, in field order; JSON fields and `$meta` as the text
+/// Milvus returned, vectors as arrays of numbers, float16/bfloat16 as
+/// arrays of floats, sparse vectors as `{"index": value}` objects.
 pub fn write_json_lines(fields: &[Field], cols: &[FieldData], out: &mut Vec<u8>) -> Result<()> {
     let n = row_count(cols);
-    let per_field: Vec<Vec<Value>> = fields
+    let per_field: Vec<Vec<Cell<'_>>> = fields
         .iter()
-        .map(|f| json_values(f, column(cols, f)?, n))
+        .map(|f| {
+            let fd = column(cols, f)?;
+            Ok(match f.kind {
+                Kind::Json => json_text_cells(f, fd, n)?,
+                _ => json_values(f, fd, n)?
+                    .into_iter()
+                    .map(Cell::Value)
+                    .collect(),
+            })
+        })
         .collect::<Result<_>>()?;
-    let mut iters: Vec<_> = per_field.into_iter().map(|v| v.into_iter()).collect();
-    for _ in 0..n {
-        let mut row = Map::new();
-        for (f, it) in fields.iter().zip(iters.iter_mut()) {
-            row.insert(f.name.clone(), it.next().unwrap_or(Value::Null));
+    let names: Vec<String> = fields
+        .iter()
+        .map(|f| Value::from(f.name.as_str()).to_string())
+        .collect();
+    for i in 0..n {
+        out.push(b'{');
+        for (j, (name, cells)) in names.iter().zip(&per_field).enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.push(b':');
+            match cells.get(i) {
+                Some(Cell::Value(v)) => serde_json::to_writer(&mut *out, v)
+                    .map_err(|e| Error::internal(format!("writing JSON: {e}")))?,
+                Some(Cell::Raw(text)) => out.extend_from_slice(text),
+                Some(Cell::Spaced(text)) => out.extend_from_slice(text),
+                None => out.extend_from_slice(b"null"),
+            }
         }
-        serde_json::to_writer(&mut *out, &Value::Object(row))
-            .map_err(|e| Error::internal(format!("writing JSON: {e}")))?;
-        out.push(b'\n');
+        out.extend_from_slice(b"}\n");
     }
     Ok(())
+}
+
+/// A JSON column's rows as the text Milvus returned, checked to be JSON
+/// (without parsing it into values, so at any depth); null rows as `null`.
+fn json_text_cells<'a>(field: &Field, fd: &'a FieldData, n: usize) -> Result<Vec<Cell<'a>>> {
+    let texts: &[Vec<u8>] = match &fd.field {
+        Some(field_data::Field::Scalars(ScalarField {
+            data: Some(scalar_field::Data::JsonData(a)),
+            ..
+        })) => &a.data,
+        _ if n == 0 => &[],
+        _ => return Err(mismatch(field, "another type")),
+    };
+    let cell = |i: usize, text: &'a [u8]| -> Result<Cell<'a>> {
+        // No text at all (a server may answer a row without dynamic keys
+        // so): `{}` for `$meta`, `null` for a JSON field.
+        if text.trim_ascii().is_empty() {
+            return Ok(Cell::Raw(if field.is_dynamic { b"{}" } else { b"null" }));
+        }
+        if serde_json::from_slice::<&RawValue>(text).is_err() {
+            return Err(mismatch(
+                field,
+                &format!("text that is not JSON in row {i}"),
+            ));
+        }
+        Ok(if text.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            Cell::Spaced(
+                text.iter()
+                    .map(|&b| if matches!(b, b'\n' | b'\r') { b' ' } else { b })
+                    .collect(),
+            )
+        } else {
+            Cell::Raw(text)
+        })
+    };
+    let valid = &fd.valid_data;
+    if valid.is_empty() {
+        return texts.iter().enumerate().map(|(i, t)| cell(i, t)).collect();
+    }
+    // One value per row (placeholders in null rows), or per valid row.
+    let dense = texts.len() == valid.len();
+    let mut it = texts.iter();
+    valid
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let text = if dense || v { it.next() } else { None };
+            match (v, text) {
+                (true, Some(t)) => cell(i, t),
+                (true, None) => Err(mismatch(field, "fewer values than valid rows")),
+                (false, _) => Ok(Cell::Value(Value::Null)),
+            }
+        })
+        .collect()
+}
+
+/// A double as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`
+/// (a NaN with other bits than the usual one as `"NaN:<16 hex digits>"`,
+/// so that it comes back bit for bit).
+pub(super) fn f64_value(v: f64) -> Value {
+    if v.is_nan() && v.to_bits() != f64::NAN.to_bits() {
+        return Value::from(format!("NaN:{:016x}", v.to_bits()));
+    }
+    match non_finite_text(v) {
+        Some(text) => Value::from(text),
+        None => Value::from(v),
+    }
+}
+
+/// The text of NaN and the infinities in JSON files.
+pub(super) fn non_finite_text(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Infinity")
+    } else {
+        None
+    }
 }
 
 /// One column's values, one per row; null rows as `null`.
@@ -88,7 +206,7 @@ fn values_to_json(field: &Field, fd: &FieldData, n: usize) -> Result<Vec<Value>>
             (Kind::Int64, Some(S::LongData(a))) => a.data.iter().map(|&b| Value::from(b)).collect(),
             (Kind::Float, Some(S::FloatData(a))) => a.data.iter().map(|&b| f32_value(b)).collect(),
             (Kind::Double, Some(S::DoubleData(a))) => {
-                a.data.iter().map(|&b| Value::from(b)).collect()
+                a.data.iter().map(|&b| f64_value(b)).collect()
             }
             (Kind::VarChar | Kind::Text, Some(S::StringData(a))) => {
                 a.data.iter().map(|b| Value::from(b.as_str())).collect()
@@ -118,11 +236,6 @@ fn values_to_json(field: &Field, fd: &FieldData, n: usize) -> Result<Vec<Value>>
                         .ok_or_else(|| bad("a time that is not ISO 8601"))
                 })
                 .collect::<Result<_>>()?,
-            (Kind::Json, Some(S::JsonData(a))) => a
-                .data
-                .iter()
-                .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null))
-                .collect(),
             (Kind::Array(_), Some(S::ArrayData(a))) => a
                 .data
                 .iter()
@@ -131,7 +244,9 @@ fn values_to_json(field: &Field, fd: &FieldData, n: usize) -> Result<Vec<Value>>
                     Some(S::IntData(v)) => Value::from(v.data.clone()),
                     Some(S::LongData(v)) => Value::from(v.data.clone()),
                     Some(S::FloatData(v)) => floats(&v.data),
-                    Some(S::DoubleData(v)) => Value::from(v.data.clone()),
+                    Some(S::DoubleData(v)) => {
+                        Value::Array(v.data.iter().map(|&x| f64_value(x)).collect())
+                    }
                     Some(S::StringData(v)) => Value::from(v.data.clone()),
                     _ => Value::Array(Vec::new()),
                 })
