@@ -3,9 +3,7 @@
 //! `{requestId, code, msg, data}` envelope every error is sent in (the
 //! user guide's routes: `message` for `msg`).
 
-use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use milvus_backup_core::{Caller, Error, ErrorKind};
 
@@ -118,22 +116,9 @@ pub fn caller() -> Caller {
     CALLER.try_with(|c| *c).unwrap_or(Caller::Rest)
 }
 
-/// Runs the request with its [`caller`] known, so that errors name options
-/// in its words.
-pub async fn with_caller(req: Request, next: Next) -> axum::response::Response {
-    let sdk = req
-        .headers()
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.starts_with("milvus-backup-sdk"));
-    let caller = if sdk {
-        Caller::Sdk
-    } else if crate::guide::is_guide_path(req.uri().path()) {
-        Caller::Guide
-    } else {
-        Caller::Rest
-    };
-    CALLER.scope(caller, next.run(req)).await
+/// Runs `work` (a request's handling) with `caller` as its [`caller`].
+pub async fn as_caller<T>(caller: Caller, work: impl std::future::Future<Output = T>) -> T {
+    CALLER.scope(caller, work).await
 }
 
 /// `text` on one line with every secret value masked as `****`.

@@ -21,6 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use milvus_backup_core::Caller;
+
 use crate::api;
 use crate::error::{self, ApiError};
 use crate::shared::Shared;
@@ -112,7 +114,26 @@ pub fn router(state: Shared) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state, authenticate))
         .layer(axum::middleware::from_fn(log_request))
-        .layer(axum::middleware::from_fn(error::with_caller))
+        .layer(axum::middleware::from_fn(with_caller))
+}
+
+/// Runs the request with its caller known, so that errors name options in
+/// its words: the Python SDK (by its User-Agent), a user guide route, or a
+/// Go tool route.
+async fn with_caller(req: Request, next: Next) -> Response {
+    let sdk = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("milvus-backup-sdk"));
+    let caller = if sdk {
+        Caller::Sdk
+    } else if guide::is_guide_path(req.uri().path()) {
+        Caller::Guide
+    } else {
+        Caller::Rest
+    };
+    error::as_caller(caller, next.run(req)).await
 }
 
 async fn unknown_route(method: Method, uri: axum::http::Uri) -> Response {

@@ -996,3 +996,16 @@ mod tests {
         );
     }
 }
+
+/// The text of NaN and the infinities in JSON files.
+fn non_finite_text(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Infinity")
+    } else {
+        None
+    }
+}

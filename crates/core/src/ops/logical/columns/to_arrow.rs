@@ -183,7 +183,7 @@ pub(super) fn f32_value(v: f32) -> Value {
     if v.is_nan() && v.to_bits() != f32::NAN.to_bits() {
         return Value::from(format!("NaN:{:08x}", v.to_bits()));
     }
-    match super::to_json::non_finite_text(v as f64) {
+    match non_finite_text(v as f64) {
         Some(text) => Value::from(text),
         None => serde_json::from_str(&format!("{v:?}")).unwrap_or(Value::Null),
     }

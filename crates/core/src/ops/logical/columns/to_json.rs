@@ -131,19 +131,6 @@ pub(super) fn f64_value(v: f64) -> Value {
     }
 }
 
-/// The text of NaN and the infinities in JSON files.
-pub(super) fn non_finite_text(v: f64) -> Option<&'static str> {
-    if v.is_nan() {
-        Some("NaN")
-    } else if v == f64::INFINITY {
-        Some("Infinity")
-    } else if v == f64::NEG_INFINITY {
-        Some("-Infinity")
-    } else {
-        None
-    }
-}
-
 /// One column's values, one per row; null rows as `null`.
 pub(super) fn json_values(field: &Field, fd: &FieldData, n: usize) -> Result<Vec<Value>> {
     match without_nulls(fd) {
