@@ -400,6 +400,19 @@ pub(super) fn sparse_from_json(v: &Value) -> Option<(Vec<u8>, usize)> {
     ))
 }
 
+/// The text of NaN and the infinities in JSON files.
+fn non_finite_text(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Infinity")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::from_arrow::*;
@@ -994,18 +1007,5 @@ mod tests {
             msg.contains("field `v` of db.c is FloatVector(dim 4)"),
             "{msg}"
         );
-    }
-}
-
-/// The text of NaN and the infinities in JSON files.
-fn non_finite_text(v: f64) -> Option<&'static str> {
-    if v.is_nan() {
-        Some("NaN")
-    } else if v == f64::INFINITY {
-        Some("Infinity")
-    } else if v == f64::NEG_INFINITY {
-        Some("-Infinity")
-    } else {
-        None
     }
 }
