@@ -4,6 +4,7 @@
 //! helpers that compare and drop collections. Nothing here is mocked.
 
 pub mod fault;
+pub mod generated;
 pub mod layers;
 
 use std::collections::HashMap;
