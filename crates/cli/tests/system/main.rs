@@ -13,6 +13,7 @@ mod check;
 mod config_cli;
 mod duplicate_keys;
 mod guide;
+mod image;
 mod logical;
 mod logical_backup;
 mod modern;
