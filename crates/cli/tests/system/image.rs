@@ -9,6 +9,7 @@
 //! stripped), or from `MILVUS_BACKUP_IMAGE_BIN` (a release binary, for the
 //! size the README states).
 
+use milvus_backup_testkit::curl::curl;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -111,22 +112,6 @@ fn host_address() -> Option<String> {
                 .is_ok_and(|ip| !ip.is_loopback())
         })
         .map(str::to_string)
-}
-
-fn curl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "300"])
-        .args(args)
-        .output()
-        .expect("curl runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[test]
