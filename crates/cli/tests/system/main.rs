@@ -23,6 +23,7 @@ mod perf;
 mod rbac;
 mod restore;
 mod resume;
+mod ship;
 mod storage;
 mod trust;
 mod truth;
