@@ -263,14 +263,17 @@ fn load_config(cli: &Cli, out: &Output) -> Result<(Config, Vec<String>), Error> 
     for w in &report.warnings {
         out.warn(w);
     }
-    if matches!(cli.command, Command::Config(ConfigCommand::Show { .. })) && !cli.quiet {
-        match &report.file {
-            Some(file) => eprintln!("# read {}", file.display()),
-            None => eprintln!(
-                "# no config file found ({}); built-in defaults",
-                SEARCH_ORDER.join(", ")
-            ),
-        }
+    let showing = matches!(cli.command, Command::Config(ConfigCommand::Show { .. }));
+    match &report.file {
+        Some(file) if showing && !cli.quiet => eprintln!("# read {}", file.display()),
+        // Said for every command: defaults that apply without a word look
+        // like a config file that was read.
+        None if !cli.quiet => eprintln!(
+            "{}using built-in defaults (no config file found in {}; name one with --config)",
+            if showing { "# " } else { "" },
+            SEARCH_ORDER.join(", ")
+        ),
+        _ => {}
     }
     let config = match &cli.storage {
         Some(which) => milvus_backup_core::schedule::config_for_storage(&config, which)?,
@@ -321,6 +324,7 @@ fn init_logging(config: &Config, out: &Output) {
     let console = (config.log.console || file.is_none()).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(colour_on_stderr())
             .with_target(false)
             .compact()
             .with_filter(
@@ -348,6 +352,13 @@ fn init_logging(config: &Config, out: &Output) {
         .with(console)
         .with(file)
         .try_init();
+}
+
+/// Colour codes only for a terminal, and never with `NO_COLOR` set
+/// (no-color.org): a log redirected to a file stays plain text.
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A backup of everything completed with collections left out (kept

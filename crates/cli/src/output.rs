@@ -86,21 +86,7 @@ impl Output {
     }
 }
 
-/// `1.5 GiB`-style sizes for people.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+pub use milvus_backup_core::human_bytes;
 
 /// `5m 30s`, `1h 2m 3s`, `4.2s` durations for people.
 pub fn human_duration(seconds: f64) -> String {

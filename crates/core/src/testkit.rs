@@ -49,6 +49,8 @@ pub struct FakeState {
     /// Rows a loaded collection (`db.coll`) serves: its `count(*)`. Those
     /// not listed are not loaded.
     pub served: BTreeMap<String, i64>,
+    /// `db.coll` of every release.
+    pub released: Vec<String>,
     next_id: i64,
 }
 
@@ -290,6 +292,12 @@ impl Milvus for FakeMilvus {
         Ok(())
     }
     async fn load_collection(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn release_collection(&self, db: &str, collection: &str) -> Result<()> {
+        let mut st = self.state.lock().unwrap();
+        st.served.remove(&format!("{db}.{collection}"));
+        st.released.push(format!("{db}.{collection}"));
         Ok(())
     }
     async fn create_alias(&self, _: &str, _: &str, _: &str) -> Result<()> {

@@ -171,3 +171,86 @@ fn check_never_prints_secrets_even_at_debug_level() {
         .stderr(predicate::str::contains("PwSecret4711").not())
         .stderr(predicate::str::contains("BkSecret4711").not());
 }
+
+/// A listener that accepts connections and answers each with `reply`
+/// (`None`: never answers), for as long as the test runs.
+fn fake_server(reply: Option<&'static [u8]>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            if let Some(reply) = reply {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(reply);
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    port
+}
+
+/// Runs `create` against Milvus on `port`; returns the exit code, the
+/// seconds it took and stderr.
+fn create_against(port: u16) -> (i32, f64, String) {
+    let (_d, cfg) = config_file(&config_yaml("A", &unique("hung")));
+    let start = std::time::Instant::now();
+    let out = cli()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--set", &format!("milvus.port={port}")])
+        .args(["create", "-n", &unique("hung"), "--collection", "c"])
+        .timeout(std::time::Duration::from_secs(90))
+        .output()
+        .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out.status.code().unwrap_or(-1), secs, stderr)
+}
+
+#[test]
+fn a_milvus_that_never_answers_fails_within_15_s_with_exit_6() {
+    let (code, secs, stderr) = create_against(fake_server(None));
+    assert_eq!(code, 6, "{stderr}");
+    assert!(secs <= 15.0, "took {secs:.1} s: {stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("did not answer"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("127.0.0.1:"), "{line}");
+    assert!(line.contains("within 10 s"), "{line}");
+    assert!(line.contains("milvus.connectTimeout"), "{line}");
+}
+
+#[test]
+fn a_port_that_speaks_http_is_named_as_such() {
+    let port = fake_server(Some(
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let (code, secs, stderr) = create_against(port);
+    assert_eq!(code, 6, "{stderr}");
+    assert!(secs <= 15.0, "took {secs:.1} s: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "127.0.0.1:{port} answers HTTP, not Milvus's gRPC: is this Milvus's gRPC port (19530)?"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("h2 protocol error"), "{stderr}");
+}
+
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let out = cli()
+        .args(["--set", "milvus.port=1", "check"])
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEBUG"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}

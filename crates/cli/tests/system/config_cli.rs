@@ -212,3 +212,24 @@ transfer:
     assert_eq!(v1_of(&again), v1_of(&cfg));
     mb(&["delete", "-n", &name]).success();
 }
+
+#[test]
+fn built_in_defaults_are_said_on_stderr_and_a_found_file_is_read_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let keygen_stderr = || {
+        let out = cli()
+            .current_dir(dir.path())
+            .arg("keygen")
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    };
+    let stderr = keygen_stderr();
+    assert!(
+        stderr.contains("using built-in defaults (no config file found in configs/backup.yaml, config.yaml, /etc/milvus-backup/config.yaml; name one with --config)"),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("config.yaml"), "milvus: { port: 19530 }\n").unwrap();
+    let stderr = keygen_stderr();
+    assert!(!stderr.contains("built-in defaults"), "{stderr}");
+}

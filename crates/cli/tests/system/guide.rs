@@ -417,6 +417,19 @@ fn the_guides_output_steps_summaries_and_live_entities() {
 /// message offers to resume or delete.
 #[test]
 fn a_full_backup_storage_says_so_and_leaves_nothing() {
+    full_storage(&[]);
+}
+
+/// The same for a logical backup, whose files are written as rows arrive:
+/// the line also says how much room is left.
+#[test]
+fn a_full_backup_storage_says_so_for_a_logical_backup() {
+    let error = full_storage(&["--format", "parquet"]);
+    assert!(error.contains(" free)"), "{error}");
+}
+
+/// Runs a `create` (with `args`) into a 256 KiB tmpfs; its error line.
+fn full_storage(args: &[&str]) -> String {
     let g = &pick("L", &["all_types"])[0];
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("small");
@@ -446,6 +459,7 @@ fn a_full_backup_storage_says_so_and_leaves_nothing() {
     }
     let out = cmd
         .args(["create", "-n", &unique("full"), "-c", &g.full_name()])
+        .args(args)
         .assert()
         .code(7);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
@@ -460,4 +474,5 @@ fn a_full_backup_storage_says_so_and_leaves_nothing() {
         // Kept for `create --resume` (when its journal could still be written).
         assert!(errors[0].contains("--resume"), "{stderr}");
     }
+    errors[0].to_string()
 }

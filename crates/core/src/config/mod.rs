@@ -135,6 +135,8 @@ pub struct MilvusConfig {
     pub mtls_key_path: String,
     /// Seconds a single gRPC call may take.
     pub request_timeout: u64,
+    /// Seconds to connect and hear the server's version before giving up.
+    pub connect_timeout: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,6 +278,7 @@ impl Default for MilvusConfig {
             mtls_cert_path: String::new(),
             mtls_key_path: String::new(),
             request_timeout: 60,
+            connect_timeout: 10,
         }
     }
 }
@@ -445,6 +448,7 @@ const KEYS: &[Key] = &[
     key("milvus.mtlsCertPath", Kind::Str, &["MILVUS_MTLS_CERT_PATH"]),
     key("milvus.mtlsKeyPath", Kind::Str, &["MILVUS_MTLS_KEY_PATH"]),
     key("milvus.requestTimeout", COUNT, &[]),
+    key("milvus.connectTimeout", COUNT, &["MILVUS_CONNECT_TIMEOUT"]),
     key(
         "minio.storageType",
         STORAGE,

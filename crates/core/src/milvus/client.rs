@@ -35,19 +35,43 @@ pub struct MilvusClient {
 const ATTEMPTS: u32 = 4;
 
 impl MilvusClient {
-    /// Connects and asks the server for its version.
+    /// Connects and asks the server for its version, within
+    /// `milvus.connectTimeout`: a server that accepts connections and never
+    /// answers fails fast, and a port that speaks HTTP is named as such.
     pub async fn connect(cfg: &MilvusConfig) -> Result<MilvusClient> {
-        let scheme = if cfg.tls_mode == 0 { "http" } else { "https" };
         let address = format!("{}:{}", cfg.address, cfg.port);
+        let wait = Duration::from_secs(cfg.connect_timeout.max(1));
+        match tokio::time::timeout(wait, Self::handshake(cfg, &address)).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) if e.kind() == ErrorKind::Unreachable || e.kind() == ErrorKind::Remote => {
+                if cfg.tls_mode == 0 && answers_http(&address).await {
+                    Err(Error::new(
+                        ErrorKind::Unreachable,
+                        format!("{address} answers HTTP, not Milvus's gRPC: is this Milvus's gRPC port (19530)? Check milvus.address and milvus.port in the config file"),
+                    ))
+                } else {
+                    Err(e)
+                }
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::new(
+                ErrorKind::Unreachable,
+                format!("Milvus at {address} did not answer within {} s (connection timeout) — check that Milvus is running and healthy there, that milvus.address and milvus.port name its gRPC port (19530), and no firewall holds the connection; raise milvus.connectTimeout for a slow link", wait.as_secs()),
+            )),
+        }
+    }
+
+    async fn handshake(cfg: &MilvusConfig, address: &str) -> Result<MilvusClient> {
+        let scheme = if cfg.tls_mode == 0 { "http" } else { "https" };
         let uri = format!("{scheme}://{address}");
-        let mut endpoint = Endpoint::from_shared(uri.clone())
+        let mut endpoint = Endpoint::from_shared(uri)
             .map_err(|e| {
                 Error::invalid_input(format!(
                     "milvus.address `{}` is not a valid host: {e}",
                     cfg.address
                 ))
             })?
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(cfg.connect_timeout.max(1)))
             .timeout(Duration::from_secs(cfg.request_timeout))
             .tcp_nodelay(true);
         if cfg.tls_mode > 0 {
@@ -58,7 +82,7 @@ impl MilvusClient {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| unreachable_error(&address, &e))?;
+            .map_err(|e| unreachable_error(address, &e))?;
         let inner = MilvusServiceClient::new(channel)
             .max_decoding_message_size(512 * 1024 * 1024)
             .max_encoding_message_size(512 * 1024 * 1024);
@@ -79,7 +103,7 @@ impl MilvusClient {
         let mut client = MilvusClient {
             inner,
             auth,
-            address,
+            address: address.to_string(),
             version_text: String::new(),
             version: None,
         };
@@ -826,4 +850,26 @@ fn tls_config(cfg: &MilvusConfig) -> Result<ClientTlsConfig> {
 fn read_file(path: &str, key: &str) -> Result<Vec<u8>> {
     std::fs::read(path)
         .map_err(|e| Error::invalid_input(format!("cannot read {key} `{path}`: {e}")))
+}
+
+/// Whether `address` answers a plain HTTP/1 request: a gRPC client pointed
+/// at Milvus's HTTP port (9091) or a web server sees only a protocol error.
+async fn answers_http(address: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+        let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+        stream
+            .write_all(format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut head = [0u8; 5];
+        stream.read_exact(&mut head).await.ok()?;
+        Some(&head == b"HTTP/")
+    };
+    tokio::time::timeout(Duration::from_secs(3), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }

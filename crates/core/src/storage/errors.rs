@@ -96,8 +96,14 @@ impl Storage {
     }
 
     pub(super) fn quota_error(&self, key: &str, code: Option<&str>) -> Error {
+        let free = match self.spec.provider {
+            super::Provider::Local => free_space(std::path::Path::new(&self.spec.root))
+                .map(|b| format!("; {} free", crate::human_bytes(b)))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         Error::remote(format!(
-            "backup storage is full: {} has no room left for `{}` ({}) — free space or raise the quota, or store less: compression (backup.compression: true, compressionAlgorithm: zstd, compressionLevel: 9), backup.maxBackupNum / retentionDays",
+            "backup storage is full: {} has no room left for `{}` ({}{free}) — free space or raise the quota, or store less: compression (backup.compression: true, compressionAlgorithm: zstd, compressionLevel: 9), backup.maxBackupNum / retentionDays",
             self.spec.describe(),
             self.abs(key),
             code.unwrap_or("no space left on device")
@@ -193,6 +199,14 @@ pub(super) fn signed_refusal(e: &s3copy::CopyError, what: &str, fix: &str) -> Op
             format!("{what} was refused ({e}) — {fix}"),
         )
     })
+}
+
+/// Bytes an unprivileged writer may still use on the file system of
+/// `path` (or of its nearest existing parent).
+fn free_space(path: &std::path::Path) -> Option<u64> {
+    let dir = path.ancestors().find(|p| p.exists())?;
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// The storage refused a write for want of space: a full disk or quota on

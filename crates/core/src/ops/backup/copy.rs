@@ -47,7 +47,7 @@ impl BackupRun<'_> {
         check_base_holds(ctx, plan, &shared).await?;
         // Milvus must not collect the files while they are copied.
         let gc = if plan.gc_pause.enable && !to_copy.is_empty() {
-            Some(GcPause::start(&plan.gc_pause, events).await)
+            Some(GcPause::start(&plan.gc_pause, &plan.info.milvus_version, events).await)
         } else {
             None
         };

@@ -261,7 +261,8 @@ fn stats(meta: &LogicalMeta, plan: &ExportPlan, started: Instant, location: &str
 }
 
 /// Runs `work` with the collection loaded: loads it first when the plan
-/// says so, and releases it afterwards whatever happened.
+/// says so, and releases it afterwards whatever happened, a load that
+/// failed or was cancelled half-way included.
 pub(crate) async fn with_loaded<T>(
     client: &dyn Milvus,
     plan: &ExportPlan,
@@ -269,18 +270,40 @@ pub(crate) async fn with_loaded<T>(
     cancel: &CancellationToken,
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    let c = &plan.collection;
-    if plan.load_for_export {
+    loaded_for(
+        client,
+        &plan.collection,
+        plan.load_for_export,
+        events,
+        cancel,
+        work,
+    )
+    .await
+}
+
+async fn loaded_for<T>(
+    client: &dyn Milvus,
+    c: &CollectionRef,
+    load: bool,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let result = if load {
         events.note(format!(
             "{c} is not loaded: loading it for the export (it is released afterwards)"
         ));
         events.phase(Phase::Loading {
             collection: c.to_string(),
         });
-        crate::cancellable(cancel, crate::ops::collection::load_and_wait(client, c)).await?;
-    }
-    let result = crate::cancellable(cancel, work).await;
-    if plan.load_for_export {
+        match crate::cancellable(cancel, crate::ops::collection::load_and_wait(client, c)).await {
+            Ok(()) => crate::cancellable(cancel, work).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        crate::cancellable(cancel, work).await
+    };
+    if load {
         match client.release_collection(&c.db, &c.name).await {
             Ok(()) => events.note(format!("released {c} again")),
             Err(e) => events.warn(format!(
@@ -660,6 +683,58 @@ async fn export_unit(streams: Streams<'_>, unit: Unit) -> Result<Vec<DataFile>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `work` through [`loaded_for`] on the fake; its answer and the
+    /// collections released.
+    async fn run_loaded(
+        kit: &crate::testkit::Kit,
+        load: bool,
+        cancel: &CancellationToken,
+        work: impl std::future::Future<Output = Result<()>>,
+    ) -> (Result<()>, Vec<String>) {
+        let c = CollectionRef::parse("default.c");
+        let r = loaded_for(
+            &*kit.milvus,
+            &c,
+            load,
+            &crate::events::Discard,
+            cancel,
+            work,
+        )
+        .await;
+        (r, kit.milvus.state.lock().unwrap().released.clone())
+    }
+
+    #[tokio::test]
+    async fn a_load_cancelled_half_way_is_released() {
+        let kit = crate::testkit::Kit::new();
+        let cancel = CancellationToken::new();
+        let later = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            later.cancel();
+        });
+        // The fake never reports the collection loaded: the load waits
+        // until the cancel.
+        let (r, released) = run_loaded(&kit, true, &cancel, async { Ok(()) }).await;
+        assert_eq!(r.unwrap_err().kind(), crate::error::ErrorKind::Cancelled);
+        assert_eq!(released, vec!["default.c"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_export_releases_what_it_loaded_and_leaves_loaded_ones() {
+        let kit = crate::testkit::Kit::new();
+        (kit.milvus.state.lock().unwrap().served).insert("default.c".into(), 0);
+        let cancel = CancellationToken::new();
+        let fail = || async { Err(Error::remote("export failed")) };
+        let (r, released) = run_loaded(&kit, true, &cancel, fail()).await;
+        assert!(r.is_err());
+        assert_eq!(released, vec!["default.c"]);
+        // A collection that was loaded before is not released.
+        let (r, released) = run_loaded(&kit, false, &cancel, fail()).await;
+        assert!(r.is_err());
+        assert_eq!(released.len(), 1);
+    }
 
     #[test]
     fn streams_share_the_memory_budget_whatever_their_number() {

@@ -164,6 +164,8 @@ enum Encoder {
 pub struct FileWriter {
     encoder: Encoder,
     upload: crate::codec::DynWrite,
+    /// Where `upload` goes, for its errors (a full disk, a quota).
+    storage: Storage,
     /// The stored bytes, when they are encoded on their way.
     stored: Option<crate::stream::Tally>,
     hasher: Sha256,
@@ -213,6 +215,7 @@ impl FileWriter {
         Ok(FileWriter {
             encoder,
             upload,
+            storage: location.storage.clone(),
             stored,
             hasher: Sha256::new(),
             settings,
@@ -263,9 +266,8 @@ impl FileWriter {
         }
         self.hasher.update(&bytes);
         self.file.size += bytes.len() as u64;
-        self.upload.write_all(&bytes).await.map_err(|e| {
-            Error::remote(format!("writing `{}`: {e}", self.file.path)).temporary(true)
-        })
+        let (storage, path) = (&self.storage, &self.file.path);
+        (self.upload.write_all(&bytes).await).map_err(|e| storage.io_error("writing", path, e))
     }
 
     /// Closes the file: the Parquet footer, then the upload.
@@ -275,9 +277,8 @@ impl FileWriter {
             Encoder::Parquet(w) => w.into_inner().map_err(parquet_error)?,
         };
         self.send(rest).await?;
-        self.upload.close().await.map_err(|e| {
-            Error::remote(format!("writing `{}`: {e}", self.file.path)).temporary(true)
-        })?;
+        let (storage, path) = (&self.storage, &self.file.path);
+        (self.upload.close().await).map_err(|e| storage.io_error("writing", path, e))?;
         self.file.sha256 = hex::encode(self.hasher.finalize());
         if let Some(stored) = self.stored.take() {
             let (sha256, size) = stored.finish();
