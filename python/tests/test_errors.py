@@ -66,6 +66,8 @@ def test_conflicts(client, milvus, data):
     with pytest.raises(Conflict) as e:
         client.restore_backup(name, drop_existing=False)
     assert e.value.status == 409 and data.small in e.value.message
+    # The way out is named as the SDK's own argument.
+    assert "drop_existing=True" in e.value.message and "--drop" not in e.value.message
     assert not isinstance(e.value, AlreadyExists)
     # A finished task cannot be cancelled.
     verify = client.verify_report(name)

@@ -23,9 +23,7 @@ use clap::Args;
 use milvus_backup_core::config::settings::Settings;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::model::selection::Selection;
-use milvus_backup_core::ops::backup::{
-    self, BackupOptions, BackupPlan, BackupRequest, OptionSpelling,
-};
+use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan, BackupRequest};
 use milvus_backup_core::ops::restore::{
     self, DataPath, RestoreOptions, RestorePlan, RestoreRequest,
 };
@@ -384,7 +382,6 @@ async fn create_backup(
         rate_limit: args.rate_limit,
         resume: args.resume,
         allow_unpersisted_deletes: args.allow_unpersisted_deletes,
-        spelling: OptionSpelling::Flags,
     };
     for warning in req.warnings() {
         out.warn(&warning);

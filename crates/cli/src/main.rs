@@ -235,6 +235,7 @@ fn main() -> ExitCode {
             return exit_code(e.kind());
         }
     };
+    milvus_backup_core::config::scrub::speak_as_the_file(config.key_spellings.clone());
     init_logging(&config, &out);
     match runtime.block_on(run(cli.command, &config, &out)) {
         Ok(code) => code,

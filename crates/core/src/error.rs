@@ -74,7 +74,142 @@ pub struct Error {
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     /// What the user can do about it, after the message and context.
-    guidance: Option<String>,
+    guidance: Option<Remedy>,
+}
+
+/// Who asked, so that a remedy names the option the way they write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Caller {
+    /// Command-line flags: `--drop_exist_collection`.
+    #[default]
+    Cli,
+    /// The Go tool's REST routes: `"dropExistCollection": true`.
+    Rest,
+    /// The user guide's REST routes: `"drop_existing": true`.
+    Guide,
+    /// The Python SDK's arguments: `drop_existing=True`.
+    Sdk,
+}
+
+/// An option a remedy can name; each front end spells it its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opt {
+    /// Replace a collection that exists.
+    DropExistCollection,
+    /// Import into a collection that exists.
+    SkipCreateCollection,
+    /// Restore under a suffixed name.
+    Suffix,
+    /// Restore under other names.
+    Rename,
+    /// Finish an interrupted run.
+    Resume,
+    /// A physical backup.
+    FormatBinlog,
+    /// A logical backup in Parquet.
+    FormatParquet,
+    /// Back up despite deletes Milvus has not persisted.
+    AllowUnpersistedDeletes,
+    /// Restore the collections the target can take.
+    SkipUnsupported,
+    /// Let Milvus pick the index.
+    UseAutoIndex,
+    /// An incremental backup's base.
+    BaseBackup,
+    /// Insert rows instead of bulk import.
+    ImportModeInsert,
+}
+
+impl Opt {
+    /// `self` as `caller` writes it.
+    pub fn spelled(self, caller: Caller) -> &'static str {
+        use Caller::*;
+        use Opt::*;
+        match (self, caller) {
+            (DropExistCollection, Cli) => "--drop_exist_collection",
+            (DropExistCollection, Rest) => "\"dropExistCollection\": true",
+            (DropExistCollection, Guide) => "\"drop_existing\": true",
+            (DropExistCollection, Sdk) => "drop_existing=True",
+            (SkipCreateCollection, Cli) => "--skip_create_collection",
+            (SkipCreateCollection, Rest) => "\"skipCreateCollection\": true",
+            (SkipCreateCollection, Guide) => "\"skip_create_collection\": true",
+            (SkipCreateCollection, Sdk) => "skip_create_collection=True",
+            (Suffix, Cli) => "-s/--suffix",
+            (Suffix, Rest) => "\"collection_suffix\"",
+            (Suffix, Guide) => "\"suffix\"",
+            (Suffix, Sdk) => "suffix=",
+            (Rename, Cli) => "-r/--rename",
+            (Rename, Rest) => "\"collection_renames\"",
+            (Rename, Guide) => "\"target_collection\" or \"renames\"",
+            (Rename, Sdk) => "target_collection= or renames=",
+            (Resume, Cli) => "--resume",
+            (Resume, Rest | Guide) => "\"resume\": true",
+            (Resume, Sdk) => "resume=True",
+            (FormatBinlog, Cli) => "--format binlog",
+            (FormatBinlog, Rest | Guide) => "\"format\": \"binlog\"",
+            (FormatBinlog, Sdk) => "format=\"binlog\"",
+            (FormatParquet, Cli) => "--format parquet",
+            (FormatParquet, Rest | Guide) => "\"format\": \"parquet\"",
+            (FormatParquet, Sdk) => "format=\"parquet\"",
+            (AllowUnpersistedDeletes, Cli) => "--allow-unpersisted-deletes",
+            (AllowUnpersistedDeletes, Rest | Guide) => "\"allow_unpersisted_deletes\": true",
+            (AllowUnpersistedDeletes, Sdk) => "allow_unpersisted_deletes=True",
+            (SkipUnsupported, Cli) => "--skip-unsupported",
+            (SkipUnsupported, Rest) => "\"skipUnsupported\": true",
+            (SkipUnsupported, Guide) => "\"skip_unsupported\": true",
+            (SkipUnsupported, Sdk) => "skip_unsupported=True",
+            (UseAutoIndex, Cli) => "--use_auto_index",
+            (UseAutoIndex, Rest) => "\"useAutoIndex\": true",
+            (UseAutoIndex, Guide) => "\"use_auto_index\": true",
+            (UseAutoIndex, Sdk) => "use_auto_index=True",
+            (BaseBackup, Cli) => "--base-backup",
+            (BaseBackup, Rest | Guide) => "\"base_backup\"",
+            (BaseBackup, Sdk) => "create_incremental_backup(base_backup=…)",
+            (ImportModeInsert, Cli) => "--import-mode insert",
+            (ImportModeInsert, Rest | Guide) => "\"import_mode\": \"insert\"",
+            (ImportModeInsert, Sdk) => "import_mode=\"insert\"",
+        }
+    }
+}
+
+/// What the user can do, as text and [`Opt`]s that each front end renders
+/// in its caller's words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remedy(Vec<Part>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Opt(Opt),
+}
+
+impl Remedy {
+    /// A remedy that starts with `text`.
+    pub fn text(text: impl Into<String>) -> Remedy {
+        Remedy(vec![Part::Text(text.into())])
+    }
+
+    /// Adds text.
+    pub fn then(mut self, text: impl Into<String>) -> Remedy {
+        self.0.push(Part::Text(text.into()));
+        self
+    }
+
+    /// Adds an option.
+    pub fn opt(mut self, opt: Opt) -> Remedy {
+        self.0.push(Part::Opt(opt));
+        self
+    }
+
+    pub fn render(&self, caller: Caller) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.as_str(),
+                Part::Opt(o) => o.spelled(caller),
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Error {
@@ -86,20 +221,7 @@ impl fmt::Display for Error {
                 write!(f, "{op}: ")?;
             }
         }
-        f.write_str(&self.message)?;
-        let extra: Vec<String> = self
-            .context
-            .iter()
-            .filter(|(_, v)| !self.message.contains(v.as_str()))
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        if !extra.is_empty() {
-            write!(f, " ({})", extra.join(", "))?;
-        }
-        if let Some(g) = &self.guidance {
-            write!(f, " — {g}")?;
-        }
-        Ok(())
+        f.write_str(&self.line(Caller::Cli))
     }
 }
 
@@ -169,9 +291,35 @@ impl Error {
 
     /// Says what the user can do (e.g. resume what was left), after the
     /// message and its context.
-    pub fn guidance(mut self, text: impl Into<String>) -> Self {
-        self.guidance = Some(text.into());
+    pub fn guidance(self, text: impl Into<String>) -> Self {
+        self.remedy(Remedy::text(text))
+    }
+
+    /// Says what the user can do, naming options in the caller's words.
+    pub fn remedy(mut self, remedy: Remedy) -> Self {
+        self.guidance = Some(remedy);
         self
+    }
+
+    /// One line, as `caller` writes options: the message, the context
+    /// fields it does not already name, then the remedy. `Display` is the
+    /// command line's.
+    pub fn line(&self, caller: Caller) -> String {
+        let mut line = self.message.clone();
+        let extra: Vec<String> = self
+            .context
+            .iter()
+            .filter(|(_, v)| !self.message.contains(v.as_str()))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !extra.is_empty() {
+            line.push_str(&format!(" ({})", extra.join(", ")));
+        }
+        if let Some(g) = &self.guidance {
+            line.push_str(" — ");
+            line.push_str(&g.render(caller));
+        }
+        line
     }
 
     /// Names the operation that failed, unless an inner step already did.

@@ -44,7 +44,7 @@ mod layers;
 mod testkit;
 
 pub use context::Context;
-pub use error::{Error, ErrorKind, Result, ResultExt};
+pub use error::{Caller, Error, ErrorKind, Opt, Remedy, Result, ResultExt};
 pub use tokio_util::sync::CancellationToken;
 
 /// Runs `work` until it ends or `cancel` fires (then `ErrorKind::Cancelled`).

@@ -3,9 +3,11 @@
 //! `{requestId, code, msg, data}` envelope every error is sent in (the
 //! user guide's routes: `message` for `msg`).
 
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use milvus_backup_core::{Error, ErrorKind};
+use milvus_backup_core::{Caller, Error, ErrorKind};
 
 use crate::api::{ErrorResponse, GuideErrorResponse};
 
@@ -57,8 +59,15 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, code::NO_PERMISSION, message)
     }
 
-    /// Maps a core error; `secrets` are scrubbed from the message.
+    /// Maps a core error, its remedy in the words of the request's caller;
+    /// `secrets` are scrubbed from the message.
     pub fn from_core(err: &Error, secrets: &[String]) -> ApiError {
+        ApiError::from_core_for(err, secrets, caller())
+    }
+
+    /// [`from_core`](Self::from_core) for a known caller (a task's, on its
+    /// own thread).
+    pub fn from_core_for(err: &Error, secrets: &[String], caller: Caller) -> ApiError {
         let (status, code) = match err.kind() {
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, code::PARAMETER_ERROR),
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, code::NOT_FOUND),
@@ -84,7 +93,7 @@ impl ApiError {
         if status.is_server_error() {
             tracing::error!("{}", scrub(&format!("{err:#}"), secrets));
         }
-        ApiError::new(status, code, scrub(&err.to_string(), secrets))
+        ApiError::new(status, code, scrub(&err.line(caller), secrets))
     }
 
     pub fn with_data(mut self, data: impl serde::Serialize) -> ApiError {
@@ -96,6 +105,35 @@ impl ApiError {
         self.request_id = id.to_string();
         self
     }
+}
+
+tokio::task_local! {
+    static CALLER: Caller;
+}
+
+/// Who sent the request being answered: the Python SDK (by its
+/// User-Agent), a user guide route, or a Go tool route. Outside a request:
+/// the Go tool's REST spelling.
+pub fn caller() -> Caller {
+    CALLER.try_with(|c| *c).unwrap_or(Caller::Rest)
+}
+
+/// Runs the request with its [`caller`] known, so that errors name options
+/// in its words.
+pub async fn with_caller(req: Request, next: Next) -> axum::response::Response {
+    let sdk = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("milvus-backup-sdk"));
+    let caller = if sdk {
+        Caller::Sdk
+    } else if crate::guide::is_guide_path(req.uri().path()) {
+        Caller::Guide
+    } else {
+        Caller::Rest
+    };
+    CALLER.scope(caller, next.run(req)).await
 }
 
 /// `text` on one line with every secret value masked as `****`.

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use milvus_backup_core::model::selection::{CollectionRef, Selection};
-use milvus_backup_core::ops::backup::{BackupOptions, BackupRequest, OptionSpelling};
+use milvus_backup_core::ops::backup::{BackupOptions, BackupRequest};
 use milvus_backup_core::ops::restore::{RestoreOptions, RestoreRequest};
 use milvus_backup_core::repo::catalog::{self, BackupListing, BackupState};
 use milvus_backup_core::ErrorKind;
@@ -132,7 +132,6 @@ pub async fn create(
         incremental: req.incremental,
         format: req.format,
         allow_unpersisted_deletes: req.allow_unpersisted_deletes,
-        spelling: OptionSpelling::Json,
         ..Default::default()
     };
     let opts = BackupOptions::from_request(request, &s.ctx.settings).map_err(s.core(&rid))?;

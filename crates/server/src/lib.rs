@@ -108,6 +108,7 @@ pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
             format!("cannot listen on {addr}: {e} — choose another port with -p or http.address"),
         )
     })?;
+    milvus_backup_core::config::scrub::speak_as_the_file(config.key_spellings.clone());
     let ctx = Context::open(&config)?;
     let secrets: Vec<String> = config
         .secrets()

@@ -112,6 +112,7 @@ pub fn router(state: Shared) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state, authenticate))
         .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn(error::with_caller))
 }
 
 async fn unknown_route(method: Method, uri: axum::http::Uri) -> Response {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::Response;
 use milvus_backup_core::model::selection::Selection;
-use milvus_backup_core::ops::backup::{self, BackupOptions, BackupRequest, OptionSpelling};
+use milvus_backup_core::ops::backup::{self, BackupOptions, BackupRequest};
 use milvus_backup_core::ops::restore::{self, CollectionOverride, RestoreOptions};
 use milvus_backup_core::repo::catalog;
 
@@ -86,7 +86,6 @@ pub async fn create(
         format: req.format.clone(),
         resume: req.resume,
         allow_unpersisted_deletes: req.allow_unpersisted_deletes,
-        spelling: OptionSpelling::Json,
         ..Default::default()
     };
     let opts = BackupOptions::from_request(request, &s.ctx.settings).map_err(s.core(&rid))?;

@@ -84,10 +84,102 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 "the request body must be a JSON object, e.g. {\"backup_name\": \"nightly\"}",
             ));
         }
-        serde_json::from_value(value)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("invalid request: {e}")))
+        let mut unknown = Vec::new();
+        let parsed: T = serde_ignored::deserialize(value, |path| unknown.push(path.to_string()))
+            .map_err(|e| ApiError::bad_request(format!("invalid request: {e}")))?;
+        match unknown
+            .iter()
+            .find(|f| !GO_TOOL_FIELDS.contains(&f.as_str()))
+        {
+            Some(field) => Err(ApiError::bad_request(unknown_field::<T>(field))),
+            None => Ok(JsonBody(parsed)),
+        }
     }
+}
+
+/// Fields the Go tool's clients send that no route here reads: accepted
+/// (and ignored) so that those clients keep working.
+const GO_TOOL_FIELDS: &[&str] = &[
+    "requestId",
+    "gc_pause_enable",
+    "gc_pause_seconds",
+    "gc_pause_address",
+    "backup_root_path",
+    "strategy",
+    "with_index_extra",
+    "bucket_name",
+    "path",
+    "backup_id",
+    "without_detail",
+    "skipImportDiskQuotaCheck",
+    "maxShardNum",
+    "skipParams",
+    "truncateBinlogByTs",
+    "db_collections_after_rename",
+    "ezkMapping",
+    "useV2Restore",
+];
+
+/// The refusal of a field `T` does not have, naming the nearest one it has.
+fn unknown_field<T: DeserializeOwned>(field: &str) -> String {
+    let known = field_names::<T>();
+    let nearest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(field, k), *k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 3))
+        .min();
+    match nearest {
+        Some((_, k)) => {
+            format!("unknown field `{field}` in the request body — did you mean `{k}`?")
+        }
+        None => format!(
+            "unknown field `{field}` in the request body — the fields are: {}",
+            known.join(", ")
+        ),
+    }
+}
+
+/// The field names (aliases included) `T`'s derived `Deserialize` accepts
+/// at the top level, read from what it passes to `deserialize_struct`.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("probe")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Stop {
+            Stop
+        }
+    }
+    impl<'de> de::Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
 }
 
 /// Query parameters; errors in the envelope.

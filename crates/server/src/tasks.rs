@@ -299,6 +299,7 @@ impl TaskManager {
         let id = record.id.clone();
         let task = Arc::new(Task::new(record, false));
         self.tasks.lock().unwrap().insert(id.clone(), task.clone());
+        let caller = crate::error::caller();
         {
             let (manager, task) = (self.clone(), task.clone());
             self.main.spawn(async move { manager.persist(&task).await });
@@ -316,7 +317,7 @@ impl TaskManager {
                         (TaskState::Success, String::new(), 0)
                     }
                     Err(e) if e.kind() != ErrorKind::Cancelled => {
-                        let api = ApiError::from_core(&e, &manager.secrets);
+                        let api = ApiError::from_core_for(&e, &manager.secrets, caller);
                         (TaskState::Failed, api.message, api.status.as_u16())
                     }
                     Err(_) => {

@@ -233,3 +233,32 @@ fn built_in_defaults_are_said_on_stderr_and_a_found_file_is_read_quietly() {
     let stderr = keygen_stderr();
     assert!(!stderr.contains("built-in defaults"), "{stderr}");
 }
+
+/// A config in the user guide's spelling gets its errors in that spelling:
+/// `storage.minio.port`, not our `minio.backupPort`.
+#[test]
+fn errors_name_config_keys_as_the_users_file_spells_them() {
+    let (_, s3_port) = crate::env::host_port(&crate::env::var("MBT_S3_ENDPOINT"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = crate::env::guide_yaml("A", &crate::env::unique("spelled")).replace(
+        &format!("    port: {s3_port}\n"),
+        &format!("    port: {closed}\n"),
+    );
+    let (_d, cfg) = config_file(&yaml);
+    let out = cli()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("list")
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("storage.minio.address/storage.minio.port"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("minio.backupPort"), "{stderr}");
+}

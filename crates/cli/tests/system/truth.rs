@@ -653,6 +653,18 @@ fn t24_an_unreadable_collection_is_left_out_of_a_backup_of_everything() {
                 && a["text"].as_str().unwrap().contains(&unreadable)),
         "{alerts:?}"
     );
+    // A restore of it says it comes back without rows.
+    let (code, out, err) = run(
+        &cfg,
+        &["restore", "-n", &name, "-c", &unreadable, "-s", "_back"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "{unreadable} has no rows in backup `{name}`: it was left out when the backup was made"
+        )) && err.contains("restored with its schema only"),
+        "{err}"
+    );
     let (code, _, err) = run(&cfg, &["delete", "--all", "--yes"]);
     assert_eq!(code, 0, "{err}");
 }

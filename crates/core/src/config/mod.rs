@@ -79,6 +79,11 @@ pub struct Config {
     /// the file; parsed and checked by `crate::schedule::Strategy`.
     #[serde(skip)]
     pub backup_strategy: Option<Value>,
+    /// Our keys the file spells otherwise (our key, the file's key), so
+    /// that messages name them as the user wrote them
+    /// ([`scrub::speak_as_the_file`]).
+    #[serde(skip)]
+    pub key_spellings: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -644,6 +649,7 @@ pub struct LoadReport {
     pub file: Option<PathBuf>,
     pub warnings: Vec<String>,
     strategy: Option<Value>,
+    spellings: Vec<(&'static str, String)>,
 }
 
 /// Whether the loaded settings name backup storage (`minio.backup*`) and
@@ -707,6 +713,14 @@ impl Config {
                             path.display()
                         ));
                     }
+                    for a in &routed.assignments {
+                        if !a.source.eq_ignore_ascii_case(a.target)
+                            && !a.source.contains(' ')
+                            && !report.spellings.iter().any(|(t, _)| *t == a.target)
+                        {
+                            report.spellings.push((a.target, a.source.clone()));
+                        }
+                    }
                     for (target, v) in apply_file_assignments(routed.assignments)? {
                         set_path(&mut tree, target, v);
                     }
@@ -768,6 +782,7 @@ impl Config {
         let mut config: Config = serde_yaml::from_value(tree)
             .map_err(|e| Error::invalid_input(format!("configuration: {e}")))?;
         config.backup_strategy = report.strategy.take();
+        config.key_spellings = std::mem::take(&mut report.spellings);
         config.minio.no_milvus_storage = no_milvus_storage;
         Ok((config, report))
     }

@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use crate::error::{Error, Opt, Remedy};
 use crate::milvus::capability::{Capabilities, Feature};
 use crate::milvus::proto::schema::DataType;
 use crate::model::meta::{CollectionSchema, FieldSchema};
@@ -109,19 +110,24 @@ pub fn check(
 /// The one line that refuses a restore or import of `unsupported` into
 /// the server at `server` (`address (version)`); `others` collections
 /// would fit.
-pub fn refusal(server: &str, unsupported: &[Unsupported], others: usize) -> String {
+pub fn refusal(server: &str, unsupported: &[Unsupported], others: usize) -> Error {
     let list = unsupported
         .iter()
         .flat_map(|u| u.missing.iter().cloned())
         .collect::<Vec<_>>()
         .join("; ");
+    let way_out = Remedy::text("nothing was changed; restore into a Milvus that has them");
     let way_out = match others {
-        0 => "restore into a Milvus that has them".to_string(),
-        n => format!(
-            "restore into a Milvus that has them, or pass --skip-unsupported to restore the {n} other collection(s)"
-        ),
+        0 => way_out,
+        n => way_out
+            .then(", or pass ")
+            .opt(Opt::SkipUnsupported)
+            .then(format!(" to restore the {n} other collection(s)")),
     };
-    format!("Milvus {server} cannot hold what the backup needs: {list} — nothing was changed; {way_out}")
+    Error::unsupported(format!(
+        "Milvus {server} cannot hold what the backup needs: {list}"
+    ))
+    .remedy(way_out)
 }
 
 #[cfg(test)]
@@ -182,8 +188,11 @@ mod tests {
             check(&Capabilities::of("milvus_lite-3.2.2"), &c, &schema),
             None
         );
-        let line = refusal("127.0.0.1:19530 (v2.3.5)", &[on_23], 1);
+        let e = refusal("127.0.0.1:19530 (v2.3.5)", &[on_23], 1);
+        let line = e.to_string();
         assert!(!line.contains('\n'));
         assert!(line.contains("--skip-unsupported"), "{line}");
+        let guide = e.line(crate::Caller::Guide);
+        assert!(guide.contains(r#""skip_unsupported": true"#), "{guide}");
     }
 }

@@ -247,6 +247,15 @@ async fn guide_routes_refuse_bad_input_in_their_envelope() {
             .await,
             "not found",
         ),
+        (
+            400,
+            s.post(
+                "/backup/create",
+                json!({"backup_name": "ok_name", "compresion": true}),
+            )
+            .await,
+            "unknown field `compresion` in the request body — did you mean `compression`?",
+        ),
         (404, s.get("/backup/nothing").await, "no route"),
         (400, s.get("/backup/get").await, "backup_name"),
     ];

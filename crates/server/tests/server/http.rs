@@ -470,6 +470,35 @@ async fn sync_create_returns_the_whole_brief_and_names_are_unique() {
     assert_eq!(status, 409, "{again}");
     assert!(again["msg"].as_str().unwrap().contains("already exists"));
 
+    // A restore onto the live collection that must not replace it: refused,
+    // with the ways out named as each route's fields, never as CLI flags.
+    let (status, refused) = s
+        .post(
+            "/restore",
+            json!({"backup_name": name, "collection_names": [g.full_name()]}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let msg = refused["msg"].as_str().unwrap();
+    assert!(
+        msg.contains(r#""dropExistCollection": true"#)
+            && msg.contains(r#""collection_suffix""#)
+            && !msg.contains("--"),
+        "{msg}"
+    );
+    let (status, refused) = s
+        .post(
+            "/backup/restore",
+            json!({"backup_name": name, "collections": [g.full_name()], "drop_existing": false}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let msg = refused["message"].as_str().unwrap();
+    assert!(
+        msg.contains(r#""drop_existing": true"#) && !msg.contains("--"),
+        "{msg}"
+    );
+
     let (_, list) = s.get("/list").await;
     let row = list["data"]
         .as_array()
@@ -843,6 +872,32 @@ async fn bad_input_gets_a_4xx_with_a_message() {
             "not valid JSON",
         ),
         (400, s.post_raw("/create", "".into()).await, "empty"),
+        (
+            // Fields the Go tool's clients send are accepted.
+            404,
+            s.post(
+                "/restore",
+                json!({"backup_name": "no_such_backup_x", "requestId": "r1",
+                       "bucket_name": "", "skipParams": {}, "useV2Restore": false}),
+            )
+            .await,
+            "not found",
+        ),
+        (
+            400,
+            s.post(
+                "/restore",
+                json!({"backup_name": "ok_name", "dropExistColection": true}),
+            )
+            .await,
+            "did you mean `dropExistCollection`?",
+        ),
+        (
+            400,
+            s.post("/create", json!({"backup_name": "ok_name", "zzz": 1}))
+                .await,
+            "unknown field `zzz` in the request body — the fields are: backup_name,",
+        ),
         (
             400,
             s.post_raw("/create", "[1, 2]".into()).await,

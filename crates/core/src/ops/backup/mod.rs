@@ -39,7 +39,7 @@ mod row_check;
 mod rows;
 mod run;
 
-pub use options::{BackupOptions, BackupRequest, OptionSpelling};
+pub use options::{BackupOptions, BackupRequest};
 pub use plan::{BackupPlan, CollectionPlan, FileCopy, PlanTotals};
 pub use planning::plan;
 pub use run::{execute, BackupStats};
@@ -296,15 +296,8 @@ mod tests {
         assert!(kit.backup_keys("").await.is_empty(), "nothing is left");
 
         // A JSON request reads its own field names.
-        let json = BackupOptions {
-            spelling: OptionSpelling::Json,
-            ..opts("b1")
-        };
-        let e = create(&kit.ctx, &json, &Collect::default(), &none)
-            .await
-            .unwrap_err();
         assert!(
-            e.to_string()
+            e.line(crate::Caller::Rest)
                 .contains(r#""allow_unpersisted_deletes": true"#),
             "{e}"
         );

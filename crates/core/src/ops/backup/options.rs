@@ -58,39 +58,6 @@ pub struct BackupOptions {
     /// warn and record it in the manifest instead of failing.
     #[serde(default)]
     pub allow_unpersisted_deletes: bool,
-    /// How the user names these options, for messages that suggest one.
-    #[serde(default)]
-    pub spelling: OptionSpelling,
-}
-
-/// How a front end's user names create's options, so that a message that
-/// suggests one uses the user's words.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OptionSpelling {
-    /// Command-line flags: `--allow-unpersisted-deletes`.
-    #[default]
-    Flags,
-    /// Fields of a JSON request: `"allow_unpersisted_deletes": true`.
-    Json,
-}
-
-impl OptionSpelling {
-    /// The option that lets a backup go on despite unpersisted deletes.
-    pub fn allow_unpersisted_deletes(self) -> &'static str {
-        match self {
-            OptionSpelling::Flags => "--allow-unpersisted-deletes",
-            OptionSpelling::Json => "\"allow_unpersisted_deletes\": true",
-        }
-    }
-
-    /// The option that makes a logical backup in Parquet.
-    pub fn format_parquet(self) -> &'static str {
-        match self {
-            OptionSpelling::Flags => "--format parquet",
-            OptionSpelling::Json => "\"format\": \"parquet\"",
-        }
-    }
 }
 
 /// A create as a front end received it: strings as given (untrimmed,
@@ -128,8 +95,6 @@ pub struct BackupRequest {
     pub rate_limit: Option<u32>,
     pub resume: bool,
     pub allow_unpersisted_deletes: bool,
-    /// Flags (the CLI) or JSON fields (the REST routes).
-    pub spelling: OptionSpelling,
 }
 
 /// The Go tool's `--strategy` values.
@@ -196,7 +161,6 @@ impl BackupOptions {
             }),
             resume: req.resume,
             allow_unpersisted_deletes: req.allow_unpersisted_deletes,
-            spelling: req.spelling,
         };
         opts.validate()?;
         Ok(opts)

@@ -107,9 +107,6 @@ pub struct BackupPlan {
     /// than the files hold (deletes not yet persisted).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_unpersisted_deletes: bool,
-    /// How the user names the options, for messages that suggest one.
-    #[serde(skip)]
-    pub(super) spelling: super::options::OptionSpelling,
     /// Rows exported over gRPC in this format instead of binlogs copied.
     #[serde(skip)]
     pub(super) logical: Option<crate::ops::logical::Format>,

@@ -13,7 +13,7 @@ use super::options::BackupOptions;
 use super::plan::{BackupPlan, CollectionPlan, PlanTotals};
 use crate::codec::{Compression, Encoder};
 use crate::context::Context;
-use crate::error::{Error, Result, ResultExt};
+use crate::error::{Error, Opt, Remedy, Result, ResultExt};
 use crate::milvus::Milvus;
 use crate::model::layout;
 use crate::model::meta::{BackupInfo, DatabaseBackupInfo};
@@ -76,7 +76,6 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         stored,
         format: logical.map_or("binlog".into(), |f| f.to_string()),
         allow_unpersisted_deletes: opts.allow_unpersisted_deletes,
-        spelling: opts.spelling,
         logical,
         encoder,
         base_manifest: base.map(|(_, m)| m),
@@ -248,8 +247,14 @@ fn logical_format(
     }
     if opts.base_backup.is_some() || opts.incremental {
         return Err(Error::invalid_input(format!(
-            "a {format} backup cannot be incremental (only binlog backups share files with a base) — drop --base-backup/--incremental, or use --format binlog"
-        )));
+            "a {format} backup cannot be incremental (only binlog backups share files with a base)"
+        ))
+        .remedy(
+            Remedy::text("drop ")
+                .opt(Opt::BaseBackup)
+                .then(", or use ")
+                .opt(Opt::FormatBinlog),
+        ));
     }
     Ok(Some(format))
 }

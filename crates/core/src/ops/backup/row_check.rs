@@ -26,11 +26,10 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 
 use super::deltalog::{delete_keys, insert_keys, Key as FileKey};
-use super::options::OptionSpelling;
 use super::plan::{CollectionPlan, FileCopy};
 use super::rows::{count_value, file_rows, segment_rows};
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{Error, Opt, Remedy, Result};
 use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::proto::schema::{field_data, scalar_field, DataType, FieldData};
 use crate::milvus::{Milvus, QueryPage, Version};
@@ -192,22 +191,23 @@ fn why_unpersisted(version: Option<Version>) -> String {
 
 /// The refusal of a backup whose files hold rows Milvus no longer serves:
 /// how many, where, why, and the ways out in the user's words.
-pub(super) fn unpersisted_error(
-    check: &RowCheck,
-    version: Option<Version>,
-    spelling: OptionSpelling,
-) -> Error {
+pub(super) fn unpersisted_error(check: &RowCheck, version: Option<Version>) -> Error {
     Error::conflict(format!(
-        "{}: {} deletes are not yet persisted ({}): Milvus serves {} rows but the files to back up hold {}{}, so a restore would bring the deleted rows back; nothing was written — wait and retry, use {} (a logical backup reads only live rows), or {} to back up anyway (the backup records it)",
+        "{}: {} deletes are not yet persisted ({}): Milvus serves {} rows but the files to back up hold {}{}, so a restore would bring the deleted rows back; nothing was written",
         check.collection,
         check.unpersisted_deletes,
         why_unpersisted(version),
         check.served_rows,
         check.file_rows,
         written_twice(check),
-        spelling.format_parquet(),
-        spelling.allow_unpersisted_deletes(),
     ))
+    .remedy(
+        Remedy::text("wait and retry, use ")
+            .opt(Opt::FormatParquet)
+            .then(" (a logical backup reads only live rows), or ")
+            .opt(Opt::AllowUnpersistedDeletes)
+            .then(" to back up anyway (the backup records it)"),
+    )
     .at("collection", &check.collection)
     .temporary(true)
 }
@@ -431,7 +431,7 @@ mod tests {
             counted_by: "key_scan".into(),
         };
         let v22 = Version::parse("v2.2.16");
-        let e = unpersisted_error(&check, v22, OptionSpelling::Flags);
+        let e = unpersisted_error(&check, v22);
         assert_eq!(e.kind(), crate::ErrorKind::Conflict);
         assert!(e.is_temporary());
         let text = e.to_string();
@@ -446,13 +446,15 @@ mod tests {
             assert!(text.contains(part), "{part}: {text}");
         }
         assert!(!text.contains('\n'));
-        let json = unpersisted_error(&check, v22, OptionSpelling::Json).to_string();
+        let json = e.line(crate::Caller::Rest);
         assert!(
             json.contains(r#""allow_unpersisted_deletes": true"#)
                 && json.contains(r#""format": "parquet""#),
             "{json}"
         );
-        let v23 = unpersisted_error(&check, Version::parse("v2.3.5"), OptionSpelling::Flags);
+        let sdk = e.line(crate::Caller::Sdk);
+        assert!(sdk.contains("allow_unpersisted_deletes=True"), "{sdk}");
+        let v23 = unpersisted_error(&check, Version::parse("v2.3.5"));
         assert!(!v23.to_string().contains("syncPeriod"), "{v23}");
     }
 }

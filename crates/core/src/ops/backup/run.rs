@@ -323,11 +323,7 @@ impl BackupRun<'_> {
         };
         if check.unpersisted_deletes > 0 {
             if !self.plan.allow_unpersisted_deletes {
-                return Err(row_check::unpersisted_error(
-                    &check,
-                    client.version(),
-                    self.plan.spelling,
-                ));
+                return Err(row_check::unpersisted_error(&check, client.version()));
             }
             self.events
                 .warn(row_check::unpersisted_warning(&check, client.version()));

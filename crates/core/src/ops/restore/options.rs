@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::tuning::Tuning;
-use crate::error::{Error, Result};
+use crate::error::{Caller, Error, Opt, Remedy, Result};
 use crate::model::selection::{CollectionRef, Selection};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -140,8 +140,17 @@ impl RestoreOptions {
             .at("input", "suffix"));
         }
         if self.drop_exist_collection && self.skip_create_collection {
-            return Err(Error::invalid_input(
-                "--drop_exist_collection and --skip_create_collection contradict each other; pick one",
+            return Err(Error::invalid_input(format!(
+                "{} and {} contradict each other",
+                Opt::DropExistCollection.spelled(Caller::Cli),
+                Opt::SkipCreateCollection.spelled(Caller::Cli)
+            ))
+            .remedy(
+                Remedy::text("pick one: ")
+                    .opt(Opt::DropExistCollection)
+                    .then(" replaces the collection, ")
+                    .opt(Opt::SkipCreateCollection)
+                    .then(" imports into it"),
             ));
         }
         self.rename_rules().map(|_| ())

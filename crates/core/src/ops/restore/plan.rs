@@ -86,6 +86,10 @@ pub struct RestorePlan {
     /// `--skip-unsupported` (without it the plan is an error).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Unsupported>,
+    /// Selected collections the backup holds without rows (left out when
+    /// it was made): restored with their schema only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<crate::model::meta::LeftOut>,
     #[serde(skip)]
     pub logical: Option<LogicalBackup>,
 }
@@ -94,7 +98,7 @@ impl RestorePlan {
     /// The first refusal of the plan, as the error `execute` gives.
     pub fn check(&self) -> Result<()> {
         match self.tasks.iter().find_map(|t| t.refused.as_ref()) {
-            Some(r) => Err(Error::new(r.kind, r.reason.clone()).during("restore")),
+            Some(r) => Err(r.error().during("restore")),
             None => Ok(()),
         }
     }
@@ -209,6 +213,10 @@ pub(crate) async fn plan_from(
         };
     let rbac = plan_rbac(client, info, opts).await?;
     let (journal_dir, resumed) = journal_of(ctx, info, opts, data_path, &mut tasks).await?;
+    let left_out = (info.left_out.iter())
+        .filter(|l| tasks.iter().any(|t| t.source.to_string() == l.collection))
+        .cloned()
+        .collect();
     Ok(RestorePlan {
         backup: info.name.clone(),
         milvus: format!("{} ({})", client.address(), client.version_text()),
@@ -224,6 +232,7 @@ pub(crate) async fn plan_from(
         format: info.data_format(),
         logical: info.logical.clone(),
         skipped,
+        left_out,
     })
 }
 
@@ -247,11 +256,11 @@ fn preflight(
     }
     if !opts.skip_unsupported {
         let server = format!("{} ({})", client.address(), client.version_text());
-        return Err(Error::unsupported(preflight::refusal(
+        return Err(preflight::refusal(
             &server,
             &unsupported,
             tasks.len() - unsupported.len(),
-        )));
+        ));
     }
     tasks.retain(|t| {
         !unsupported

@@ -106,6 +106,12 @@ pub async fn execute(
             u.missing.join("; ")
         ));
     }
+    for l in &plan.left_out {
+        events.warn(format!(
+            "{} has no rows in backup `{}`: it was left out when the backup was made ({}) — it is restored with its schema only",
+            l.collection, plan.backup, l.reason
+        ));
+    }
     let client = ctx.milvus().await.during("restore")?;
     let run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
     let dir = plan.journal_dir.as_str();

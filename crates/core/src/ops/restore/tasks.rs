@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Opt, Remedy, Result};
 use crate::milvus::capability::Feature;
 use crate::milvus::Milvus;
 use crate::model::meta::{BackupInfo, CollectionBackupInfo, KeyValue, SegmentBackupInfo};
@@ -24,11 +24,27 @@ use crate::repo::journal::RestoreRecord;
 pub struct Refusal {
     pub kind: ErrorKind,
     pub reason: String,
+    /// The ways out, in the caller's words when the refusal is an error.
+    #[serde(skip)]
+    pub remedy: Option<Remedy>,
 }
 
 impl Refusal {
     fn new(kind: ErrorKind, reason: String) -> Refusal {
-        Refusal { kind, reason }
+        Refusal {
+            kind,
+            reason,
+            remedy: None,
+        }
+    }
+
+    /// The refusal as the error a restore gives.
+    pub fn error(&self) -> Error {
+        let e = Error::new(self.kind, self.reason.clone());
+        match &self.remedy {
+            Some(r) => e.remedy(r.clone()),
+            None => e,
+        }
     }
 }
 
@@ -169,10 +185,26 @@ fn refusal_of(
         ));
     }
     if exists && !opts.drop_exist_collection && !opts.skip_create_collection {
-        return Some(Refusal::new(ErrorKind::AlreadyExists, format!(
-            "collection `{target}` already exists in Milvus at {} — restore under another name (-s/--suffix or -r/--rename), or pass --drop_exist_collection to replace it or --skip_create_collection to import into it",
-            client.address()
-        )));
+        return Some(Refusal {
+            remedy: Some(
+                Remedy::text("restore under another name (")
+                    .opt(Opt::Suffix)
+                    .then(" or ")
+                    .opt(Opt::Rename)
+                    .then("), or pass ")
+                    .opt(Opt::DropExistCollection)
+                    .then(" to replace it or ")
+                    .opt(Opt::SkipCreateCollection)
+                    .then(" to import into it"),
+            ),
+            ..Refusal::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "collection `{target}` already exists in Milvus at {}",
+                    client.address()
+                ),
+            )
+        });
     }
     if !exists && opts.skip_create_collection {
         return Some(Refusal::new(
