@@ -3,16 +3,19 @@
 //! behaviour lives in `milvus_backup_core`.
 
 mod commands;
+#[cfg(test)]
+mod docs_tests;
 mod logical;
 mod output;
 mod progress;
 mod rbac;
 mod schedule;
+mod ship;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use milvus_backup_core::config::{scrub, Config, LoadOptions};
 use milvus_backup_core::context::Endpoints;
 use milvus_backup_core::{ops::check, Error, ErrorKind};
@@ -34,7 +37,7 @@ Examples:
 /// come from built-in defaults, then the config file, then environment
 /// variables (MILVUS_ADDRESS, MINIO_SECRET_KEY, ...), then --set.
 #[derive(Debug, Parser)]
-#[command(name = "milvus-backup", version, after_help = EXAMPLES)]
+#[command(name = "milvus-backup", version = ship::VERSION, after_help = EXAMPLES)]
 struct Cli {
     /// Config file. Without --config the first found of configs/backup.yaml,
     /// config.yaml and /etc/milvus-backup/config.yaml is read; built-in
@@ -124,6 +127,12 @@ enum Command {
     /// Health of the backup_strategy: RPO, verification, secondary lag, failed runs.
     #[command(after_help = schedule::STATUS_EXAMPLES)]
     Status,
+    /// Print a shell completion script (bash, zsh, fish, powershell).
+    #[command(after_help = ship::COMPLETIONS_EXAMPLES)]
+    Completions(ship::CompletionsArgs),
+    /// Write the man pages (one per command) into a folder.
+    #[command(after_help = ship::MAN_EXAMPLES)]
+    Man(ship::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,13 +162,36 @@ const SERVER_EXAMPLES: &str = "\
 Examples:
   milvus-backup server                         # 0.0.0.0:8080 (http.address)
   milvus-backup --set http.address=127.0.0.1 server -p 9090
-  MILVUS_BACKUP_AUTH_TOKEN=s3cret milvus-backup server   # bearer token required";
+  MILVUS_BACKUP_AUTH_TOKEN=s3cret milvus-backup server   # bearer token required
+  milvus-backup server --tls-cert server.crt --tls-key server.key   # HTTPS (http.tls.*)";
 
 #[derive(Debug, clap::Args)]
 struct ServerArgs {
     /// Port to listen on (default 8080, or the port in http.address).
     #[arg(short = 'p', long)]
     port: Option<u16>,
+    /// Serve HTTPS with this PEM certificate chain (http.tls.certFile,
+    /// env MILVUS_BACKUP_TLS_CERT_FILE); needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key (http.tls.keyFile, env
+    /// MILVUS_BACKUP_TLS_KEY_FILE).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The config with the flags applied: flags win over every other source.
+    fn apply(&self, config: &Config) -> Config {
+        let mut config = config.clone();
+        if let Some(cert) = &self.tls_cert {
+            config.http.tls.cert_file = cert.display().to_string();
+        }
+        if let Some(key) = &self.tls_key {
+            config.http.tls.key_file = key.display().to_string();
+        }
+        config
+    }
 }
 
 /// Buffers of 1 MiB and more (query answers, batches, copy chunks) are
@@ -180,6 +212,12 @@ fn main() -> ExitCode {
     bound_the_heap();
     let cli = Cli::parse();
     let out = Output::new(cli.json, cli.quiet);
+    // Generated from the parser alone: they work whatever the config says.
+    match &cli.command {
+        Command::Completions(args) => return ship::completions(args, Cli::command()),
+        Command::Man(args) => return ship::man(args, Cli::command(), &out),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -406,8 +444,10 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             true => ExitCode::SUCCESS,
             false => ExitCode::from(1),
         }),
+        // Answered in `main` before any config is read.
+        Command::Completions(_) | Command::Man(_) => Ok(ExitCode::SUCCESS),
         Command::Server(args) => milvus_backup_server::serve(
-            config.clone(),
+            args.apply(config),
             milvus_backup_server::ServeOptions { port: args.port },
         )
         .await

@@ -8,7 +8,8 @@
 //! those below it, and no two modules import each other (the test
 //! `layers::tests` reads every `use crate::…` and fails otherwise):
 //! 1. [`api`] (the wire types and their OpenAPI schemas, the user guide's
-//!    in `api::guide`), `record` (a task's record: kind, state, progress).
+//!    in `api::guide`), `record` (a task's record: kind, state, progress),
+//!    `tls` (HTTPS: the certificate and the listener).
 //! 2. `error` (core error kinds → HTTP statuses and the envelopes),
 //!    `metrics` (Prometheus text).
 //! 3. `tasks`: the task registry (running, persisting, cancelling tasks).
@@ -37,6 +38,7 @@ pub mod scheduler;
 mod service;
 mod shared;
 mod tasks;
+mod tls;
 mod views;
 
 use std::net::SocketAddr;
@@ -97,6 +99,8 @@ pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
         None => config,
     };
     let addr = bind_address(&config, &opts)?;
+    // A bad certificate stops the server before it listens, too.
+    let tls = tls::server_config(&config.http.tls.cert_file, &config.http.tls.key_file)?;
     // Bind first: a taken port fails at once, before storage is read.
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         Error::new(
@@ -137,19 +141,33 @@ pub async fn serve(config: Config, opts: ServeOptions) -> Result<()> {
         token,
         secrets,
     });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
-        "serving the REST API on http://{addr}/api/v1 (docs at /api/v1/docs/index.html){}",
+        "serving the REST API on {scheme}://{addr}/api/v1 (docs at /api/v1/docs/index.html){}",
         if state.token.is_some() {
             "; bearer token required"
         } else {
             ""
         }
     );
-    eprintln!("milvus-backup server listening on http://{addr}/api/v1");
-    axum::serve(listener, router::router(state))
-        .with_graceful_shutdown(shutdown_signal(tasks, stop))
-        .await
-        .map_err(|e| Error::internal(format!("the HTTP server stopped: {e}")))?;
+    eprintln!("milvus-backup server listening on {scheme}://{addr}/api/v1");
+    let app = router::router(state);
+    let shutdown = shutdown_signal(tasks, stop);
+    let served = match tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls)
+                .map_err(|e| Error::internal(format!("cannot serve HTTPS on {addr}: {e}")))?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| Error::internal(format!("the HTTP server stopped: {e}")))?;
     Ok(())
 }
 
@@ -199,6 +217,8 @@ async fn shutdown_signal(
 
 #[cfg(test)]
 mod layers;
+#[cfg(test)]
+mod rest_docs;
 
 #[cfg(test)]
 mod tests {

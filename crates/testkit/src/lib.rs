@@ -3,7 +3,9 @@
 //! its instances, the generated data set, the `milvus-backup` binary, and
 //! helpers that compare and drop collections. Nothing here is mocked.
 
+pub mod curl;
 pub mod fault;
+pub mod generated;
 pub mod layers;
 
 use std::collections::HashMap;

@@ -111,6 +111,18 @@ pub struct HttpConfig {
     pub port: u16,
     /// Bearer token required on every route but `/healthz` when non-empty.
     pub auth_token: Secret,
+    /// HTTPS for the REST server; plain HTTP when both files are empty.
+    pub tls: HttpTlsConfig,
+}
+
+/// `http.tls`: the PEM files the REST server answers HTTPS with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HttpTlsConfig {
+    /// The certificate chain, leaf first (PEM).
+    pub cert_file: String,
+    /// The private key of the leaf certificate (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -252,6 +264,7 @@ impl Default for HttpConfig {
             address: "0.0.0.0".into(),
             port: 8080,
             auth_token: Secret::default(),
+            tls: HttpTlsConfig::default(),
         }
     }
 }
@@ -411,6 +424,16 @@ const KEYS: &[Key] = &[
     key("http.address", Kind::Str, &["HTTP_ADDRESS"]),
     key("http.port", PORT, &[]),
     secret("http.authToken", &["MILVUS_BACKUP_AUTH_TOKEN"]),
+    key(
+        "http.tls.certFile",
+        Kind::Str,
+        &["MILVUS_BACKUP_TLS_CERT_FILE"],
+    ),
+    key(
+        "http.tls.keyFile",
+        Kind::Str,
+        &["MILVUS_BACKUP_TLS_KEY_FILE"],
+    ),
     key("milvus.address", Kind::Str, &["MILVUS_ADDRESS"]),
     key("milvus.port", PORT, &["MILVUS_PORT"]),
     key(

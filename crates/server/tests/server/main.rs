@@ -7,3 +7,4 @@ mod guide;
 mod http;
 mod openapi;
 mod schedule;
+mod tls;
