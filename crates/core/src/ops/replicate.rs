@@ -154,7 +154,7 @@ pub async fn execute(
         stats.present_files = stats.files;
         return Ok(stats);
     }
-    let _in_use = crate::repo::lease::hold_or_warn(from, name, "replicate", events).await;
+    let in_use = crate::repo::lease::hold_or_warn(from, name, "replicate", events).await;
     events.emit(Event::Planned {
         operation: Operation::Create,
         collections: vec![PlannedCollection {
@@ -215,6 +215,7 @@ pub async fn execute(
         error: None,
     });
     stats.duration_s = started.elapsed().as_secs_f64();
+    crate::repo::lease::release(in_use).await;
     Ok(stats)
 }
 

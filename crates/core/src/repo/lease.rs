@@ -35,6 +35,15 @@ impl Drop for BackupLease {
     }
 }
 
+/// Removes `lease`, if one is held, before going on: a drop's background
+/// removal may never run when the runtime ends with the operation (a
+/// server task's, the CLI's).
+pub async fn release(lease: Option<BackupLease>) {
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+}
+
 impl BackupLease {
     /// Removes the lease now (a drop removes it in the background).
     pub async fn release(mut self) {

@@ -147,7 +147,7 @@ pub async fn execute(
         }
         r => r,
     };
-    drop(in_use);
+    crate::repo::lease::release(in_use).await;
     stats.wall = run.spans.wall();
     // No renewal may rewrite the lease after the folder is swept.
     drop(lease);

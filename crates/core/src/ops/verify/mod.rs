@@ -211,7 +211,7 @@ pub async fn execute(
     let mut reports = Vec::new();
     for (index, b) in plan.backups.iter().enumerate() {
         events.emit(Event::CollectionStarted { index });
-        let _in_use =
+        let in_use =
             crate::repo::lease::hold_or_warn(&ctx.backup_storage, &b.name, "verify", events).await;
         let work = async {
             let mut report = check_files(&ctx.backup_storage, &b.name, plan, index, events).await?;
@@ -231,7 +231,9 @@ pub async fn execute(
             }
             Ok::<_, Error>(report)
         };
-        let report = match cancellable(cancel, work).await {
+        let result = cancellable(cancel, work).await;
+        crate::repo::lease::release(in_use).await;
+        let report = match result {
             Ok(report) => report,
             // One backup the configuration cannot open (no key, another
             // key) must not hide the others.
