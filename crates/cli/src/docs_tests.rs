@@ -41,11 +41,11 @@ fn render(cmd: &mut clap::Command, parent: &str, index: &mut String, pages: &mut
     } else {
         format!("{parent} {}", cmd.get_name())
     };
-    let anchor = path.replace(' ', "-");
+    let fragment = path.replace(' ', "-");
     let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
     let depth = path.matches(' ').count();
     index.push_str(&format!(
-        "{}- [`{path}`](#{anchor}){}\n",
+        "{}- [`{path}`](#{fragment}){}\n",
         "  ".repeat(depth),
         if about.is_empty() {
             String::new()

@@ -23,7 +23,7 @@ fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
-fn schema_anchor(name: &str) -> String {
+fn schema_fragment(name: &str) -> String {
     format!("schema-{}", name.to_lowercase())
 }
 
@@ -35,7 +35,7 @@ fn ref_name(r: &str) -> &str {
 fn type_of(schema: &Value) -> String {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let name = ref_name(r);
-        return format!("[{name}](#{})", schema_anchor(name));
+        return format!("[{name}](#{})", schema_fragment(name));
     }
     for key in ["oneOf", "anyOf", "allOf"] {
         if let Some(options) = schema.get(key).and_then(Value::as_array) {
@@ -133,7 +133,7 @@ fn render_operation(out: &mut String, method: &str, path: &str, op: &Value) {
 }
 
 fn render_schema(out: &mut String, name: &str, schema: &Value) {
-    let _ = writeln!(out, "### <a id=\"{}\"></a>{name}\n", schema_anchor(name));
+    let _ = writeln!(out, "### <a id=\"{}\"></a>{name}\n", schema_fragment(name));
     let description = text(&schema["description"]);
     if !description.is_empty() {
         let _ = writeln!(out, "{}\n", one_line(description));
