@@ -150,12 +150,8 @@ pub(crate) async fn export_collections(
                 size: f.size,
                 sha256: f.sha256.clone(),
                 encoding: f.encoding,
-                raw_size: f.plain.as_ref().map(|p| p.0),
-                raw_sha256: f
-                    .plain
-                    .as_ref()
-                    .filter(|_| !f.encoding.encrypted)
-                    .map(|p| p.1.clone()),
+                raw_size: f.expected().raw_size,
+                raw_sha256: f.expected().raw_sha256.map(str::to_string),
                 rows: Some(f.rows),
                 ..Default::default()
             });
