@@ -401,6 +401,13 @@ pub struct TrackedCollection {
     /// Bytes staged for import (restore): the first half of a staged
     /// restore's work, imports the second.
     pub staged_bytes: u64,
+    /// A restore's collection: its index and load are work too.
+    #[serde(skip)]
+    pub restored: bool,
+    /// An index of the restored collection was built: what follows is
+    /// its load (the last tenth of a restore's work).
+    #[serde(skip)]
+    pub indexed: bool,
     pub error: Option<String>,
 }
 
@@ -410,33 +417,29 @@ impl TrackedCollection {
         match self.state {
             CollectionState::Done => 100,
             CollectionState::Pending => 0,
-            _ => {
-                (99.0
-                    * fraction(
-                        self.done_bytes,
-                        self.total_bytes,
-                        self.done_items,
-                        self.total_items,
-                    )) as u8
-            }
+            _ => (99.0 * self.fraction()) as u8,
         }
     }
-}
 
-impl TrackedCollection {
     /// 0..=1 of the collection's work; a staged restore counts staging and
-    /// importing as one half each.
+    /// importing as one half each, and a restore keeps its last tenth for
+    /// building the index and loading.
     fn fraction(&self) -> f64 {
-        if self.staged_bytes > 0 && self.total_bytes > 0 {
+        let data = if self.staged_bytes > 0 && self.total_bytes > 0 {
             let work = (self.staged_bytes + self.done_bytes) as f64;
-            return (work / (2 * self.total_bytes) as f64).clamp(0.0, 1.0);
+            (work / (2 * self.total_bytes) as f64).clamp(0.0, 1.0)
+        } else {
+            fraction(
+                self.done_bytes,
+                self.total_bytes,
+                self.done_items,
+                self.total_items,
+            )
+        };
+        match self.restored {
+            true => 0.9 * data + if self.indexed { 0.05 } else { 0.0 },
+            false => data,
         }
-        fraction(
-            self.done_bytes,
-            self.total_bytes,
-            self.done_items,
-            self.total_items,
-        )
     }
 }
 
@@ -545,6 +548,7 @@ impl Tracker {
             } => {
                 self.operation = Some(*operation);
                 let old = std::mem::take(&mut self.collections);
+                let restored = matches!(operation, Operation::Restore | Operation::RestoreTest);
                 self.collections = collections
                     .iter()
                     .map(|p| {
@@ -554,16 +558,12 @@ impl Tracker {
                             target: p.target.clone(),
                             state: prev.map(|o| o.state).unwrap_or_default(),
                             total_bytes: p.bytes,
-                            total_items: if *operation == Operation::Restore
-                                || *operation == Operation::RestoreTest
-                            {
-                                p.segments as u64
-                            } else {
-                                p.files
-                            },
+                            total_items: if restored { p.segments as u64 } else { p.files },
                             done_bytes: prev.map_or(0, |o| o.done_bytes),
                             done_items: prev.map_or(0, |o| o.done_items),
                             staged_bytes: prev.map_or(0, |o| o.staged_bytes),
+                            restored,
+                            indexed: prev.is_some_and(|o| o.indexed),
                             error: None,
                         }
                     })
@@ -610,10 +610,12 @@ impl Tracker {
                     c.done_items += rows;
                 }
             }
-            Event::IndexBuilt { .. }
-            | Event::Copied { .. }
-            | Event::Note { .. }
-            | Event::Warning { .. } => {}
+            Event::IndexBuilt { collection, .. } => {
+                if let Some(c) = self.collections.get_mut(*collection) {
+                    c.indexed = true;
+                }
+            }
+            Event::Copied { .. } | Event::Note { .. } | Event::Warning { .. } => {}
         }
         self.percent = self.percent.max((95.0 * self.overall()) as u8);
     }
@@ -674,7 +676,8 @@ mod tests {
             rows: 10,
             bytes: 0,
         });
-        assert_eq!(t.collections[0].percent(), 49);
+        // Half the segments, before the index and the load: 0.9 × 0.5.
+        assert_eq!(t.collections[0].percent(), 44);
         t.apply(&Event::CollectionFinished {
             index: 0,
             error: None,
@@ -706,18 +709,37 @@ mod tests {
             collection: 0,
             bytes: 50,
         });
-        assert_eq!(t.percent(), 23);
+        assert_eq!(t.percent(), 21);
         t.apply(&Event::SegmentImported {
             collection: 0,
             segment: 1,
             rows: 1,
             bytes: 50,
         });
-        assert_eq!(t.percent(), 47);
+        assert_eq!(t.percent(), 42);
         assert_eq!(
             t.collections[0].done_bytes, 50,
             "done bytes are imported bytes"
         );
+        // Every segment imported; then the index is built; then the load.
+        t.apply(&Event::FileStaged {
+            collection: 0,
+            bytes: 50,
+        });
+        t.apply(&Event::SegmentImported {
+            collection: 0,
+            segment: 2,
+            rows: 1,
+            bytes: 50,
+        });
+        assert_eq!(t.percent(), 85);
+        t.apply(&Event::IndexBuilt {
+            collection: 0,
+            field: "v".into(),
+            index: "v".into(),
+            index_type: "HNSW".into(),
+        });
+        assert_eq!(t.percent(), 90);
     }
 
     #[test]

@@ -268,7 +268,7 @@ mod tests {
         });
         assert_eq!(r.collections[0].state, TaskState::Executing);
         assert_eq!(r.collections[0].done_bytes, 50);
-        assert_eq!(r.progress, 47);
+        assert_eq!(r.progress, 42);
         assert_eq!(r.step, "loading default.a_r");
         r.state = TaskState::Cancelled;
         let back: TaskRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();

@@ -27,14 +27,19 @@ use crate::ops::logical::files::{self, Location, ReadSpec};
 /// (the same whatever batches the rows came in).
 #[derive(Clone)]
 pub struct ValueDigest {
-    columns: Vec<Sha256>,
+    /// Per field: its values, and (nullable fields) which rows are null,
+    /// hashed apart so that neither depends on where batches split.
+    columns: Vec<(Sha256, Sha256)>,
     rows: u64,
 }
 
 impl ValueDigest {
     pub fn new(fields: &[Field]) -> ValueDigest {
         ValueDigest {
-            columns: fields.iter().map(|_| Sha256::new()).collect(),
+            columns: fields
+                .iter()
+                .map(|_| (Sha256::new(), Sha256::new()))
+                .collect(),
             rows: 0,
         }
     }
@@ -42,8 +47,8 @@ impl ValueDigest {
     /// Adds `rows` rows given as columns (a query answer, or a batch a
     /// reader made).
     pub fn add(&mut self, fields: &[Field], cols: &[FieldData], rows: usize) -> Result<()> {
-        for (field, h) in fields.iter().zip(self.columns.iter_mut()) {
-            feed_column(h, field, columns::column(cols, field)?);
+        for (field, (h, nulls)) in fields.iter().zip(self.columns.iter_mut()) {
+            feed_column(h, nulls, field, columns::column(cols, field)?, rows);
         }
         self.rows += rows as u64;
         Ok(())
@@ -56,23 +61,37 @@ impl ValueDigest {
     /// The digest: one SHA-256 over every field's.
     pub fn finish(self) -> String {
         let mut all = Sha256::new();
-        for h in self.columns {
-            all.update(h.finalize());
+        for h in self.per_field() {
+            all.update(h);
         }
         hex::encode(all.finalize())
     }
+
+    /// Each field's digest, in the order of the fields.
+    fn per_field(self) -> Vec<[u8; 32]> {
+        (self.columns.into_iter())
+            .map(|(values, nulls)| {
+                let mut h = Sha256::new();
+                h.update(values.finalize());
+                h.update(nulls.finalize());
+                h.finalize().into()
+            })
+            .collect()
+    }
 }
 
-fn feed_column(h: &mut Sha256, field: &Field, fd: &FieldData) {
+fn feed_column(h: &mut Sha256, nulls: &mut Sha256, field: &Field, fd: &FieldData, rows: usize) {
     let (values, valid) = match columns::without_nulls(fd) {
         Some((values, valid)) => (values, Some(valid)),
         None => (std::borrow::Cow::Borrowed(fd), None),
     };
-    // Only a column with a null row has validity: Milvus leaves it out of
-    // a page without nulls, where a reader may give one of all `true`.
-    if let Some(valid) = valid.filter(|v| v.contains(&false)) {
-        h.update(b"v");
-        h.update(valid.iter().map(|&v| v as u8).collect::<Vec<_>>());
+    // A nullable field's rows, null or not: Milvus leaves the validity out
+    // of a page without nulls, where a reader may give one of all `true`.
+    if field.takes_null() {
+        match valid {
+            Some(valid) => nulls.update(valid.iter().map(|&v| v as u8).collect::<Vec<_>>()),
+            None => nulls.update(vec![1u8; rows]),
+        }
     }
     match &values.field {
         Some(field_data::Field::Scalars(s)) => {
@@ -287,10 +306,17 @@ pub async fn check(location: &Location, written: Written<'_>) -> Result<f64> {
             digest.rows()
         )));
     }
-    if got.finish() != digest.finish() {
-        return Err(unreadable(
-            "reads back with other values than were written".into(),
-        ));
+    let differing: Vec<&str> = (got.per_field().into_iter())
+        .zip(digest.per_field())
+        .zip(fields)
+        .filter(|((a, b), _)| a != b)
+        .map(|(_, f)| f.name.as_str())
+        .collect();
+    if !differing.is_empty() {
+        return Err(unreadable(format!(
+            "reads back with other values than were written in field {}",
+            differing.join(", ")
+        )));
     }
     Ok(started.elapsed().as_secs_f64())
 }
@@ -457,6 +483,19 @@ mod tests {
         assert_eq!(digest(with(vec![5, 0, 6])), digest(with(vec![5, 6])));
         assert_ne!(digest(with(vec![5, 0, 6])), digest(with(vec![5, 0, 7])));
         // A page without nulls: with or without a validity of all `true`.
+        // Nulls split over batches as a reader splits them, or not.
+        let mut whole = ValueDigest::new(std::slice::from_ref(&f));
+        whole
+            .add(std::slice::from_ref(&f), &[with(vec![5, 0, 6])], 3)
+            .unwrap();
+        let mut split = ValueDigest::new(std::slice::from_ref(&f));
+        let mut first = with(vec![5, 0]);
+        first.valid_data.truncate(2);
+        let mut second = with(vec![6]);
+        second.valid_data = vec![true];
+        split.add(std::slice::from_ref(&f), &[first], 2).unwrap();
+        split.add(std::slice::from_ref(&f), &[second], 1).unwrap();
+        assert_eq!(whole.finish(), split.finish());
         let mut all_valid = with(vec![5, 4, 6]);
         all_valid.valid_data = vec![true; 3];
         let mut no_validity = all_valid.clone();
