@@ -858,6 +858,45 @@ def cmd_dup_keys(args):
                       "deleted": victims}))
 
 
+def cmd_delete_keys(args):
+    """Deletes the rows with the given int64 or varchar keys."""
+    server = Server(args.host, args.port)
+    coll = Collection(args.collection, using=server.alias(args.db))
+    keys = [int(k) if args.int else k for k in args.keys.split(",")]
+    coll.delete(in_expr(args.pk, keys), timeout=TIMEOUT)
+    print(json.dumps({"deleted": keys}))
+
+
+def cmd_writer(args):
+    """Writes into a `small_collection` (made with `late-deletes --delete 0`)
+    for SECONDS: each round inserts new keys, upserts existing ones with a new
+    `tag` and deletes some, as an application in use does. Prints what it did."""
+    server = Server(args.host, args.port)
+    coll = Collection(args.collection, using=server.alias("default"))
+    r = rng_for(args.seed, args.collection)
+    next_key, live = args.first_new, list(range(args.first_new))
+    done = {"inserted": 0, "upserted": 0, "deleted": 0, "rounds": 0}
+    end = time.monotonic() + args.seconds
+    while time.monotonic() < end:
+        new = [{"id": next_key + i, "tag": -1, "vec": float_vec(r, 8)} for i in range(50)]
+        next_key += len(new)
+        coll.insert(new, timeout=TIMEOUT)
+        live.extend(row["id"] for row in new)
+        changed = r.sample(live, 40)
+        coll.upsert([{"id": k, "tag": 7_000_000 + done["rounds"], "vec": float_vec(r, 8)}
+                     for k in changed], timeout=TIMEOUT)
+        gone = set(r.sample(live, 20))
+        coll.delete(in_expr("id", sorted(gone)), timeout=TIMEOUT)
+        live = [k for k in live if k not in gone]
+        done["inserted"] += len(new)
+        done["upserted"] += len(changed)
+        done["deleted"] += len(gone)
+        done["rounds"] += 1
+        time.sleep(args.pause)
+    done["rows"] = len(live)
+    print(json.dumps(done))
+
+
 def cmd_drop(args):
     server = Server(args.host, args.port)
     dropped = drop_prefixed(server, args.prefix)
@@ -897,6 +936,20 @@ def main(argv=None):
     x = sub.add_parser("drop")
     common(x)
     x.add_argument("--prefix", default="gen_")
+    k = sub.add_parser("delete-keys")
+    common(k)
+    k.add_argument("--collection", required=True)
+    k.add_argument("--db", default="default")
+    k.add_argument("--pk", default="id")
+    k.add_argument("--keys", required=True, help="comma-separated")
+    k.add_argument("--int", action="store_true", help="the keys are int64")
+    w = sub.add_parser("writer")
+    common(w)
+    w.add_argument("--collection", required=True)
+    w.add_argument("--seconds", type=float, default=60)
+    w.add_argument("--first-new", type=int, required=True, help="rows already there: keys 0..N-1")
+    w.add_argument("--pause", type=float, default=0.2)
+    w.add_argument("--seed", type=int, default=7)
     for cmd, rows in [("late-deletes", 6000), ("dup-keys", 3000)]:
         sp = sub.add_parser(cmd)
         common(sp)
@@ -913,7 +966,8 @@ def main(argv=None):
     if getattr(args, "rows", 1) < 1:
         p.error("--rows must be at least 1")
     {"generate": cmd_generate, "dump": cmd_dump, "describe": cmd_describe, "drop": cmd_drop,
-     "late-deletes": cmd_late_deletes, "dup-keys": cmd_dup_keys, "edge": cmd_edge}[args.cmd](args)
+     "late-deletes": cmd_late_deletes, "dup-keys": cmd_dup_keys, "edge": cmd_edge,
+     "delete-keys": cmd_delete_keys, "writer": cmd_writer}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 //! behaviour lives in `milvus_backup_core`.
 
 mod commands;
+mod compare;
 #[cfg(test)]
 mod docs_tests;
 mod logical;
@@ -109,6 +110,9 @@ enum Command {
     /// Insert rows from Parquet or JSON files (export's, or pymilvus bulk writer's).
     #[command(after_help = logical::IMPORT_EXAMPLES)]
     Import(logical::ImportArgs),
+    /// Whether two live collections hold the same rows (exit 0 identical, 10 different).
+    #[command(after_help = compare::COMPARE_EXAMPLES)]
+    Compare(compare::CompareArgs),
     /// Serve the REST API (/api/v1, docs at /api/v1/docs/index.html).
     #[command(after_help = SERVER_EXAMPLES)]
     Server(ServerArgs),
@@ -433,6 +437,10 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
         Command::Import(args) => logical::import(config, args, out)
             .await
             .map(|_| ExitCode::SUCCESS),
+        Command::Compare(args) => Ok(match compare::compare(config, args, out).await? {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(compare::EXIT_DIFFERENT),
+        }),
         Command::Schedule(cmd) => Ok(match schedule::schedule(config, cmd, out).await? {
             commands::CreateOutcome::Complete => ExitCode::SUCCESS,
             commands::CreateOutcome::LeftOut => ExitCode::from(EXIT_LEFT_OUT),

@@ -113,6 +113,21 @@ pub enum Phase {
         files: usize,
         rows: u64,
     },
+    /// Digesting two collections' rows range by range (compare, a
+    /// migration's reconcile): a transfer of the source's `rows`.
+    Comparing {
+        source: String,
+        target: String,
+        ranges: usize,
+        rows: u64,
+    },
+    /// Streaming rows from one collection into another (migrate): a
+    /// transfer of `rows`.
+    Streaming {
+        source: String,
+        target: String,
+        rows: u64,
+    },
 }
 
 impl Phase {
@@ -131,6 +146,8 @@ impl Phase {
             } => Some((*files, "files", if *deep { *bytes } else { 0 })),
             Phase::Exporting { rows, .. }
             | Phase::Inserting { rows, .. }
+            | Phase::Comparing { rows, .. }
+            | Phase::Streaming { rows, .. }
             | Phase::CountingRows { rows, .. } => Some((*rows, "rows", 0)),
             _ => None,
         }
@@ -238,6 +255,20 @@ impl fmt::Display for Phase {
                 f,
                 "inserting {rows} rows from {files} file(s) into {collection}"
             ),
+            Phase::Comparing {
+                source,
+                target,
+                ranges,
+                rows,
+            } => write!(
+                f,
+                "comparing {source} with {target}: {ranges} key range(s), about {rows} rows"
+            ),
+            Phase::Streaming {
+                source,
+                target,
+                rows,
+            } => write!(f, "copying about {rows} rows of {source} into {target}"),
             Phase::Deleting { backup, retention } => {
                 if *retention {
                     write!(f, "retention: deleting `{backup}`")

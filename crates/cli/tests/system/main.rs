@@ -10,6 +10,7 @@ mod backup;
 mod bulk_import;
 mod catalog;
 mod check;
+mod compare;
 mod config_cli;
 mod duplicate_keys;
 mod edge_values;

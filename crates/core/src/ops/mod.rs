@@ -14,6 +14,7 @@
 pub mod backup;
 pub mod check;
 pub mod collection;
+pub mod compare;
 pub mod delete;
 pub mod gc_pause;
 pub mod logical;

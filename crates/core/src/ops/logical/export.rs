@@ -279,7 +279,7 @@ pub(crate) async fn with_loaded<T>(
     .await
 }
 
-async fn loaded_for<T>(
+pub(crate) async fn loaded_for<T>(
     client: &dyn Milvus,
     c: &CollectionRef,
     load: bool,

@@ -17,11 +17,13 @@
 //!   [`crate::ops::restore`].
 
 pub mod columns;
+pub mod digest;
 pub mod export;
 pub mod fields;
 pub mod files;
 pub mod import;
 pub mod in_backup;
+pub mod ranges;
 pub mod read_back;
 
 pub use crate::model::meta::{

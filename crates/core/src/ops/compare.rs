@@ -1,0 +1,383 @@
+//! `compare`: whether two live collections hold the same rows, on one
+//! Milvus or two of any versions (2.2, 2.3, Milvus Lite).
+//!
+//! The source's keys are split into ranges ([`ranges`]); both sides digest
+//! each range (row count and the sum of canonical row hashes, every field
+//! but function outputs); only ranges whose digests differ are read again
+//! row by row, to name the keys only in one side and the keys whose values
+//! differ. With `ignore_key` (a side that made its own keys, autoID), rows
+//! are compared as multisets of their values without the key.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Emit, Event, EventSink, Phase};
+use crate::milvus::Milvus;
+use crate::model::selection::CollectionRef;
+use crate::ops::logical::digest::RowHash;
+use crate::ops::logical::export;
+use crate::ops::logical::fields::{fields_of, Field};
+use crate::ops::logical::ranges::{Key, Live, PartRanges, RANGE_ROWS};
+use crate::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// `coll` or `db.coll` on the first Milvus.
+    pub source: String,
+    /// On the second Milvus; the source's name when absent.
+    pub target: Option<String>,
+    /// Compare rows without their primary keys (as multisets).
+    pub ignore_key: bool,
+    /// Keys listed of each kind of difference, at most.
+    pub show: usize,
+    /// Ranges digested at once on each side.
+    pub streams: usize,
+}
+
+impl Default for CompareOptions {
+    fn default() -> CompareOptions {
+        CompareOptions {
+            source: String::new(),
+            target: None,
+            ignore_key: false,
+            show: 10,
+            streams: 4,
+        }
+    }
+}
+
+/// Some keys of one kind of difference, and how many there are.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyList {
+    pub count: u64,
+    /// The first of them, at most `show`.
+    pub keys: Vec<Key>,
+}
+
+impl KeyList {
+    fn push(&mut self, key: Key, show: usize) {
+        self.count += 1;
+        if self.keys.len() < show {
+            self.keys.push(key);
+        }
+    }
+}
+
+/// One range whose digests differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct RangeDiff {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// First key of the range (inclusive); none: no lower bound.
+    pub from: Option<Key>,
+    /// End of the range (exclusive); none: no upper bound.
+    pub to: Option<Key>,
+    pub rows_source: u64,
+    pub rows_target: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Comparison {
+    pub source: String,
+    pub target: String,
+    pub identical: bool,
+    pub rows_source: u64,
+    pub rows_target: u64,
+    pub ranges: usize,
+    pub ranges_differing: usize,
+    /// The first differing ranges, at most `show`.
+    pub differing_ranges: Vec<RangeDiff>,
+    pub only_in_source: KeyList,
+    pub only_in_target: KeyList,
+    /// Keys on both sides with other values.
+    pub different: KeyList,
+    /// Fields that differ between the two schemas (rows are compared on
+    /// the fields both have alike).
+    pub schema_differences: Vec<String>,
+    pub ignore_key: bool,
+    pub duration_s: f64,
+    pub rows_per_s: f64,
+}
+
+/// One side: its client and collection.
+pub struct Side<'a> {
+    pub client: &'a dyn Milvus,
+    pub collection: CollectionRef,
+}
+
+/// Compares `opts.source` on `a` with its target on `b` (which may be the
+/// same Milvus).
+pub async fn compare(
+    a: &Context,
+    b: &Context,
+    opts: &CompareOptions,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<Comparison> {
+    let source = CollectionRef::parse_checked(&opts.source)?;
+    let target = match &opts.target {
+        Some(t) => CollectionRef::parse_checked(t)?,
+        None => source.clone(),
+    };
+    let (ca, cb) = (a.milvus().await?, b.milvus().await?);
+    let (sa, sb) = (
+        Side {
+            client: &*ca,
+            collection: source,
+        },
+        Side {
+            client: &*cb,
+            collection: target,
+        },
+    );
+    compare_sides(&sa, &sb, opts, events, cancel).await
+}
+
+/// The fields of a collection and whether it must be loaded to be read.
+pub(crate) async fn describe(side: &Side<'_>) -> Result<(Vec<Field>, bool, bool, Vec<String>)> {
+    let c = &side.collection;
+    let meta = crate::ops::collection::collection_meta(side.client, c)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::not_found(format!(
+                "collection {c} does not exist on {} — check the name (db.collection) and the config",
+                side.client.version_text()
+            )),
+            _ => e,
+        })?;
+    if let Some(why) = export::unreadable(&meta) {
+        return Err(Error::new(ErrorKind::Conflict, format!("{c} {why}")));
+    }
+    let partition_key = meta.schema.fields.iter().any(|f| f.is_partition_key);
+    let partitions = meta
+        .partition_backups
+        .iter()
+        .map(|p| p.partition_name.clone())
+        .collect();
+    Ok((
+        fields_of(&meta.schema)?,
+        meta.load_state != "Loaded",
+        partition_key,
+        partitions,
+    ))
+}
+
+/// The fields both schemas have alike, and the differences.
+pub(crate) fn common_fields(a: &[Field], b: &[Field]) -> (Vec<Field>, Vec<String>) {
+    let mut common = Vec::new();
+    let mut diffs = Vec::new();
+    for f in a {
+        match b.iter().find(|g| g.name == f.name) {
+            None => diffs.push(format!("field `{}` is only in the source", f.name)),
+            Some(g) if g.kind != f.kind => diffs.push(format!(
+                "field `{}` is {} in the source and {} in the target",
+                f.name, f.kind, g.kind
+            )),
+            Some(g) if g.is_primary != f.is_primary => diffs.push(format!(
+                "field `{}` is the primary key on one side only",
+                f.name
+            )),
+            Some(_) => common.push(f.clone()),
+        }
+    }
+    for g in b.iter().filter(|g| !a.iter().any(|f| f.name == g.name)) {
+        diffs.push(format!("field `{}` is only in the target", g.name));
+    }
+    (common, diffs)
+}
+
+/// A side read strongly consistent, every page as recent as it can be.
+pub(crate) fn live<'a>(s: &'a Side<'_>, fields: &'a [Field], ignore_key: bool) -> Live<'a> {
+    Live {
+        client: s.client,
+        collection: &s.collection,
+        fields,
+        hash_key: !ignore_key,
+        ts: 0,
+        travel: false,
+    }
+}
+
+/// The units ranges are chosen in: each partition, or the whole
+/// collection (partition key, or the default partition alone).
+pub(crate) fn units(partition_key: bool, partitions: &[String]) -> Vec<Option<String>> {
+    if partition_key || partitions.iter().all(|p| p == "_default") {
+        vec![None]
+    } else {
+        partitions.iter().cloned().map(Some).collect()
+    }
+}
+
+pub(crate) async fn compare_sides(
+    a: &Side<'_>,
+    b: &Side<'_>,
+    opts: &CompareOptions,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<Comparison> {
+    let started = Instant::now();
+    let (fa, load_a, pkey, parts_a) = describe(a).await?;
+    let (fb, load_b, _, parts_b) = describe(b).await?;
+    let (fields, mut schema_differences) = common_fields(&fa, &fb);
+    if !fields.iter().any(|f| f.is_primary) {
+        return Err(Error::invalid_input(format!(
+            "{} and {} have no primary key field in common — they cannot be compared",
+            a.collection, b.collection
+        )));
+    }
+    let mut units = units(pkey, &parts_a);
+    units.retain(|u| match u {
+        Some(p) if !parts_b.contains(p) => {
+            schema_differences.push(format!("partition `{p}` is only in the source"));
+            false
+        }
+        _ => true,
+    });
+    let work = async {
+        let (la, lb) = (
+            live(a, &fields, opts.ignore_key),
+            live(b, &fields, opts.ignore_key),
+        );
+        let mut out = Comparison {
+            source: a.collection.to_string(),
+            target: b.collection.to_string(),
+            ignore_key: opts.ignore_key,
+            ..Default::default()
+        };
+        let mut all = Vec::new();
+        for u in &units {
+            let every = if opts.ignore_key {
+                usize::MAX
+            } else {
+                RANGE_ROWS
+            };
+            all.push(la.boundaries(u.as_deref(), every).await?);
+        }
+        let ranges: usize = all.iter().map(PartRanges::count).sum();
+        let rows_estimate = a
+            .client
+            .row_count(&a.collection.db, &a.collection.name)
+            .await
+            .unwrap_or(0);
+        events.phase(Phase::Comparing {
+            source: out.source.clone(),
+            target: out.target.clone(),
+            ranges,
+            rows: rows_estimate.max(0) as u64,
+        });
+        out.ranges = ranges;
+        for r in &all {
+            let (da, db) =
+                futures::try_join!(la.digests(r, opts.streams), lb.digests(r, opts.streams))?;
+            for (i, (x, y)) in da.iter().zip(&db).enumerate() {
+                out.rows_source += x.rows;
+                out.rows_target += y.rows;
+                events.emit(Event::RowsDone {
+                    collection: 0,
+                    rows: x.rows,
+                    bytes: 0,
+                });
+                if x == y {
+                    continue;
+                }
+                out.ranges_differing += 1;
+                let (from, to) = r.limits(i);
+                if out.differing_ranges.len() < opts.show {
+                    out.differing_ranges.push(RangeDiff {
+                        partition: r.partition.clone(),
+                        from: from.cloned(),
+                        to: to.cloned(),
+                        rows_source: x.rows,
+                        rows_target: y.rows,
+                    });
+                }
+                narrow(&la, &lb, r, i, opts, &mut out).await?;
+            }
+        }
+        Ok::<_, Error>(out)
+    };
+    let loaded_b = export::loaded_for(b.client, &b.collection, load_b, events, cancel, work);
+    let mut out =
+        export::loaded_for(a.client, &a.collection, load_a, events, cancel, loaded_b).await?;
+    out.identical = out.ranges_differing == 0 && schema_differences.is_empty();
+    out.schema_differences = schema_differences;
+    out.duration_s = started.elapsed().as_secs_f64();
+    out.rows_per_s = (out.rows_source + out.rows_target) as f64 / out.duration_s.max(1e-9);
+    Ok(out)
+}
+
+/// The keys of one range that differ between two sides, each sorted.
+#[derive(Debug, Default)]
+pub(crate) struct KeyDiff {
+    pub only_a: Vec<Key>,
+    pub only_b: Vec<Key>,
+    /// On both sides with other values (never with `ignore_key`).
+    pub different: Vec<Key>,
+}
+
+/// Reads range `i` of both sides row by row: the keys that differ. With
+/// `ignore_key`, rows are matched by their hash (without the key) as
+/// multisets, and the keys are those of the rows left unmatched.
+pub(crate) async fn differing_keys(
+    a: &Live<'_>,
+    b: &Live<'_>,
+    r: &PartRanges,
+    i: usize,
+    ignore_key: bool,
+) -> Result<KeyDiff> {
+    let mut d = KeyDiff::default();
+    if ignore_key {
+        let mut left: HashMap<RowHash, Vec<Key>> = HashMap::new();
+        a.each_row(r, i, |k, h| left.entry(h).or_default().push(k))
+            .await?;
+        b.each_row(r, i, |k, h| {
+            if left.get_mut(&h).and_then(Vec::pop).is_none() {
+                d.only_b.push(k)
+            }
+        })
+        .await?;
+        d.only_a = left.into_values().flatten().collect();
+    } else {
+        let mut left: HashMap<Key, RowHash> = HashMap::new();
+        a.each_row(r, i, |k, h| {
+            left.insert(k, h);
+        })
+        .await?;
+        b.each_row(r, i, |k, h| match left.remove(&k) {
+            Some(ha) if ha == h => {}
+            Some(_) => d.different.push(k),
+            None => d.only_b.push(k),
+        })
+        .await?;
+        d.only_a = left.into_keys().collect();
+    }
+    for list in [&mut d.only_a, &mut d.only_b, &mut d.different] {
+        list.sort();
+    }
+    Ok(d)
+}
+
+/// Reads range `i` of both sides row by row and records the keys that
+/// differ.
+async fn narrow(
+    a: &Live<'_>,
+    b: &Live<'_>,
+    r: &PartRanges,
+    i: usize,
+    opts: &CompareOptions,
+    out: &mut Comparison,
+) -> Result<()> {
+    let d = differing_keys(a, b, r, i, opts.ignore_key).await?;
+    for (keys, list) in [
+        (d.only_a, &mut out.only_in_source),
+        (d.only_b, &mut out.only_in_target),
+        (d.different, &mut out.different),
+    ] {
+        keys.into_iter().for_each(|k| list.push(k, opts.show));
+    }
+    Ok(())
+}
