@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use milvus_backup_core::config::{Config, LoadOptions};
 use milvus_backup_core::ops::compare::{self, CompareOptions, Comparison, KeyList};
+use milvus_backup_core::ops::logical::ranges::RANGE_ROWS;
 use milvus_backup_core::{Context, Error, ErrorKind, Result};
 
 use crate::commands::cancel_on_ctrl_c;
@@ -33,18 +34,41 @@ errors. Rows are digested in primary-key ranges of about 65,536 rows of
 the source; only differing ranges are read again row by row, to name the
 keys only in one side and the keys whose values differ (--show of each).";
 
+/// The two collections of `compare` and `migrate`.
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+pub struct Pair {
     /// The source collection, `coll` or `db.coll`.
     #[arg(short = 'c', long)]
     collection: String,
-    /// The config file of the other Milvus; without it, the same Milvus
-    /// (then --target is needed).
+    /// The config file of the other (target) Milvus; without it, the same
+    /// Milvus (then --target is needed).
     #[arg(long = "to-config", value_name = "FILE")]
     to_config: Option<PathBuf>,
     /// The other collection, `coll` or `db.coll` (default: the source's name).
     #[arg(long)]
     target: Option<String>,
+}
+
+impl Pair {
+    /// The source's context and the target's: `--to-config`'s, or the same.
+    fn contexts(&self, config: &Config, command: &str) -> Result<(Context, Option<Context>)> {
+        if self.to_config.is_none() && self.target.is_none() {
+            return Err(Error::invalid_input(format!(
+                "{command} needs the other collection: give --to-config FILE (another Milvus), --target db.coll, or both"
+            )));
+        }
+        let other = match &self.to_config {
+            Some(file) => Some(Context::open(&other_config(file, "--to-config")?)?),
+            None => None,
+        };
+        Ok((Context::open(config)?, other))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pair: Pair,
     /// Compare rows without their primary keys, as multisets (a side
     /// whose keys were generated anew, autoID).
     #[arg(long = "ignore-key")]
@@ -55,6 +79,10 @@ pub struct CompareArgs {
     /// Key ranges digested at once on each side.
     #[arg(long, default_value_t = 4)]
     streams: usize,
+    /// Rows per key range, about (smaller ranges narrow differences faster
+    /// and cost more queries).
+    #[arg(long = "range-rows", default_value_t = RANGE_ROWS)]
+    range_rows: usize,
 }
 
 /// The other Milvus's configuration, from `file` alone.
@@ -75,25 +103,18 @@ pub fn other_config(file: &std::path::Path, flag: &str) -> Result<Config> {
 }
 
 pub async fn compare(config: &Config, args: CompareArgs, out: &Output) -> Result<bool> {
-    if args.to_config.is_none() && args.target.is_none() {
-        return Err(Error::invalid_input(
-            "compare needs the other collection: give --to-config FILE (another Milvus), --target db.coll, or both",
-        ));
-    }
-    let a = Context::open(config)?;
-    let b = match &args.to_config {
-        Some(file) => Context::open(&other_config(file, "--to-config")?)?,
-        None => Context::open(config)?,
-    };
+    let (a, other) = args.pair.contexts(config, "compare")?;
+    let b = other.as_ref().unwrap_or(&a);
     let opts = CompareOptions {
-        source: args.collection,
-        target: args.target,
+        source: args.pair.collection,
+        target: args.pair.target,
         ignore_key: args.ignore_key,
         show: args.show,
         streams: args.streams.clamp(1, 8),
+        range_rows: args.range_rows.max(1),
     };
     let progress = CliProgress::new(out.quiet, out.json);
-    let result = compare::compare(&a, &b, &opts, &progress, &cancel_on_ctrl_c()).await;
+    let result = compare::compare(&a, b, &opts, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     // Exit 10 says "different" here: a service that keeps asking to slow
     // down is an outage (6).
@@ -148,5 +169,144 @@ pub fn print_comparison(c: &Comparison) {
         && c.rows_source > 0;
     if all_keys_differ && !c.ignore_key {
         println!("  no key is on both sides: if the target made its own keys (autoID), compare with --ignore-key");
+    }
+}
+
+pub const MIGRATE_EXAMPLES: &str = "\
+Examples:
+  milvus-backup migrate -c db1.docs --to-config target.yaml             # create, copy, reconcile once
+  milvus-backup migrate -c db1.docs --to-config target.yaml --follow    # a round every --interval until Ctrl-C
+  milvus-backup migrate -c docs --to-config target.yaml --target db2.docs --alias docs_live
+  milvus-backup --json migrate -c docs --to-config target.yaml          # {rows_copied, rows_deleted, identical, ...}
+
+The first run creates the target like a restore (schema, partitions,
+indexes, properties; the target says it was made by this migration in the
+property milvus_backup.migrated_from), streams the rows across and
+reconciles. Every later run (and every --follow round) compares both sides
+range by range and repairs only what differs: keys the source lacks are
+deleted, missing or changed rows copied. Nothing on the source is changed;
+a target this tool did not create is refused unless named with --target
+and --reconcile-existing. Cut-over: stop writes (or dual-write), run once
+more, check `compare` exits 0, then point the application (or --alias) at
+the target. See docs/migrate.md.";
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pair: Pair,
+    /// Repeat rounds until Ctrl-C (or SIGTERM), which ends after the round.
+    #[arg(long)]
+    follow: bool,
+    /// Seconds between --follow rounds.
+    #[arg(long, default_value_t = 10)]
+    interval: u64,
+    /// Point this alias on the target at the migrated collection once a
+    /// round finds it identical (the cut-over); then stop.
+    #[arg(long)]
+    alias: Option<String>,
+    /// Write into an existing --target this tool did not create.
+    #[arg(long = "reconcile-existing")]
+    reconcile_existing: bool,
+    /// Key ranges worked on at once on each side.
+    #[arg(long, default_value_t = 4)]
+    streams: usize,
+    /// Rows per key range, about (smaller ranges copy less around each
+    /// change and cost more queries).
+    #[arg(long = "range-rows", default_value_t = RANGE_ROWS)]
+    range_rows: usize,
+}
+
+/// A token that the first Ctrl-C or SIGTERM cancels: `--follow` ends after
+/// the round in progress.
+fn stop_after_round() -> milvus_backup_core::CancellationToken {
+    let token = milvus_backup_core::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!("stopping after this round (Ctrl-C again to quit at once)");
+        t.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    token
+}
+
+pub async fn migrate(config: &Config, args: MigrateArgs, out: &Output) -> Result<bool> {
+    use milvus_backup_core::ops::migrate::{self, MigrateOptions};
+    if args.reconcile_existing && args.pair.target.is_none() {
+        return Err(Error::invalid_input(
+            "--reconcile-existing needs --target naming the existing collection to write into",
+        ));
+    }
+    let (a, other) = args.pair.contexts(config, "migrate")?;
+    let b = other.as_ref().unwrap_or(&a);
+    let opts = MigrateOptions {
+        source: args.pair.collection,
+        target: args.pair.target,
+        reconcile_existing: args.reconcile_existing,
+        streams: args.streams.clamp(1, 8),
+        range_rows: args.range_rows.max(1),
+    };
+    let stop = stop_after_round();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let progress = CliProgress::new(out.quiet, out.json);
+        let result = migrate::round(&a, b, &opts, &progress).await;
+        progress.finish();
+        let s = result?;
+        let cut_over = match (&args.alias, s.identical && s.ranges_differing == 0) {
+            (Some(alias), true) => {
+                migrate::point_alias(b, &s.target, alias).await?;
+                Some(alias.clone())
+            }
+            _ => None,
+        };
+        if out.json {
+            let mut v = serde_json::to_value(&s).expect("stats serialize");
+            v["round"] = n.into();
+            v["alias"] = cut_over.clone().into();
+            // One object per line with --follow.
+            println!("{v}");
+        } else if !out.quiet {
+            println!(
+                "round {n}: {} → {}: {} rows against {} in {} range(s); {} differed: {} rows copied, {} deleted{}; {:.1} s",
+                s.source,
+                s.target,
+                s.rows_source,
+                s.rows_target,
+                s.ranges,
+                s.ranges_differing,
+                s.rows_copied,
+                s.rows_deleted,
+                match s.ranges_still_differing {
+                    0 => String::new(),
+                    k => format!("; {k} range(s) changed again meanwhile"),
+                },
+                s.duration_s
+            );
+            if let Some(alias) = &cut_over {
+                println!("cut over: alias `{alias}` now points at {}", s.target);
+            }
+        }
+        if cut_over.is_some() || !args.follow || stop.is_cancelled() {
+            return Ok(s.identical);
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(s.identical),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(args.interval)) => {}
+        }
     }
 }

@@ -113,6 +113,9 @@ enum Command {
     /// Whether two live collections hold the same rows (exit 0 identical, 10 different).
     #[command(after_help = compare::COMPARE_EXAMPLES)]
     Compare(compare::CompareArgs),
+    /// Move a collection into another Milvus while it keeps taking writes (rounds of reconcile).
+    #[command(after_help = compare::MIGRATE_EXAMPLES)]
+    Migrate(compare::MigrateArgs),
     /// Serve the REST API (/api/v1, docs at /api/v1/docs/index.html).
     #[command(after_help = SERVER_EXAMPLES)]
     Server(ServerArgs),
@@ -441,6 +444,9 @@ async fn run(command: Command, config: &Config, out: &Output) -> Result<ExitCode
             true => ExitCode::SUCCESS,
             false => ExitCode::from(compare::EXIT_DIFFERENT),
         }),
+        Command::Migrate(args) => compare::migrate(config, args, out)
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::Schedule(cmd) => Ok(match schedule::schedule(config, cmd, out).await? {
             commands::CreateOutcome::Complete => ExitCode::SUCCESS,
             commands::CreateOutcome::LeftOut => ExitCode::from(EXIT_LEFT_OUT),

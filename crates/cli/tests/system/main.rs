@@ -19,6 +19,7 @@ mod image;
 mod in_use;
 mod logical;
 mod logical_backup;
+mod migrate;
 mod modern;
 mod ops;
 mod password;

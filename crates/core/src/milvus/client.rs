@@ -807,6 +807,21 @@ impl Milvus for MilvusClient {
         Ok(resp.insert_cnt)
     }
 
+    async fn delete(&self, db: &str, collection: &str, partition: &str, expr: &str) -> Result<()> {
+        let req = pb::DeleteRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            partition_name: partition.to_string(),
+            expr: expr.to_string(),
+            ..Default::default()
+        };
+        let what = format!("Delete from `{db}.{collection}`");
+        let resp = self
+            .call(&what, db, req, |mut c, r| async move { c.delete(r).await })
+            .await?;
+        check_status(resp.status.as_ref(), &what)
+    }
+
     async fn release_collection(&self, db: &str, collection: &str) -> Result<()> {
         let req = pb::ReleaseCollectionRequest {
             db_name: db.to_string(),

@@ -170,6 +170,17 @@ pub trait Milvus: Send + Sync {
     ) -> Result<i64> {
         Err(Error::unsupported("inserts"))
     }
+    /// Deletes the rows matching `expr` (all partitions when `partition`
+    /// is empty).
+    async fn delete(
+        &self,
+        _db: &str,
+        _collection: &str,
+        _partition: &str,
+        _expr: &str,
+    ) -> Result<()> {
+        Err(Error::unsupported("deletes"))
+    }
     async fn release_collection(&self, _db: &str, _collection: &str) -> Result<()> {
         Err(Error::unsupported("releasing collections"))
     }

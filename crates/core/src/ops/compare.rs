@@ -36,6 +36,8 @@ pub struct CompareOptions {
     pub show: usize,
     /// Ranges digested at once on each side.
     pub streams: usize,
+    /// Rows per key range, about.
+    pub range_rows: usize,
 }
 
 impl Default for CompareOptions {
@@ -46,6 +48,7 @@ impl Default for CompareOptions {
             ignore_key: false,
             show: 10,
             streams: 4,
+            range_rows: RANGE_ROWS,
         }
     }
 }
@@ -109,6 +112,22 @@ pub struct Side<'a> {
     pub collection: CollectionRef,
 }
 
+impl<'a> Side<'a> {
+    pub fn of(client: &'a dyn Milvus, collection: CollectionRef) -> Side<'a> {
+        Side { client, collection }
+    }
+}
+
+/// The source and the target named (the source's name when none is).
+pub(crate) fn named(source: &str, target: Option<&str>) -> Result<(CollectionRef, CollectionRef)> {
+    let source = CollectionRef::parse_checked(source)?;
+    let target = match target {
+        Some(t) => CollectionRef::parse_checked(t)?,
+        None => source.clone(),
+    };
+    Ok((source, target))
+}
+
 /// Compares `opts.source` on `a` with its target on `b` (which may be the
 /// same Milvus).
 pub async fn compare(
@@ -118,22 +137,9 @@ pub async fn compare(
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<Comparison> {
-    let source = CollectionRef::parse_checked(&opts.source)?;
-    let target = match &opts.target {
-        Some(t) => CollectionRef::parse_checked(t)?,
-        None => source.clone(),
-    };
+    let (source, target) = named(&opts.source, opts.target.as_deref())?;
     let (ca, cb) = (a.milvus().await?, b.milvus().await?);
-    let (sa, sb) = (
-        Side {
-            client: &*ca,
-            collection: source,
-        },
-        Side {
-            client: &*cb,
-            collection: target,
-        },
-    );
+    let (sa, sb) = (Side::of(&*ca, source), Side::of(&*cb, target));
     compare_sides(&sa, &sb, opts, events, cancel).await
 }
 
@@ -202,6 +208,12 @@ pub(crate) fn live<'a>(s: &'a Side<'_>, fields: &'a [Field], ignore_key: bool) -
     }
 }
 
+/// Whether reads of `s` may name the timestamp they read as of (Milvus
+/// 2.3 and later, Lite).
+pub(crate) fn travels(s: &Side<'_>) -> bool {
+    s.client.capabilities().reads_at_timestamp()
+}
+
 /// The units ranges are chosen in: each partition, or the whole
 /// collection (partition key, or the default partition alone).
 pub(crate) fn units(partition_key: bool, partitions: &[String]) -> Vec<Option<String>> {
@@ -238,10 +250,12 @@ pub(crate) async fn compare_sides(
         _ => true,
     });
     let work = async {
-        let (la, lb) = (
-            live(a, &fields, opts.ignore_key),
-            live(b, &fields, opts.ignore_key),
-        );
+        let la = live(a, &fields, opts.ignore_key)
+            .at_snapshot(travels(a))
+            .await?;
+        let lb = live(b, &fields, opts.ignore_key)
+            .at_snapshot(travels(b))
+            .await?;
         let mut out = Comparison {
             source: a.collection.to_string(),
             target: b.collection.to_string(),

@@ -18,6 +18,7 @@ pub mod compare;
 pub mod delete;
 pub mod gc_pause;
 pub mod logical;
+pub mod migrate;
 pub mod preflight;
 pub mod rbac;
 pub mod replicate;

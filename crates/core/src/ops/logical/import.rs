@@ -535,7 +535,7 @@ fn tokio_stream_of<T: Send + 'static>(
 
 /// One Insert, retried (with backoff) only when Milvus says the failure is
 /// transient (rate limits, a busy or restarting node).
-async fn insert_with_retry(
+pub(crate) async fn insert_with_retry(
     client: &dyn Milvus,
     t: &CollectionRef,
     partition: &str,

@@ -103,33 +103,82 @@ impl Live<'_> {
     async fn pages(
         &self,
         partition: Option<&str>,
-        (from, to): (Option<&Key>, Option<&Key>),
+        limits: (Option<&Key>, Option<&Key>),
         output: &[String],
         per_row: usize,
         mut each: impl FnMut(Vec<FieldData>, usize) -> Result<()>,
     ) -> Result<()> {
-        let pk = self.pk()?;
-        let limit = ((PAGE_BYTES / per_row.max(1)) as u64).clamp(1, MAX_LIMIT);
-        let mut last: Option<Key> = None;
-        loop {
-            let page = QueryPage {
-                expr: range_expr(&pk.name, pk.kind, last.as_ref(), from, to),
-                output_fields: output.to_vec(),
-                partitions: partition.iter().map(|p| p.to_string()).collect(),
-                limit,
-                ts: self.ts,
-                travel: self.travel,
-            };
-            let c = self.collection;
-            let (cols, _) = self.client.query_page(&c.db, &c.name, &page).await?;
-            let n = row_count(&cols);
-            if n == 0 {
-                return Ok(());
-            }
-            let keys = keys_of(&cols, &pk.name)?;
-            last = keys.into_iter().max();
+        let mut last = None;
+        while let Some((cols, n)) = self
+            .page(partition, limits, output, per_row, &mut last)
+            .await?
+        {
             each(cols, n)?;
         }
+        Ok(())
+    }
+
+    /// The page after key `last` (moved past it), or `None` at the end.
+    async fn page(
+        &self,
+        partition: Option<&str>,
+        (from, to): (Option<&Key>, Option<&Key>),
+        output: &[String],
+        per_row: usize,
+        last: &mut Option<Key>,
+    ) -> Result<Option<(Vec<FieldData>, usize)>> {
+        let pk = self.pk()?;
+        let page = QueryPage {
+            expr: range_expr(&pk.name, pk.kind, last.as_ref(), from, to),
+            output_fields: output.to_vec(),
+            partitions: partition.iter().map(|p| p.to_string()).collect(),
+            limit: ((PAGE_BYTES / per_row.max(1)) as u64).clamp(1, MAX_LIMIT),
+            ts: self.ts,
+            travel: self.travel,
+        };
+        let c = self.collection;
+        let (cols, _) = self.client.query_page(&c.db, &c.name, &page).await?;
+        let n = row_count(&cols);
+        if n == 0 {
+            return Ok(None);
+        }
+        *last = keys_of(&cols, &pk.name)?.into_iter().max();
+        Ok(Some((cols, n)))
+    }
+
+    /// The next page of range `i` (every field) after `last`, or `None`.
+    pub async fn next_page(
+        &self,
+        ranges: &PartRanges,
+        i: usize,
+        last: &mut Option<Key>,
+    ) -> Result<Option<(Vec<FieldData>, usize)>> {
+        let output: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
+        let per_row = row_bytes(self.fields, 64);
+        let (part, limits) = (ranges.partition.as_deref(), ranges.limits(i));
+        self.page(part, limits, &output, per_row, last).await
+    }
+
+    /// This side read as of now, one timestamp for every later read: a
+    /// strongly consistent probe's session timestamp (reads after it wait
+    /// for nothing, and on servers that read at a timestamp they see one
+    /// snapshot). Unchanged where the server sends no timestamp.
+    pub async fn at_snapshot(self, travel: bool) -> Result<Self> {
+        let pk = self.pk()?;
+        let c = self.collection;
+        let probe = QueryPage {
+            expr: range_expr(&pk.name, pk.kind, None, None, None),
+            output_fields: vec![pk.name.clone()],
+            partitions: Vec::new(),
+            limit: 1,
+            ts: 0,
+            travel: false,
+        };
+        let (_, ts) = self.client.query_page(&c.db, &c.name, &probe).await?;
+        Ok(match ts {
+            0 => self,
+            ts => Live { ts, travel, ..self },
+        })
     }
 
     /// Every `RANGE_ROWS`th key of `partition`: its boundaries, from a
@@ -183,25 +232,30 @@ impl Live<'_> {
         mut each: impl FnMut(Key, RowHash),
     ) -> Result<()> {
         let pk = self.pk()?.name.clone();
-        let output: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
-        let per_row = row_bytes(self.fields, 64);
         let hashed: Vec<Field> = (self.fields.iter())
             .filter(|f| self.hash_key || !f.is_primary)
             .cloned()
             .collect();
-        self.pages(
-            ranges.partition.as_deref(),
-            ranges.limits(i),
-            &output,
-            per_row,
-            |cols, n| {
-                let keys = keys_of(&cols, &pk)?;
-                let hashes = digest::row_hashes(&hashed, &cols, n)?;
-                keys.into_iter().zip(hashes).for_each(|(k, h)| each(k, h));
-                Ok(())
-            },
-        )
+        self.each_page(ranges, i, |cols, n| {
+            let keys = keys_of(&cols, &pk)?;
+            let hashes = digest::row_hashes(&hashed, &cols, n)?;
+            keys.into_iter().zip(hashes).for_each(|(k, h)| each(k, h));
+            Ok(())
+        })
         .await
+    }
+
+    /// Each page of the rows of range `i`, every field.
+    pub async fn each_page(
+        &self,
+        ranges: &PartRanges,
+        i: usize,
+        each: impl FnMut(Vec<FieldData>, usize) -> Result<()>,
+    ) -> Result<()> {
+        let output: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
+        let per_row = row_bytes(self.fields, 64);
+        let (part, limits) = (ranges.partition.as_deref(), ranges.limits(i));
+        self.pages(part, limits, &output, per_row, each).await
     }
 
     /// The rows with `keys` (all fields), as Milvus's columns.
