@@ -867,6 +867,16 @@ def cmd_delete_keys(args):
     print(json.dumps({"deleted": keys}))
 
 
+def cmd_append(args):
+    """Inserts ROWS new rows with keys FIRST_NEW.. into a `small_collection`."""
+    server = Server(args.host, args.port)
+    coll = Collection(args.collection, using=server.alias("default"))
+    r = rng_for(args.seed, args.collection)
+    insert_rows(coll, [{"id": args.first_new + i, "tag": -2, "vec": float_vec(r, 8)}
+                       for i in range(args.rows)])
+    print(json.dumps({"inserted": args.rows}))
+
+
 def cmd_writer(args):
     """Writes into a `small_collection` (made with `late-deletes --delete 0`)
     for SECONDS: each round inserts new keys, upserts existing ones with a new
@@ -943,6 +953,12 @@ def main(argv=None):
     k.add_argument("--pk", default="id")
     k.add_argument("--keys", required=True, help="comma-separated")
     k.add_argument("--int", action="store_true", help="the keys are int64")
+    ap = sub.add_parser("append")
+    common(ap)
+    ap.add_argument("--collection", required=True)
+    ap.add_argument("--first-new", type=int, required=True)
+    ap.add_argument("--rows", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=9)
     w = sub.add_parser("writer")
     common(w)
     w.add_argument("--collection", required=True)
@@ -967,7 +983,7 @@ def main(argv=None):
         p.error("--rows must be at least 1")
     {"generate": cmd_generate, "dump": cmd_dump, "describe": cmd_describe, "drop": cmd_drop,
      "late-deletes": cmd_late_deletes, "dup-keys": cmd_dup_keys, "edge": cmd_edge,
-     "delete-keys": cmd_delete_keys, "writer": cmd_writer}[args.cmd](args)
+     "delete-keys": cmd_delete_keys, "writer": cmd_writer, "append": cmd_append}[args.cmd](args)
 
 
 if __name__ == "__main__":

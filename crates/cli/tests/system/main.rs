@@ -17,6 +17,7 @@ mod edge_values;
 mod guide;
 mod image;
 mod in_use;
+mod incremental_logical;
 mod logical;
 mod logical_backup;
 mod migrate;

@@ -753,6 +753,45 @@ pub struct LogicalCollection {
     pub rows: u64,
     /// Paths relative to the backup's folder.
     pub files: Vec<DataFile>,
+    /// The primary-key ranges the rows were read in, each with its rows'
+    /// digest and files: what an incremental backup compares with the
+    /// live collection. Absent in backups of earlier versions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<LogicalRange>,
+}
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Key {
+    Int(i64),
+    Str(String),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Int(v) => write!(f, "{v}"),
+            Key::Str(s) => write!(f, "{}", serde_json::Value::from(s.as_str())),
+        }
+    }
+}
+
+/// One primary-key range of a logical backup's collection: keys from
+/// `from` (inclusive; none: no lower bound) up to `to` (exclusive; none:
+/// no upper bound) of `partition` (none: every partition).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogicalRange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    pub from: Option<Key>,
+    pub to: Option<Key>,
+    pub rows: u64,
+    /// The sum of the rows' canonical hashes (32 hex digits).
+    pub digest: String,
+    /// Its data files (paths as in `files`).
+    pub files: Vec<String>,
 }
 
 /// The data file format of a logical backup.

@@ -67,6 +67,7 @@ impl BackupRun<'_> {
             encoding: plan.encoder.describe(),
         });
         let shared_files = shared.len() as u64;
+        let shared_bytes = shared.iter().map(|f| f.size).sum();
         let mut files: Vec<ManifestFile> = copied
             .into_iter()
             .chain(shared)
@@ -77,6 +78,7 @@ impl BackupRun<'_> {
             files,
             copied_bytes,
             shared_files,
+            shared_bytes,
             resumed,
         })
     }

@@ -62,6 +62,44 @@ pub(super) async fn base_backup(
     Ok(Some((name, manifest)))
 }
 
+/// The base of an incremental logical backup: a logical backup of the
+/// same format whose ranges were recorded. With `--incremental` (no base
+/// named) another base means a full backup, said in a note; a named one
+/// is refused.
+pub(super) async fn logical_base(
+    ctx: &Context,
+    opts: &BackupOptions,
+    format: crate::ops::logical::Format,
+    (name, manifest): (String, Manifest),
+    notes: &mut Vec<String>,
+) -> Result<(
+    Option<(String, Manifest)>,
+    Option<crate::model::meta::LogicalBackup>,
+)> {
+    let info = catalog::get(&ctx.backup_storage, &name).await?;
+    let why = match &info.logical {
+        None => Some("is a binlog backup (files of Milvus's own storage), not rows".to_string()),
+        Some(l) if l.format != format => Some(format!("is a {} backup", l.format)),
+        Some(l) if l.collections.iter().all(|c| c.ranges.is_empty()) => {
+            Some("was made by a version that recorded no key ranges".to_string())
+        }
+        Some(_) => None,
+    };
+    match why {
+        None => Ok((Some((name, manifest)), info.logical)),
+        Some(why) if opts.base_backup.is_none() => {
+            notes.retain(|n| !n.starts_with("incremental:"));
+            notes.push(format!(
+                "no earlier {format} backup with key ranges of the same collections (`{name}` {why}): making a full backup"
+            ));
+            Ok((None, None))
+        }
+        Some(why) => Err(Error::invalid_input(format!(
+            "base backup `{name}` {why}, so a {format} backup cannot share its files — name a {format} backup made by this version as the base, or make a full backup"
+        ))),
+    }
+}
+
 /// A shared file must still be where the base says, at its size (and
 /// ETag, where recorded): checked against one listing of each holder's
 /// folder per collection, not one request per file.

@@ -77,6 +77,7 @@ impl BackupRun<'_> {
         let Copied {
             files,
             shared_files,
+            shared_bytes,
             resumed,
             ..
         } = copied;
@@ -107,6 +108,7 @@ impl BackupRun<'_> {
             copied_bytes: counts.copied_bytes,
             files: counts.files,
             shared_files,
+            shared_bytes,
             base_backup: manifest.base_backup.clone(),
             duration_s: self.started.elapsed().as_secs_f64(),
             rbac: plan.rbac,

@@ -114,6 +114,9 @@ pub struct BackupPlan {
     pub(super) encoder: Encoder,
     #[serde(skip)]
     pub(super) base_manifest: Option<Manifest>,
+    /// The base's ranges and files (an incremental logical backup).
+    #[serde(skip)]
+    pub(super) base_logical: Option<crate::model::meta::LogicalBackup>,
     /// The backup's brief (no collections: those are in `collections`).
     #[serde(skip)]
     pub(super) info: BackupInfo,

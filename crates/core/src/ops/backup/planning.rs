@@ -13,7 +13,7 @@ use super::options::BackupOptions;
 use super::plan::{BackupPlan, CollectionPlan, PlanTotals};
 use crate::codec::{Compression, Encoder};
 use crate::context::Context;
-use crate::error::{Error, Opt, Remedy, Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 use crate::milvus::Milvus;
 use crate::model::layout;
 use crate::model::meta::{BackupInfo, DatabaseBackupInfo};
@@ -55,6 +55,12 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         )));
     }
     let base = super::incremental::base_backup(ctx, opts, &selected, &mut notes).await?;
+    let (base, base_logical) = match (logical, base) {
+        (Some(format), Some(base)) => {
+            super::incremental::logical_base(ctx, opts, format, base, &mut notes).await?
+        }
+        (_, base) => (base, None),
+    };
     let info = brief(client, &name, &selected, opts.rbac).await?;
     let mut plan = BackupPlan {
         name: name.clone(),
@@ -79,6 +85,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
         logical,
         encoder,
         base_manifest: base.map(|(_, m)| m),
+        base_logical,
         info,
         gc_pause: ctx.settings.gc_pause.clone(),
         selection: opts.selection.clone(),
@@ -244,17 +251,6 @@ fn logical_format(
     };
     if opts.meta_only {
         return Ok(None);
-    }
-    if opts.base_backup.is_some() || opts.incremental {
-        return Err(Error::invalid_input(format!(
-            "a {format} backup cannot be incremental (only binlog backups share files with a base)"
-        ))
-        .remedy(
-            Remedy::text("drop ")
-                .opt(Opt::BaseBackup)
-                .then(", or use ")
-                .opt(Opt::FormatBinlog),
-        ));
     }
     Ok(Some(format))
 }

@@ -47,8 +47,9 @@ pub struct BackupStats {
     /// Bytes written by this backup; files shared with the base are not counted.
     pub copied_bytes: u64,
     pub files: u64,
-    /// Files shared with the base backup instead of copied.
+    /// Files shared with the base backup instead of copied, and their bytes.
     pub shared_files: u64,
+    pub shared_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_backup: Option<String>,
     pub duration_s: f64,
@@ -178,6 +179,7 @@ pub(super) struct Copied {
     pub(super) files: Vec<ManifestFile>,
     pub(super) copied_bytes: u64,
     pub(super) shared_files: u64,
+    pub(super) shared_bytes: u64,
     /// Kept from an interrupted run (`--resume`); in `files` and
     /// `copied_bytes` too.
     pub(super) resumed: Vec<ManifestFile>,
@@ -341,7 +343,7 @@ impl BackupRun<'_> {
         format: crate::ops::logical::Format,
         samples: &mut Vec<CollectionSample>,
     ) -> Result<Copied> {
-        use crate::ops::logical::in_backup::{export_collections, ToExport};
+        use crate::ops::logical::in_backup::{export_collections, Base, Destination, ToExport};
         let plan = &mut self.plan;
         let colls: Vec<ToExport> = plan
             .collections
@@ -352,16 +354,26 @@ impl BackupRun<'_> {
                 may_leave_out: !plan.selection.names(&c.source),
             })
             .collect();
-        let e = export_collections(
-            self.ctx,
-            &plan.name,
-            &colls,
+        let base = match (&plan.base_backup, &plan.base_manifest, &plan.base_logical) {
+            (Some(name), Some(manifest), Some(logical)) => Some(Base {
+                name,
+                manifest,
+                logical,
+            }),
+            _ => None,
+        };
+        let into = Destination {
+            name: &plan.name,
             format,
-            &plan.encoder,
-            self.events,
-            self.cancel,
-        )
-        .await?;
+            encoder: &plan.encoder,
+            base: base.as_ref(),
+        };
+        let e = export_collections(self.ctx, into, &colls, self.events, self.cancel).await?;
+        let shared: Vec<ManifestFile> = (e.files.iter())
+            .filter(|f| f.stored_in.is_some())
+            .cloned()
+            .collect();
+        super::incremental::check_base_holds(self.ctx, plan, &shared).await?;
         for (c, l) in plan.collections.iter_mut().zip(&e.logical.collections) {
             c.meta.size = l.files.iter().map(|f| f.size as i64).sum();
             self.live.push(Some(l.rows as i64));
@@ -370,8 +382,12 @@ impl BackupRun<'_> {
         plan.info.left_out = e.left_out;
         samples.extend(e.samples);
         Ok(Copied {
-            copied_bytes: e.files.iter().map(|f| f.size).sum(),
-            shared_files: 0,
+            copied_bytes: (e.files.iter())
+                .filter(|f| f.stored_in.is_none())
+                .map(|f| f.size)
+                .sum(),
+            shared_files: e.shared_files,
+            shared_bytes: e.shared_bytes,
             files: e.files,
             resumed: Vec::new(),
         })

@@ -49,6 +49,11 @@ impl RangeDigest {
         hashes.iter().for_each(|h| self.add(*h));
     }
 
+    /// The sum as recorded in a backup's ranges: 32 hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:032x}", self.sum)
+    }
+
     pub fn merge(&mut self, other: &RangeDigest) {
         self.rows += other.rows;
         self.sum = self.sum.wrapping_add(other.sum);

@@ -24,6 +24,7 @@ use crate::model::layout;
 use crate::model::meta::Format;
 use crate::model::meta::{self, CollectionBackupInfo, LeftOut, ManifestFile};
 use crate::model::selection::CollectionRef;
+use crate::ops::logical::by_range::{self, ExportedRows};
 use crate::ops::logical::export::{self, ExportOptions};
 use crate::ops::logical::fields::fields_of;
 use crate::ops::logical::files::Location;
@@ -43,6 +44,17 @@ pub(crate) struct Exported {
     pub samples: Vec<CollectionSample>,
     /// Collections kept without their rows, and why.
     pub left_out: Vec<LeftOut>,
+    /// Files of the base backup kept for unchanged ranges, and their bytes.
+    pub shared_files: u64,
+    pub shared_bytes: u64,
+}
+
+/// The base of an incremental logical backup: its name, manifest and
+/// logical meta (its ranges and files).
+pub(crate) struct Base<'a> {
+    pub name: &'a str,
+    pub manifest: &'a meta::Manifest,
+    pub logical: &'a LogicalBackup,
 }
 
 /// One collection to export.
@@ -56,7 +68,16 @@ pub(crate) struct ToExport<'a> {
     pub may_leave_out: bool,
 }
 
-/// Exports every collection's rows into backup `name`'s folder, one
+/// The backup a logical export writes into: its name, how its files are
+/// stored, and its base (an incremental backup).
+pub(crate) struct Destination<'a> {
+    pub name: &'a str,
+    pub format: Format,
+    pub encoder: &'a Encoder,
+    pub base: Option<&'a Base<'a>>,
+}
+
+/// Exports every collection's rows into backup `into.name`'s folder, one
 /// collection after another (each with several key ranges in flight),
 /// and samples each one's rows while it is loaded. A collection whose
 /// rows Milvus cannot give ([`export::unreadable`]) fails the backup when
@@ -64,13 +85,17 @@ pub(crate) struct ToExport<'a> {
 /// A failure leaves files behind: the caller removes the whole backup.
 pub(crate) async fn export_collections(
     ctx: &Context,
-    name: &str,
+    into: Destination<'_>,
     collections: &[ToExport<'_>],
-    format: Format,
-    encoder: &Encoder,
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<Exported> {
+    let Destination {
+        name,
+        format,
+        encoder,
+        base,
+    } = into;
     let started = Instant::now();
     let client = ctx.milvus().await?;
     let dir = layout::backup_dir(name);
@@ -85,6 +110,8 @@ pub(crate) async fn export_collections(
         },
         samples: Vec::new(),
         left_out: Vec::new(),
+        shared_files: 0,
+        shared_bytes: 0,
     };
     let (mut raw, mut stored) = (0, 0);
     for ToExport {
@@ -119,27 +146,66 @@ pub(crate) async fn export_collections(
         let prefix = format!("{dir}data/{}/{}/", c.db, c.name);
         let written = Mutex::new(Vec::new());
         let client = &*client;
-        let ((files, ts), sample) = export::with_loaded(client, &plan, events, cancel, async {
+        let of_base = base.and_then(|b| {
+            (b.logical.collections.iter())
+                .find(|l| l.db_name == c.db && l.collection_name == c.name && !l.ranges.is_empty())
+        });
+        let (rows, sample) = export::with_loaded(client, &plan, events, cancel, async {
             // Before the rows, like a physical backup's sample before its
             // flush; the copy of a later write would differ.
             let sample = sample::take_loaded(client, &plan.meta).await;
             let rows =
-                export::export_rows(client, &plan, &location, &prefix, &written, events).await?;
+                by_range::export_rows(client, &plan, &location, &prefix, &written, of_base, events)
+                    .await?;
             Ok((rows, sample))
         })
         .await?;
+        let ExportedRows {
+            files,
+            shared,
+            mut ranges,
+            ts,
+        } = rows;
         match sample {
             Ok(s) => out.samples.extend(s),
             Err(e) => events.warn(format!(
                 "no row sample of {c} (verify --restore-test will compare row counts only): {e}"
             )),
         }
+        for r in &mut ranges {
+            for p in &mut r.files {
+                if let Some(rel) = p.strip_prefix(dir.as_str()) {
+                    *p = rel.to_string();
+                }
+            }
+        }
         let mut coll = LogicalCollection {
             db_name: c.db.clone(),
             collection_name: c.name.clone(),
             snapshot_ts: ts,
+            ranges,
             ..Default::default()
         };
+        if let Some(b) = base {
+            for f in shared {
+                let entry = (b.manifest.files.iter())
+                    .find(|e| e.path == f.path)
+                    .ok_or_else(|| {
+                        Error::corrupt(format!(
+                            "base backup `{}` does not list `{}` in its manifest — run `milvus-backup verify -n {}`",
+                            b.name, f.path, b.name
+                        ))
+                    })?;
+                out.shared_files += 1;
+                out.shared_bytes += entry.size;
+                coll.rows += f.rows;
+                out.files.push(ManifestFile {
+                    stored_in: Some(entry.holder(b.name).to_string()),
+                    ..entry.clone()
+                });
+                coll.files.push(f);
+            }
+        }
         for mut f in files {
             f.path = f.path[dir.len()..].to_string();
             raw += f.plain.as_ref().map_or(f.size, |p| p.0);
@@ -270,17 +336,16 @@ pub(crate) async fn create_missing_partitions(
     Ok(())
 }
 
-/// Copies data file `path` of backup `backup` (folder `dir`) to `local`,
+/// Copies data file `path` of backup `backup` to `local` (from the folder
+/// of the backup that holds it: an incremental backup shares its base's),
 /// decoded and checked against its manifest entry on the way.
 pub(crate) async fn fetch_file(
     ctx: &Context,
     backup: &str,
     manifest: Option<&meta::Manifest>,
-    dir: &str,
     path: &str,
     local: &Location,
 ) -> Result<()> {
-    let key = format!("{dir}{path}");
     let entry = manifest
         .and_then(|m| m.files.iter().find(|e| e.path == path))
         .ok_or_else(|| {
@@ -288,6 +353,7 @@ pub(crate) async fn fetch_file(
                 "backup `{backup}` is damaged: its manifest does not list `{path}` — run `milvus-backup verify -n {backup}`"
             ))
         })?;
+    let key = layout::join(&layout::backup_dir(entry.holder(backup)), path);
     match crate::storage::encoded::decode_copy(
         &ctx.backup_storage,
         &key,
@@ -384,11 +450,10 @@ pub(crate) async fn restore_rows(
         events,
         done: false,
     };
-    let dir = layout::backup_dir(backup);
     let fetched = futures::stream::iter(plan.files.iter().map(|f| {
-        let (local, dir) = (&local, &dir);
+        let local = &local;
         async move {
-            fetch_file(ctx, backup, manifest, dir, &f.path, local).await?;
+            fetch_file(ctx, backup, manifest, &f.path, local).await?;
             Ok::<_, Error>(f)
         }
     }))

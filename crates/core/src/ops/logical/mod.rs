@@ -16,9 +16,11 @@
 //!   parquet|json` and their restore), driven by [`crate::ops::backup`] and
 //!   [`crate::ops::restore`].
 
+pub mod by_range;
 pub mod columns;
 pub mod digest;
 pub mod export;
+pub mod export_plan;
 pub mod fields;
 pub mod files;
 pub mod import;

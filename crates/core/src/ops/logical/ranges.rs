@@ -28,22 +28,7 @@ const MAX_LIMIT: u64 = 16_384;
 /// Bytes of rows per query, about.
 const PAGE_BYTES: usize = 4 << 20;
 
-/// A primary key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Key {
-    Int(i64),
-    Str(String),
-}
-
-impl std::fmt::Display for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Key::Int(v) => write!(f, "{v}"),
-            Key::Str(s) => write!(f, "{}", serde_json::Value::from(s.as_str())),
-        }
-    }
-}
+pub use crate::model::meta::Key;
 
 /// The boundaries of one partition's ranges (or the whole collection's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -153,10 +138,21 @@ impl Live<'_> {
         i: usize,
         last: &mut Option<Key>,
     ) -> Result<Option<(Vec<FieldData>, usize)>> {
+        self.next_page_within(ranges.partition.as_deref(), ranges.limits(i), last)
+            .await
+    }
+
+    /// The next page of `partition`'s rows within `limits` (every field)
+    /// after `last`, or `None`.
+    pub async fn next_page_within(
+        &self,
+        partition: Option<&str>,
+        limits: (Option<&Key>, Option<&Key>),
+        last: &mut Option<Key>,
+    ) -> Result<Option<(Vec<FieldData>, usize)>> {
         let output: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
         let per_row = row_bytes(self.fields, 64);
-        let (part, limits) = (ranges.partition.as_deref(), ranges.limits(i));
-        self.page(part, limits, &output, per_row, last).await
+        self.page(partition, limits, &output, per_row, last).await
     }
 
     /// This side read as of now, one timestamp for every later read: a
@@ -181,15 +177,31 @@ impl Live<'_> {
         })
     }
 
-    /// Every `RANGE_ROWS`th key of `partition`: its boundaries, from a
-    /// scan of the keys alone.
+    /// Every `every`th key of `partition`: its boundaries, from a scan of
+    /// the keys alone.
     pub async fn boundaries(&self, partition: Option<&str>, every: usize) -> Result<PartRanges> {
+        Ok(PartRanges {
+            partition: partition.map(str::to_string),
+            bounds: self
+                .boundaries_within(partition, (None, None), every)
+                .await?,
+        })
+    }
+
+    /// Every `every`th key of `partition` within `limits` (after the
+    /// first), in key order.
+    pub async fn boundaries_within(
+        &self,
+        partition: Option<&str>,
+        limits: (Option<&Key>, Option<&Key>),
+        every: usize,
+    ) -> Result<Vec<Key>> {
         let pk = self.pk()?.name.clone();
         let mut seen = 0usize;
         let mut bounds = Vec::new();
         self.pages(
             partition,
-            (None, None),
+            limits,
             std::slice::from_ref(&pk),
             16,
             |cols, _| {
@@ -205,10 +217,7 @@ impl Live<'_> {
             },
         )
         .await?;
-        Ok(PartRanges {
-            partition: partition.map(str::to_string),
-            bounds,
-        })
+        Ok(bounds)
     }
 
     /// The digest of each range of `ranges`, `streams` ranges at once.

@@ -158,8 +158,6 @@ struct Prepared {
     /// A temporary folder the files are fetched into.
     tmp: tempfile::TempDir,
     local: Location,
-    /// The backup's folder.
-    dir: String,
     /// Only two files are fetched and converted at a time.
     converting: tokio::sync::Semaphore,
 }
@@ -231,7 +229,6 @@ impl BulkJob<'_> {
             staged_as,
             tmp,
             local,
-            dir: layout::backup_dir(self.backup),
             // Imports run `importJob` at once, but only two files are
             // fetched and converted at a time: each holds buffers, an
             // import holds none.
@@ -301,15 +298,7 @@ impl BulkJob<'_> {
     async fn fetch_and_stage(&self, prepared: &Prepared, f: &DataFile, key: &str) -> Result<u64> {
         let _permit = prepared.converting.acquire().await.expect("never closed");
         let (ctx, local) = (self.ctx, &prepared.local);
-        in_backup::fetch_file(
-            ctx,
-            self.backup,
-            self.manifest,
-            &prepared.dir,
-            &f.path,
-            local,
-        )
-        .await?;
+        in_backup::fetch_file(ctx, self.backup, self.manifest, &f.path, local).await?;
         let format = Format::of_file(&f.path).unwrap_or(self.logical.format);
         let staged = stage_file(
             ctx,
