@@ -87,6 +87,12 @@ envelope!(
 );
 envelope!(
     msg,
+    /// A compare or migrate task.
+    LiveTaskResponse,
+    LiveTask
+);
+envelope!(
+    msg,
     /// The tasks this server knows (its own and those recorded in storage).
     TasksResponse,
     Vec<TaskSummary>
@@ -554,11 +560,35 @@ pub struct VerifyProblem {
     pub problem: String,
 }
 
+/// A compare or migrate task and, once done, its result (the CLI's
+/// `--json` answer).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct LiveTask {
+    pub id: String,
+    /// `compare` or `migrate`.
+    pub kind: String,
+    pub collection_name: String,
+    pub state_code: i32,
+    pub state: Option<StateName>,
+    pub progress: i32,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    /// compare: `{identical, rows_source, rows_target, ranges,
+    /// ranges_differing, differing_ranges, only_in_source, only_in_target,
+    /// different, schema_differences}`; migrate: `{rows_source,
+    /// rows_target, ranges, ranges_differing, rows_copied, rows_deleted,
+    /// identical, ranges_still_differing, created}`.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+}
+
 /// Any task, briefly.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskSummary {
     pub id: String,
-    /// `create`, `restore` or `verify`.
+    /// `create`, `restore`, `verify`, `compare` or `migrate`.
     pub kind: String,
     pub backup_name: String,
     pub state_code: i32,

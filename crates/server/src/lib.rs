@@ -27,6 +27,7 @@ pub mod api;
 mod backups;
 mod error;
 mod guide;
+mod live;
 mod metrics;
 mod page;
 mod record;

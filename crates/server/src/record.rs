@@ -12,6 +12,8 @@ pub enum TaskKind {
     Create,
     Restore,
     Verify,
+    Compare,
+    Migrate,
 }
 
 impl TaskKind {
@@ -20,6 +22,8 @@ impl TaskKind {
             TaskKind::Create => "create",
             TaskKind::Restore => "restore",
             TaskKind::Verify => "verify",
+            TaskKind::Compare => "compare",
+            TaskKind::Migrate => "migrate",
         }
     }
 }

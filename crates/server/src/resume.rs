@@ -51,9 +51,15 @@ pub async fn resume(
             opts.resume = true;
             start_restore(&s, &rid, opts, "", false, true).await?
         }
-        TaskKind::Verify => {
+        TaskKind::Verify | TaskKind::Compare => {
+            return Err(ApiError::bad_request(format!(
+                "a {} task has nothing to resume — run it again",
+                r.kind.as_str()
+            )))
+        }
+        TaskKind::Migrate => {
             return Err(ApiError::bad_request(
-                "a verify task has nothing to resume — run it again",
+                "a migrate round has nothing to resume — POST /api/v1/migrate again: the next round repairs what this one left",
             ))
         }
     };

@@ -26,7 +26,7 @@ use milvus_backup_core::Caller;
 use crate::api;
 use crate::error::{self, ApiError};
 use crate::shared::Shared;
-use crate::{backups, guide, page, resume, routes, schedule_routes, service};
+use crate::{backups, guide, live, page, resume, routes, schedule_routes, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,7 @@ use crate::{backups, guide, page, resume, routes, schedule_routes, service};
         (name = "backup", description = "Create, list, get, delete and verify backups"),
         (name = "restore", description = "Restore backups into Milvus"),
         (name = "tasks", description = "Tasks, health and metrics"),
+        (name = "live", description = "Compare two live collections, and migrate one into another Milvus while it is in use"),
         (name = "schedule", description = "The backup_strategy's schedules and health: present when the config has a backup_strategy"),
         (name = "guide", description = "The user guide's API: create, list, get, restore, delete, status and verify under /api/v1/backup/, in the envelope `{requestId, code, message, data}`"),
     ),
@@ -82,6 +83,10 @@ fn api() -> OpenApiRouter<Shared> {
         .routes(routes!(resume::resume))
         .routes(routes!(service::tasks))
         .routes(routes!(service::check))
+        .routes(routes!(live::compare))
+        .routes(routes!(live::migrate))
+        .routes(routes!(live::get_compare))
+        .routes(routes!(live::get_migrate))
         .routes(routes!(service::healthz))
         .routes(routes!(service::metrics))
         .routes(routes!(guide::create))

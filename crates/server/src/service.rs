@@ -54,7 +54,7 @@ pub async fn cancel(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TasksQuery {
-    /// `create`, `restore` or `verify`.
+    /// `create`, `restore`, `verify`, `compare` or `migrate`.
     kind: Option<String>,
 }
 
@@ -71,11 +71,11 @@ pub async fn tasks(
         Some("create") => Some(TaskKind::Create),
         Some("restore") => Some(TaskKind::Restore),
         Some("verify") => Some(TaskKind::Verify),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "kind `{other}` is not a task kind — use create, restore or verify"
-            )))
-        }
+        Some("compare") => Some(TaskKind::Compare),
+        Some("migrate") => Some(TaskKind::Migrate),
+        Some(other) => return Err(ApiError::bad_request(format!(
+            "kind `{other}` is not a task kind — use create, restore, verify, compare or migrate"
+        ))),
     };
     let list: Vec<TaskSummary> = s
         .tasks

@@ -418,7 +418,7 @@ impl TaskManager {
                 }
             }
             TaskKind::Restore => self.metrics.bytes_copied("restore", num("staged_bytes")),
-            TaskKind::Verify => {}
+            TaskKind::Verify | TaskKind::Compare | TaskKind::Migrate => {}
         }
     }
 

@@ -233,3 +233,20 @@ pub fn backup_brief_of_info(
             .collect(),
     }
 }
+
+impl LiveTask {
+    pub fn of(r: &TaskRecord) -> LiveTask {
+        LiveTask {
+            id: r.id.clone(),
+            kind: r.kind.as_str().to_string(),
+            collection_name: r.backup_name.clone(),
+            state_code: r.state.code(),
+            state: Some(r.state.into()),
+            progress: r.progress,
+            error_message: r.error_message.clone(),
+            start_time: r.start_time,
+            end_time: r.end_time,
+            result: r.result.clone(),
+        }
+    }
+}

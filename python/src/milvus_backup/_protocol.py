@@ -274,6 +274,8 @@ _STATUS_PATH = {
     "create": ("/get_backup", "backup_id"),
     "restore": ("/get_restore", "id"),
     "verify": ("/get_verify", "id"),
+    "compare": ("/get_compare", "id"),
+    "migrate": ("/get_migrate", "id"),
 }
 
 
@@ -584,6 +586,19 @@ def resume(session: Session, task_id: str) -> Op:
     status = TaskStatus.from_task(kind, data)
     session.task_kinds[status.id] = kind
     return status
+
+
+def live_task(
+    session: Session, kind: str, body: Dict[str, Any], wait_timeout: Optional[float]
+) -> Op:
+    """Starts a compare or migrate task on the server's Milvus and waits:
+    its ``result`` (the CLI's ``--json`` answer)."""
+    yield from ensure_milvus(session)
+    answer = yield Request("POST", f"/{kind}", json={**body, "async": True})
+    task_id = (answer.data or {}).get("id")
+    session.task_kinds[task_id] = kind
+    _, done = yield from wait_task(session, kind, task_id, wait_timeout)
+    return done.get("result") or {}
 
 
 def check(session: Session) -> Op:

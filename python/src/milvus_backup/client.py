@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import httpx
 
@@ -288,6 +288,54 @@ class BackupClient:
         bytes checked, ``problems`` (path, problem), ``restore_test``.
         Raises BackupDamaged/Conflict where verify_backup says False."""
         return self._run(p.verify_report(self._session, backup_name, deep, restore_test, None))
+
+    # ---------------------------------------------------------- compare, migrate
+
+    def compare(
+        self,
+        collection: str,
+        target_collection: Optional[str] = None,
+        to_config: Optional[str] = None,
+        ignore_key: bool = False,
+        show: int = 10,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Whether ``collection`` on the server's Milvus and
+        ``target_collection`` (default: the same name) on the Milvus of
+        ``to_config`` (a config file on the server's host; default: the
+        server's own) hold the same rows: ``{'identical': bool,
+        'rows_source', 'rows_target', 'ranges', 'ranges_differing',
+        'only_in_source': {'count', 'keys'}, 'only_in_target', 'different',
+        'schema_differences', ...}``. ``ignore_key`` compares rows without
+        their primary keys (a copy whose keys were generated anew)."""
+        body: Dict[str, Any] = {"collection_name": collection, "ignore_key": ignore_key, "show": show}
+        if target_collection:
+            body["target_collection"] = target_collection
+        if to_config:
+            body["to_config"] = to_config
+        return self._run(p.live_task(self._session, "compare", body, timeout))
+
+    def migrate(
+        self,
+        collection: str,
+        to_config: Optional[str] = None,
+        target_collection: Optional[str] = None,
+        alias: Optional[str] = None,
+        reconcile_existing: bool = False,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """One round of moving ``collection`` into the Milvus of
+        ``to_config`` (as ``target_collection``, default the same name): the
+        first creates the target like a restore and copies the rows, every
+        later one copies only what changed. ``{'rows_source',
+        'rows_target', 'ranges', 'ranges_differing', 'rows_copied',
+        'rows_deleted', 'identical', 'created', ...}``. With ``alias``, the
+        alias points at the target once a round finds it identical."""
+        body: Dict[str, Any] = {"collection_name": collection, "reconcile_existing": reconcile_existing}
+        for k, v in [("to_config", to_config), ("target_collection", target_collection), ("alias", alias)]:
+            if v:
+                body[k] = v
+        return self._run(p.live_task(self._session, "migrate", body, timeout))
 
     # ---------------------------------------------------------- tasks
 

@@ -111,8 +111,20 @@ pub async fn round(
         target: sb.collection.to_string(),
         ..Default::default()
     };
+    if let Some(why) = crate::ops::logical::export::unreadable(&meta) {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("{} {why}", sa.collection),
+        ));
+    }
     out.created = prepare_target(&sa, &sb, &meta, opts, events).await?;
-    reconcile(&sa, &sb, &meta, opts, events, &mut out).await?;
+    // A source that is not loaded is loaded for the round and released
+    // afterwards; the round itself is never cut short.
+    let load = meta.load_state != "Loaded";
+    let work = reconcile(&sa, &sb, &meta, opts, events, &mut out);
+    let never = crate::CancellationToken::new();
+    crate::ops::logical::export::loaded_for(sa.client, &sa.collection, load, events, &never, work)
+        .await?;
     out.duration_s = started.elapsed().as_secs_f64();
     Ok(out)
 }

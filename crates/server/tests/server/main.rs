@@ -5,6 +5,7 @@
 
 mod guide;
 mod http;
+mod live;
 mod openapi;
 mod schedule;
 mod tls;
