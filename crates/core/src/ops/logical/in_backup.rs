@@ -28,7 +28,9 @@ use crate::ops::logical::export::{self, ExportOptions};
 use crate::ops::logical::fields::fields_of;
 use crate::ops::logical::files::Location;
 use crate::ops::logical::import::{self, ImportPlan, PlannedFile};
+use crate::ops::logical::resume::BatchLog;
 use crate::ops::logical::{LogicalBackup, LogicalCollection};
+use crate::repo::journal::RestoreJournal;
 use crate::ops::verify::sample::{self, CollectionSample};
 use crate::CancellationToken;
 
@@ -314,16 +316,26 @@ pub(crate) struct RowsSource<'a> {
     pub manifest: Option<&'a meta::Manifest>,
 }
 
+/// The restore's journal, where each batch is recorded ([`resume`]).
+pub(crate) struct RowsJournal<'a> {
+    pub journal: &'a RestoreJournal,
+    /// The restore loads the target afterwards: a resume that loads it to
+    /// check keys leaves it loaded.
+    pub keep_loaded: bool,
+}
+
 /// Inserts the rows of `source`'s files into `target` (which exists):
 /// each file is read from the backup, decoded and checked against the
 /// manifest into a temporary folder (the next while one is inserted), then
-/// inserted in byte-sized batches, several in flight.
+/// inserted in byte-sized batches, several in flight, each recorded in the
+/// journal; what an interrupted run inserted is skipped.
 pub(crate) async fn restore_rows(
     ctx: &Context,
     client: &dyn Milvus,
     from: RowsSource<'_>,
     source: &CollectionRef,
     target: &CollectionRef,
+    journal: &RowsJournal<'_>,
     events: &dyn EventSink,
 ) -> Result<RowsRestored> {
     let RowsSource {
@@ -377,7 +389,34 @@ pub(crate) async fn restore_rows(
         files: plan.files.len(),
         rows: coll.rows,
     });
+    let log = BatchLog::new(
+        journal.journal,
+        client,
+        target,
+        &plan.fields,
+        journal.keep_loaded,
+    )
+    .await;
     let progress = import::Progress::default();
+    // Files the interrupted run inserted whole are not even read.
+    let (done, files): (Vec<&PlannedFile>, Vec<&PlannedFile>) = plan
+        .files
+        .iter()
+        .partition(|f| log.complete(&f.path, f.rows));
+    if !done.is_empty() {
+        let rows: u64 = done.iter().map(|f| log.rows_done(&f.path)).sum();
+        events.note(format!(
+            "--resume: {} of {} file(s) of {target} ({rows} rows) were inserted by the interrupted run: skipped",
+            done.len(),
+            plan.files.len()
+        ));
+        progress.rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+        events.emit(Event::RowsDone {
+            collection: 0,
+            rows,
+            bytes: 0,
+        });
+    }
     let mut report = InterruptReport {
         target,
         progress: &progress,
@@ -385,7 +424,7 @@ pub(crate) async fn restore_rows(
         done: false,
     };
     let dir = layout::backup_dir(backup);
-    let fetched = futures::stream::iter(plan.files.iter().map(|f| {
+    let fetched = futures::stream::iter(files.into_iter().map(|f| {
         let (local, dir) = (&local, &dir);
         async move {
             fetch_file(ctx, backup, manifest, dir, &f.path, local).await?;
@@ -395,9 +434,10 @@ pub(crate) async fn restore_rows(
     .buffered(2);
     let result = fetched
         .and_then(|f| {
-            let (plan, local, progress) = (&plan, &local, &progress);
+            let (plan, local, progress, log) = (&plan, &local, &progress, &log);
             async move {
-                let inserted = import::insert_file(client, plan, local, f, progress, events).await;
+                let inserted =
+                    import::insert_file(client, plan, local, f, progress, Some(log), events).await;
                 let _ = local.storage.delete(&f.path).await;
                 inserted
             }
@@ -405,6 +445,7 @@ pub(crate) async fn restore_rows(
         .try_collect::<Vec<()>>()
         .await;
     report.done = true;
+    log.finish().await;
     if let Err(e) = result {
         return Err(
             Error::new(e.kind(), format!("{e} ({})", progress.describe()))

@@ -74,8 +74,10 @@ pub struct RestorePlan {
     /// Users, roles and grants to create, existing or skipped (`rbac`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac: Option<RbacPlan>,
-    /// The folder in Milvus's storage holding the restore's journal (and
-    /// its staged files): the interrupted restore's with `--resume`.
+    /// The folder holding the restore's journal (and its staged files):
+    /// in Milvus's storage, or in backup storage for a row insert
+    /// ([`DataPath::journal_storage`]); the interrupted restore's with
+    /// `--resume`.
     pub journal_dir: String,
     /// What the interrupted restore finished (`--resume`).
     #[serde(skip)]
@@ -319,15 +321,23 @@ async fn journal_of(
     data_path: DataPath,
     tasks: &mut [CollectionTask],
 ) -> Result<(String, Option<RestoreRecord>)> {
-    // Named after the backup so leftovers are easy to attribute.
-    let fresh = crate::repo::staging::new_dir(&info.name);
-    // Only a binlog import keeps a journal: a logical restore's storage
-    // of Milvus's (where journals live) may not even be configured.
-    let journals = match data_path {
-        DataPath::BinlogImport => {
-            crate::repo::journal::interrupted_restore(&ctx.milvus_storage, &info.name).await
+    use crate::repo::{journal, staging};
+    // Named after the backup so leftovers are easy to attribute. A row
+    // insert keeps its journal in backup storage: Milvus's may not even
+    // be configured. A bulk import keeps none (its staged files go).
+    let (fresh, journals) = match data_path {
+        DataPath::BinlogImport => (
+            staging::new_dir(&info.name),
+            journal::interrupted_restore(&ctx.milvus_storage, &info.name).await,
+        ),
+        DataPath::RowInsert => {
+            let root = crate::model::layout::ROW_RESTORES_ROOT;
+            (
+                staging::new_dir_in(root, &info.name),
+                journal::interrupted_restore_in(&ctx.backup_storage, root, &info.name).await,
+            )
         }
-        DataPath::RowInsert | DataPath::BulkImport => Ok(None),
+        DataPath::BulkImport => (staging::new_dir(&info.name), Ok(None)),
     };
     match journals {
         Ok(Some((dir, record))) => {
