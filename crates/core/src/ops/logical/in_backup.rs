@@ -306,6 +306,14 @@ pub(crate) async fn fetch_file(
     }
 }
 
+/// Raw bytes per Insert of a restore of `bytes` of files: at least 64
+/// batches (each recorded in the journal, so a resume redoes little) of
+/// 256 KiB to [`import::INSERT_BATCH_BYTES`].
+fn batch_bytes(bytes: u64) -> usize {
+    let floor = 256 << 10;
+    ((bytes / 64) as usize).clamp(floor, import::INSERT_BATCH_BYTES)
+}
+
 /// The logical backup whose rows a restore inserts.
 #[derive(Clone, Copy)]
 pub(crate) struct RowsSource<'a> {
@@ -379,7 +387,7 @@ pub(crate) async fn restore_rows(
             .collect(),
         keys_regenerated,
         missing_partitions: Vec::new(),
-        batch_bytes: import::INSERT_BATCH_BYTES,
+        batch_bytes: batch_bytes(coll.files.iter().map(|f| f.size).sum()),
         in_flight: tuning.import_parallelism.clamp(2, 8),
         meta: None,
         fields,

@@ -218,7 +218,10 @@ mod tests {
     fn column(name: &str, data: scalar_field::Data) -> FieldData {
         FieldData {
             field_name: name.into(),
-            field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
+            field: Some(field_data::Field::Scalars(ScalarField {
+                data: Some(data),
+                ..Default::default()
+            })),
             ..Default::default()
         }
     }
