@@ -18,6 +18,7 @@ mod image;
 mod in_use;
 mod logical;
 mod logical_backup;
+mod logical_resume;
 mod modern;
 mod ops;
 mod password;

@@ -19,7 +19,7 @@ use crate::env::{
 };
 
 /// Starts the CLI without waiting for it.
-fn spawn(cfg: &Path, sets: &[String], args: &[&str]) -> Child {
+pub(crate) fn spawn(cfg: &Path, sets: &[String], args: &[&str]) -> Child {
     let mut cmd = Command::new(bin());
     cmd.arg("-q").arg("--config").arg(cfg);
     for s in sets {
@@ -34,7 +34,7 @@ fn spawn(cfg: &Path, sets: &[String], args: &[&str]) -> Child {
 }
 
 /// Polls `ready` (bounded) while `child` runs, then kills it with SIGKILL.
-async fn kill_when<F, Fut>(child: &mut Child, what: &str, mut ready: F)
+pub(crate) async fn kill_when<F, Fut>(child: &mut Child, what: &str, mut ready: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -126,7 +126,7 @@ fn verify_deep(cfg: &Path, name: &str) -> bool {
         .success()
 }
 
-fn delete(cfg: &Path, name: &str) {
+pub(crate) fn delete(cfg: &Path, name: &str) {
     cli()
         .arg("--config")
         .arg(cfg)
@@ -137,7 +137,7 @@ fn delete(cfg: &Path, name: &str) {
 
 /// `count(*)` of a collection (loaded first): a segment imported twice would count
 /// its rows twice (a query by key would show them once).
-async fn count_rows(ctx: &Context, db: &str, name: &str) -> i64 {
+pub(crate) async fn count_rows(ctx: &Context, db: &str, name: &str) -> i64 {
     use milvus_backup_core::milvus::proto::schema::{field_data::Field, scalar_field::Data};
     let client = ctx.milvus().await.unwrap();
     client.load_collection(db, name).await.unwrap();
@@ -155,7 +155,7 @@ async fn count_rows(ctx: &Context, db: &str, name: &str) -> i64 {
 }
 
 /// Drops a restored collection (inside the test's runtime).
-async fn drop_target(ctx: &Context, db: &str, name: &str) {
+pub(crate) async fn drop_target(ctx: &Context, db: &str, name: &str) {
     let client = ctx.milvus().await.unwrap();
     client.drop_collection(db, name).await.unwrap();
 }

@@ -1,0 +1,64 @@
+//! A large collection for logical restores killed part-way, and how far
+//! a running one got by its journal in backup storage.
+
+use milvus_backup_core::model::layout;
+use milvus_backup_core::Context;
+
+/// Rows of [`big_collection`].
+pub const BIG_ROWS: u64 = 150_000;
+
+/// Makes `default.<coll>` on `inst` with [`BIG_ROWS`] rows (int64 keys, a
+/// scalar and an 8-dimensional vector), flushed, indexed and loaded.
+pub fn big_collection(inst: &str, coll: &str) {
+    crate::gen_data(
+        inst,
+        &[
+            "late-deletes",
+            "--collection",
+            coll,
+            "--rows",
+            &BIG_ROWS.to_string(),
+            "--delete",
+            "0",
+        ],
+    );
+}
+
+/// (target made, rows recorded as inserted) by the journals of restores
+/// of `backup` that insert rows.
+pub async fn row_restore_progress(ctx: &Context, backup: &str) -> (bool, u64) {
+    let storage = &ctx.backup_storage;
+    let mut out = (false, 0);
+    let Ok(dirs) = storage.list_dirs(layout::ROW_RESTORES_ROOT).await else {
+        return out;
+    };
+    for dir in dirs {
+        if !dir.starts_with(&format!("{backup}_")) {
+            continue;
+        }
+        let key = format!(
+            "{}{dir}/{}",
+            layout::ROW_RESTORES_ROOT,
+            layout::RESTORE_JOURNAL
+        );
+        let Ok(bytes) = storage.read(&key).await else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        for c in v["collections"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            out.0 |= c["ready"].as_bool().unwrap_or(false);
+            for f in c["files"].as_object().into_iter().flat_map(|m| m.values()) {
+                for r in f["done"].as_array().into_iter().flatten() {
+                    out.1 += r[1].as_u64().unwrap_or(0) - r[0].as_u64().unwrap_or(0);
+                }
+            }
+        }
+    }
+    out
+}
