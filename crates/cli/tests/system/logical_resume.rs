@@ -19,7 +19,11 @@ async fn logical_restore_killed_at_three_moments_resumes_without_duplicates() {
     let ctx = Context::open(&config(&yaml, &[])).unwrap();
     let name = unique("lrk");
     let source = format!("default.{coll}");
-    run(&cfg, &[], &["create", "-n", &name, "-c", &source, "--format", "parquet"]);
+    run(
+        &cfg,
+        &[],
+        &["create", "-n", &name, "-c", &source, "--format", "parquet"],
+    );
     let source_rows = dump("A", "default", &coll);
     assert_eq!(source_rows.lines().count() as u64, BIG_ROWS);
     // Moments: collection made but no batch in; about 30 % and 70 % in.
@@ -39,7 +43,10 @@ async fn logical_restore_killed_at_three_moments_resumes_without_duplicates() {
         let refused = cli().arg("--config").arg(&cfg).args(args).output().unwrap();
         let msg = String::from_utf8_lossy(&refused.stderr).to_string();
         assert!(!refused.status.success(), "a plain rerun is refused");
-        assert!(msg.contains("--resume"), "a plain rerun says --resume: {msg}");
+        assert!(
+            msg.contains("--resume"),
+            "a plain rerun says --resume: {msg}"
+        );
         assert!(
             !msg.contains("skip_create_collection"),
             "nothing suggests importing into it again: {msg}"
@@ -55,7 +62,10 @@ async fn logical_restore_killed_at_three_moments_resumes_without_duplicates() {
             rows.lines().count()
         );
         assert_eq!(counted as u64, BIG_ROWS, "count(*): no key inserted twice");
-        assert!(rows == source_rows, "rows of {target} differ from the source");
+        assert!(
+            rows == source_rows,
+            "rows of {target} differ from the source"
+        );
         drop_target(&ctx, "default", &target).await;
     }
     delete(&cfg, &name);

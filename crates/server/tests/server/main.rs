@@ -6,5 +6,6 @@
 mod guide;
 mod http;
 mod openapi;
+mod row_resume;
 mod schedule;
 mod tls;

@@ -521,24 +521,24 @@ pub(crate) async fn insert_file(
                 next_row += *n as u64;
             }
             async move {
-            let (cols, n, bytes) = batch?;
-            let range = (start, start + n as u64);
-            match log {
-                None => insert_with_retry(client, t, &f.partition, cols, n).await?,
-                Some(log) => {
-                    if let Next::Insert(cols, n) = log.before(&f.path, range, cols, n).await? {
-                        insert_with_retry(client, t, &f.partition, cols, n).await?;
-                        log.done(&f.path, range).await?;
+                let (cols, n, bytes) = batch?;
+                let range = (start, start + n as u64);
+                match log {
+                    None => insert_with_retry(client, t, &f.partition, cols, n).await?,
+                    Some(log) => {
+                        if let Next::Insert(cols, n) = log.before(&f.path, range, cols, n).await? {
+                            insert_with_retry(client, t, &f.partition, cols, n).await?;
+                            log.done(&f.path, range).await?;
+                        }
                     }
                 }
-            }
-            progress.add(&f.path, n as u64, bytes);
-            events.emit(Event::RowsDone {
-                collection: 0,
-                rows: n as u64,
-                bytes,
-            });
-            Ok::<(), Error>(())
+                progress.add(&f.path, n as u64, bytes);
+                events.emit(Event::RowsDone {
+                    collection: 0,
+                    rows: n as u64,
+                    bytes,
+                });
+                Ok::<(), Error>(())
             }
         })
         .buffer_unordered(plan.in_flight)

@@ -30,8 +30,8 @@ use crate::ops::logical::files::Location;
 use crate::ops::logical::import::{self, ImportPlan, PlannedFile};
 use crate::ops::logical::resume::BatchLog;
 use crate::ops::logical::{LogicalBackup, LogicalCollection};
-use crate::repo::journal::RestoreJournal;
 use crate::ops::verify::sample::{self, CollectionSample};
+use crate::repo::journal::RestoreJournal;
 use crate::CancellationToken;
 
 /// What exporting a backup's collections made.
@@ -418,7 +418,9 @@ pub(crate) async fn restore_rows(
             done.len(),
             plan.files.len()
         ));
-        progress.rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+        progress
+            .rows
+            .fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
         events.emit(Event::RowsDone {
             collection: 0,
             rows,

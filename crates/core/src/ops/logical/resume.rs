@@ -107,7 +107,9 @@ impl<'a> BatchLog<'a> {
         }
         let t = self.target.to_string();
         self.journal
-            .update(&t, |p| p.files.entry(file.to_string()).or_default().sent(range))
+            .update(&t, |p| {
+                p.files.entry(file.to_string()).or_default().sent(range)
+            })
             .await?;
         Ok(Next::Insert(cols, n))
     }
@@ -116,7 +118,9 @@ impl<'a> BatchLog<'a> {
     pub(crate) async fn done(&self, file: &str, range: RowRange) -> Result<()> {
         let t = self.target.to_string();
         self.journal
-            .update(&t, |p| p.files.entry(file.to_string()).or_default().done(range))
+            .update(&t, |p| {
+                p.files.entry(file.to_string()).or_default().done(range)
+            })
             .await
     }
 
@@ -184,7 +188,10 @@ impl<'a> BatchLog<'a> {
         if missing == n {
             return Ok((cols, n));
         }
-        let cols = cols.iter().map(|c| columns::select_rows(c, &keep)).collect();
+        let cols = cols
+            .iter()
+            .map(|c| columns::select_rows(c, &keep))
+            .collect();
         Ok((cols, missing))
     }
 }
@@ -228,7 +235,10 @@ mod tests {
 
     #[test]
     fn keys_are_written_as_expressions_take_them() {
-        let ints = column("id", scalar_field::Data::LongData(LongArray { data: vec![3, -1] }));
+        let ints = column(
+            "id",
+            scalar_field::Data::LongData(LongArray { data: vec![3, -1] }),
+        );
         let pk = Field::plain("id", Kind::Int64);
         assert_eq!(keys_of(&[ints], &pk), Some(vec!["3".into(), "-1".into()]));
         let strings = column(
@@ -239,7 +249,7 @@ mod tests {
         );
         let pk = Field::plain("id", Kind::VarChar);
         assert_eq!(
-            keys_of(&[strings.clone()], &pk),
+            keys_of(std::slice::from_ref(&strings), &pk),
             Some(vec![r#""a\"b""#.into(), r#""c\\d""#.into()])
         );
         let other = Field::plain("key", Kind::VarChar);

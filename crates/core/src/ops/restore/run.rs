@@ -121,7 +121,11 @@ pub async fn execute(
     // A row insert keeps its journal (and lease) in backup storage: it
     // touches no storage of Milvus's; a bulk import stages files there.
     let lease = match plan.data_path {
-        DataPath::RowInsert => Some(staging::hold(&ctx.backup_storage, dir).await.during("restore")?),
+        DataPath::RowInsert => Some(
+            staging::hold(&ctx.backup_storage, dir)
+                .await
+                .during("restore")?,
+        ),
         _ if run.keeps_journal() || plan.staging_dir.is_some() => {
             Some(hold_staging(ctx, dir, events).await.during("restore")?)
         }

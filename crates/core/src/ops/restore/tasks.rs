@@ -207,7 +207,10 @@ fn refusal_of(
         let (holds, remedy) = match existing.flatten() {
             Some(0) => (
                 String::new(),
-                remedy.then(" or ").opt(Opt::SkipCreateCollection).then(" to import into it"),
+                remedy
+                    .then(" or ")
+                    .opt(Opt::SkipCreateCollection)
+                    .then(" to import into it"),
             ),
             Some(n) => (format!(" and holds {n} entities"), remedy),
             None => (String::new(), remedy),
