@@ -2,6 +2,7 @@
 //! a running one got by its journal in backup storage.
 
 use milvus_backup_core::model::layout;
+use milvus_backup_core::storage::Storage;
 use milvus_backup_core::Context;
 
 /// Rows of [`big_collection`].
@@ -24,39 +25,45 @@ pub fn big_collection(inst: &str, coll: &str) {
     );
 }
 
-/// (target made, rows recorded as inserted) by the journals of restores
-/// of `backup` that insert rows.
-pub async fn row_restore_progress(ctx: &Context, backup: &str) -> (bool, u64) {
-    let storage = &ctx.backup_storage;
-    let mut out = (false, 0);
-    let Ok(dirs) = storage.list_dirs(layout::ROW_RESTORES_ROOT).await else {
+/// The collections' entries of the journals of restores of `backup` in
+/// the folders under `root` of `storage`.
+pub async fn restore_journals(
+    storage: &Storage,
+    root: &str,
+    backup: &str,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let Ok(dirs) = storage.list_dirs(root).await else {
         return out;
     };
-    for dir in dirs {
-        if !dir.starts_with(&format!("{backup}_")) {
-            continue;
-        }
-        let key = format!(
-            "{}{dir}/{}",
-            layout::ROW_RESTORES_ROOT,
-            layout::RESTORE_JOURNAL
-        );
+    for dir in dirs.iter().filter(|d| d.starts_with(&format!("{backup}_"))) {
+        let key = format!("{root}{dir}/{}", layout::RESTORE_JOURNAL);
         let Ok(bytes) = storage.read(&key).await else {
             continue;
         };
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             continue;
         };
-        for c in v["collections"]
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.values())
-        {
-            out.0 |= c["ready"].as_bool().unwrap_or(false);
-            for f in c["files"].as_object().into_iter().flat_map(|m| m.values()) {
-                for r in f["done"].as_array().into_iter().flatten() {
-                    out.1 += r[1].as_u64().unwrap_or(0) - r[0].as_u64().unwrap_or(0);
-                }
+        out.extend(
+            v["collections"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values().cloned()),
+        );
+    }
+    out
+}
+
+/// (target made, rows recorded as inserted) by the journals of restores
+/// of `backup` that insert rows.
+pub async fn row_restore_progress(ctx: &Context, backup: &str) -> (bool, u64) {
+    let mut out = (false, 0);
+    let root = layout::ROW_RESTORES_ROOT;
+    for c in restore_journals(&ctx.backup_storage, root, backup).await {
+        out.0 |= c["ready"].as_bool().unwrap_or(false);
+        for f in c["files"].as_object().into_iter().flat_map(|m| m.values()) {
+            for r in f["done"].as_array().into_iter().flatten() {
+                out.1 += r[1].as_u64().unwrap_or(0) - r[0].as_u64().unwrap_or(0);
             }
         }
     }

@@ -14,6 +14,7 @@ use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 
 use crate::env::fault::{Fault, FaultProxy};
+use crate::env::row_restore::restore_journals;
 use crate::env::{
     bin, cli, config, config_file, config_yaml, dump, host_port, pick, run, unique, var, Generated,
 };
@@ -66,30 +67,14 @@ async fn journaled_files(ctx: &Context, name: &str) -> Option<usize> {
 /// (created and ready, segments imported) per the journal of a running
 /// restore of `backup`.
 async fn restore_progress(ctx: &Context, backup: &str) -> (bool, usize) {
-    let storage = &ctx.milvus_storage;
     let mut out = (false, 0);
-    for dir in storage.list_dirs(layout::STAGING_ROOT).await.unwrap() {
-        if !dir.starts_with(&format!("{backup}_")) {
-            continue;
-        }
-        let key = layout::join(&layout::staging_dir(&dir), layout::RESTORE_JOURNAL);
-        let Ok(bytes) = storage.read(&key).await else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        for c in v["collections"]
+    let (storage, root) = (&ctx.milvus_storage, layout::STAGING_ROOT);
+    for c in restore_journals(storage, root, backup).await {
+        out.0 |= c["ready"].as_bool().unwrap_or(false);
+        out.1 += c["segments"]
             .as_object()
-            .into_iter()
-            .flat_map(|m| m.values())
-        {
-            out.0 |= c["ready"].as_bool().unwrap_or(false);
-            out.1 += c["segments"]
-                .as_object()
-                .map(|s| s.values().filter(|s| s["rows"].is_i64()).count())
-                .unwrap_or(0);
-        }
+            .map(|s| s.values().filter(|s| s["rows"].is_i64()).count())
+            .unwrap_or(0);
     }
     out
 }

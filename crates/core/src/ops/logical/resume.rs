@@ -220,18 +220,8 @@ fn keys_of(cols: &[FieldData], pk: &Field) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::milvus::proto::schema::{LongArray, ScalarField, StringArray};
-
-    fn column(name: &str, data: scalar_field::Data) -> FieldData {
-        FieldData {
-            field_name: name.into(),
-            field: Some(field_data::Field::Scalars(ScalarField {
-                data: Some(data),
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-    }
+    use crate::milvus::proto::schema::{LongArray, StringArray};
+    use crate::testkit::scalar_column as column;
 
     #[test]
     fn keys_are_written_as_expressions_take_them() {
