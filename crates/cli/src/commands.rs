@@ -769,6 +769,9 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
         ),
         None => println!("staging: none, Milvus reads the backup's files in place"),
     }
+    for s in &plan.slow_imports {
+        println!("slow: {}", s.describe());
+    }
     if let Some(rbac) = &plan.rbac {
         crate::rbac::print_plan(rbac, true);
     }

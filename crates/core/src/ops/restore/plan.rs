@@ -29,6 +29,7 @@ use crate::ops::restore::tasks::{
     apply_overrides, check_unique_targets, resume_tasks, CollectionTask, TargetMilvus,
 };
 use crate::repo::catalog;
+use crate::ops::restore::estimate::{self, SlowImport};
 use crate::repo::journal::RestoreRecord;
 
 /// How a plan's data gets into Milvus; decided once, by [`plan`].
@@ -92,6 +93,11 @@ pub struct RestorePlan {
     /// it was made): restored with their schema only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<crate::model::meta::LeftOut>,
+    /// Collections whose segments Milvus would import far slower than
+    /// their rows could be inserted (Milvus 2.2/2.3: one job per segment),
+    /// with both estimates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slow_imports: Vec<SlowImport>,
     #[serde(skip)]
     pub logical: Option<LogicalBackup>,
 }
@@ -219,7 +225,16 @@ pub(crate) async fn plan_from(
         .filter(|l| tasks.iter().any(|t| t.source.to_string() == l.collection))
         .cloned()
         .collect();
+    // Milvus 2.4 and later take many files per import job.
+    let one_segment_per_job = client.version().is_none_or(|v| (v.major, v.minor) < (2, 4));
+    let slow_imports = match data_path {
+        DataPath::BinlogImport if one_segment_per_job => {
+            tasks.iter().filter_map(estimate::slow_import).collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(RestorePlan {
+        slow_imports,
         backup: info.name.clone(),
         milvus: format!("{} ({})", client.address(), client.version_text()),
         tasks,

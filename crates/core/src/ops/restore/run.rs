@@ -106,6 +106,9 @@ pub async fn execute(
             u.missing.join("; ")
         ));
     }
+    for s in &plan.slow_imports {
+        events.warn(s.describe());
+    }
     for l in &plan.left_out {
         events.warn(format!(
             "{} has no rows in backup `{}`: it was left out when the backup was made ({}) — it is restored with its schema only",
