@@ -23,6 +23,7 @@ mod modern;
 mod ops;
 mod password;
 mod perf;
+mod quiet;
 mod rbac;
 mod restore;
 mod resume;

@@ -93,6 +93,10 @@ mod tests {
         assert!(slow.import_s > 2000.0 && slow.insert_s < 5.0, "{slow:?}");
         assert!(slow.describe().contains("--format parquet"));
         assert_eq!(slow_jobs(&with_segments(10, 400)), None, "ten segments");
-        assert_eq!(slow_jobs(&with_segments(40, 512 << 20)), None, "large segments");
+        assert_eq!(
+            slow_jobs(&with_segments(40, 512 << 20)),
+            None,
+            "large segments"
+        );
     }
 }

@@ -23,13 +23,13 @@ use crate::ops::logical::LogicalBackup;
 use crate::ops::preflight::{self, Unsupported};
 use crate::ops::rbac::RbacPlan;
 use crate::ops::restore::bulk::{self, ImportMode};
+use crate::ops::restore::estimate::{self, SlowImport};
 use crate::ops::restore::options::RestoreOptions;
 use crate::ops::restore::targets::{check_renames_match, target_of};
 use crate::ops::restore::tasks::{
     apply_overrides, check_unique_targets, resume_tasks, CollectionTask, TargetMilvus,
 };
 use crate::repo::catalog;
-use crate::ops::restore::estimate::{self, SlowImport};
 use crate::repo::journal::RestoreRecord;
 
 /// How a plan's data gets into Milvus; decided once, by [`plan`].
