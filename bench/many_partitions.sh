@@ -95,13 +95,13 @@ PY
     if [ "$limit" = 0 ]; then
         physical="skipped (PHYSICAL_LIMIT_S=0)"
     elif timeout "$limit" "$bin" -q --config "$work/config.yaml" restore -n "${coll}_b" -s _phys >/dev/null; then
-        physical=$(secs "$t0" "$(now)")
+        physical="$(secs "$t0" "$(now)") s"
     else
-        physical=">$limit (stopped)"
+        physical="over $limit s (stopped)"
     fi
     printf '%s partitions x %s rows: %s segments, %s import jobs; plan estimates: import %s s, insert %s s\n' \
         "$parts" "$rows" "$segments" "$jobs" "$est_import" "$est_insert"
-    printf '   restore of the physical backup: %s s\n' "$physical"
+    printf '   restore of the physical backup: %s\n' "$physical"
     printf '   restore of the logical backup (rows inserted): %s s\n' "$logical"
     mb delete -n "${coll}_b" --yes >/dev/null
     mb delete -n "${coll}_l" --yes >/dev/null
