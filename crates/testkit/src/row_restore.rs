@@ -69,3 +69,13 @@ pub async fn row_restore_progress(ctx: &Context, backup: &str) -> (bool, u64) {
     }
     out
 }
+
+/// Creates `--format parquet` backup `name` of `collection` (`db.coll`)
+/// with config file `cfg`, while no dump reads the source.
+pub fn parquet_backup(cfg: &std::path::Path, name: &str, collection: &str) {
+    let _turn = crate::source_release_turn();
+    let args = [
+        "create", "-n", name, "-c", collection, "--format", "parquet",
+    ];
+    crate::run(cfg, &[], &args);
+}

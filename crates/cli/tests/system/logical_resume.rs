@@ -8,10 +8,8 @@ use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 use serde_json::json;
 
-use crate::env::row_restore::{big_collection, row_restore_progress, BIG_ROWS};
-use crate::env::{
-    cli, config, config_file, config_yaml, dump, pick, run, source_release_turn, unique,
-};
+use crate::env::row_restore::{big_collection, parquet_backup, row_restore_progress, BIG_ROWS};
+use crate::env::{cli, config, config_file, config_yaml, dump, pick, run, unique};
 use crate::resume::{count_rows, delete, drop_target, kill_when, spawn};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -23,11 +21,7 @@ async fn logical_restore_killed_at_three_moments_resumes_without_duplicates() {
     let ctx = Context::open(&config(&yaml, &[])).unwrap();
     let name = unique("lrk");
     let source = format!("default.{coll}");
-    run(
-        &cfg,
-        &[],
-        &["create", "-n", &name, "-c", &source, "--format", "parquet"],
-    );
+    parquet_backup(&cfg, &name, &source);
     let source_rows = dump("A", "default", &coll);
     assert_eq!(source_rows.lines().count() as u64, BIG_ROWS);
     // Moments: collection made but no batch in; about 30 % and 70 % in.
@@ -121,28 +115,8 @@ async fn a_batch_sent_without_an_answer_is_looked_up_by_key_on_resume() {
     let (_d, cfg) = config_file(&yaml);
     let ctx = Context::open(&config(&yaml, &[])).unwrap();
     let (name, auto_name) = (unique("lost"), unique("lost_auto"));
-    {
-        let _turn = source_release_turn();
-        run(
-            &cfg,
-            &[],
-            &[
-                "create",
-                "-n",
-                &name,
-                "-c",
-                &g.full_name(),
-                "--format",
-                "parquet",
-            ],
-        );
-        let c = auto.full_name();
-        run(
-            &cfg,
-            &[],
-            &["create", "-n", &auto_name, "-c", &c, "--format", "parquet"],
-        );
-    }
+    parquet_backup(&cfg, &name, &g.full_name());
+    parquet_backup(&cfg, &auto_name, &auto.full_name());
     let source_rows = dump("A", &g.db, &g.name);
     // The target holds every row already; the target holds none.
     for (suffix, meta_only) in [("_lost_all", false), ("_lost_none", true)] {

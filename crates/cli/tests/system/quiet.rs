@@ -1,9 +1,8 @@
 //! `-q` prints only errors: a restore that warns (an autoID collection's
 //! keys made anew) prints its warning without `-q` and nothing with it.
 
-use crate::env::{
-    cli, config_file, config_yaml, drop_collection, pick, run, source_release_turn, unique,
-};
+use crate::env::row_restore::parquet_backup;
+use crate::env::{cli, config_file, config_yaml, drop_collection, pick, unique};
 
 #[test]
 fn quiet_prints_no_warnings() {
@@ -11,22 +10,7 @@ fn quiet_prints_no_warnings() {
     let yaml = config_yaml("A", &unique("quiet"));
     let (_d, cfg) = config_file(&yaml);
     let name = unique("quiet");
-    {
-        let _turn = source_release_turn();
-        run(
-            &cfg,
-            &[],
-            &[
-                "create",
-                "-n",
-                &name,
-                "-c",
-                &g.full_name(),
-                "--format",
-                "parquet",
-            ],
-        );
-    }
+    parquet_backup(&cfg, &name, &g.full_name());
     for (i, quiet) in [false, true].into_iter().enumerate() {
         let suffix = format!("_q{i}");
         let mut cmd = cli();

@@ -7,8 +7,10 @@
 use std::time::{Duration, Instant};
 
 use milvus_backup_core::Context;
-use milvus_backup_testkit::row_restore::{big_collection, row_restore_progress, BIG_ROWS};
-use milvus_backup_testkit::{config, config_file, config_yaml, drop_collection, dump, run, unique};
+use milvus_backup_testkit::row_restore::{
+    big_collection, parquet_backup, row_restore_progress, BIG_ROWS,
+};
+use milvus_backup_testkit::{config, config_file, config_yaml, drop_collection, dump, unique};
 use serde_json::json;
 
 use crate::http::Server;
@@ -45,11 +47,7 @@ async fn a_logical_restore_killed_with_its_server_resumes_without_duplicates() {
     let (_d, cfg) = config_file(&yaml);
     let (n, s, c) = (name.clone(), source.clone(), coll.clone());
     let source_rows = tokio::task::spawn_blocking(move || {
-        run(
-            &cfg,
-            &[],
-            &["create", "-n", &n, "-c", &s, "--format", "parquet"],
-        );
+        parquet_backup(&cfg, &n, &s);
         dump("A", "default", &c)
     })
     .await
