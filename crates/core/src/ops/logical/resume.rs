@@ -188,12 +188,36 @@ impl<'a> BatchLog<'a> {
         if missing == n {
             return Ok((cols, n));
         }
-        let cols = cols
-            .iter()
-            .map(|c| columns::select_rows(c, &keep))
-            .collect();
+        let cols = cols.iter().map(|c| select_rows(c, &keep)).collect();
         Ok((cols, missing))
     }
+}
+
+/// The column with only the rows `keep` marks (one entry per row); a
+/// nullable column keeps its validity, and its values (one per row, or one
+/// per valid row) follow it.
+fn select_rows(fd: &FieldData, keep: &[bool]) -> FieldData {
+    if fd.valid_data.is_empty() {
+        return columns::keep_rows(fd, keep);
+    }
+    let valid = &fd.valid_data;
+    let values_keep: Vec<bool> = match columns::values_len(fd) == valid.len() {
+        true => keep.to_vec(),
+        false => valid
+            .iter()
+            .zip(keep)
+            .filter(|(v, _)| **v)
+            .map(|(_, k)| *k)
+            .collect(),
+    };
+    let mut out = columns::keep_rows(fd, &values_keep);
+    out.valid_data = valid
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(v, _)| *v)
+        .collect();
+    out
 }
 
 /// The primary keys of a batch's rows as Milvus's expressions write them
@@ -244,5 +268,37 @@ mod tests {
         );
         let other = Field::plain("key", Kind::VarChar);
         assert_eq!(keys_of(&[strings], &other), None);
+    }
+
+    #[test]
+    fn rows_are_picked_with_their_validity() {
+        let longs = |c: &FieldData| match &c.field {
+            Some(field_data::Field::Scalars(s)) => match &s.data {
+                Some(scalar_field::Data::LongData(a)) => a.data.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let plain = column(
+            "x",
+            scalar_field::Data::LongData(LongArray {
+                data: vec![5, 6, 7],
+            }),
+        );
+        assert_eq!(
+            longs(&select_rows(&plain, &[true, false, true])),
+            vec![5, 7]
+        );
+        // one value per valid row
+        let mut nullable = column(
+            "x",
+            scalar_field::Data::LongData(LongArray {
+                data: vec![1, 2, 3],
+            }),
+        );
+        nullable.valid_data = vec![true, false, true, true];
+        let picked = select_rows(&nullable, &[false, true, true, false]);
+        assert_eq!(picked.valid_data, vec![false, true]);
+        assert_eq!(longs(&picked), vec![2]);
     }
 }

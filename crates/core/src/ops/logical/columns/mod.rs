@@ -190,33 +190,6 @@ pub(super) fn keep_rows(fd: &FieldData, keep: &[bool]) -> FieldData {
     out
 }
 
-/// The column with only the rows `keep` marks (one entry per row); a
-/// nullable column keeps its validity, and its values (one per row, or one
-/// per valid row) follow it.
-pub(crate) fn select_rows(fd: &FieldData, keep: &[bool]) -> FieldData {
-    if fd.valid_data.is_empty() {
-        return keep_rows(fd, keep);
-    }
-    let valid = &fd.valid_data;
-    let values_keep: Vec<bool> = match values_len(fd) == valid.len() {
-        true => keep.to_vec(),
-        false => valid
-            .iter()
-            .zip(keep)
-            .filter(|(v, _)| **v)
-            .map(|(_, k)| *k)
-            .collect(),
-    };
-    let mut out = keep_rows(fd, &values_keep);
-    out.valid_data = valid
-        .iter()
-        .zip(keep)
-        .filter(|(_, k)| **k)
-        .map(|(v, _)| *v)
-        .collect();
-    out
-}
-
 /// A nullable column's values without its null rows, and its validity
 /// (one entry per row); `None` when the column has no validity.
 pub(super) fn without_nulls(fd: &FieldData) -> Option<(std::borrow::Cow<'_, FieldData>, &[bool])> {
