@@ -387,7 +387,7 @@ async fn create_backup(
         out.warn(&warning);
     }
     let opts = BackupOptions::from_request(req, &Settings::from_config(config))?;
-    let progress = CliProgress::with_steps(out.quiet || args.dry_run, out.json, Steps::Create);
+    let progress = CliProgress::with_steps(out, args.dry_run, Steps::Create);
     progress.step(1);
     let ctx = Context::open(config)?;
     let plan = backup::plan(&ctx, &opts).await?;
@@ -590,7 +590,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         // A plan that would be refused fails like the restore would.
         return plan.check();
     }
-    let mut progress = CliProgress::with_steps(out.quiet, out.json, Steps::Restore);
+    let mut progress = CliProgress::with_steps(out, false, Steps::Restore);
     progress.set_restore_notes(restore_notes(&ctx, &plan));
     let result = restore::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
@@ -768,6 +768,9 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
             ctx.milvus_storage.spec().describe()
         ),
         None => println!("staging: none, Milvus reads the backup's files in place"),
+    }
+    for s in &plan.slow_imports {
+        println!("slow: {}", s.describe());
     }
     if let Some(rbac) = &plan.rbac {
         crate::rbac::print_plan(rbac, true);

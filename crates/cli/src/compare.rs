@@ -113,7 +113,7 @@ pub async fn compare(config: &Config, args: CompareArgs, out: &Output) -> Result
         streams: args.streams.clamp(1, 8),
         range_rows: args.range_rows.max(1),
     };
-    let progress = CliProgress::new(out.quiet, out.json);
+    let progress = CliProgress::new(out, false);
     let result = compare::compare(&a, b, &opts, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     // Exit 10 says "different" here: a service that keeps asking to slow
@@ -263,7 +263,7 @@ pub async fn migrate(config: &Config, args: MigrateArgs, out: &Output) -> Result
     let mut n = 0;
     loop {
         n += 1;
-        let progress = CliProgress::new(out.quiet, out.json);
+        let progress = CliProgress::new(out, false);
         let result = migrate::round(&a, b, &opts, &progress).await;
         progress.finish();
         let s = result?;

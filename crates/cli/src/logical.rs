@@ -120,7 +120,7 @@ pub async fn export(config: &Config, args: ExportArgs, out: &Output) -> Result<(
         }
         return Ok(());
     }
-    let progress = CliProgress::new(out.quiet, out.json);
+    let progress = CliProgress::new(out, false);
     let result = export::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     let stats = result?;
@@ -169,7 +169,7 @@ pub async fn import(config: &Config, args: ImportArgs, out: &Output) -> Result<(
         }
         return Ok(());
     }
-    let progress = CliProgress::new(out.quiet, out.json);
+    let progress = CliProgress::new(out, false);
     let result = import::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     let stats = result?;

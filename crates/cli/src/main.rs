@@ -298,12 +298,16 @@ fn init_logging(config: &Config, out: &Output) {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
 
-    let filter = || {
+    // --quiet: errors only on the console; the log file keeps its level.
+    let filter = |quiet: bool| {
+        let level = match quiet {
+            true => "error",
+            false => config.log.level.as_str(),
+        };
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new(format!(
-                    "error,milvus_backup={0},milvus_backup_core={0},milvus_backup_server={0}",
-                    config.log.level
+                    "error,milvus_backup={level},milvus_backup_core={level},milvus_backup_server={level}"
                 ))
             })
             // OpenDAL's signer prints credentials at debug level; never let
@@ -336,7 +340,7 @@ fn init_logging(config: &Config, out: &Output) {
             .with_target(false)
             .compact()
             .with_filter(
-                filter().add_directive(
+                filter(out.quiet).add_directive(
                     format!("{}=off", progress::LOG_TARGET)
                         .parse()
                         .expect("valid directive"),
@@ -349,7 +353,7 @@ fn init_logging(config: &Config, out: &Output) {
             .with_ansi(false)
             .with_target(false)
             .with_filter(
-                filter().add_directive(
+                filter(false).add_directive(
                     format!("{}=info", progress::LOG_TARGET)
                         .parse()
                         .expect("valid directive"),

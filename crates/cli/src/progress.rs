@@ -3,7 +3,7 @@
 //! the core's phases as indented lines under them, and for transfers an
 //! indicatif bar (items, bytes, rate, ETA) when stderr is a terminal or a
 //! `Progress:` line every few seconds otherwise. Nothing but warnings with
-//! `--quiet` or `--json`. The steps say what the work does; where the core
+//! `--json`, and nothing at all with `--quiet` (errors only). The steps say what the work does; where the core
 //! does several at once (a streamed copy reads, compresses and uploads),
 //! a step's line says so and carries what was measured.
 
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use milvus_backup_core::events::{Event, EventSink, Phase};
 
-use crate::output::human_bytes;
+use crate::output::{human_bytes, Output};
 
 /// The log target of progress lines: written to the log file (when
 /// `log.file` names one), never to the console, which shows them already.
@@ -80,6 +80,8 @@ pub struct RestoreNotes {
 pub struct CliProgress {
     interactive: bool,
     silent: bool,
+    /// Warnings too are left out (`--quiet`: errors only).
+    quiet: bool,
     steps: Steps,
     restore_notes: RestoreNotes,
     state: Mutex<State>,
@@ -111,16 +113,18 @@ struct Transfer {
 }
 
 impl CliProgress {
-    /// Phases only, no numbered steps.
-    pub fn new(quiet: bool, json: bool) -> CliProgress {
-        CliProgress::with_steps(quiet, json, Steps::Plain)
+    /// Phases only, no numbered steps; `silent`: warnings only (and none
+    /// with `--quiet`).
+    pub fn new(out: &Output, silent: bool) -> CliProgress {
+        CliProgress::with_steps(out, silent, Steps::Plain)
     }
 
     /// The guide's numbered steps for `steps`; prints its title at once.
-    pub fn with_steps(quiet: bool, json: bool, steps: Steps) -> CliProgress {
+    pub fn with_steps(out: &Output, silent: bool, steps: Steps) -> CliProgress {
         let p = CliProgress {
             interactive: std::io::stderr().is_terminal(),
-            silent: quiet || json,
+            silent: silent || out.quiet || out.json,
+            quiet: out.quiet,
             steps,
             restore_notes: RestoreNotes::default(),
             state: Mutex::new(State::default()),
@@ -327,7 +331,9 @@ impl EventSink for CliProgress {
         }
         let mut state = self.state.lock().unwrap();
         if let Event::Warning { message } = &event {
-            self.line(&state, &format!("warning: {message}"));
+            if !self.quiet {
+                self.line(&state, &format!("warning: {message}"));
+            }
             return;
         }
         if self.silent {

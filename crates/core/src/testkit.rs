@@ -469,3 +469,15 @@ impl Kit {
             .collect()
     }
 }
+
+/// A scalar column named `name` holding `data`.
+pub fn scalar_column(name: &str, data: pbs::scalar_field::Data) -> pbs::FieldData {
+    pbs::FieldData {
+        field_name: name.into(),
+        field: Some(pbs::field_data::Field::Scalars(pbs::ScalarField {
+            data: Some(data),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}

@@ -73,9 +73,11 @@ pub async fn tasks(
         Some("verify") => Some(TaskKind::Verify),
         Some("compare") => Some(TaskKind::Compare),
         Some("migrate") => Some(TaskKind::Migrate),
-        Some(other) => return Err(ApiError::bad_request(format!(
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
             "kind `{other}` is not a task kind — use create, restore, verify, compare or migrate"
-        ))),
+        )))
+        }
     };
     let list: Vec<TaskSummary> = s
         .tasks

@@ -7,6 +7,7 @@ pub mod curl;
 pub mod fault;
 pub mod generated;
 pub mod layers;
+pub mod row_restore;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -342,7 +342,7 @@ pub async fn delete(config: &Config, args: DeleteArgs, out: &Output) -> Result<(
         }
         return Ok(());
     }
-    let progress = CliProgress::new(true, out.json);
+    let progress = CliProgress::new(out, true);
     let stats = delete::execute(&ctx.backup_storage, &plan, &progress, &cancel_on_ctrl_c()).await?;
     if out.json {
         out.json_value(&serde_json::json!({ "deleted": stats.deleted }));

@@ -63,7 +63,7 @@ pub async fn verify(config: &Config, args: VerifyArgs, out: &Output) -> Result<V
         tuning: None,
     };
     let plan = verify::plan(&ctx, &opts).await?;
-    let progress = CliProgress::with_steps(out.quiet, out.json, Steps::Verify);
+    let progress = CliProgress::with_steps(out, false, Steps::Verify);
     let result = verify::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
     progress.finish();
     let reports = result?;

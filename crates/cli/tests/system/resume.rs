@@ -14,12 +14,13 @@ use milvus_backup_core::model::layout;
 use milvus_backup_core::Context;
 
 use crate::env::fault::{Fault, FaultProxy};
+use crate::env::row_restore::restore_journals;
 use crate::env::{
     bin, cli, config, config_file, config_yaml, dump, host_port, pick, run, unique, var, Generated,
 };
 
 /// Starts the CLI without waiting for it.
-fn spawn(cfg: &Path, sets: &[String], args: &[&str]) -> Child {
+pub(crate) fn spawn(cfg: &Path, sets: &[String], args: &[&str]) -> Child {
     let mut cmd = Command::new(bin());
     cmd.arg("-q").arg("--config").arg(cfg);
     for s in sets {
@@ -34,7 +35,7 @@ fn spawn(cfg: &Path, sets: &[String], args: &[&str]) -> Child {
 }
 
 /// Polls `ready` (bounded) while `child` runs, then kills it with SIGKILL.
-async fn kill_when<F, Fut>(child: &mut Child, what: &str, mut ready: F)
+pub(crate) async fn kill_when<F, Fut>(child: &mut Child, what: &str, mut ready: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -66,30 +67,14 @@ async fn journaled_files(ctx: &Context, name: &str) -> Option<usize> {
 /// (created and ready, segments imported) per the journal of a running
 /// restore of `backup`.
 async fn restore_progress(ctx: &Context, backup: &str) -> (bool, usize) {
-    let storage = &ctx.milvus_storage;
     let mut out = (false, 0);
-    for dir in storage.list_dirs(layout::STAGING_ROOT).await.unwrap() {
-        if !dir.starts_with(&format!("{backup}_")) {
-            continue;
-        }
-        let key = layout::join(&layout::staging_dir(&dir), layout::RESTORE_JOURNAL);
-        let Ok(bytes) = storage.read(&key).await else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        for c in v["collections"]
+    let (storage, root) = (&ctx.milvus_storage, layout::STAGING_ROOT);
+    for c in restore_journals(storage, root, backup).await {
+        out.0 |= c["ready"].as_bool().unwrap_or(false);
+        out.1 += c["segments"]
             .as_object()
-            .into_iter()
-            .flat_map(|m| m.values())
-        {
-            out.0 |= c["ready"].as_bool().unwrap_or(false);
-            out.1 += c["segments"]
-                .as_object()
-                .map(|s| s.values().filter(|s| s["rows"].is_i64()).count())
-                .unwrap_or(0);
-        }
+            .map(|s| s.values().filter(|s| s["rows"].is_i64()).count())
+            .unwrap_or(0);
     }
     out
 }
@@ -126,7 +111,7 @@ fn verify_deep(cfg: &Path, name: &str) -> bool {
         .success()
 }
 
-fn delete(cfg: &Path, name: &str) {
+pub(crate) fn delete(cfg: &Path, name: &str) {
     cli()
         .arg("--config")
         .arg(cfg)
@@ -137,7 +122,7 @@ fn delete(cfg: &Path, name: &str) {
 
 /// `count(*)` of a collection (loaded first): a segment imported twice would count
 /// its rows twice (a query by key would show them once).
-async fn count_rows(ctx: &Context, db: &str, name: &str) -> i64 {
+pub(crate) async fn count_rows(ctx: &Context, db: &str, name: &str) -> i64 {
     use milvus_backup_core::milvus::proto::schema::{field_data::Field, scalar_field::Data};
     let client = ctx.milvus().await.unwrap();
     client.load_collection(db, name).await.unwrap();
@@ -155,7 +140,7 @@ async fn count_rows(ctx: &Context, db: &str, name: &str) -> i64 {
 }
 
 /// Drops a restored collection (inside the test's runtime).
-async fn drop_target(ctx: &Context, db: &str, name: &str) {
+pub(crate) async fn drop_target(ctx: &Context, db: &str, name: &str) {
     let client = ctx.milvus().await.unwrap();
     client.drop_collection(db, name).await.unwrap();
 }

@@ -35,6 +35,10 @@
 //! backup_staging/<task>/journal.json    the collections and segments it finished
 //! ```
 //!
+//! Restores that insert a logical backup's rows keep their journal in
+//! backup storage: `.milvus_backup_restores/<backup>_<hex>/journal.json`
+//! (per data file, the row ranges inserted) and its `.lease`.
+//!
 //! `<backup>/meta/journal.json` exists only while a create runs (or after
 //! one was interrupted): the files stored so far, for `create --resume`.
 //!
@@ -127,6 +131,12 @@ pub fn create_journal(name: &str) -> String {
 
 /// Parent of every restore's staging folder.
 pub const STAGING_ROOT: &str = "backup_staging/";
+
+/// Journals of restores that insert a logical backup's rows, in *backup*
+/// storage (such a restore may have no access to Milvus's):
+/// `.milvus_backup_restores/<backup>_<hex>/journal.json` and `.lease`.
+/// The folder's name is no valid backup name, so `list` never shows it.
+pub const ROW_RESTORES_ROOT: &str = ".milvus_backup_restores/";
 
 /// A probe object used by `check`. The folder's name is not a valid backup
 /// name, so `list` never mistakes it (or its empty directory on a local

@@ -238,6 +238,120 @@ pub struct CollectionProgress {
     /// By segment id.
     #[serde(default)]
     pub segments: BTreeMap<i64, SegmentProgress>,
+    /// A logical backup's rows, by data file (its path in the backup).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileProgress>,
+}
+
+impl CollectionProgress {
+    /// Rows the journal says are in: imported segments' and inserted
+    /// files' rows.
+    pub fn rows(&self) -> u64 {
+        let segments: i64 = self.segments.values().filter_map(|s| s.rows).sum();
+        let files: u64 = self.files.values().map(FileProgress::rows_done).sum();
+        segments.max(0) as u64 + files
+    }
+}
+
+/// Rows `[start, end)` of a data file, by their order in it.
+pub type RowRange = (u64, u64);
+
+/// The batches of one data file a logical restore inserted: `done` once
+/// Milvus answered, `sent` while the answer is awaited. A batch in `sent`
+/// after an interruption may or may not be in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProgress {
+    #[serde(default)]
+    pub done: Vec<RowRange>,
+    #[serde(default)]
+    pub sent: Vec<RowRange>,
+}
+
+/// What a resumed restore does with one batch of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFate {
+    /// Inserted before: skipped.
+    Skip,
+    /// Perhaps inserted (sent, no answer recorded): its keys are looked
+    /// up first and only the missing rows go in.
+    Check,
+    /// Never sent.
+    Insert,
+}
+
+impl FileProgress {
+    pub fn rows_done(&self) -> u64 {
+        self.done.iter().map(|(a, b)| b - a).sum()
+    }
+
+    /// Whether rows `0..rows` are all in.
+    pub fn complete(&self, rows: u64) -> bool {
+        rows > 0 && covered(&self.done, (0, rows))
+    }
+
+    /// What to do with `batch`, as an interrupted run left the file.
+    pub fn fate(&self, batch: RowRange) -> BatchFate {
+        if covered(&self.done, batch) {
+            BatchFate::Skip
+        } else if overlaps(&self.done, batch) || overlaps(&self.sent, batch) {
+            BatchFate::Check
+        } else {
+            BatchFate::Insert
+        }
+    }
+
+    pub fn sent(&mut self, batch: RowRange) {
+        add(&mut self.sent, batch);
+    }
+
+    /// `batch` is in: no longer awaited.
+    pub fn done(&mut self, batch: RowRange) {
+        remove(&mut self.sent, batch);
+        add(&mut self.done, batch);
+    }
+}
+
+fn covered(ranges: &[RowRange], (a, b): RowRange) -> bool {
+    a >= b || ranges.iter().any(|&(s, e)| s <= a && b <= e)
+}
+
+fn overlaps(ranges: &[RowRange], (a, b): RowRange) -> bool {
+    ranges.iter().any(|&(s, e)| s < b && a < e)
+}
+
+/// Adds a range, merging it with those it touches (kept sorted).
+fn add(ranges: &mut Vec<RowRange>, (mut a, mut b): RowRange) {
+    if a >= b {
+        return;
+    }
+    ranges.retain(|&(s, e)| {
+        let touches = s <= b && a <= e;
+        if touches {
+            a = a.min(s);
+            b = b.max(e);
+        }
+        !touches
+    });
+    let at = ranges.partition_point(|&(s, _)| s < a);
+    ranges.insert(at, (a, b));
+}
+
+/// Takes a range out, splitting the ranges it cuts.
+fn remove(ranges: &mut Vec<RowRange>, (a, b): RowRange) {
+    let mut out = Vec::with_capacity(ranges.len() + 1);
+    for &(s, e) in ranges.iter() {
+        if e <= a || b <= s {
+            out.push((s, e));
+            continue;
+        }
+        if s < a {
+            out.push((s, a));
+        }
+        if b < e {
+            out.push((b, e));
+        }
+    }
+    *ranges = out;
 }
 
 /// One segment's import.
@@ -328,16 +442,27 @@ pub async fn interrupted_restore(
     storage: &Storage,
     backup: &str,
 ) -> Result<Option<(String, RestoreRecord)>> {
+    interrupted_restore_in(storage, layout::STAGING_ROOT, backup).await
+}
+
+/// [`interrupted_restore`] among the folders under `root` (the staging
+/// root of Milvus's storage, or [`layout::ROW_RESTORES_ROOT`] of backup
+/// storage).
+pub async fn interrupted_restore_in(
+    storage: &Storage,
+    root: &str,
+    backup: &str,
+) -> Result<Option<(String, RestoreRecord)>> {
     let mut found: Option<(String, RestoreRecord, u64)> = None;
     let mut running = None;
-    for name in storage.list_dirs(layout::STAGING_ROOT).await? {
+    for name in storage.list_dirs(root).await? {
         let Some(rest) = name.strip_prefix(backup) else {
             continue;
         };
         if !rest.starts_with('_') {
             continue;
         }
-        let dir = layout::staging_dir(&name);
+        let dir = layout::join(root, &name) + "/";
         let record: RestoreRecord = match storage
             .read(&layout::join(&dir, layout::RESTORE_JOURNAL))
             .await
@@ -367,5 +492,34 @@ pub async fn interrupted_restore(
             "a restore of `{backup}` is running right now (staging folder `{dir}`) — wait for it, or stop it first"
         ))),
         (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_sent_without_an_answer_are_checked_and_done_ones_skipped() {
+        let mut f = FileProgress::default();
+        for b in [(0, 10), (10, 20), (20, 30), (30, 40)] {
+            f.sent(b);
+        }
+        f.done((0, 10));
+        f.done((20, 30));
+        assert_eq!(f.done, vec![(0, 10), (20, 30)]);
+        assert_eq!(f.sent, vec![(10, 20), (30, 40)]);
+        assert_eq!(f.fate((0, 10)), BatchFate::Skip);
+        assert_eq!(f.fate((10, 20)), BatchFate::Check);
+        assert_eq!(f.fate((40, 50)), BatchFate::Insert);
+        // batches cut differently on resume: a part of one done is checked
+        assert_eq!(f.fate((5, 15)), BatchFate::Check);
+        f.done((10, 20));
+        f.done((30, 40));
+        assert_eq!(f.done, vec![(0, 40)]);
+        assert!(f.sent.is_empty());
+        assert!(f.complete(40));
+        assert!(!f.complete(41));
+        assert_eq!(f.rows_done(), 40);
     }
 }

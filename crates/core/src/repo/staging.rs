@@ -25,10 +25,15 @@ pub const STALE_AFTER: Duration = Duration::from_secs(600);
 
 /// A new staging folder for a restore of `backup`.
 pub fn new_dir(backup: &str) -> String {
-    layout::staging_dir(&format!(
-        "{backup}_{}",
+    new_dir_in(layout::STAGING_ROOT, backup)
+}
+
+/// A new folder for a restore of `backup` under `root`.
+pub fn new_dir_in(root: &str, backup: &str) -> String {
+    format!(
+        "{root}{backup}_{}/",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
-    ))
+    )
 }
 
 /// Renews a staging folder's lease until dropped.

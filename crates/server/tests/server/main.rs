@@ -7,5 +7,6 @@ mod guide;
 mod http;
 mod live;
 mod openapi;
+mod row_resume;
 mod schedule;
 mod tls;

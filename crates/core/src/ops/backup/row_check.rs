@@ -370,18 +370,8 @@ impl KeyCursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::milvus::proto::schema::{LongArray, ScalarField, StringArray};
-
-    fn column(name: &str, data: scalar_field::Data) -> FieldData {
-        FieldData {
-            field_name: name.into(),
-            field: Some(field_data::Field::Scalars(ScalarField {
-                data: Some(data),
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-    }
+    use crate::milvus::proto::schema::{LongArray, StringArray};
+    use crate::testkit::scalar_column as column;
 
     #[test]
     fn a_key_scan_pages_past_the_largest_key_read() {

@@ -28,6 +28,7 @@ use crate::model::selection::CollectionRef;
 use crate::ops::logical::columns::{self, Origin};
 use crate::ops::logical::fields::{fields_of, Field};
 use crate::ops::logical::files::{self, Location, ReadSpec};
+use crate::ops::logical::resume::{BatchLog, Next};
 use crate::ops::logical::{LogicalMeta, LEGACY_SCHEMA_FILE, SCHEMA_FILE};
 use crate::CancellationToken;
 
@@ -461,7 +462,7 @@ async fn insert_files(
     });
     let progress = Progress::default();
     for f in &plan.files {
-        if let Err(e) = insert_file(client, plan, location, f, &progress, events).await {
+        if let Err(e) = insert_file(client, plan, location, f, &progress, None, events).await {
             return Err(
                 Error::new(e.kind(), format!("{e} ({})", progress.describe()))
                     .temporary(e.is_temporary()),
@@ -471,13 +472,16 @@ async fn insert_files(
     Ok((progress.rows.into_inner(), progress.raw.into_inner()))
 }
 
-/// Inserts one file's rows, counting them in `progress`.
+/// Inserts one file's rows, counting them in `progress`; with a `log`
+/// (a restore's), each batch is recorded before it is sent and once it is
+/// in, and those an interrupted run inserted are skipped.
 pub(crate) async fn insert_file(
     client: &dyn Milvus,
     plan: &ImportPlan,
     location: &Location,
     f: &PlannedFile,
     progress: &Progress,
+    log: Option<&BatchLog<'_>>,
     events: &dyn EventSink,
 ) -> Result<()> {
     let local = Arc::new(location.local_copy(&f.path).await?);
@@ -508,17 +512,34 @@ pub(crate) async fn insert_file(
         })
     };
     let t = &plan.target;
+    // Batches come in file order: each one's rows follow the last's.
+    let mut next_row = 0u64;
     let result = tokio_stream_of(rx)
-        .map(|batch| async move {
-            let (cols, n, bytes) = batch?;
-            insert_with_retry(client, t, &f.partition, cols, n).await?;
-            progress.add(&f.path, n as u64, bytes);
-            events.emit(Event::RowsDone {
-                collection: 0,
-                rows: n as u64,
-                bytes,
-            });
-            Ok::<(), Error>(())
+        .map(|batch| {
+            let start = next_row;
+            if let Ok((_, n, _)) = &batch {
+                next_row += *n as u64;
+            }
+            async move {
+                let (cols, n, bytes) = batch?;
+                let range = (start, start + n as u64);
+                match log {
+                    None => insert_with_retry(client, t, &f.partition, cols, n).await?,
+                    Some(log) => {
+                        if let Next::Insert(cols, n) = log.before(&f.path, range, cols, n).await? {
+                            insert_with_retry(client, t, &f.partition, cols, n).await?;
+                            log.done(&f.path, range).await?;
+                        }
+                    }
+                }
+                progress.add(&f.path, n as u64, bytes);
+                events.emit(Event::RowsDone {
+                    collection: 0,
+                    rows: n as u64,
+                    bytes,
+                });
+                Ok::<(), Error>(())
+            }
         })
         .buffer_unordered(plan.in_flight)
         .try_collect::<Vec<()>>()

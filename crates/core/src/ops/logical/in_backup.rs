@@ -29,8 +29,10 @@ use crate::ops::logical::export::{self, ExportOptions};
 use crate::ops::logical::fields::fields_of;
 use crate::ops::logical::files::Location;
 use crate::ops::logical::import::{self, ImportPlan, PlannedFile};
+use crate::ops::logical::resume::BatchLog;
 use crate::ops::logical::{LogicalBackup, LogicalCollection};
 use crate::ops::verify::sample::{self, CollectionSample};
+use crate::repo::journal::RestoreJournal;
 use crate::CancellationToken;
 
 /// What exporting a backup's collections made.
@@ -370,6 +372,14 @@ pub(crate) async fn fetch_file(
     }
 }
 
+/// Raw bytes per Insert of a restore of `bytes` of files: at least 64
+/// batches (each recorded in the journal, so a resume redoes little) of
+/// 256 KiB to [`import::INSERT_BATCH_BYTES`].
+fn batch_bytes(bytes: u64) -> usize {
+    let floor = 256 << 10;
+    ((bytes / 64) as usize).clamp(floor, import::INSERT_BATCH_BYTES)
+}
+
 /// The logical backup whose rows a restore inserts.
 #[derive(Clone, Copy)]
 pub(crate) struct RowsSource<'a> {
@@ -380,16 +390,26 @@ pub(crate) struct RowsSource<'a> {
     pub manifest: Option<&'a meta::Manifest>,
 }
 
+/// The restore's journal, where each batch is recorded ([`resume`]).
+pub(crate) struct RowsJournal<'a> {
+    pub journal: &'a RestoreJournal,
+    /// The restore loads the target afterwards: a resume that loads it to
+    /// check keys leaves it loaded.
+    pub keep_loaded: bool,
+}
+
 /// Inserts the rows of `source`'s files into `target` (which exists):
 /// each file is read from the backup, decoded and checked against the
 /// manifest into a temporary folder (the next while one is inserted), then
-/// inserted in byte-sized batches, several in flight.
+/// inserted in byte-sized batches, several in flight, each recorded in the
+/// journal; what an interrupted run inserted is skipped.
 pub(crate) async fn restore_rows(
     ctx: &Context,
     client: &dyn Milvus,
     from: RowsSource<'_>,
     source: &CollectionRef,
     target: &CollectionRef,
+    journal: &RowsJournal<'_>,
     events: &dyn EventSink,
 ) -> Result<RowsRestored> {
     let RowsSource {
@@ -433,7 +453,7 @@ pub(crate) async fn restore_rows(
             .collect(),
         keys_regenerated,
         missing_partitions: Vec::new(),
-        batch_bytes: import::INSERT_BATCH_BYTES,
+        batch_bytes: batch_bytes(coll.files.iter().map(|f| f.size).sum()),
         in_flight: tuning.import_parallelism.clamp(2, 8),
         meta: None,
         fields,
@@ -443,14 +463,43 @@ pub(crate) async fn restore_rows(
         files: plan.files.len(),
         rows: coll.rows,
     });
+    let log = BatchLog::new(
+        journal.journal,
+        client,
+        target,
+        &plan.fields,
+        journal.keep_loaded,
+    )
+    .await;
     let progress = import::Progress::default();
+    // Files the interrupted run inserted whole are not even read.
+    let (done, files): (Vec<&PlannedFile>, Vec<&PlannedFile>) = plan
+        .files
+        .iter()
+        .partition(|f| log.complete(&f.path, f.rows));
+    if !done.is_empty() {
+        let rows: u64 = done.iter().map(|f| log.rows_done(&f.path)).sum();
+        events.note(format!(
+            "--resume: {} of {} file(s) of {target} ({rows} rows) were inserted by the interrupted run: skipped",
+            done.len(),
+            plan.files.len()
+        ));
+        progress
+            .rows
+            .fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+        events.emit(Event::RowsDone {
+            collection: 0,
+            rows,
+            bytes: 0,
+        });
+    }
     let mut report = InterruptReport {
         target,
         progress: &progress,
         events,
         done: false,
     };
-    let fetched = futures::stream::iter(plan.files.iter().map(|f| {
+    let fetched = futures::stream::iter(files.into_iter().map(|f| {
         let local = &local;
         async move {
             fetch_file(ctx, backup, manifest, &f.path, local).await?;
@@ -460,9 +509,10 @@ pub(crate) async fn restore_rows(
     .buffered(2);
     let result = fetched
         .and_then(|f| {
-            let (plan, local, progress) = (&plan, &local, &progress);
+            let (plan, local, progress, log) = (&plan, &local, &progress, &log);
             async move {
-                let inserted = import::insert_file(client, plan, local, f, progress, events).await;
+                let inserted =
+                    import::insert_file(client, plan, local, f, progress, Some(log), events).await;
                 let _ = local.storage.delete(&f.path).await;
                 inserted
             }
@@ -470,6 +520,7 @@ pub(crate) async fn restore_rows(
         .try_collect::<Vec<()>>()
         .await;
     report.done = true;
+    log.finish().await;
     if let Err(e) = result {
         return Err(
             Error::new(e.kind(), format!("{e} ({})", progress.describe()))

@@ -12,6 +12,8 @@
 //!   checked before the first insert) → inserts in byte-sized batches;
 //! - [`read_back`]: each data file read back as a restore reads it, right
 //!   after it is written, its rows and values checked;
+//! - [`resume`]: a restore's record of each batch inserted, and what a
+//!   resumed restore does with a batch an interrupted run may have sent;
 //! - [`in_backup`]: logical backups in the backup catalog (`create --format
 //!   parquet|json` and their restore), driven by [`crate::ops::backup`] and
 //!   [`crate::ops::restore`].
@@ -27,6 +29,7 @@ pub mod import;
 pub mod in_backup;
 pub mod ranges;
 pub mod read_back;
+pub mod resume;
 
 pub use crate::model::meta::{
     DataFile, Format, LogicalBackup, LogicalCollection, LogicalMeta, LEGACY_SCHEMA_FILE,

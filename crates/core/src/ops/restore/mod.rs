@@ -30,10 +30,12 @@
 //! collection's task), [`run`] (execution),
 //! `binlog` (segments staged and imported), `order` (imports started in
 //! write order, so duplicate keys resolve as in the source), [`bulk`] (a
-//! logical backup's files through Milvus's import).
+//! logical backup's files through Milvus's import), [`estimate`] (when
+//! importing many small segments is far slower than inserting their rows).
 
 mod binlog;
 pub mod bulk;
+pub mod estimate;
 pub mod options;
 mod order;
 pub mod plan;

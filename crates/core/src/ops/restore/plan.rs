@@ -23,6 +23,7 @@ use crate::ops::logical::LogicalBackup;
 use crate::ops::preflight::{self, Unsupported};
 use crate::ops::rbac::RbacPlan;
 use crate::ops::restore::bulk::{self, ImportMode};
+use crate::ops::restore::estimate::{self, SlowImport};
 use crate::ops::restore::options::RestoreOptions;
 use crate::ops::restore::targets::{check_renames_match, target_of};
 use crate::ops::restore::tasks::{
@@ -74,8 +75,10 @@ pub struct RestorePlan {
     /// Users, roles and grants to create, existing or skipped (`rbac`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac: Option<RbacPlan>,
-    /// The folder in Milvus's storage holding the restore's journal (and
-    /// its staged files): the interrupted restore's with `--resume`.
+    /// The folder holding the restore's journal (and its staged files):
+    /// in Milvus's storage, or in backup storage for a row insert
+    /// ([`DataPath::journal_storage`]); the interrupted restore's with
+    /// `--resume`.
     pub journal_dir: String,
     /// What the interrupted restore finished (`--resume`).
     #[serde(skip)]
@@ -90,6 +93,11 @@ pub struct RestorePlan {
     /// it was made): restored with their schema only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<crate::model::meta::LeftOut>,
+    /// Collections whose segments Milvus would import far slower than
+    /// their rows could be inserted (Milvus 2.2/2.3: one job per segment),
+    /// with both estimates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slow_imports: Vec<SlowImport>,
     #[serde(skip)]
     pub logical: Option<LogicalBackup>,
 }
@@ -217,7 +225,16 @@ pub(crate) async fn plan_from(
         .filter(|l| tasks.iter().any(|t| t.source.to_string() == l.collection))
         .cloned()
         .collect();
+    // Milvus 2.4 and later take many files per import job.
+    let one_segment_per_job = client.version().is_none_or(|v| (v.major, v.minor) < (2, 4));
+    let slow_imports = match data_path {
+        DataPath::BinlogImport if one_segment_per_job => {
+            tasks.iter().filter_map(estimate::slow_import).collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(RestorePlan {
+        slow_imports,
         backup: info.name.clone(),
         milvus: format!("{} ({})", client.address(), client.version_text()),
         tasks,
@@ -319,15 +336,23 @@ async fn journal_of(
     data_path: DataPath,
     tasks: &mut [CollectionTask],
 ) -> Result<(String, Option<RestoreRecord>)> {
-    // Named after the backup so leftovers are easy to attribute.
-    let fresh = crate::repo::staging::new_dir(&info.name);
-    // Only a binlog import keeps a journal: a logical restore's storage
-    // of Milvus's (where journals live) may not even be configured.
-    let journals = match data_path {
-        DataPath::BinlogImport => {
-            crate::repo::journal::interrupted_restore(&ctx.milvus_storage, &info.name).await
+    use crate::repo::{journal, staging};
+    // Named after the backup so leftovers are easy to attribute. A row
+    // insert keeps its journal in backup storage: Milvus's may not even
+    // be configured. A bulk import keeps none (its staged files go).
+    let (fresh, journals) = match data_path {
+        DataPath::BinlogImport => (
+            staging::new_dir(&info.name),
+            journal::interrupted_restore(&ctx.milvus_storage, &info.name).await,
+        ),
+        DataPath::RowInsert => {
+            let root = crate::model::layout::ROW_RESTORES_ROOT;
+            (
+                staging::new_dir_in(root, &info.name),
+                journal::interrupted_restore_in(&ctx.backup_storage, root, &info.name).await,
+            )
         }
-        DataPath::RowInsert | DataPath::BulkImport => Ok(None),
+        DataPath::BulkImport => (staging::new_dir(&info.name), Ok(None)),
     };
     match journals {
         Ok(Some((dir, record))) => {

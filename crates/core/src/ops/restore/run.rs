@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::error::{Error, ErrorKind, Opt, Remedy, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
 use crate::model::selection::CollectionRef;
@@ -106,6 +106,9 @@ pub async fn execute(
             u.missing.join("; ")
         ));
     }
+    for s in &plan.slow_imports {
+        events.warn(s.describe());
+    }
     for l in &plan.left_out {
         events.warn(format!(
             "{} has no rows in backup `{}`: it was left out when the backup was made ({}) — it is restored with its schema only",
@@ -118,11 +121,18 @@ pub async fn execute(
             .await;
     let run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
     let dir = plan.journal_dir.as_str();
-    // A logical restore touches no storage of Milvus's (no lease, no
-    // journal), unless it stages files for a bulk import.
-    let lease = match run.keeps_journal() || plan.staging_dir.is_some() {
-        true => Some(hold_staging(ctx, dir, events).await.during("restore")?),
-        false => None,
+    // A row insert keeps its journal (and lease) in backup storage: it
+    // touches no storage of Milvus's; a bulk import stages files there.
+    let lease = match plan.data_path {
+        DataPath::RowInsert => Some(
+            staging::hold(&ctx.backup_storage, dir)
+                .await
+                .during("restore")?,
+        ),
+        _ if run.keeps_journal() || plan.staging_dir.is_some() => {
+            Some(hold_staging(ctx, dir, events).await.during("restore")?)
+        }
+        _ => None,
     };
     let mut stats = RestoreStats {
         backup: plan.backup.clone(),
@@ -153,10 +163,18 @@ pub async fn execute(
     drop(lease);
     let resumable = run.keeps_journal() && result.as_ref().is_err_and(leaves_resumable);
     run.clean_up(result.is_ok(), resumable).await;
+    let storage = match plan.data_path {
+        DataPath::RowInsert => "backup storage",
+        _ => "Milvus's storage",
+    };
     result.during("restore").map_err(|e| match resumable {
-        true => e.guidance(format!(
-            "what was restored is kept, with a journal in `{dir}` of Milvus's storage: finish it by rerunning the same restore with --resume, or drop the partly restored collection"
-        )),
+        true => e.remedy(
+            Remedy::text(format!(
+                "what was restored is kept, with a journal in `{dir}` of {storage}: finish it by rerunning the same restore with "
+            ))
+            .opt(Opt::Resume)
+            .then(", or drop the partly restored collection"),
+        ),
         false => e,
     })?;
     stats.duration_s = started.elapsed().as_secs_f64();
@@ -239,7 +257,10 @@ impl<'a> RestoreRun<'a> {
             DataPath::BinlogImport => {
                 RestoreJournal::new(&ctx.milvus_storage, &plan.journal_dir, record)
             }
-            DataPath::RowInsert | DataPath::BulkImport => RestoreJournal::in_memory(record),
+            DataPath::RowInsert => {
+                RestoreJournal::new(&ctx.backup_storage, &plan.journal_dir, record)
+            }
+            DataPath::BulkImport => RestoreJournal::in_memory(record),
         };
         RestoreRun {
             ctx,
@@ -252,11 +273,11 @@ impl<'a> RestoreRun<'a> {
         }
     }
 
-    /// Whether the run keeps a journal in Milvus's storage (for `--resume`).
+    /// Whether the run keeps a journal (for `--resume`).
     fn keeps_journal(&self) -> bool {
         match self.plan.data_path {
-            DataPath::BinlogImport => true,
-            DataPath::RowInsert | DataPath::BulkImport => false,
+            DataPath::BinlogImport | DataPath::RowInsert => true,
+            DataPath::BulkImport => false,
         }
     }
 
@@ -442,7 +463,7 @@ impl<'a> RestoreRun<'a> {
         }
         events.emit(Event::CollectionStarted { index: i });
         if progress.done {
-            let rows: i64 = progress.segments.values().filter_map(|s| s.rows).sum();
+            let rows = progress.rows() as i64;
             events.note(format!(
                 "--resume: {target} was restored by the interrupted run ({rows} entities): skipped"
             ));
@@ -547,8 +568,12 @@ impl<'a> RestoreRun<'a> {
         if !progress.ready {
             self.create(index, task, &progress, ours).await?;
         } else {
+            let what = match self.plan.data_path {
+                DataPath::RowInsert => "inserting the rows",
+                _ => "importing the segments",
+            };
             self.events.note(format!(
-                "--resume: {} was created by the interrupted run; importing the segments it did not finish",
+                "--resume: {} was created by the interrupted run; {what} it did not finish",
                 task.target
             ));
         }
@@ -581,7 +606,12 @@ impl<'a> RestoreRun<'a> {
                     logical,
                     manifest,
                 };
-                let done = in_backup::restore_rows(ctx, client, from, source, target, events);
+                let journal = in_backup::RowsJournal {
+                    journal: &self.journal,
+                    keep_loaded: self.loads(task),
+                };
+                let done =
+                    in_backup::restore_rows(ctx, client, from, source, target, &journal, events);
                 Ok(done.await?.into())
             }
         }
@@ -695,6 +725,15 @@ impl<'a> RestoreRun<'a> {
         let tell = |what: &str, dir: &str, e: Error| {
             self.events.warn(format!("could not remove {what} under `{dir}`: {e} — remove them with `milvus-backup gc --staging`"));
         };
+        if plan.data_path == DataPath::RowInsert {
+            // The journal and lease, in backup storage: kept for --resume.
+            if !resumable {
+                if let Err(e) = self.ctx.backup_storage.delete_prefix(dir).await {
+                    self.events.warn(format!("could not remove the restore's journal under `{dir}` of backup storage: {e}"));
+                }
+            }
+            return;
+        }
         if !self.keeps_journal() {
             // A bulk restore's staged files (and lease): always removed.
             if let Some(dir) = plan.staging_dir.as_deref() {

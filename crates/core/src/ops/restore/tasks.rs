@@ -134,7 +134,15 @@ impl<'a> TargetMilvus<'a> {
         let has_databases = client.capabilities().has(Feature::Databases);
         let db_exists = self.databases.contains(&target.db);
         let exists = self.exists(&target).await?;
+        // Rows an existing target holds: importing into it would add the
+        // backup's rows again, so no refusal then suggests it.
+        let rows = match exists && !opts.drop_exist_collection && !opts.skip_create_collection {
+            true => client.row_count(&target.db, &target.name).await.ok(),
+            false => None,
+        };
+        let exists = exists.then_some(rows);
         let refused = refusal_of(client, opts, (&source, &target), exists, db_exists);
+        let exists = exists.is_some();
         let mut meta = info
             .collection_backups
             .iter()
@@ -166,13 +174,15 @@ impl<'a> TargetMilvus<'a> {
 }
 
 /// Why restoring `source` into `target` would be refused, if it would.
+/// `existing`: the target exists, with its rows when they were counted.
 fn refusal_of(
     client: &dyn Milvus,
     opts: &RestoreOptions,
     (source, target): (&CollectionRef, &CollectionRef),
-    exists: bool,
+    existing: Option<Option<i64>>,
     db_exists: bool,
 ) -> Option<Refusal> {
+    let exists = existing.is_some();
     let has_databases = client.capabilities().has(Feature::Databases);
     if !db_exists && !has_databases {
         return Some(Refusal::new(
@@ -185,22 +195,36 @@ fn refusal_of(
         ));
     }
     if exists && !opts.drop_exist_collection && !opts.skip_create_collection {
-        return Some(Refusal {
-            remedy: Some(
-                Remedy::text("restore under another name (")
-                    .opt(Opt::Suffix)
+        let remedy = Remedy::text("restore under another name (")
+            .opt(Opt::Suffix)
+            .then(" or ")
+            .opt(Opt::Rename)
+            .then("), or pass ")
+            .opt(Opt::DropExistCollection)
+            .then(" to replace it");
+        // Importing into a collection that holds rows (perhaps some of
+        // the backup's) would insert them again.
+        let (holds, remedy) = match existing.flatten() {
+            Some(0) => (
+                String::new(),
+                remedy
                     .then(" or ")
-                    .opt(Opt::Rename)
-                    .then("), or pass ")
-                    .opt(Opt::DropExistCollection)
-                    .then(" to replace it or ")
                     .opt(Opt::SkipCreateCollection)
                     .then(" to import into it"),
             ),
+            Some(n) => (format!(" and holds {n} entities"), remedy),
+            None => (String::new(), remedy),
+        };
+        let resume = match opts.resume {
+            true => " (no interrupted restore of this backup recorded it, so there is nothing to resume)",
+            false => "",
+        };
+        return Some(Refusal {
+            remedy: Some(remedy),
             ..Refusal::new(
                 ErrorKind::AlreadyExists,
                 format!(
-                    "collection `{target}` already exists in Milvus at {}",
+                    "collection `{target}` already exists in Milvus at {}{holds}{resume}",
                     client.address()
                 ),
             )
@@ -304,11 +328,22 @@ pub(crate) fn resume_tasks(tasks: &mut [CollectionTask], record: &RestoreRecord,
         if resume {
             t.refused = None;
         } else if !p.done {
+            let done = match p.files.is_empty() {
+                true => format!(
+                    "{} of {} segment(s) imported",
+                    p.segments.values().filter(|s| s.rows.is_some()).count(),
+                    t.imports.len()
+                ),
+                false => format!("{} rows inserted", p.rows()),
+            };
             r.reason = format!(
-                "collection `{}` is what an interrupted restore of this backup left ({} of {} segment(s) imported) — finish it by rerunning the same restore with --resume, or drop it",
+                "collection `{}` is what an interrupted restore of this backup left ({done})",
                 t.target,
-                p.segments.values().filter(|s| s.rows.is_some()).count(),
-                t.imports.len()
+            );
+            r.remedy = Some(
+                Remedy::text("finish it by rerunning the same restore with ")
+                    .opt(Opt::Resume)
+                    .then(", or drop it"),
             );
         }
     }
