@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use milvus_backup_core::config::{Config, LoadOptions};
 use milvus_backup_core::ops::compare::{self, CompareOptions, Comparison, KeyList};
+use milvus_backup_core::ops::compare_backup;
 use milvus_backup_core::ops::logical::ranges::RANGE_ROWS;
 use milvus_backup_core::{Context, Error, ErrorKind, Result};
 
@@ -26,6 +27,7 @@ Examples:
   milvus-backup compare -c docs --to-config other.yaml --target db2.docs_copy
   milvus-backup compare -c docs --target docs_restored                 # two collections of one Milvus
   milvus-backup compare -c docs --target docs_copy --ignore-key        # the copy made its own keys (autoID)
+  milvus-backup compare -c docs -n backup_20260209                     # the live collection against a logical backup
   milvus-backup --json compare -c docs --to-config other.yaml          # {identical, ranges_differing, ...}
 
 Exit 0 when the two hold the same rows (every field of every row, nulls
@@ -51,8 +53,14 @@ pub struct Pair {
 
 impl Pair {
     /// The source's context and the target's: `--to-config`'s, or the same.
-    fn contexts(&self, config: &Config, command: &str) -> Result<(Context, Option<Context>)> {
-        if self.to_config.is_none() && self.target.is_none() {
+    /// `alone`: the command names its other side some other way.
+    fn contexts(
+        &self,
+        config: &Config,
+        command: &str,
+        alone: bool,
+    ) -> Result<(Context, Option<Context>)> {
+        if self.to_config.is_none() && self.target.is_none() && !alone {
             return Err(Error::invalid_input(format!(
                 "{command} needs the other collection: give --to-config FILE (another Milvus), --target db.coll, or both"
             )));
@@ -69,6 +77,15 @@ impl Pair {
 pub struct CompareArgs {
     #[command(flatten)]
     pair: Pair,
+    /// Compare the live collection with its copy in this logical backup
+    /// (in backup storage) instead: only the live side is read.
+    #[arg(
+        short = 'n',
+        long = "name",
+        visible_alias = "backup-name",
+        value_name = "BACKUP"
+    )]
+    name: Option<String>,
     /// Compare rows without their primary keys, as multisets (a side
     /// whose keys were generated anew, autoID).
     #[arg(long = "ignore-key")]
@@ -103,7 +120,7 @@ pub fn other_config(file: &std::path::Path, flag: &str) -> Result<Config> {
 }
 
 pub async fn compare(config: &Config, args: CompareArgs, out: &Output) -> Result<bool> {
-    let (a, other) = args.pair.contexts(config, "compare")?;
+    let (a, other) = args.pair.contexts(config, "compare", args.name.is_some())?;
     let b = other.as_ref().unwrap_or(&a);
     let opts = CompareOptions {
         source: args.pair.collection,
@@ -114,7 +131,13 @@ pub async fn compare(config: &Config, args: CompareArgs, out: &Output) -> Result
         range_rows: args.range_rows.max(1),
     };
     let progress = CliProgress::new(out, false);
-    let result = compare::compare(&a, b, &opts, &progress, &cancel_on_ctrl_c()).await;
+    let cancel = cancel_on_ctrl_c();
+    let result = match &args.name {
+        Some(backup) => {
+            compare_backup::compare_with_backup(&a, b, backup, &opts, &progress, &cancel).await
+        }
+        None => compare::compare(&a, b, &opts, &progress, &cancel).await,
+    };
     progress.finish();
     // Exit 10 says "different" here: a service that keeps asking to slow
     // down is an outage (6).
@@ -250,7 +273,7 @@ pub async fn migrate(config: &Config, args: MigrateArgs, out: &Output) -> Result
             "--reconcile-existing needs --target naming the existing collection to write into",
         ));
     }
-    let (a, other) = args.pair.contexts(config, "migrate")?;
+    let (a, other) = args.pair.contexts(config, "migrate", false)?;
     let b = other.as_ref().unwrap_or(&a);
     let opts = MigrateOptions {
         source: args.pair.collection,

@@ -118,6 +118,36 @@ fn the_guides_incremental_backup_stores_only_changed_ranges_and_restores_identic
         );
         drop_collection("A", "default", &target);
     }
+    // The live collection against the backup: only the live side is read.
+    let v = run_json("A", &root, &[], &["compare", "-c", &coll, "-n", &inc]);
+    assert_eq!(v["identical"], true, "{v}");
+    assert_eq!(v["rows_target"], 150_499, "{v}");
+    gen_data(
+        "A",
+        &[
+            "delete-keys",
+            "--collection",
+            &coll,
+            "--keys",
+            "70000",
+            "--int",
+        ],
+    );
+    let (_d, cfg) = crate::env::config_file(&crate::env::guide_yaml("A", &root));
+    let out = crate::env::cli()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--json", "compare", "-c", &coll, "-n", &inc])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(10), "{v}");
+    assert_eq!(v["ranges_differing"], 1, "{v}");
+    assert_eq!(
+        v["only_in_source"]["keys"],
+        serde_json::json!([70000]),
+        "{v}"
+    );
     run("A", &root, &[], &["delete", "-n", &inc]);
     drop_collection("A", "default", &coll);
 }

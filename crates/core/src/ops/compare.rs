@@ -62,7 +62,7 @@ pub struct KeyList {
 }
 
 impl KeyList {
-    fn push(&mut self, key: Key, show: usize) {
+    pub(crate) fn push(&mut self, key: Key, show: usize) {
         self.count += 1;
         if self.keys.len() < show {
             self.keys.push(key);

@@ -314,9 +314,7 @@ async fn repair(
 }
 
 async fn range_digest(l: &Live<'_>, r: &PartRanges, i: usize) -> Result<RangeDigest> {
-    let mut d = RangeDigest::default();
-    l.each_row(r, i, |_, h| d.add(h)).await?;
-    Ok(d)
+    l.digest_within(r.partition.as_deref(), r.limits(i)).await
 }
 
 /// The partition rows of `r` are inserted into: its own, or the

@@ -15,6 +15,7 @@ pub mod backup;
 pub mod check;
 pub mod collection;
 pub mod compare;
+pub mod compare_backup;
 pub mod delete;
 pub mod gc_pause;
 pub mod logical;

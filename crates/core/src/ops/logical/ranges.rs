@@ -238,6 +238,29 @@ impl Live<'_> {
         &self,
         ranges: &PartRanges,
         i: usize,
+        each: impl FnMut(Key, RowHash),
+    ) -> Result<()> {
+        self.each_row_within(ranges.partition.as_deref(), ranges.limits(i), each)
+            .await
+    }
+
+    /// The digest of `partition`'s rows within `limits`.
+    pub async fn digest_within(
+        &self,
+        partition: Option<&str>,
+        limits: (Option<&Key>, Option<&Key>),
+    ) -> Result<RangeDigest> {
+        let mut d = RangeDigest::default();
+        self.each_row_within(partition, limits, |_, h| d.add(h))
+            .await?;
+        Ok(d)
+    }
+
+    /// Each row of `partition` within `limits`: its key and hash.
+    pub async fn each_row_within(
+        &self,
+        partition: Option<&str>,
+        limits: (Option<&Key>, Option<&Key>),
         mut each: impl FnMut(Key, RowHash),
     ) -> Result<()> {
         let pk = self.pk()?.name.clone();
@@ -245,26 +268,15 @@ impl Live<'_> {
             .filter(|f| self.hash_key || !f.is_primary)
             .cloned()
             .collect();
-        self.each_page(ranges, i, |cols, n| {
+        let output: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
+        let per_row = row_bytes(self.fields, 64);
+        self.pages(partition, limits, &output, per_row, |cols, n| {
             let keys = keys_of(&cols, &pk)?;
             let hashes = digest::row_hashes(&hashed, &cols, n)?;
             keys.into_iter().zip(hashes).for_each(|(k, h)| each(k, h));
             Ok(())
         })
         .await
-    }
-
-    /// Each page of the rows of range `i`, every field.
-    pub async fn each_page(
-        &self,
-        ranges: &PartRanges,
-        i: usize,
-        each: impl FnMut(Vec<FieldData>, usize) -> Result<()>,
-    ) -> Result<()> {
-        let output: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
-        let per_row = row_bytes(self.fields, 64);
-        let (part, limits) = (ranges.partition.as_deref(), ranges.limits(i));
-        self.pages(part, limits, &output, per_row, each).await
     }
 
     /// The rows with `keys` (all fields), as Milvus's columns.
