@@ -168,6 +168,25 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(dump("A", "default", &coll), dump("B", "default", &coll));
 
+    // The cut-over: a round that finds nothing to repair points the alias.
+    let alias = format!("{coll}_live");
+    let out = cli()
+        .arg("--config")
+        .arg(&a)
+        .args(["--json", "migrate", "--to-config"])
+        .arg(&b)
+        .args(["-c", &coll, "--alias", &alias])
+        .assert()
+        .success();
+    let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(r["alias"], alias.as_str(), "{r}");
+    let described: serde_json::Value = serde_json::from_str(&gen_data(
+        "B",
+        &["describe", "--collection", &coll],
+    ))
+    .unwrap();
+    assert_eq!(described["aliases"], serde_json::json!([alias]), "{described}");
+
     // One row gone on B alone.
     gen_data(
         "B",
