@@ -1036,8 +1036,8 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(out.status.success(), "schemathesis failed:\n{stdout}");
     assert!(summary.contains(" failures=0 "), "{summary}");
     assert!(summary.contains(" 5xx=0"), "{summary}");
-    // 25 operations less the two verify routes (see schemathesis.sh).
-    assert!(summary.contains("operations=23 "), "{summary}");
+    // 29 operations less the two verify routes (see schemathesis.sh).
+    assert!(summary.contains("operations=27 "), "{summary}");
 }
 
 /// Polls `path` until its task ends; returns every progress value seen.
