@@ -75,14 +75,13 @@ timed() { # timed NAME CMD... : stdout to $work/NAME.json, seconds and peak RSS 
     t1=$(date +%s.%N)
     echo "$t0 $t1" >"$work/$name.t"
 }
-run() { "$bin" --json --config "$work/A.yaml" "$@"; }
 
 echo "== export of A (Parquet)" >&2
-timed export run export -c bench_cmp -o "$work/export"
+timed export "$bin" --json --config "$work/A.yaml" export -c bench_cmp -o "$work/export"
 echo "== migrate A -> B, first run" >&2
-timed migrate1 run migrate -c bench_cmp --to-config "$work/B.yaml"
+timed migrate1 "$bin" --json --config "$work/A.yaml" migrate -c bench_cmp --to-config "$work/B.yaml"
 echo "== compare A with B" >&2
-timed compare1 run compare -c bench_cmp --to-config "$work/B.yaml"
+timed compare1 "$bin" --json --config "$work/A.yaml" compare -c bench_cmp --to-config "$work/B.yaml"
 echo "== 1 % of A's rows changed (upserts of random keys)" >&2
 "$MBT_PY_23" - "$MBT_A_PORT" "$rows" <<'PY' >&2
 import sys, numpy as np
@@ -100,10 +99,10 @@ for s in range(0, len(keys), 1000):
 print(f"   {len(keys)} rows upserted")
 PY
 echo "== migrate A -> B, catch-up" >&2
-timed migrate2 run migrate -c bench_cmp --to-config "$work/B.yaml"
+timed migrate2 "$bin" --json --config "$work/A.yaml" migrate -c bench_cmp --to-config "$work/B.yaml"
 echo "== compare A with B again" >&2
 set +e
-timed compare2 run compare -c bench_cmp --to-config "$work/B.yaml"
+timed compare2 "$bin" --json --config "$work/A.yaml" compare -c bench_cmp --to-config "$work/B.yaml"
 set -e
 
 python3 - "$rows" "$work" <<'PY'
