@@ -111,8 +111,12 @@ rows, work = int(sys.argv[1]), sys.argv[2]
 def load(name):
     t0, t1 = map(float, open(os.path.join(work, name + ".t")).read().split())
     rss = int(open(os.path.join(work, name + ".rss")).read().split()[-1]) / 1024
-    text = open(os.path.join(work, name + ".json")).read().strip().splitlines()
-    return json.loads(text[-1]) if text else {}, t1 - t0, rss
+    text = open(os.path.join(work, name + ".json")).read().strip()
+    try:
+        answer = json.loads(text)  # one document (export, compare)
+    except ValueError:
+        answer = json.loads(text.splitlines()[-1])  # one object per round (migrate)
+    return answer, t1 - t0, rss
 ex, ex_s, ex_rss = load("export")
 m1, m1_s, m1_rss = load("migrate1")
 c1, c1_s, c1_rss = load("compare1")

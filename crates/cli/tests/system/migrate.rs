@@ -180,12 +180,13 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
         .success();
     let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(r["alias"], alias.as_str(), "{r}");
-    let described: serde_json::Value = serde_json::from_str(&gen_data(
-        "B",
-        &["describe", "--collection", &coll],
-    ))
-    .unwrap();
-    assert_eq!(described["aliases"], serde_json::json!([alias]), "{described}");
+    let described: serde_json::Value =
+        serde_json::from_str(&gen_data("B", &["describe", "--collection", &coll])).unwrap();
+    assert_eq!(
+        described["aliases"],
+        serde_json::json!([alias]),
+        "{described}"
+    );
 
     // One row gone on B alone.
     gen_data(

@@ -18,11 +18,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
 use crate::model::selection::CollectionRef;
-use crate::ops::logical::digest::RowHash;
+use crate::ops::logical::digest::{RangeDigest, RowHash};
 use crate::ops::logical::export;
 use crate::ops::logical::fields::{fields_of, Field};
 use crate::ops::logical::ranges::{Key, Live, PartRanges, RANGE_ROWS};
 use crate::CancellationToken;
+use futures::{StreamExt, TryStreamExt};
 
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
@@ -285,19 +286,20 @@ pub(crate) async fn compare_sides(
         });
         out.ranges = ranges;
         for r in &all {
-            let (da, db) =
-                futures::try_join!(la.digests(r, opts.streams), lb.digests(r, opts.streams))?;
-            for (i, (x, y)) in da.iter().zip(&db).enumerate() {
-                out.rows_source += x.rows;
-                out.rows_target += y.rows;
+            let outcomes: Vec<RangeOutcome> = futures::stream::iter(0..r.count())
+                .map(|i| compare_range(&la, &lb, r, i, opts.ignore_key))
+                .buffered(opts.streams.max(1))
+                .try_collect()
+                .await?;
+            for (i, o) in outcomes.into_iter().enumerate() {
+                out.rows_source += o.a.rows;
+                out.rows_target += o.b.rows;
                 events.emit(Event::RowsDone {
                     collection: 0,
-                    rows: x.rows,
+                    rows: o.a.rows,
                     bytes: 0,
                 });
-                if x == y {
-                    continue;
-                }
+                let Some(diff) = o.diff else { continue };
                 out.ranges_differing += 1;
                 let (from, to) = r.limits(i);
                 if out.differing_ranges.len() < opts.show {
@@ -305,11 +307,11 @@ pub(crate) async fn compare_sides(
                         partition: r.partition.clone(),
                         from: from.cloned(),
                         to: to.cloned(),
-                        rows_source: x.rows,
-                        rows_target: y.rows,
+                        rows_source: o.a.rows,
+                        rows_target: o.b.rows,
                     });
                 }
-                narrow(&la, &lb, r, i, opts, &mut out).await?;
+                record(diff, opts.show, &mut out);
             }
         }
         Ok::<_, Error>(out)
@@ -333,65 +335,103 @@ pub(crate) struct KeyDiff {
     pub different: Vec<Key>,
 }
 
-/// Reads range `i` of both sides row by row: the keys that differ. With
-/// `ignore_key`, rows are matched by their hash (without the key) as
-/// multisets, and the keys are those of the rows left unmatched.
-pub(crate) async fn differing_keys(
+/// One range read on both sides: its digests and, when they differ, the
+/// keys that do.
+pub(crate) struct RangeOutcome {
+    pub a: RangeDigest,
+    pub b: RangeDigest,
+    pub diff: Option<KeyDiff>,
+}
+
+/// Reads range `i` of both sides at once (each row's key and hash, one
+/// range in memory per side) and, when the digests differ, finds the keys
+/// that do from what was read: no second read.
+pub(crate) async fn compare_range(
     a: &Live<'_>,
     b: &Live<'_>,
     r: &PartRanges,
     i: usize,
     ignore_key: bool,
-) -> Result<KeyDiff> {
+) -> Result<RangeOutcome> {
+    let ((da, ra), (db, rb)) = futures::try_join!(a.range_rows(r, i), b.range_rows(r, i))?;
+    let diff = (da != db).then(|| diff_rows(ra, rb, ignore_key));
+    Ok(RangeOutcome { a: da, b: db, diff })
+}
+
+/// The keys that differ between two sides' rows (key, hash), each list
+/// sorted. With `ignore_key`, rows are matched by their hash (without the
+/// key) as multisets, and the keys are those of the rows left unmatched.
+pub(crate) fn diff_rows(
+    a: Vec<(Key, RowHash)>,
+    b: Vec<(Key, RowHash)>,
+    ignore_key: bool,
+) -> KeyDiff {
     let mut d = KeyDiff::default();
     if ignore_key {
         let mut left: HashMap<RowHash, Vec<Key>> = HashMap::new();
-        a.each_row(r, i, |k, h| left.entry(h).or_default().push(k))
-            .await?;
-        b.each_row(r, i, |k, h| {
+        for (k, h) in a {
+            left.entry(h).or_default().push(k);
+        }
+        for (k, h) in b {
             if left.get_mut(&h).and_then(Vec::pop).is_none() {
                 d.only_b.push(k)
             }
-        })
-        .await?;
+        }
         d.only_a = left.into_values().flatten().collect();
     } else {
-        let mut left: HashMap<Key, RowHash> = HashMap::new();
-        a.each_row(r, i, |k, h| {
-            left.insert(k, h);
-        })
-        .await?;
-        b.each_row(r, i, |k, h| match left.remove(&k) {
-            Some(ha) if ha == h => {}
-            Some(_) => d.different.push(k),
-            None => d.only_b.push(k),
-        })
-        .await?;
+        let mut left: HashMap<Key, RowHash> = a.into_iter().collect();
+        for (k, h) in b {
+            match left.remove(&k) {
+                Some(ha) if ha == h => {}
+                Some(_) => d.different.push(k),
+                None => d.only_b.push(k),
+            }
+        }
         d.only_a = left.into_keys().collect();
     }
     for list in [&mut d.only_a, &mut d.only_b, &mut d.different] {
         list.sort();
     }
-    Ok(d)
+    d
 }
 
-/// Reads range `i` of both sides row by row and records the keys that
-/// differ.
-async fn narrow(
-    a: &Live<'_>,
-    b: &Live<'_>,
-    r: &PartRanges,
-    i: usize,
-    opts: &CompareOptions,
-    out: &mut Comparison,
-) -> Result<()> {
-    let d = differing_keys(a, b, r, i, opts.ignore_key).await?;
+/// Records the keys of one differing range.
+fn record(d: KeyDiff, show: usize, out: &mut Comparison) {
     for (keys, list) in [
         (d.only_a, &mut out.only_in_source),
         (d.only_b, &mut out.only_in_target),
         (d.different, &mut out.different),
     ] {
-        keys.into_iter().for_each(|k| list.push(k, opts.show));
+        keys.into_iter().for_each(|k| list.push(k, show));
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(list: &[(i64, u128)]) -> Vec<(Key, RowHash)> {
+        list.iter().map(|&(k, h)| (Key::Int(k), h)).collect()
+    }
+
+    #[test]
+    fn differing_rows_are_named_by_key_or_as_multisets() {
+        let a = rows(&[(1, 10), (2, 20), (3, 30), (4, 40)]);
+        let b = rows(&[(4, 40), (2, 21), (5, 50), (1, 10)]);
+        let d = diff_rows(a.clone(), b.clone(), false);
+        assert_eq!(d.only_a, vec![Key::Int(3)]);
+        assert_eq!(d.only_b, vec![Key::Int(5)]);
+        assert_eq!(d.different, vec![Key::Int(2)]);
+        // Keys made anew: rows match by value, one each way is left.
+        let renumbered = rows(&[(14, 40), (12, 20), (11, 10), (13, 31)]);
+        let d = diff_rows(a, renumbered, true);
+        assert_eq!(
+            (d.only_a, d.only_b),
+            (vec![Key::Int(3)], vec![Key::Int(13)])
+        );
+        assert!(d.different.is_empty());
+        // Equal rows twice on one side, once on the other.
+        let d = diff_rows(rows(&[(1, 7), (2, 7)]), rows(&[(9, 7)]), true);
+        assert_eq!(d.only_a.len() + d.only_b.len(), 1);
+    }
 }

@@ -30,7 +30,9 @@ use crate::model::selection::CollectionRef;
 use crate::ops::collection::{self, collection_meta};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::ops::compare::{common_fields, differing_keys, live, named, travels, units, Side};
+use crate::ops::compare::{
+    common_fields, compare_range, live, named, travels, units, KeyDiff, RangeOutcome, Side,
+};
 use crate::ops::logical::digest::RangeDigest;
 use crate::ops::logical::fields::{fields_of, Field};
 use crate::ops::logical::import::insert_with_retry;
@@ -238,25 +240,36 @@ async fn reconcile(
     });
     let streams = opts.streams.max(1);
     // Digests first; then the differing ranges repaired, several at once.
-    let mut differing = Vec::new();
+    // Ranges to repair, with the keys that differ (none: stream it whole).
+    let mut differing: Vec<(&PartRanges, usize, Option<KeyDiff>, u64)> = Vec::new();
     for r in &all {
-        let (da, db) = futures::try_join!(la.digests(r, streams), lb.digests(r, streams))?;
-        for (i, (x, y)) in da.iter().zip(&db).enumerate() {
-            out.rows_source += x.rows;
-            out.rows_target += y.rows;
+        if out.created {
+            // A target made by this run has no row: every range is streamed.
+            differing.extend((0..r.count()).map(|i| (r, i, None, 0)));
+            continue;
+        }
+        let outcomes: Vec<RangeOutcome> = futures::stream::iter(0..r.count())
+            .map(|i| compare_range(&la, &lb, r, i, false))
+            .buffered(streams)
+            .try_collect()
+            .await?;
+        for (i, o) in outcomes.into_iter().enumerate() {
+            out.rows_source += o.a.rows;
+            out.rows_target += o.b.rows;
             events.emit(Event::RowsDone {
                 collection: 0,
-                rows: x.rows,
+                rows: o.a.rows,
                 bytes: 0,
             });
-            if x != y {
-                differing.push((r, i, y.rows));
+            if let Some(d) = o.diff {
+                let keys = (o.b.rows > 0).then_some(d);
+                differing.push((r, i, keys, o.b.rows));
             }
         }
     }
     out.ranges_differing = differing.len();
-    let repairs: Vec<(u64, u64)> = futures::stream::iter(&differing)
-        .map(|&(r, i, target_rows)| repair(&la, &lb, r, i, target_rows))
+    let repairs: Vec<(u64, u64)> = futures::stream::iter(&mut differing)
+        .map(|(r, i, keys, _)| repair(&la, &lb, r, *i, keys.take()))
         .buffer_unordered(streams)
         .try_collect()
         .await?;
@@ -273,7 +286,7 @@ async fn reconcile(
     let la = la.at_snapshot(travels(a)).await?;
     let lb = lb.at_snapshot(travels(b)).await?;
     let again: Vec<(RangeDigest, RangeDigest, u64)> = futures::stream::iter(&differing)
-        .map(|&(r, i, before)| {
+        .map(|&(r, i, _, before)| {
             let (la, lb) = (&la, &lb);
             async move {
                 let (x, y) = futures::try_join!(range_digest(la, r, i), range_digest(lb, r, i))?;
@@ -284,6 +297,9 @@ async fn reconcile(
         .try_collect()
         .await?;
     for (x, y, before) in again {
+        if out.created {
+            out.rows_source += x.rows;
+        }
         out.rows_target = out.rows_target - before + y.rows;
         if x != y {
             out.ranges_still_differing += 1;
@@ -300,12 +316,11 @@ async fn repair(
     lb: &Live<'_>,
     r: &PartRanges,
     i: usize,
-    target_rows: u64,
+    keys: Option<KeyDiff>,
 ) -> Result<(u64, u64)> {
-    if target_rows == 0 {
+    let Some(d) = keys else {
         return Ok((stream_range(la, lb, r, i).await?, 0));
-    }
-    let d = differing_keys(la, lb, r, i, false).await?;
+    };
     let stale: Vec<Key> = d.only_b.iter().chain(&d.different).cloned().collect();
     let missing: Vec<Key> = d.only_a.into_iter().chain(d.different).collect();
     delete_keys(lb, r, &stale).await?;

@@ -233,6 +233,22 @@ impl Live<'_> {
             .await
     }
 
+    /// The key and hash of every row of range `i`, and their digest.
+    pub async fn range_rows(
+        &self,
+        ranges: &PartRanges,
+        i: usize,
+    ) -> Result<(RangeDigest, Vec<(Key, RowHash)>)> {
+        let mut d = RangeDigest::default();
+        let mut rows = Vec::new();
+        self.each_row(ranges, i, |k, h| {
+            d.add(h);
+            rows.push((k, h));
+        })
+        .await?;
+        Ok((d, rows))
+    }
+
     /// Each row of range `i`: its key and hash.
     pub async fn each_row(
         &self,
