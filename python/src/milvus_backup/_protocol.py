@@ -588,6 +588,29 @@ def resume(session: Session, task_id: str) -> Op:
     return status
 
 
+def compare_body(
+    collection: str, target_collection: Optional[str], to_config: Optional[str],
+    ignore_key: bool, show: int,
+) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"collection_name": collection, "ignore_key": ignore_key, "show": show}
+    if target_collection:
+        body["target_collection"] = target_collection
+    if to_config:
+        body["to_config"] = to_config
+    return body
+
+
+def migrate_body(
+    collection: str, to_config: Optional[str], target_collection: Optional[str],
+    alias: Optional[str], reconcile_existing: bool,
+) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"collection_name": collection, "reconcile_existing": reconcile_existing}
+    for k, v in [("to_config", to_config), ("target_collection", target_collection), ("alias", alias)]:
+        if v:
+            body[k] = v
+    return body
+
+
 def live_task(
     session: Session, kind: str, body: Dict[str, Any], wait_timeout: Optional[float]
 ) -> Op:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, List, Optional, Union
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Union
 
 import httpx
 
@@ -171,3 +171,29 @@ class AsyncBackupClient:
     async def check(self) -> CheckReport:
         """See :meth:`BackupClient.check`."""
         return await self._run(p.check(self._session))
+
+    async def compare(
+        self,
+        collection: str,
+        target_collection: Optional[str] = None,
+        to_config: Optional[str] = None,
+        ignore_key: bool = False,
+        show: int = 10,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """See :meth:`BackupClient.compare`."""
+        body = p.compare_body(collection, target_collection, to_config, ignore_key, show)
+        return await self._run(p.live_task(self._session, "compare", body, timeout))
+
+    async def migrate(
+        self,
+        collection: str,
+        to_config: Optional[str] = None,
+        target_collection: Optional[str] = None,
+        alias: Optional[str] = None,
+        reconcile_existing: bool = False,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """See :meth:`BackupClient.migrate`."""
+        body = p.migrate_body(collection, to_config, target_collection, alias, reconcile_existing)
+        return await self._run(p.live_task(self._session, "migrate", body, timeout))

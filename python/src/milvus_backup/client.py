@@ -308,11 +308,7 @@ class BackupClient:
         'only_in_source': {'count', 'keys'}, 'only_in_target', 'different',
         'schema_differences', ...}``. ``ignore_key`` compares rows without
         their primary keys (a copy whose keys were generated anew)."""
-        body: Dict[str, Any] = {"collection_name": collection, "ignore_key": ignore_key, "show": show}
-        if target_collection:
-            body["target_collection"] = target_collection
-        if to_config:
-            body["to_config"] = to_config
+        body = p.compare_body(collection, target_collection, to_config, ignore_key, show)
         return self._run(p.live_task(self._session, "compare", body, timeout))
 
     def migrate(
@@ -331,10 +327,7 @@ class BackupClient:
         'rows_target', 'ranges', 'ranges_differing', 'rows_copied',
         'rows_deleted', 'identical', 'created', ...}``. With ``alias``, the
         alias points at the target once a round finds it identical."""
-        body: Dict[str, Any] = {"collection_name": collection, "reconcile_existing": reconcile_existing}
-        for k, v in [("to_config", to_config), ("target_collection", target_collection), ("alias", alias)]:
-            if v:
-                body[k] = v
+        body = p.migrate_body(collection, to_config, target_collection, alias, reconcile_existing)
         return self._run(p.live_task(self._session, "migrate", body, timeout))
 
     # ---------------------------------------------------------- tasks
