@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "resume",
         "guide",
         "schedule_routes",
+        "live",
         "page",
     ],
     &["router"],

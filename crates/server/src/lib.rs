@@ -20,7 +20,8 @@
 //!    starters both APIs share), `backups` (list, get, delete, verify),
 //!    `service` (hello, tasks, cancel, check, health, metrics), `resume`,
 //!    `guide` (the user guide's `/api/v1/backup/*`), `schedule_routes`,
-//!    `page` (the status page at `/`).
+//!    `live` (compare and migrate, between live collections), `page` (the
+//!    status page at `/`).
 //! 6. `router`: every route registered once, auth, logging.
 
 pub mod api;
