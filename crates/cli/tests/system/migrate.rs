@@ -188,7 +188,10 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
         "{described}"
     );
 
-    // One row gone on B alone.
+    // One row gone on B alone: a key both hold (the writer deleted some).
+    let on_b = dump("B", "default", &coll);
+    let first: serde_json::Value = serde_json::from_str(on_b.lines().next().unwrap()).unwrap();
+    let key = first["id"].as_i64().expect("an int64 key `id`");
     gen_data(
         "B",
         &[
@@ -196,13 +199,13 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
             "--collection",
             &coll,
             "--keys",
-            "17",
+            &key.to_string(),
             "--int",
         ],
     );
     let (code, v) = compare(&[]);
     assert_eq!(code, Some(10), "{v}");
-    assert_eq!(v["only_in_source"]["keys"], serde_json::json!([17]), "{v}");
+    assert_eq!(v["only_in_source"]["keys"], serde_json::json!([key]), "{v}");
 
     // A collection it did not create is refused, and left as it was.
     let other = format!("{coll}_other");
