@@ -54,7 +54,8 @@
 //! names: `list` never shows them).
 //!
 //! The catalog index, beside (never inside) the backup root:
-//! `<parent>/.milvus-backup/<root name>/catalog.json` ([`catalog_index_root`]).
+//! `<parent>/.milvus-backup/<root name>/catalog.json` ([`catalog_index_root`]),
+//! and the references between backups there, `refs/<backup>/<holder>`.
 //!
 //! Task records of the REST server, in backup storage:
 //! `.milvus_backup_tasks/<task id>.json` (the folder's name is no valid
@@ -174,6 +175,11 @@ pub fn catalog_index_root(backup_root: &str) -> Option<String> {
 pub const INDEX_DIR: &str = ".milvus-backup";
 /// The catalog index, relative to [`catalog_index_root`].
 pub const CATALOG_INDEX: &str = "catalog.json";
+/// Which backups keep files in which ([`crate::repo::refs`]), relative to
+/// [`catalog_index_root`]: `refs/<backup>/<holder>` for each backup whose
+/// folder holds files of `<backup>`, and `refs/<backup>/.recorded` once
+/// they are all written.
+pub const REFS: &str = "refs/";
 
 /// Joins a folder (ending in `/` or empty) and a name.
 pub fn join(dir: &str, name: &str) -> String {

@@ -20,7 +20,9 @@ use crate::model::meta::Manifest;
 use crate::model::naming::validate_backup_name;
 use crate::ops::retention::{Retention, RetentionPlan};
 use crate::repo::catalog::{self, BackupState};
+use crate::repo::catalog_index;
 use crate::repo::lease;
+use crate::repo::refs::{self, Refs};
 use crate::storage::Storage;
 use crate::{cancellable, CancellationToken};
 
@@ -125,55 +127,142 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
     })
 }
 
-/// Deletes the planned backups, one at a time; a cancel stops between two.
-/// The other backups' manifests are read once for all of them (and those
-/// of backups that appear meanwhile, before each delete).
+/// Deletes the planned backups in turn; a cancel stops between two. A
+/// backup that others among them share files from goes after them (its
+/// files then need no moving). Before each one, only the manifests of
+/// backups that may refer to it are read (the recorded references,
+/// [`refs`], listed again at most every [`REFS_FRESH_FOR`], and backups
+/// without a record), each once for the whole run; its shared files are
+/// moved, then its files are removed while the next ones are prepared,
+/// [`REMOVE_PARALLELISM`] at a time.
 pub async fn execute(
     storage: &Storage,
     plan: &DeletePlan,
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<DeleteStats> {
-    let mut stats = DeleteStats::default();
-    let mut others = Manifests::default();
-    for name in &plan.backups {
-        if cancel.is_cancelled() {
-            return Err(Error::cancelled().during("delete"));
+    let mut others = Manifests {
+        going: plan.backups.iter().cloned().collect(),
+        ..Default::default()
+    };
+    others.refresh(storage).await?;
+    let mut order = plan.backups.clone();
+    let many = order.len() > 1;
+    if many {
+        others.read_unknown(storage).await?;
+        order = others.dependents_first(order);
+        // One update of the catalog index for all of them: it is a cache,
+        // and `list` reads a backup it lacks the slow way.
+        catalog_index::remove_many(storage, &order).await;
+    }
+    let mut removing = futures::stream::FuturesUnordered::new();
+    let mut removed: Vec<(String, Result<u64>)> = Vec::new();
+    let mut refreshed = std::time::Instant::now();
+    let mut stopped = None;
+    for name in &order {
+        if removed.iter().any(|(_, r)| r.is_err()) {
+            break;
         }
-        let users = lease::users(storage, name).await?;
-        if !users.is_empty() {
-            let who = lease::describe(&users);
-            if plan.force {
-                events.warn(format!(
-                    "deleting backup `{name}` while {who} uses it (--force): that will fail, reporting the backup deleted while in use"
-                ));
-            } else if plan.keep_in_use {
-                events.warn(format!(
-                    "kept backup `{name}`: {who} uses it; it goes at the next run after that ends"
-                ));
-                continue;
-            } else {
-                return Err(Error::conflict(format!(
-                    "backup `{name}` is in use by {who} — wait until that ends, or delete it anyway with --force"
-                ))
-                .at("backup", name));
+        if cancel.is_cancelled() {
+            stopped = Some(Error::cancelled().during("delete"));
+            break;
+        }
+        match in_use(storage, plan, name, events).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                stopped = Some(e);
+                break;
             }
         }
         events.phase(Phase::Deleting {
             backup: name.clone(),
             retention: plan.retention,
         });
-        let one = async {
-            others.refresh(storage).await?;
-            delete_with(storage, name, &mut others).await
+        let prepare = async {
+            if refreshed.elapsed() > REFS_FRESH_FOR {
+                others.refs = refs::load(storage).await?;
+                refreshed = std::time::Instant::now();
+            }
+            prepare_removal(storage, name, &mut others).await
         };
-        stats.objects += cancellable(cancel, one)
-            .await
-            .map_err(|e| e.during("delete").at("backup", name))?;
-        stats.deleted.push(name.clone());
+        if let Err(e) = cancellable(cancel, prepare).await {
+            stopped = Some(e.during("delete").at("backup", name));
+            break;
+        }
+        removing.push(async move {
+            let objects = if many {
+                catalog::remove_unindexed(storage, name).await
+            } else {
+                catalog::remove(storage, name).await
+            };
+            (name.clone(), objects)
+        });
+        while removing.len() >= REMOVE_PARALLELISM {
+            removed.extend(removing.next().await);
+        }
     }
-    Ok(stats)
+    // Removals under way are finished, whatever stopped the run.
+    while let Some(one) = removing.next().await {
+        removed.push(one);
+    }
+    let mut stats = DeleteStats::default();
+    removed.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
+    for (name, objects) in removed {
+        match objects {
+            Ok(n) => {
+                stats.objects += n;
+                stats.deleted.push(name);
+            }
+            Err(e) => {
+                stopped.get_or_insert(e.during("delete").at("backup", &name));
+            }
+        }
+    }
+    match stopped {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
 }
+
+/// Whether `name` is kept because a restore, verify or replicate uses it
+/// (chosen by age or retention); an error when it was named and is in use.
+async fn in_use(
+    storage: &Storage,
+    plan: &DeletePlan,
+    name: &str,
+    events: &dyn EventSink,
+) -> Result<bool> {
+    let users = lease::users(storage, name).await?;
+    if users.is_empty() {
+        return Ok(false);
+    }
+    let who = lease::describe(&users);
+    if plan.force {
+        events.warn(format!(
+            "deleting backup `{name}` while {who} uses it (--force): that will fail, reporting the backup deleted while in use"
+        ));
+        Ok(false)
+    } else if plan.keep_in_use {
+        events.warn(format!(
+            "kept backup `{name}`: {who} uses it; it goes at the next run after that ends"
+        ));
+        Ok(true)
+    } else {
+        Err(Error::conflict(format!(
+            "backup `{name}` is in use by {who} — wait until that ends, or delete it anyway with --force"
+        ))
+        .at("backup", name))
+    }
+}
+
+/// How long a listing of the recorded references serves a delete run: a
+/// backup completed meanwhile is seen within this.
+const REFS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Backups whose files are removed at once (each a listing and a batch
+/// delete).
+const REMOVE_PARALLELISM: usize = 8;
 
 /// Plan, then execute.
 pub async fn delete(
@@ -195,29 +284,86 @@ pub async fn delete_backup(storage: &Storage, name: &str) -> Result<u64> {
 }
 
 async fn delete_with(storage: &Storage, name: &str, others: &mut Manifests) -> Result<u64> {
+    prepare_removal(storage, name, others).await?;
+    catalog::remove(storage, name).await
+}
+
+/// Everything before `name`'s files go: it must exist, the files other
+/// backups share from it are moved, and its record of references goes.
+/// From here on the run knows it as gone.
+async fn prepare_removal(storage: &Storage, name: &str, others: &mut Manifests) -> Result<()> {
     if !storage.has_objects(&layout::backup_dir(name)).await? {
         return Err(catalog::not_found(storage, name));
     }
     rehome_shared_files(storage, name, others).await?;
-    let removed = catalog::remove(storage, name).await?;
-    others.0.remove(name);
-    Ok(removed)
+    refs::forget(storage, name).await?;
+    others.names.remove(name);
+    others.read.remove(name);
+    Ok(())
 }
 
-/// Every backup's manifest as read, by name (`None`: it has none yet),
+/// What a delete knows of the other backups: their names, the recorded
+/// references, and the manifests it had to read (`None`: it has none yet),
 /// kept up to date as a delete rewrites and removes them. A damaged one is
-/// kept as its error: it blocks the delete of any other backup (it may
-/// share files from it), not of itself.
+/// kept as its error: it blocks the delete of any backup it may refer to,
+/// not of itself.
 #[derive(Default)]
-struct Manifests(BTreeMap<String, std::result::Result<Option<Manifest>, String>>);
+struct Manifests {
+    names: BTreeSet<String>,
+    refs: Refs,
+    /// The backups this run deletes: what is read of them is not recorded.
+    going: BTreeSet<String>,
+    read: BTreeMap<String, std::result::Result<Option<Manifest>, String>>,
+}
 
 impl Manifests {
-    /// Reads the manifests of the backups not read yet (all, the first
-    /// time), and forgets those gone.
+    /// Lists the backups and the recorded references (two listings),
+    /// forgets the manifests of backups gone, and removes the records of
+    /// backups that are no more.
     async fn refresh(&mut self, storage: &Storage) -> Result<()> {
-        let names: BTreeSet<String> = catalog::names(storage).await?.into_iter().collect();
-        self.0.retain(|n, _| names.contains(n));
-        let new = names.into_iter().filter(|n| !self.0.contains_key(n));
+        self.names = catalog::names(storage).await?.into_iter().collect();
+        let names = &self.names;
+        self.read.retain(|n, _| names.contains(n));
+        self.refs = refs::load(storage).await?;
+        // Records of backups deleted by other means (the Go tool, by hand).
+        let stale: Vec<String> = self
+            .refs
+            .backups()
+            .filter(|b| !names.contains(*b))
+            .map(String::from)
+            .collect();
+        futures::stream::iter(stale.into_iter().map(|b| async move {
+            if let Err(e) = refs::forget(storage, &b).await {
+                tracing::debug!("removing the stale record of references of {b} failed: {e}");
+            }
+        }))
+        .buffer_unordered(REHOME_PARALLELISM)
+        .collect::<Vec<()>>()
+        .await;
+        Ok(())
+    }
+
+    /// Backups whose references are not recorded (the Go tool's, older
+    /// builds', replicated ones): any of them may refer to anything.
+    fn unknown(&self) -> Vec<String> {
+        let refs = &self.refs;
+        self.names
+            .iter()
+            .filter(|n| !refs.is_recorded(n))
+            .cloned()
+            .collect()
+    }
+
+    async fn read_unknown(&mut self, storage: &Storage) -> Result<()> {
+        let unknown = self.unknown();
+        self.read_manifests(storage, unknown).await
+    }
+
+    /// Reads the manifests of `names` not read yet, and records the
+    /// references of those that have one and were not recorded, so that the
+    /// next delete need not read them.
+    async fn read_manifests(&mut self, storage: &Storage, names: Vec<String>) -> Result<()> {
+        let new = names.into_iter().filter(|n| !self.read.contains_key(n));
         let found = futures::stream::iter(new.map(|n| async move {
             let m = catalog::manifest(storage, &n).await;
             (n, m)
@@ -225,26 +371,88 @@ impl Manifests {
         .buffer_unordered(REHOME_PARALLELISM)
         .collect::<Vec<_>>()
         .await;
+        let mut learnt = Vec::new();
         for (name, m) in found {
             let m = match m {
                 Ok(m) => Ok(m),
                 Err(e) if e.kind() == ErrorKind::Corrupt => Err(e.message().to_string()),
                 Err(e) => return Err(e),
             };
-            self.0.insert(name, m);
+            if let Ok(Some(m)) = &m {
+                if !self.refs.is_recorded(&name) && !self.going.contains(&name) {
+                    learnt.push((name.clone(), m.clone()));
+                }
+            }
+            self.read.insert(name, m);
         }
+        futures::stream::iter(learnt.into_iter().map(|(name, m)| async move {
+            refs::learn(storage, &name, m.referenced_backups()).await
+        }))
+        .buffer_unordered(REHOME_PARALLELISM)
+        .collect::<Vec<()>>()
+        .await;
         Ok(())
     }
 
+    /// The backups a backup keeps files in, as known so far.
+    fn holders_of(&self, name: &str) -> BTreeSet<String> {
+        match self.read.get(name) {
+            Some(Ok(Some(m))) => m
+                .referenced_backups()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            _ => self.refs.holders(name).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// `victims` reordered so that a backup goes after those among them
+    /// that keep files in it (otherwise in their given order).
+    fn dependents_first(&self, victims: Vec<String>) -> Vec<String> {
+        let holders: BTreeMap<&str, BTreeSet<String>> = victims
+            .iter()
+            .map(|v| (v.as_str(), self.holders_of(v)))
+            .collect();
+        let mut left = victims.clone();
+        let mut out = Vec::with_capacity(victims.len());
+        while !left.is_empty() {
+            // A victim no other remaining victim keeps files in; with a
+            // cycle (never made by this tool), the first one.
+            let at = left
+                .iter()
+                .position(|v| {
+                    !left
+                        .iter()
+                        .any(|d| d != v && holders[d.as_str()].contains(v))
+                })
+                .unwrap_or(0);
+            out.push(left.remove(at));
+        }
+        out
+    }
+
     /// The manifests that name `victim` as holding some of their files;
-    /// an error when another backup's manifest is damaged.
-    fn referring_to(&self, victim: &str) -> Result<Vec<(String, Manifest)>> {
+    /// an error when one that may is damaged.
+    async fn referring_to(
+        &mut self,
+        storage: &Storage,
+        victim: &str,
+    ) -> Result<Vec<(String, Manifest)>> {
+        let mut candidates = self.unknown();
+        candidates.extend(
+            self.refs
+                .dependents_of(victim)
+                .filter(|d| self.names.contains(*d))
+                .map(String::from),
+        );
+        candidates.retain(|n| n != victim);
+        self.read_manifests(storage, candidates.clone()).await?;
         let mut out = Vec::new();
-        for (name, m) in self.0.iter().filter(|(n, _)| *n != victim) {
-            match m {
+        for name in candidates {
+            match &self.read[&name] {
                 Err(damaged) => return Err(Error::corrupt(damaged.clone())),
                 Ok(Some(m)) if m.referenced_backups().contains(victim) => {
-                    out.push((name.clone(), m.clone()))
+                    out.push((name, m.clone()))
                 }
                 Ok(_) => {}
             }
@@ -261,7 +469,7 @@ const REHOME_PARALLELISM: usize = 16;
 /// there. Copies first, manifests second: an interruption at any point
 /// leaves every backup readable.
 async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifests) -> Result<()> {
-    let mut referrers = others.referring_to(name)?;
+    let mut referrers = others.referring_to(storage, name).await?;
     if referrers.is_empty() {
         return Ok(());
     }
@@ -285,6 +493,10 @@ async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifes
         .await
         .into_iter()
         .collect::<Result<Vec<()>>>()?;
+    // The heir is recorded as a holder before any manifest names it.
+    for (backup, _) in referrers.iter().filter(|(b, _)| *b != heir) {
+        refs::add_holder(storage, backup, &heir).await?;
+    }
     for (backup, mut m) in referrers {
         for f in m
             .files
@@ -300,7 +512,8 @@ async fn rehome_shared_files(storage: &Storage, name: &str, others: &mut Manifes
             .write(&layout::backup_meta_file(&backup, layout::MANIFEST), bytes)
             .await?;
         record_manifest_checksum(storage, &backup, sha).await?;
-        others.0.insert(backup, Ok(Some(m)));
+        refs::drop_holder(storage, &backup, name).await;
+        others.read.insert(backup, Ok(Some(m)));
     }
     Ok(())
 }
@@ -426,13 +639,14 @@ mod tests {
                 .unwrap();
         }
         let storage = &kit.ctx.backup_storage;
-        // The manifests are read once: the second delete must see what the
-        // first one rewrote (inc1 became the heir of base's files).
+        // inc1 keeps files in base, so it goes first; the manifests are
+        // read once: the second delete must see what the first one
+        // rewrote (inc2 became the heir of inc1's files).
         let both = options(DeleteTarget::Names(vec!["base".into(), "inc1".into()]));
         let stats = delete(storage, &both, &Collect::default(), &none)
             .await
             .unwrap();
-        assert_eq!(stats.deleted, ["base", "inc1"]);
+        assert_eq!(stats.deleted, ["inc1", "base"]);
         assert_eq!(catalog::names(storage).await.unwrap(), ["inc2"]);
         let m = catalog::manifest(storage, "inc2").await.unwrap().unwrap();
         assert!(m.files.iter().all(|f| f.stored_in.is_none()), "{m:?}");
@@ -447,6 +661,92 @@ mod tests {
             .unwrap();
         assert!(reports[0].problems.is_empty(), "{:?}", reports[0].problems);
         assert!(reports[0].files > 0);
+    }
+
+    /// base, and inc keeping files in it.
+    async fn base_and_incremental() -> crate::testkit::Kit {
+        use crate::events::Collect;
+        use crate::ops::backup::{create, BackupOptions};
+        let kit = crate::testkit::Kit::new();
+        kit.milvus.add_collection("docs", &[5, 7], 1, 100).await;
+        kit.create_backup("base").await;
+        let opts = BackupOptions {
+            name: Some("inc".into()),
+            base_backup: Some("base".into()),
+            ..Default::default()
+        };
+        create(
+            &kit.ctx,
+            &opts,
+            &Collect::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        kit
+    }
+
+    async fn deep_problems(kit: &crate::testkit::Kit, name: &str) -> Vec<String> {
+        use crate::ops::verify::{verify, VerifyOptions};
+        let opts = VerifyOptions {
+            backups: vec![name.into()],
+            deep: true,
+            restore_test: false,
+            tuning: None,
+        };
+        let events = crate::events::Collect::default();
+        let reports = verify(&kit.ctx, &opts, &events, &CancellationToken::new())
+            .await
+            .unwrap();
+        reports[0]
+            .problems
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_manifests_of_backups_recorded_as_referring_are_read() {
+        let kit = base_and_incremental().await;
+        let storage = &kit.ctx.backup_storage;
+        kit.create_backup("other").await;
+        let recorded = refs::load(storage).await.unwrap();
+        assert_eq!(recorded.dependents_of("base").collect::<Vec<_>>(), ["inc"]);
+        assert!(recorded.is_recorded("other"));
+        // A damaged manifest of a backup recorded as sharing nothing is
+        // never read, so it does not stop the delete of another.
+        storage
+            .write(
+                &layout::backup_meta_file("other", layout::MANIFEST),
+                b"{".to_vec(),
+            )
+            .await
+            .unwrap();
+        delete_backup(storage, "base").await.unwrap();
+        assert!(deep_problems(&kit, "inc").await.is_empty());
+        let recorded = refs::load(storage).await.unwrap();
+        assert!(!recorded.is_recorded("base"));
+        assert_eq!(
+            recorded.holders("inc").map(|h| h.len()),
+            Some(0),
+            "{recorded:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn backups_without_records_are_read_and_recorded_for_the_next_delete() {
+        let kit = base_and_incremental().await;
+        let storage = &kit.ctx.backup_storage;
+        // As an older build leaves them: no records at all.
+        let at = crate::repo::catalog_index::location(storage).unwrap();
+        at.delete_prefix(layout::REFS).await.unwrap();
+        delete_backup(storage, "base").await.unwrap();
+        assert!(
+            deep_problems(&kit, "inc").await.is_empty(),
+            "files moved into inc"
+        );
+        let recorded = refs::load(storage).await.unwrap();
+        assert!(recorded.is_recorded("inc"), "learnt from its manifest");
     }
 
     #[tokio::test]

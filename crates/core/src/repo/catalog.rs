@@ -380,13 +380,25 @@ pub(crate) fn not_found(storage: &Storage, name: &str) -> Error {
 /// broken one. Returns the number of objects removed. The only way a
 /// backup's files are deleted (by `delete` and by a failed `create`).
 pub async fn remove(storage: &Storage, name: &str) -> Result<u64> {
-    for f in [layout::SUMMARY, layout::FULL_META] {
-        storage.delete(&layout::backup_meta_file(name, f)).await?;
-    }
+    remove_marks(storage, name).await?;
     // Incomplete from here on: an interrupted removal must not stay listed
     // as complete from the index.
     catalog_index::remove(storage, name).await;
     storage.delete_prefix(&layout::backup_dir(name)).await
+}
+
+/// [`remove`] for a caller that took the backup out of the catalog index
+/// already (with others, in one update).
+pub async fn remove_unindexed(storage: &Storage, name: &str) -> Result<u64> {
+    remove_marks(storage, name).await?;
+    storage.delete_prefix(&layout::backup_dir(name)).await
+}
+
+async fn remove_marks(storage: &Storage, name: &str) -> Result<()> {
+    for f in [layout::SUMMARY, layout::FULL_META] {
+        storage.delete(&layout::backup_meta_file(name, f)).await?;
+    }
+    Ok(())
 }
 
 /// Every backup folder name (complete or not), sorted.

@@ -75,8 +75,9 @@ struct Index {
     backups: BTreeMap<String, Entry>,
 }
 
-/// The storage holding `storage`'s index, and the index's key there.
-fn location(storage: &Storage) -> Option<Storage> {
+/// The storage holding `storage`'s index (and its [`crate::repo::refs`]),
+/// beside the backup root; `None` where there is no such place.
+pub(crate) fn location(storage: &Storage) -> Option<Storage> {
     let root = layout::catalog_index_root(&storage.spec().root)?;
     storage.rerooted(&root)
 }
@@ -260,6 +261,18 @@ pub async fn remove(storage: &Storage, name: &str) {
     update(storage, |backups| backups.remove(name).is_some()).await;
 }
 
+/// Backups about to be removed, in one update (a delete of many).
+pub async fn remove_many(storage: &Storage, names: &[String]) {
+    update(storage, |backups| {
+        let before = backups.len();
+        for n in names {
+            backups.remove(n);
+        }
+        backups.len() != before
+    })
+    .await;
+}
+
 /// `verify` found the backup damaged: `list` reads it again, and shows
 /// what it finds.
 pub async fn forget(storage: &Storage, name: &str) {
@@ -429,7 +442,14 @@ mod tests {
         // no index behind.
         catalog::remove(s, "b1").await.unwrap();
         assert!(stored(&kit).await.is_none());
-        assert!(index_storage(&kit).list("").await.unwrap().is_empty());
+        // (What is left there is the record of references, which
+        // `delete` removes with its backup.)
+        assert!(index_storage(&kit)
+            .list("")
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.key.starts_with(layout::REFS)));
         assert!(catalog::list(s).await.unwrap().is_empty());
         assert!(stored(&kit).await.is_none());
     }

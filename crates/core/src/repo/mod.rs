@@ -8,5 +8,6 @@ pub mod catalog_index;
 pub mod journal;
 pub mod lease;
 pub mod meta_files;
+pub mod refs;
 pub mod staging;
 pub mod verification;

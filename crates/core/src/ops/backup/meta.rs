@@ -82,6 +82,8 @@ impl BackupRun<'_> {
             ..
         } = copied;
         let manifest = self.manifest(created_at.clone(), files);
+        // Before the manifest names them: the backups holding its files.
+        crate::repo::refs::record(&ctx.backup_storage, name, manifest.referenced_backups()).await;
         self.write_levels(&info, &manifest, &mut meta_sha256)
             .await?;
         // The completion mark: nothing may be written before it that a reader
