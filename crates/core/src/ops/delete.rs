@@ -439,12 +439,16 @@ impl Manifests {
         victim: &str,
     ) -> Result<Vec<(String, Manifest)>> {
         let mut candidates = self.unknown();
+        // A backup completed since the run listed the names counts too; a
+        // victim already prepared does not.
         candidates.extend(
             self.refs
                 .dependents_of(victim)
-                .filter(|d| self.names.contains(*d))
+                .filter(|d| self.names.contains(*d) || !self.going.contains(*d))
                 .map(String::from),
         );
+        candidates.sort();
+        candidates.dedup();
         candidates.retain(|n| n != victim);
         self.read_manifests(storage, candidates.clone()).await?;
         let mut out = Vec::new();
