@@ -114,7 +114,6 @@ mb create -n cat_base -c "$coll" >/dev/null
 rows 1000 200
 mb create -n cat_inc -c "$coll" --base-backup cat_base >/dev/null
 mb create -n cat_full -c "$coll" >/dev/null
-objects=$("$bin" -q --json --config "$work/config.yaml" get -n cat_full | "$MBT_PY_23" -c 'import json,sys; d=json.load(sys.stdin); print(d.get("files") or d.get("summary",{}).get("files","?"))' 2>/dev/null || echo "?")
 clones=()
 for i in $(seq 1 $((n - 3))); do clones+=("$root/cat_$(printf %05d "$i")"); done
 clone "$root/cat_full" "${clones[@]}"
@@ -147,4 +146,3 @@ if utility.has_collection(sys.argv[2]):
     utility.drop_collection(sys.argv[2])
 PY
 rm -rf "$work"
-echo "(each backup holds ${objects} files)" >&2
