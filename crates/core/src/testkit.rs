@@ -443,8 +443,22 @@ impl Kit {
 
     /// Makes a backup of every collection (it must succeed).
     pub async fn create_backup(&self, name: &str) -> crate::ops::backup::BackupStats {
+        self.create_with(name, None).await
+    }
+
+    /// Makes an incremental backup on `base` of every collection.
+    pub async fn create_incremental(
+        &self,
+        name: &str,
+        base: &str,
+    ) -> crate::ops::backup::BackupStats {
+        self.create_with(name, Some(base)).await
+    }
+
+    async fn create_with(&self, name: &str, base: Option<&str>) -> crate::ops::backup::BackupStats {
         let opts = crate::ops::backup::BackupOptions {
             name: Some(name.into()),
+            base_backup: base.map(String::from),
             ..Default::default()
         };
         crate::ops::backup::create(

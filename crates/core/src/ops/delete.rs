@@ -626,21 +626,13 @@ mod tests {
     #[tokio::test]
     async fn one_run_deletes_a_chain_of_bases_and_the_last_backup_stays_whole() {
         use crate::events::Collect;
-        use crate::ops::backup::{create, BackupOptions};
         use crate::ops::verify::{verify, VerifyOptions};
         let kit = crate::testkit::Kit::new();
         kit.milvus.add_collection("docs", &[5, 7], 1, 100).await;
         let none = CancellationToken::new();
         kit.create_backup("base").await;
         for (name, base) in [("inc1", "base"), ("inc2", "inc1")] {
-            let opts = BackupOptions {
-                name: Some(name.into()),
-                base_backup: Some(base.into()),
-                ..Default::default()
-            };
-            create(&kit.ctx, &opts, &Collect::default(), &none)
-                .await
-                .unwrap();
+            kit.create_incremental(name, base).await;
         }
         let storage = &kit.ctx.backup_storage;
         // inc1 keeps files in base, so it goes first; the manifests are
@@ -669,24 +661,10 @@ mod tests {
 
     /// base, and inc keeping files in it.
     async fn base_and_incremental() -> crate::testkit::Kit {
-        use crate::events::Collect;
-        use crate::ops::backup::{create, BackupOptions};
         let kit = crate::testkit::Kit::new();
         kit.milvus.add_collection("docs", &[5, 7], 1, 100).await;
         kit.create_backup("base").await;
-        let opts = BackupOptions {
-            name: Some("inc".into()),
-            base_backup: Some("base".into()),
-            ..Default::default()
-        };
-        create(
-            &kit.ctx,
-            &opts,
-            &Collect::default(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        kit.create_incremental("inc", "base").await;
         kit
     }
 

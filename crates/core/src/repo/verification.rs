@@ -75,24 +75,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_changed_file_an_incremental_shares_changes_its_fingerprint() {
-        use crate::events::Collect;
-        use crate::ops::backup::{create, BackupOptions};
         let kit = crate::testkit::Kit::new();
         kit.milvus.add_collection("docs", &[5, 7], 1, 100).await;
         kit.create_backup("base").await;
-        let opts = BackupOptions {
-            name: Some("inc".into()),
-            base_backup: Some("base".into()),
-            ..Default::default()
-        };
-        create(
-            &kit.ctx,
-            &opts,
-            &Collect::default(),
-            &crate::CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        kit.create_incremental("inc", "base").await;
         let storage = &kit.ctx.backup_storage;
         let before = fingerprint(storage, "inc").await.unwrap();
         assert_eq!(before, fingerprint(storage, "inc").await.unwrap());
