@@ -33,31 +33,13 @@ fi
 source "$MILVUS_BACKUP_TESTENV/env.sh"
 py_s3=${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}/venv-moto/bin/python
 
-# MILVUS_BACKUP_BIN: a binary already built (else a release build).
-bin=${MILVUS_BACKUP_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --release --locked --quiet -p milvus-backup
-    bin=$PWD/target/release/milvus-backup
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binary
 work=$(mktemp -d)
 root=bench_catalog_$$
 coll=bench_catalog_$$
-cat >"$work/config.yaml" <<YAML
-milvus: { address: 127.0.0.1, port: $MBT_A_PORT }
-minio:
-  storageType: minio
-  address: 127.0.0.1
-  port: ${MBT_S3_ENDPOINT##*:}
-  accessKeyID: $MBT_S3_ACCESS_KEY
-  secretAccessKey: $MBT_S3_SECRET_KEY
-  bucketName: $MBT_A_BUCKET
-  rootPath: $MBT_A_ROOT
-  backupStorageType: minio
-  backupAccessKeyID: $MBT_S3_ACCESS_KEY
-  backupSecretAccessKey: $MBT_S3_SECRET_KEY
-  backupBucketName: $MBT_BACKUP_BUCKET
-  backupRootPath: $root
-YAML
+bench_s3_config "$work/config.yaml" "$root"
 mb() { "$bin" -q --config "$work/config.yaml" "$@"; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }

@@ -21,12 +21,9 @@ export MBT_PORT_BASE=${MBT_PORT_BASE:-21800}
 export MBT_SERVICES="A B"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
-# MILVUS_BACKUP_BIN: a binary already built (else a release build).
-bin=${MILVUS_BACKUP_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --release --locked --quiet -p milvus-backup
-    bin=$PWD/target/release/milvus-backup
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binary
 if [ "${MILVUS_BACKUP_BENCH_KEEP:-0}" != 1 ]; then
     trap 'scripts/testenv.sh stop >/dev/null 2>&1; [[ $MILVUS_BACKUP_TESTENV == *bench* ]] && rm -rf "$MILVUS_BACKUP_TESTENV"' EXIT
 fi

@@ -23,12 +23,9 @@ export MBT_PORT_BASE=${MBT_PORT_BASE:-21700}
 export MBT_SERVICES="A"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
-# MILVUS_BACKUP_BIN: a binary already built (else a release build).
-bin=${MILVUS_BACKUP_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --release --locked --quiet -p milvus-backup
-    bin=$PWD/target/release/milvus-backup
-fi
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_binary
 # The servers and their data (GBs of objects) go when the run ends;
 # MILVUS_BACKUP_BENCH_KEEP=1 keeps them for a look afterwards.
 if [ "${MILVUS_BACKUP_BENCH_KEEP:-0}" != 1 ]; then
