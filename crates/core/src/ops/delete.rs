@@ -409,24 +409,32 @@ impl Manifests {
     /// `victims` reordered so that a backup goes after those among them
     /// that keep files in it (otherwise in their given order).
     fn dependents_first(&self, victims: Vec<String>) -> Vec<String> {
-        let holders: BTreeMap<&str, BTreeSet<String>> = victims
-            .iter()
-            .map(|v| (v.as_str(), self.holders_of(v)))
-            .collect();
-        let mut left = victims.clone();
+        let holders: Vec<BTreeSet<String>> = victims.iter().map(|v| self.holders_of(v)).collect();
+        // For each victim, how many other remaining victims keep files in it.
+        let mut kept_in: BTreeMap<&str, usize> = victims.iter().map(|v| (v.as_str(), 0)).collect();
+        for (d, hs) in victims.iter().zip(&holders) {
+            for h in hs.iter().filter(|h| *h != d) {
+                if let Some(n) = kept_in.get_mut(h.as_str()) {
+                    *n += 1;
+                }
+            }
+        }
+        let mut left: Vec<usize> = (0..victims.len()).collect();
         let mut out = Vec::with_capacity(victims.len());
         while !left.is_empty() {
-            // A victim no other remaining victim keeps files in; with a
-            // cycle (never made by this tool), the first one.
+            // The first victim no other remaining victim keeps files in;
+            // with a cycle (never made by this tool), the first one.
             let at = left
                 .iter()
-                .position(|v| {
-                    !left
-                        .iter()
-                        .any(|d| d != v && holders[d.as_str()].contains(v))
-                })
+                .position(|&i| kept_in[victims[i].as_str()] == 0)
                 .unwrap_or(0);
-            out.push(left.remove(at));
+            let i = left.remove(at);
+            for h in holders[i].iter().filter(|h| **h != victims[i]) {
+                if let Some(n) = kept_in.get_mut(h.as_str()) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            out.push(victims[i].clone());
         }
         out
     }
