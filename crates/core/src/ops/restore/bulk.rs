@@ -544,6 +544,11 @@ mod tests {
         assert_eq!("bulk".parse::<ImportMode>().unwrap(), ImportMode::Bulk);
         assert_eq!("insert".parse::<ImportMode>().unwrap(), ImportMode::Insert);
         assert!("copy".parse::<ImportMode>().is_err());
+        assert_eq!(ImportMode::parse_optional(" ").unwrap(), None);
+        assert_eq!(
+            ImportMode::parse_optional("insert").unwrap(),
+            Some(ImportMode::Insert)
+        );
         let v = |s: &str| Version::parse(s).unwrap();
         assert!(unreadable(
             Kind::Array(crate::ops::logical::fields::Elem::Int64),
