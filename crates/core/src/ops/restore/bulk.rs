@@ -103,7 +103,7 @@ pub(crate) fn check<'a>(
 ) -> Result<()> {
     if info.logical.is_none() {
         return Err(Error::invalid_input(format!(
-            "--import-mode bulk applies to logical backups (parquet or json); `{}` is a binlog backup, which restore always imports with Milvus's import — drop --import-mode",
+            "--import-mode bulk applies to logical backups (parquet or json); `{}` is a binlog backup, whose segments Milvus imports by default — drop --import-mode, or read its binlogs and insert the rows with --import-mode insert",
             info.name
         )));
     }

@@ -227,15 +227,14 @@ pub(crate) async fn plan_from(
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
     let mode = opts.import_mode.filter(|_| !opts.meta_only);
     let data_path = DataPath::of(info, mode);
-    match data_path {
+    if mode == Some(ImportMode::Bulk) {
         // A bulk restore of a logical backup stages its files as well.
-        DataPath::BulkImport => bulk::check(ctx, client, info, tasks.iter().map(|t| &t.meta))?,
-        DataPath::BinlogInsert => {
-            for t in &tasks {
-                check_insertable(&t.meta, &t.source)?;
-            }
+        bulk::check(ctx, client, info, tasks.iter().map(|t| &t.meta))?;
+    }
+    if data_path == DataPath::BinlogInsert {
+        for t in &tasks {
+            check_insertable(&t.meta, &t.source)?;
         }
-        _ => {}
     }
     let staging = !tasks.is_empty()
         && match data_path {
