@@ -48,7 +48,7 @@ use crate::ops::restore::tasks::{segments_with_files, CollectionTask};
 /// The timestamp field of every collection's binlogs.
 const TIMESTAMP_FIELD: i64 = 1;
 /// Segments read at once, when they are small.
-const SEGMENTS_IN_FLIGHT: usize = 8;
+const SEGMENTS_IN_FLIGHT: usize = 16;
 /// Raw bytes of segments read ahead, at most.
 const READ_AHEAD_BYTES: i64 = 256 << 20;
 
@@ -67,6 +67,8 @@ struct SegmentKeys {
     keys: Vec<Key>,
     timestamps: Vec<u64>,
     deletes: Vec<(Key, u64)>,
+    /// The primary-key column as read, inserted without a second read.
+    pk_values: Option<ArrayRef>,
 }
 
 /// The binlog insert of one collection of a plan.
@@ -112,20 +114,22 @@ impl BinlogRows<'_> {
             files: segments.len(),
             rows: rows as u64,
         });
-        let decoded = futures::stream::iter(segments.iter().zip(&files).zip(keep).map(
-            |(((partition, seg), f), keep)| {
-                let partition = match has_partition_key {
-                    true => String::new(),
-                    false => partition.to_string(),
-                };
-                let fields = &fields;
-                async move {
-                    let batch = self.read_rows(seg, f, fields, &keep).await?;
-                    Ok::<_, Error>(batch.map(|b| (partition, b)))
-                }
-            },
-        ))
-        .buffered(in_flight);
+        let pk_values = keys.into_iter().map(|k| k.pk_values);
+        let decoded =
+            futures::stream::iter(segments.iter().zip(&files).zip(keep).zip(pk_values).map(
+                |((((partition, seg), f), keep), pk_values)| {
+                    let partition = match has_partition_key {
+                        true => String::new(),
+                        false => partition.to_string(),
+                    };
+                    let fields = &fields;
+                    async move {
+                        let batch = self.read_rows(seg, f, fields, &keep, pk_values).await?;
+                        Ok::<_, Error>(batch.map(|b| (partition, b)))
+                    }
+                },
+            ))
+            .buffered(in_flight);
         let origin = format!("the binlogs of {}", self.task.source);
         let collection = target.to_string();
         let inserted: Vec<usize> = batched(Box::pin(decoded), INSERT_BATCH_BYTES)
@@ -151,12 +155,6 @@ impl BinlogRows<'_> {
             .buffer_unordered(self.plan.tuning.import_parallelism.clamp(2, 8))
             .try_collect()
             .await?;
-        // Sealed, as imported segments are (not waited for).
-        if let Err(e) = client.flush(&target.db, &target.name).await {
-            events.warn(format!(
-                "{target}: the rows are in, but its flush failed: {e}"
-            ));
-        }
         Ok(DataStats {
             entities: inserted.iter().sum::<usize>() as i64,
             segments: segments.len(),
@@ -240,26 +238,28 @@ impl BinlogRows<'_> {
             .at("segment", s)
         };
         let pk = self.pk_field_id()?;
-        let mut deleted = Vec::new();
-        for file in &files.deltas {
+        let deleted = futures::future::try_join_all(files.deltas.iter().map(|file| async move {
             let bytes = self.read(file).await?;
-            deleted.extend(deletes(&bytes).at("key", &file.0)?);
-        }
+            deletes(&bytes).at("key", &file.0)
+        }));
+        let (deleted, pk_values, ts) = futures::try_join!(
+            deleted,
+            self.field_values(files, pk),
+            self.field_values(files, TIMESTAMP_FIELD)
+        )?;
+        let deleted: Vec<(Key, u64)> = deleted.into_iter().flatten().collect();
         if files.fields.is_empty() {
             // Deletes alone (an L0 segment of Milvus 2.4 and later).
             return Ok(SegmentKeys {
                 keys: Vec::new(),
                 timestamps: Vec::new(),
                 deletes: deleted,
+                pk_values: None,
             });
         }
-        let keys = self
-            .field_values(files, pk)
-            .await?
-            .ok_or_else(|| missing("primary key"))?;
-        let ts = (self.field_values(files, TIMESTAMP_FIELD).await?)
-            .ok_or_else(|| missing("row timestamps"))?;
-        let (keys, timestamps) = (columns::keys_of(&keys)?, columns::timestamps_of(&ts)?);
+        let pk_values = pk_values.ok_or_else(|| missing("primary key"))?;
+        let ts = ts.ok_or_else(|| missing("row timestamps"))?;
+        let (keys, timestamps) = (columns::keys_of(&pk_values)?, columns::timestamps_of(&ts)?);
         if keys.len() != timestamps.len() {
             return Err(Error::corrupt(format!(
                 "segment {s} of {}: {} primary keys but {} row timestamps in its insert logs",
@@ -273,6 +273,7 @@ impl BinlogRows<'_> {
             keys,
             timestamps,
             deletes: deleted,
+            pk_values: Some(pk_values),
         })
     }
 
@@ -292,6 +293,7 @@ impl BinlogRows<'_> {
         files: &SegmentFiles<'_>,
         fields: &[Field],
         keep: &[bool],
+        pk_values: Option<ArrayRef>,
     ) -> Result<Option<(RecordBatch, usize)>> {
         if !keep.iter().any(|k| *k) {
             return Ok(None);
@@ -308,16 +310,26 @@ impl BinlogRows<'_> {
         let unnamed = (files.fields.keys())
             .find(|id| **id > TIMESTAMP_FIELD && !ids.values().any(|known| known == *id))
             .copied();
-        for field in fields {
-            let id = match ids.get(field.name.as_str()) {
+        let field_ids: Vec<Option<i64>> = (fields.iter())
+            .map(|field| match ids.get(field.name.as_str()) {
                 Some(id) => Some(*id),
                 None if field.is_dynamic => unnamed,
                 None => None,
-            };
-            let values = match id {
-                Some(id) => self.field_values(files, id).await?,
-                None => None,
-            };
+            })
+            .collect();
+        let pk = self.pk_field_id()?;
+        let all = futures::future::try_join_all(field_ids.iter().map(|id| {
+            let pk_values = pk_values.clone();
+            async move {
+                match *id {
+                    Some(id) if id == pk && pk_values.is_some() => Ok(pk_values),
+                    Some(id) => self.field_values(files, id).await,
+                    None => Ok(None),
+                }
+            }
+        }))
+        .await?;
+        for ((field, id), values) in fields.iter().zip(field_ids).zip(all) {
             let Some(values) = values else {
                 if field.takes_null() || field.is_dynamic || field.auto_id {
                     continue;
