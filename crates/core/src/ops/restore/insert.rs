@@ -506,6 +506,7 @@ mod tests {
             keys: keys.iter().map(|k| Key::Int(*k)).collect(),
             timestamps: ts.to_vec(),
             deletes: deletes.iter().map(|(k, t)| (Key::Int(*k), *t)).collect(),
+            pk_values: None,
         }
     }
 
