@@ -4,11 +4,13 @@
 # against logical, on Milvus 2.3.5. For each PARTITIONS (default `1024 300`)
 # a collection with `num_partitions` PARTITIONS and ROWS rows (default 6000;
 # int64 key, varchar partition key, 8-dim vector) is made, flushed and
-# backed up twice (binlogs; `--format parquet`); then each backup is
-# restored under a new name and timed. Prints per size: segments, the
-# plan's two estimates (`restore --dry-run`), and the wall time of each
-# restore. A physical restore longer than PHYSICAL_LIMIT_S (default 3600)
-# is stopped and reported as such; PHYSICAL_LIMIT_S=0 skips it.
+# backed up twice (binlogs; `--format parquet`); then the physical backup
+# is restored twice (Milvus's import; `--import-mode insert`) and the
+# logical one once, each under a new name and timed. Prints per size:
+# segments, the plan's two estimates (`restore --dry-run`), and the wall
+# time of each restore. A physical restore by Milvus's import longer than
+# PHYSICAL_LIMIT_S (default 3600) is stopped and reported as such;
+# PHYSICAL_LIMIT_S=0 skips it.
 #
 #   bench/many_partitions.sh [PARTITIONS ...]
 #
@@ -35,7 +37,7 @@ source "$MILVUS_BACKUP_TESTENV/env.sh"
 bin=${MILVUS_BACKUP_BIN:-}
 if [ -z "$bin" ]; then
     cargo build --release --locked --quiet -p milvus-backup
-    bin=$PWD/target/release/milvus-backup
+    bin=${CARGO_TARGET_DIR:-$PWD/target}/release/milvus-backup
 fi
 work=$(mktemp -d)
 root=bench_parts_$$
@@ -67,7 +69,7 @@ import sys, random
 from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections, utility
 connections.connect(host="127.0.0.1", port=sys.argv[1], timeout=60)
 name, parts, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-for c in (name, name + "_phys", name + "_logi"):
+for c in (name, name + "_phys", name + "_logi", name + "_ins"):
     if utility.has_collection(c):
         utility.drop_collection(c)
 c = Collection(name, CollectionSchema([
@@ -92,6 +94,9 @@ PY
     mb restore -n "${coll}_l" -s _logi >/dev/null
     logical=$(secs "$t0" "$(now)")
     t0=$(now)
+    mb restore -n "${coll}_b" -s _ins --import-mode insert >/dev/null
+    inserted=$(secs "$t0" "$(now)")
+    t0=$(now)
     if [ "$limit" = 0 ]; then
         physical="skipped (PHYSICAL_LIMIT_S=0)"
     elif timeout "$limit" "$bin" -q --config "$work/config.yaml" restore -n "${coll}_b" -s _phys >/dev/null; then
@@ -101,7 +106,8 @@ PY
     fi
     printf '%s partitions x %s rows: %s segments, %s import jobs; plan estimates: import %s s, insert %s s\n' \
         "$parts" "$rows" "$segments" "$jobs" "$est_import" "$est_insert"
-    printf '   restore of the physical backup: %s\n' "$physical"
+    printf '   restore of the physical backup (Milvus imports segments): %s\n' "$physical"
+    printf '   restore of the physical backup, --import-mode insert: %s s\n' "$inserted"
     printf '   restore of the logical backup (rows inserted): %s s\n' "$logical"
     mb delete -n "${coll}_b" --yes >/dev/null
     mb delete -n "${coll}_l" --yes >/dev/null
@@ -109,7 +115,7 @@ PY
 import sys
 from pymilvus import connections, utility
 connections.connect(host="127.0.0.1", port=sys.argv[1], timeout=60)
-for c in (sys.argv[2], sys.argv[2] + "_phys", sys.argv[2] + "_logi"):
+for c in (sys.argv[2], sys.argv[2] + "_phys", sys.argv[2] + "_logi", sys.argv[2] + "_ins"):
     if utility.has_collection(c):
         utility.drop_collection(c)
 PY

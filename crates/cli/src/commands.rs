@@ -302,16 +302,19 @@ pub struct RestoreArgs {
     /// import jobs) and change nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     dry_run: bool,
-    /// How a logical backup's rows get in: `insert` (over gRPC, any
-    /// server) or `bulk` (files staged into the target's storage and read
-    /// by Milvus's import; needs its `minio:` settings).
+    /// How the rows get in. By default a logical backup's rows are
+    /// inserted over gRPC and a physical backup's segments imported by
+    /// Milvus. `insert` on a physical backup reads its binlogs here and
+    /// inserts their rows (much faster for many small segments on Milvus
+    /// 2.2/2.3, no access to Milvus's storage needed); `bulk` on a logical
+    /// backup stages its files into the target's storage for Milvus's
+    /// import (needs its `minio:` settings).
     #[arg(
         long = "import-mode",
         alias = "import_mode",
-        value_name = "insert|bulk",
-        default_value = "insert"
+        value_name = "insert|bulk"
     )]
-    import_mode: String,
+    import_mode: Option<String>,
     /// Restore the collections the target Milvus can hold and report the
     /// others (e.g. nullable fields or BM25 functions on Milvus 2.3),
     /// instead of refusing the whole restore.
@@ -569,7 +572,7 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         rbac: args.rbac,
         rbac_user_password_file: args.rbac_user_password_file,
         resume: args.resume,
-        import_mode: args.import_mode,
+        import_mode: args.import_mode.unwrap_or_default(),
         skip_unsupported: args.skip_unsupported,
         skip_aliases: args.no_aliases,
     };
@@ -611,6 +614,10 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
             DataPath::RowInsert => {
                 println!("  Format: {} (rows inserted over gRPC)", plan.format)
             }
+            DataPath::BinlogInsert => println!(
+                "  Segments: {} (binlogs read, rows inserted over gRPC)",
+                stats.segments
+            ),
             DataPath::BinlogImport => println!(
                 "  Segments: {} ({} staged)",
                 stats.segments,
@@ -654,6 +661,18 @@ fn restore_notes(ctx: &Context, plan: &RestorePlan) -> RestoreNotes {
                 "Parquet decompresses itself; JSON Lines decoded as read".to_string()
             },
             verify: "metadata checked; every file checked against its size and SHA-256 before its rows are inserted".to_string(),
+        },
+        DataPath::BinlogInsert => RestoreNotes {
+            download: "physical backup, insert mode: each segment's binlogs are read from backup storage, deletes applied, and the rows inserted over gRPC".to_string(),
+            decompress: match (compression, encrypted) {
+                (None, false) => "not compressed".to_string(),
+                _ => "decoded as each file is read".to_string(),
+            },
+            verify: if manifest.is_none() {
+                "another tool's backup: no checksums to check (metadata read)".to_string()
+            } else {
+                "metadata checked; every file checked against its size and SHA-256 as it is read".to_string()
+            },
         },
         DataPath::BinlogImport => RestoreNotes {
             download: match &plan.staging_dir {
@@ -750,7 +769,7 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
         };
         let bytes: u64 = t.imports.iter().map(|j| j.bytes).sum();
         println!(
-            "  {} -> {}: {action}{}; {} import job(s), {}",
+            "  {} -> {}: {action}{}; {} import job(s), {}; data: {}",
             t.source,
             t.target,
             if t.create_database {
@@ -759,7 +778,8 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
                 String::new()
             },
             t.imports.len(),
-            human_bytes(bytes)
+            human_bytes(bytes),
+            plan.data_path.describe()
         );
     }
     match &plan.staging_dir {
@@ -767,6 +787,9 @@ fn print_restore_plan(plan: &RestorePlan, ctx: &Context, out: &Output) {
             "staging: segment files are copied to `{dir}` in {} first",
             ctx.milvus_storage.spec().describe()
         ),
+        None if plan.data_path.inserts() => {
+            println!("staging: none, the rows are inserted over gRPC")
+        }
         None => println!("staging: none, Milvus reads the backup's files in place"),
     }
     for s in &plan.slow_imports {

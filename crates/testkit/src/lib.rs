@@ -182,6 +182,12 @@ pub struct Generated {
     pub rows: i64,
     pub deleted: i64,
     pub partitions: Vec<String>,
+    /// The primary key field's name.
+    #[serde(default)]
+    pub pk: String,
+    /// The collection makes its own keys.
+    #[serde(default)]
+    pub auto_id: bool,
 }
 
 impl Generated {

@@ -18,6 +18,7 @@ mod guide;
 mod image;
 mod in_use;
 mod incremental_logical;
+mod insert_mode;
 mod logical;
 mod logical_backup;
 mod logical_resume;

@@ -12,6 +12,7 @@
 //! storage, Milvus, the model) and may use each other without cycles.
 
 pub mod backup;
+pub mod binlog;
 pub mod check;
 pub mod collection;
 pub mod compare;

@@ -97,6 +97,65 @@ pub async fn decode_copy(
     expected: &Expected<'_>,
     to: Option<(&Storage, &str)>,
 ) -> Result<std::result::Result<u64, String>> {
+    decode_into(from, src, expected, to, None).await
+}
+
+/// Reads a stored file of `from` into memory, decoded and checked against
+/// the manifest as [`decode_copy`] checks it (the inner error: damage).
+pub async fn decode_read(
+    from: &Storage,
+    src: &str,
+    expected: &Expected<'_>,
+) -> Result<std::result::Result<Vec<u8>, String>> {
+    let buf = SharedBuf::default();
+    Ok(decode_into(from, src, expected, None, Some(buf.clone()))
+        .await?
+        .map(|_| buf.take()))
+}
+
+/// A growing buffer that a writer fills and its owner then takes.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().expect("buffer"))
+    }
+}
+
+impl futures::io::AsyncWrite for SharedBuf {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.0.lock().expect("buffer").extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// [`decode_copy`], into storage, memory or nowhere.
+async fn decode_into(
+    from: &Storage,
+    src: &str,
+    expected: &Expected<'_>,
+    to: Option<(&Storage, &str)>,
+    memory: Option<SharedBuf>,
+) -> Result<std::result::Result<u64, String>> {
     let (stored, raw) = (Tally::default(), Tally::default());
     let source = MarkErrors(from.open_read(src).await?);
     let mut r: DynRead = Box::new(Tallied::new(source, &stored));
@@ -130,9 +189,10 @@ pub async fn decode_copy(
             r = Box::new(d);
         }
     }
-    let mut sink: DynWrite = match to {
-        Some((storage, key)) => Box::new(Tallied::new(storage.open_write(key).await?, &raw)),
-        None => Box::new(Tallied::new(futures::io::sink(), &raw)),
+    let mut sink: DynWrite = match (to, memory) {
+        (Some((storage, key)), _) => Box::new(Tallied::new(storage.open_write(key).await?, &raw)),
+        (None, Some(buf)) => Box::new(Tallied::new(buf, &raw)),
+        (None, None) => Box::new(Tallied::new(futures::io::sink(), &raw)),
     };
     match pump(&mut r, &mut sink).await {
         Ok(_) => {}

@@ -25,10 +25,10 @@
 //! `incremental` (the base and what it shares), `run` (executing a plan,
 //! failure and retention), `row_check` (rows Milvus serves against the
 //! files' rows: deletes not yet persisted), `copy` (the copy phase), `rows` (live rows),
-//! `meta` (the meta files), [`deltalog`] (deletes in delta logs).
+//! `meta` (the meta files); deletes in delta logs are read by
+//! [`crate::ops::binlog`].
 
 mod copy;
-pub mod deltalog;
 mod incremental;
 mod listing;
 mod meta;
@@ -270,7 +270,7 @@ mod tests {
         let plan1 = plan(&kit.ctx, &opts("b1")).await.unwrap();
         for f in plan1.collections[0].files.iter() {
             if f.source.starts_with("delta_log/") {
-                let log = deltalog::tests::delta_log(&["1,1".to_string()]);
+                let log = crate::ops::binlog::tests::delta_log(&["1,1".to_string()]);
                 kit.ctx.milvus_storage.write(&f.source, log).await.unwrap();
             }
         }

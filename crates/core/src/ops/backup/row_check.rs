@@ -8,7 +8,7 @@
 //! deleted rows, and a restore brings them back (measured on 2.2.16: 5 of
 //! 6,000 rows deleted just before the backup, none in a delta log). The
 //! files' rows are the segments' rows minus the deletes their delta logs
-//! record ([`super::deltalog`]); the rows Milvus serves are its `count(*)`
+//! record ([`crate::ops::binlog`]); the rows Milvus serves are its `count(*)`
 //! at the flush's timestamp (2.3 and later), or, where the server has no
 //! `count(*)` (2.2), a key-only query paged by primary key. A key scan
 //! sees a key written twice once, the files every copy, and Milvus may
@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::deltalog::{delete_keys, insert_keys, Key as FileKey};
 use super::plan::{CollectionPlan, FileCopy};
 use super::rows::{count_value, file_rows, segment_rows};
 use crate::context::Context;
@@ -34,6 +33,7 @@ use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::proto::schema::{field_data, scalar_field, DataType, FieldData};
 use crate::milvus::{Milvus, QueryPage, Version};
 use crate::model::meta::{FieldSchema, RowCheck};
+use crate::ops::binlog::{delete_keys, insert_keys, Key as FileKey};
 
 /// Rows per page of a key scan (Milvus refuses a larger query `limit`).
 const PAGE_ROWS: u64 = 16_384;

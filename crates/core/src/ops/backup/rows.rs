@@ -1,6 +1,6 @@
 //! Live rows of the collections backed up: a `count(*)` where a
 //! collection is loaded, else its segments' rows minus the deletes their
-//! delta logs record ([`super::deltalog`]). Not here: where they are
+//! delta logs record ([`crate::ops::binlog`]). Not here: where they are
 //! written ([`super::meta`]).
 
 use futures::{StreamExt, TryStreamExt};
@@ -55,7 +55,7 @@ pub(super) async fn file_rows(
     let deltas = c.files.iter().filter(|f| f.target.contains("delta_log/"));
     let deleted = futures::stream::iter(deltas.map(|f| async move {
         let bytes = ctx.milvus_storage.read(&f.source).await?;
-        super::deltalog::count_deletes(&bytes)
+        crate::ops::binlog::count_deletes(&bytes)
     }))
     .buffer_unordered(parallelism.max(1))
     .try_fold(0u64, |sum, n| async move { Ok(sum + n) })

@@ -79,6 +79,40 @@ pub(crate) struct Binlogs<'a> {
     pub events: &'a dyn EventSink,
 }
 
+/// The files of a segment folder `from_dir` of the plan's backup: (key in
+/// backup storage, path under the folder, manifest entry) — as the
+/// manifest lists them, or, for another tool's backup, whatever the folder
+/// holds.
+pub(crate) async fn files_under<'p>(
+    ctx: &Context,
+    plan: &'p RestorePlan,
+    from_dir: &str,
+) -> Result<Vec<(String, String, Option<&'p meta::ManifestFile>)>> {
+    let name = &plan.backup;
+    if let Some(m) = &plan.manifest {
+        let rel = &from_dir[layout::backup_dir(name).len()..];
+        return Ok(m
+            .files
+            .iter()
+            .filter_map(|f| {
+                let rest = f.path.strip_prefix(rel)?;
+                let holder = layout::backup_dir(f.holder(name));
+                Some((layout::join(&holder, &f.path), rest.to_string(), Some(f)))
+            })
+            .collect());
+    }
+    Ok(ctx
+        .backup_storage
+        .list(from_dir)
+        .await?
+        .into_iter()
+        .map(|o| {
+            let rest = o.key[from_dir.len()..].to_string();
+            (o.key, rest, None)
+        })
+        .collect())
+}
+
 /// Bytes and times summed over a collection's segments.
 #[derive(Default)]
 struct Tally {
@@ -235,7 +269,7 @@ impl Binlogs<'_> {
         let stage_delta = layout::join(&stage, &format!("delta_log/{s}/"));
         let mut bytes = 0;
         for (from_dir, to_dir) in [(&insert_dir, &stage_insert), (&delta_dir, &stage_delta)] {
-            for (key, rest, entry) in self.files_in(from_dir).await? {
+            for (key, rest, entry) in files_under(ctx, self.plan, from_dir).await? {
                 let dst = layout::join(to_dir, &rest);
                 let copied = self.stage_file(&key, entry, &dst, s).await?;
                 bytes += copied;
@@ -251,39 +285,6 @@ impl Binlogs<'_> {
         };
         let insert = ctx.milvus_storage.full_key(&stage_insert);
         Ok((vec![insert, delta], Some(stage), bytes))
-    }
-
-    /// The files of a segment folder of the backup: (key in backup storage,
-    /// path under the folder, manifest entry) — as the manifest lists
-    /// them, or, for another tool's backup, whatever the folder holds.
-    async fn files_in(
-        &self,
-        from_dir: &str,
-    ) -> Result<Vec<(String, String, Option<&meta::ManifestFile>)>> {
-        let name = &self.plan.backup;
-        if let Some(m) = &self.plan.manifest {
-            let rel = &from_dir[layout::backup_dir(name).len()..];
-            return Ok(m
-                .files
-                .iter()
-                .filter_map(|f| {
-                    let rest = f.path.strip_prefix(rel)?;
-                    let holder = layout::backup_dir(f.holder(name));
-                    Some((layout::join(&holder, &f.path), rest.to_string(), Some(f)))
-                })
-                .collect());
-        }
-        Ok(self
-            .ctx
-            .backup_storage
-            .list(from_dir)
-            .await?
-            .into_iter()
-            .map(|o| {
-                let rest = o.key[from_dir.len()..].to_string();
-                (o.key, rest, None)
-            })
-            .collect())
     }
 
     /// Copies one file of segment `s` to `dst` in Milvus's storage: checked

@@ -103,7 +103,7 @@ pub(crate) fn check<'a>(
 ) -> Result<()> {
     if info.logical.is_none() {
         return Err(Error::invalid_input(format!(
-            "--import-mode bulk applies to logical backups (parquet or json); `{}` is a binlog backup, which restore always imports with Milvus's import — drop --import-mode",
+            "--import-mode bulk applies to logical backups (parquet or json); `{}` is a binlog backup, whose segments Milvus imports by default — drop --import-mode, or read its binlogs and insert the rows with --import-mode insert",
             info.name
         )));
     }
@@ -544,6 +544,11 @@ mod tests {
         assert_eq!("bulk".parse::<ImportMode>().unwrap(), ImportMode::Bulk);
         assert_eq!("insert".parse::<ImportMode>().unwrap(), ImportMode::Insert);
         assert!("copy".parse::<ImportMode>().is_err());
+        assert_eq!(ImportMode::parse_optional(" ").unwrap(), None);
+        assert_eq!(
+            ImportMode::parse_optional("insert").unwrap(),
+            Some(ImportMode::Insert)
+        );
         let v = |s: &str| Version::parse(s).unwrap();
         assert!(unreadable(
             Kind::Array(crate::ops::logical::fields::Elem::Int64),

@@ -7,8 +7,9 @@
 //! each took 2,406 s to import on 2.3.5, where inserting its 6,000 rows
 //! took 4 s. The figures here are those measurements, not promises.
 //!
-//! Does not own: planning ([`super::plan`]) or running the imports
-//! ([`super::binlog`]).
+//! Does not own: planning ([`super::plan`]), running the imports
+//! ([`super::binlog`]) or the inserts (`super::insert`, which the warning
+//! offers).
 
 use serde::Serialize;
 
@@ -41,7 +42,7 @@ impl SlowImport {
     /// One line for the plan's warnings.
     pub fn describe(&self) -> String {
         format!(
-            "{}: {} segment(s) of {} rows in all — Milvus imports one segment per job, about {:.0} s here, where inserting the rows would take about {:.0} s; for a faster restore back it up as a logical backup (--format parquet) and restore that",
+            "{}: {} segment(s) of {} rows in all — Milvus imports one segment per job, about {:.0} s here, where inserting the rows would take about {:.0} s; for a faster restore add --import-mode insert (the binlogs are read here and their rows inserted)",
             self.collection, self.segments, self.rows, self.import_s, self.insert_s
         )
     }
@@ -91,7 +92,7 @@ mod tests {
         let slow = slow_jobs(&with_segments(1024, 400)).expect("1,024 tiny segments");
         assert_eq!((slow.segments, slow.rows), (1024, 6144));
         assert!(slow.import_s > 2000.0 && slow.insert_s < 5.0, "{slow:?}");
-        assert!(slow.describe().contains("--format parquet"));
+        assert!(slow.describe().contains("--import-mode insert"));
         assert_eq!(slow_jobs(&with_segments(10, 400)), None, "ten segments");
         assert_eq!(
             slow_jobs(&with_segments(40, 512 << 20)),

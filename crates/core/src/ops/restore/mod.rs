@@ -31,11 +31,14 @@
 //! `binlog` (segments staged and imported), `order` (imports started in
 //! write order, so duplicate keys resolve as in the source), [`bulk`] (a
 //! logical backup's files through Milvus's import), [`estimate`] (when
-//! importing many small segments is far slower than inserting their rows).
+//! importing many small segments is far slower than inserting their rows),
+//! `insert` (a physical backup's binlogs read here and their rows
+//! inserted, `--import-mode insert`).
 
 mod binlog;
 pub mod bulk;
 pub mod estimate;
+mod insert;
 pub mod options;
 mod order;
 pub mod plan;

@@ -65,21 +65,35 @@ pub struct RestoreOptions {
     /// Do not create the backed-up aliases (`--no-aliases`).
     #[serde(default)]
     pub skip_aliases: bool,
-    /// How a logical backup's rows get in: inserts over gRPC, or Milvus's
-    /// import of files staged into its storage (`--import-mode bulk`).
-    #[serde(default)]
-    pub import_mode: ImportMode,
+    /// How the rows get in (`--import-mode`); `None`: the backup's own way
+    /// — a logical backup's rows inserted, a physical backup's segments
+    /// imported by Milvus. `Insert` on a physical backup reads its binlogs
+    /// and inserts their rows; `Bulk` on a logical backup stages its files
+    /// for Milvus's import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_mode: Option<ImportMode>,
 }
 
-/// How a logical backup's rows get into Milvus.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How a backup's rows get into Milvus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportMode {
-    /// Inserts over gRPC, in byte-sized batches (any server, no storage).
-    #[default]
+    /// Inserts over gRPC, in byte-sized batches (any server, no storage):
+    /// a logical backup's rows, or those a physical backup's binlogs hold.
     Insert,
-    /// Milvus's own import, from files staged into its storage.
+    /// Milvus's own import: a physical backup's segments, or a logical
+    /// backup's files staged into its storage.
     Bulk,
+}
+
+impl ImportMode {
+    /// The mode a request names; `None` for an empty one (the backup's own way).
+    pub fn parse_optional(s: &str) -> Result<Option<ImportMode>> {
+        match s.trim() {
+            "" => Ok(None),
+            other => other.parse().map(Some),
+        }
+    }
 }
 
 impl std::str::FromStr for ImportMode {
@@ -87,7 +101,7 @@ impl std::str::FromStr for ImportMode {
 
     fn from_str(s: &str) -> Result<ImportMode> {
         match s.trim() {
-            "insert" | "" => Ok(ImportMode::Insert),
+            "insert" => Ok(ImportMode::Insert),
             "bulk" => Ok(ImportMode::Bulk),
             other => Err(Error::invalid_input(format!(
                 "unknown import mode `{other}`: use insert or bulk"

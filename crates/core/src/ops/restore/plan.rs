@@ -22,8 +22,9 @@ use crate::model::selection::{CollectionRef, Missing};
 use crate::ops::logical::LogicalBackup;
 use crate::ops::preflight::{self, Unsupported};
 use crate::ops::rbac::RbacPlan;
-use crate::ops::restore::bulk::{self, ImportMode};
+use crate::ops::restore::bulk;
 use crate::ops::restore::estimate::{self, SlowImport};
+use crate::ops::restore::options::ImportMode;
 use crate::ops::restore::options::RestoreOptions;
 use crate::ops::restore::targets::{check_renames_match, target_of};
 use crate::ops::restore::tasks::{
@@ -44,15 +45,35 @@ pub enum DataPath {
     /// A logical backup's files staged into Milvus's storage and read by
     /// its import (`--import-mode bulk`).
     BulkImport,
+    /// A physical backup's binlogs read from backup storage by the tool,
+    /// deletes applied, and their rows inserted over gRPC
+    /// (`--import-mode insert`): no job per segment, no Milvus storage.
+    BinlogInsert,
 }
 
 impl DataPath {
-    fn of(info: &BackupInfo, bulk: bool) -> DataPath {
-        match (&info.logical, bulk) {
+    fn of(info: &BackupInfo, mode: Option<ImportMode>) -> DataPath {
+        match (&info.logical, mode) {
+            (None, Some(ImportMode::Insert)) => DataPath::BinlogInsert,
             (None, _) => DataPath::BinlogImport,
-            (Some(_), true) => DataPath::BulkImport,
-            (Some(_), false) => DataPath::RowInsert,
+            (Some(_), Some(ImportMode::Bulk)) => DataPath::BulkImport,
+            (Some(_), _) => DataPath::RowInsert,
         }
+    }
+
+    /// How a collection's data gets in, in words (`restore --dry-run`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            DataPath::BinlogImport => "segments imported by Milvus (one job per segment)",
+            DataPath::RowInsert => "rows inserted over gRPC",
+            DataPath::BulkImport => "files staged and imported by Milvus (bulk)",
+            DataPath::BinlogInsert => "binlogs read here, rows inserted over gRPC (insert mode)",
+        }
+    }
+
+    /// Whether the rows go in by Insert calls (the target's storage unused).
+    pub fn inserts(self) -> bool {
+        matches!(self, DataPath::RowInsert | DataPath::BinlogInsert)
     }
 }
 
@@ -204,16 +225,21 @@ pub(crate) async fn plan_from(
     apply_overrides(&mut tasks, &opts.overrides)?;
     check_unique_targets(&tasks)?;
     let manifest = catalog::manifest(&ctx.backup_storage, &info.name).await?;
-    // A bulk restore of a logical backup stages its files as well.
-    let bulk = opts.import_mode == ImportMode::Bulk && !opts.meta_only;
-    if bulk {
+    let mode = opts.import_mode.filter(|_| !opts.meta_only);
+    let data_path = DataPath::of(info, mode);
+    if mode == Some(ImportMode::Bulk) {
+        // A bulk restore of a logical backup stages its files as well.
         bulk::check(ctx, client, info, tasks.iter().map(|t| &t.meta))?;
     }
-    let data_path = DataPath::of(info, bulk);
+    if data_path == DataPath::BinlogInsert {
+        for t in &tasks {
+            check_insertable(&t.meta, &t.source)?;
+        }
+    }
     let staging = !tasks.is_empty()
         && match data_path {
             DataPath::BulkImport => true,
-            DataPath::RowInsert => false,
+            DataPath::RowInsert | DataPath::BinlogInsert => false,
             DataPath::BinlogImport => {
                 !ctx.backup_storage.same_bucket_as(&ctx.milvus_storage)
                     || manifest.as_ref().is_some_and(|m| !m.self_contained_plain())
@@ -251,6 +277,26 @@ pub(crate) async fn plan_from(
         skipped,
         left_out,
     })
+}
+
+/// Refuses a collection whose insert logs `--import-mode insert` cannot read.
+fn check_insertable(
+    meta: &crate::model::meta::CollectionBackupInfo,
+    source: &CollectionRef,
+) -> Result<()> {
+    let refuse = |why: String| {
+        Error::unsupported(format!(
+            "{source} cannot be restored with --import-mode insert: {why} — restore it without --import-mode (Milvus's import)"
+        ))
+    };
+    let fields =
+        crate::ops::logical::fields::fields_of(&meta.schema).map_err(|e| refuse(e.to_string()))?;
+    for f in &fields {
+        if let Some(why) = crate::ops::binlog::columns::unreadable(f.kind) {
+            return Err(refuse(format!("field `{}` ({}): {why}", f.name, f.kind)));
+        }
+    }
+    Ok(())
 }
 
 /// Compares what each collection to create needs with what the target
@@ -352,7 +398,8 @@ async fn journal_of(
                 journal::interrupted_restore_in(&ctx.backup_storage, root, &info.name).await,
             )
         }
-        DataPath::BulkImport => (staging::new_dir(&info.name), Ok(None)),
+        // Neither keeps one: a failed insert-mode restore is run again.
+        DataPath::BulkImport | DataPath::BinlogInsert => (staging::new_dir(&info.name), Ok(None)),
     };
     match journals {
         Ok(Some((dir, record))) => {

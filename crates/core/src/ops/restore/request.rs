@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::ops::restore::options::{CollectionOverride, RestoreOptions};
+use crate::ops::restore::options::{CollectionOverride, ImportMode, RestoreOptions};
 
 /// A restore as a front end was asked for it; see the fields of
 /// [`RestoreOptions`] for what each means there.
@@ -50,7 +50,8 @@ pub struct RestoreRequest {
     /// Empty: none.
     pub rbac_user_password_file: Option<PathBuf>,
     pub resume: bool,
-    /// `insert` or `bulk`; empty: insert.
+    /// `insert` or `bulk`; empty: the backup's own way (a logical backup's
+    /// rows inserted, a physical backup's segments imported by Milvus).
     pub import_mode: String,
     /// Restore the collections the target can hold and report the others,
     /// instead of refusing the whole restore.
@@ -170,7 +171,7 @@ impl RestoreOptions {
             tuning: None,
             overrides,
             resume: req.resume,
-            import_mode: req.import_mode.parse()?,
+            import_mode: ImportMode::parse_optional(&req.import_mode)?,
             skip_unsupported: req.skip_unsupported,
             skip_aliases: req.skip_aliases,
         };

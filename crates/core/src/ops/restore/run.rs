@@ -27,6 +27,7 @@ use crate::ops::preflight::Unsupported;
 use crate::ops::rbac::RbacPlan;
 use crate::ops::restore::binlog::{Binlogs, DataStats};
 use crate::ops::restore::bulk::BulkJob;
+use crate::ops::restore::insert::BinlogRows;
 use crate::ops::restore::options::ImportMode;
 use crate::ops::restore::plan::{DataPath, RestorePlan};
 use crate::ops::restore::tasks::CollectionTask;
@@ -56,8 +57,10 @@ pub struct RestoreStats {
     /// anew: a logical backup's keys are not kept there.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys_regenerated: Vec<String>,
-    /// How a logical backup's rows got in (`insert` or `bulk`); none for a
-    /// physical backup (always Milvus's import).
+    /// How the rows got in when not as the backup's own way: `insert` for
+    /// a logical backup or a physical one's binlogs (`--import-mode
+    /// insert`), `bulk` for a logical one; none for a physical backup's
+    /// segments imported by Milvus.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import_mode: Option<ImportMode>,
     /// Collections left out because the target cannot hold them
@@ -140,7 +143,8 @@ pub async fn execute(
         skipped: plan.skipped.clone(),
         import_mode: match plan.data_path {
             DataPath::BinlogImport => None,
-            DataPath::RowInsert | DataPath::BulkImport => Some(plan.options.import_mode),
+            DataPath::RowInsert | DataPath::BinlogInsert => Some(ImportMode::Insert),
+            DataPath::BulkImport => Some(ImportMode::Bulk),
         },
         ..Default::default()
     };
@@ -260,7 +264,7 @@ impl<'a> RestoreRun<'a> {
             DataPath::RowInsert => {
                 RestoreJournal::new(&ctx.backup_storage, &plan.journal_dir, record)
             }
-            DataPath::BulkImport => RestoreJournal::in_memory(record),
+            DataPath::BulkImport | DataPath::BinlogInsert => RestoreJournal::in_memory(record),
         };
         RestoreRun {
             ctx,
@@ -277,7 +281,7 @@ impl<'a> RestoreRun<'a> {
     fn keeps_journal(&self) -> bool {
         match self.plan.data_path {
             DataPath::BinlogImport | DataPath::RowInsert => true,
-            DataPath::BulkImport => false,
+            DataPath::BulkImport | DataPath::BinlogInsert => false,
         }
     }
 
@@ -513,7 +517,9 @@ impl<'a> RestoreRun<'a> {
     /// is resumed: dropped then; one we did not create (someone made it
     /// since the plan) is never dropped.
     async fn after_failure(&self, task: &CollectionTask, ours: &AtomicBool, e: &Error) {
-        if !ours.load(Ordering::SeqCst) || leaves_resumable(e) {
+        // Insert mode keeps no journal: what it inserted cannot be resumed.
+        let resumable = leaves_resumable(e) && self.plan.data_path != DataPath::BinlogInsert;
+        if !ours.load(Ordering::SeqCst) || resumable {
             return;
         }
         let target = task.target.to_string();
@@ -569,7 +575,7 @@ impl<'a> RestoreRun<'a> {
             self.create(index, task, &progress, ours).await?;
         } else {
             let what = match self.plan.data_path {
-                DataPath::RowInsert => "inserting the rows",
+                DataPath::RowInsert | DataPath::BinlogInsert => "inserting the rows",
                 _ => "importing the segments",
             };
             self.events.note(format!(
@@ -594,6 +600,16 @@ impl<'a> RestoreRun<'a> {
                 binlogs.restore_all(&self.journal, &self.spans).await
             }
             DataPath::BulkImport => Ok(self.bulk_job(index, task)?.run().await?.into()),
+            DataPath::BinlogInsert => {
+                let rows = BinlogRows {
+                    ctx,
+                    client,
+                    plan,
+                    task,
+                    events,
+                };
+                rows.insert_all().await
+            }
             DataPath::RowInsert => {
                 let logical = plan
                     .logical

@@ -1,7 +1,9 @@
-//! What the backup reads from Milvus's binlog files themselves: how many
-//! deletes a delta log records (live rows of collections it cannot query),
-//! and the primary keys of insert and delta logs (to tell rows written
-//! twice under one key from deletes Milvus has not persisted).
+//! Milvus's binlog files read by the tool itself: how many deletes a delta
+//! log records (live rows of collections the backup cannot query), the
+//! primary keys of insert and delta logs (to tell rows written twice under
+//! one key from deletes Milvus has not persisted), each delete's key and
+//! timestamp, and an insert log's values as an Arrow column ([`columns`],
+//! which a restore with `--import-mode insert` inserts).
 //!
 //! A Milvus binlog is a magic number, a descriptor event, then data events.
 //! Every event starts with a 17-byte header — timestamp (8), type code (1),
@@ -18,9 +20,11 @@ use parquet::record::Field;
 
 use crate::error::{Error, Result};
 
+pub mod columns;
+
 const MAGIC: u32 = 0xfffabc;
 const HEADER: usize = 17;
-const INSERT_EVENT: u8 = 1;
+pub(crate) const INSERT_EVENT: u8 = 1;
 const DELETE_EVENT: u8 = 2;
 
 /// A primary key as a binlog holds it.
@@ -37,6 +41,17 @@ fn bad(why: &str) -> Error {
 
 /// The Parquet payloads of the events of `type_code` in a binlog.
 fn payloads(file: &[u8], type_code: u8) -> Result<Vec<SerializedFileReader<Bytes>>> {
+    payload_bytes(file, type_code)?
+        .into_iter()
+        .map(|payload| {
+            SerializedFileReader::new(payload)
+                .map_err(|e| bad(&format!("its Parquet payload does not parse: {e}")))
+        })
+        .collect()
+}
+
+/// The Parquet bytes of the events of `type_code` in a binlog.
+fn payload_bytes(file: &[u8], type_code: u8) -> Result<Vec<Bytes>> {
     let u32_at = |at: usize| -> Result<u32> {
         file.get(at..at + 4)
             .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
@@ -58,9 +73,7 @@ fn payloads(file: &[u8], type_code: u8) -> Result<Vec<SerializedFileReader<Bytes
             let payload = file
                 .get(at + HEADER + 16..at + length)
                 .ok_or_else(|| bad("an event without payload"))?;
-            let reader = SerializedFileReader::new(Bytes::copy_from_slice(payload))
-                .map_err(|e| bad(&format!("its Parquet payload does not parse: {e}")))?;
-            out.push(reader);
+            out.push(Bytes::copy_from_slice(payload));
         }
         at = next;
     }
@@ -108,7 +121,13 @@ pub fn insert_keys(file: &[u8]) -> Result<Vec<Key>> {
 
 /// The primary keys a delta log deletes.
 pub fn delete_keys(file: &[u8]) -> Result<Vec<Key>> {
-    let mut keys = Vec::new();
+    Ok(deletes(file)?.into_iter().map(|(k, _)| k).collect())
+}
+
+/// Every delete a delta log records: the key, and the timestamp of the
+/// delete (rows of that key written before it are gone).
+pub fn deletes(file: &[u8]) -> Result<Vec<(Key, u64)>> {
+    let mut out = Vec::new();
     for reader in payloads(file, DELETE_EVENT)? {
         for v in values(&reader)? {
             let text = match v {
@@ -116,26 +135,27 @@ pub fn delete_keys(file: &[u8]) -> Result<Vec<Key>> {
                 Field::Bytes(b) => String::from_utf8_lossy(b.data()).into_owned(),
                 other => return Err(bad(&format!("a delete of unknown form: {other}"))),
             };
-            keys.push(delete_key(&text).ok_or_else(|| bad(&format!("a delete `{text}`")))?);
+            out.push(delete_of(&text).ok_or_else(|| bad(&format!("a delete `{text}`")))?);
         }
     }
-    Ok(keys)
+    Ok(out)
 }
 
-/// The key of one delete: JSON `{"pk": …, "ts": …}` or `pk,ts`.
-fn delete_key(text: &str) -> Option<Key> {
+/// One delete: JSON `{"pk": …, "ts": …}` (Milvus 2.3) or `pk,ts` (2.2).
+fn delete_of(text: &str) -> Option<(Key, u64)> {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
-        return match &v["pk"] {
+        let key = match &v["pk"] {
             serde_json::Value::Number(n) => n.as_i64().map(Key::Int),
             serde_json::Value::String(s) => Some(Key::Str(s.clone())),
             _ => None,
-        };
+        }?;
+        return Some((key, v["ts"].as_u64()?));
     }
-    let (pk, _ts) = text.rsplit_once(',')?;
-    Some(
-        pk.parse()
-            .map_or_else(|_| Key::Str(pk.to_string()), Key::Int),
-    )
+    let (pk, ts) = text.rsplit_once(',')?;
+    let key = pk
+        .parse()
+        .map_or_else(|_| Key::Str(pk.to_string()), Key::Int);
+    Some((key, ts.trim().parse().ok()?))
 }
 
 #[cfg(test)]
@@ -147,7 +167,7 @@ pub(crate) mod tests {
     use std::sync::Arc;
 
     /// A one-column Parquet payload: `schema`'s column written by `write`.
-    fn payload(
+    pub(crate) fn payload(
         schema: &str,
         write: impl FnOnce(&mut parquet::column::writer::ColumnWriter),
     ) -> Vec<u8> {
@@ -165,7 +185,7 @@ pub(crate) mod tests {
 
     /// A binlog as Milvus writes it: magic, descriptor, one event of
     /// `type_code` with `payload`.
-    fn binlog(type_code: u8, payload: Vec<u8>) -> Vec<u8> {
+    pub(crate) fn binlog(type_code: u8, payload: Vec<u8>) -> Vec<u8> {
         let mut file = MAGIC.to_le_bytes().to_vec();
         let event = |type_code: u8, data: &[u8], at: usize| {
             let length = HEADER + data.len();
@@ -228,14 +248,17 @@ pub(crate) mod tests {
         });
         let keys = insert_keys(&binlog(INSERT_EVENT, p)).unwrap();
         assert_eq!(keys, vec![Key::Int(7), Key::Int(3), Key::Int(7)]);
-        let deletes = [
+        let deletes_ = [
             "12,449".to_string(),
             r#"{"pk":5,"ts":449,"pkType":5}"#.to_string(),
             r#"{"pk":"a,b","ts":449,"pkType":21}"#.to_string(),
         ];
         assert_eq!(
-            delete_keys(&delta_log(&deletes)).unwrap(),
+            delete_keys(&delta_log(&deletes_)).unwrap(),
             vec![Key::Int(12), Key::Int(5), Key::Str("a,b".into())]
         );
+        let with_ts = deletes(&delta_log(&deletes_)).unwrap();
+        assert_eq!(with_ts[0], (Key::Int(12), 449));
+        assert_eq!(with_ts[2], (Key::Str("a,b".into()), 449));
     }
 }
