@@ -21,6 +21,7 @@ mod incremental_logical;
 mod logical;
 mod logical_backup;
 mod logical_resume;
+mod many;
 mod migrate;
 mod modern;
 mod ops;

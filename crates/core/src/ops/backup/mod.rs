@@ -23,12 +23,14 @@
 //! backup will hold), `planning` (making the plan), `listing` (segments
 //! and their files),
 //! `incremental` (the base and what it shares), `run` (executing a plan,
-//! failure and retention), `row_check` (rows Milvus serves against the
+//! failure and retention), `flush` (sampling, flushing and listing the
+//! collections again, several at once), `row_check` (rows Milvus serves against the
 //! files' rows: deletes not yet persisted), `copy` (the copy phase), `rows` (live rows),
 //! `meta` (the meta files), [`deltalog`] (deletes in delta logs).
 
 mod copy;
 pub mod deltalog;
+mod flush;
 mod incremental;
 mod listing;
 mod meta;

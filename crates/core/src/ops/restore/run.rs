@@ -14,8 +14,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use futures::StreamExt;
 use serde::Serialize;
 
+use crate::board::Board;
+use crate::config::tuning::Tuning;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Opt, Remedy, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Phase};
@@ -89,7 +92,9 @@ impl From<RowsRestored> for DataStats {
     }
 }
 
-/// Runs a plan, one collection at a time; refuses a plan with refusals.
+/// Runs a plan, several collections at a time
+/// (`backup.parallelism.restoreCollection`, sharing the import jobs);
+/// refuses a plan with refusals.
 pub async fn execute(
     ctx: &Context,
     plan: &RestorePlan,
@@ -99,6 +104,22 @@ pub async fn execute(
     let started = Instant::now();
     plan.check()?;
     events.emit(plan.planned());
+    // Collections restored at once share the import jobs.
+    let width = plan.tuning.restore_width(plan.tasks.len());
+    let shared;
+    let plan = match width {
+        1 => plan,
+        _ => {
+            shared = RestorePlan {
+                tuning: Tuning {
+                    restore_collections: width,
+                    ..plan.tuning.share_imports(width)
+                },
+                ..plan.clone()
+            };
+            &shared
+        }
+    };
     for u in &plan.skipped {
         events.warn(format!(
             "{} not restored (--skip-unsupported): {}",
@@ -119,7 +140,8 @@ pub async fn execute(
     let in_use =
         crate::repo::lease::hold_or_warn(&ctx.backup_storage, &plan.backup, "restore", events)
             .await;
-    let run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
+    let mut run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
+    run.width = width;
     let dir = plan.journal_dir.as_str();
     // A row insert keeps its journal (and lease) in backup storage: it
     // touches no storage of Milvus's; a bulk import stages files there.
@@ -237,7 +259,11 @@ struct RestoreRun<'a> {
     /// otherwise.
     journal: RestoreJournal,
     events: &'a dyn EventSink,
-    cancel: &'a CancellationToken,
+    /// Stops the collections in flight: the user's cancel, or the first
+    /// collection that failed.
+    stop: CancellationToken,
+    /// Collections restored at once ([`Tuning::restore_width`]).
+    width: usize,
     spans: Spans,
 }
 
@@ -268,7 +294,8 @@ impl<'a> RestoreRun<'a> {
             plan,
             journal,
             events,
-            cancel,
+            stop: cancel.child_token(),
+            width: 1,
             spans: Spans::default(),
         }
     }
@@ -281,15 +308,55 @@ impl<'a> RestoreRun<'a> {
         }
     }
 
-    /// Users and roles, then every collection.
+    /// Users and roles, then every collection, `width` at a time. The
+    /// first failure stops the collections in flight (each cleans up as a
+    /// cancelled one) and is the run's error; the stats add up in plan
+    /// order, whatever order the collections finish in.
     async fn run(&self, stats: &mut RestoreStats) -> Result<()> {
         if let Some(rbac) = &self.plan.rbac {
             self.restore_rbac(rbac, stats).await?;
         }
-        for (i, task) in self.plan.tasks.iter().enumerate() {
-            self.restore_task(i, task, stats).await?;
+        let tasks = &self.plan.tasks;
+        let names = tasks.iter().map(|t| t.target.to_string()).collect();
+        let board = Board::new(self.events, names, "restored");
+        let board = &board;
+        // Made in a loop, not in a stream's closure: rustc proves them Send.
+        let mut each = Vec::with_capacity(tasks.len());
+        for (i, task) in tasks.iter().enumerate() {
+            each.push(async move {
+                let mut one = RestoreStats::default();
+                if self.stop.is_cancelled() {
+                    // Not begun: nothing to stop or clean up.
+                    return (i, one, Err(Error::cancelled()));
+                }
+                board.start(i);
+                let restored = self.restore_task(i, task, &mut one).await;
+                board.finish(i);
+                (i, one, restored)
+            });
         }
-        Ok(())
+        let mut restoring = futures::stream::iter(each).buffer_unordered(self.width);
+        let mut done: Vec<Option<RestoreStats>> = tasks.iter().map(|_| None).collect();
+        let mut failure = None;
+        while let Some((i, one, restored)) = restoring.next().await {
+            match restored {
+                Ok(()) => done[i] = Some(one),
+                Err(e) if failure.is_none() => {
+                    self.stop.cancel();
+                    failure = Some(e);
+                }
+                Err(e) => tracing::debug!("stopped with the run: {e}"),
+            }
+        }
+        for one in done.into_iter().flatten() {
+            stats.entities += one.entities;
+            stats.segments += one.segments;
+            stats.staged_bytes += one.staged_bytes;
+            stats.staging_s += one.staging_s;
+            stats.import_s += one.import_s;
+            stats.keys_regenerated.extend(one.keys_regenerated);
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Creates the missing users, roles and grants; reports the skipped ones.
@@ -485,7 +552,7 @@ impl<'a> RestoreRun<'a> {
         // existing one it dropped on purpose (--drop_exist_collection).
         let ours = AtomicBool::new(progress.created);
         let work = self.restore_collection(i, task, progress, &ours);
-        let outcome = cancellable(self.cancel, work)
+        let outcome = cancellable(&self.stop, work)
             .await
             .at("collection", &task.target);
         let done = match outcome {

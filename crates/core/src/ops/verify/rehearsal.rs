@@ -36,6 +36,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::board::Board;
 use crate::config::tuning::Tuning;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
@@ -117,34 +118,82 @@ pub async fn run(
         })
         .unwrap_or_default();
     let client = ctx.milvus().await?;
+    // Collections tested at once share the import jobs.
+    let width = tuning
+        .backup_collections
+        .min(tuning.import_parallelism)
+        .max(1);
+    // The user's cancel, or the first test that failed: stops the others.
+    let stop = cancel.child_token();
     let rehearsal = Rehearsal {
         ctx,
         client: client.as_ref(),
         info: &info,
-        tuning,
+        tuning: tuning.share_imports(width),
         events,
-        cancel,
+        cancel: &stop,
     };
     let mut stats = RestoreTestStats {
         milvus: format!("{} ({})", client.address(), client.version_text()),
         format: info.data_format(),
         ..Default::default()
     };
-    let mut problems = Vec::new();
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let mut used: Vec<String> = Vec::new();
-    for (i, coll) in info.collection_backups.iter().enumerate() {
-        let target = throwaway_name(&coll.collection_name, tag, &used);
-        used.push(target.clone());
-        let subject = Subject {
+    for coll in &info.collection_backups {
+        used.push(throwaway_name(&coll.collection_name, tag, &used));
+    }
+    let subjects: Vec<Subject> = (info.collection_backups.iter().zip(&used))
+        .map(|(coll, target)| Subject {
             coll,
             source: format!("{}.{}", coll.db_name, coll.collection_name),
-            target: &target,
+            target,
             sample: samples.of(&coll.db_name, &coll.collection_name),
+        })
+        .collect();
+    let names = subjects.iter().map(|s| s.source.clone()).collect();
+    let board = Board::new(events, names, "tested");
+    let (rehearsal, board) = (&rehearsal, &board);
+    // Made in a loop, not in a stream's closure: rustc proves them Send.
+    let mut each = Vec::with_capacity(subjects.len());
+    for (i, subject) in subjects.iter().enumerate() {
+        each.push(async move {
+            if rehearsal.cancel.is_cancelled() {
+                return None;
+            }
+            board.start(i);
+            let mut found = Vec::new();
+            let (test, result) = rehearsal.test(i, subject, &mut found).await;
+            board.finish(i);
+            Some((i, test, found, result))
+        });
+    }
+    let mut testing = futures::stream::iter(each).buffer_unordered(width);
+    let (mut done, mut failure) = (Vec::new(), None);
+    // The first failure of the environment stops the tests in flight;
+    // each still drops its throwaway collection.
+    while let Some(tested) = testing.next().await {
+        let Some((i, test, found, result)) = tested else {
+            continue;
         };
-        let (test, result) = rehearsal.test(i, &subject, &mut problems).await;
+        match result {
+            Err(e) if failure.is_none() => {
+                stop.cancel();
+                failure = Some(e.at("collection", &test.collection));
+            }
+            _ => done.push((i, test, found)),
+        }
+    }
+    drop(testing);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    // In the backup's order, whatever order they finished in.
+    done.sort_by_key(|(i, _, _)| *i);
+    let mut problems = Vec::new();
+    for (_, test, found) in done {
         stats.collections.push(test);
-        result?;
+        problems.extend(found);
     }
     if stats.collections.is_empty() {
         problems.push(Problem {
