@@ -114,8 +114,21 @@ def cmd_many_drop(server_cls, args):
         list(pool.map(lambda v: utility.drop_collection(v[1], using=v[0], timeout=TIMEOUT), victims))
     for db in server.databases():
         if db != "default" and db.startswith(args.prefix):
-            milvus_db.drop_database(db, using=server.alias("default"), timeout=TIMEOUT)
+            drop_database(server, db)
     print(json.dumps({"dropped": len(victims)}))
+
+
+def drop_database(server, db):
+    """Drops an emptied database; Milvus may refuse it for a moment after
+    its last collection was dropped."""
+    for attempt in range(10):
+        try:
+            milvus_db.drop_database(db, using=server.alias("default"), timeout=TIMEOUT)
+            return
+        except Exception:  # noqa: BLE001 - retried, then raised
+            if attempt == 9:
+                raise
+            time.sleep(1)
 
 
 def commands(server_cls):

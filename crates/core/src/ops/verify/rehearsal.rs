@@ -334,8 +334,16 @@ impl Rehearsal<'_> {
             });
             return Ok(None);
         }
-        // The data plan: the same targets, now with the segments.
+        // The data plan: the same targets, now with the segments, staged
+        // in a folder of their own: the meta-only run removed its folder,
+        // and a test running beside this one may have seen it without its
+        // lease and be about to sweep it.
         plan.options.meta_only = false;
+        let fresh = crate::repo::staging::new_dir(&self.info.name);
+        if plan.staging_dir.is_some() {
+            plan.staging_dir = Some(fresh.clone());
+        }
+        plan.journal_dir = fresh;
         Ok(Some(plan))
     }
 
