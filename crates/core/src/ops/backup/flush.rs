@@ -5,7 +5,8 @@
 //! ([`FLUSH_BATCH`] at most), so the flushes of different collections
 //! overlap; then each is waited for, listed and checked,
 //! `backup.parallelism.backupCollection` collections at a time
-//! ([`crate::config::tuning::Tuning::backup_collections`]). A batch Milvus
+//! ([`crate::config::tuning::Tuning::backup_collections`]). At `1`, each
+//! collection is flushed on its own turn, one after another. A batch Milvus
 //! refuses (one of its collections was dropped) is flushed again one
 //! collection at a time. What each found is applied to the plan in plan
 //! order, whatever order they finish in. The first failure stops the
@@ -153,6 +154,10 @@ impl BackupRun<'_> {
                 flush: None,
             })
             .collect();
+        if width == 1 {
+            // One collection at a time flushes one at a time, as before.
+            return started;
+        }
         let mut by_db: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, c) in colls.iter().enumerate() {
             by_db.entry(c.source.db.clone()).or_default().push(i);
