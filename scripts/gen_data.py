@@ -31,6 +31,7 @@ Milvus 2.2): `$MBT_PY_23 scripts/gen_data.py ...`.
       the keys 0..delete-1. A query returns one row per key. Prints
       {"rows": keys left, "inserted": 2 * rows, "deleted": [ids]}.
 
+  many, many-drop: N small collections across M databases (scripts/gen_many.py).
   edge --host H --port P [--prefix gen_]
       (Re)creates the edge-value collection set below (Milvus >= 2.3) and
       prints {"server_version", "collections": [...]} as `generate` does.
@@ -976,6 +977,8 @@ def main(argv=None):
         if cmd == "dup-keys":
             sp.add_argument("--one-segment", action="store_true",
                             help="no flush between the two inserts (both in one growing segment)")
+    import gen_many
+    gen_many.add_commands(sub, common)
     args = p.parse_args(argv)
     if getattr(args, "prefix", None) is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.prefix):
         p.error("--prefix must be letters, digits, underscores, not starting with a digit")
@@ -983,7 +986,8 @@ def main(argv=None):
         p.error("--rows must be at least 1")
     {"generate": cmd_generate, "dump": cmd_dump, "describe": cmd_describe, "drop": cmd_drop,
      "late-deletes": cmd_late_deletes, "dup-keys": cmd_dup_keys, "edge": cmd_edge,
-     "delete-keys": cmd_delete_keys, "writer": cmd_writer, "append": cmd_append}[args.cmd](args)
+     "delete-keys": cmd_delete_keys, "writer": cmd_writer, "append": cmd_append,
+     **gen_many.commands(Server)}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,8 @@ struct State {
     indexes: Vec<String>,
     /// Indexes created on it.
     index_count: usize,
+    /// When the last line of collections done was shown.
+    collections_line: Option<Instant>,
 }
 
 /// The transfer shown now.
@@ -271,6 +273,20 @@ impl CliProgress {
         }
     }
 
+    /// Collections done out of the total, with the ones in flight: a line
+    /// at most every 2 s (5 s without a terminal), and the last one; none
+    /// for a single collection.
+    fn collections(&self, state: &mut State, verb: &str, done: usize, of: usize, now: &[String]) {
+        let every = Duration::from_secs(if self.interactive { 2 } else { 5 });
+        let due = state.collections_line.is_none_or(|t| t.elapsed() >= every);
+        if of < 2 || !(due || done == of) {
+            return;
+        }
+        state.collections_line = Some(Instant::now());
+        let line = milvus_backup_core::events::collections_line(verb, done, of, now);
+        self.detail(state, &line);
+    }
+
     fn phase(&self, state: &mut State, phase: Phase) {
         Self::end_transfer(state);
         if let Phase::Restoring { .. } = phase {
@@ -347,6 +363,12 @@ impl EventSink for CliProgress {
                 state.rows += rows;
                 self.unit_done(&mut state, bytes);
             }
+            Event::Collections {
+                verb,
+                done,
+                of,
+                current,
+            } => self.collections(&mut state, verb, done, of, &current),
             Event::IndexBuilt {
                 field, index_type, ..
             } => {

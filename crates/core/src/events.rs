@@ -295,6 +295,16 @@ pub enum Event {
     CollectionStarted { index: usize },
     /// Collection `index` is done, or failed with `error`.
     CollectionFinished { index: usize, error: Option<String> },
+    /// Where a stage that works on several collections at once is
+    /// ([`crate::board::Board`]): `done` of `of` collections `verb`
+    /// (e.g. `flushed`), and the ones in flight, in plan order. Sent
+    /// whenever one starts or ends.
+    Collections {
+        verb: &'static str,
+        done: usize,
+        of: usize,
+        current: Vec<String>,
+    },
     /// One file of `bytes` bytes was copied or checked.
     FileDone {
         collection: Option<usize>,
@@ -336,6 +346,21 @@ pub enum Event {
     Note { message: String },
     /// Something the user should know that does not stop the work.
     Warning { message: String },
+}
+
+/// [`Event::Collections`] as a person reads it:
+/// `12/300 collections flushed (now: db1.a, db2.b, +2 more)`.
+pub fn collections_line(verb: &str, done: usize, of: usize, current: &[String]) -> String {
+    const NAMED: usize = 4;
+    let mut line = format!("{done}/{of} collections {verb}");
+    if !current.is_empty() {
+        let mut now = current[..current.len().min(NAMED)].join(", ");
+        if current.len() > NAMED {
+            now.push_str(&format!(", +{} more", current.len() - NAMED));
+        }
+        line.push_str(&format!(" (now: {now})"));
+    }
+    line
 }
 
 /// Receives events. Implementations must be cheap and thread-safe.
@@ -403,6 +428,7 @@ impl EventSink for Quiet<'_> {
             Event::Phase(p) if p.transfer().is_none() => {}
             Event::Note { .. } | Event::Planned { .. } => {}
             Event::CollectionStarted { .. } | Event::CollectionFinished { .. } => {}
+            Event::Collections { .. } => {}
             other => self.0.emit(other),
         }
     }
@@ -646,6 +672,12 @@ impl Tracker {
                     c.indexed = true;
                 }
             }
+            Event::Collections {
+                verb,
+                done,
+                of,
+                current,
+            } => self.phase = collections_line(verb, *done, *of, current),
             Event::Copied { .. } | Event::Note { .. } | Event::Warning { .. } => {}
         }
         self.percent = self.percent.max((95.0 * self.overall()) as u8);

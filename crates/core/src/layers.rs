@@ -9,7 +9,7 @@ use milvus_backup_testkit::layers::Layers;
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["error", "events", "stream", "phase_time"],
+    &["error", "events", "board", "stream", "phase_time"],
     &["model"],
     &["config"],
     &["codec"],

@@ -24,6 +24,7 @@
 //! 9. [`ops`]: the operations.
 //! 10. [`schedule`]: backups that run themselves, over the operations.
 
+pub mod board;
 pub mod codec;
 pub mod config;
 pub mod context;

@@ -22,6 +22,7 @@ mod insert_mode;
 mod logical;
 mod logical_backup;
 mod logical_resume;
+mod many;
 mod migrate;
 mod modern;
 mod ops;

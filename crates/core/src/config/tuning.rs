@@ -20,6 +20,20 @@ pub struct Tuning {
     /// `--rate-limit`).
     #[serde(default)]
     pub rate_limit_mb_s: u32,
+    /// Collections `create` and `verify --restore-test` work on at once
+    /// (`backup.parallelism.backupCollection`, the v2 file's
+    /// `backup.concurrency.collections`).
+    #[serde(default = "one")]
+    pub backup_collections: usize,
+    /// Collections a restore works on at once
+    /// (`backup.parallelism.restoreCollection`, the v2 file's
+    /// `restore.concurrency.collections`).
+    #[serde(default = "one")]
+    pub restore_collections: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Tuning {
@@ -30,7 +44,29 @@ impl Tuning {
             meta_parallelism: 32,
             keep_temp_files: cfg.keep_temp_files,
             rate_limit_mb_s: cfg.rate_limit,
+            backup_collections: cfg.parallelism.backup_collection.max(1) as usize,
+            restore_collections: cfg.parallelism.restore_collection.max(1) as usize,
         }
+    }
+
+    /// The tuning each of `collections` collections worked on at once
+    /// gets: they share the import jobs (`backup.parallelism.importJob`),
+    /// so together they never have more in flight than one collection
+    /// alone would. Copies need no share: one copy engine serves them all.
+    pub fn share_imports(self, collections: usize) -> Tuning {
+        Tuning {
+            import_parallelism: (self.import_parallelism / collections.max(1)).max(1),
+            ..self
+        }
+    }
+
+    /// How many collections a restore works on at once: the configured
+    /// number, but never more than the import jobs they share, nor more
+    /// than there are.
+    pub fn restore_width(&self, collections: usize) -> usize {
+        (self.restore_collections.min(self.import_parallelism))
+            .min(collections)
+            .max(1)
     }
 }
 

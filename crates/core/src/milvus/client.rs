@@ -373,30 +373,39 @@ impl Milvus for MilvusClient {
     /// Seals and persists the collection's growing data; returns the segment
     /// ids and flush timestamp to wait on.
     async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)> {
+        let mut flushed = self.flush_many(db, &[collection.to_string()]).await?;
+        Ok(flushed.remove(0))
+    }
+
+    async fn flush_many(&self, db: &str, collections: &[String]) -> Result<Vec<(Vec<i64>, u64)>> {
         let req = pb::FlushRequest {
             db_name: db.to_string(),
-            collection_names: vec![collection.to_string()],
+            collection_names: collections.to_vec(),
             ..Default::default()
         };
         let resp = self
             .call("Flush", db, req, |mut c, r| async move { c.flush(r).await })
             .await?;
-        check_status(
-            resp.status.as_ref(),
-            &format!("Flush of `{db}.{collection}`"),
-        )?;
-        let mut segments: Vec<i64> = resp
-            .coll_seg_i_ds
-            .get(collection)
-            .map(|l| l.data.clone())
-            .unwrap_or_default();
-        if let Some(l) = resp.flush_coll_seg_i_ds.get(collection) {
-            segments.extend(l.data.iter().copied());
-        }
-        segments.sort_unstable();
-        segments.dedup();
-        let ts = resp.coll_flush_ts.get(collection).copied().unwrap_or(0);
-        Ok((segments, ts))
+        let what = match collections {
+            [one] => format!("Flush of `{db}.{one}`"),
+            _ => format!("Flush of {} collections of `{db}`", collections.len()),
+        };
+        check_status(resp.status.as_ref(), &what)?;
+        let flushed = collections.iter().map(|collection| {
+            let mut segments: Vec<i64> = resp
+                .coll_seg_i_ds
+                .get(collection)
+                .map(|l| l.data.clone())
+                .unwrap_or_default();
+            if let Some(l) = resp.flush_coll_seg_i_ds.get(collection) {
+                segments.extend(l.data.iter().copied());
+            }
+            segments.sort_unstable();
+            segments.dedup();
+            let ts = resp.coll_flush_ts.get(collection).copied().unwrap_or(0);
+            (segments, ts)
+        });
+        Ok(flushed.collect())
     }
 
     /// Whether the segments of a flush are persisted.

@@ -81,6 +81,17 @@ pub trait Milvus: Send + Sync {
     async fn row_count(&self, db: &str, collection: &str) -> Result<i64>;
     /// Starts a flush; returns the sealed segments and the flush timestamp.
     async fn flush(&self, db: &str, collection: &str) -> Result<(Vec<i64>, u64)>;
+    /// Starts the flush of several collections of one database in one
+    /// call (Milvus's `Flush` takes a list); each one's sealed segments and
+    /// flush timestamp, in the order given. Fails whole when one of them
+    /// cannot be flushed (e.g. was dropped).
+    async fn flush_many(&self, db: &str, collections: &[String]) -> Result<Vec<(Vec<i64>, u64)>> {
+        let mut flushed = Vec::with_capacity(collections.len());
+        for c in collections {
+            flushed.push(self.flush(db, c).await?);
+        }
+        Ok(flushed)
+    }
     async fn flush_done(
         &self,
         db: &str,

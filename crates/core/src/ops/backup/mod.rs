@@ -23,12 +23,14 @@
 //! backup will hold), `planning` (making the plan), `listing` (segments
 //! and their files),
 //! `incremental` (the base and what it shares), `run` (executing a plan,
-//! failure and retention), `row_check` (rows Milvus serves against the
+//! failure and retention), `flush` (sampling, flushing and listing the
+//! collections again, several at once), `row_check` (rows Milvus serves against the
 //! files' rows: deletes not yet persisted), `copy` (the copy phase), `rows` (live rows),
 //! `meta` (the meta files); deletes in delta logs are read by
 //! [`crate::ops::binlog`].
 
 mod copy;
+mod flush;
 mod incremental;
 mod listing;
 mod meta;
@@ -444,5 +446,47 @@ mod tests {
         assert_eq!(stats.retention_deleted, vec!["r1"]);
         let names: Vec<String> = catalog::names(&kit.ctx.backup_storage).await.unwrap();
         assert_eq!(names, vec!["r2", "r3"]);
+    }
+    #[tokio::test]
+    async fn collections_flushed_at_once_make_the_same_backup_as_one_at_a_time() {
+        let kit = Kit::new();
+        for name in ["c3", "c0", "c4", "c1", "c2"] {
+            kit.milvus.add_collection(name, &[100, 200], 1, 100).await;
+        }
+        let none = CancellationToken::new();
+        let with = |name: &str, width: usize| BackupOptions {
+            tuning: Some(Tuning {
+                backup_collections: width,
+                ..kit.ctx.settings.tuning
+            }),
+            ..opts(name)
+        };
+        let events = Collect::default();
+        create(&kit.ctx, &with("one", 1), &Collect::default(), &none)
+            .await
+            .unwrap();
+        let stats = create(&kit.ctx, &with("many", 4), &events, &none)
+            .await
+            .unwrap();
+        assert_eq!((stats.collections, stats.entities), (5, 1500));
+        let order = |name: &'static str| {
+            let kit = &kit;
+            async move {
+                let info = catalog::get(&kit.ctx.backup_storage, name).await.unwrap();
+                (info.collection_backups.iter())
+                    .map(|c| c.collection_name.clone())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(order("many").await, vec!["c0", "c1", "c2", "c3", "c4"]);
+        assert_eq!(order("many").await, order("one").await);
+        let done: Vec<(usize, usize)> = (events.events().iter())
+            .filter_map(|e| match e {
+                Event::Collections { done, current, .. } => Some((*done, current.len())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(done.last(), Some(&(5, 0)), "{done:?}");
+        assert!(done.iter().all(|(_, now)| *now <= 4), "{done:?}");
     }
 }

@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+use futures::StreamExt;
+
 use super::listing::list_segments;
 use super::options::BackupOptions;
 use super::plan::{BackupPlan, CollectionPlan, PlanTotals};
@@ -164,32 +166,29 @@ async fn brief(
 }
 
 /// Reads each selected collection's metadata and (for a physical backup)
-/// lists its files into the plan; one dropped meanwhile that was not named
-/// one by one is skipped with a note.
+/// lists its files into the plan, `backup_collections` collections at a
+/// time, in the selection's order; one dropped meanwhile that was not
+/// named one by one is skipped with a note.
 async fn plan_collections(
     ctx: &Context,
     client: &dyn Milvus,
     selected: &[CollectionRef],
     plan: &mut BackupPlan,
 ) -> Result<()> {
-    for coll in selected {
-        let planned = async {
-            let meta = collection_meta(client, coll).await?;
-            let mut c = CollectionPlan {
-                collection: coll.to_string(),
-                segments: 0,
-                bytes: 0,
-                files: Vec::new(),
-                source: coll.clone(),
-                meta,
-                dropped: false,
-            };
-            if plan.logical.is_none() {
-                list_segments(ctx, client, plan, &mut c).await?;
-            }
-            Ok::<_, Error>(c)
+    let width = plan.tuning.backup_collections.max(1);
+    let planned: Vec<(&CollectionRef, Result<CollectionPlan>)> = {
+        let plan = &*plan;
+        // Made in a loop, not in a stream's closure: rustc proves them Send.
+        let mut planning = Vec::with_capacity(selected.len());
+        for coll in selected {
+            planning.push(async move { (coll, plan_collection(ctx, client, coll, plan).await) });
         }
-        .await;
+        futures::stream::iter(planning)
+            .buffered(width)
+            .collect()
+            .await
+    };
+    for (coll, planned) in planned {
         match planned {
             Ok(c) => plan.collections.push(c),
             Err(e) if vanished(client, coll, &plan.selection).await => {
@@ -207,6 +206,29 @@ async fn plan_collections(
         )));
     }
     Ok(())
+}
+
+/// One collection's metadata and (for a physical backup) files.
+async fn plan_collection(
+    ctx: &Context,
+    client: &dyn Milvus,
+    coll: &CollectionRef,
+    plan: &BackupPlan,
+) -> Result<CollectionPlan> {
+    let meta = collection_meta(client, coll).await?;
+    let mut c = CollectionPlan {
+        collection: coll.to_string(),
+        segments: 0,
+        bytes: 0,
+        files: Vec::new(),
+        source: coll.clone(),
+        meta,
+        dropped: false,
+    };
+    if plan.logical.is_none() {
+        list_segments(ctx, client, plan, &mut c).await?;
+    }
+    Ok(c)
 }
 
 /// `--resume`: counts the files the interrupted create stored, and says so.

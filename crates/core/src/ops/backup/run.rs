@@ -6,23 +6,19 @@
 //! Not here: what is copied and how ([`super::copy`]), the meta files'
 //! contents ([`super::meta`]), live-row counts ([`super::rows`]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use super::listing::list_segments;
 use super::plan::BackupPlan;
-use super::planning::vanished;
-use super::row_check;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
 use crate::model::layout;
 use crate::model::meta::{LeftOut, ManifestFile, RowCheck};
-use crate::model::selection::CollectionRef;
 use crate::ops::delete::{self, DeleteOptions, DeleteTarget};
-use crate::ops::verify::sample::{self, CollectionSample};
+use crate::ops::verify::sample::CollectionSample;
 use crate::repo::catalog;
 use crate::repo::journal::CreateJournal;
 use crate::storage::root_key;
@@ -245,96 +241,6 @@ impl BackupRun<'_> {
         Ok(())
     }
 
-    /// Announces each collection; when the plan flushes, samples its rows,
-    /// flushes it and lists its segments again. Returns the samples.
-    async fn flush_all(&mut self, client: &dyn Milvus) -> Result<Vec<CollectionSample>> {
-        let mut samples = Vec::new();
-        let n = self.plan.collections.len();
-        for i in 0..n {
-            let coll = self.plan.collections[i].source.clone();
-            self.events.emit(Event::CollectionStarted { index: i });
-            self.events.phase(Phase::Reading {
-                index: i,
-                of: n,
-                collection: coll.to_string(),
-            });
-            if !self.plan.flush {
-                continue;
-            }
-            // Right before the flush, so every sampled row is in the flushed segments.
-            match sample::take(client, &self.plan.collections[i].meta).await {
-                Ok(s) => samples.extend(s),
-                Err(e) => self.events.warn(format!(
-                    "no row sample of {coll} (verify --restore-test will compare row counts only): {e}"
-                )),
-            }
-            if let Some(flush_ts) = self.flush_one(client, i, &coll).await? {
-                self.check_rows(client, i, flush_ts).await?;
-            }
-        }
-        if self.plan.flush {
-            self.plan.recount();
-            self.events.emit(self.plan.planned());
-        }
-        Ok(samples)
-    }
-
-    /// Flushes collection `i` and lists it again; its flush timestamp.
-    /// One dropped meanwhile that was not named one by one is left out
-    /// with a warning (`None`).
-    async fn flush_one(
-        &mut self,
-        client: &dyn Milvus,
-        i: usize,
-        coll: &CollectionRef,
-    ) -> Result<Option<u64>> {
-        let mut c = self.plan.collections[i].clone();
-        let flushed = async {
-            let ts = flush_and_wait(client, coll, self.events).await?;
-            list_segments(self.ctx, client, &self.plan, &mut c).await?;
-            Ok::<_, Error>(ts)
-        }
-        .await;
-        match flushed {
-            Ok(ts) => {
-                self.plan.collections[i] = c;
-                return Ok(Some(ts));
-            }
-            Err(e) if vanished(client, coll, &self.plan.selection).await => {
-                self.events.warn(format!(
-                    "{coll} was dropped during the backup: left out ({e})"
-                ));
-                let c = &mut self.plan.collections[i];
-                c.dropped = true;
-                c.files.clear();
-                c.segments = 0;
-            }
-            Err(e) => return Err(e.at("collection", coll)),
-        }
-        Ok(None)
-    }
-
-    /// Compares the rows Milvus serves of flushed collection `i` with its
-    /// files' ([`row_check`]): deletes the files lack fail the backup
-    /// before anything is copied, unless the options allow them (then a
-    /// warning, and the manifest records them).
-    async fn check_rows(&mut self, client: &dyn Milvus, i: usize, flush_ts: u64) -> Result<()> {
-        let c = &self.plan.collections[i];
-        let Some(check) = row_check::compare(self.ctx, client, c, i, flush_ts, self.events).await
-        else {
-            return Ok(());
-        };
-        if check.unpersisted_deletes > 0 {
-            if !self.plan.allow_unpersisted_deletes {
-                return Err(row_check::unpersisted_error(&check, client.version()));
-            }
-            self.events
-                .warn(row_check::unpersisted_warning(&check, client.version()));
-        }
-        self.row_checks[i] = Some(check);
-        Ok(())
-    }
-
     /// A logical backup: the rows exported over gRPC in `format`, and a
     /// sample of each collection's rows (into `samples`). A collection
     /// Milvus cannot give rows of is left out, unless it was named.
@@ -368,7 +274,8 @@ impl BackupRun<'_> {
             encoder: &plan.encoder,
             base: base.as_ref(),
         };
-        let e = export_collections(self.ctx, into, &colls, self.events, self.cancel).await?;
+        let width = plan.tuning.backup_collections;
+        let e = export_collections(self.ctx, into, &colls, width, self.events, self.cancel).await?;
         let shared: Vec<ManifestFile> = (e.files.iter())
             .filter(|f| f.stored_in.is_some())
             .cloned()
@@ -416,38 +323,4 @@ impl BackupRun<'_> {
         self.live = counted;
         copied
     }
-}
-
-/// Flushes one collection and waits (bounded) until its segments persist;
-/// the flush's timestamp.
-async fn flush_and_wait(
-    client: &dyn Milvus,
-    coll: &CollectionRef,
-    events: &dyn EventSink,
-) -> Result<u64> {
-    const LIMIT: Duration = Duration::from_secs(600);
-    let (segments, ts) = client.flush(&coll.db, &coll.name).await?;
-    let start = Instant::now();
-    let mut announced = false;
-    while !client
-        .flush_done(&coll.db, &coll.name, &segments, ts)
-        .await?
-    {
-        if start.elapsed() > LIMIT {
-            return Err(Error::remote(format!(
-                "flush of {coll} did not finish within {} s — check Milvus's data node, or use --force to back up without flushing",
-                LIMIT.as_secs()
-            ))
-            .temporary(true));
-        }
-        if !announced {
-            events.phase(Phase::Flushing {
-                collection: coll.to_string(),
-                segments: segments.len(),
-            });
-            announced = true;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(ts)
 }

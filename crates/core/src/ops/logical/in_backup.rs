@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt};
 
+use crate::board::Board;
 use crate::codec::Encoder;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -79,35 +80,32 @@ pub(crate) struct Destination<'a> {
     pub base: Option<&'a Base<'a>>,
 }
 
-/// Exports every collection's rows into backup `into.name`'s folder, one
-/// collection after another (each with several key ranges in flight),
-/// and samples each one's rows while it is loaded. A collection whose
-/// rows Milvus cannot give ([`export::unreadable`]) fails the backup when
-/// it was named, and is left out (schema without rows) otherwise.
-/// A failure leaves files behind: the caller removes the whole backup.
+/// Exports every collection's rows into backup `into.name`'s folder,
+/// `width` collections at a time (each with several key ranges in
+/// flight), and samples each one's rows while it is loaded; the results
+/// are in the order given, whatever order they finish in. A collection
+/// whose rows Milvus cannot give ([`export::unreadable`]) fails the backup
+/// when it was named, and is left out (schema without rows) otherwise.
+/// The first failure stops the others and names its collection; it
+/// leaves files behind: the caller removes the whole backup.
 pub(crate) async fn export_collections(
     ctx: &Context,
     into: Destination<'_>,
     collections: &[ToExport<'_>],
+    width: usize,
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<Exported> {
-    let Destination {
-        name,
-        format,
-        encoder,
-        base,
-    } = into;
     let started = Instant::now();
     let client = ctx.milvus().await?;
-    let dir = layout::backup_dir(name);
+    let dir = layout::backup_dir(into.name);
     let mut location = Location::on(ctx.backup_storage.clone(), &dir);
-    location.encoder = Some(encoder.clone());
+    location.encoder = Some(into.encoder.clone());
     let mut out = Exported {
         files: Vec::new(),
         rows: Vec::new(),
         logical: LogicalBackup {
-            format,
+            format: into.format,
             collections: Vec::new(),
         },
         samples: Vec::new(),
@@ -115,49 +113,150 @@ pub(crate) async fn export_collections(
         shared_files: 0,
         shared_bytes: 0,
     };
-    let (mut raw, mut stored) = (0, 0);
-    for ToExport {
-        source: c,
-        meta,
-        may_leave_out,
-    } in collections
+    let names = collections.iter().map(|c| c.source.to_string()).collect();
+    let board = Board::new(events, names, "exported");
+    let one = OneExport {
+        ctx,
+        client: &*client,
+        into: &into,
+        location: &location,
+        dir: &dir,
+        events,
+        cancel,
+    };
+    let mut done: Vec<Option<Collection>> = (0..collections.len()).map(|_| None).collect();
     {
-        if let (true, Some(why)) = (*may_leave_out, export::unreadable(meta)) {
+        let (one, board) = (&one, &board);
+        // Made in a loop, not in a stream's closure: rustc proves them Send.
+        let mut each = Vec::with_capacity(collections.len());
+        for (i, c) in collections.iter().enumerate() {
+            each.push(async move {
+                board.start(i);
+                let exported = one
+                    .export(c)
+                    .await
+                    .map_err(|e| e.at("collection", c.source));
+                board.finish(i);
+                exported.map(|e| (i, e))
+            });
+        }
+        let mut exporting = futures::stream::iter(each).buffer_unordered(width.max(1));
+        // The first failure drops the stream: the others stop.
+        while let Some(exported) = exporting.next().await {
+            let (i, e) = exported?;
+            done[i] = Some(e);
+        }
+    }
+    let (mut raw, mut stored) = (0, 0);
+    for c in done.into_iter().flatten() {
+        raw += c.raw;
+        stored += c.stored;
+        out.shared_files += c.shared_files;
+        out.shared_bytes += c.shared_bytes;
+        out.files.extend(c.files);
+        out.samples.extend(c.sample);
+        out.left_out.extend(c.left_out);
+        out.rows.push(c.logical.rows);
+        out.logical.collections.push(c.logical);
+    }
+    let (format, encoder) = (into.format, into.encoder);
+    let mut how = format!("{format}");
+    if format == Format::Parquet {
+        how.push_str(&format!(
+            " (zstd level {} inside)",
+            encoder.level.clamp(1, 22)
+        ));
+    } else if !encoder.compression.is_none() {
+        how.push_str(&format!(", {}", encoder.describe()));
+    }
+    if encoder.key.is_some() && !how.contains("encrypted") {
+        how.push_str(", encrypted");
+    }
+    events.emit(Event::Copied {
+        raw_bytes: raw,
+        stored_bytes: stored,
+        seconds: started.elapsed().as_secs_f64(),
+        encoding: how,
+    });
+    Ok(out)
+}
+
+/// What exporting one collection made.
+#[derive(Default)]
+struct Collection {
+    files: Vec<ManifestFile>,
+    logical: LogicalCollection,
+    sample: Option<CollectionSample>,
+    left_out: Option<LeftOut>,
+    shared_files: u64,
+    shared_bytes: u64,
+    /// Bytes before and after encoding of the files it wrote.
+    raw: u64,
+    stored: u64,
+}
+
+/// What the exports of one backup's collections share.
+struct OneExport<'a> {
+    ctx: &'a Context,
+    client: &'a dyn Milvus,
+    into: &'a Destination<'a>,
+    location: &'a Location,
+    /// The backup's folder.
+    dir: &'a str,
+    events: &'a dyn EventSink,
+    cancel: &'a CancellationToken,
+}
+
+impl OneExport<'_> {
+    /// Exports one collection's rows (or leaves it out).
+    async fn export(&self, to: &ToExport<'_>) -> Result<Collection> {
+        let (c, events) = (to.source, self.events);
+        let empty = LogicalCollection {
+            db_name: c.db.clone(),
+            collection_name: c.name.clone(),
+            ..Default::default()
+        };
+        if let (true, Some(why)) = (to.may_leave_out, export::unreadable(to.meta)) {
             events.warn(format!(
                 "{c} left out: its schema is backed up without rows — it {why}"
             ));
-            out.left_out.push(LeftOut {
-                collection: c.to_string(),
-                reason: why,
-            });
-            out.rows.push(0);
-            out.logical.collections.push(LogicalCollection {
-                db_name: c.db.clone(),
-                collection_name: c.name.clone(),
+            return Ok(Collection {
+                logical: empty,
+                left_out: Some(LeftOut {
+                    collection: c.to_string(),
+                    reason: why,
+                }),
                 ..Default::default()
             });
-            continue;
         }
+        let Destination {
+            format,
+            encoder,
+            base,
+            ..
+        } = self.into;
         let opts = ExportOptions {
             collection: c.to_string(),
-            format,
+            format: *format,
             ..Default::default()
         };
-        let mut plan = export::plan(ctx, &opts).await?;
+        let mut plan = export::plan(self.ctx, &opts).await?;
         plan.settings.compression_level = encoder.level.clamp(1, 22);
+        let dir = self.dir;
         let prefix = format!("{dir}data/{}/{}/", c.db, c.name);
         let written = Mutex::new(Vec::new());
-        let client = &*client;
+        let client = self.client;
         let of_base = base.and_then(|b| {
             (b.logical.collections.iter())
                 .find(|l| l.db_name == c.db && l.collection_name == c.name && !l.ranges.is_empty())
         });
-        let (rows, sample) = export::with_loaded(client, &plan, events, cancel, async {
+        let location = self.location;
+        let (rows, sample) = export::with_loaded(client, &plan, events, self.cancel, async {
             // Before the rows, like a physical backup's sample before its
             // flush; the copy of a later write would differ.
             let sample = sample::take_loaded(client, &plan.meta).await;
             let rows =
-                by_range::export_rows(client, &plan, &location, &prefix, &written, of_base, events)
+                by_range::export_rows(client, &plan, location, &prefix, &written, of_base, events)
                     .await?;
             Ok((rows, sample))
         })
@@ -168,25 +267,24 @@ pub(crate) async fn export_collections(
             mut ranges,
             ts,
         } = rows;
+        let mut out = Collection::default();
         match sample {
-            Ok(s) => out.samples.extend(s),
+            Ok(s) => out.sample = s,
             Err(e) => events.warn(format!(
                 "no row sample of {c} (verify --restore-test will compare row counts only): {e}"
             )),
         }
         for r in &mut ranges {
             for p in &mut r.files {
-                if let Some(rel) = p.strip_prefix(dir.as_str()) {
+                if let Some(rel) = p.strip_prefix(dir) {
                     *p = rel.to_string();
                 }
             }
         }
         let mut coll = LogicalCollection {
-            db_name: c.db.clone(),
-            collection_name: c.name.clone(),
             snapshot_ts: ts,
             ranges,
-            ..Default::default()
+            ..empty
         };
         if let Some(b) = base {
             for f in shared {
@@ -210,8 +308,8 @@ pub(crate) async fn export_collections(
         }
         for mut f in files {
             f.path = f.path[dir.len()..].to_string();
-            raw += f.plain.as_ref().map_or(f.size, |p| p.0);
-            stored += f.size;
+            out.raw += f.plain.as_ref().map_or(f.size, |p| p.0);
+            out.stored += f.size;
             coll.rows += f.rows;
             out.files.push(ManifestFile {
                 path: f.path.clone(),
@@ -225,28 +323,9 @@ pub(crate) async fn export_collections(
             });
             coll.files.push(f);
         }
-        out.rows.push(coll.rows);
-        out.logical.collections.push(coll);
+        out.logical = coll;
+        Ok(out)
     }
-    let mut how = format!("{format}");
-    if format == Format::Parquet {
-        how.push_str(&format!(
-            " (zstd level {} inside)",
-            encoder.level.clamp(1, 22)
-        ));
-    } else if !encoder.compression.is_none() {
-        how.push_str(&format!(", {}", encoder.describe()));
-    }
-    if encoder.key.is_some() && !how.contains("encrypted") {
-        how.push_str(", encrypted");
-    }
-    events.emit(Event::Copied {
-        raw_bytes: raw,
-        stored_bytes: stored,
-        seconds: started.elapsed().as_secs_f64(),
-        encoding: how,
-    });
-    Ok(out)
 }
 
 /// What restoring one collection's rows did.

@@ -14,13 +14,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use futures::StreamExt;
 use serde::Serialize;
 
+use crate::board::Board;
+use crate::config::tuning::Tuning;
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Opt, Remedy, Result, ResultExt};
 use crate::events::{Emit, Event, EventSink, Phase};
 use crate::milvus::Milvus;
-use crate::model::selection::CollectionRef;
 use crate::ops::collection::{create_indexes, create_like, ensure_database};
 use crate::ops::logical::in_backup::{self, RowsRestored};
 use crate::ops::preflight::Unsupported;
@@ -35,6 +37,8 @@ use crate::phase_time::{self, Spans, WallSplit};
 use crate::repo::journal::{CollectionProgress, RestoreJournal, RestoreRecord};
 use crate::repo::staging;
 use crate::{cancellable, CancellationToken};
+
+mod replace;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RestoreStats {
@@ -92,7 +96,9 @@ impl From<RowsRestored> for DataStats {
     }
 }
 
-/// Runs a plan, one collection at a time; refuses a plan with refusals.
+/// Runs a plan, several collections at a time
+/// (`backup.parallelism.restoreCollection`, sharing the import jobs);
+/// refuses a plan with refusals.
 pub async fn execute(
     ctx: &Context,
     plan: &RestorePlan,
@@ -102,6 +108,22 @@ pub async fn execute(
     let started = Instant::now();
     plan.check()?;
     events.emit(plan.planned());
+    // Collections restored at once share the import jobs.
+    let width = plan.tuning.restore_width(plan.tasks.len());
+    let shared;
+    let plan = match width {
+        1 => plan,
+        _ => {
+            shared = RestorePlan {
+                tuning: Tuning {
+                    restore_collections: width,
+                    ..plan.tuning.share_imports(width)
+                },
+                ..plan.clone()
+            };
+            &shared
+        }
+    };
     for u in &plan.skipped {
         events.warn(format!(
             "{} not restored (--skip-unsupported): {}",
@@ -122,7 +144,8 @@ pub async fn execute(
     let in_use =
         crate::repo::lease::hold_or_warn(&ctx.backup_storage, &plan.backup, "restore", events)
             .await;
-    let run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
+    let mut run = RestoreRun::new(ctx, client.as_ref(), plan, events, cancel);
+    run.width = width;
     let dir = plan.journal_dir.as_str();
     // A row insert keeps its journal (and lease) in backup storage: it
     // touches no storage of Milvus's; a bulk import stages files there.
@@ -210,19 +233,6 @@ pub(crate) async fn hold_staging(
 /// Whether a failed restore keeps what it did for `--resume`: when what
 /// stopped it can go away (Milvus or storage unreachable, throttled, a
 /// transient failure), not when it was cancelled, the backup is damaged or
-/// `<name>_mbr_<what>`: where a replacing restore puts the new collection
-/// (`restoring`) and the original while they are swapped (`replaced`).
-fn side_name(t: &CollectionRef, what: &str) -> CollectionRef {
-    let suffix = format!("_mbr_{what}");
-    let mut name = t.name.clone();
-    // Milvus names are at most 255 characters (ASCII)
-    name.truncate(255 - suffix.len());
-    CollectionRef {
-        db: t.db.clone(),
-        name: name + &suffix,
-    }
-}
-
 /// Milvus refused the data (a rerun would fail the same way).
 fn leaves_resumable(e: &Error) -> bool {
     match e.kind() {
@@ -241,7 +251,11 @@ struct RestoreRun<'a> {
     /// otherwise.
     journal: RestoreJournal,
     events: &'a dyn EventSink,
-    cancel: &'a CancellationToken,
+    /// Stops the collections in flight: the user's cancel, or the first
+    /// collection that failed.
+    stop: CancellationToken,
+    /// Collections restored at once ([`Tuning::restore_width`]).
+    width: usize,
     spans: Spans,
 }
 
@@ -272,7 +286,8 @@ impl<'a> RestoreRun<'a> {
             plan,
             journal,
             events,
-            cancel,
+            stop: cancel.child_token(),
+            width: 1,
             spans: Spans::default(),
         }
     }
@@ -285,15 +300,55 @@ impl<'a> RestoreRun<'a> {
         }
     }
 
-    /// Users and roles, then every collection.
+    /// Users and roles, then every collection, `width` at a time. The
+    /// first failure stops the collections in flight (each cleans up as a
+    /// cancelled one) and is the run's error; the stats add up in plan
+    /// order, whatever order the collections finish in.
     async fn run(&self, stats: &mut RestoreStats) -> Result<()> {
         if let Some(rbac) = &self.plan.rbac {
             self.restore_rbac(rbac, stats).await?;
         }
-        for (i, task) in self.plan.tasks.iter().enumerate() {
-            self.restore_task(i, task, stats).await?;
+        let tasks = &self.plan.tasks;
+        let names = tasks.iter().map(|t| t.target.to_string()).collect();
+        let board = Board::new(self.events, names, "restored");
+        let board = &board;
+        // Made in a loop, not in a stream's closure: rustc proves them Send.
+        let mut each = Vec::with_capacity(tasks.len());
+        for (i, task) in tasks.iter().enumerate() {
+            each.push(async move {
+                let mut one = RestoreStats::default();
+                if self.stop.is_cancelled() {
+                    // Not begun: nothing to stop or clean up.
+                    return (i, one, Err(Error::cancelled()));
+                }
+                board.start(i);
+                let restored = self.restore_task(i, task, &mut one).await;
+                board.finish(i);
+                (i, one, restored)
+            });
         }
-        Ok(())
+        let mut restoring = futures::stream::iter(each).buffer_unordered(self.width);
+        let mut done: Vec<Option<RestoreStats>> = tasks.iter().map(|_| None).collect();
+        let mut failure = None;
+        while let Some((i, one, restored)) = restoring.next().await {
+            match restored {
+                Ok(()) => done[i] = Some(one),
+                Err(e) if failure.is_none() => {
+                    self.stop.cancel();
+                    failure = Some(e);
+                }
+                Err(e) => tracing::debug!("stopped with the run: {e}"),
+            }
+        }
+        for one in done.into_iter().flatten() {
+            stats.entities += one.entities;
+            stats.segments += one.segments;
+            stats.staged_bytes += one.staged_bytes;
+            stats.staging_s += one.staging_s;
+            stats.import_s += one.import_s;
+            stats.keys_regenerated.extend(one.keys_regenerated);
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Creates the missing users, roles and grants; reports the skipped ones.
@@ -324,130 +379,6 @@ impl<'a> RestoreRun<'a> {
             true => self.replace(i, task, stats).await,
             false => self.restore_into(i, task, stats).await,
         }
-    }
-
-    /// Replaces an existing collection atomically: the backup is restored
-    /// under a side name (`<name>_mbr_restoring`) in full (data, indexes,
-    /// load) and checked; only then the original is renamed aside, the new
-    /// one renamed in (with the original's aliases) and the original
-    /// dropped. A failure before the swap leaves the original untouched
-    /// (and the side collection dropped, unless `--resume` can finish it);
-    /// a failed rename puts the original back.
-    async fn replace(
-        &self,
-        i: usize,
-        task: &CollectionTask,
-        stats: &mut RestoreStats,
-    ) -> Result<()> {
-        let t = &task.target;
-        let side = side_name(t, "restoring");
-        let side_exists = self
-            .client
-            .list_collections(&t.db)
-            .await?
-            .contains(&side.name);
-        let mut staged = task.clone();
-        staged.target = side.clone();
-        // a side collection left by an earlier run: resumed by its journal
-        // entry, else made again
-        staged.exists = side_exists;
-        staged.drop_existing = side_exists;
-        staged.replacing = true;
-        self.events.note(format!(
-            "{t} exists: the backup is restored as {side} first, then swapped in"
-        ));
-        self.restore_into(i, &staged, stats).await?;
-        self.check_before_swap(&staged).await?;
-        self.swap(task, &side).await
-    }
-
-    /// What the swap waits for: the side collection holds the indexes and
-    /// the load state the restore promised.
-    async fn check_before_swap(&self, staged: &CollectionTask) -> Result<()> {
-        let (client, s) = (self.client, &staged.target);
-        let opts = &self.plan.options;
-        let fail = |what: String| {
-            Error::remote(format!(
-                "{s} was restored but {what}; {} is left as it was",
-                staged.source
-            ))
-        };
-        if opts.restore_index && !staged.meta.index_infos.is_empty() {
-            let built = client.describe_indexes(&s.db, &s.name).await?;
-            if built.len() < staged.meta.index_infos.len() {
-                return Err(fail(format!(
-                    "has {} of its {} indexes",
-                    built.len(),
-                    staged.meta.index_infos.len()
-                )));
-            }
-        }
-        if self.loads(staged) {
-            let state = client.load_state(&s.db, &s.name).await?;
-            if state != "Loaded" {
-                return Err(fail(format!("is {state}, not loaded")));
-            }
-        }
-        Ok(())
-    }
-
-    /// Swaps the restored side collection in for the original: aliases
-    /// off the original, original renamed aside, side renamed in, aliases
-    /// (the original's and the backup's) onto it, original dropped.
-    async fn swap(&self, task: &CollectionTask, side: &CollectionRef) -> Result<()> {
-        let (client, t, events) = (self.client, &task.target, self.events);
-        let aside = side_name(t, "replaced");
-        let mut aliases = client.describe_collection(&t.db, &t.name).await?.aliases;
-        if client.list_collections(&t.db).await?.contains(&aside.name) {
-            client.drop_collection(&aside.db, &aside.name).await?;
-        }
-        for a in &aliases {
-            client.drop_alias(&t.db, a).await?;
-        }
-        let put_back_aliases = |on: &CollectionRef| {
-            let aliases = aliases.clone();
-            let on = on.clone();
-            async move {
-                for a in &aliases {
-                    if let Err(e) = client.create_alias(&on.db, &on.name, a).await {
-                        events.warn(format!("alias `{a}` of {on} not put back: {e}"));
-                    }
-                }
-            }
-        };
-        if let Err(e) = client.rename_collection(&t.db, &t.name, &aside.name).await {
-            put_back_aliases(t).await;
-            return Err(e);
-        }
-        if let Err(e) = client.rename_collection(&t.db, &side.name, &t.name).await {
-            if let Err(back) = client.rename_collection(&t.db, &aside.name, &t.name).await {
-                events.warn(format!(
-                    "{t} was renamed to {aside} and could not be put back: {back} — rename it back by hand"
-                ));
-            } else {
-                put_back_aliases(t).await;
-            }
-            return Err(e);
-        }
-        if !self.plan.options.skip_aliases {
-            for a in &task.meta.aliases {
-                if !aliases.contains(a) {
-                    aliases.push(a.clone());
-                }
-            }
-        }
-        for a in &aliases {
-            if let Err(e) = client.create_alias(&t.db, &t.name, a).await {
-                events.warn(format!("alias `{a}` not restored for {t}: {e}"));
-            }
-        }
-        if let Err(e) = client.drop_collection(&aside.db, &aside.name).await {
-            events.warn(format!(
-                "{t} was replaced; the collection it replaced is kept as {aside}: {e} — drop it by hand"
-            ));
-        }
-        events.note(format!("{t} replaced"));
-        Ok(())
     }
 
     /// Restores collection `i` of the plan into its target, unless the
@@ -489,7 +420,7 @@ impl<'a> RestoreRun<'a> {
         // existing one it dropped on purpose (--drop_exist_collection).
         let ours = AtomicBool::new(progress.created);
         let work = self.restore_collection(i, task, progress, &ours);
-        let outcome = cancellable(self.cancel, work)
+        let outcome = cancellable(&self.stop, work)
             .await
             .at("collection", &task.target);
         let done = match outcome {

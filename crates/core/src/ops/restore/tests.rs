@@ -354,3 +354,56 @@ async fn a_replacing_restore_swaps_in_a_finished_copy_and_a_failure_leaves_the_o
     drop(st);
     assert_ne!(id_of(&kit), original, "docs is the restored copy");
 }
+
+#[tokio::test]
+async fn collections_restored_at_once_stop_at_the_first_failure_which_resume_finishes() {
+    use crate::events::Event;
+    let kit = Kit::new();
+    for name in ["c0", "c1", "c2", "c3", "c4"] {
+        kit.milvus.add_collection(name, &[10, 20], 1, 100).await;
+    }
+    kit.create_backup("b1").await;
+    let none = CancellationToken::new();
+    let tuning = Tuning {
+        restore_collections: 3,
+        import_parallelism: 6,
+        ..kit.ctx.settings.tuning
+    };
+    let o = RestoreOptions {
+        tuning: Some(tuning),
+        ..opts("_r")
+    };
+    let p = plan(&kit.ctx, &o).await.unwrap();
+    let victim = (p.tasks.iter().find(|t| t.target.name == "c2_r"))
+        .unwrap()
+        .imports[0]
+        .segment;
+    let state = || kit.milvus.state.lock().unwrap();
+    state().unreachable_imports.push(victim);
+    let events = Collect::default();
+    let e = execute(&kit.ctx, &p, &events, &none).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unreachable, "{e}");
+    assert!(e.to_string().contains("default.c2_r"), "names it: {e}");
+    assert!(e.to_string().contains("--resume"), "{e}");
+    let in_flight: Vec<usize> = (events.events().iter())
+        .filter_map(|e| match e {
+            Event::Collections { current, .. } => Some(current.len()),
+            _ => None,
+        })
+        .collect();
+    let most = in_flight.iter().max().copied().unwrap_or(0);
+    assert!((2..=3).contains(&most), "{in_flight:?}");
+
+    state().unreachable_imports.clear();
+    let resume = RestoreOptions {
+        resume: true,
+        ..o.clone()
+    };
+    let resumed = plan(&kit.ctx, &resume).await.unwrap();
+    let stats = execute(&kit.ctx, &resumed, &Collect::default(), &none)
+        .await
+        .unwrap();
+    assert_eq!((stats.collections, stats.entities), (5, 150));
+    let imported = state().tasks.values().filter(|t| t.is_some()).count();
+    assert_eq!(imported, 10, "every segment once");
+}
