@@ -18,6 +18,12 @@ if ! command -v cargo >/dev/null; then
 fi
 
 started=$(date +%s)
+# A debug build of the workspace and its tests takes about 25 GB; a full
+# disk shows up later as a linker "Bus error" or as failing servers.
+free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+if [ "$free_gb" -lt 30 ]; then
+  echo "warning: only ${free_gb} GB free under $PWD; the build and the test servers need about 30 GB" >&2
+fi
 scripts/testenv.sh start
 if [ "${CI:-}" = "true" ] || [ "${MBT_STOP:-}" = "1" ]; then
   trap 'scripts/testenv.sh stop' EXIT
@@ -29,8 +35,10 @@ echo "test servers ready after $(( $(date +%s) - started )) s"
 # Build everything first; then the Python SDK's tests (python/) run beside
 # the Rust tests, against a server run from the binary just built. They
 # use their own collections and backup root, so they share the servers.
+# Every cargo command below says --workspace: with -p a crate is built with
+# only its own features, a second build of it and of its dependencies.
 cargo test --workspace --all-targets --locked --no-run
-cargo build --locked -p milvus-backup
+cargo build --workspace --locked --bins
 sdk_python=${MBT_PY_SDK:-${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}/venv-sdk/bin/python}
 [ -x "$sdk_python" ] || scripts/testenv.sh install-sdk
 "$sdk_python" -m pip install -q --no-deps --no-build-isolation --no-index --force-reinstall ./python
@@ -50,9 +58,9 @@ if [ $# -eq 0 ]; then
   unit_pid=$!
   # Each test binary generates (and drops) its own data on the servers:
   # the server's tests use their own prefix so the two never clash.
-  MBT_GEN_PREFIX="${MBT_SERVER_GEN_PREFIX:-srv_}" cargo test --locked -p milvus-backup-server --test server -- --test-threads "${MBT_SERVER_TEST_THREADS:-2}" >"$logs/server.log" 2>&1 &
+  MBT_GEN_PREFIX="${MBT_SERVER_GEN_PREFIX:-srv_}" cargo test --workspace --locked --test server -- --test-threads "${MBT_SERVER_TEST_THREADS:-2}" >"$logs/server.log" 2>&1 &
   server_pid=$!
-  cargo test --locked -p milvus-backup --test system -- --test-threads "${MBT_TEST_THREADS:-4}" >"$logs/system.log" 2>&1 &
+  cargo test --workspace --locked --test system -- --test-threads "${MBT_TEST_THREADS:-4}" >"$logs/system.log" 2>&1 &
   system_pid=$!
   for group in unit server system; do
     pid_var="${group}_pid"
