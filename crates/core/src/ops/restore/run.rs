@@ -340,6 +340,12 @@ impl<'a> RestoreRun<'a> {
                 Err(e) => tracing::debug!("stopped with the run: {e}"),
             }
         }
+        drop(restoring);
+        if let Some(e) = failure.as_ref().filter(|e| !self.resumable(e)) {
+            let finished = (0..tasks.len()).filter(|&i| done[i].is_some());
+            self.drop_finished(finished.collect(), e).await;
+            return Err(failure.expect("a failure"));
+        }
         for one in done.into_iter().flatten() {
             stats.entities += one.entities;
             stats.segments += one.segments;
@@ -444,13 +450,50 @@ impl<'a> RestoreRun<'a> {
         Ok(())
     }
 
+    /// Whether `e` leaves a collection for `--resume`; insert mode keeps
+    /// no journal: what it inserted cannot be resumed.
+    fn resumable(&self, e: &Error) -> bool {
+        leaves_resumable(e) && self.plan.data_path != DataPath::BinlogInsert
+    }
+
+    /// After a failure a rerun cannot mend, the collections this run
+    /// created and finished while others were in flight go too: a restore
+    /// that cannot be carried out whole leaves nothing of itself. A
+    /// replaced collection stays (its original is gone).
+    async fn drop_finished(&self, finished: Vec<usize>, failure: &Error) {
+        for i in finished {
+            let task = &self.plan.tasks[i];
+            let target = task.target.to_string();
+            let created = match self.journal.progress(&target).await {
+                Some(p) => p.created,
+                None => false,
+            };
+            if !created || task.exists || task.drop_existing || task.reuse_existing {
+                continue;
+            }
+            let t = &task.target;
+            match self.client.drop_collection(&t.db, &t.name).await {
+                Ok(()) => self.events.warn(format!(
+                    "dropped {t} again: this restore made it, but cannot finish ({})",
+                    failure.message()
+                )),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => self.events.warn(format!(
+                    "could not drop {t}, made by this failed restore: {e}"
+                )),
+            }
+            let _ = self
+                .journal
+                .update(&target, |p| *p = CollectionProgress::default())
+                .await;
+        }
+    }
+
     /// A half-filled collection we created would block a retry unless it
     /// is resumed: dropped then; one we did not create (someone made it
     /// since the plan) is never dropped.
     async fn after_failure(&self, task: &CollectionTask, ours: &AtomicBool, e: &Error) {
-        // Insert mode keeps no journal: what it inserted cannot be resumed.
-        let resumable = leaves_resumable(e) && self.plan.data_path != DataPath::BinlogInsert;
-        if !ours.load(Ordering::SeqCst) || resumable {
+        if !ours.load(Ordering::SeqCst) || self.resumable(e) {
             return;
         }
         let target = task.target.to_string();

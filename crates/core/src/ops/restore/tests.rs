@@ -407,3 +407,59 @@ async fn collections_restored_at_once_stop_at_the_first_failure_which_resume_fin
     let imported = state().tasks.values().filter(|t| t.is_some()).count();
     assert_eq!(imported, 10, "every segment once");
 }
+
+#[tokio::test]
+async fn damage_in_one_of_several_collections_at_once_leaves_none_of_them() {
+    let kit = Kit::new();
+    for name in ["c0", "c1", "c2", "c3"] {
+        kit.milvus.add_collection(name, &[10, 20], 1, 100).await;
+    }
+    kit.create_backup("b1").await;
+    let p = plan(
+        &kit.ctx,
+        &RestoreOptions {
+            tuning: Some(Tuning {
+                restore_collections: 2,
+                ..kit.ctx.settings.tuning
+            }),
+            ..opts("_r")
+        },
+    )
+    .await
+    .unwrap();
+    // The last collection's first file: the others finish before it fails.
+    let last = p.tasks.iter().find(|t| t.target.name == "c3_r").unwrap();
+    let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
+        .await
+        .unwrap()
+        .unwrap();
+    let file = m
+        .files
+        .iter()
+        .find(|f| f.path.contains(&format!("/{}/", last.imports[0].segment)))
+        .unwrap();
+    let key = layout::join(&layout::backup_dir("b1"), &file.path);
+    let mut bytes = kit.ctx.backup_storage.read(&key).await.unwrap();
+    bytes[0] ^= 0xff;
+    kit.ctx.backup_storage.write(&key, bytes).await.unwrap();
+    let events = Collect::default();
+    let e = execute(&kit.ctx, &p, &events, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    let mut dropped = kit.milvus.state.lock().unwrap().dropped.clone();
+    dropped.sort();
+    assert_eq!(
+        dropped,
+        [
+            "default.c0_r",
+            "default.c1_r",
+            "default.c2_r",
+            "default.c3_r"
+        ]
+    );
+    let warned = events.events().iter().any(|e| {
+        matches!(e, crate::events::Event::Warning { message } if message.contains("dropped default.c0_r again"))
+    });
+    assert!(warned, "the drop is said");
+}
