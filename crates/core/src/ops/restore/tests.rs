@@ -29,6 +29,13 @@ fn opts(suffix: &str) -> RestoreOptions {
     }
 }
 
+async fn manifest(kit: &Kit) -> crate::model::meta::Manifest {
+    catalog::manifest(&kit.ctx.backup_storage, "b1")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn staged_objects(kit: &Kit) -> usize {
     kit.ctx
         .milvus_storage
@@ -42,10 +49,7 @@ async fn staged_objects(kit: &Kit) -> usize {
 async fn a_missing_binlog_or_meta_file_is_damage_not_not_found() {
     let kit = kit_with_backup().await;
     let none = CancellationToken::new();
-    let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
-        .await
-        .unwrap()
-        .unwrap();
+    let m = manifest(&kit).await;
     let victim = m
         .files
         .iter()
@@ -255,10 +259,7 @@ async fn a_target_made_by_someone_else_since_the_plan_is_never_dropped() {
 #[tokio::test]
 async fn a_damaged_file_is_corrupt_and_nothing_is_imported() {
     let kit = kit_with_backup().await;
-    let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
-        .await
-        .unwrap()
-        .unwrap();
+    let m = manifest(&kit).await;
     let key = layout::join(&layout::backup_dir("b1"), &m.files[0].path);
     let mut bytes = kit.ctx.backup_storage.read(&key).await.unwrap();
     bytes[0] ^= 0xff;
@@ -429,10 +430,7 @@ async fn damage_in_one_of_several_collections_at_once_leaves_none_of_them() {
     .unwrap();
     // The last collection's first file: the others finish before it fails.
     let last = p.tasks.iter().find(|t| t.target.name == "c3_r").unwrap();
-    let m = catalog::manifest(&kit.ctx.backup_storage, "b1")
-        .await
-        .unwrap()
-        .unwrap();
+    let m = manifest(&kit).await;
     let file = m
         .files
         .iter()
