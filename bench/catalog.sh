@@ -22,19 +22,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 n=${1:-1000}
-if [ "${MILVUS_BACKUP_BENCH_REUSE:-0}" != 1 ]; then
-    export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_BENCH:-/tmp/milvus-backup-bench-catalog}
-    export MBT_PORT_BASE=${MBT_PORT_BASE:-21900}
-    export MBT_SERVICES="A" MBT_MINIMAL=1
-    trap 'scripts/testenv.sh stop >/dev/null 2>&1; [[ $MILVUS_BACKUP_TESTENV == *bench* ]] && rm -rf "$MILVUS_BACKUP_TESTENV"' EXIT
-    scripts/testenv.sh start >/dev/null
-fi
-# shellcheck disable=SC1091
-source "$MILVUS_BACKUP_TESTENV/env.sh"
-py_s3=${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}/venv-moto/bin/python
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_servers catalog 21900 "A"
+py_s3=${MILVUS_BACKUP_CACHE:-$HOME/.cache/milvus-backup-testenv}/venv-moto/bin/python
+
 bench_binary
 work=$(mktemp -d)
 root=bench_catalog_$$

@@ -4,13 +4,17 @@
 # like embeddings) + int64 key, on its own Milvus 2.3.5. Prints, from one
 # run: our `export` rows/s and MB/s against pymilvus's query_iterator ->
 # pandas -> Parquet (seed 004's recipe: batches of 10,000, one Parquet file
-# per batch), `create --format parquet` into a backup, `import --create`
+# per batch), the query limit (`export --discard`: the same queries and
+# decoding, no files) and the share of it export reaches, `create --format
+# parquet` into a backup, `import --create`
 # (insert mode) rows/s, `restore` of the logical backup rows/s in insert
 # mode and in bulk mode (`--import-mode bulk`: files staged into A's own
 # S3 bucket as row-based JSON and read by Milvus's import; its config then
 # names A's storage), the BYTE_STREAM_SPLIT effect on file size, the time
 # spent reading each data file back after it is written (export, create
-# --format parquet and json), and every peak RSS.
+# --format parquet and json), pymilvus `insert` (batches of 10,000, the
+# rows that load the collection) against the restore in insert mode, and
+# every peak RSS.
 #
 #   bench/logical.sh [ROWS]
 #
@@ -54,8 +58,8 @@ minio:
 YAML
 
 echo "== $rows rows x 256-dim float vectors into Milvus A ($MBT_A_VERSION)" >&2
-"$MBT_PY_23" - "$MBT_A_PORT" "$rows" <<'PY' >&2
-import sys, numpy as np
+"$MBT_PY_23" - "$MBT_A_PORT" "$rows" "$work/pymilvus_insert_s" <<'PY' >&2
+import sys, time, numpy as np
 from pymilvus import Collection, CollectionSchema, DataType, FieldSchema, connections, utility
 connections.connect(host="127.0.0.1", port=sys.argv[1], timeout=60)
 n = int(sys.argv[2])
@@ -66,12 +70,20 @@ c = Collection("bench_logical", CollectionSchema([
     FieldSchema("id", DataType.INT64, is_primary=True),
     FieldSchema("vec", DataType.FLOAT_VECTOR, dim=256)]), shards_num=1)
 rng = np.random.default_rng(7)
-for s in range(0, n, 20000):
-    k = min(20000, n - s)
+batches = []
+for s in range(0, n, 10000):
+    k = min(10000, n - s)
     v = rng.standard_normal((k, 256), dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    c.insert([list(range(s, s + k)), v], timeout=120)
+    batches.append([list(range(s, s + k)), v])
+# Timed: pymilvus insert in batches of 10,000 rows, then the flush (what a
+# restore in insert mode does too); the rows are made before the clock.
+t0 = time.time()
+for b in batches:
+    c.insert(b, timeout=120)
 c.flush(timeout=600)
+with open(sys.argv[3], "w") as f:
+    f.write(str(time.time() - t0))
 c.create_index("vec", {"index_type": "FLAT", "metric_type": "L2", "params": {}})
 c.load(timeout=600)
 print(f"   {c.num_entities} rows, loaded")
@@ -101,6 +113,8 @@ it.close()
 PY
 t1=$(date +%s.%N)
 
+echo "== milvus-backup export --discard (the query limit: rows read and decoded, then dropped)" >&2
+discard_json=$("$bin" --json --config "$work/config.yaml" export -c bench_logical --discard)
 echo "== milvus-backup export (Parquet, BYTE_STREAM_SPLIT on)" >&2
 # (each run's log file has its read-back time: `read back N data file(s) … (X s)`)
 export_json=$(timed "$work/rss_export" "$bin" --json --config "$work/config.yaml" --set "log.file.rootPath=$work/export.log" export -c bench_logical -o "$work/export")
@@ -119,10 +133,10 @@ restore_json=$(timed "$work/rss_restore" "$bin" --json --config "$work/config.ya
 echo "== milvus-backup restore --import-mode bulk (logical backup, Milvus's import)" >&2
 bulk_json=$(timed "$work/rss_bulk" "$bin" --json --config "$work/bulk.yaml" restore -n bench_logical -r bench_logical:bench_logical_b --no-load --import-mode bulk)
 
-python3 - "$rows" "$t0" "$t1" "$work" "$export_json" "$plain_json" "$s8_json" "$create_json" "$import_json" "$restore_json" "$bulk_json" "$create_jl_json" <<'PY'
+python3 - "$rows" "$t0" "$t1" "$work" "$export_json" "$plain_json" "$s8_json" "$create_json" "$import_json" "$restore_json" "$bulk_json" "$create_jl_json" "$discard_json" <<'PY'
 import json, os, re, sys
 rows, t0, t1, work = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-ex, plain, s8, cr, im, rs, bk, jl = (json.loads(a) for a in sys.argv[5:13])
+ex, plain, s8, cr, im, rs, bk, jl, dc = (json.loads(a) for a in sys.argv[5:14])
 def read_back_s(name):
     """Seconds the export spent reading its files back (summed over streams)."""
     m = re.findall(r"read back \d+ data file\(s\).*?\(([0-9.]+) s\)", open(os.path.join(work, name)).read())
@@ -137,6 +151,8 @@ print(f"pymilvus query_iterator -> pandas -> Parquet: {py_s:.1f} s = {rows / py_
 for label, s, r in (("export", ex, "rss_export"), ("export --streams 8", s8, "rss_s8")):
     print(f"milvus-backup {label}: {s['duration_s']:.1f} s = {s['rows_per_s']:,.0f} rows/s ({raw / s['duration_s']:.1f} MB/s raw), "
           f"{s['stored_bytes'] / 1e6:.1f} MB Parquet, peak RSS {rss(r):.0f} MiB — {s['rows_per_s'] / (rows / py_s):.1f}x pymilvus")
+print(f"query limit (export --discard): {dc['duration_s']:.1f} s = {dc['rows_per_s']:,.0f} rows/s; "
+      f"export reaches {ex['rows_per_s'] / dc['rows_per_s'] * 100:.0f}% of it")
 print(f"BYTE_STREAM_SPLIT: {ex['stored_bytes'] / 1e6:.1f} MB with, {plain['stored_bytes'] / 1e6:.1f} MB without "
       f"({(1 - ex['stored_bytes'] / plain['stored_bytes']) * 100:.0f}% smaller); export {ex['duration_s']:.1f} s vs {plain['duration_s']:.1f} s")
 print(f"milvus-backup create --format parquet: {cr['duration_s']:.1f} s = {cr['entities'] / cr['duration_s']:,.0f} rows/s, "
@@ -149,7 +165,10 @@ for label, s, err in (("export", ex, "export.log"), ("create --format parquet", 
 print(f"milvus-backup create --format json: {jl['duration_s']:.1f} s = {jl['entities'] / jl['duration_s']:,.0f} rows/s, "
       f"{jl['size_bytes'] / 1e6:.1f} MB, peak RSS {rss('rss_create_jl'):.0f} MiB")
 print(f"milvus-backup import --create (insert): {im['duration_s']:.1f} s = {im['rows_per_s']:,.0f} rows/s, peak RSS {rss('rss_import'):.0f} MiB")
-print(f"milvus-backup restore (logical, insert): {rs['duration_s']:.1f} s = {rs['entities'] / rs['duration_s']:,.0f} rows/s, peak RSS {rss('rss_restore'):.0f} MiB")
+py_ins = float(open(os.path.join(work, "pymilvus_insert_s")).read())
+print(f"pymilvus insert (batches of 10,000) + flush: {py_ins:.1f} s = {rows / py_ins:,.0f} rows/s")
+print(f"milvus-backup restore (logical, insert): {rs['duration_s']:.1f} s = {rs['entities'] / rs['duration_s']:,.0f} rows/s, peak RSS {rss('rss_restore'):.0f} MiB"
+      f" — {(rs['entities'] / rs['duration_s']) / (rows / py_ins):.1f}x pymilvus insert")
 print(f"milvus-backup restore --import-mode bulk (logical, Milvus's import): {bk['duration_s']:.1f} s = {bk['entities'] / bk['duration_s']:,.0f} rows/s, "
       f"peak RSS {rss('rss_bulk'):.0f} MiB — {(bk['entities'] / bk['duration_s']) / (rs['entities'] / rs['duration_s']):.1f}x insert mode")
 PY

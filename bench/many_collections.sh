@@ -29,42 +29,16 @@ dbs=${DATABASES:-10}
 rows=${ROWS:-1000}
 verify=${VERIFY:-restore-test}
 restore=${RESTORE:-1}
-if [ "${MILVUS_BACKUP_BENCH_REUSE:-0}" != 1 ]; then
-    export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_BENCH:-/tmp/milvus-backup-bench-many}
-    export MBT_PORT_BASE=${MBT_PORT_BASE:-22000}
-    export MBT_SERVICES="A B" MBT_MINIMAL=1
-    trap 'scripts/testenv.sh stop >/dev/null 2>&1; [[ $MILVUS_BACKUP_TESTENV == *bench* ]] && rm -rf "$MILVUS_BACKUP_TESTENV"' EXIT
-    scripts/testenv.sh start >/dev/null
-fi
-# shellcheck disable=SC1091
-source "$MILVUS_BACKUP_TESTENV/env.sh"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_servers many 22000 "A B"
 
-bin=${MILVUS_BACKUP_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --release --locked --quiet -p milvus-backup
-    bin=${CARGO_TARGET_DIR:-$PWD/target}/release/milvus-backup
-fi
+bench_binary
 work=$(mktemp -d)
 root=bench_many_$$
 prefix=bench_many_
 for inst in A B; do
-    port_var=MBT_${inst}_PORT bucket_var=MBT_${inst}_BUCKET root_var=MBT_${inst}_ROOT
-    cat >"$work/$inst.yaml" <<YAML
-milvus: { address: 127.0.0.1, port: ${!port_var} }
-minio:
-  storageType: minio
-  address: 127.0.0.1
-  port: ${MBT_S3_ENDPOINT##*:}
-  accessKeyID: $MBT_S3_ACCESS_KEY
-  secretAccessKey: $MBT_S3_SECRET_KEY
-  bucketName: ${!bucket_var}
-  rootPath: ${!root_var}
-  backupStorageType: minio
-  backupAccessKeyID: $MBT_S3_ACCESS_KEY
-  backupSecretAccessKey: $MBT_S3_SECRET_KEY
-  backupBucketName: $MBT_BACKUP_BUCKET
-  backupRootPath: $root
-YAML
+    bench_s3_config "$work/$inst.yaml" "$root" "$inst"
 done
 gen() { "$MBT_PY_23" scripts/gen_data.py "$@"; }
 now() { date +%s.%N; }

@@ -23,40 +23,14 @@ sizes=("${@:-1024}")
 [ $# -eq 0 ] && sizes=(1024 300)
 rows=${ROWS:-6000}
 limit=${PHYSICAL_LIMIT_S:-3600}
-if [ "${MILVUS_BACKUP_BENCH_REUSE:-0}" != 1 ]; then
-    export MILVUS_BACKUP_TESTENV=${MILVUS_BACKUP_BENCH:-/tmp/milvus-backup-bench-parts}
-    export MBT_PORT_BASE=${MBT_PORT_BASE:-21800}
-    export MBT_SERVICES="A" MBT_MINIMAL=1
-    trap 'scripts/testenv.sh stop >/dev/null 2>&1; [[ $MILVUS_BACKUP_TESTENV == *bench* ]] && rm -rf "$MILVUS_BACKUP_TESTENV"' EXIT
-    scripts/testenv.sh start >/dev/null
-fi
-# shellcheck disable=SC1091
-source "$MILVUS_BACKUP_TESTENV/env.sh"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_servers parts 21800 "A"
 
-# MILVUS_BACKUP_BIN: a binary already built (else a release build).
-bin=${MILVUS_BACKUP_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --release --locked --quiet -p milvus-backup
-    bin=${CARGO_TARGET_DIR:-$PWD/target}/release/milvus-backup
-fi
+bench_binary
 work=$(mktemp -d)
 root=bench_parts_$$
-cat >"$work/config.yaml" <<YAML
-milvus: { address: 127.0.0.1, port: $MBT_A_PORT }
-minio:
-  storageType: minio
-  address: 127.0.0.1
-  port: ${MBT_S3_ENDPOINT##*:}
-  accessKeyID: $MBT_S3_ACCESS_KEY
-  secretAccessKey: $MBT_S3_SECRET_KEY
-  bucketName: $MBT_A_BUCKET
-  rootPath: $MBT_A_ROOT
-  backupStorageType: minio
-  backupAccessKeyID: $MBT_S3_ACCESS_KEY
-  backupSecretAccessKey: $MBT_S3_SECRET_KEY
-  backupBucketName: $MBT_BACKUP_BUCKET
-  backupRootPath: $root
-YAML
+bench_s3_config "$work/config.yaml" "$root"
 mb() { "$bin" -q --config "$work/config.yaml" "$@"; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }

@@ -49,8 +49,8 @@ pub struct ExportArgs {
     #[arg(long, default_value = "parquet", value_parser = ["parquet", "json"])]
     format: String,
     /// A directory, or s3://bucket/prefix.
-    #[arg(short = 'o', long)]
-    output: String,
+    #[arg(short = 'o', long, required_unless_present = "discard")]
+    output: Option<String>,
     /// Key ranges read at once (at most 8; they share 64 MiB of rows).
     #[arg(long, default_value_t = 4)]
     streams: usize,
@@ -67,6 +67,11 @@ pub struct ExportArgs {
     /// Print the plan and read no rows.
     #[arg(long = "dry-run", alias = "dry_run")]
     dry_run: bool,
+    /// Read and decode every row as the export would, then drop it: no
+    /// file is written, and --output is not needed. Its rows/s is the query
+    /// limit the export works within (bench/logical.sh compares the two).
+    #[arg(long, conflicts_with = "output")]
+    discard: bool,
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +99,7 @@ pub struct ImportArgs {
 pub async fn export(config: &Config, args: ExportArgs, out: &Output) -> Result<()> {
     let opts = ExportOptions {
         collection: args.collection,
-        location: args.output,
+        location: args.output.unwrap_or_default(),
         format: args.format.parse()?,
         batch_bytes: args.batch_mib.max(1) << 20,
         streams: args.streams,
@@ -121,11 +126,26 @@ pub async fn export(config: &Config, args: ExportArgs, out: &Output) -> Result<(
         return Ok(());
     }
     let progress = CliProgress::new(out, false);
-    let result = export::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await;
+    let result = if args.discard {
+        export::read_only(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await
+    } else {
+        export::execute(&ctx, &plan, &progress, &cancel_on_ctrl_c()).await
+    };
     progress.finish();
     let stats = result?;
     if out.json {
         out.json_value(&stats);
+    } else if args.discard {
+        if !out.quiet {
+            println!(
+                "read {} rows of {} and dropped them ({} raw), {:.1} s, {:.0} rows/s",
+                stats.rows,
+                plan.collection,
+                human_bytes(stats.raw_bytes),
+                stats.duration_s,
+                stats.rows_per_s
+            );
+        }
     } else if !out.quiet {
         println!(
             "exported {} rows of {} to {}: {} file(s), {} stored ({} raw), {:.1} s, {:.0} rows/s",

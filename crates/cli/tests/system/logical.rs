@@ -395,3 +395,37 @@ fn an_unloaded_collection_without_index_is_refused_naming_the_fix() {
         .stderr(predicates::str::contains("create an index on `vec`"));
     drop_collection("A", "default", &name);
 }
+
+#[test]
+fn export_discard_reads_every_row_and_writes_nothing() {
+    let g = &generated("A")[0];
+    let dir = tempfile::tempdir().unwrap();
+    let stats = {
+        let _turn = source_release_turn();
+        run_json("A", &["export", "-c", &g.full_name(), "--discard"])
+    };
+    assert_eq!(stats["rows"], g.rows, "{stats}");
+    assert_eq!(stats["files"], 0, "{stats}");
+    assert!(stats["rows_per_s"].as_f64().unwrap() > 0.0, "{stats}");
+    // Nothing is written: --output is refused beside it.
+    let (_d, cfg) = config_for("A");
+    let out = dir.path().join("x");
+    let refused = cli()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "export",
+            "-c",
+            &g.full_name(),
+            "--discard",
+        ])
+        .args(["-o", out.to_str().unwrap()])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        err.contains("--discard") && err.contains("--output"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

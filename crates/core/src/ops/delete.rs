@@ -133,8 +133,10 @@ pub async fn plan(storage: &Storage, opts: &DeleteOptions) -> Result<DeletePlan>
 /// backups that may refer to it are read (the recorded references,
 /// [`refs`], listed again at most every [`REFS_FRESH_FOR`], and backups
 /// without a record), each once for the whole run; its shared files are
-/// moved, then its files are removed while the next ones are prepared,
-/// [`REMOVE_PARALLELISM`] at a time.
+/// moved, then its record of references and its files are removed while
+/// the next ones are prepared, [`REMOVE_PARALLELISM`] at a time. Leases
+/// are read only for backups that have lease objects (one listing, made
+/// again with the references).
 pub async fn execute(
     storage: &Storage,
     plan: &DeletePlan,
@@ -157,6 +159,9 @@ pub async fn execute(
     }
     let mut removing = futures::stream::FuturesUnordered::new();
     let mut removed: Vec<(String, Result<u64>)> = Vec::new();
+    // Only the backups with lease objects can be in use: one listing, made
+    // again with the references'.
+    let mut leased = lease::leased(storage).await?;
     let mut refreshed = std::time::Instant::now();
     let mut stopped = None;
     for name in &order {
@@ -167,7 +172,20 @@ pub async fn execute(
             stopped = Some(Error::cancelled().during("delete"));
             break;
         }
-        match in_use(storage, plan, name, events).await {
+        if refreshed.elapsed() > REFS_FRESH_FOR {
+            let fresh = async {
+                others.refs = refs::load(storage).await?;
+                leased = lease::leased(storage).await?;
+                Ok::<_, Error>(())
+            };
+            if let Err(e) = fresh.await {
+                stopped = Some(e.during("delete"));
+                break;
+            }
+            refreshed = std::time::Instant::now();
+        }
+        let leased_now = leased.contains(name.as_str());
+        match in_use(storage, plan, name, leased_now, events).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
@@ -179,25 +197,12 @@ pub async fn execute(
             backup: name.clone(),
             retention: plan.retention,
         });
-        let prepare = async {
-            if refreshed.elapsed() > REFS_FRESH_FOR {
-                others.refs = refs::load(storage).await?;
-                refreshed = std::time::Instant::now();
-            }
-            prepare_removal(storage, name, &mut others).await
-        };
+        let prepare = prepare_removal(storage, name, &mut others);
         if let Err(e) = cancellable(cancel, prepare).await {
             stopped = Some(e.during("delete").at("backup", name));
             break;
         }
-        removing.push(async move {
-            let objects = if many {
-                catalog::remove_unindexed(storage, name).await
-            } else {
-                catalog::remove(storage, name).await
-            };
-            (name.clone(), objects)
-        });
+        removing.push(async move { (name.clone(), remove(storage, name, !many).await) });
         while removing.len() >= REMOVE_PARALLELISM {
             removed.extend(removing.next().await);
         }
@@ -227,12 +232,17 @@ pub async fn execute(
 
 /// Whether `name` is kept because a restore, verify or replicate uses it
 /// (chosen by age or retention); an error when it was named and is in use.
+/// `leased`: it has lease objects ([`lease::leased`]); else it is not read.
 async fn in_use(
     storage: &Storage,
     plan: &DeletePlan,
     name: &str,
+    leased: bool,
     events: &dyn EventSink,
 ) -> Result<bool> {
+    if !leased {
+        return Ok(false);
+    }
     let users = lease::users(storage, name).await?;
     if users.is_empty() {
         return Ok(false);
@@ -260,9 +270,9 @@ async fn in_use(
 /// backup completed meanwhile is seen within this.
 const REFS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Backups whose files are removed at once (each a listing and a batch
-/// delete).
-const REMOVE_PARALLELISM: usize = 8;
+/// Backups whose files are removed at once (each its record of
+/// references, its completion marks, a listing and a batch delete).
+const REMOVE_PARALLELISM: usize = 16;
 
 /// Plan, then execute.
 pub async fn delete(
@@ -285,18 +295,17 @@ pub async fn delete_backup(storage: &Storage, name: &str) -> Result<u64> {
 
 async fn delete_with(storage: &Storage, name: &str, others: &mut Manifests) -> Result<u64> {
     prepare_removal(storage, name, others).await?;
-    catalog::remove(storage, name).await
+    remove(storage, name, true).await
 }
 
-/// Everything before `name`'s files go: it must exist, the files other
-/// backups share from it are moved, and its record of references goes.
-/// From here on the run knows it as gone.
+/// Everything before `name`'s files go: it must exist (listed when the run
+/// began, or found now), and the files other backups share from it are
+/// moved. From here on the run knows it as gone.
 async fn prepare_removal(storage: &Storage, name: &str, others: &mut Manifests) -> Result<()> {
-    if !storage.has_objects(&layout::backup_dir(name)).await? {
+    if !others.names.contains(name) && !storage.has_objects(&layout::backup_dir(name)).await? {
         return Err(catalog::not_found(storage, name));
     }
     rehome_shared_files(storage, name, others).await?;
-    refs::forget(storage, name).await?;
     others.names.remove(name);
     others.read.remove(name);
     Ok(())
@@ -470,6 +479,18 @@ impl Manifests {
             }
         }
         Ok(out)
+    }
+}
+
+/// Removes a prepared backup: its record of references (a stale one left
+/// by an interruption only costs a later delete one read), then its files,
+/// completion marks first. `indexed`: it is still in the catalog index.
+async fn remove(storage: &Storage, name: &str, indexed: bool) -> Result<u64> {
+    refs::forget(storage, name).await?;
+    if indexed {
+        catalog::remove(storage, name).await
+    } else {
+        catalog::remove_unindexed(storage, name).await
     }
 }
 

@@ -163,6 +163,16 @@ pub async fn users(storage: &Storage, backup: &str) -> Result<Vec<User>> {
     Ok(out)
 }
 
+/// The backups that have lease objects, live or not: one listing, so that
+/// a delete of many reads the leases of only these ([`users`]).
+pub async fn leased(storage: &Storage) -> Result<std::collections::BTreeSet<String>> {
+    match storage.list_dirs(layout::LEASES).await {
+        Ok(dirs) => Ok(dirs.into_iter().collect()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `backup` is gone as a whole (no meta left): a file missing then
 /// was deleted while in use, not lost from a backup that is still there.
 pub async fn deleted(storage: &Storage, backup: &str) -> bool {
@@ -194,6 +204,7 @@ mod tests {
             describe(&u)
         );
         assert!(users(&storage, "b2").await.unwrap().is_empty());
+        assert_eq!(leased(&storage).await.unwrap(), ["b1".to_string()].into());
         // The lease folder is no backup.
         assert!(!crate::repo::catalog::names(&storage)
             .await

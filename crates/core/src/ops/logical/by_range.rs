@@ -65,31 +65,8 @@ pub(crate) async fn export_rows(
         .iter()
         .find(|f| f.is_primary)
         .ok_or_else(|| Error::invalid_input(format!("{c} has no primary key")))?;
-    // One strongly consistent probe; its session timestamp (or now) is the
-    // one every later query reads at.
-    let live = Live {
-        client,
-        collection: c,
-        fields: &plan.fields,
-        hash_key: true,
-        ts: 0,
-        travel: false,
-    }
-    .at_snapshot(plan.travel)
-    .await?;
-    let live = match live.ts {
-        0 => Live {
-            ts: hybrid_now(),
-            travel: plan.travel,
-            ..live
-        },
-        _ => live,
-    };
-    let parts: Vec<Option<String>> = if plan.partitions.is_empty() {
-        vec![None]
-    } else {
-        plan.partitions.iter().cloned().map(Some).collect()
-    };
+    let live = snapshot(client, plan).await?;
+    let parts = parts(plan);
     let base_ranges: &[LogicalRange] = base.map_or(&[], |b| &b.ranges);
     let mut next_index = base.map_or(0, first_free_index);
     let mut units = Vec::new();
@@ -202,6 +179,89 @@ pub(crate) async fn export_rows(
         ranges,
         ts: live.ts,
     })
+}
+
+/// The collection as of one strongly consistent probe: its session
+/// timestamp (or now) is the one every later query reads at.
+async fn snapshot<'a>(client: &'a dyn Milvus, plan: &'a ExportPlan) -> Result<Live<'a>> {
+    let live = Live {
+        client,
+        collection: &plan.collection,
+        fields: &plan.fields,
+        hash_key: true,
+        ts: 0,
+        travel: false,
+    }
+    .at_snapshot(plan.travel)
+    .await?;
+    Ok(match live.ts {
+        0 => Live {
+            ts: hybrid_now(),
+            travel: plan.travel,
+            ..live
+        },
+        _ => live,
+    })
+}
+
+/// The partitions read one by one, or `None`: the whole collection.
+fn parts(plan: &ExportPlan) -> Vec<Option<String>> {
+    if plan.partitions.is_empty() {
+        vec![None]
+    } else {
+        plan.partitions.iter().cloned().map(Some).collect()
+    }
+}
+
+/// The query limit an export works within: every row read and decoded in
+/// the key ranges and streams [`export_rows`] would use, then dropped
+/// (no file, no digest). Returns the rows read.
+pub(crate) async fn read_rows(
+    client: &dyn Milvus,
+    plan: &ExportPlan,
+    events: &dyn EventSink,
+) -> Result<u64> {
+    let live = snapshot(client, plan).await?;
+    let mut units = Vec::new();
+    let mut next_index = 0;
+    for part in &parts(plan) {
+        let r = live.boundaries(part.as_deref(), RANGE_ROWS).await?;
+        for i in 0..r.count() {
+            let (from, to) = r.limits(i);
+            units.push(unit(&mut next_index, part, from, to));
+        }
+    }
+    events.phase(Phase::Exporting {
+        collection: plan.collection.to_string(),
+        rows: plan.estimated_rows.max(0) as u64,
+        streams: plan.streams.min(units.len().max(1)),
+    });
+    let per_row = row_bytes(&plan.fields, 64) as u64;
+    let live = &live;
+    let counts: Vec<u64> = futures::stream::iter(units)
+        .map(|u| async move {
+            let (mut last, mut rows) = (None, 0u64);
+            while let Some((_cols, n)) = live
+                .next_page_within(
+                    u.partition.as_deref(),
+                    (u.from.as_ref(), u.to.as_ref()),
+                    &mut last,
+                )
+                .await?
+            {
+                rows += n as u64;
+                events.emit(Event::RowsDone {
+                    collection: 0,
+                    rows: n as u64,
+                    bytes: per_row * n as u64,
+                });
+            }
+            Ok::<_, Error>(rows)
+        })
+        .buffer_unordered(plan.streams)
+        .try_collect()
+        .await?;
+    Ok(counts.iter().sum())
 }
 
 fn unit(next: &mut usize, part: &Option<String>, from: Option<&Key>, to: Option<&Key>) -> Unit {

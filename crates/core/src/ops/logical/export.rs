@@ -158,14 +158,7 @@ pub async fn execute(
 ) -> Result<ExportStats> {
     let started = Instant::now();
     let location = Location::open(ctx.backup_storage.spec(), &plan.location)?;
-    events.emit(Event::Planned {
-        operation: Operation::Export,
-        collections: vec![PlannedCollection {
-            name: plan.collection.to_string(),
-            files: plan.estimated_rows.max(0) as u64,
-            ..Default::default()
-        }],
-    });
+    announce(plan, events);
     let client = ctx.milvus().await?;
     let written = Mutex::new(Vec::new());
     let result = with_loaded(&*client, plan, events, cancel, async {
@@ -200,6 +193,46 @@ pub async fn execute(
         )
         .await?;
     Ok(stats(&meta, plan, started, &location.display))
+}
+
+/// Reads and decodes every row as [`execute`] would, in the same key
+/// ranges and streams, and drops them: nothing is written anywhere. Its
+/// rate is the query limit an export works within (`export --discard`,
+/// bench/logical.sh).
+pub async fn read_only(
+    ctx: &Context,
+    plan: &ExportPlan,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<ExportStats> {
+    let started = Instant::now();
+    announce(plan, events);
+    let client = ctx.milvus().await?;
+    let rows = with_loaded(&*client, plan, events, cancel, async {
+        by_range::read_rows(&*client, plan, events).await
+    })
+    .await?;
+    let duration_s = started.elapsed().as_secs_f64();
+    Ok(ExportStats {
+        format: "none (--discard)".into(),
+        rows,
+        raw_bytes: rows * row_bytes(&plan.fields, 64) as u64,
+        duration_s,
+        rows_per_s: rows as f64 / duration_s.max(1e-9),
+        loaded_for_export: plan.load_for_export,
+        ..Default::default()
+    })
+}
+
+fn announce(plan: &ExportPlan, events: &dyn EventSink) {
+    events.emit(Event::Planned {
+        operation: Operation::Export,
+        collections: vec![PlannedCollection {
+            name: plan.collection.to_string(),
+            files: plan.estimated_rows.max(0) as u64,
+            ..Default::default()
+        }],
+    });
 }
 
 fn stats(meta: &LogicalMeta, plan: &ExportPlan, started: Instant, location: &str) -> ExportStats {
