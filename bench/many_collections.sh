@@ -15,7 +15,9 @@
 #   bench/many_collections.sh
 #
 # Env: COLLECTIONS, DATABASES, ROWS; VERIFY=restore-test (default), plain
-# (`verify`: every file checked, no restore) or 0 (skipped); RESTORE=0
+# (`verify`: every file checked, no restore) or 0 (skipped);
+# IMPORT_MODE=insert restores with `--import-mode insert` (the binlogs' rows
+# inserted by the tool, not imported by Milvus one segment at a time); RESTORE=0
 # skips the restore (Milvus standalone imports one segment at a time, so a
 # restore of many collections takes seconds each).
 # Uses its own servers (run dir /tmp/milvus-backup-bench-many, ports
@@ -29,6 +31,8 @@ dbs=${DATABASES:-10}
 rows=${ROWS:-1000}
 verify=${VERIFY:-restore-test}
 restore=${RESTORE:-1}
+restore_args=()
+[ -n "${IMPORT_MODE:-}" ] && restore_args=(--import-mode "$IMPORT_MODE")
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 bench_servers many 22000 "A B"
@@ -72,7 +76,7 @@ for mode in default one; do
     took[$mode,restore]=0
     if [ "$restore" != 0 ]; then
         t0=$(now)
-        mb B restore -n "$name" >/dev/null
+        mb B restore -n "$name" "${restore_args[@]}" >/dev/null
         took[$mode,restore]=$(secs "$t0" "$(now)")
     fi
     mb A delete -n "$name" --yes >/dev/null
@@ -86,6 +90,7 @@ printf '  %-26s %10s %10s %10s\n' step "default" "one" "speed-up"
 for step in create verify restore; do
     label=$step
     [ "$step" = verify ] && label="verify ($verify)"
+    [ "$step" = restore ] && [ -n "${IMPORT_MODE:-}" ] && label="restore ($IMPORT_MODE)"
     d=${took[default,$step]} o=${took[one,$step]}
     [ "$d" = 0 ] && continue
     printf '  %-26s %9ss %9ss %9sx\n' "$label" "$d" "$o" "$(awk -v d="$d" -v o="$o" 'BEGIN { printf "%.1f", o / d }')"

@@ -88,6 +88,12 @@ const ALIASES: &[(&str, &str, Convert)] = &[
     // The guide.
     ("milvus.username", "milvus.user", Same),
     ("log.file", "log.file.rootPath", Same),
+    // Collections at once, as the scale issue and the manual name it.
+    (
+        "backup.parallelism.collections",
+        "backup.parallelism.backupCollection",
+        Same,
+    ),
     // The Go tool's v2 file.
     ("log.file.path", "log.file.rootPath", Same),
     ("milvus.grpc.address", "milvus.address", Same),
@@ -243,6 +249,15 @@ const GUIDE_FIELDS: &[(&str, &str, Convert)] = &[
 
 fn eq(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
+}
+
+/// Our key for another spelling of it that needs no conversion (for
+/// `--set`, which takes the same names a file does).
+pub(super) fn plain_alias(key: &str) -> Option<&'static str> {
+    ALIASES
+        .iter()
+        .find(|(a, _, convert)| eq(a, key) && matches!(convert, Same))
+        .map(|(_, ours, _)| *ours)
 }
 
 /// Routes every `(dotted.path, value)` leaf of a file to our keys.
@@ -450,7 +465,10 @@ pub(super) fn to_v2(v1: &Value) -> Value {
     let mut moves: Vec<(String, Value)> = Vec::new();
     for (from, ours, convert) in ALIASES {
         // The guide's spellings are not v2's.
-        if matches!(*from, "milvus.username" | "log.file") {
+        if matches!(
+            *from,
+            "milvus.username" | "log.file" | "backup.parallelism.collections"
+        ) {
             continue;
         }
         if let Some(value) = take(ours) {

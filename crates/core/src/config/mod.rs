@@ -769,11 +769,13 @@ impl Config {
                 ))
             })?;
             let path_key = path_key.trim();
-            let k = find_key(path_key).ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "--set: unknown config key `{path_key}` — see `milvus-backup config show` for the keys"
-                ))
-            })?;
+            let k = find_key(path_key)
+                .or_else(|| dialect::plain_alias(path_key).and_then(find_key))
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "--set: unknown config key `{path_key}` — see `milvus-backup config show` for the keys"
+                    ))
+                })?;
             let v = check_value(k, &Value::String(raw.to_string()), "--set")?;
             set_path(&mut tree, k.path, v);
         }
@@ -1391,6 +1393,20 @@ zillizCloud:
         assert_eq!(v2["milvus"]["storage"]["bucketName"], "milvus-bucket");
         assert_eq!(v2["transfer"]["mode"], "streaming");
         assert_eq!(v2["restore"]["concurrency"]["collections"], 3);
+    }
+
+    #[test]
+    fn collections_at_once_has_a_plain_name_too() {
+        let yaml = "backup:\n  parallelism:\n    collections: 7\n";
+        let (c, report) = load_str(yaml, &[], &[]).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(c.backup.parallelism.backup_collection, 7);
+        let (c, _) = load_str("", &[], &["backup.parallelism.collections=5"]).unwrap();
+        assert_eq!(c.backup.parallelism.backup_collection, 5);
+        let (c, _) = load_str("", &[], &["restore.concurrency.collections=3"]).unwrap();
+        assert_eq!(c.backup.parallelism.restore_collection, 3);
+        // The v2 form keeps the Go tool's own name.
+        assert!(c.to_masked_v2_yaml().contains("concurrency"));
     }
 
     #[test]

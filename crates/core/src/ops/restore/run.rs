@@ -425,8 +425,8 @@ impl<'a> RestoreRun<'a> {
         // Set once the target is this restore's: created by it, or an
         // existing one it dropped on purpose (--drop_exist_collection).
         let ours = AtomicBool::new(progress.created);
-        let work = self.restore_collection(i, task, progress, &ours);
-        let outcome = cancellable(&self.stop, work)
+        let outcome = self
+            .restore_collection(i, task, progress, &ours)
             .await
             .at("collection", &task.target);
         let done = match outcome {
@@ -537,7 +537,10 @@ impl<'a> RestoreRun<'a> {
     }
 
     /// Recreates one collection (unless the interrupted run did) and,
-    /// unless meta only, brings in its data by the plan's path.
+    /// unless meta only, brings in its data by the plan's path. A stop
+    /// (the user's, or another collection's failure) ends the data phase,
+    /// never a creation half-way: a collection Milvus made is always known
+    /// as this run's, so a failure can drop it again.
     async fn restore_collection(
         &self,
         index: usize,
@@ -557,9 +560,18 @@ impl<'a> RestoreRun<'a> {
                 task.target
             ));
         }
+        if self.stop.is_cancelled() {
+            return Err(Error::cancelled());
+        }
         if self.plan.options.meta_only {
             return Ok(DataStats::default());
         }
+        cancellable(&self.stop, self.fill(index, task)).await
+    }
+
+    /// The data of collection `index`, made ready: its segments imported
+    /// or its rows inserted.
+    async fn fill(&self, index: usize, task: &CollectionTask) -> Result<DataStats> {
         let (ctx, client, plan, events) = (self.ctx, self.client, self.plan, self.events);
         match plan.data_path {
             DataPath::BinlogImport => {
