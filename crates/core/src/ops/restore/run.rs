@@ -340,11 +340,9 @@ impl<'a> RestoreRun<'a> {
                 Err(e) => tracing::debug!("stopped with the run: {e}"),
             }
         }
-        drop(restoring);
         if let Some(e) = failure.as_ref().filter(|e| !self.resumable(e)) {
             let finished = (0..tasks.len()).filter(|&i| done[i].is_some());
             self.drop_finished(finished.collect(), e).await;
-            return Err(failure.expect("a failure"));
         }
         for one in done.into_iter().flatten() {
             stats.entities += one.entities;
@@ -463,29 +461,18 @@ impl<'a> RestoreRun<'a> {
     async fn drop_finished(&self, finished: Vec<usize>, failure: &Error) {
         for i in finished {
             let task = &self.plan.tasks[i];
-            let target = task.target.to_string();
-            let created = match self.journal.progress(&target).await {
-                Some(p) => p.created,
-                None => false,
-            };
+            let progress = self.journal.progress(&task.target.to_string()).await;
+            let created = progress.is_some_and(|p| p.created);
             if !created || task.exists || task.drop_existing || task.reuse_existing {
                 continue;
             }
-            let t = &task.target;
-            match self.client.drop_collection(&t.db, &t.name).await {
-                Ok(()) => self.events.warn(format!(
-                    "dropped {t} again: this restore made it, but cannot finish ({})",
+            if self.drop_again(task).await {
+                self.events.warn(format!(
+                    "dropped {} again: this restore made it, but cannot finish ({})",
+                    task.target,
                     failure.message()
-                )),
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => self.events.warn(format!(
-                    "could not drop {t}, made by this failed restore: {e}"
-                )),
+                ));
             }
-            let _ = self
-                .journal
-                .update(&target, |p| *p = CollectionProgress::default())
-                .await;
         }
     }
 
@@ -493,20 +480,28 @@ impl<'a> RestoreRun<'a> {
     /// is resumed: dropped then; one we did not create (someone made it
     /// since the plan) is never dropped.
     async fn after_failure(&self, task: &CollectionTask, ours: &AtomicBool, e: &Error) {
-        if !ours.load(Ordering::SeqCst) || self.resumable(e) {
-            return;
+        if ours.load(Ordering::SeqCst) && !self.resumable(e) {
+            self.drop_again(task).await;
         }
-        let target = task.target.to_string();
+    }
+
+    /// Forgets `task`'s progress and drops its target; whether it was
+    /// there to drop (a failed drop is a warning).
+    async fn drop_again(&self, task: &CollectionTask) -> bool {
         let _ = self
             .journal
-            .update(&target, |p| *p = CollectionProgress::default())
+            .update(&task.target.to_string(), |p| {
+                *p = CollectionProgress::default()
+            })
             .await;
         let t = &task.target;
-        if let Err(drop_err) = self.client.drop_collection(&t.db, &t.name).await {
-            if drop_err.kind() != ErrorKind::NotFound {
-                self.events.warn(format!(
-                    "could not drop the partly restored {t}: {drop_err}"
-                ));
+        match self.client.drop_collection(&t.db, &t.name).await {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => {
+                self.events
+                    .warn(format!("could not drop the partly restored {t}: {e}"));
+                false
             }
         }
     }
