@@ -77,11 +77,7 @@ pub(crate) async fn export_rows(
             .filter(|r| &r.partition == part)
             .collect();
         if of_part.is_empty() {
-            let r = live.boundaries(part.as_deref(), RANGE_ROWS).await?;
-            for i in 0..r.count() {
-                let (from, to) = r.limits(i);
-                units.push(unit(&mut next_index, part, from, to));
-            }
+            units.extend(fresh_units(&live, part, &mut next_index).await?);
             continue;
         }
         let r = PartRanges {
@@ -108,7 +104,6 @@ pub(crate) async fn export_rows(
             }
         }
     }
-    let estimate = plan.estimated_rows.max(0) as u64;
     if !kept.is_empty() {
         events.note(format!(
             "{c}: {} of {} key range(s) unchanged since the base: their files are shared",
@@ -116,11 +111,7 @@ pub(crate) async fn export_rows(
             kept.len() + units.len()
         ));
     }
-    events.phase(Phase::Exporting {
-        collection: c.to_string(),
-        rows: estimate,
-        streams: plan.streams.min(units.len().max(1)),
-    });
+    exporting(plan, units.len(), events);
     let rows = AtomicU64::new(0);
     let read_back_us = AtomicU64::new(0);
     let streams = Streams {
@@ -225,17 +216,9 @@ pub(crate) async fn read_rows(
     let mut units = Vec::new();
     let mut next_index = 0;
     for part in &parts(plan) {
-        let r = live.boundaries(part.as_deref(), RANGE_ROWS).await?;
-        for i in 0..r.count() {
-            let (from, to) = r.limits(i);
-            units.push(unit(&mut next_index, part, from, to));
-        }
+        units.extend(fresh_units(&live, part, &mut next_index).await?);
     }
-    events.phase(Phase::Exporting {
-        collection: plan.collection.to_string(),
-        rows: plan.estimated_rows.max(0) as u64,
-        streams: plan.streams.min(units.len().max(1)),
-    });
+    exporting(plan, units.len(), events);
     let per_row = row_bytes(&plan.fields, 64) as u64;
     let live = &live;
     let counts: Vec<u64> = futures::stream::iter(units)
@@ -262,6 +245,31 @@ pub(crate) async fn read_rows(
         .try_collect()
         .await?;
     Ok(counts.iter().sum())
+}
+
+/// A partition's ranges chosen anew from its keys, about [`RANGE_ROWS`]
+/// rows each.
+async fn fresh_units(
+    live: &Live<'_>,
+    part: &Option<String>,
+    next: &mut usize,
+) -> Result<Vec<Unit>> {
+    let r = live.boundaries(part.as_deref(), RANGE_ROWS).await?;
+    Ok((0..r.count())
+        .map(|i| {
+            let (from, to) = r.limits(i);
+            unit(next, part, from, to)
+        })
+        .collect())
+}
+
+/// Says the rows are being read: `units` ranges, the plan's streams.
+fn exporting(plan: &ExportPlan, units: usize, events: &dyn EventSink) {
+    events.phase(Phase::Exporting {
+        collection: plan.collection.to_string(),
+        rows: plan.estimated_rows.max(0) as u64,
+        streams: plan.streams.min(units.max(1)),
+    });
 }
 
 fn unit(next: &mut usize, part: &Option<String>, from: Option<&Key>, to: Option<&Key>) -> Unit {
