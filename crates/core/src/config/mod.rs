@@ -1405,8 +1405,11 @@ zillizCloud:
         assert_eq!(c.backup.parallelism.backup_collection, 5);
         let (c, _) = load_str("", &[], &["restore.concurrency.collections=3"]).unwrap();
         assert_eq!(c.backup.parallelism.restore_collection, 3);
-        // The v2 form keeps the Go tool's own name.
-        assert!(c.to_masked_v2_yaml().contains("concurrency"));
+        // The v2 form keeps the Go tool's own names, not the plain one.
+        let (c, _) = load_str("", &[], &["backup.parallelism.collections=5"]).unwrap();
+        let v2: serde_yaml::Value = serde_yaml::from_str(&c.to_masked_v2_yaml()).unwrap();
+        assert_eq!(v2["backup"]["concurrency"]["collections"], 5);
+        assert!(v2["backup"].get("parallelism").is_none(), "{v2:?}");
     }
 
     #[test]
