@@ -27,14 +27,12 @@ bench_binary() {
     fi
 }
 
-# bench_s3_config FILE ROOT [INSTANCE]: a config for Milvus INSTANCE (A
-# by default; its own storage on the S3 test service) with backups in the
-# S3 backup bucket under ROOT.
-bench_s3_config() {
-    local inst=${3:-A}
-    local port_var=MBT_${inst}_PORT bucket_var=MBT_${inst}_BUCKET root_var=MBT_${inst}_ROOT
-    cat >"$1" <<YAML
-milvus: { address: 127.0.0.1, port: ${!port_var} }
+# bench_milvus_storage [INSTANCE]: the `minio:` block for Milvus
+# INSTANCE's own storage (A by default: its bucket on the S3 test service).
+bench_milvus_storage() {
+    local inst=${1:-A}
+    local bucket_var=MBT_${inst}_BUCKET root_var=MBT_${inst}_ROOT
+    cat <<YAML
 minio:
   storageType: minio
   address: 127.0.0.1
@@ -43,10 +41,24 @@ minio:
   secretAccessKey: $MBT_S3_SECRET_KEY
   bucketName: ${!bucket_var}
   rootPath: ${!root_var}
+YAML
+}
+
+# bench_s3_config FILE ROOT [INSTANCE]: a config for Milvus INSTANCE (A
+# by default; its own storage on the S3 test service) with backups in the
+# S3 backup bucket under ROOT.
+bench_s3_config() {
+    local inst=${3:-A}
+    local port_var=MBT_${inst}_PORT
+    {
+        echo "milvus: { address: 127.0.0.1, port: ${!port_var} }"
+        bench_milvus_storage "$inst"
+        cat <<YAML
   backupStorageType: minio
   backupAccessKeyID: $MBT_S3_ACCESS_KEY
   backupSecretAccessKey: $MBT_S3_SECRET_KEY
   backupBucketName: $MBT_BACKUP_BUCKET
   backupRootPath: $2
 YAML
+    } >"$1"
 }

@@ -46,16 +46,7 @@ storage: { storageType: local, local: { path: $work/backups } }
 YAML
 # The same backups, plus A's own storage (its bucket on the S3 service):
 # what --import-mode bulk stages into.
-cat "$work/config.yaml" - >"$work/bulk.yaml" <<YAML
-minio:
-  storageType: minio
-  address: 127.0.0.1
-  port: ${MBT_S3_ENDPOINT##*:}
-  accessKeyID: $MBT_S3_ACCESS_KEY
-  secretAccessKey: $MBT_S3_SECRET_KEY
-  bucketName: $MBT_A_BUCKET
-  rootPath: $MBT_A_ROOT
-YAML
+{ cat "$work/config.yaml"; bench_milvus_storage A; } >"$work/bulk.yaml"
 
 echo "== $rows rows x 256-dim float vectors into Milvus A ($MBT_A_VERSION)" >&2
 "$MBT_PY_23" - "$MBT_A_PORT" "$rows" "$work/pymilvus_insert_s" <<'PY' >&2
