@@ -23,6 +23,7 @@ use clap::Args;
 use milvus_backup_core::config::settings::Settings;
 use milvus_backup_core::config::Config;
 use milvus_backup_core::model::selection::Selection;
+use milvus_backup_core::model::shard::Shard;
 use milvus_backup_core::ops::backup::{self, BackupOptions, BackupPlan, BackupRequest};
 use milvus_backup_core::ops::restore::{
     self, DataPath, RestoreOptions, RestorePlan, RestoreRequest,
@@ -198,6 +199,33 @@ pub struct CreateArgs {
     /// and write nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     dry_run: bool,
+    /// Export only shard K of N of a logical backup made by N processes
+    /// (K from 0, as Kubernetes's JOB_COMPLETION_INDEX counts): the first
+    /// shard to start records the plan, every shard follows it, and a
+    /// shard run again does nothing more. Then --seal. Needs -n, the same
+    /// options in every shard, and Milvus 2.3 or later.
+    #[arg(
+        long,
+        value_name = "K/N",
+        value_parser = parse_shard,
+        requires = "name",
+        conflicts_with_all = ["base_backup", "incremental", "resume", "dry_run", "meta_only", "seal"]
+    )]
+    shard: Option<Shard>,
+    /// Complete a backup made with --shard once every shard finished: its
+    /// meta files and completion mark (until then it is incomplete).
+    /// Refused, naming the shards left, while any has not finished.
+    #[arg(
+        long,
+        requires = "name",
+        conflicts_with_all = ["base_backup", "incremental", "resume", "dry_run", "meta_only"]
+    )]
+    seal: bool,
+}
+
+/// `--shard K/N` as the core reads it.
+fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
+    s.parse::<Shard>().map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -324,6 +352,22 @@ pub struct RestoreArgs {
     /// unlike the Go tool's restore).
     #[arg(long = "no-aliases", alias = "no_aliases")]
     no_aliases: bool,
+    /// Insert only shard K of N of a logical backup's files (K from 0, as
+    /// Kubernetes's JOB_COMPLETION_INDEX counts), making the target
+    /// collections when missing; a shard run again inserts only what is
+    /// missing. Then --seal with the same options.
+    #[arg(
+        long,
+        value_name = "K/N",
+        value_parser = parse_shard,
+        conflicts_with_all = ["dry_run", "resume", "seal", "drop_exist_collection", "skip_create_collection", "meta_only", "rbac"]
+    )]
+    shard: Option<Shard>,
+    /// Finish a restore made with --shard once every shard finished:
+    /// indexes, load and aliases, and each collection's rows checked.
+    /// Refused, naming the shards left, while any has not finished.
+    #[arg(long, conflicts_with_all = ["dry_run", "resume", "drop_exist_collection", "skip_create_collection", "meta_only", "rbac"])]
+    seal: bool,
 }
 
 /// How a `create` that did not fail ended.
@@ -389,7 +433,13 @@ async fn create_backup(
     for warning in req.warnings() {
         out.warn(&warning);
     }
-    let opts = BackupOptions::from_request(req, &Settings::from_config(config))?;
+    let mut opts = BackupOptions::from_request(req, &Settings::from_config(config))?;
+    if args.seal || args.shard.is_some() {
+        opts.shard = args.shard;
+        return sharded_create(config, &opts, args.seal, out)
+            .await
+            .map(|stats| (stats, CreateOutcome::Complete));
+    }
     let progress = CliProgress::with_steps(out, args.dry_run, Steps::Create);
     progress.step(1);
     let ctx = Context::open(config)?;
@@ -465,6 +515,58 @@ async fn create_backup(
         }
     }
     Ok((Some(stats), outcome))
+}
+
+/// `create --shard K/N` (no stats: the backup is not complete) or
+/// `create --seal` (the complete backup's stats).
+async fn sharded_create(
+    config: &Config,
+    opts: &BackupOptions,
+    seal: bool,
+    out: &Output,
+) -> Result<Option<backup::BackupStats>> {
+    let ctx = Context::open(config)?;
+    let progress = CliProgress::new(out, false);
+    let cancel = cancel_on_ctrl_c();
+    if seal {
+        let result = backup::seal(&ctx, opts, &progress, &cancel).await;
+        progress.finish();
+        let stats = result?;
+        if out.json {
+            out.json_value(&stats);
+        } else if !out.quiet {
+            println!("\n✅ Backup sealed: it is complete");
+            println!("  Backup name: {}", stats.name);
+            println!("  Format: {} (logical, made in shards)", stats.format);
+            println!("  Collections: {}", stats.collections);
+            println!("  Total entities: {}", stats.entities);
+            println!("  Backup size: {}", human_bytes(stats.size_bytes));
+            println!("  Files: {}", stats.files);
+        }
+        return Ok(Some(stats));
+    }
+    let shard = opts.shard.expect("--shard");
+    let result = backup::run_shard(&ctx, opts, shard, &progress, &cancel).await;
+    progress.finish();
+    let stats = result?;
+    if out.json {
+        out.json_value(&stats);
+    } else if !out.quiet {
+        match stats.already_done {
+            true => println!("\n✅ Shard {} finished before: nothing to do", stats.shard),
+            false => println!("\n✅ Shard {} exported", stats.shard),
+        }
+        println!("  Backup name: {} (incomplete until `--seal`)", stats.name);
+        println!("  Key ranges: {} of {}", stats.ranges, stats.ranges_total);
+        println!("  Rows: {}", stats.rows);
+        println!(
+            "  Files: {} ({})",
+            stats.files,
+            human_bytes(stats.copied_bytes)
+        );
+        println!("  Duration: {}", human_duration(stats.duration_s));
+    }
+    Ok(None)
 }
 
 /// The closing warning of a backup that completed with collections left
@@ -583,6 +685,9 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
     }
     let mut opts = RestoreOptions::from_request(req)?;
     let ctx = Context::open(config)?;
+    if args.seal || args.shard.is_some() {
+        return sharded_restore(&ctx, &opts, args.shard, out).await;
+    }
     let mut plan = restore::plan(&ctx, &opts).await?;
     if !args.dry_run && confirm_overwrite(&ctx, &plan, out).await? {
         opts.drop_exist_collection = true;
@@ -631,6 +736,48 @@ pub async fn restore(config: &Config, args: RestoreArgs, out: &Output) -> Result
         if let Some(rbac) = &stats.rbac {
             crate::rbac::print_plan(rbac, false);
         }
+    }
+    Ok(())
+}
+
+/// `restore --shard K/N`, or `restore --seal` without a shard.
+async fn sharded_restore(
+    ctx: &Context,
+    opts: &RestoreOptions,
+    shard: Option<Shard>,
+    out: &Output,
+) -> Result<()> {
+    let progress = CliProgress::new(out, false);
+    let cancel = cancel_on_ctrl_c();
+    let Some(shard) = shard else {
+        let result = restore::sharded::seal(ctx, opts, &progress, &cancel).await;
+        progress.finish();
+        let stats = result?;
+        if out.json {
+            out.json_value(&stats);
+        } else if !out.quiet {
+            println!("\n✅ Restore sealed: indexed, loaded and counted");
+            println!("  Backup name: {}", stats.backup);
+            println!("  Collections: {}", stats.collections);
+            println!("  Total entities: {}", stats.entities);
+            println!("  Duration: {}", human_duration(stats.duration_s));
+        }
+        return Ok(());
+    };
+    let result = restore::sharded::run_shard(ctx, opts, shard, &progress, &cancel).await;
+    progress.finish();
+    let stats = result?;
+    if out.json {
+        out.json_value(&stats);
+    } else if !out.quiet {
+        match stats.already_done {
+            true => println!("\n✅ Shard {} finished before: nothing to do", stats.shard),
+            false => println!("\n✅ Shard {} restored", stats.shard),
+        }
+        println!("  Backup name: {} (finish with `--seal`)", stats.backup);
+        println!("  Files: {} of {}", stats.files, stats.files_total);
+        println!("  Rows: {}", stats.rows);
+        println!("  Duration: {}", human_duration(stats.duration_s));
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ mod commands;
 mod compare;
 #[cfg(test)]
 mod docs_tests;
+#[cfg(test)]
+mod k8s_tests;
 mod logical;
 mod output;
 mod progress;

@@ -32,6 +32,7 @@ mod quiet;
 mod rbac;
 mod restore;
 mod resume;
+mod sharded;
 mod ship;
 mod storage;
 mod trust;

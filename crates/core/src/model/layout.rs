@@ -130,6 +130,22 @@ pub fn create_journal(name: &str) -> String {
     backup_meta_file(name, "journal.json")
 }
 
+/// The folder of a sharded create's records, inside the backup's folder
+/// until the seal removes it: `plan.json` (written by the first shard to
+/// start) and `done-<K>.json` (what shard K exported).
+pub fn create_shards_dir(name: &str) -> String {
+    format!("{name}/shards/")
+}
+
+/// The folder of a sharded restore's records, beside the row restores'
+/// journals: `<backup>_shards_<hex>/plan.json`, `done-<K>.json` and each
+/// shard's `journal-<K>` folder (`hex`: of the options that name the
+/// targets, so two sharded restores of one backup under other names
+/// keep apart).
+pub fn restore_shards_dir(backup: &str, hex: &str) -> String {
+    format!("{ROW_RESTORES_ROOT}{backup}_shards_{hex}/")
+}
+
 /// Parent of every restore's staging folder.
 pub const STAGING_ROOT: &str = "backup_staging/";
 

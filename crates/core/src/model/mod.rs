@@ -16,4 +16,5 @@ pub mod meta;
 pub mod naming;
 pub mod rbac;
 pub mod selection;
+pub mod shard;
 pub mod verification;

@@ -40,11 +40,13 @@ mod planning;
 mod row_check;
 mod rows;
 mod run;
+mod sharded;
 
 pub use options::{BackupOptions, BackupRequest};
 pub use plan::{BackupPlan, CollectionPlan, FileCopy, PlanTotals};
 pub use planning::plan;
 pub use run::{execute, BackupStats};
+pub use sharded::{run_shard, seal, ShardStats};
 
 use crate::context::Context;
 use crate::error::Result;

@@ -58,6 +58,10 @@ pub struct BackupOptions {
     /// warn and record it in the manifest instead of failing.
     #[serde(default)]
     pub allow_unpersisted_deletes: bool,
+    /// One shard of a logical backup made by several processes
+    /// (`--shard K/N`, see [`super::run_shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::model::shard::Shard>,
 }
 
 /// A create as a front end received it: strings as given (untrimmed,
@@ -161,6 +165,7 @@ impl BackupOptions {
             }),
             resume: req.resume,
             allow_unpersisted_deletes: req.allow_unpersisted_deletes,
+            shard: None,
         };
         opts.validate()?;
         Ok(opts)

@@ -35,7 +35,7 @@ async fn make_plan(ctx: &Context, opts: &BackupOptions) -> Result<BackupPlan> {
     let started = Instant::now();
     let name = opts.name.clone().unwrap_or_else(default_backup_name);
     validate_backup_name(&name)?;
-    check_name_free(ctx, &name, opts.resume).await?;
+    check_name_free(ctx, &name, opts.resume || opts.shard.is_some()).await?;
     let (encoder, new_root_key) = encoder(ctx, opts).await?;
     let stored = if opts.resume {
         let recipient = encoder.key.as_ref().map(|k| k.recipient());
@@ -278,7 +278,7 @@ fn logical_format(
 }
 
 /// How new files are stored, from the options and the settings.
-async fn encoder(ctx: &Context, opts: &BackupOptions) -> Result<(Encoder, bool)> {
+pub(super) async fn encoder(ctx: &Context, opts: &BackupOptions) -> Result<(Encoder, bool)> {
     let defaults = &ctx.settings.compression;
     let compression = match &opts.compress {
         Some(name) => Compression::parse(name)?,

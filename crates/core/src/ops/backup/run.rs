@@ -112,7 +112,7 @@ pub async fn execute(
 
 /// The retention policy after a successful backup (which it spares): the
 /// backups it deleted. A failure is a warning; the backup stands.
-async fn apply_retention(
+pub(super) async fn apply_retention(
     ctx: &Context,
     plan: &BackupPlan,
     events: &dyn EventSink,

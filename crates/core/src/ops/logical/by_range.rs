@@ -39,12 +39,15 @@ pub(crate) struct ExportedRows {
     pub ts: u64,
 }
 
-/// One range to export: a partition (or all) and its key limits.
-struct Unit {
-    index: usize,
-    partition: Option<String>,
-    from: Option<Key>,
-    to: Option<Key>,
+/// One range to export: a partition (or all) and its key limits; `index`
+/// names its files (`part-<index>-`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Unit {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    pub from: Option<Key>,
+    pub to: Option<Key>,
 }
 
 /// Reads every row into files under `prefix` (sharing `base`'s files of
@@ -111,24 +114,17 @@ pub(crate) async fn export_rows(
             kept.len() + units.len()
         ));
     }
-    exporting(plan, units.len(), events);
-    let rows = AtomicU64::new(0);
     let read_back_us = AtomicU64::new(0);
-    let streams = Streams {
-        live: &live,
+    let done = run_units(
+        &live,
         plan,
-        location,
-        prefix,
+        units,
+        (location, prefix),
         written,
+        &read_back_us,
         events,
-        total: &rows,
-        read_back: &read_back_us,
-    };
-    let done: Vec<(LogicalRange, Vec<DataFile>)> = futures::stream::iter(units)
-        .map(|u| export_unit(streams, u))
-        .buffer_unordered(plan.streams)
-        .try_collect()
-        .await?;
+    )
+    .await?;
     let mut files: Vec<DataFile> = Vec::new();
     let mut ranges: Vec<LogicalRange> = Vec::new();
     for (r, f) in done {
@@ -247,6 +243,99 @@ pub(crate) async fn read_rows(
     Ok(counts.iter().sum())
 }
 
+/// The work of a sharded export ([`crate::model::shard`]): the snapshot
+/// timestamp every shard reads at and every range of every partition,
+/// chosen from the data at that timestamp.
+pub(crate) async fn plan_units(client: &dyn Milvus, plan: &ExportPlan) -> Result<(u64, Vec<Unit>)> {
+    let live = snapshot(client, plan).await?;
+    let mut units = Vec::new();
+    let mut next_index = 0;
+    for part in &parts(plan) {
+        units.extend(fresh_units(&live, part, &mut next_index).await?);
+    }
+    Ok((live.ts, units))
+}
+
+/// Exports `units` of a sharded export as of `ts` into files under
+/// `prefix`, `plan.streams` at once: each range as recorded, with its
+/// files. Started files are pushed to `written`.
+pub(crate) async fn export_units(
+    client: &dyn Milvus,
+    plan: &ExportPlan,
+    ts: u64,
+    units: Vec<Unit>,
+    (location, prefix): (&Location, &str),
+    written: &Mutex<Vec<String>>,
+    events: &dyn EventSink,
+) -> Result<Vec<(LogicalRange, Vec<DataFile>)>> {
+    let live = Live {
+        client,
+        collection: &plan.collection,
+        fields: &plan.fields,
+        hash_key: true,
+        ts,
+        travel: plan.travel,
+    };
+    let read_back_us = AtomicU64::new(0);
+    run_units(
+        &live,
+        plan,
+        units,
+        (location, prefix),
+        written,
+        &read_back_us,
+        events,
+    )
+    .await
+}
+
+/// Exports `units` from `live`, `plan.streams` at once; the time spent
+/// reading files back is added to `read_back_us`.
+async fn run_units(
+    live: &Live<'_>,
+    plan: &ExportPlan,
+    units: Vec<Unit>,
+    (location, prefix): (&Location, &str),
+    written: &Mutex<Vec<String>>,
+    read_back_us: &AtomicU64,
+    events: &dyn EventSink,
+) -> Result<Vec<(LogicalRange, Vec<DataFile>)>> {
+    exporting(plan, units.len(), events);
+    let rows = AtomicU64::new(0);
+    let streams = Streams {
+        live,
+        plan,
+        location,
+        prefix,
+        written,
+        events,
+        total: &rows,
+        read_back: read_back_us,
+    };
+    futures::stream::iter(units)
+        .map(|u| export_unit(streams, u))
+        .buffer_unordered(plan.streams)
+        .try_collect()
+        .await
+}
+
+/// Compares the rows a sharded export wrote with Milvus's count at its
+/// timestamp (see [`export_rows`]).
+pub(crate) async fn check_rows(
+    client: &dyn Milvus,
+    c: &CollectionRef,
+    fields: &[crate::ops::logical::fields::Field],
+    ts: u64,
+    written: u64,
+    events: &dyn EventSink,
+) -> Result<()> {
+    let pk = fields.iter().find(|f| f.is_primary);
+    let int_pk = pk
+        .filter(|f| f.kind != Kind::VarChar)
+        .map(|f| f.name.as_str());
+    check_count(client, c, ts, true, written, int_pk, events).await
+}
+
 /// A partition's ranges chosen anew from its keys, about [`RANGE_ROWS`]
 /// rows each.
 async fn fresh_units(
@@ -342,6 +431,12 @@ async fn check_count(
             Ok(())
         }
     }
+}
+
+/// Milvus's `count(*)` of `c` now (strongly consistent); `None` where
+/// the server does not count or `c` is not loaded.
+pub(crate) async fn count_now(client: &dyn Milvus, c: &CollectionRef) -> Option<i64> {
+    count(client, c, 0, false, "").await
 }
 
 /// Milvus's `count(*)` of the rows matching `expr` at `ts`; `None` where

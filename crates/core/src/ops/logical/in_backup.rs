@@ -311,20 +311,25 @@ impl OneExport<'_> {
             out.raw += f.plain.as_ref().map_or(f.size, |p| p.0);
             out.stored += f.size;
             coll.rows += f.rows;
-            out.files.push(ManifestFile {
-                path: f.path.clone(),
-                size: f.size,
-                sha256: f.sha256.clone(),
-                encoding: f.encoding,
-                raw_size: f.expected().raw_size,
-                raw_sha256: f.expected().raw_sha256.map(str::to_string),
-                rows: Some(f.rows),
-                ..Default::default()
-            });
+            out.files.push(manifest_entry(&f));
             coll.files.push(f);
         }
         out.logical = coll;
         Ok(out)
+    }
+}
+
+/// The manifest entry of a data file a logical export wrote.
+pub(crate) fn manifest_entry(f: &crate::model::meta::DataFile) -> ManifestFile {
+    ManifestFile {
+        path: f.path.clone(),
+        size: f.size,
+        sha256: f.sha256.clone(),
+        encoding: f.encoding,
+        raw_size: f.expected().raw_size,
+        raw_sha256: f.expected().raw_sha256.map(str::to_string),
+        rows: Some(f.rows),
+        ..Default::default()
     }
 }
 
@@ -411,7 +416,14 @@ pub(crate) async fn create_missing_partitions(
     missing.sort();
     missing.dedup();
     for p in missing {
-        client.create_partition(&target.db, &target.name, p).await?;
+        if let Err(e) = client.create_partition(&target.db, &target.name, p).await {
+            // Made meanwhile by another process (a shard of the same restore)?
+            let now = client.show_partitions(&target.db, &target.name).await?;
+            if !now.iter().any(|(name, _)| name == p) {
+                return Err(e);
+            }
+            continue;
+        }
         events.note(format!("created partition `{p}` of {target}"));
     }
     Ok(())

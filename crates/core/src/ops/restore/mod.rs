@@ -44,6 +44,7 @@ mod order;
 pub mod plan;
 pub mod request;
 pub mod run;
+pub mod sharded;
 mod targets;
 pub mod tasks;
 
