@@ -45,6 +45,7 @@ use crate::ops::logical::in_backup;
 use crate::ops::retention::Retention;
 use crate::repo::journal::{self, CreateJournal};
 use crate::repo::meta_files::read_json;
+use crate::repo::staging::{self, Holder};
 use crate::storage::root_key;
 use crate::{cancellable, CancellationToken};
 
@@ -180,18 +181,7 @@ async fn shard_of(
             "backup `{name}` is incomplete from an earlier create that was not made in shards — delete it with `milvus-backup delete -n {name}`, or choose another name"
         )));
     }
-    let (record, planned) = match read_json::<ShardPlan>(storage, &plan_key(name)).await? {
-        Some(p) => (p, false),
-        None => {
-            let made = make_plan(ctx, client, plan, shard.count, events).await?;
-            let bytes = seal_json(&made, plan)?;
-            let won = storage.write_if_absent(&plan_key(name), bytes).await?;
-            let stored = read_json::<ShardPlan>(storage, &plan_key(name))
-                .await?
-                .ok_or_else(|| Error::remote(format!("`{}` vanished", plan_key(name))))?;
-            (stored, won)
-        }
-    };
+    let (record, planned) = plan_once(ctx, client, plan, shard, events).await?;
     check_matches(&record, plan, shard)?;
     if planned {
         events.note(format!(
@@ -230,6 +220,52 @@ async fn shard_of(
         stats.ranges
     ));
     Ok(stats)
+}
+
+/// A claim on planning older than this is taken for a shard that died
+/// while planning: a waiting shard plans instead.
+const PLANNING_STALE_S: u64 = 600;
+
+/// The recorded plan, and whether this shard wrote it. Only the shard
+/// that claims the planning (`shards/planning.json`, written if absent)
+/// reads the key ranges; the others wait for its plan, so N shards
+/// starting together scan the keys once, not N times.
+async fn plan_once(
+    ctx: &Context,
+    client: &dyn Milvus,
+    plan: &BackupPlan,
+    shard: Shard,
+    events: &dyn EventSink,
+) -> Result<(ShardPlan, bool)> {
+    let (storage, name) = (&ctx.backup_storage, plan.name.as_str());
+    let claim = layout::join(&layout::create_shards_dir(name), "planning.json");
+    let mut waiting = false;
+    loop {
+        if let Some(p) = read_json::<ShardPlan>(storage, &plan_key(name)).await? {
+            return Ok((p, false));
+        }
+        let me = serde_json::to_vec(&Holder::me())
+            .map_err(|e| Error::internal(format!("encoding a claim: {e}")))?;
+        let stale = match read_json::<Holder>(storage, &claim).await? {
+            Some(h) => staging::now().saturating_sub(h.renewed) > PLANNING_STALE_S,
+            None => false,
+        };
+        if stale || storage.write_if_absent(&claim, me).await? {
+            let made = make_plan(ctx, client, plan, shard.count, events).await?;
+            let won = (storage.write_if_absent(&plan_key(name), seal_json(&made, plan)?)).await?;
+            let stored = read_json::<ShardPlan>(storage, &plan_key(name))
+                .await?
+                .ok_or_else(|| Error::remote(format!("`{}` vanished", plan_key(name))))?;
+            return Ok((stored, won));
+        }
+        if !waiting {
+            waiting = true;
+            events.note(format!(
+                "another shard is planning `{name}`: waiting for its plan"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 fn add_up(stats: &mut ShardStats, done: &ShardDone) {

@@ -1,13 +1,14 @@
 //! A logical backup restored by N processes: `restore --shard K/N`
-//! inserts shard K's files, `restore --seal` then builds the indexes,
-//! loads, makes the aliases and checks the rows. Kubernetes runs the
+//! inserts shard K's files, `restore --seal` then loads, makes the aliases
+//! and checks the rows. Kubernetes runs the
 //! shards as an Indexed Job (`deploy/kubernetes/`).
 //!
 //! The first shard to start records the restore (`plan.json` in a folder
 //! beside the row restores' journals, named by the backup and the options
 //! that name the targets): its shard count and targets, which must not
-//! exist then. Every shard makes a target it finds missing (two racing
-//! shards: one makes it, the other finds it made), then inserts its files
+//! exist then. Every shard makes a target it finds missing, with its
+//! indexes (two racing shards: one makes it, the other finds it made),
+//! then inserts its files
 //! (file `i` of the restore, counting across the collections in order, is
 //! shard `i mod N`'s), each batch in its own journal, so a shard run again
 //! after a kill inserts only what is missing; once finished it writes
@@ -28,7 +29,7 @@ use crate::milvus::Milvus;
 use crate::model::layout;
 use crate::model::selection::CollectionRef;
 use crate::model::shard::Shard;
-use crate::ops::collection::{create_like, ensure_database};
+use crate::ops::collection::{create_indexes, create_like, ensure_database};
 use crate::ops::logical::in_backup::{self, RowsJournal, RowsSource};
 use crate::repo::journal::{RestoreJournal, RestoreRecord};
 use crate::repo::meta_files::read_json;
@@ -243,7 +244,7 @@ async fn shard_of(
             coll.rows = coll.files.iter().map(|f| f.rows).sum();
             stats.files += coll.files.len();
         }
-        make_target(client, &plan, task, events).await?;
+        make_target(client, &plan, task, opts, events).await?;
         let from = RowsSource {
             backup,
             logical: &mine,
@@ -276,11 +277,14 @@ async fn shard_of(
 }
 
 /// Makes `task`'s target unless it exists (another shard may be making
-/// it at the same time: then the one whose create fails finds it made).
+/// it at the same time: then the one whose create fails finds it made),
+/// with its indexes, as a restore makes them before the rows (so a shard
+/// run again after a kill can load it to look up keys).
 async fn make_target(
     client: &dyn Milvus,
     plan: &RestorePlan,
     task: &super::CollectionTask,
+    opts: &RestoreOptions,
     events: &dyn EventSink,
 ) -> Result<()> {
     let t = &task.target;
@@ -300,6 +304,9 @@ async fn make_target(
     match create_like(client, &meta, t, false, &made, events).await {
         Ok(()) => {
             events.note(format!("created {t} for the restore of `{}`", plan.backup));
+            if opts.restore_index {
+                create_indexes(client, &meta, t, opts.use_auto_index, 0, events).await?;
+            }
             Ok(())
         }
         Err(e) if exists(client, t).await? => {
@@ -370,7 +377,8 @@ async fn seal_of(
             runs.join(", ")
         )));
     }
-    // The targets exist: indexes, load and aliases only.
+    // The targets exist: indexes (a shard made them with the target; made
+    // again they stay as they are), load and aliases only.
     let finish = RestoreOptions {
         skip_create_collection: true,
         meta_only: true,
