@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, Result};
 use crate::milvus::proto::schema::{field_data, scalar_field, vector_field, FieldData};
@@ -24,13 +24,33 @@ use crate::ops::logical::fields::{Field, Kind};
 use crate::ops::logical::files::{self, Location, ReadSpec};
 
 /// A digest of the values of some rows, field by field, in row order
-/// (the same whatever batches the rows came in).
+/// (the same whatever batches the rows came in). XXH3-128: it compares
+/// what one run wrote with what it reads back (never stored, never an
+/// adversary's), at memory speed.
 #[derive(Clone)]
 pub struct ValueDigest {
     /// Per field: its values, and (nullable fields) which rows are null,
     /// hashed apart so that neither depends on where batches split.
-    columns: Vec<(Sha256, Sha256)>,
+    columns: Vec<(Hasher, Hasher)>,
     rows: u64,
+}
+
+/// A streaming XXH3-128.
+#[derive(Clone)]
+struct Hasher(Xxh3);
+
+impl Hasher {
+    fn new() -> Hasher {
+        Hasher(Xxh3::new())
+    }
+
+    fn update(&mut self, bytes: impl AsRef<[u8]>) {
+        self.0.update(bytes.as_ref());
+    }
+
+    fn finalize(&self) -> [u8; 16] {
+        self.0.digest128().to_le_bytes()
+    }
 }
 
 impl ValueDigest {
@@ -38,7 +58,7 @@ impl ValueDigest {
         ValueDigest {
             columns: fields
                 .iter()
-                .map(|_| (Sha256::new(), Sha256::new()))
+                .map(|_| (Hasher::new(), Hasher::new()))
                 .collect(),
             rows: 0,
         }
@@ -58,9 +78,9 @@ impl ValueDigest {
         self.rows
     }
 
-    /// The digest: one SHA-256 over every field's.
+    /// The digest: one hash over every field's.
     pub fn finish(self) -> String {
-        let mut all = Sha256::new();
+        let mut all = Hasher::new();
         for h in self.per_field() {
             all.update(h);
         }
@@ -68,19 +88,19 @@ impl ValueDigest {
     }
 
     /// Each field's digest, in the order of the fields.
-    fn per_field(self) -> Vec<[u8; 32]> {
+    fn per_field(self) -> Vec<[u8; 16]> {
         (self.columns.into_iter())
             .map(|(values, nulls)| {
-                let mut h = Sha256::new();
+                let mut h = Hasher::new();
                 h.update(values.finalize());
                 h.update(nulls.finalize());
-                h.finalize().into()
+                h.finalize()
             })
             .collect()
     }
 }
 
-fn feed_column(h: &mut Sha256, nulls: &mut Sha256, field: &Field, fd: &FieldData, rows: usize) {
+fn feed_column(h: &mut Hasher, nulls: &mut Hasher, field: &Field, fd: &FieldData, rows: usize) {
     let (values, valid) = match columns::without_nulls(fd) {
         Some((values, valid)) => (values, Some(valid)),
         None => (std::borrow::Cow::Borrowed(fd), None),
@@ -100,9 +120,7 @@ fn feed_column(h: &mut Sha256, nulls: &mut Sha256, field: &Field, fd: &FieldData
             }
         }
         Some(field_data::Field::Vectors(v)) => match &v.data {
-            Some(vector_field::Data::FloatVector(a)) => {
-                h.update(le_bytes(&a.data, |x| x.to_bits()))
-            }
+            Some(vector_field::Data::FloatVector(a)) => feed_le(h, &a.data, |x| x.to_bits()),
             Some(
                 vector_field::Data::BinaryVector(b)
                 | vector_field::Data::Float16Vector(b)
@@ -125,14 +143,18 @@ fn feed_column(h: &mut Sha256, nulls: &mut Sha256, field: &Field, fd: &FieldData
     }
 }
 
-/// Numbers as one buffer of little-endian bytes: one hash update per
-/// column, not per value.
-fn le_bytes<T: Copy, U: ToLe>(values: &[T], f: impl Fn(T) -> U) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * std::mem::size_of::<U>());
-    for &v in values {
-        f(v).put(&mut out);
+/// Numbers as little-endian bytes, a few thousand per hash update (not
+/// one update per value, nor a copy of the whole column).
+fn feed_le<T: Copy, U: ToLe>(h: &mut Hasher, values: &[T], f: impl Fn(T) -> U) {
+    const CHUNK: usize = 4096;
+    let mut out = Vec::with_capacity(CHUNK * std::mem::size_of::<U>());
+    for chunk in values.chunks(CHUNK) {
+        out.clear();
+        for &v in chunk {
+            f(v).put(&mut out);
+        }
+        h.update(&out);
     }
-    out
 }
 
 trait ToLe {
@@ -150,21 +172,21 @@ macro_rules! to_le {
 }
 to_le!(i32, i64, u32, u64);
 
-fn bytes_item(h: &mut Sha256, b: &[u8]) {
+fn bytes_item(h: &mut Hasher, b: &[u8]) {
     h.update((b.len() as u64).to_le_bytes());
     h.update(b);
 }
 
-fn feed_scalars(h: &mut Sha256, field: &Field, d: &scalar_field::Data) {
+fn feed_scalars(h: &mut Hasher, field: &Field, d: &scalar_field::Data) {
     use scalar_field::Data as S;
     let kind = field.kind;
     match d {
         S::BoolData(a) => h.update(a.data.iter().map(|&b| b as u8).collect::<Vec<_>>()),
-        S::IntData(a) => h.update(le_bytes(&a.data, |x| x)),
-        S::LongData(a) => h.update(le_bytes(&a.data, |x| x)),
-        S::FloatData(a) => h.update(le_bytes(&a.data, |x| x.to_bits())),
-        S::DoubleData(a) => h.update(le_bytes(&a.data, |x| x.to_bits())),
-        S::TimestamptzData(a) => h.update(le_bytes(&a.data, |x| x)),
+        S::IntData(a) => feed_le(h, &a.data, |x| x),
+        S::LongData(a) => feed_le(h, &a.data, |x| x),
+        S::FloatData(a) => feed_le(h, &a.data, |x| x.to_bits()),
+        S::DoubleData(a) => feed_le(h, &a.data, |x| x.to_bits()),
+        S::TimestamptzData(a) => feed_le(h, &a.data, |x| x),
         S::StringData(a) if kind == Kind::Timestamptz => {
             for t in &a.data {
                 match columns::tz_from_text(t) {
