@@ -68,7 +68,9 @@ Examples:
   milvus-backup create -n n5 --incremental            # base: newest backup of the same collections
   milvus-backup create -n n6 -c docs --dry-run        # what would be copied; writes nothing
   milvus-backup create -n n7 -c docs --resume         # finish an interrupted create of n7
-  milvus-backup --json create -n n6 --dry-run         # the plan as JSON";
+  milvus-backup --json create -n n6 --dry-run         # the plan as JSON
+  milvus-backup create -n big -c db1.big --format parquet --shard 0/4   # shard 0 of 4 (any order, any machine)
+  milvus-backup create -n big --seal                  # once all 4 finished: meta files, complete";
 
 pub const RESTORE_EXAMPLES: &str = "\
 Examples:
@@ -81,7 +83,9 @@ Examples:
   milvus-backup restore -n nightly --collection docs --target-collection docs_copy
   milvus-backup --json restore -n nightly -s _r
   milvus-backup restore -n nightly -s _r --dry-run        # targets, refusals, staging, import jobs
-  milvus-backup restore -n nightly -s _r --resume         # finish an interrupted restore";
+  milvus-backup restore -n nightly -s _r --resume         # finish an interrupted restore
+  milvus-backup restore -n big -s _r --shard 0/4          # shard 0 of 4 inserts its files (any order)
+  milvus-backup restore -n big -s _r --seal               # once all 4 finished: load, aliases, counts";
 
 /// The database-level selection flags shared by `create` and `restore`.
 #[derive(Debug, Args)]
