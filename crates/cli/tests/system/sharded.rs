@@ -3,10 +3,15 @@
 //! shuffled order, two of them at once (one plans, the other waits),
 //! one run twice; `--seal` refused while a shard is missing. The backup
 //! passes `verify --deep` and restores row-identical, indexed and loaded.
+//! The shared generated collections make the ranges: every scalar type in
+//! three partitions, varchar keys, a partition key and a second database,
+//! 6 key ranges over 4 collections.
 
 use std::process::Output;
 
-use crate::env::{cli, config_file, drop_collection, dump, gen_data, guide_yaml, unique};
+use crate::env::{
+    assert_same_collection, cli, config_file, drop_collection, gen_data, guide_yaml, pick, unique,
+};
 use crate::logical_backup::run_json;
 
 /// Runs the CLI (`--json`) against `inst` with backups under `root`.
@@ -43,51 +48,41 @@ fn refused(inst: &str, root: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Schema, partitions, indexes and load state, without name and db.
-fn describe(inst: &str, coll: &str) -> serde_json::Value {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&gen_data(inst, &["describe", "--collection", coll])).unwrap();
-    for k in ["name", "db", "aliases"] {
-        v.as_object_mut().unwrap().remove(k);
-    }
-    v
+/// Milvus's load state of `db.coll` on `inst`.
+fn load_state(inst: &str, db: &str, coll: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&gen_data(
+        inst,
+        &["describe", "--db", db, "--collection", coll],
+    ))
+    .unwrap();
+    v["load_state"].clone()
 }
 
 #[test]
 fn four_shards_in_any_order_make_a_backup_that_verifies_and_restores_identical() {
     let root = unique("shard");
     let u = &unique("x")[2..10];
-    let coll = format!("shard_{u}");
-    // Four key ranges of about 65,536 rows.
-    gen_data(
-        "A",
-        &[
-            "late-deletes",
-            "--collection",
-            &coll,
-            "--rows",
-            "200000",
-            "--delete",
-            "0",
-        ],
-    );
+    let gs = pick("A", &["all_types", "varchar_pk", "partition_key", "in_db2"]);
+    assert_eq!(gs.len(), 4, "{gs:?}");
+    let sel = gs
+        .iter()
+        .map(|g| g.full_name())
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows: i64 = gs.iter().map(|g| g.rows).sum();
     let name = format!("sharded_{u}");
     let create = |k: usize| {
         let shard = format!("{k}/4");
         let args = [
-            "create", "-c", &coll, "-n", &name, "--format", "parquet", "--shard", &shard,
+            "create", "-c", &sel, "-n", &name, "--format", "parquet", "--shard", &shard,
         ];
         spawn("A", &root, &args)
     };
     // Two shards start together: one plans, the other waits for its plan.
     let (a, b) = (create(2), create(0));
-    let (first, zero) = (json_of(&a.join().unwrap()), json_of(&b.join().unwrap()));
-    assert!(
-        first["planned"] != zero["planned"],
-        "one plans: {first} {zero}"
-    );
-    assert_eq!(first["ranges_total"], 4, "{first}");
-    assert_eq!(first["ranges"], 1, "{first}");
+    let (two, zero) = (json_of(&a.join().unwrap()), json_of(&b.join().unwrap()));
+    assert!(two["planned"] != zero["planned"], "one plans: {two} {zero}");
+    assert_eq!(two["ranges_total"], 6, "{two}");
     let e = refused("A", &root, &["create", "-n", &name, "--seal"]);
     assert!(
         e.contains("2 of 4 shard(s)") && e.contains("1/4, 3/4"),
@@ -100,40 +95,47 @@ fn four_shards_in_any_order_make_a_backup_that_verifies_and_restores_identical()
     assert_eq!(row["state"], "incomplete", "{row}");
     let three = json_of(&create(3).join().unwrap());
     assert_eq!(three["planned"], false, "{three}");
-    json_of(&create(1).join().unwrap());
+    let one = json_of(&create(1).join().unwrap());
     let again = json_of(&create(2).join().unwrap());
     assert_eq!(again["already_done"], true, "{again}");
-    assert_eq!(again["rows"], first["rows"], "{again}");
+    assert_eq!(again["rows"], two["rows"], "{again}");
+    let shards = [&zero, &one, &two, &three];
+    let ranges: u64 = shards.iter().map(|s| s["ranges"].as_u64().unwrap()).sum();
+    let exported: i64 = shards.iter().map(|s| s["rows"].as_i64().unwrap()).sum();
+    assert_eq!((ranges, exported), (6, rows), "each range once: {shards:?}");
 
     let sealed = run_json("A", &root, &[], &["create", "-n", &name, "--seal"]);
-    assert_eq!(sealed["entities"], 200_000, "{sealed}");
+    assert_eq!(sealed["entities"], rows, "{sealed}");
     assert_eq!(sealed["format"], "parquet", "{sealed}");
     run_json("A", &root, &[], &["verify", "--deep", "-n", &name]);
     let info = run_json("A", &root, &[], &["get", "-n", &name]);
-    let ranges = &info["logical"]["collections"][0]["ranges"];
-    assert_eq!(ranges.as_array().map(Vec::len), Some(4), "{info}");
+    let per_coll = info["logical"]["collections"].as_array().unwrap();
+    let got: usize = per_coll
+        .iter()
+        .map(|c| c["ranges"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(got, 6, "{info}");
 
     // Restored by 4 shards into B, in another shuffled order.
-    let target = format!("{coll}_r");
-    let rename = format!("default.{coll}:default.{target}");
+    let suffix = format!("_s{u}");
     let restore = |k: usize| {
         let shard = format!("{k}/4");
         spawn(
             "B",
             &root,
-            &["restore", "-n", &name, "-r", &rename, "--shard", &shard],
+            &["restore", "-n", &name, "-s", &suffix, "--shard", &shard],
         )
     };
     let r1 = json_of(&restore(1).join().unwrap());
     assert_eq!(
-        r1["files_total"].as_u64().map(|n| n >= 4),
+        r1["files_total"].as_u64().map(|n| n >= 6),
         Some(true),
         "{r1}"
     );
     let e = refused(
         "B",
         &root,
-        &["restore", "-n", &name, "-r", &rename, "--seal"],
+        &["restore", "-n", &name, "-s", &suffix, "--seal"],
     );
     assert!(e.contains("3 of 4 shard(s)"), "{e}");
     let (a, b) = (restore(3), restore(0));
@@ -146,15 +148,14 @@ fn four_shards_in_any_order_make_a_backup_that_verifies_and_restores_identical()
         "B",
         &root,
         &[],
-        &["restore", "-n", &name, "-r", &rename, "--seal"],
+        &["restore", "-n", &name, "-s", &suffix, "--seal"],
     );
-    assert_eq!(done["entities"], 200_000, "{done}");
+    assert_eq!(done["entities"], rows, "{done}");
 
-    assert_eq!(describe("A", &coll), describe("B", &target));
-    assert!(
-        dump("A", "default", &coll) == dump("B", "default", &target),
-        "rows differ"
-    );
-    drop_collection("A", "default", &coll);
-    drop_collection("B", "default", &target);
+    for g in &gs {
+        let target = format!("{}{suffix}", g.name);
+        assert_same_collection("A", g, "B", &g.db, &target);
+        assert_eq!(load_state("B", &g.db, &target), "Loaded", "{target}");
+        drop_collection("B", &g.db, &target);
+    }
 }
