@@ -80,7 +80,7 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
 
     // Rounds until the writer stops, then SIGTERM: the round in progress
     // ends and the run exits 0.
-    let follow = migrate_child(
+    let mut follow = migrate_child(
         &a,
         &b,
         &[
@@ -91,6 +91,17 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
     )
     .spawn()
     .unwrap();
+    // Its rounds (one JSON line each), as they are printed.
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let (out, printed) = (follow.stdout.take().unwrap(), printed.clone());
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                printed.lock().unwrap().push(line);
+            }
+        })
+    };
     let wrote = w.wait_with_output().unwrap();
     assert!(
         wrote.status.success(),
@@ -100,6 +111,11 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
     let wrote: serde_json::Value = serde_json::from_slice(&wrote.stdout).unwrap();
     assert!(started.elapsed() >= Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
+    // Two rounds at least (a round may outlast the writes on a loaded machine).
+    let waiting = Instant::now();
+    while printed.lock().unwrap().len() < 2 && waiting.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let pid = follow.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -110,7 +126,8 @@ fn migrate_follows_a_collection_in_use_and_a_last_round_copies_only_the_changes(
     let err = String::from_utf8_lossy(&followed.stderr).into_owned();
     assert!(followed.status.success(), "{err}");
     assert!(err.contains("stopping after this round"), "{err}");
-    let all = rounds(&followed.stdout);
+    reader.join().unwrap();
+    let all = rounds(printed.lock().unwrap().join("\n").as_bytes());
     assert!(all.len() >= 2, "{all:?}");
     assert!(
         all.iter().all(|r| r["created"] == false),
