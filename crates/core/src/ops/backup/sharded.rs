@@ -463,9 +463,10 @@ async fn export_shard(
 }
 
 async fn is_loaded(client: &dyn Milvus, c: &CollectionRef) -> bool {
-    crate::ops::collection::collection_meta(client, c)
+    client
+        .load_state(&c.db, &c.name)
         .await
-        .is_ok_and(|m| m.load_state == "Loaded")
+        .is_ok_and(|s| s == "Loaded")
 }
 
 /// `create -n NAME --seal`: once every shard finished, the backup's meta
@@ -537,7 +538,7 @@ async fn seal_of(
     }
     let client = ctx.milvus().await?;
     let client = client.as_ref();
-    let plan = seal_plan(ctx, name, &record, opts, client).await?;
+    let mut plan = seal_plan(ctx, name, &record, opts, client).await?;
     let (logical, copied) = assemble(&record, &dones, plan.logical.unwrap_or_default());
     for (c, l) in record.collections.iter().zip(&logical.collections) {
         let source = CollectionRef {
@@ -547,7 +548,6 @@ async fn seal_of(
         let fields = fields_of(&c.meta.schema)?;
         by_range::check_rows(client, &source, &fields, c.ts, l.rows, events).await?;
     }
-    let mut plan = plan;
     for (c, l) in plan.collections.iter_mut().zip(&logical.collections) {
         c.meta.size = l.files.iter().map(|f| f.size as i64).sum();
     }

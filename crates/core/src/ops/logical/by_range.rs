@@ -208,12 +208,7 @@ pub(crate) async fn read_rows(
     plan: &ExportPlan,
     events: &dyn EventSink,
 ) -> Result<u64> {
-    let live = snapshot(client, plan).await?;
-    let mut units = Vec::new();
-    let mut next_index = 0;
-    for part in &parts(plan) {
-        units.extend(fresh_units(&live, part, &mut next_index).await?);
-    }
+    let (live, units) = snapshot_units(client, plan).await?;
     exporting(plan, units.len(), events);
     let per_row = row_bytes(&plan.fields, 64) as u64;
     let live = &live;
@@ -247,13 +242,23 @@ pub(crate) async fn read_rows(
 /// timestamp every shard reads at and every range of every partition,
 /// chosen from the data at that timestamp.
 pub(crate) async fn plan_units(client: &dyn Milvus, plan: &ExportPlan) -> Result<(u64, Vec<Unit>)> {
+    let (live, units) = snapshot_units(client, plan).await?;
+    Ok((live.ts, units))
+}
+
+/// The collection at one snapshot, and every partition's ranges chosen
+/// anew at it.
+async fn snapshot_units<'a>(
+    client: &'a dyn Milvus,
+    plan: &'a ExportPlan,
+) -> Result<(Live<'a>, Vec<Unit>)> {
     let live = snapshot(client, plan).await?;
     let mut units = Vec::new();
     let mut next_index = 0;
     for part in &parts(plan) {
         units.extend(fresh_units(&live, part, &mut next_index).await?);
     }
-    Ok((live.ts, units))
+    Ok((live, units))
 }
 
 /// Exports `units` of a sharded export as of `ts` into files under

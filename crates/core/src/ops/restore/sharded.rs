@@ -317,12 +317,10 @@ async fn make_target(
     }
 }
 
+/// Whether `t` exists; its database may not exist yet (a shard makes it).
 async fn exists(client: &dyn Milvus, t: &CollectionRef) -> Result<bool> {
-    Ok(client
-        .list_collections(&t.db)
-        .await
-        .unwrap_or_default()
-        .contains(&t.name))
+    let listed = client.list_collections(&t.db).await.unwrap_or_default();
+    Ok(listed.contains(&t.name))
 }
 
 /// `restore -n NAME --seal` (the shards' options): once every shard
