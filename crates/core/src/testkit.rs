@@ -51,6 +51,8 @@ pub struct FakeState {
     pub served: BTreeMap<String, i64>,
     /// `db.coll` of every release.
     pub released: Vec<String>,
+    /// Every query asked, in order.
+    pub queries: Vec<QueryPage>,
     next_id: i64,
 }
 
@@ -392,7 +394,13 @@ impl Milvus for FakeMilvus {
         collection: &str,
         page: &QueryPage,
     ) -> Result<(Vec<pbs::FieldData>, u64)> {
-        Ok((self.count(db, collection, page)?, 0))
+        self.state.lock().unwrap().queries.push(page.clone());
+        // A collection of no rows, whose server sends no session timestamp
+        // (as Milvus 2.3 does not).
+        match page.output_fields.as_slice() {
+            [f] if f == "count(*)" => Ok((self.count(db, collection, page)?, 0)),
+            _ => Ok((Vec::new(), 0)),
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::ops::logical::export;
 use crate::ops::logical::fields::{fields_of, Field};
 use crate::ops::logical::ranges::{Key, Live, PartRanges, RANGE_ROWS};
 use crate::CancellationToken;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
@@ -286,12 +286,13 @@ pub(crate) async fn compare_sides(
         });
         out.ranges = ranges;
         for r in &all {
-            let outcomes: Vec<RangeOutcome> = futures::stream::iter(0..r.count())
+            // Each range's outcome as it comes (in order), for progress.
+            let mut outcomes = futures::stream::iter(0..r.count())
                 .map(|i| compare_range(&la, &lb, r, i, opts.ignore_key))
                 .buffered(opts.streams.max(1))
-                .try_collect()
-                .await?;
-            for (i, o) in outcomes.into_iter().enumerate() {
+                .enumerate();
+            while let Some((i, o)) = outcomes.next().await {
+                let o = o?;
                 out.rows_source += o.a.rows;
                 out.rows_target += o.b.rows;
                 events.emit(Event::RowsDone {

@@ -31,7 +31,7 @@ use crate::ops::collection::{self, collection_meta};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::ops::compare::{
-    common_fields, compare_range, live, named, travels, units, KeyDiff, RangeOutcome, Side,
+    common_fields, compare_range, live, named, travels, units, KeyDiff, Side,
 };
 use crate::ops::logical::digest::RangeDigest;
 use crate::ops::logical::fields::{fields_of, Field};
@@ -248,12 +248,12 @@ async fn reconcile(
             differing.extend((0..r.count()).map(|i| (r, i, None, 0)));
             continue;
         }
-        let outcomes: Vec<RangeOutcome> = futures::stream::iter(0..r.count())
+        let mut outcomes = futures::stream::iter(0..r.count())
             .map(|i| compare_range(&la, &lb, r, i, false))
             .buffered(streams)
-            .try_collect()
-            .await?;
-        for (i, o) in outcomes.into_iter().enumerate() {
+            .enumerate();
+        while let Some((i, o)) = outcomes.next().await {
+            let o = o?;
             out.rows_source += o.a.rows;
             out.rows_target += o.b.rows;
             events.emit(Event::RowsDone {

@@ -171,7 +171,7 @@ pub(crate) async fn export_rows(
 /// The collection as of one strongly consistent probe: its session
 /// timestamp (or now) is the one every later query reads at.
 async fn snapshot<'a>(client: &'a dyn Milvus, plan: &'a ExportPlan) -> Result<Live<'a>> {
-    let live = Live {
+    Live {
         client,
         collection: &plan.collection,
         fields: &plan.fields,
@@ -180,15 +180,7 @@ async fn snapshot<'a>(client: &'a dyn Milvus, plan: &'a ExportPlan) -> Result<Li
         travel: false,
     }
     .at_snapshot(plan.travel)
-    .await?;
-    Ok(match live.ts {
-        0 => Live {
-            ts: hybrid_now(),
-            travel: plan.travel,
-            ..live
-        },
-        _ => live,
-    })
+    .await
 }
 
 /// The partitions read one by one, or `None`: the whole collection.
@@ -391,11 +383,6 @@ fn first_free_index(base: &LogicalCollection) -> usize {
         })
         .max()
         .map_or(0, |m| m + 1)
-}
-
-/// Hybrid timestamp of now (physical milliseconds << 18).
-fn hybrid_now() -> u64 {
-    (chrono::Utc::now().timestamp_millis() as u64) << 18
 }
 
 /// Compares the rows exported with Milvus's `count(*)` at the same

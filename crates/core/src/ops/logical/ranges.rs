@@ -156,9 +156,11 @@ impl Live<'_> {
     }
 
     /// This side read as of now, one timestamp for every later read: a
-    /// strongly consistent probe's session timestamp (reads after it wait
-    /// for nothing, and on servers that read at a timestamp they see one
-    /// snapshot). Unchanged where the server sends no timestamp.
+    /// strongly consistent probe's session timestamp, or now where the
+    /// server sends none (Milvus 2.3 does not). Reads after it wait for
+    /// nothing, and on servers that read at a timestamp they see one
+    /// snapshot. Reads left strongly consistent would each wait for the
+    /// server's next time tick, about 200 ms a page.
     pub async fn at_snapshot(self, travel: bool) -> Result<Self> {
         let pk = self.pk()?;
         let c = self.collection;
@@ -171,10 +173,8 @@ impl Live<'_> {
             travel: false,
         };
         let (_, ts) = self.client.query_page(&c.db, &c.name, &probe).await?;
-        Ok(match ts {
-            0 => self,
-            ts => Live { ts, travel, ..self },
-        })
+        let ts = if ts == 0 { hybrid_now() } else { ts };
+        Ok(Live { ts, travel, ..self })
     }
 
     /// Every `every`th key of `partition`: its boundaries, from a scan of
@@ -315,6 +315,11 @@ impl Live<'_> {
 }
 
 /// `pk in [k1, k2, ...]`.
+/// Hybrid timestamp of now (physical milliseconds << 18).
+fn hybrid_now() -> u64 {
+    (chrono::Utc::now().timestamp_millis() as u64) << 18
+}
+
 pub fn in_expr(pk: &str, keys: &[Key]) -> String {
     let list: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     format!("{pk} in [{}]", list.join(", "))
@@ -377,6 +382,35 @@ pub fn keys_of(cols: &[FieldData], pk: &str) -> Result<Vec<Key>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::Kit;
+
+    #[tokio::test]
+    async fn reads_after_a_snapshot_are_not_strongly_consistent_where_the_server_sends_no_timestamp(
+    ) {
+        // Strongly consistent pages each wait for the server's next time
+        // tick (about 200 ms on Milvus 2.3): every read after the probe
+        // names the snapshot's timestamp instead.
+        let kit = Kit::new();
+        let c = CollectionRef::parse_checked("default.c").unwrap();
+        let fields = [Field::plain("id", Kind::Int64)];
+        let live = Live {
+            client: &*kit.milvus,
+            collection: &c,
+            fields: &fields,
+            hash_key: true,
+            ts: 0,
+            travel: false,
+        }
+        .at_snapshot(true)
+        .await
+        .unwrap();
+        assert!(live.ts > 0 && live.travel);
+        live.boundaries(None, 10).await.unwrap();
+        let queries = kit.milvus.state.lock().unwrap().queries.clone();
+        assert_eq!(queries.len(), 2, "{queries:?}");
+        assert_eq!(queries[0].ts, 0, "the probe is strongly consistent");
+        assert_eq!((queries[1].ts, queries[1].travel), (live.ts, true));
+    }
 
     #[test]
     fn ranges_place_every_key_once() {
