@@ -208,12 +208,19 @@ impl ServerArgs {
 /// default raises that threshold as such buffers are freed, after which
 /// they come from its per-thread heaps, which fragment and keep the peak:
 /// an import's peak RSS was 174 MiB with the default and 100 MiB with this.
+/// One heap per core rather than glibc's eight: smaller buffers freed by
+/// one thread are reused by the next instead of being returned and mapped
+/// again (an export's kernel time fell by a third, its peak unchanged).
 fn bound_the_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it is called
-    // before any thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // SAFETY: mallopt only sets allocator parameters; it is called
+        // before any thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_ARENA_MAX, cores.clamp(2, 64) as libc::c_int);
+        }
     }
 }
 

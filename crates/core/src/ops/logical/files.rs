@@ -12,7 +12,7 @@ use futures::AsyncWriteExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -170,6 +170,8 @@ pub struct FileWriter {
     stored: Option<crate::stream::Tally>,
     hasher: Sha256,
     settings: FileSettings,
+    /// An emptied buffer of encoded bytes, kept for the next batch.
+    spare: Vec<u8>,
     pub file: DataFile,
 }
 
@@ -219,6 +221,7 @@ impl FileWriter {
             stored,
             hasher: Sha256::new(),
             settings,
+            spare: Vec::new(),
             file: DataFile {
                 path: path.to_string(),
                 partition: partition.to_string(),
@@ -239,7 +242,7 @@ impl FileWriter {
         let ready = match &mut self.encoder {
             Encoder::Json(buf) => {
                 columns::write_json_lines(fields, cols, buf)?;
-                std::mem::take(buf)
+                std::mem::replace(buf, std::mem::take(&mut self.spare))
             }
             Encoder::Parquet(w) => {
                 let batch = columns::to_record_batch(fields, cols)?;
@@ -247,12 +250,18 @@ impl FileWriter {
                 if w.in_progress_size() >= self.settings.row_group_bytes {
                     w.flush().map_err(parquet_error)?;
                 }
-                std::mem::take(w.inner_mut())
+                // The encoded bytes go; the writer goes on in last time's
+                // buffer, already grown (and its pages touched) to a row
+                // group's size.
+                std::mem::replace(w.inner_mut(), std::mem::take(&mut self.spare))
             }
         };
         self.file.rows += rows as u64;
         self.file.raw_bytes += raw;
-        self.send(ready).await
+        self.send(&ready).await?;
+        self.spare = ready;
+        self.spare.clear();
+        Ok(())
     }
 
     /// Whether the file holds its share of raw bytes.
@@ -260,14 +269,14 @@ impl FileWriter {
         self.file.raw_bytes >= self.settings.file_bytes
     }
 
-    async fn send(&mut self, bytes: Vec<u8>) -> Result<()> {
+    async fn send(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.hasher.update(&bytes);
+        self.hasher.update(bytes);
         self.file.size += bytes.len() as u64;
         let (storage, path) = (&self.storage, &self.file.path);
-        (self.upload.write_all(&bytes).await).map_err(|e| storage.io_error("writing", path, e))
+        (self.upload.write_all(bytes).await).map_err(|e| storage.io_error("writing", path, e))
     }
 
     /// Closes the file: the Parquet footer, then the upload.
@@ -276,7 +285,7 @@ impl FileWriter {
             Encoder::Json(buf) => buf,
             Encoder::Parquet(w) => w.into_inner().map_err(parquet_error)?,
         };
-        self.send(rest).await?;
+        self.send(&rest).await?;
         let (storage, path) = (&self.storage, &self.file.path);
         (self.upload.close().await).map_err(|e| storage.io_error("writing", path, e))?;
         self.file.sha256 = hex::encode(self.hasher.finalize());
@@ -296,7 +305,9 @@ fn parquet_error(e: parquet::errors::ParquetError) -> Error {
 
 /// zstd at the configured level; BYTE_STREAM_SPLIT (without dictionary) on
 /// float and double leaf columns, which splits each value's bytes into
-/// streams that zstd compresses better.
+/// streams that zstd compresses better. No min/max statistics on the
+/// elements of vectors and arrays: no reader prunes by them, and they cost
+/// a pass over every element.
 pub(crate) fn parquet_properties(
     schema: &arrow_schema::Schema,
     s: FileSettings,
@@ -306,20 +317,22 @@ pub(crate) fn parquet_properties(
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(1 << 20));
-    if s.byte_stream_split {
-        let descr = ArrowSchemaConverter::new()
-            .convert(schema)
-            .map_err(parquet_error)?;
-        for col in descr.columns() {
-            if matches!(
-                col.physical_type(),
-                PhysicalType::FLOAT | PhysicalType::DOUBLE
-            ) {
-                let path = ColumnPath::new(col.path().parts().to_vec());
-                b = b
-                    .set_column_dictionary_enabled(path.clone(), false)
-                    .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
-            }
+    let descr = ArrowSchemaConverter::new()
+        .convert(schema)
+        .map_err(parquet_error)?;
+    for col in descr.columns() {
+        let path = ColumnPath::new(col.path().parts().to_vec());
+        if col.path().parts().len() > 1 {
+            b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        }
+        let float = matches!(
+            col.physical_type(),
+            PhysicalType::FLOAT | PhysicalType::DOUBLE
+        );
+        if s.byte_stream_split && float {
+            b = b
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
         }
     }
     Ok(b.build())
