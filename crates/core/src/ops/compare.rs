@@ -197,7 +197,8 @@ pub(crate) fn common_fields(a: &[Field], b: &[Field]) -> (Vec<Field>, Vec<String
     (common, diffs)
 }
 
-/// A side read strongly consistent, every page as recent as it can be.
+/// A side, read strongly consistent until [`Live::at_snapshot`] names the
+/// timestamp every later read is at.
 pub(crate) fn live<'a>(s: &'a Side<'_>, fields: &'a [Field], ignore_key: bool) -> Live<'a> {
     Live {
         client: s.client,
