@@ -92,13 +92,31 @@ pub fn row_hashes(fields: &[Field], cols: &[FieldData], n: usize) -> Result<Vec<
         .collect())
 }
 
-/// The little-endian bytes of floats: their own memory, not a copy, on a
-/// little-endian machine.
-fn le_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+/// Numbers a digest takes as their little-endian bytes.
+pub(crate) trait LeBytes: arrow_buffer::ArrowNativeType {
+    fn put_le(self, out: &mut Vec<u8>);
+}
+
+macro_rules! le_bytes_of {
+    ($($t:ty),*) => {$(
+        impl LeBytes for $t {
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
+}
+le_bytes_of!(i32, i64, f32, f64);
+
+/// The little-endian bytes of numbers (floats by their bits): their own
+/// memory, not a copy, on a little-endian machine.
+pub(crate) fn le_bytes<T: LeBytes>(v: &[T]) -> std::borrow::Cow<'_, [u8]> {
     if cfg!(target_endian = "little") {
         std::borrow::Cow::Borrowed(arrow_buffer::ToByteSlice::to_byte_slice(v))
     } else {
-        std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        let mut out = Vec::with_capacity(std::mem::size_of_val(v));
+        v.iter().for_each(|x| x.put_le(&mut out));
+        std::borrow::Cow::Owned(out)
     }
 }
 

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::milvus::proto::schema::{field_data, scalar_field, vector_field, FieldData};
 use crate::model::meta::{DataFile, Format};
 use crate::ops::logical::columns;
+use crate::ops::logical::digest::le_bytes;
 use crate::ops::logical::fields::{Field, Kind};
 use crate::ops::logical::files::{self, Location, ReadSpec};
 
@@ -120,7 +121,7 @@ fn feed_column(h: &mut Hasher, nulls: &mut Hasher, field: &Field, fd: &FieldData
             }
         }
         Some(field_data::Field::Vectors(v)) => match &v.data {
-            Some(vector_field::Data::FloatVector(a)) => feed_le(h, &a.data, |x| x.to_bits()),
+            Some(vector_field::Data::FloatVector(a)) => h.update(le_bytes(&a.data)),
             Some(
                 vector_field::Data::BinaryVector(b)
                 | vector_field::Data::Float16Vector(b)
@@ -143,35 +144,6 @@ fn feed_column(h: &mut Hasher, nulls: &mut Hasher, field: &Field, fd: &FieldData
     }
 }
 
-/// Numbers as little-endian bytes, a few thousand per hash update (not
-/// one update per value, nor a copy of the whole column).
-fn feed_le<T: Copy, U: ToLe>(h: &mut Hasher, values: &[T], f: impl Fn(T) -> U) {
-    const CHUNK: usize = 4096;
-    let mut out = Vec::with_capacity(CHUNK * std::mem::size_of::<U>());
-    for chunk in values.chunks(CHUNK) {
-        out.clear();
-        for &v in chunk {
-            f(v).put(&mut out);
-        }
-        h.update(&out);
-    }
-}
-
-trait ToLe {
-    fn put(self, out: &mut Vec<u8>);
-}
-
-macro_rules! to_le {
-    ($($t:ty),*) => {$(
-        impl ToLe for $t {
-            fn put(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-        }
-    )*};
-}
-to_le!(i32, i64, u32, u64);
-
 fn bytes_item(h: &mut Hasher, b: &[u8]) {
     h.update((b.len() as u64).to_le_bytes());
     h.update(b);
@@ -182,11 +154,11 @@ fn feed_scalars(h: &mut Hasher, field: &Field, d: &scalar_field::Data) {
     let kind = field.kind;
     match d {
         S::BoolData(a) => h.update(a.data.iter().map(|&b| b as u8).collect::<Vec<_>>()),
-        S::IntData(a) => feed_le(h, &a.data, |x| x),
-        S::LongData(a) => feed_le(h, &a.data, |x| x),
-        S::FloatData(a) => feed_le(h, &a.data, |x| x.to_bits()),
-        S::DoubleData(a) => feed_le(h, &a.data, |x| x.to_bits()),
-        S::TimestamptzData(a) => feed_le(h, &a.data, |x| x),
+        S::IntData(a) => h.update(le_bytes(&a.data)),
+        S::LongData(a) => h.update(le_bytes(&a.data)),
+        S::FloatData(a) => h.update(le_bytes(&a.data)),
+        S::DoubleData(a) => h.update(le_bytes(&a.data)),
+        S::TimestamptzData(a) => h.update(le_bytes(&a.data)),
         S::StringData(a) if kind == Kind::Timestamptz => {
             for t in &a.data {
                 match columns::tz_from_text(t) {
